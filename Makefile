@@ -1,0 +1,84 @@
+# Clientela: `make dev` runs the service locally, `make test` passes every test.
+# Every target installs what it needs and is idempotent (a second run does no work).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export WRANGLER_SEND_METRICS := false
+export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+
+WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/{getline; gsub(/"/,"",$$3); print $$3}' Cargo.lock)
+WORKER_BUILD_VERSION = 0.8.7
+SOURCES := $(shell find src -type f) Cargo.toml Cargo.lock
+PORT ?= 8787
+
+.PHONY: help setup tools dev build schema test test-unit test-integration lint bench deploy clean
+
+help:
+	@echo "make dev    build, apply schema to the local D1, run wrangler dev on 127.0.0.1:$(PORT)"
+	@echo "make test   install what is missing, then lint, unit and integration tests"
+	@echo "make bench  load-test the local runtime and write BENCHMARKS.md"
+
+## Toolchain: rustup target, worker-build, the exact wasm-bindgen-cli, npm packages.
+tools: .tools/rust-$(WASM_BINDGEN_VERSION)-$(WORKER_BUILD_VERSION) node_modules/.package-lock.json
+
+.tools/rust-$(WASM_BINDGEN_VERSION)-$(WORKER_BUILD_VERSION):
+	@rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@worker-build --version 2>/dev/null | grep -q "$(WORKER_BUILD_VERSION)" || cargo install worker-build --version $(WORKER_BUILD_VERSION) --locked
+	@wasm-bindgen --version 2>/dev/null | grep -q "$(WASM_BINDGEN_VERSION)" || { cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --locked || cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION); }
+	@mkdir -p .tools && touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-fund --no-audit --loglevel=error
+	@touch $@
+
+## Local secrets in .dev.vars (wrangler's convention; git-ignored), generated once.
+.dev.vars:
+	@umask 077; { \
+	  echo "TOKEN_SECRET=$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"; \
+	  echo "ADMIN_BOOTSTRAP_KEY=ck_boot_$$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"; \
+	} > $@
+	@echo "generated .dev.vars (local secrets)"
+
+setup: tools .dev.vars
+
+## The Worker bundle: wasm-bindgen, esbuild and wasm-opt come from this machine, not GitHub.
+build: build/index.js
+build/index.js: $(SOURCES) | tools
+	WASM_BINDGEN_BIN=$$(command -v wasm-bindgen) \
+	ESBUILD_BIN=$(CURDIR)/node_modules/.bin/esbuild \
+	WASM_OPT_BIN=$(CURDIR)/node_modules/.bin/wasm-opt \
+	worker-build --release
+	@touch $@
+
+schema: setup
+	wrangler d1 execute DB --local --file schema.sql > /dev/null
+	@echo "schema applied to the local D1 (.wrangler/state)"
+
+dev: setup build schema
+	@echo ""
+	@echo "  Clientela on http://127.0.0.1:$(PORT)"
+	@echo "  admin key:  $$(grep ^ADMIN_BOOTSTRAP_KEY= .dev.vars | cut -d= -f2)"
+	@echo "  try:        curl http://127.0.0.1:$(PORT)/healthz"
+	@echo ""
+	wrangler dev --ip 127.0.0.1 --port $(PORT) --show-interactive-dev-session=false
+
+lint: tools
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
+
+test-unit: tools
+	cargo test --lib
+
+test-integration: setup build
+	cargo test --test api
+
+test: setup build lint test-unit test-integration
+
+bench: setup build
+	scripts/bench.sh
+
+deploy: tools build
+	wrangler deploy
+
+clean:
+	rm -rf build target .tools .wrangler

@@ -1,0 +1,65 @@
+//! Typed settings read from the Worker's environment. A missing secret is a clear
+//! `misconfigured` 500 naming it, never a panic.
+
+use worker::Env;
+
+use crate::error::{AppError, AppResult};
+
+const DEFAULT_TURNSTILE_VERIFY_URL: &str =
+    "https://challenges.cloudflare.com/turnstile/v0/siteverify";
+
+#[derive(Clone)]
+pub struct Config {
+    /// HMAC key for link tokens and email hashes.
+    pub token_secret: String,
+    /// The first admin API key; it holds every scope.
+    pub admin_bootstrap_key: String,
+    pub turnstile_secret: Option<String>,
+    pub turnstile_verify_url: String,
+    /// Where links in emails point, without a trailing slash.
+    pub public_base_url: String,
+    pub email_webhook_url: Option<String>,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> AppResult<Config> {
+        let token_secret = required(env, "TOKEN_SECRET")?;
+        if token_secret.len() < 32 {
+            return Err(AppError::Misconfigured(
+                "TOKEN_SECRET (at least 32 characters)",
+            ));
+        }
+        let admin_bootstrap_key = required(env, "ADMIN_BOOTSTRAP_KEY")?;
+        if admin_bootstrap_key.len() < 24 {
+            return Err(AppError::Misconfigured(
+                "ADMIN_BOOTSTRAP_KEY (at least 24 characters)",
+            ));
+        }
+        let public_base_url = required(env, "PUBLIC_BASE_URL")?
+            .trim_end_matches('/')
+            .to_string();
+        Ok(Config {
+            token_secret,
+            admin_bootstrap_key,
+            turnstile_secret: optional(env, "TURNSTILE_SECRET"),
+            turnstile_verify_url: optional(env, "TURNSTILE_VERIFY_URL")
+                .unwrap_or_else(|| DEFAULT_TURNSTILE_VERIFY_URL.to_string()),
+            public_base_url,
+            email_webhook_url: optional(env, "EMAIL_WEBHOOK_URL"),
+        })
+    }
+}
+
+/// Secrets and vars are both string bindings; an empty value counts as missing.
+fn optional(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn required(env: &Env, name: &'static str) -> AppResult<String> {
+    optional(env, name).ok_or(AppError::Misconfigured(name))
+}

@@ -1,0 +1,69 @@
+//! Outbox messages: their kinds, the JSON a webhook receives, and the delivery retry schedule.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Confirm,
+    MagicLink,
+    SurveyInvitation,
+    UpdateRequest,
+    /// Sent by a marketer to check that the webhook is wired correctly.
+    Test,
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Confirm => "confirm",
+            MessageKind::MagicLink => "magic_link",
+            MessageKind::SurveyInvitation => "survey_invitation",
+            MessageKind::UpdateRequest => "update_request",
+            MessageKind::Test => "test",
+        }
+    }
+}
+
+/// One outbox message as the admin API lists it and as the email webhook receives it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct OutboxMessage {
+    pub id: String,
+    pub to: String,
+    pub kind: String,
+    pub subject: String,
+    pub text: String,
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unsubscribe_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferences_url: Option<String>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+}
+
+/// Seconds to wait before delivery attempt `attempts + 1`: exponential from 2 s, capped at
+/// one hour, so a webhook that is down for a while is not hammered and recovers within the hour.
+pub fn retry_delay_secs(attempts: u32) -> u32 {
+    let exp = attempts.clamp(1, 12);
+    (1u32 << exp).min(3600)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_then_caps() {
+        assert_eq!(retry_delay_secs(0), 2);
+        assert_eq!(retry_delay_secs(1), 2);
+        assert_eq!(retry_delay_secs(2), 4);
+        assert_eq!(retry_delay_secs(5), 32);
+        assert_eq!(retry_delay_secs(30), 3600);
+        let mut last = 0;
+        for a in 0..40 {
+            let d = retry_delay_secs(a);
+            assert!(d >= last && d <= 3600);
+            last = d;
+        }
+    }
+}

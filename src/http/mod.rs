@@ -1,0 +1,5 @@
+//! HTTP plumbing shared by every route: bodies, auth, responses and their headers.
+
+pub mod auth;
+pub mod body;
+pub mod response;

@@ -1,0 +1,78 @@
+//! Queue messages: a versioned envelope around a job, so that old messages still in flight
+//! during a deploy are recognised (and new ones an old Worker cannot read are dropped, not looped).
+
+use serde::{Deserialize, Serialize};
+
+pub const CURRENT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Job {
+    /// POST outbox message `id` to the email webhook.
+    DeliverEmail { id: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub v: u32,
+    #[serde(flatten)]
+    pub job: Job,
+}
+
+impl Envelope {
+    pub fn v1(job: Job) -> Self {
+        Envelope {
+            v: CURRENT_VERSION,
+            job,
+        }
+    }
+}
+
+/// Why a message body could not become a job. Such messages are acked and logged.
+#[derive(Debug, PartialEq)]
+pub enum DecodeError {
+    NotJson,
+    UnknownVersion(u32),
+    UnknownJob,
+}
+
+pub fn decode(body: &str) -> Result<Job, DecodeError> {
+    let value: serde_json::Value = serde_json::from_str(body).map_err(|_| DecodeError::NotJson)?;
+    let version = value.get("v").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+    if version != CURRENT_VERSION {
+        return Err(DecodeError::UnknownVersion(version));
+    }
+    serde_json::from_value::<Envelope>(value)
+        .map(|e| e.job)
+        .map_err(|_| DecodeError::UnknownJob)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_json() {
+        let job = Job::DeliverEmail { id: "msg_1".into() };
+        let json = serde_json::to_string(&Envelope::v1(job.clone())).unwrap();
+        assert_eq!(json, r#"{"v":1,"type":"deliver_email","id":"msg_1"}"#);
+        assert_eq!(decode(&json), Ok(job));
+    }
+
+    #[test]
+    fn unknown_messages_are_recognised_not_retried() {
+        assert_eq!(decode("garbage"), Err(DecodeError::NotJson));
+        assert_eq!(
+            decode(r#"{"v":2,"type":"deliver_email","id":"x"}"#),
+            Err(DecodeError::UnknownVersion(2))
+        );
+        assert_eq!(
+            decode(r#"{"v":1,"type":"launch_rockets"}"#),
+            Err(DecodeError::UnknownJob)
+        );
+        assert_eq!(
+            decode(r#"{"type":"deliver_email","id":"x"}"#),
+            Err(DecodeError::UnknownVersion(0))
+        );
+    }
+}

@@ -1,0 +1,39 @@
+//! Background work: the versioned queue messages, their consumer, and the cron tasks.
+
+pub mod consumer;
+pub mod cron;
+pub mod delivery;
+pub mod message;
+
+use worker::Env;
+
+use crate::error::{AppError, AppResult};
+use message::{Envelope, Job};
+
+/// Puts a job on the `JOBS` queue.
+pub async fn enqueue(env: &Env, job: Job) -> AppResult<()> {
+    let queue = env
+        .queue("JOBS")
+        .map_err(|_| AppError::Misconfigured("queue binding JOBS"))?;
+    queue
+        .send(Envelope::v1(job))
+        .await
+        .map_err(|e| AppError::internal("queue send", e))
+}
+
+/// Puts several jobs on the queue in one call.
+pub async fn enqueue_all(env: &Env, jobs: Vec<Job>) -> AppResult<()> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let queue = env
+        .queue("JOBS")
+        .map_err(|_| AppError::Misconfigured("queue binding JOBS"))?;
+    let batch = worker::BatchMessageBuilder::new()
+        .messages(jobs.into_iter().map(Envelope::v1))
+        .build();
+    queue
+        .send_batch(batch)
+        .await
+        .map_err(|e| AppError::internal("queue send", e))
+}

@@ -1,0 +1,156 @@
+//! The route table, one line per route, and dispatch. `/openapi.json` is checked against
+//! `ROUTES` by a test, so the published contract cannot drift from what is served.
+
+use worker::{Context, Env, Request, Response};
+
+use crate::error::{AppError, AppResult};
+use crate::http::response;
+use crate::routes::{self, admin, App};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    Healthz,
+    OpenApi,
+    KeysCreate,
+    KeysList,
+    KeysRevoke,
+    AuditList,
+    OutboxList,
+    OutboxTest,
+}
+
+#[derive(Debug)]
+pub struct Route {
+    pub method: &'static str,
+    /// Segments in braces match one non-empty path segment and become `App::params`.
+    pub path: &'static str,
+    pub handler: Handler,
+}
+
+const fn route(method: &'static str, path: &'static str, handler: Handler) -> Route {
+    Route {
+        method,
+        path,
+        handler,
+    }
+}
+
+pub const ROUTES: &[Route] = &[
+    route("GET", "/healthz", Handler::Healthz),
+    route("GET", "/openapi.json", Handler::OpenApi),
+    route("POST", "/admin/v1/keys", Handler::KeysCreate),
+    route("GET", "/admin/v1/keys", Handler::KeysList),
+    route("DELETE", "/admin/v1/keys/{id}", Handler::KeysRevoke),
+    route("GET", "/admin/v1/audit", Handler::AuditList),
+    route("GET", "/admin/v1/outbox", Handler::OutboxList),
+    route("POST", "/admin/v1/outbox/test", Handler::OutboxTest),
+];
+
+/// Matches `path` against a route pattern; returns the captured segments.
+pub fn match_path(pattern: &str, path: &str) -> Option<Vec<String>> {
+    let mut want = pattern.split('/');
+    let mut got = path.split('/');
+    let mut params = Vec::new();
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') => {
+                if g.is_empty() {
+                    return None;
+                }
+                params.push(g.to_string());
+            }
+            (Some(w), Some(g)) if w == g => {}
+            _ => return None,
+        }
+    }
+}
+
+/// Finds the route for a request: 404 when no path matches, 405 when only the method is wrong.
+pub fn resolve(method: &str, path: &str) -> AppResult<(Handler, Vec<String>)> {
+    let mut path_matched = false;
+    for r in ROUTES {
+        if let Some(params) = match_path(r.path, path) {
+            if r.method == method || (method == "HEAD" && r.method == "GET") {
+                return Ok((r.handler, params));
+            }
+            path_matched = true;
+        }
+    }
+    Err(if path_matched {
+        AppError::MethodNotAllowed
+    } else {
+        AppError::NotFound
+    })
+}
+
+pub async fn handle(req: Request, env: Env, _ctx: Context) -> Response {
+    let method = req.method().to_string();
+    let path = req.path();
+    let outcome = match resolve(&method, &path) {
+        Ok((handler, params)) => {
+            let app = App { env, params };
+            dispatch(handler, req, &app).await
+        }
+        Err(e) => Err(e),
+    };
+    outcome.unwrap_or_else(|e| response::error(&e))
+}
+
+async fn dispatch(handler: Handler, req: Request, app: &App) -> AppResult<Response> {
+    match handler {
+        Handler::Healthz => routes::health::get(app).await,
+        Handler::OpenApi => routes::openapi::get(),
+        Handler::KeysCreate => admin::keys::create(req, app).await,
+        Handler::KeysList => admin::keys::list(req, app).await,
+        Handler::KeysRevoke => admin::keys::revoke(req, app).await,
+        Handler::AuditList => admin::audit::list(req, app).await,
+        Handler::OutboxList => admin::outbox::list(req, app).await,
+        Handler::OutboxTest => admin::outbox::send_test(req, app).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_literal_and_parameter_segments() {
+        assert_eq!(match_path("/healthz", "/healthz"), Some(vec![]));
+        assert_eq!(
+            match_path("/admin/v1/keys/{id}", "/admin/v1/keys/key_1"),
+            Some(vec!["key_1".to_string()])
+        );
+        assert_eq!(match_path("/admin/v1/keys/{id}", "/admin/v1/keys/"), None);
+        assert_eq!(
+            match_path("/admin/v1/keys/{id}", "/admin/v1/keys/a/b"),
+            None
+        );
+        assert_eq!(match_path("/healthz", "/healthz/"), None);
+    }
+
+    #[test]
+    fn wrong_method_is_405_and_unknown_path_404() {
+        assert!(matches!(
+            resolve("PUT", "/healthz"),
+            Err(AppError::MethodNotAllowed)
+        ));
+        assert!(matches!(resolve("GET", "/nope"), Err(AppError::NotFound)));
+        assert!(matches!(
+            resolve("HEAD", "/healthz"),
+            Ok((Handler::Healthz, _))
+        ));
+    }
+
+    #[test]
+    fn every_route_is_unique() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    !(a.method == b.method && a.path == b.path),
+                    "duplicate {a:?}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! `/admin/v1/keys`: create (secret shown once), list (never the secret), revoke.
+
+use serde::Deserialize;
+use serde_json::json;
+use worker::{Request, Response};
+
+use crate::domain::scope::{Scope, ScopeSet};
+use crate::domain::secret::{new_id, random_secret, sha256_hex};
+use crate::domain::time;
+use crate::error::{AppError, AppResult};
+use crate::http::body::{read_json, JSON_LIMIT};
+use crate::http::response;
+use crate::routes::admin::admit;
+use crate::routes::App;
+use crate::store::{self, audit, keys};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKeyRequest {
+    name: String,
+    scopes: Vec<String>,
+}
+
+/// A key's display name: 1 to 100 printable characters.
+struct KeyName(String);
+
+impl KeyName {
+    fn parse(input: &str) -> AppResult<KeyName> {
+        let name = input.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(AppError::validation(
+                "name",
+                "1 to 100 printable characters",
+            ));
+        }
+        Ok(KeyName(name.to_string()))
+    }
+}
+
+pub async fn create(mut req: Request, app: &App) -> AppResult<Response> {
+    let call = admit(&req, app, Scope::Keys).await?;
+    let body: CreateKeyRequest = read_json(&mut req, JSON_LIMIT).await?;
+    let name = KeyName::parse(&body.name)?;
+    let scopes = ScopeSet::parse(&body.scopes).map_err(|e| AppError::validation("scopes", &e))?;
+    if !scopes.is_subset_of(&call.principal.scopes) {
+        return Err(AppError::Forbidden {
+            code: "scope_escalation",
+            message: "a key can only grant scopes it holds itself".into(),
+        });
+    }
+    let secret = format!(
+        "ck_{}",
+        random_secret(24).map_err(|e| AppError::internal("random", e))?
+    );
+    let id = new_id("key");
+    let created_at = time::now_string();
+    let scopes_json = serde_json::to_string(&scopes.names())?;
+    let prefix: String = secret.chars().take(10).collect();
+    let hash = sha256_hex(&secret);
+    let insert = keys::insert_statement(
+        &call.db,
+        &keys::NewApiKey {
+            id: &id,
+            hash: &hash,
+            prefix: &prefix,
+            name: &name.0,
+            scopes_json: &scopes_json,
+            created_at: &created_at,
+        },
+    )?;
+    let audit = audit::record(&call.db, &call.principal.actor, "key.create", Some(&id))?;
+    store::batch(&call.db, vec![insert, audit]).await?;
+    response::json(
+        201,
+        &json!({
+            "id": id,
+            "name": name.0,
+            "scopes": scopes.names(),
+            "prefix": prefix,
+            "key": secret,
+            "created_at": created_at,
+        }),
+    )
+}
+
+fn key_json(row: &keys::ApiKeyRow) -> serde_json::Value {
+    let scopes: Vec<String> = serde_json::from_str(&row.scopes).unwrap_or_default();
+    json!({
+        "id": row.id,
+        "name": row.name,
+        "prefix": row.prefix,
+        "scopes": scopes,
+        "created_at": row.created_at,
+        "last_used_at": row.last_used_at,
+        "revoked_at": row.revoked_at,
+    })
+}
+
+pub async fn list(req: Request, app: &App) -> AppResult<Response> {
+    let call = admit(&req, app, Scope::Keys).await?;
+    let rows = keys::list(&call.db).await?;
+    let keys: Vec<_> = rows.iter().map(key_json).collect();
+    response::json(200, &json!({ "keys": keys }))
+}
+
+/// Revoking is idempotent: a revoked key stays revoked and answers the same.
+pub async fn revoke(req: Request, app: &App) -> AppResult<Response> {
+    let call = admit(&req, app, Scope::Keys).await?;
+    let id = app.param(0)?;
+    let row = keys::find(&call.db, id).await?.ok_or(AppError::NotFound)?;
+    if row.revoked_at.is_none() {
+        let at = time::now_string();
+        let revoke = keys::revoke_statement(&call.db, id, &at)?;
+        let audit = audit::record(&call.db, &call.principal.actor, "key.revoke", Some(id))?;
+        store::batch(&call.db, vec![revoke, audit]).await?;
+    }
+    let row = keys::find(&call.db, id).await?.ok_or(AppError::NotFound)?;
+    response::json(200, &key_json(&row))
+}

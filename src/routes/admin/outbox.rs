@@ -1,0 +1,92 @@
+//! `/admin/v1/outbox`: the emails Clientela has queued, and a test message to check the webhook.
+
+use serde::Deserialize;
+use serde_json::json;
+use worker::{Request, Response};
+
+use crate::domain::email::EmailAddress;
+use crate::domain::outbox::{MessageKind, OutboxMessage};
+use crate::domain::scope::Scope;
+use crate::domain::secret::new_id;
+use crate::domain::time;
+use crate::error::{AppError, AppResult};
+use crate::http::body::{read_json, JSON_LIMIT};
+use crate::http::response;
+use crate::jobs::{enqueue, message::Job};
+use crate::routes::admin::admit;
+use crate::routes::{limit_param, only_params, param_value, query_pairs, App};
+use crate::store::{self, audit, outbox};
+
+pub async fn list(req: Request, app: &App) -> AppResult<Response> {
+    let call = admit(&req, app, Scope::Outbox).await?;
+    let pairs = query_pairs(&req)?;
+    only_params(&pairs, &["to", "limit"])?;
+    let to = param_value(&pairs, "to")
+        .map(|raw| EmailAddress::parse(raw).map_err(|e| AppError::validation("to", e.message())))
+        .transpose()?;
+    let limit = limit_param(&pairs, 50, 500)?;
+    let messages = outbox::list(&call.db, to.as_ref().map(EmailAddress::as_str), limit).await?;
+    response::json(200, &json!({ "messages": messages }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestMessageRequest {
+    to: String,
+}
+
+/// Queues a `test` email, delivered like any other, so a marketer can check the webhook.
+pub async fn send_test(mut req: Request, app: &App) -> AppResult<Response> {
+    let call = admit(&req, app, Scope::Outbox).await?;
+    let body: TestMessageRequest = read_json(&mut req, JSON_LIMIT).await?;
+    let to = EmailAddress::parse(&body.to).map_err(|e| AppError::validation("to", e.message()))?;
+    let message = OutboxMessage {
+        id: new_id("msg"),
+        to: to.as_str().to_string(),
+        kind: MessageKind::Test.as_str().to_string(),
+        subject: "Clientela test message".into(),
+        text: "This is a test message from Clientela. If it reached you, email delivery works."
+            .into(),
+        url: None,
+        unsubscribe_url: None,
+        preferences_url: None,
+        created_at: time::now_string(),
+        sent_at: None,
+    };
+    let insert = outbox::insert_statement(
+        &call.db,
+        &outbox::NewMessage {
+            id: &message.id,
+            contact_id: None,
+            to: &message.to,
+            kind: &message.kind,
+            subject: &message.subject,
+            text: &message.text,
+            url: None,
+            unsubscribe_url: None,
+            preferences_url: None,
+            created_at: &message.created_at,
+        },
+    )?;
+    let audit = audit::record(
+        &call.db,
+        &call.principal.actor,
+        "outbox.test",
+        Some(&message.id),
+    )?;
+    store::batch(&call.db, vec![insert, audit]).await?;
+    if call.config.email_webhook_url.is_some() {
+        // Should the send fail, the message is stored and the cron sweep delivers it.
+        if let Err(e) = enqueue(
+            &app.env,
+            Job::DeliverEmail {
+                id: message.id.clone(),
+            },
+        )
+        .await
+        {
+            worker::console_error!("outbox {}: enqueue failed: {e:?}", message.id);
+        }
+    }
+    response::json(201, &json!({ "message": message }))
+}

@@ -1,0 +1,63 @@
+//! Thin handlers: parse the request into domain types, call the store, shape the response.
+
+pub mod admin;
+pub mod health;
+pub mod openapi;
+
+use worker::{Env, Request};
+
+use crate::error::{AppError, AppResult};
+
+/// What a handler gets besides the request: the environment and the path parameters.
+pub struct App {
+    pub env: Env,
+    pub params: Vec<String>,
+}
+
+impl App {
+    pub fn param(&self, index: usize) -> AppResult<&str> {
+        self.params
+            .get(index)
+            .map(String::as_str)
+            .ok_or(AppError::NotFound)
+    }
+}
+
+/// The decoded query string as (name, value) pairs.
+pub fn query_pairs(req: &Request) -> AppResult<Vec<(String, String)>> {
+    let url = req.url().map_err(|e| AppError::internal("url", e))?;
+    Ok(url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect())
+}
+
+/// Refuses query parameters a route does not know, naming the first one.
+pub fn only_params(pairs: &[(String, String)], allowed: &[&str]) -> AppResult<()> {
+    match pairs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+        Some((k, _)) => Err(AppError::validation(
+            &k.chars().take(40).collect::<String>(),
+            "unknown query parameter",
+        )),
+        None => Ok(()),
+    }
+}
+
+pub fn param_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A `limit` query parameter within `1..=max`, or `default`.
+pub fn limit_param(pairs: &[(String, String)], default: u32, max: u32) -> AppResult<u32> {
+    match param_value(pairs, "limit") {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| AppError::validation("limit", &format!("an integer from 1 to {max}"))),
+    }
+}

@@ -1,0 +1,22 @@
+//! The health probe's query.
+
+use worker::D1Database;
+
+use crate::error::AppResult;
+use crate::store::{first, Arg};
+
+#[derive(serde::Deserialize)]
+struct One {
+    ok: f64,
+}
+
+/// True when D1 answers a trivial query and the schema is applied.
+pub async fn database_answers(db: &D1Database) -> AppResult<bool> {
+    let row: Option<One> = first(
+        db,
+        "SELECT 1 AS ok FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        &[Arg::Text("contacts")],
+    )
+    .await?;
+    Ok(row.is_some_and(|r| r.ok == 1.0))
+}

@@ -1,0 +1,101 @@
+//! `api_keys`: admin credentials, stored as SHA-256 hashes of their secrets.
+
+use serde::Deserialize;
+use worker::D1Database;
+
+use crate::error::AppResult;
+use crate::store::{all, first, run, Arg};
+
+#[derive(Debug, Deserialize)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub scopes: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+pub struct NewApiKey<'a> {
+    pub id: &'a str,
+    pub hash: &'a str,
+    pub prefix: &'a str,
+    pub name: &'a str,
+    pub scopes_json: &'a str,
+    pub created_at: &'a str,
+}
+
+pub fn insert_statement(
+    db: &D1Database,
+    key: &NewApiKey<'_>,
+) -> AppResult<worker::D1PreparedStatement> {
+    crate::store::statement(
+        db,
+        "INSERT INTO api_keys (id, hash, prefix, name, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        &[
+            Arg::Text(key.id),
+            Arg::Text(key.hash),
+            Arg::Text(key.prefix),
+            Arg::Text(key.name),
+            Arg::Text(key.scopes_json),
+            Arg::Text(key.created_at),
+        ],
+    )
+}
+
+/// The live (unrevoked) key with this hash.
+pub async fn find_active_by_hash(db: &D1Database, hash: &str) -> AppResult<Option<ApiKeyRow>> {
+    first(
+        db,
+        "SELECT id, name, prefix, scopes, created_at, last_used_at, revoked_at FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL",
+        &[Arg::Text(hash)],
+    )
+    .await
+}
+
+/// Records use at most once an hour per key, so authentication rarely writes.
+pub async fn touch_last_used(
+    db: &D1Database,
+    id: &str,
+    now: &str,
+    hour_ago: &str,
+) -> AppResult<()> {
+    run(
+        db,
+        "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?3)",
+        &[Arg::Text(id), Arg::Text(now), Arg::Text(hour_ago)],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn list(db: &D1Database) -> AppResult<Vec<ApiKeyRow>> {
+    all(
+        db,
+        "SELECT id, name, prefix, scopes, created_at, last_used_at, revoked_at FROM api_keys ORDER BY id",
+        &[],
+    )
+    .await
+}
+
+pub async fn find(db: &D1Database, id: &str) -> AppResult<Option<ApiKeyRow>> {
+    first(
+        db,
+        "SELECT id, name, prefix, scopes, created_at, last_used_at, revoked_at FROM api_keys WHERE id = ?1",
+        &[Arg::Text(id)],
+    )
+    .await
+}
+
+pub fn revoke_statement(
+    db: &D1Database,
+    id: &str,
+    at: &str,
+) -> AppResult<worker::D1PreparedStatement> {
+    crate::store::statement(
+        db,
+        "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+        &[Arg::Text(id), Arg::Text(at)],
+    )
+}

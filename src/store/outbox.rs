@@ -1,0 +1,206 @@
+//! `outbox`: emails waiting to be (or already) delivered to the email webhook.
+
+use serde::Deserialize;
+use worker::{D1Database, D1PreparedStatement};
+
+use crate::domain::outbox::OutboxMessage;
+use crate::error::AppResult;
+use crate::store::{all, first, run, statement, Arg};
+
+#[derive(Debug, Deserialize)]
+struct OutboxRow {
+    id: String,
+    to_email: String,
+    kind: String,
+    subject: String,
+    body_text: String,
+    url: Option<String>,
+    unsubscribe_url: Option<String>,
+    preferences_url: Option<String>,
+    created_at: String,
+    sent_at: Option<String>,
+    attempts: f64,
+}
+
+impl From<OutboxRow> for OutboxMessage {
+    fn from(r: OutboxRow) -> Self {
+        OutboxMessage {
+            id: r.id,
+            to: r.to_email,
+            kind: r.kind,
+            subject: r.subject,
+            text: r.body_text,
+            url: r.url,
+            unsubscribe_url: r.unsubscribe_url,
+            preferences_url: r.preferences_url,
+            created_at: r.created_at,
+            sent_at: r.sent_at,
+        }
+    }
+}
+
+const COLUMNS: &str =
+    "id, to_email, kind, subject, body_text, url, unsubscribe_url, preferences_url, created_at, sent_at, attempts";
+
+pub struct NewMessage<'a> {
+    pub id: &'a str,
+    pub contact_id: Option<&'a str>,
+    pub to: &'a str,
+    pub kind: &'a str,
+    pub subject: &'a str,
+    pub text: &'a str,
+    pub url: Option<&'a str>,
+    pub unsubscribe_url: Option<&'a str>,
+    pub preferences_url: Option<&'a str>,
+    pub created_at: &'a str,
+}
+
+pub fn insert_statement(db: &D1Database, m: &NewMessage<'_>) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "INSERT INTO outbox (id, contact_id, to_email, kind, subject, body_text, url, unsubscribe_url, preferences_url, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        &[
+            Arg::Text(m.id),
+            Arg::OptText(m.contact_id),
+            Arg::Text(m.to),
+            Arg::Text(m.kind),
+            Arg::Text(m.subject),
+            Arg::Text(m.text),
+            Arg::OptText(m.url),
+            Arg::OptText(m.unsubscribe_url),
+            Arg::OptText(m.preferences_url),
+            Arg::Text(m.created_at),
+        ],
+    )
+}
+
+/// Newest first; `to` is a normalized address or none for every recipient.
+pub async fn list(db: &D1Database, to: Option<&str>, limit: u32) -> AppResult<Vec<OutboxMessage>> {
+    let rows: Vec<OutboxRow> = match to {
+        Some(to) => {
+            all(
+                db,
+                &format!("SELECT {COLUMNS} FROM outbox WHERE to_email = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2"),
+                &[Arg::Text(to), Arg::Int(limit as i64)],
+            )
+            .await?
+        }
+        None => {
+            all(
+                db,
+                &format!("SELECT {COLUMNS} FROM outbox ORDER BY created_at DESC, id DESC LIMIT ?1"),
+                &[Arg::Int(limit as i64)],
+            )
+            .await?
+        }
+    };
+    Ok(rows.into_iter().map(OutboxMessage::from).collect())
+}
+
+/// Why a delivery claim did not return a message.
+pub enum Claim {
+    /// Ours to deliver now; `attempts` counts this try.
+    Claimed {
+        message: OutboxMessage,
+        attempts: u32,
+    },
+    /// Sent already or gone (erased): nothing to do.
+    Settled,
+    /// Another attempt holds it, or its backoff has not elapsed: try again at `not_before`.
+    Busy { not_before: String },
+}
+
+#[derive(Deserialize)]
+struct StateRow {
+    sent_at: Option<String>,
+    next_attempt_at: Option<String>,
+}
+
+/// Takes a lease on an unsent message so that concurrent deliveries (queue redelivery, the
+/// sweeper) cannot both send it. The lease lasts until `lease_until`.
+pub async fn claim(db: &D1Database, id: &str, now: &str, lease_until: &str) -> AppResult<Claim> {
+    let claimed: Option<OutboxRow> = first(
+        db,
+        &format!(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?3 \
+             WHERE id = ?1 AND sent_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= ?2) \
+             RETURNING {COLUMNS}"
+        ),
+        &[Arg::Text(id), Arg::Text(now), Arg::Text(lease_until)],
+    )
+    .await?;
+    if let Some(row) = claimed {
+        let attempts = row.attempts.max(0.0) as u32;
+        return Ok(Claim::Claimed {
+            message: row.into(),
+            attempts,
+        });
+    }
+    let state: Option<StateRow> = first(
+        db,
+        "SELECT sent_at, next_attempt_at FROM outbox WHERE id = ?1",
+        &[Arg::Text(id)],
+    )
+    .await?;
+    Ok(match state {
+        Some(StateRow {
+            sent_at: None,
+            next_attempt_at: Some(t),
+        }) => Claim::Busy { not_before: t },
+        _ => Claim::Settled,
+    })
+}
+
+pub async fn mark_sent(db: &D1Database, id: &str, at: &str) -> AppResult<()> {
+    run(
+        db,
+        "UPDATE outbox SET sent_at = ?2, next_attempt_at = NULL, last_error = NULL WHERE id = ?1 AND sent_at IS NULL",
+        &[Arg::Text(id), Arg::Text(at)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records a failed attempt (a status code or transport error, never the payload) and when
+/// the next one may start.
+pub async fn mark_failed(
+    db: &D1Database,
+    id: &str,
+    error: &str,
+    next_attempt_at: &str,
+) -> AppResult<()> {
+    run(
+        db,
+        "UPDATE outbox SET last_error = ?2, next_attempt_at = ?3 WHERE id = ?1 AND sent_at IS NULL",
+        &[Arg::Text(id), Arg::Text(error), Arg::Text(next_attempt_at)],
+    )
+    .await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+/// Unsent messages whose lease or backoff has run out: the sweeper hands them back to the queue.
+pub async fn stragglers(
+    db: &D1Database,
+    now: &str,
+    created_before: &str,
+    limit: u32,
+) -> AppResult<Vec<String>> {
+    let rows: Vec<IdRow> = all(
+        db,
+        "SELECT id FROM outbox WHERE sent_at IS NULL AND created_at < ?2 \
+         AND (next_attempt_at IS NULL OR next_attempt_at <= ?1) ORDER BY created_at LIMIT ?3",
+        &[
+            Arg::Text(now),
+            Arg::Text(created_before),
+            Arg::Int(limit as i64),
+        ],
+    )
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}

@@ -1,0 +1,278 @@
+//! Admin authentication, scoped API keys and the audit trail.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::ensure;
+use crate::harness::{Auth, TestApp, TestFn};
+
+pub fn tests() -> Vec<(&'static str, TestFn)> {
+    crate::tests![
+        admin_api_without_a_key_is_401,
+        admin_api_with_a_wrong_key_is_401,
+        bootstrap_key_holds_every_scope,
+        created_key_is_shown_once_and_listed_without_its_secret,
+        key_without_the_scope_gets_403,
+        revoked_key_is_refused_and_revoking_twice_is_harmless,
+        key_cannot_grant_scopes_it_lacks,
+        key_requests_are_validated_field_by_field,
+        key_changes_land_in_the_audit_log,
+        audit_log_rejects_a_malformed_since,
+    ]
+}
+
+async fn create_key(app: &TestApp, name: &str, scopes: &[&str]) -> Result<Value, String> {
+    Ok(app
+        .post_json(
+            "/admin/v1/keys",
+            &json!({"name": name, "scopes": scopes}),
+            Auth::Admin,
+        )
+        .await?
+        .expect(201)?
+        .json())
+}
+
+async fn admin_api_without_a_key_is_401(app: Arc<TestApp>) -> Result<(), String> {
+    let reply = app
+        .get("/admin/v1/keys", Auth::None)
+        .await?
+        .expect_error(401, "unauthorized")?;
+    ensure!(
+        reply.header("www-authenticate").as_deref() == Some("Bearer"),
+        "no WWW-Authenticate"
+    );
+    let basic = app
+        .send(
+            app.client
+                .get(app.url("/admin/v1/keys"))
+                .header("Authorization", "Basic YWRtaW46YWRtaW4="),
+            Auth::None,
+        )
+        .await?;
+    basic.expect_error(401, "unauthorized")?;
+    Ok(())
+}
+
+async fn admin_api_with_a_wrong_key_is_401(app: Arc<TestApp>) -> Result<(), String> {
+    app.get("/admin/v1/keys", Auth::Bearer("ck_not_a_real_key"))
+        .await?
+        .expect_error(401, "unauthorized")?;
+    let almost = format!("{}x", app.admin_key);
+    app.get("/admin/v1/audit", Auth::Bearer(&almost))
+        .await?
+        .expect_error(401, "unauthorized")?;
+    Ok(())
+}
+
+async fn bootstrap_key_holds_every_scope(app: Arc<TestApp>) -> Result<(), String> {
+    for path in ["/admin/v1/keys", "/admin/v1/audit", "/admin/v1/outbox"] {
+        app.get(path, Auth::Admin).await?.expect(200)?;
+    }
+    Ok(())
+}
+
+async fn created_key_is_shown_once_and_listed_without_its_secret(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let created = create_key(&app, "shop backend", &["orders", "outbox"]).await?;
+    let secret = created["key"]
+        .as_str()
+        .ok_or("no key in response")?
+        .to_string();
+    let id = created["id"].as_str().ok_or("no id")?.to_string();
+    ensure!(
+        secret.starts_with("ck_") && secret.len() >= 35,
+        "weak key {secret}"
+    );
+    ensure!(
+        created["scopes"] == json!(["orders", "outbox"]),
+        "scopes {}",
+        created["scopes"]
+    );
+    let listing = app.get("/admin/v1/keys", Auth::Admin).await?.expect(200)?;
+    ensure!(
+        !listing.text.contains(&secret),
+        "listing reveals the secret"
+    );
+    let listed = listing.json()["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["id"] == id.as_str()).cloned())
+        .ok_or("new key not listed")?;
+    ensure!(
+        listed["name"] == "shop backend" && listed["revoked_at"].is_null(),
+        "listed as {listed}"
+    );
+    ensure!(listed.get("key").is_none(), "listing has a key field");
+    app.get("/admin/v1/outbox", Auth::Bearer(&secret))
+        .await?
+        .expect(200)?;
+    Ok(())
+}
+
+async fn key_without_the_scope_gets_403(app: Arc<TestApp>) -> Result<(), String> {
+    let created = create_key(&app, "outbox reader", &["outbox"]).await?;
+    let secret = created["key"].as_str().ok_or("no key")?;
+    let reply = app
+        .get("/admin/v1/keys", Auth::Bearer(secret))
+        .await?
+        .expect_error(403, "missing_scope")?;
+    ensure!(
+        reply.json()["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("keys"),
+        "403 does not name the scope"
+    );
+    app.get("/admin/v1/audit", Auth::Bearer(secret))
+        .await?
+        .expect_error(403, "missing_scope")?;
+    app.get("/admin/v1/outbox", Auth::Bearer(secret))
+        .await?
+        .expect(200)?;
+    Ok(())
+}
+
+async fn revoked_key_is_refused_and_revoking_twice_is_harmless(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let created = create_key(&app, "temporary", &["audit"]).await?;
+    let secret = created["key"].as_str().ok_or("no key")?;
+    let id = created["id"].as_str().ok_or("no id")?;
+    app.get("/admin/v1/audit", Auth::Bearer(secret))
+        .await?
+        .expect(200)?;
+    let revoked = app
+        .delete(&format!("/admin/v1/keys/{id}"), Auth::Admin)
+        .await?
+        .expect(200)?
+        .json();
+    ensure!(revoked["revoked_at"].is_string(), "not revoked: {revoked}");
+    app.get("/admin/v1/audit", Auth::Bearer(secret))
+        .await?
+        .expect_error(401, "unauthorized")?;
+    let again = app
+        .delete(&format!("/admin/v1/keys/{id}"), Auth::Admin)
+        .await?
+        .expect(200)?
+        .json();
+    ensure!(
+        again["revoked_at"] == revoked["revoked_at"],
+        "second revoke changed the time"
+    );
+    app.delete("/admin/v1/keys/key_doesnotexist", Auth::Admin)
+        .await?
+        .expect_error(404, "not_found")?;
+    Ok(())
+}
+
+async fn key_cannot_grant_scopes_it_lacks(app: Arc<TestApp>) -> Result<(), String> {
+    let created = create_key(&app, "key manager", &["keys"]).await?;
+    let secret = created["key"].as_str().ok_or("no key")?;
+    app.post_json(
+        "/admin/v1/keys",
+        &json!({"name": "escalate", "scopes": ["keys", "exports"]}),
+        Auth::Bearer(secret),
+    )
+    .await?
+    .expect_error(403, "scope_escalation")?;
+    app.post_json(
+        "/admin/v1/keys",
+        &json!({"name": "same", "scopes": ["keys"]}),
+        Auth::Bearer(secret),
+    )
+    .await?
+    .expect(201)?;
+    Ok(())
+}
+
+async fn key_requests_are_validated_field_by_field(app: Arc<TestApp>) -> Result<(), String> {
+    let cases = [
+        (json!({"name": "x", "scopes": ["root"]}), "scopes"),
+        (json!({"name": "x", "scopes": []}), "scopes"),
+        (json!({"name": "  ", "scopes": ["forms"]}), "name"),
+        (
+            json!({"name": "x".repeat(101), "scopes": ["forms"]}),
+            "name",
+        ),
+        (
+            json!({"name": "x", "scopes": ["forms"], "admin": true}),
+            "admin",
+        ),
+        (json!({"name": "x"}), "scopes"),
+        (json!({"name": 7, "scopes": ["forms"]}), "name"),
+    ];
+    for (body, field) in cases {
+        let reply = app
+            .post_json("/admin/v1/keys", &body, Auth::Admin)
+            .await?
+            .expect_error(400, "validation_failed")?;
+        ensure!(
+            reply.json()["error"]["fields"][field].is_string(),
+            "{body} did not name {field}: {}",
+            reply.text
+        );
+    }
+    Ok(())
+}
+
+async fn key_changes_land_in_the_audit_log(app: Arc<TestApp>) -> Result<(), String> {
+    let since = (chrono::Utc::now() - chrono::Duration::seconds(2))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let created = create_key(&app, "audited", &["forms"]).await?;
+    let id = created["id"].as_str().ok_or("no id")?;
+    app.delete(&format!("/admin/v1/keys/{id}"), Auth::Admin)
+        .await?
+        .expect(200)?;
+    let entries = app
+        .get(
+            &format!("/admin/v1/audit?since={since}&limit=1000"),
+            Auth::Admin,
+        )
+        .await?
+        .expect(200)?
+        .json()["entries"]
+        .clone();
+    let mine: Vec<&Value> = entries
+        .as_array()
+        .ok_or("no entries")?
+        .iter()
+        .filter(|e| e["subject"] == id)
+        .collect();
+    let actions: Vec<&str> = mine.iter().filter_map(|e| e["action"].as_str()).collect();
+    ensure!(
+        actions == ["key.create", "key.revoke"],
+        "audit actions {actions:?}"
+    );
+    ensure!(
+        mine.iter()
+            .all(|e| e["actor"] == "bootstrap" && e["at"].is_string()),
+        "actors {mine:?}"
+    );
+    let later = app
+        .get("/admin/v1/audit?since=2999-01-01T00:00:00Z", Auth::Admin)
+        .await?
+        .expect(200)?
+        .json();
+    ensure!(later["entries"] == json!([]), "since does not filter");
+    Ok(())
+}
+
+async fn audit_log_rejects_a_malformed_since(app: Arc<TestApp>) -> Result<(), String> {
+    let reply = app
+        .get("/admin/v1/audit?since=yesterday", Auth::Admin)
+        .await?
+        .expect_error(400, "validation_failed")?;
+    ensure!(
+        reply.json()["error"]["fields"]["since"].is_string(),
+        "did not name since"
+    );
+    app.get("/admin/v1/audit?limit=0", Auth::Admin)
+        .await?
+        .expect_error(400, "validation_failed")?;
+    app.get("/admin/v1/audit?sort=desc", Auth::Admin)
+        .await?
+        .expect_error(400, "validation_failed")?;
+    Ok(())
+}

@@ -1,0 +1,374 @@
+//! The integration-test harness: one `wrangler dev` (the real Workers runtime, local D1 and
+//! Queue) on a free loopback port with a fresh state directory, a loopback webhook standing in
+//! for the email provider, and a small runner that prints `N passed, N failed`.
+
+use std::future::Future;
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::webhook::Webhook;
+
+pub type TestFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+pub type TestFn = fn(Arc<TestApp>) -> TestFuture;
+
+/// Boxes an async test function for the table in `main.rs`.
+#[macro_export]
+macro_rules! tests {
+    ($($name:path),* $(,)?) => {
+        vec![$( (stringify!($name), (|app| Box::pin($name(app))) as $crate::harness::TestFn) ),*]
+    };
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub admin_key: String,
+    pub client: reqwest::Client,
+    pub webhook: Arc<Webhook>,
+}
+
+pub struct Runtime {
+    child: Child,
+    pub log: PathBuf,
+    state: PathBuf,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // wrangler runs workerd as a child: end the whole process group.
+        let pgid = self.child.id();
+        let _ = Command::new("kill")
+            .args(["-TERM", &format!("-{pgid}")])
+            .status();
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{pgid}")])
+            .status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
+}
+
+fn wrangler() -> PathBuf {
+    let bin = root().join("node_modules/.bin/wrangler");
+    assert!(
+        bin.exists(),
+        "node_modules missing: run `make test`, which installs it"
+    );
+    bin
+}
+
+/// The local admin key `make` generated into `.dev.vars`.
+fn admin_key() -> String {
+    let vars = std::fs::read_to_string(root().join(".dev.vars"))
+        .unwrap_or_else(|_| panic!(".dev.vars missing: run `make test`, which generates it"));
+    vars.lines()
+        .find_map(|l| l.strip_prefix("ADMIN_BOOTSTRAP_KEY="))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("ADMIN_BOOTSTRAP_KEY missing from .dev.vars"))
+}
+
+pub async fn start(webhook: Arc<Webhook>) -> (Runtime, Arc<TestApp>) {
+    assert!(
+        root().join("build/index.js").exists(),
+        "build/index.js missing: run `make test`, which builds the Worker"
+    );
+    let port = free_port();
+    let state = root().join(format!("target/it-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+    let schema = Command::new(wrangler())
+        .current_dir(root())
+        .env("WRANGLER_SEND_METRICS", "false")
+        .args([
+            "d1",
+            "execute",
+            "DB",
+            "--local",
+            "--file",
+            "schema.sql",
+            "--persist-to",
+        ])
+        .arg(&state)
+        .output()
+        .expect("run wrangler d1 execute");
+    assert!(
+        schema.status.success(),
+        "applying schema failed: {}",
+        String::from_utf8_lossy(&schema.stderr)
+    );
+    let log = root().join(format!("target/it-wrangler-{}.log", std::process::id()));
+    let log_file = std::fs::File::create(&log).expect("create wrangler log");
+    let mut cmd = Command::new(wrangler());
+    cmd.current_dir(root())
+        .env("WRANGLER_SEND_METRICS", "false")
+        .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--inspector-port", &free_port().to_string()])
+        .args(["--show-interactive-dev-session=false", "--test-scheduled"])
+        .args(["--var", &format!("EMAIL_WEBHOOK_URL:{}", webhook.url())])
+        .args(["--var", &format!("PUBLIC_BASE_URL:http://127.0.0.1:{port}")])
+        .arg("--persist-to")
+        .arg(&state)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("clone log handle"))
+        .stderr(log_file);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let child = cmd.spawn().expect("spawn wrangler dev");
+    let runtime = Runtime { child, log, state };
+    let app = Arc::new(TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        admin_key: admin_key(),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client"),
+        webhook,
+    });
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(r) = app.client.get(format!("{}/healthz", app.base)).send().await {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        if Instant::now() > deadline {
+            let log = std::fs::read_to_string(&runtime.log).unwrap_or_default();
+            panic!("wrangler dev did not become healthy in 90 s; its log:\n{log}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    (runtime, app)
+}
+
+/// Runs the tests whose names contain any filter argument, four at a time.
+pub async fn run(
+    app: Arc<TestApp>,
+    tests: Vec<(&'static str, TestFn)>,
+    runtime_log: &PathBuf,
+) -> bool {
+    use futures::stream::{self, StreamExt};
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let selected: Vec<_> = tests
+        .into_iter()
+        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
+        .collect();
+    println!(
+        "\nrunning {} integration tests against {}",
+        selected.len(),
+        app.base
+    );
+    let results: Vec<(&str, Result<(), String>, Duration)> = stream::iter(selected)
+        .map(|(name, test)| {
+            let app = app.clone();
+            async move {
+                let started = Instant::now();
+                let outcome =
+                    match tokio::time::timeout(Duration::from_secs(120), tokio::spawn(test(app)))
+                        .await
+                    {
+                        Err(_) => Err("timed out after 120 s".to_string()),
+                        Ok(Err(join)) => Err(format!("panicked: {join}")),
+                        Ok(Ok(r)) => r,
+                    };
+                let status = if outcome.is_ok() { "ok" } else { "FAILED" };
+                println!(
+                    "test {name} ... {status} ({:.1}s)",
+                    started.elapsed().as_secs_f32()
+                );
+                (name, outcome, started.elapsed())
+            }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    let failed: Vec<_> = results.iter().filter(|(_, r, _)| r.is_err()).collect();
+    for (name, r, _) in &failed {
+        if let Err(e) = r {
+            println!("\n---- {name} ----\n{e}");
+        }
+    }
+    if !failed.is_empty() {
+        let log = std::fs::read_to_string(runtime_log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(60).collect();
+        println!("\n---- wrangler dev log (last 60 lines) ----");
+        for line in tail.into_iter().rev() {
+            println!("{line}");
+        }
+    }
+    println!(
+        "\n{} passed, {} failed",
+        results.len() - failed.len(),
+        failed.len()
+    );
+    failed.is_empty()
+}
+
+/// A response read whole: status, headers and JSON (or text) body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
+    /// Fails unless the status is `status`, showing the body when it is not.
+    pub fn expect(self, status: u16) -> Result<Reply, String> {
+        if self.status == status {
+            Ok(self)
+        } else {
+            Err(format!(
+                "expected {status}, got {}: {}",
+                self.status, self.text
+            ))
+        }
+    }
+
+    /// Fails unless this is an error reply with `status` and `code`, in the JSON error shape.
+    pub fn expect_error(self, status: u16, code: &str) -> Result<Reply, String> {
+        let reply = self.expect(status)?;
+        let body = reply.json();
+        if body["error"]["code"] != code || !body["error"]["message"].is_string() {
+            return Err(format!("expected error code {code}, got {}", reply.text));
+        }
+        Ok(reply)
+    }
+}
+
+pub enum Auth<'a> {
+    None,
+    Admin,
+    Bearer(&'a str),
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn send(
+        &self,
+        builder: reqwest::RequestBuilder,
+        auth: Auth<'_>,
+    ) -> Result<Reply, String> {
+        let builder = match auth {
+            Auth::None => builder,
+            Auth::Admin => builder.bearer_auth(&self.admin_key),
+            Auth::Bearer(token) => builder.bearer_auth(token),
+        };
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| format!("request failed: {e}"))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| format!("body unreadable: {e}"))?;
+        Ok(Reply {
+            status,
+            headers,
+            text,
+        })
+    }
+
+    pub async fn get(&self, path: &str, auth: Auth<'_>) -> Result<Reply, String> {
+        self.send(self.client.get(self.url(path)), auth).await
+    }
+
+    pub async fn delete(&self, path: &str, auth: Auth<'_>) -> Result<Reply, String> {
+        self.send(self.client.delete(self.url(path)), auth).await
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        auth: Auth<'_>,
+    ) -> Result<Reply, String> {
+        self.send(self.client.post(self.url(path)).json(body), auth)
+            .await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        auth: Auth<'_>,
+    ) -> Result<Reply, String> {
+        let builder = self
+            .client
+            .post(self.url(path))
+            .header("Content-Type", content_type)
+            .body(body);
+        self.send(builder, auth).await
+    }
+
+    /// Polls `check` until it yields a value or `within` runs out.
+    pub async fn eventually<T, F, Fut>(&self, within: Duration, mut check: F) -> Result<T, String>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Option<T>, String>>,
+    {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(v) = check().await? {
+                return Ok(v);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("condition not met within {within:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// A unique address per test, so tests sharing one database never collide.
+pub fn unique_email(tag: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!("{tag}-{}-{n}@example.com", std::process::id())
+}
+
+/// `assert!` for tests that return `Result`.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}

@@ -1,0 +1,31 @@
+//! Integration tests over HTTP against the real Workers runtime (`wrangler dev`), local D1 and
+//! Queue. Run with `make test` (or `cargo test --test api -- <filter>` after `make build`).
+
+mod harness;
+mod webhook;
+
+mod admin_keys;
+mod outbox;
+mod platform;
+
+use webhook::Webhook;
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let passed = runtime.block_on(async {
+        let hook = Webhook::start().await;
+        let (wrangler, app) = harness::start(hook).await;
+        let mut all = Vec::new();
+        all.extend(platform::tests());
+        all.extend(admin_keys::tests());
+        all.extend(outbox::tests());
+        let passed = harness::run(app, all, &wrangler.log).await;
+        drop(wrangler);
+        passed
+    });
+    std::process::exit(if passed { 0 } else { 1 });
+}

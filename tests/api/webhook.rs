@@ -1,0 +1,129 @@
+//! A loopback HTTP receiver standing in for the email provider's webhook. It records every POST
+//! and fails on purpose for some recipients, so retries can be observed:
+//! `flaky-*` addresses get a 500 on their first attempt, `down-*` addresses always get a 503.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub body: Value,
+    pub idempotency_key: Option<String>,
+    pub answered: u16,
+}
+
+pub struct Webhook {
+    port: u16,
+    deliveries: Mutex<Vec<Delivery>>,
+    attempts: Mutex<HashMap<String, u32>>,
+}
+
+impl Webhook {
+    pub async fn start() -> Arc<Webhook> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind webhook");
+        let port = listener.local_addr().expect("webhook addr").port();
+        let hook = Arc::new(Webhook {
+            port,
+            deliveries: Mutex::new(Vec::new()),
+            attempts: Mutex::new(HashMap::new()),
+        });
+        let serving = hook.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let hook = serving.clone();
+                tokio::spawn(async move {
+                    let _ = hook.serve(stream).await;
+                });
+            }
+        });
+        hook
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    /// Every POST so far for `to`, in arrival order.
+    pub fn deliveries_to(&self, to: &str) -> Vec<Delivery> {
+        self.deliveries
+            .lock()
+            .map(|d| d.iter().filter(|x| x.body["to"] == to).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn answer_for(&self, to: &str, id: &str) -> u16 {
+        let mut attempts = match self.attempts.lock() {
+            Ok(a) => a,
+            Err(_) => return 500,
+        };
+        let n = attempts.entry(id.to_string()).or_insert(0);
+        *n += 1;
+        if to.starts_with("down-") {
+            503
+        } else if to.starts_with("flaky-") && *n == 1 {
+            500
+        } else {
+            200
+        }
+    }
+
+    async fn serve(&self, mut stream: TcpStream) -> std::io::Result<()> {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        let (head_end, content_length) = loop {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..pos]).to_string();
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.trim()
+                            .eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                break (pos + 4, len);
+            }
+        };
+        while buf.len() < head_end + content_length {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let idempotency_key = head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("idempotency-key")
+                .then(|| v.trim().to_string())
+        });
+        let body: Value = serde_json::from_slice(&buf[head_end..]).unwrap_or(Value::Null);
+        let to = body["to"].as_str().unwrap_or("").to_string();
+        let id = body["id"].as_str().unwrap_or("").to_string();
+        let status = self.answer_for(&to, &id);
+        if let Ok(mut d) = self.deliveries.lock() {
+            d.push(Delivery {
+                body,
+                idempotency_key,
+                answered: status,
+            });
+        }
+        let reply =
+            format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        stream.write_all(reply.as_bytes()).await?;
+        stream.shutdown().await
+    }
+}
