@@ -12,10 +12,13 @@ const ERROR_RETRY_SECS: u32 = 5;
 
 pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
     for message in batch.raw_iter() {
-        let body = js_sys::JSON::stringify(&message.body())
-            .ok()
-            .and_then(|s| s.as_string())
-            .unwrap_or_default();
+        let raw = message.body();
+        let body = raw.as_string().unwrap_or_else(|| {
+            js_sys::JSON::stringify(&raw)
+                .ok()
+                .and_then(|s| s.as_string())
+                .unwrap_or_default()
+        });
         let job = match decode(&body) {
             Ok(job) => job,
             Err(reason) => {

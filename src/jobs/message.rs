@@ -26,6 +26,12 @@ impl Envelope {
             job,
         }
     }
+
+    /// Messages travel as JSON text: a flattened enum would reach JS as a `Map`, which
+    /// neither the queue's structured clone nor `JSON.stringify` keeps as an object.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
+    }
 }
 
 /// Why a message body could not become a job. Such messages are acked and logged.

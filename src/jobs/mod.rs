@@ -16,7 +16,7 @@ pub async fn enqueue(env: &Env, job: Job) -> AppResult<()> {
         .queue("JOBS")
         .map_err(|_| AppError::Misconfigured("queue binding JOBS"))?;
     queue
-        .send(Envelope::v1(job))
+        .send(Envelope::v1(job).to_json()?)
         .await
         .map_err(|e| AppError::internal("queue send", e))
 }
@@ -29,9 +29,11 @@ pub async fn enqueue_all(env: &Env, jobs: Vec<Job>) -> AppResult<()> {
     let queue = env
         .queue("JOBS")
         .map_err(|_| AppError::Misconfigured("queue binding JOBS"))?;
-    let batch = worker::BatchMessageBuilder::new()
-        .messages(jobs.into_iter().map(Envelope::v1))
-        .build();
+    let bodies = jobs
+        .into_iter()
+        .map(|job| Envelope::v1(job).to_json().map_err(AppError::from))
+        .collect::<AppResult<Vec<String>>>()?;
+    let batch = worker::BatchMessageBuilder::new().messages(bodies).build();
     queue
         .send_batch(batch)
         .await

