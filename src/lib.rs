@@ -6,6 +6,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod pages;
 pub mod router;
 pub mod routes;
 pub mod store;

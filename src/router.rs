@@ -17,6 +17,19 @@ pub enum Handler {
     AuditList,
     OutboxList,
     OutboxTest,
+    EmbedJs,
+    FormPublic,
+    FormPreflight,
+    FormSubmit,
+    ConfirmPage,
+    ConfirmPagePost,
+    ConfirmApi,
+    FormsCreate,
+    FormsList,
+    FormsGet,
+    FormsPatch,
+    ContactsSearch,
+    ContactsGet,
 }
 
 #[derive(Debug)]
@@ -44,6 +57,24 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/admin/v1/audit", Handler::AuditList),
     route("GET", "/admin/v1/outbox", Handler::OutboxList),
     route("POST", "/admin/v1/outbox/test", Handler::OutboxTest),
+    route("GET", "/embed.js", Handler::EmbedJs),
+    route("GET", "/v1/forms/{id}", Handler::FormPublic),
+    route("OPTIONS", "/v1/forms/{id}", Handler::FormPreflight),
+    route("POST", "/v1/forms/{id}/submissions", Handler::FormSubmit),
+    route(
+        "OPTIONS",
+        "/v1/forms/{id}/submissions",
+        Handler::FormPreflight,
+    ),
+    route("GET", "/confirm", Handler::ConfirmPage),
+    route("POST", "/confirm", Handler::ConfirmPagePost),
+    route("POST", "/v1/confirm", Handler::ConfirmApi),
+    route("POST", "/admin/v1/forms", Handler::FormsCreate),
+    route("GET", "/admin/v1/forms", Handler::FormsList),
+    route("GET", "/admin/v1/forms/{id}", Handler::FormsGet),
+    route("PATCH", "/admin/v1/forms/{id}", Handler::FormsPatch),
+    route("GET", "/admin/v1/contacts", Handler::ContactsSearch),
+    route("GET", "/admin/v1/contacts/{id}", Handler::ContactsGet),
 ];
 
 /// Matches `path` against a route pattern; returns the captured segments.
@@ -107,6 +138,19 @@ async fn dispatch(handler: Handler, req: Request, app: &App) -> AppResult<Respon
         Handler::AuditList => admin::audit::list(req, app).await,
         Handler::OutboxList => admin::outbox::list(req, app).await,
         Handler::OutboxTest => admin::outbox::send_test(req, app).await,
+        Handler::EmbedJs => routes::embed::get(),
+        Handler::FormPublic => routes::forms::get_public(req, app).await,
+        Handler::FormPreflight => routes::forms::preflight(req, app).await,
+        Handler::FormSubmit => routes::forms::submit(req, app).await,
+        Handler::ConfirmPage => routes::confirm::page_get(req, app).await,
+        Handler::ConfirmPagePost => routes::confirm::page_post(req, app).await,
+        Handler::ConfirmApi => routes::confirm::post_json(req, app).await,
+        Handler::FormsCreate => admin::forms::create(req, app).await,
+        Handler::FormsList => admin::forms::list(req, app).await,
+        Handler::FormsGet => admin::forms::get(req, app).await,
+        Handler::FormsPatch => admin::forms::patch(req, app).await,
+        Handler::ContactsSearch => admin::contacts::search(req, app).await,
+        Handler::ContactsGet => admin::contacts::get(req, app).await,
     }
 }
 

@@ -1,7 +1,11 @@
 //! Pure logic: no `worker` import, tested natively with `cargo test --lib`.
 
+pub mod consent;
 pub mod email;
+pub mod form;
+pub mod i18n;
 pub mod outbox;
 pub mod scope;
 pub mod secret;
+pub mod signup;
 pub mod time;

@@ -2,4 +2,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod client;
+pub mod cors;
 pub mod response;
+pub mod turnstile;

@@ -44,6 +44,9 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
 async fn run(env: &Env, job: &Job) -> crate::error::AppResult<Outcome> {
     match job {
         Job::DeliverEmail { id } => delivery::deliver_email(env, id).await,
+        // Segment membership is the only thing derived from contact changes, and segments
+        // are not defined yet (issue 6): there is nothing to recompute.
+        Job::ContactChanged { .. } => Ok(Outcome::Done),
     }
 }
 

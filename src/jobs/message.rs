@@ -10,6 +10,8 @@ pub const CURRENT_VERSION: u32 = 1;
 pub enum Job {
     /// POST outbox message `id` to the email webhook.
     DeliverEmail { id: String },
+    /// Contact `id` changed (signup, confirmation, consent, order, answer): re-evaluate segments.
+    ContactChanged { id: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

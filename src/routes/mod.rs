@@ -1,6 +1,9 @@
 //! Thin handlers: parse the request into domain types, call the store, shape the response.
 
 pub mod admin;
+pub mod confirm;
+pub mod embed;
+pub mod forms;
 pub mod health;
 pub mod openapi;
 

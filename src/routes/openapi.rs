@@ -45,6 +45,47 @@ fn scope_note(scope: Scope) -> String {
     format!("Requires the `{scope}` scope.")
 }
 
+fn id_param() -> Value {
+    json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } })
+}
+
+fn token_param() -> Value {
+    json!({ "name": "t", "in": "query", "required": true, "schema": { "type": "string" } })
+}
+
+fn html_response(description: &str) -> Value {
+    json!({ "description": description, "content": { "text/html": { "schema": { "type": "string" } } } })
+}
+
+fn form_input_properties() -> Value {
+    let texts = json!({ "type": "object", "additionalProperties": { "type": "string" } });
+    json!({
+        "name": { "type": "string", "minLength": 1, "maxLength": 100 },
+        "allowed_origins": { "type": "array", "items": { "type": "string" } },
+        "locale": { "type": ["string", "null"], "enum": ["en", "pt-BR", "ro", "ru", null] },
+        "double_opt_in": { "type": "boolean" },
+        "redirect_url": { "type": ["string", "null"] },
+        "turnstile_site_key": { "type": ["string", "null"] },
+        "fields": { "type": "array", "items": { "type": "object", "required": ["key", "type"], "properties": {
+            "key": { "type": "string" },
+            "type": { "type": "string", "enum": ["email", "text", "phone", "date", "number", "single_choice", "multi_choice", "checkbox"] },
+            "required": { "type": "boolean" }, "label": texts, "max_len": { "type": ["integer", "null"] },
+            "options": { "type": ["array", "null"], "items": { "type": "string" } },
+            "min": { "type": "number" }, "max": { "type": "number" } } } },
+        "consents": { "type": "array", "items": { "type": "object", "required": ["purpose", "policy_version", "text"], "properties": {
+            "purpose": { "type": "string" }, "required": { "type": "boolean" },
+            "policy_version": { "type": "string" }, "text": texts } } }
+    })
+}
+
+fn form_input_schema() -> Value {
+    json!({ "type": "object", "additionalProperties": false, "required": ["name", "fields"], "properties": form_input_properties() })
+}
+
+fn form_input_schema_open() -> Value {
+    json!({ "type": "object", "required": ["name", "fields"], "properties": form_input_properties() })
+}
+
 pub fn document() -> Value {
     let key = json!({
         "type": "object",
@@ -101,6 +142,30 @@ pub fn document() -> Value {
                 },
                 "Scope": { "type": "string", "enum": Scope::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>() },
                 "ApiKey": key,
+                "FormInput": form_input_schema(),
+                "Form": { "allOf": [ form_input_schema_open(), { "type": "object", "required": ["id", "created_at", "updated_at", "embed_html"], "properties": {
+                    "id": { "type": "string" }, "created_at": { "type": "string", "format": "date-time" },
+                    "updated_at": { "type": "string", "format": "date-time" }, "embed_html": { "type": "string" } } } ] },
+                "PublicForm": { "type": "object", "required": ["id", "name", "submit_url", "honeypot_field", "fields", "consents"], "properties": {
+                    "id": { "type": "string" }, "name": { "type": "string" }, "locale": { "type": ["string", "null"] },
+                    "double_opt_in": { "type": "boolean" }, "submit_url": { "type": "string" },
+                    "redirect_url": { "type": ["string", "null"] }, "honeypot_field": { "type": "string" },
+                    "turnstile_site_key": { "type": ["string", "null"] },
+                    "fields": { "type": "array", "items": { "type": "object" } },
+                    "consents": { "type": "array", "items": { "type": "object" } } } },
+                "Submission": { "type": "object", "additionalProperties": false, "properties": {
+                    "fields": { "type": "object" },
+                    "consents": { "type": "object", "additionalProperties": { "type": "boolean" } },
+                    "turnstile_token": { "type": "string" } } },
+                "Contact": { "type": "object", "required": ["id", "email", "status", "attributes", "consents", "consent_history"], "properties": {
+                    "id": { "type": "string" }, "email": { "type": "string" },
+                    "status": { "type": "string", "enum": ["pending", "active", "unsubscribed"] },
+                    "attributes": { "type": "object" },
+                    "consents": { "type": "array", "items": { "type": "object", "required": ["purpose", "granted"], "properties": {
+                        "purpose": { "type": "string" }, "granted": { "type": "boolean" } } } },
+                    "consent_history": { "type": "array", "items": { "type": "object", "required": ["purpose", "action", "method", "at"], "properties": {
+                        "purpose": { "type": "string" }, "action": { "type": "string", "enum": ["granted", "withdrawn"] },
+                        "method": { "type": "string" }, "at": { "type": "string", "format": "date-time" } } } } } },
                 "OutboxMessage": message
             }
         },
@@ -190,6 +255,131 @@ pub fn document() -> Value {
                     "200": json_response("messages", json!({ "type": "object", "required": ["messages"], "properties": { "messages": { "type": "array", "items": { "$ref": "#/components/schemas/OutboxMessage" } } } })),
                     "400": error_response("invalid query")
                 }))
+            } },
+            "/embed.js": { "get": {
+                "operationId": "embedScript",
+                "summary": "The signup widget: <script src=\"…/embed.js\" data-form=\"frm_…\" async>",
+                "responses": { "200": { "description": "JavaScript", "content": { "application/javascript": { "schema": { "type": "string" } } } } }
+            } },
+            "/v1/forms/{id}": {
+                "get": {
+                    "operationId": "getPublicForm",
+                    "summary": "A form's public definition (CORS for its allowed origins)",
+                    "parameters": [id_param()],
+                    "responses": {
+                        "200": json_response("form", json!({ "$ref": "#/components/schemas/PublicForm" })),
+                        "403": error_response("origin not allowed"),
+                        "404": error_response("no such form")
+                    }
+                },
+                "options": {
+                    "operationId": "preflightPublicForm",
+                    "summary": "CORS preflight",
+                    "parameters": [id_param()],
+                    "responses": { "204": { "description": "allowed" }, "400": error_response("no Origin"), "403": error_response("origin not allowed"), "404": error_response("no such form") }
+                }
+            },
+            "/v1/forms/{id}/submissions": {
+                "post": {
+                    "operationId": "submitForm",
+                    "summary": "Sign up through a form; the same answer whether the address is new or known",
+                    "parameters": [id_param()],
+                    "requestBody": { "required": true, "content": {
+                        "application/json": { "schema": { "$ref": "#/components/schemas/Submission" } },
+                        "application/x-www-form-urlencoded": { "schema": { "type": "object", "additionalProperties": { "type": "string" } } }
+                    } },
+                    "responses": with_body_errors(json!({
+                        "202": json_response("accepted", json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "accepted" } } })),
+                        "303": { "description": "plain form post: redirect to the form's redirect_url" },
+                        "403": error_response("origin not allowed or Turnstile failed"),
+                        "404": error_response("no such form"),
+                        "429": error_response("too many submissions; see Retry-After")
+                    }))
+                },
+                "options": {
+                    "operationId": "preflightSubmission",
+                    "summary": "CORS preflight",
+                    "parameters": [id_param()],
+                    "responses": { "204": { "description": "allowed" }, "400": error_response("no Origin"), "403": error_response("origin not allowed"), "404": error_response("no such form") }
+                }
+            },
+            "/confirm": {
+                "get": {
+                    "operationId": "confirmPage",
+                    "summary": "The page a confirmation link opens: one button, no state change",
+                    "parameters": [token_param()],
+                    "responses": { "200": html_response("page"), "400": html_response("malformed link") }
+                },
+                "post": {
+                    "operationId": "confirmPagePost",
+                    "summary": "The page's button: confirms and answers with a page",
+                    "parameters": [token_param()],
+                    "responses": { "200": html_response("confirmed"), "410": html_response("used, expired or invalid link") }
+                }
+            },
+            "/v1/confirm": { "post": {
+                "operationId": "confirm",
+                "summary": "Confirm a signup with the token from the email",
+                "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["token"], "properties": { "token": { "type": "string" } } })),
+                "responses": with_body_errors(json!({
+                    "200": json_response("confirmed", json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "confirmed" } } })),
+                    "410": error_response("used, expired, forged or wrong-purpose token")
+                }))
+            } },
+            "/admin/v1/forms": {
+                "post": {
+                    "operationId": "createForm",
+                    "summary": "Create a signup form",
+                    "description": scope_note(Scope::Forms),
+                    "security": [{ "apiKey": [] }],
+                    "requestBody": json_body(json!({ "$ref": "#/components/schemas/FormInput" })),
+                    "responses": admin_errors(with_body_errors(json!({ "201": json_response("created", json!({ "$ref": "#/components/schemas/Form" })) })))
+                },
+                "get": {
+                    "operationId": "listForms",
+                    "summary": "List forms",
+                    "description": scope_note(Scope::Forms),
+                    "security": [{ "apiKey": [] }],
+                    "responses": admin_errors(json!({ "200": json_response("forms", json!({ "type": "object", "required": ["forms"], "properties": { "forms": { "type": "array", "items": { "$ref": "#/components/schemas/Form" } } } })) }))
+                }
+            },
+            "/admin/v1/forms/{id}": {
+                "get": {
+                    "operationId": "getForm",
+                    "summary": "Read a form",
+                    "description": scope_note(Scope::Forms),
+                    "security": [{ "apiKey": [] }],
+                    "parameters": [id_param()],
+                    "responses": admin_errors(json!({ "200": json_response("form", json!({ "$ref": "#/components/schemas/Form" })), "404": error_response("no such form") }))
+                },
+                "patch": {
+                    "operationId": "patchForm",
+                    "summary": "Replace top-level keys of a form; the result is validated whole",
+                    "description": scope_note(Scope::Forms),
+                    "security": [{ "apiKey": [] }],
+                    "parameters": [id_param()],
+                    "requestBody": json_body(json!({ "type": "object" })),
+                    "responses": admin_errors(with_body_errors(json!({ "200": json_response("form", json!({ "$ref": "#/components/schemas/Form" })), "404": error_response("no such form") })))
+                }
+            },
+            "/admin/v1/contacts": { "get": {
+                "operationId": "findContacts",
+                "summary": "Find a contact by email",
+                "description": scope_note(Scope::ContactsRead),
+                "security": [{ "apiKey": [] }],
+                "parameters": [{ "name": "email", "in": "query", "required": true, "schema": { "type": "string" } }],
+                "responses": admin_errors(json!({
+                    "200": json_response("matches", json!({ "type": "object", "required": ["contacts"], "properties": { "contacts": { "type": "array", "items": { "$ref": "#/components/schemas/Contact" } } } })),
+                    "400": error_response("invalid email")
+                }))
+            } },
+            "/admin/v1/contacts/{id}": { "get": {
+                "operationId": "getContact",
+                "summary": "A contact with attributes, consents and consent history",
+                "description": scope_note(Scope::ContactsRead),
+                "security": [{ "apiKey": [] }],
+                "parameters": [id_param()],
+                "responses": admin_errors(json!({ "200": json_response("contact", json!({ "$ref": "#/components/schemas/Contact" })), "404": error_response("no such contact") }))
             } },
             "/admin/v1/outbox/test": { "post": {
                 "operationId": "sendTestMessage",

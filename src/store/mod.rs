@@ -1,9 +1,14 @@
 //! All SQL lives here, one file per table group, with bound parameters only.
 
 pub mod audit;
+pub mod consents;
+pub mod contacts;
+pub mod forms;
 pub mod health;
 pub mod keys;
 pub mod outbox;
+pub mod rate;
+pub mod tokens;
 
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;

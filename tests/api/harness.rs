@@ -26,6 +26,8 @@ macro_rules! tests {
 }
 
 pub struct TestApp {
+    /// The `--persist-to` directory, for tests that must move time (expire a token).
+    pub state: PathBuf,
     pub base: String,
     pub admin_key: String,
     pub client: reqwest::Client,
@@ -41,14 +43,13 @@ pub struct Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         // wrangler runs workerd as a child: end the whole process group.
-        let pgid = self.child.id();
-        let _ = Command::new("kill")
-            .args(["-TERM", &format!("-{pgid}")])
-            .status();
-        std::thread::sleep(Duration::from_millis(300));
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{pgid}")])
-            .status();
+        let pgid = self.child.id() as libc::pid_t;
+        if pgid > 1 {
+            // SAFETY: plain syscalls aimed at the process group this harness created.
+            unsafe { libc::kill(-pgid, libc::SIGTERM) };
+            std::thread::sleep(Duration::from_millis(500));
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.state);
     }
@@ -124,6 +125,11 @@ pub async fn start(webhook: Arc<Webhook>) -> (Runtime, Arc<TestApp>) {
         .args(["--show-interactive-dev-session=false", "--test-scheduled"])
         .args(["--var", &format!("EMAIL_WEBHOOK_URL:{}", webhook.url())])
         .args(["--var", &format!("PUBLIC_BASE_URL:http://127.0.0.1:{port}")])
+        .args([
+            "--var",
+            &format!("TURNSTILE_VERIFY_URL:{}", webhook.siteverify_url()),
+        ])
+        .args(["--var", "TURNSTILE_SECRET:test-turnstile-secret"])
         .arg("--persist-to")
         .arg(&state)
         .stdin(Stdio::null())
@@ -133,6 +139,7 @@ pub async fn start(webhook: Arc<Webhook>) -> (Runtime, Arc<TestApp>) {
     let child = cmd.spawn().expect("spawn wrangler dev");
     let runtime = Runtime { child, log, state };
     let app = Arc::new(TestApp {
+        state: runtime.state.clone(),
         base: format!("http://127.0.0.1:{port}"),
         admin_key: admin_key(),
         client: reqwest::Client::builder()
@@ -274,6 +281,31 @@ pub enum Auth<'a> {
 }
 
 impl TestApp {
+    /// Runs SQL on the local D1 behind the running Worker. Only for moving time in tests.
+    pub fn sql(&self, command: &str) -> Result<(), String> {
+        let out = wrangler()
+            .args([
+                "d1",
+                "execute",
+                "DB",
+                "--local",
+                "--command",
+                command,
+                "--persist-to",
+            ])
+            .arg(&self.state)
+            .output()
+            .map_err(|e| format!("wrangler d1 execute: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "sql failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

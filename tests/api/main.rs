@@ -7,6 +7,7 @@ mod webhook;
 mod admin_keys;
 mod outbox;
 mod platform;
+mod signup;
 
 use webhook::Webhook;
 
@@ -23,6 +24,7 @@ fn main() {
         all.extend(platform::tests());
         all.extend(admin_keys::tests());
         all.extend(outbox::tests());
+        all.extend(signup::tests());
         let passed = harness::run(app, all, &wrangler.log).await;
         drop(wrangler);
         passed

@@ -49,6 +49,10 @@ impl Webhook {
         format!("http://127.0.0.1:{}/hook", self.port)
     }
 
+    pub fn siteverify_url(&self) -> String {
+        format!("http://127.0.0.1:{}/siteverify", self.port)
+    }
+
     /// Every POST so far for `to`, in arrival order.
     pub fn deliveries_to(&self, to: &str) -> Vec<Delivery> {
         self.deliveries
@@ -110,6 +114,19 @@ impl Webhook {
                 .eq_ignore_ascii_case("idempotency-key")
                 .then(|| v.trim().to_string())
         });
+        if head.starts_with("POST /siteverify") {
+            // A stand-in for Turnstile's siteverify: only "good-token" passes.
+            let form = String::from_utf8_lossy(&buf[head_end..]).to_string();
+            let ok = form.split('&').any(|p| p == "response=good-token");
+            let ok_secret = form.split('&').any(|p| p == "secret=test-turnstile-secret");
+            let body = format!(r#"{{"success":{}}}"#, ok && ok_secret);
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(reply.as_bytes()).await?;
+            return stream.shutdown().await;
+        }
         let body: Value = serde_json::from_slice(&buf[head_end..]).unwrap_or(Value::Null);
         let to = body["to"].as_str().unwrap_or("").to_string();
         let id = body["id"].as_str().unwrap_or("").to_string();

@@ -1,6 +1,8 @@
 //! `/admin/v1/*`: the marketer's and shop back end's API, behind scoped API keys.
 
 pub mod audit;
+pub mod contacts;
+pub mod forms;
 pub mod keys;
 pub mod outbox;
 

@@ -1,0 +1,226 @@
+use super::*;
+use proptest::prelude::*;
+
+fn newsletter() -> FormDefinition {
+    let input: FormInput = serde_json::from_value(json!({
+        "name": "Newsletter",
+        "allowed_origins": ["https://Shop.example", "http://127.0.0.1:9000/"],
+        "locale": "pt-BR",
+        "redirect_url": "https://shop.example/thanks",
+        "fields": [
+            {"key": "email", "type": "email", "label": {"en": "Email", "pt-BR": "E-mail"}},
+            {"key": "name", "type": "text", "max_len": 10},
+            {"key": "country", "type": "text"},
+            {"key": "birth_date", "type": "date"},
+            {"key": "interests", "type": "multi_choice", "options": ["shoes", "bags"]},
+            {"key": "size", "type": "number", "min": 30, "max": 50},
+            {"key": "vip", "type": "checkbox"}
+        ],
+        "consents": [
+            {"purpose": "marketing_email", "required": true, "policy_version": "2026-01",
+             "text": {"en": "I agree to receive offers by email", "pt-BR": "Aceito receber ofertas por e-mail"}},
+            {"purpose": "sms", "policy_version": "2026-01", "text": {"en": "Texts too"}}
+        ]
+    }))
+    .unwrap();
+    FormDefinition::parse(input).unwrap()
+}
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
+}
+
+fn submit(form: &FormDefinition, body: Value) -> Result<Submission, FieldErrors> {
+    let json: SubmissionJson = serde_json::from_value(body).unwrap();
+    Submission::parse(form, &json.into(), Locale::PtBr, today())
+}
+
+#[test]
+fn definition_normalizes_origins_and_forces_email_required() {
+    let form = newsletter();
+    assert_eq!(
+        form.allowed_origins,
+        vec!["https://shop.example", "http://127.0.0.1:9000"]
+    );
+    assert!(form.allows_origin("https://shop.example"));
+    assert!(!form.allows_origin("https://evil.example"));
+    assert!(form.field("email").unwrap().required);
+    assert_eq!(form.honeypot_field(), "website");
+}
+
+#[test]
+fn definition_errors_name_each_problem() {
+    let input: FormInput = serde_json::from_value(json!({
+        "name": "",
+        "allowed_origins": ["shop.example"],
+        "locale": "de",
+        "redirect_url": "javascript:alert(1)",
+        "fields": [
+            {"key": "Email", "type": "email"},
+            {"key": "birth_date", "type": "text"},
+            {"key": "colour", "type": "single_choice"},
+            {"key": "colour", "type": "text", "options": ["a"]}
+        ],
+        "consents": [{"purpose": "Marketing", "policy_version": "", "text": {}}]
+    }))
+    .unwrap();
+    let errors = FormDefinition::parse(input).unwrap_err();
+    for key in [
+        "name",
+        "allowed_origins[0]",
+        "locale",
+        "redirect_url",
+        "fields[0].key",
+        "fields[1].type",
+        "fields[2].options",
+        "fields[3].key",
+        "fields[3].options",
+        "consents[0].purpose",
+        "fields",
+    ] {
+        assert!(errors.contains_key(key), "missing {key}: {errors:?}");
+    }
+}
+
+#[test]
+fn public_view_hides_origins() {
+    let view = newsletter().public_view("frm_1", "https://c.example");
+    assert!(view.get("allowed_origins").is_none());
+    assert_eq!(
+        view["submit_url"],
+        "https://c.example/v1/forms/frm_1/submissions"
+    );
+    assert_eq!(view["fields"][0]["label"]["pt-BR"], "E-mail");
+    assert_eq!(view["consents"][0]["purpose"], "marketing_email");
+}
+
+#[test]
+fn valid_submission_fills_columns_attributes_and_consent_proof() {
+    let s = submit(
+        &newsletter(),
+        json!({
+            "fields": {"email": " Ana@Example.com ", "name": "Ana", "country": "br",
+                        "birth_date": "1990-05-01", "interests": ["bags", "shoes", "bags"], "size": 38, "vip": true},
+            "consents": {"marketing_email": true, "sms": false}
+        }),
+    )
+    .unwrap();
+    assert_eq!(s.email.as_str(), "ana@example.com");
+    assert_eq!(s.contact.name.as_deref(), Some("Ana"));
+    assert_eq!(s.contact.country.as_deref(), Some("BR"));
+    assert_eq!(s.attributes["interests"], json!(["shoes", "bags"]));
+    assert_eq!(s.attributes["size"], json!(38.0));
+    assert_eq!(s.consents.len(), 1);
+    assert_eq!(
+        s.consents[0].notice_text_hash,
+        notice_hash("Aceito receber ofertas por e-mail")
+    );
+}
+
+#[test]
+fn bad_submissions_name_their_fields() {
+    let errors = submit(
+        &newsletter(),
+        json!({
+            "fields": {"email": "ana@example.com\r\nBcc: x@y.z", "name": "far too long a name",
+                        "birth_date": "2030-01-01", "interests": ["hats"], "size": 99, "admin": true},
+            "consents": {"sms": "yes", "newsletter": true}
+        }),
+    )
+    .unwrap_err();
+    for key in [
+        "email",
+        "name",
+        "birth_date",
+        "interests",
+        "size",
+        "admin",
+        "consent.marketing_email",
+        "consent.sms",
+        "consent.newsletter",
+    ] {
+        assert!(errors.contains_key(key), "missing {key}: {errors:?}");
+    }
+    assert!(!errors.values().any(|m| m.contains("ana@example.com")));
+}
+
+#[test]
+fn wrong_types_are_refused() {
+    let errors = submit(&newsletter(), json!({"fields": {"email": 5, "size": "NaN", "vip": 3}, "consents": {"marketing_email": true}})).unwrap_err();
+    assert_eq!(errors.len(), 3, "{errors:?}");
+}
+
+#[test]
+fn urlencoded_posts_map_to_the_same_input() {
+    let form = newsletter();
+    let pairs: Vec<(String, String)> = [
+        ("email", "ana@example.com"),
+        ("interests", "shoes"),
+        ("interests", "bags"),
+        ("vip", "on"),
+        ("consent.marketing_email", "on"),
+        ("cf-turnstile-response", "tok"),
+        ("website", ""),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let input = SubmissionInput::from_pairs(&pairs, &form);
+    assert!(!input.trips_honeypot(&form));
+    assert_eq!(input.turnstile_token.as_deref(), Some("tok"));
+    let s = Submission::parse(&form, &input, Locale::En, today()).unwrap();
+    assert_eq!(s.attributes["interests"], json!(["shoes", "bags"]));
+    assert_eq!(s.attributes["vip"], json!(true));
+    assert_eq!(
+        s.consents[0].notice_text_hash,
+        notice_hash("I agree to receive offers by email")
+    );
+}
+
+#[test]
+fn honeypot_is_detected() {
+    let form = newsletter();
+    let pairs = vec![("website".to_string(), "http://spam.example".to_string())];
+    assert!(SubmissionInput::from_pairs(&pairs, &form).trips_honeypot(&form));
+}
+
+#[test]
+fn origins() {
+    assert_eq!(
+        parse_origin("https://shop.example:8443"),
+        Some("https://shop.example:8443".into())
+    );
+    assert_eq!(
+        parse_origin("HTTP://LOCALHOST:3000/"),
+        Some("http://localhost:3000".into())
+    );
+    for bad in [
+        "shop.example",
+        "ftp://x.y",
+        "https://",
+        "https://a.b/path",
+        "https://a.b:99999",
+        "https://a b",
+    ] {
+        assert_eq!(parse_origin(bad), None, "{bad}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn submissions_never_panic_and_accepted_ones_are_clean(
+        email in "\\PC{0,40}", name in "\\PC{0,20}", size in proptest::num::f64::ANY,
+        interests in proptest::collection::vec("\\PC{0,8}", 0..4), consent in proptest::bool::ANY
+    ) {
+        let form = newsletter();
+        let body = json!({"fields": {"email": email, "name": name, "size": size, "interests": interests},
+                          "consents": {"marketing_email": consent}});
+        if let Ok(json) = serde_json::from_value::<SubmissionJson>(body) {
+            if let Ok(s) = Submission::parse(&form, &json.into(), Locale::En, today()) {
+                prop_assert!(consent);
+                prop_assert!(s.contact.name.as_deref().is_none_or(|n| n.chars().count() <= 10));
+                prop_assert!(!s.email.as_str().chars().any(char::is_control));
+            }
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! The locales Clientela speaks (en, pt-BR, ro, ru), how a request picks one, and the strings of
+//! the hosted pages and emails.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Locale {
+    En,
+    PtBr,
+    Ro,
+    Ru,
+}
+
+impl Locale {
+    pub const ALL: [Locale; 4] = [Locale::En, Locale::PtBr, Locale::Ro, Locale::Ru];
+
+    pub fn tag(self) -> &'static str {
+        match self {
+            Locale::En => "en",
+            Locale::PtBr => "pt-BR",
+            Locale::Ro => "ro",
+            Locale::Ru => "ru",
+        }
+    }
+
+    /// Understands a BCP 47 tag by its primary language: `pt`, `pt-PT` and `pt_br` all mean pt-BR,
+    /// the only Portuguese we have.
+    pub fn from_tag(tag: &str) -> Option<Locale> {
+        let primary = tag
+            .trim()
+            .split(['-', '_'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        match primary.as_str() {
+            "en" => Some(Locale::En),
+            "pt" => Some(Locale::PtBr),
+            "ro" => Some(Locale::Ro),
+            "ru" => Some(Locale::Ru),
+            _ => None,
+        }
+    }
+
+    /// The best supported locale in an `Accept-Language` header, honouring q-values.
+    pub fn from_accept_language(header: &str) -> Option<Locale> {
+        let mut ranked: Vec<(f32, usize, Locale)> = header
+            .split(',')
+            .enumerate()
+            .filter_map(|(i, part)| {
+                let mut pieces = part.split(';');
+                let tag = pieces.next()?.trim();
+                let q = pieces
+                    .find_map(|p| p.trim().strip_prefix("q="))
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .unwrap_or(1.0);
+                let locale = Locale::from_tag(tag)?;
+                (q > 0.0).then_some((q, i, locale))
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        ranked.first().map(|r| r.2)
+    }
+
+    /// The form's locale when it has one, else the visitor's preference, else English.
+    pub fn negotiate(preferred: Option<Locale>, accept_language: Option<&str>) -> Locale {
+        preferred
+            .or_else(|| accept_language.and_then(Locale::from_accept_language))
+            .unwrap_or(Locale::En)
+    }
+}
+
+/// Picks the text for `locale` from a map of locale tags to texts: exact tag, then same
+/// language, then English, then whatever comes first.
+pub fn pick<'a>(
+    texts: &'a std::collections::BTreeMap<String, String>,
+    locale: Locale,
+) -> Option<(&'a str, &'a str)> {
+    texts
+        .iter()
+        .find(|(tag, _)| tag.eq_ignore_ascii_case(locale.tag()))
+        .or_else(|| {
+            texts
+                .iter()
+                .find(|(tag, _)| Locale::from_tag(tag) == Some(locale))
+        })
+        .or_else(|| {
+            texts
+                .iter()
+                .find(|(tag, _)| Locale::from_tag(tag) == Some(Locale::En))
+        })
+        .or_else(|| texts.iter().next())
+        .map(|(tag, text)| (tag.as_str(), text.as_str()))
+}
+
+/// Every user-facing string of the hosted pages and emails.
+#[derive(Debug, Clone, Copy)]
+pub enum Text {
+    ConfirmTitle,
+    ConfirmIntro,
+    ConfirmButton,
+    ConfirmDone,
+    LinkInvalid,
+    TryAgainLater,
+    ConfirmEmailSubject,
+    ConfirmEmailBody,
+    Working,
+}
+
+pub fn text(locale: Locale, key: Text) -> &'static str {
+    use Locale::*;
+    use Text::*;
+    match (key, locale) {
+        (ConfirmTitle, En) => "Confirm your subscription",
+        (ConfirmTitle, PtBr) => "Confirme sua inscrição",
+        (ConfirmTitle, Ro) => "Confirmă abonarea",
+        (ConfirmTitle, Ru) => "Подтвердите подписку",
+        (ConfirmIntro, En) => "Press the button to confirm that this email address is yours and that you want to hear from us.",
+        (ConfirmIntro, PtBr) => "Clique no botão para confirmar que este e-mail é seu e que deseja receber nossas mensagens.",
+        (ConfirmIntro, Ro) => "Apasă butonul pentru a confirma că această adresă de e-mail îți aparține și că vrei să primești mesaje de la noi.",
+        (ConfirmIntro, Ru) => "Нажмите кнопку, чтобы подтвердить, что этот адрес принадлежит вам и вы хотите получать наши письма.",
+        (ConfirmButton, En) => "Confirm",
+        (ConfirmButton, PtBr) => "Confirmar",
+        (ConfirmButton, Ro) => "Confirmă",
+        (ConfirmButton, Ru) => "Подтвердить",
+        (ConfirmDone, En) => "Thank you! Your subscription is confirmed.",
+        (ConfirmDone, PtBr) => "Obrigado! Sua inscrição está confirmada.",
+        (ConfirmDone, Ro) => "Mulțumim! Abonarea ta este confirmată.",
+        (ConfirmDone, Ru) => "Спасибо! Подписка подтверждена.",
+        (LinkInvalid, En) => "This link is invalid or has expired. Please sign up again.",
+        (LinkInvalid, PtBr) => "Este link é inválido ou expirou. Inscreva-se novamente.",
+        (LinkInvalid, Ro) => "Acest link este invalid sau a expirat. Te rugăm să te abonezi din nou.",
+        (LinkInvalid, Ru) => "Ссылка недействительна или устарела. Пожалуйста, подпишитесь снова.",
+        (TryAgainLater, En) => "Something went wrong. Please try again in a moment.",
+        (TryAgainLater, PtBr) => "Algo deu errado. Tente novamente em instantes.",
+        (TryAgainLater, Ro) => "Ceva nu a mers. Încearcă din nou peste câteva momente.",
+        (TryAgainLater, Ru) => "Что-то пошло не так. Попробуйте ещё раз чуть позже.",
+        (ConfirmEmailSubject, En) => "Please confirm your subscription",
+        (ConfirmEmailSubject, PtBr) => "Confirme sua inscrição",
+        (ConfirmEmailSubject, Ro) => "Te rugăm să confirmi abonarea",
+        (ConfirmEmailSubject, Ru) => "Подтвердите подписку",
+        (ConfirmEmailBody, En) => "Someone, hopefully you, signed up with this address. To confirm, open this link:",
+        (ConfirmEmailBody, PtBr) => "Alguém, provavelmente você, se inscreveu com este endereço. Para confirmar, abra este link:",
+        (ConfirmEmailBody, Ro) => "Cineva, sperăm că tu, s-a abonat cu această adresă. Pentru a confirma, deschide acest link:",
+        (ConfirmEmailBody, Ru) => "Кто-то, надеемся, вы, подписался с этим адресом. Чтобы подтвердить, откройте ссылку:",
+        (Working, En) => "One moment…",
+        (Working, PtBr) => "Um momento…",
+        (Working, Ro) => "Un moment…",
+        (Working, Ru) => "Минутку…",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn tags_map_to_supported_locales() {
+        assert_eq!(Locale::from_tag("pt-BR"), Some(Locale::PtBr));
+        assert_eq!(Locale::from_tag("pt_pt"), Some(Locale::PtBr));
+        assert_eq!(Locale::from_tag("RO-ro"), Some(Locale::Ro));
+        assert_eq!(Locale::from_tag("de"), None);
+    }
+
+    #[test]
+    fn accept_language_honours_q_values() {
+        assert_eq!(
+            Locale::from_accept_language("de-DE,ru;q=0.5,ro;q=0.8"),
+            Some(Locale::Ro)
+        );
+        assert_eq!(
+            Locale::from_accept_language("pt-BR,pt;q=0.9,en;q=0.8"),
+            Some(Locale::PtBr)
+        );
+        assert_eq!(Locale::from_accept_language("fr, de"), None);
+        assert_eq!(
+            Locale::from_accept_language("ru;q=0, en;q=0.1"),
+            Some(Locale::En)
+        );
+    }
+
+    #[test]
+    fn form_locale_wins_over_the_browser() {
+        assert_eq!(
+            Locale::negotiate(Some(Locale::Ru), Some("pt-BR")),
+            Locale::Ru
+        );
+        assert_eq!(Locale::negotiate(None, Some("pt-BR")), Locale::PtBr);
+        assert_eq!(Locale::negotiate(None, None), Locale::En);
+    }
+
+    #[test]
+    fn pick_falls_back_to_english_then_first() {
+        let mut texts = BTreeMap::new();
+        texts.insert("en".to_string(), "Email".to_string());
+        texts.insert("pt-BR".to_string(), "E-mail".to_string());
+        assert_eq!(pick(&texts, Locale::PtBr), Some(("pt-BR", "E-mail")));
+        assert_eq!(pick(&texts, Locale::Ru), Some(("en", "Email")));
+        let mut only_ro = BTreeMap::new();
+        only_ro.insert("ro".to_string(), "Nume".to_string());
+        assert_eq!(pick(&only_ro, Locale::Ru), Some(("ro", "Nume")));
+    }
+
+    #[test]
+    fn every_text_exists_in_every_locale() {
+        for l in Locale::ALL {
+            for t in [
+                Text::ConfirmTitle,
+                Text::ConfirmButton,
+                Text::ConfirmDone,
+                Text::LinkInvalid,
+                Text::ConfirmEmailSubject,
+            ] {
+                assert!(!text(l, t).is_empty());
+            }
+        }
+    }
+}

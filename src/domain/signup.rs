@@ -1,0 +1,98 @@
+//! What a form submission does to the base, decided from what we already know about the address.
+//!
+//! The rule that matters: data of a confirmed address is never overwritten, and it never goes
+//! back to pending, unless the owner of the address confirms the change by email.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::form::{ContactFields, GivenConsent};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactStatus {
+    Pending,
+    Active,
+    Unsubscribed,
+}
+
+impl ContactStatus {
+    pub fn parse(s: &str) -> Option<ContactStatus> {
+        match s {
+            "pending" => Some(ContactStatus::Pending),
+            "active" => Some(ContactStatus::Active),
+            "unsubscribed" => Some(ContactStatus::Unsubscribed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignupPlan {
+    /// New address on a form without double opt-in: active at once.
+    CreateActive,
+    /// New address (or an erased one coming back) on a double opt-in form.
+    CreatePending,
+    /// Still unconfirmed: take the newer data, (re)send the confirmation.
+    RefreshPending,
+    /// Unconfirmed, and this form does not ask for confirmation: take the data and activate.
+    ActivatePending,
+    /// Known, confirmed address: changes and consents wait for the owner's confirmation.
+    ConfirmChanges,
+    /// Accept and store nothing (an erased address on a form without double opt-in).
+    Drop,
+}
+
+pub fn plan(existing: Option<ContactStatus>, suppressed: bool, double_opt_in: bool) -> SignupPlan {
+    match existing {
+        None if suppressed && !double_opt_in => SignupPlan::Drop,
+        None if double_opt_in || suppressed => SignupPlan::CreatePending,
+        None => SignupPlan::CreateActive,
+        Some(ContactStatus::Pending) if double_opt_in => SignupPlan::RefreshPending,
+        Some(ContactStatus::Pending) => SignupPlan::ActivatePending,
+        Some(ContactStatus::Active | ContactStatus::Unsubscribed) => SignupPlan::ConfirmChanges,
+    }
+}
+
+/// What a confirmation link carries (inside the token row, never in the URL).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfirmPayload {
+    pub form_id: String,
+    pub locale: String,
+    pub consents: Vec<GivenConsent>,
+    /// Set for `ConfirmChanges`: the submitted data, applied only on confirmation.
+    pub changes: Option<PendingChanges>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingChanges {
+    pub fields: ContactFields,
+    pub attributes: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ContactStatus::*;
+    use SignupPlan::*;
+
+    #[test]
+    fn confirmed_addresses_never_go_back_to_pending() {
+        for doi in [true, false] {
+            assert_eq!(plan(Some(Active), false, doi), ConfirmChanges);
+            assert_eq!(plan(Some(Unsubscribed), false, doi), ConfirmChanges);
+        }
+    }
+
+    #[test]
+    fn new_addresses_follow_the_form() {
+        assert_eq!(plan(None, false, true), CreatePending);
+        assert_eq!(plan(None, false, false), CreateActive);
+        assert_eq!(plan(Some(Pending), false, true), RefreshPending);
+        assert_eq!(plan(Some(Pending), false, false), ActivatePending);
+    }
+
+    #[test]
+    fn erased_addresses_come_back_only_through_double_opt_in() {
+        assert_eq!(plan(None, true, true), CreatePending);
+        assert_eq!(plan(None, true, false), Drop);
+    }
+}

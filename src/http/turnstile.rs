@@ -1,0 +1,54 @@
+//! Server-side Turnstile verification. Fails closed: no answer or a bad answer is a refusal.
+
+use serde::Deserialize;
+use worker::{Fetch, Headers, Method, Request, RequestInit};
+
+use crate::config::Config;
+
+#[derive(Deserialize)]
+struct Verdict {
+    success: bool,
+}
+
+pub async fn verify(config: &Config, secret: &str, token: Option<&str>, ip: &str) -> bool {
+    let Some(token) = token.filter(|t| !t.is_empty() && t.len() <= 2048) else {
+        return false;
+    };
+    let body = format!(
+        "secret={}&response={}&remoteip={}",
+        urlencode(secret),
+        urlencode(token),
+        urlencode(ip)
+    );
+    let headers = Headers::new();
+    if headers
+        .set("Content-Type", "application/x-www-form-urlencoded")
+        .is_err()
+    {
+        return false;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()));
+    let Ok(request) = Request::new_with_init(&config.turnstile_verify_url, &init) else {
+        return false;
+    };
+    match Fetch::Request(request).send().await {
+        Ok(mut response) if response.status_code() == 200 => {
+            response.json::<Verdict>().await.is_ok_and(|v| v.success)
+        }
+        _ => false,
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

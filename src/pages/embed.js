@@ -1,0 +1,1 @@
+/* Clientela embed widget: being written (tests/browser/signup.mjs drives it). */

@@ -1,0 +1,64 @@
+//! `/admin/v1/contacts`: look a person up by email or id; the document lists everything held.
+
+use serde_json::{json, Value};
+use worker::{D1Database, Request, Response};
+
+use crate::domain::scope::Scope;
+use crate::error::{AppError, AppResult};
+use crate::http::response;
+use crate::routes::admin::admit;
+use crate::routes::forms::parse_email_field;
+use crate::routes::{only_params, param_value, query_pairs, App};
+use crate::store::{consents, contacts};
+
+/// The contact, its attributes, current consents and full consent history.
+pub async fn contact_document(db: &D1Database, contact: contacts::ContactRow) -> AppResult<Value> {
+    let attributes: serde_json::Map<String, Value> = contacts::attributes(db, &contact.id)
+        .await?
+        .into_iter()
+        .map(|a| {
+            (
+                a.key,
+                serde_json::from_str(&a.value).unwrap_or(Value::String(a.value)),
+            )
+        })
+        .collect();
+    let current: Vec<Value> = consents::current(db, &contact.id)
+        .await?
+        .into_iter()
+        .map(|c| json!({"purpose": c.purpose, "granted": c.granted == 1.0, "policy_version": c.policy_version, "updated_at": c.updated_at}))
+        .collect();
+    let history = consents::history(db, &contact.id).await?;
+    let mut doc = serde_json::to_value(&contact)?;
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("attributes".into(), Value::Object(attributes));
+        map.insert("consents".into(), json!(current));
+        map.insert("consent_history".into(), serde_json::to_value(history)?);
+    }
+    Ok(doc)
+}
+
+pub async fn search(req: Request, app: &App) -> AppResult<Response> {
+    let call = admit(&req, app, Scope::ContactsRead).await?;
+    let pairs = query_pairs(&req)?;
+    only_params(&pairs, &["email"])?;
+    let raw =
+        param_value(&pairs, "email").ok_or_else(|| AppError::validation("email", "required"))?;
+    let email = parse_email_field("email", raw)?;
+    let found =
+        contacts::find_by_email_hash(&call.db, &email.keyed_hash(&call.config.token_secret))
+            .await?;
+    let mut docs = Vec::new();
+    if let Some(contact) = found {
+        docs.push(contact_document(&call.db, contact).await?);
+    }
+    response::json(200, &json!({ "contacts": docs }))
+}
+
+pub async fn get(req: Request, app: &App) -> AppResult<Response> {
+    let call = admit(&req, app, Scope::ContactsRead).await?;
+    let contact = contacts::find(&call.db, app.param(0)?)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    response::json(200, &contact_document(&call.db, contact).await?)
+}

@@ -1,0 +1,102 @@
+//! `/admin/v1/forms`: create, list, read and change signup forms.
+
+use serde_json::{json, Map, Value};
+use worker::{Request, Response};
+
+use crate::domain::form::{FormDefinition, FormInput};
+use crate::domain::scope::Scope;
+use crate::domain::time;
+use crate::error::{AppError, AppResult};
+use crate::http::body::{decode_json, read_json, JSON_LIMIT};
+use crate::http::response;
+use crate::routes::admin::admit;
+use crate::routes::forms::new_form_id;
+use crate::routes::App;
+use crate::store::{self, audit, forms};
+
+fn document(row: &forms::FormRow, base_url: &str) -> AppResult<Value> {
+    let mut doc: Value = serde_json::from_str(&row.definition)?;
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("id".into(), json!(row.id));
+        map.insert("created_at".into(), json!(row.created_at));
+        map.insert("updated_at".into(), json!(row.updated_at));
+        map.insert(
+            "embed_html".into(),
+            json!(format!(
+                r#"<script src="{base_url}/embed.js" data-form="{}" async></script>"#,
+                row.id
+            )),
+        );
+    }
+    Ok(doc)
+}
+
+pub async fn create(mut req: Request, app: &App) -> AppResult<Response> {
+    let call = admit(&req, app, Scope::Forms).await?;
+    let input: FormInput = read_json(&mut req, JSON_LIMIT).await?;
+    let form = FormDefinition::parse(input).map_err(AppError::fields)?;
+    let id = new_form_id();
+    let at = time::now_string();
+    let definition = serde_json::to_string(&form)?;
+    store::batch(
+        &call.db,
+        vec![
+            forms::insert_statement(&call.db, &id, &form.name, &definition, &at)?,
+            audit::record(&call.db, &call.principal.actor, "form.create", Some(&id))?,
+        ],
+    )
+    .await?;
+    let row = forms::find(&call.db, &id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    response::json(201, &document(&row, &call.config.public_base_url)?)
+}
+
+pub async fn list(req: Request, app: &App) -> AppResult<Response> {
+    let call = admit(&req, app, Scope::Forms).await?;
+    let rows = forms::list(&call.db).await?;
+    let docs = rows
+        .iter()
+        .map(|r| document(r, &call.config.public_base_url))
+        .collect::<AppResult<Vec<_>>>()?;
+    response::json(200, &json!({ "forms": docs }))
+}
+
+pub async fn get(req: Request, app: &App) -> AppResult<Response> {
+    let call = admit(&req, app, Scope::Forms).await?;
+    let row = forms::find(&call.db, app.param(0)?)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    response::json(200, &document(&row, &call.config.public_base_url)?)
+}
+
+/// Top-level keys of the body replace those of the stored definition; the result is validated
+/// as a whole, so a PATCH can never leave a form invalid.
+pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
+    let call = admit(&req, app, Scope::Forms).await?;
+    let id = app.param(0)?.to_string();
+    let changes: Map<String, Value> = read_json(&mut req, JSON_LIMIT).await?;
+    let row = forms::find(&call.db, &id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let mut merged: Map<String, Value> = serde_json::from_str(&row.definition)?;
+    for (k, v) in changes {
+        merged.insert(k, v);
+    }
+    let input: FormInput = decode_json(&serde_json::to_vec(&merged)?)?;
+    let form = FormDefinition::parse(input).map_err(AppError::fields)?;
+    let at = time::now_string();
+    let definition = serde_json::to_string(&form)?;
+    store::batch(
+        &call.db,
+        vec![
+            forms::update_statement(&call.db, &id, &form.name, &definition, &at)?,
+            audit::record(&call.db, &call.principal.actor, "form.update", Some(&id))?,
+        ],
+    )
+    .await?;
+    let row = forms::find(&call.db, &id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    response::json(200, &document(&row, &call.config.public_base_url)?)
+}

@@ -1,0 +1,236 @@
+//! Double opt-in: the confirmation email, the page its link opens (a GET never changes state,
+//! because mail scanners prefetch links), and the POST that consumes the token.
+
+use chrono::Duration;
+use serde::Deserialize;
+use serde_json::json;
+use worker::{D1Database, D1PreparedStatement, Request, Response};
+
+use crate::config::Config;
+use crate::domain::email::EmailAddress;
+use crate::domain::i18n::{text, Locale, Text};
+use crate::domain::outbox::MessageKind;
+use crate::domain::signup::ConfirmPayload;
+use crate::domain::{secret, time};
+use crate::error::{AppError, AppResult};
+use crate::http::body::{read_json, JSON_LIMIT};
+use crate::http::{client, response};
+use crate::jobs::{enqueue, message::Job};
+use crate::pages::{escape, page};
+use crate::routes::{param_value, query_pairs, App};
+use crate::store::{self, audit, consents, contacts, outbox, tokens};
+
+const PURPOSE: &str = "confirm";
+/// A confirmation link works for a week; unconfirmed signups are purged later by retention.
+const CONFIRM_TTL_DAYS: i64 = 7;
+
+/// The token row and the outbox message for a confirmation email; returns the message id.
+pub fn confirm_message_statements(
+    config: &Config,
+    db: &D1Database,
+    contact_id: &str,
+    email: &EmailAddress,
+    payload: &ConfirmPayload,
+    locale: Locale,
+    at: &str,
+) -> AppResult<(Vec<D1PreparedStatement>, String)> {
+    let token = secret::random_secret(24).map_err(|e| AppError::internal("random", e))?;
+    let hash = secret::sha256_hex(&token);
+    let expires_at = time::format(time::now() + Duration::days(CONFIRM_TTL_DAYS));
+    let payload_json = serde_json::to_string(payload)?;
+    let url = format!("{}/confirm?t={token}", config.public_base_url);
+    let message_id = secret::new_id("msg");
+    let body = format!("{}\n\n{url}\n", text(locale, Text::ConfirmEmailBody));
+    let statements = vec![
+        tokens::insert_statement(
+            db,
+            &tokens::NewToken {
+                hash: &hash,
+                purpose: PURPOSE,
+                contact_id,
+                payload: Some(&payload_json),
+                created_at: at,
+                expires_at: &expires_at,
+            },
+        )?,
+        outbox::insert_statement(
+            db,
+            &outbox::NewMessage {
+                id: &message_id,
+                contact_id: Some(contact_id),
+                to: email.as_str(),
+                kind: MessageKind::Confirm.as_str(),
+                subject: text(locale, Text::ConfirmEmailSubject),
+                text: &body,
+                url: Some(&url),
+                unsubscribe_url: None,
+                preferences_url: None,
+                created_at: at,
+            },
+        )?,
+    ];
+    Ok((statements, message_id))
+}
+
+/// A link token as it may appear in a URL: base64url, of the length we issue.
+fn parse_token(raw: &str) -> AppResult<&str> {
+    let t = raw.trim();
+    let ok = (20..=128).contains(&t.len())
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(t)
+    } else {
+        Err(AppError::bad_request(
+            "invalid_token",
+            "this link is malformed",
+        ))
+    }
+}
+
+/// Consumes the token and activates the contact, recording the double opt-in as consent proof.
+async fn confirm(req: &Request, app: &App, token: &str) -> AppResult<Locale> {
+    let config = Config::from_env(&app.env)?;
+    let db = store::database(&app.env)?;
+    let now = time::now_string();
+    let consumed = tokens::consume(&db, &secret::sha256_hex(token), PURPOSE, &now)
+        .await?
+        .ok_or(AppError::Gone)?;
+    let payload: ConfirmPayload =
+        serde_json::from_str(consumed.payload.as_deref().unwrap_or("null"))
+            .map_err(|e| AppError::internal("confirm payload", e))?;
+    let locale = Locale::from_tag(&payload.locale).unwrap_or(Locale::En);
+    let id = consumed.contact_id.as_str();
+    // Erased since the email went out: the link has nothing left to confirm.
+    if contacts::find(&db, id).await?.is_none() {
+        return Err(AppError::Gone);
+    }
+    let ip_hash = client::ip_hash(req, &config.token_secret);
+    let user_agent = client::user_agent(req);
+    let mut statements = Vec::new();
+    if let Some(changes) = &payload.changes {
+        statements.push(contacts::update_fields_statement(
+            &db,
+            id,
+            &changes.fields,
+            &now,
+        )?);
+        for (key, value) in &changes.attributes {
+            statements.push(contacts::upsert_attribute_statement(
+                &db,
+                id,
+                key,
+                &value.to_string(),
+                &now,
+            )?);
+        }
+    }
+    statements.push(contacts::activate_statement(&db, id, &now)?);
+    for consent in &payload.consents {
+        statements.extend(consents::record_statements(
+            &db,
+            &consents::ConsentEvent {
+                contact_id: id,
+                purpose: &consent.purpose,
+                granted: true,
+                policy_version: Some(&consent.policy_version),
+                notice_text_hash: Some(&consent.notice_text_hash),
+                source: &payload.form_id,
+                method: "double_opt_in",
+                ip_hash: Some(&ip_hash),
+                user_agent: user_agent.as_deref(),
+                at: &now,
+            },
+        )?);
+    }
+    statements.push(audit::record(
+        &db,
+        &format!("contact:{id}"),
+        "contact.confirm",
+        Some(id),
+    )?);
+    store::batch(&db, statements).await?;
+    if let Err(e) = enqueue(&app.env, Job::ContactChanged { id: id.to_string() }).await {
+        worker::console_error!("confirm: enqueue failed: {e:?}");
+    }
+    Ok(locale)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmRequest {
+    token: String,
+}
+
+/// `POST /v1/confirm {"token"}` for the widget and API clients.
+pub async fn post_json(mut req: Request, app: &App) -> AppResult<Response> {
+    let body: ConfirmRequest = read_json(&mut req, JSON_LIMIT).await?;
+    let token = parse_token(&body.token)?;
+    confirm(&req, app, token).await?;
+    response::json(200, &json!({ "status": "confirmed" }))
+}
+
+fn page_locale(req: &Request) -> Locale {
+    Locale::negotiate(None, client::accept_language(req).as_deref())
+}
+
+fn html(status: u16, body: String) -> AppResult<Response> {
+    let mut r = response::text(status, "text/html; charset=utf-8", body)?;
+    r.headers_mut().set(
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    )?;
+    Ok(r)
+}
+
+/// `GET /confirm?t=…`: a page with one button; nothing changes until it is pressed.
+pub async fn page_get(req: Request, _app: &App) -> AppResult<Response> {
+    let locale = page_locale(&req);
+    let pairs = query_pairs(&req)?;
+    let token = param_value(&pairs, "t").unwrap_or("");
+    if parse_token(token).is_err() {
+        let body = format!(
+            r#"<p id="result" role="alert">{}</p>"#,
+            escape(text(locale, Text::LinkInvalid))
+        );
+        return html(400, page(locale, text(locale, Text::ConfirmTitle), &body));
+    }
+    let body = format!(
+        r#"<p>{intro}</p>
+<form method="post" action="/confirm?t={token}">
+<button type="submit" id="confirm">{button}</button>
+</form>"#,
+        intro = escape(text(locale, Text::ConfirmIntro)),
+        token = escape(token),
+        button = escape(text(locale, Text::ConfirmButton)),
+    );
+    html(200, page(locale, text(locale, Text::ConfirmTitle), &body))
+}
+
+/// `POST /confirm?t=…`: the button on the page, as a plain form post, answered with a page.
+pub async fn page_post(req: Request, app: &App) -> AppResult<Response> {
+    let fallback = page_locale(&req);
+    let pairs = query_pairs(&req)?;
+    let token = param_value(&pairs, "t").unwrap_or("");
+    let outcome = match parse_token(token) {
+        Ok(token) => confirm(&req, app, token).await,
+        Err(e) => Err(e),
+    };
+    let (status, locale, message) = match outcome {
+        Ok(locale) => (200, locale, text(locale, Text::ConfirmDone)),
+        Err(AppError::Gone | AppError::BadRequest { .. }) => {
+            (410, fallback, text(fallback, Text::LinkInvalid))
+        }
+        Err(e) => {
+            if let AppError::Internal(cause) = &e {
+                worker::console_error!("confirm page: {cause}");
+            }
+            (e.status(), fallback, text(fallback, Text::TryAgainLater))
+        }
+    };
+    let body = format!(r#"<p id="result" role="status">{}</p>"#, escape(message));
+    html(
+        status,
+        page(locale, text(locale, Text::ConfirmTitle), &body),
+    )
+}

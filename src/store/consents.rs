@@ -1,0 +1,101 @@
+//! `consent_events` (append-only proof) and `consents` (current state per purpose).
+
+use serde::{Deserialize, Serialize};
+use worker::{D1Database, D1PreparedStatement};
+
+use crate::error::AppResult;
+use crate::store::{all, statement, Arg};
+
+pub struct ConsentEvent<'a> {
+    pub contact_id: &'a str,
+    pub purpose: &'a str,
+    pub granted: bool,
+    pub policy_version: Option<&'a str>,
+    pub notice_text_hash: Option<&'a str>,
+    pub source: &'a str,
+    pub method: &'a str,
+    pub ip_hash: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub at: &'a str,
+}
+
+/// The event and the new current state, to go in the caller's batch together.
+pub fn record_statements(
+    db: &D1Database,
+    e: &ConsentEvent<'_>,
+) -> AppResult<Vec<D1PreparedStatement>> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let action = if e.granted { "granted" } else { "withdrawn" };
+    let event = statement(
+        db,
+        "INSERT INTO consent_events (id, contact_id, purpose, action, policy_version, notice_text_hash, source, method, ip_hash, user_agent, at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        &[
+            Arg::Text(&id),
+            Arg::Text(e.contact_id),
+            Arg::Text(e.purpose),
+            Arg::Text(action),
+            Arg::OptText(e.policy_version),
+            Arg::OptText(e.notice_text_hash),
+            Arg::Text(e.source),
+            Arg::Text(e.method),
+            Arg::OptText(e.ip_hash),
+            Arg::OptText(e.user_agent),
+            Arg::Text(e.at),
+        ],
+    )?;
+    let current = statement(
+        db,
+        "INSERT INTO consents (contact_id, purpose, granted, policy_version, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (contact_id, purpose) DO UPDATE SET granted = excluded.granted, \
+           policy_version = COALESCE(excluded.policy_version, consents.policy_version), updated_at = excluded.updated_at",
+        &[
+            Arg::Text(e.contact_id),
+            Arg::Text(e.purpose),
+            Arg::Int(i64::from(e.granted)),
+            Arg::OptText(e.policy_version),
+            Arg::Text(e.at),
+        ],
+    )?;
+    Ok(vec![event, current])
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct CurrentConsent {
+    pub purpose: String,
+    pub granted: f64,
+    pub policy_version: Option<String>,
+    pub updated_at: String,
+}
+
+pub async fn current(db: &D1Database, contact_id: &str) -> AppResult<Vec<CurrentConsent>> {
+    all(
+        db,
+        "SELECT purpose, granted, policy_version, updated_at FROM consents WHERE contact_id = ?1 ORDER BY purpose",
+        &[Arg::Text(contact_id)],
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct ConsentEventRow {
+    pub purpose: String,
+    pub action: String,
+    pub policy_version: Option<String>,
+    pub notice_text_hash: Option<String>,
+    pub source: String,
+    pub method: String,
+    pub ip_hash: Option<String>,
+    pub user_agent: Option<String>,
+    pub at: String,
+}
+
+pub async fn history(db: &D1Database, contact_id: &str) -> AppResult<Vec<ConsentEventRow>> {
+    all(
+        db,
+        "SELECT purpose, action, policy_version, notice_text_hash, source, method, ip_hash, user_agent, at \
+         FROM consent_events WHERE contact_id = ?1 ORDER BY at, id",
+        &[Arg::Text(contact_id)],
+    )
+    .await
+}

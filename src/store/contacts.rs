@@ -1,0 +1,202 @@
+//! `contacts`, `contact_attributes` and `suppressions`: the people in the base.
+
+use serde::{Deserialize, Serialize};
+use worker::{D1Database, D1PreparedStatement};
+
+use crate::domain::form::ContactFields;
+use crate::error::AppResult;
+use crate::store::{all, first, statement, Arg};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ContactRow {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub locale: Option<String>,
+    pub country: Option<String>,
+    pub city: Option<String>,
+    pub birth_date: Option<String>,
+    pub gender: Option<String>,
+    pub preferred_channel: String,
+    pub status: String,
+    pub source: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub confirmed_at: Option<String>,
+    pub last_activity_at: Option<String>,
+}
+
+const COLUMNS: &str =
+    "id, email, name, phone, locale, country, city, birth_date, gender, preferred_channel, \
+                       status, source, created_at, updated_at, confirmed_at, last_activity_at";
+
+#[derive(Debug, Deserialize)]
+pub struct ContactState {
+    pub id: String,
+    pub status: String,
+}
+
+pub async fn state_by_email_hash(
+    db: &D1Database,
+    email_hash: &str,
+) -> AppResult<Option<ContactState>> {
+    first(
+        db,
+        "SELECT id, status FROM contacts WHERE email_hash = ?1",
+        &[Arg::Text(email_hash)],
+    )
+    .await
+}
+
+pub async fn find(db: &D1Database, id: &str) -> AppResult<Option<ContactRow>> {
+    first(
+        db,
+        &format!("SELECT {COLUMNS} FROM contacts WHERE id = ?1"),
+        &[Arg::Text(id)],
+    )
+    .await
+}
+
+pub async fn find_by_email_hash(
+    db: &D1Database,
+    email_hash: &str,
+) -> AppResult<Option<ContactRow>> {
+    first(
+        db,
+        &format!("SELECT {COLUMNS} FROM contacts WHERE email_hash = ?1"),
+        &[Arg::Text(email_hash)],
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct Flag {
+    #[allow(dead_code)]
+    found: f64,
+}
+
+pub async fn is_suppressed(db: &D1Database, email_hash: &str) -> AppResult<bool> {
+    let row: Option<Flag> = first(
+        db,
+        "SELECT 1 AS found FROM suppressions WHERE email_hash = ?1",
+        &[Arg::Text(email_hash)],
+    )
+    .await?;
+    Ok(row.is_some())
+}
+
+pub struct NewContact<'a> {
+    pub id: &'a str,
+    pub email: &'a str,
+    pub email_hash: &'a str,
+    pub fields: &'a ContactFields,
+    pub status: &'a str,
+    pub source: &'a str,
+    pub at: &'a str,
+}
+
+pub fn insert_statement(db: &D1Database, c: &NewContact<'_>) -> AppResult<D1PreparedStatement> {
+    let active = c.status == "active";
+    let f = c.fields;
+    statement(
+        db,
+        "INSERT INTO contacts (id, email, email_hash, name, phone, locale, country, city, birth_date, gender, \
+           status, source, created_at, updated_at, confirmed_at, last_activity_at, data_confirmed_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?13, ?14)",
+        &[
+            Arg::Text(c.id),
+            Arg::Text(c.email),
+            Arg::Text(c.email_hash),
+            Arg::OptText(f.name.as_deref()),
+            Arg::OptText(f.phone.as_deref()),
+            Arg::OptText(f.locale.as_deref()),
+            Arg::OptText(f.country.as_deref()),
+            Arg::OptText(f.city.as_deref()),
+            Arg::OptText(f.birth_date.as_deref()),
+            Arg::OptText(f.gender.as_deref()),
+            Arg::Text(c.status),
+            Arg::Text(c.source),
+            Arg::Text(c.at),
+            Arg::OptText(active.then_some(c.at)),
+        ],
+    )
+}
+
+/// Overwrites the columns the submission carries, leaving the others as they are.
+pub fn update_fields_statement(
+    db: &D1Database,
+    id: &str,
+    f: &ContactFields,
+    at: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "UPDATE contacts SET name = COALESCE(?2, name), phone = COALESCE(?3, phone), locale = COALESCE(?4, locale), \
+           country = COALESCE(?5, country), city = COALESCE(?6, city), birth_date = COALESCE(?7, birth_date), \
+           gender = COALESCE(?8, gender), updated_at = ?9 WHERE id = ?1",
+        &[
+            Arg::Text(id),
+            Arg::OptText(f.name.as_deref()),
+            Arg::OptText(f.phone.as_deref()),
+            Arg::OptText(f.locale.as_deref()),
+            Arg::OptText(f.country.as_deref()),
+            Arg::OptText(f.city.as_deref()),
+            Arg::OptText(f.birth_date.as_deref()),
+            Arg::OptText(f.gender.as_deref()),
+            Arg::Text(at),
+        ],
+    )
+}
+
+/// Double opt-in confirmed: the contact becomes active (an unsubscribed one re-subscribes).
+pub fn activate_statement(db: &D1Database, id: &str, at: &str) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "UPDATE contacts SET status = 'active', confirmed_at = COALESCE(confirmed_at, ?2), data_confirmed_at = ?2, \
+           last_activity_at = ?2, updated_at = ?2 WHERE id = ?1",
+        &[Arg::Text(id), Arg::Text(at)],
+    )
+}
+
+pub fn upsert_attribute_statement(
+    db: &D1Database,
+    contact_id: &str,
+    key: &str,
+    value_json: &str,
+    at: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "INSERT INTO contact_attributes (contact_id, key, value, updated_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (contact_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        &[Arg::Text(contact_id), Arg::Text(key), Arg::Text(value_json), Arg::Text(at)],
+    )
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct AttributeRow {
+    pub key: String,
+    pub value: String,
+    pub updated_at: String,
+}
+
+pub async fn attributes(db: &D1Database, contact_id: &str) -> AppResult<Vec<AttributeRow>> {
+    all(
+        db,
+        "SELECT key, value, updated_at FROM contact_attributes WHERE contact_id = ?1 ORDER BY key",
+        &[Arg::Text(contact_id)],
+    )
+    .await
+}
+
+/// Whether a confirmation email went to this contact since `since` (subscription-bombing guard).
+pub async fn confirm_sent_since(db: &D1Database, contact_id: &str, since: &str) -> AppResult<bool> {
+    let row: Option<Flag> = first(
+        db,
+        "SELECT 1 AS found FROM outbox WHERE contact_id = ?1 AND kind = 'confirm' AND created_at > ?2 LIMIT 1",
+        &[Arg::Text(contact_id), Arg::Text(since)],
+    )
+    .await?;
+    Ok(row.is_some())
+}

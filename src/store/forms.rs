@@ -1,0 +1,62 @@
+//! `forms`: signup form definitions, stored as normalized JSON.
+
+use serde::Deserialize;
+use worker::{D1Database, D1PreparedStatement};
+
+use crate::error::AppResult;
+use crate::store::{all, first, statement, Arg};
+
+#[derive(Debug, Deserialize)]
+pub struct FormRow {
+    pub id: String,
+    pub name: String,
+    pub definition: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub fn insert_statement(
+    db: &D1Database,
+    id: &str,
+    name: &str,
+    definition: &str,
+    at: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "INSERT INTO forms (id, name, definition, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+        &[Arg::Text(id), Arg::Text(name), Arg::Text(definition), Arg::Text(at)],
+    )
+}
+
+pub fn update_statement(
+    db: &D1Database,
+    id: &str,
+    name: &str,
+    definition: &str,
+    at: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "UPDATE forms SET name = ?2, definition = ?3, updated_at = ?4 WHERE id = ?1 AND archived_at IS NULL",
+        &[Arg::Text(id), Arg::Text(name), Arg::Text(definition), Arg::Text(at)],
+    )
+}
+
+pub async fn find(db: &D1Database, id: &str) -> AppResult<Option<FormRow>> {
+    first(
+        db,
+        "SELECT id, name, definition, created_at, updated_at FROM forms WHERE id = ?1 AND archived_at IS NULL",
+        &[Arg::Text(id)],
+    )
+    .await
+}
+
+pub async fn list(db: &D1Database) -> AppResult<Vec<FormRow>> {
+    all(
+        db,
+        "SELECT id, name, definition, created_at, updated_at FROM forms WHERE archived_at IS NULL ORDER BY created_at DESC",
+        &[],
+    )
+    .await
+}

@@ -1,0 +1,28 @@
+//! `rate_counters`: fixed-window counters in D1 for limits that must hold across isolates and
+//! locations (per email address), where the rate-limiting binding is per location.
+
+use serde::Deserialize;
+use worker::D1Database;
+
+use crate::error::AppResult;
+use crate::store::{first, Arg};
+
+#[derive(Deserialize)]
+struct Count {
+    count: f64,
+}
+
+/// Counts one hit for `key` in the window starting at `window_start` and returns the total.
+pub async fn hit(db: &D1Database, key: &str, window_start: &str) -> AppResult<u32> {
+    let row: Option<Count> = first(
+        db,
+        "INSERT INTO rate_counters (key, window_start, count) VALUES (?1, ?2, 1) \
+         ON CONFLICT (key) DO UPDATE SET \
+           count = CASE WHEN rate_counters.window_start = excluded.window_start THEN rate_counters.count + 1 ELSE 1 END, \
+           window_start = excluded.window_start \
+         RETURNING count",
+        &[Arg::Text(key), Arg::Text(window_start)],
+    )
+    .await?;
+    Ok(row.map(|r| r.count as u32).unwrap_or(1))
+}

@@ -1,0 +1,55 @@
+//! `tokens`: link tokens and sessions, stored as SHA-256 hashes; single-use ones are consumed
+//! atomically so that concurrent clicks yield exactly one success.
+
+use serde::Deserialize;
+use worker::{D1Database, D1PreparedStatement};
+
+use crate::error::AppResult;
+use crate::store::{first, statement, Arg};
+
+pub struct NewToken<'a> {
+    pub hash: &'a str,
+    pub purpose: &'a str,
+    pub contact_id: &'a str,
+    pub payload: Option<&'a str>,
+    pub created_at: &'a str,
+    pub expires_at: &'a str,
+}
+
+pub fn insert_statement(db: &D1Database, t: &NewToken<'_>) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "INSERT INTO tokens (hash, purpose, contact_id, payload, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        &[
+            Arg::Text(t.hash),
+            Arg::Text(t.purpose),
+            Arg::Text(t.contact_id),
+            Arg::OptText(t.payload),
+            Arg::Text(t.created_at),
+            Arg::Text(t.expires_at),
+        ],
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsumedToken {
+    pub contact_id: String,
+    pub payload: Option<String>,
+}
+
+/// Marks the token used if it exists, has this purpose, is unused and unexpired — in one
+/// statement, so only one of many simultaneous requests gets it.
+pub async fn consume(
+    db: &D1Database,
+    hash: &str,
+    purpose: &str,
+    now: &str,
+) -> AppResult<Option<ConsumedToken>> {
+    first(
+        db,
+        "UPDATE tokens SET used_at = ?3 WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3 \
+         RETURNING contact_id, payload",
+        &[Arg::Text(hash), Arg::Text(purpose), Arg::Text(now)],
+    )
+    .await
+}

@@ -1,0 +1,901 @@
+//! Signup capture: forms, the embeddable widget's endpoints, double opt-in, consent proof,
+//! and the abuse controls around them.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::ensure;
+use crate::harness::{unique_email, Auth, Reply, TestApp, TestFn};
+
+pub fn tests() -> Vec<(&'static str, TestFn)> {
+    crate::tests![
+        signup_then_confirm_makes_contact_active,
+        consent_proof_records_text_hash_policy_ip_and_agent,
+        form_without_double_opt_in_activates_at_once,
+        answers_are_identical_for_new_pending_and_confirmed_addresses,
+        confirmed_address_is_never_made_pending_or_overwritten,
+        at_most_one_confirmation_email_per_address_per_day,
+        plain_html_form_post_redirects_to_the_thank_you_page,
+        honeypot_submissions_are_accepted_and_dropped,
+        bad_submissions_are_refused_field_by_field,
+        oversized_and_mistyped_bodies_are_refused,
+        unknown_form_is_404,
+        foreign_origin_is_refused_without_cors_headers,
+        allowed_origin_gets_cors_on_preflight_and_answers,
+        forged_used_and_expired_tokens_are_refused,
+        confirm_link_get_shows_a_button_and_changes_nothing,
+        too_many_submissions_from_one_ip_get_429_with_retry_after,
+        too_many_submissions_for_one_address_get_429,
+        turnstile_is_verified_server_side_and_fails_closed,
+        form_definitions_are_validated_and_patchable,
+        public_definition_hides_allowed_origins,
+        embed_script_is_served_as_javascript,
+    ]
+}
+
+pub const SHOP: &str = "https://shop.example";
+
+pub fn form_body(double_opt_in: bool) -> Value {
+    json!({
+        "name": "Newsletter",
+        "allowed_origins": [SHOP],
+        "locale": "pt-BR",
+        "double_opt_in": double_opt_in,
+        "redirect_url": "https://shop.example/thanks",
+        "fields": [
+            {"key": "email", "type": "email", "required": true, "label": {"en": "Email", "pt-BR": "E-mail"}},
+            {"key": "name", "type": "text", "max_len": 100, "label": {"en": "Name", "pt-BR": "Nome"}},
+            {"key": "country", "type": "text"},
+            {"key": "interests", "type": "multi_choice", "options": ["shoes", "bags"]}
+        ],
+        "consents": [{"purpose": "marketing_email", "required": true, "policy_version": "2026-01",
+                      "text": {"en": "I agree to receive offers by email", "pt-BR": "Aceito receber ofertas por e-mail"}}]
+    })
+}
+
+pub async fn create_form(app: &TestApp, body: &Value) -> Result<String, String> {
+    let reply = app
+        .post_json("/admin/v1/forms", body, Auth::Admin)
+        .await?
+        .expect(201)?;
+    reply.json()["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| "no form id".into())
+}
+
+/// A distinct visitor IP per call, so per-IP limits only bite where a test wants them to.
+fn visitor_ip() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(1);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!("198.51.{}.{}", (n / 250) % 250, n % 250 + 1)
+}
+
+pub async fn submit_from(
+    app: &TestApp,
+    form: &str,
+    body: &Value,
+    ip: &str,
+) -> Result<Reply, String> {
+    let builder = app
+        .client
+        .post(app.url(&format!("/v1/forms/{form}/submissions")))
+        .header("Origin", SHOP)
+        .header("CF-Connecting-IP", ip)
+        .header("User-Agent", "StoryBrowser/1.0")
+        .json(body);
+    app.send(builder, Auth::None).await
+}
+
+pub async fn submit(app: &TestApp, form: &str, body: &Value) -> Result<Reply, String> {
+    submit_from(app, form, body, &visitor_ip()).await
+}
+
+pub fn signup(email: &str, name: &str) -> Value {
+    json!({"fields": {"email": email, "name": name, "country": "br", "interests": ["bags"]},
+           "consents": {"marketing_email": true}})
+}
+
+pub async fn contact(app: &TestApp, email: &str) -> Result<Option<Value>, String> {
+    let reply = app
+        .get(
+            &format!("/admin/v1/contacts?email={}", email.replace('+', "%2B")),
+            Auth::Admin,
+        )
+        .await?
+        .expect(200)?;
+    Ok(reply.json()["contacts"]
+        .as_array()
+        .and_then(|c| c.first().cloned()))
+}
+
+pub async fn confirm_messages(app: &TestApp, email: &str) -> Result<Vec<Value>, String> {
+    let reply = app
+        .get(&format!("/admin/v1/outbox?to={email}"), Auth::Admin)
+        .await?
+        .expect(200)?;
+    Ok(reply.json()["messages"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter(|x| x["kind"] == "confirm")
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+pub fn token_of(message: &Value) -> Result<String, String> {
+    let url = message["url"].as_str().ok_or("message without url")?;
+    url.split("t=")
+        .nth(1)
+        .map(str::to_string)
+        .ok_or_else(|| format!("no token in {url}"))
+}
+
+pub async fn signed_up_and_confirmed(app: &TestApp, form: &str, email: &str) -> Result<(), String> {
+    submit(app, form, &signup(email, "Ana"))
+        .await?
+        .expect(202)?;
+    let messages = confirm_messages(app, email).await?;
+    let token = token_of(messages.first().ok_or("no confirmation email")?)?;
+    app.post_json("/v1/confirm", &json!({"token": token}), Auth::None)
+        .await?
+        .expect(200)?;
+    Ok(())
+}
+
+async fn signup_then_confirm_makes_contact_active(app: Arc<TestApp>) -> Result<(), String> {
+    let form = create_form(&app, &form_body(true)).await?;
+    let email = unique_email("ana");
+    let reply = submit(&app, &form, &signup(&email.to_uppercase(), "Ana Souza"))
+        .await?
+        .expect(202)?;
+    ensure!(
+        reply.json() == json!({"status": "accepted"}),
+        "body {}",
+        reply.text
+    );
+    let pending = contact(&app, &email)
+        .await?
+        .ok_or("no contact after signup")?;
+    ensure!(
+        pending["status"] == "pending",
+        "status {}",
+        pending["status"]
+    );
+    ensure!(
+        pending["email"] == email.as_str(),
+        "email not normalized: {}",
+        pending["email"]
+    );
+    ensure!(
+        pending["name"] == "Ana Souza" && pending["country"] == "BR",
+        "columns {pending}"
+    );
+    ensure!(
+        pending["attributes"]["interests"] == json!(["bags"]),
+        "attributes {}",
+        pending["attributes"]
+    );
+    let messages = confirm_messages(&app, &email).await?;
+    ensure!(
+        messages.len() == 1,
+        "{} confirmation emails",
+        messages.len()
+    );
+    let url = messages[0]["url"].as_str().unwrap_or("");
+    ensure!(
+        url.starts_with(&format!("{}/confirm?t=", app.base)),
+        "url {url}"
+    );
+    ensure!(
+        messages[0]["subject"] == "Confirme sua inscrição",
+        "not localized: {}",
+        messages[0]["subject"]
+    );
+    let token = token_of(&messages[0])?;
+    let confirmed = app
+        .post_json("/v1/confirm", &json!({"token": token}), Auth::None)
+        .await?
+        .expect(200)?;
+    ensure!(
+        confirmed.json() == json!({"status": "confirmed"}),
+        "body {}",
+        confirmed.text
+    );
+    let active = contact(&app, &email).await?.ok_or("contact vanished")?;
+    ensure!(
+        active["status"] == "active" && active["confirmed_at"].is_string(),
+        "after confirm {active}"
+    );
+    let consents = &active["consents"];
+    ensure!(
+        consents
+            == &json!([{"purpose": "marketing_email", "granted": true, "policy_version": "2026-01", "updated_at": consents[0]["updated_at"]}]),
+        "consents {consents}"
+    );
+    Ok(())
+}
+
+async fn consent_proof_records_text_hash_policy_ip_and_agent(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let form = create_form(&app, &form_body(true)).await?;
+    let email = unique_email("proof");
+    signed_up_and_confirmed(&app, &form, &email).await?;
+    let c = contact(&app, &email).await?.ok_or("no contact")?;
+    let history = c["consent_history"].as_array().ok_or("no history")?;
+    let methods: Vec<&str> = history
+        .iter()
+        .filter_map(|e| e["method"].as_str())
+        .collect();
+    ensure!(methods == ["form", "double_opt_in"], "methods {methods:?}");
+    // SHA-256 of the Portuguese text the visitor saw (the form's locale is pt-BR).
+    let shown = clientela::domain::consent::notice_hash("Aceito receber ofertas por e-mail");
+    for event in history {
+        ensure!(
+            event["action"] == "granted" && event["purpose"] == "marketing_email",
+            "event {event}"
+        );
+        ensure!(event["policy_version"] == "2026-01", "policy {event}");
+        ensure!(event["notice_text_hash"] == shown.as_str(), "hash {event}");
+        ensure!(event["source"] == form.as_str(), "source {event}");
+        ensure!(
+            event["ip_hash"].as_str().is_some_and(|h| h.len() == 64),
+            "ip hash {event}"
+        );
+        ensure!(!event.to_string().contains("198.51."), "raw IP stored");
+    }
+    ensure!(
+        history[0]["user_agent"] == "StoryBrowser/1.0",
+        "agent {}",
+        history[0]
+    );
+    Ok(())
+}
+
+async fn form_without_double_opt_in_activates_at_once(app: Arc<TestApp>) -> Result<(), String> {
+    let form = create_form(&app, &form_body(false)).await?;
+    let email = unique_email("single");
+    submit(&app, &form, &signup(&email, "Bia"))
+        .await?
+        .expect(202)?;
+    let c = contact(&app, &email).await?.ok_or("no contact")?;
+    ensure!(c["status"] == "active", "status {}", c["status"]);
+    ensure!(
+        confirm_messages(&app, &email).await?.is_empty(),
+        "sent a confirmation anyway"
+    );
+    Ok(())
+}
+
+async fn answers_are_identical_for_new_pending_and_confirmed_addresses(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let form = create_form(&app, &form_body(true)).await?;
+    let confirmed = unique_email("known");
+    signed_up_and_confirmed(&app, &form, &confirmed).await?;
+    let fresh = unique_email("fresh");
+    let first = submit(&app, &form, &signup(&fresh, "X")).await?;
+    let pending_again = submit(&app, &form, &signup(&fresh, "X")).await?;
+    let known = submit(&app, &form, &signup(&confirmed, "X")).await?;
+    for r in [&first, &pending_again, &known] {
+        ensure!(
+            r.status == 202 && r.text == first.text,
+            "answers differ: {} {}",
+            r.status,
+            r.text
+        );
+        ensure!(
+            r.header("content-type") == first.header("content-type"),
+            "content types differ"
+        );
+    }
+    Ok(())
+}
+
+async fn confirmed_address_is_never_made_pending_or_overwritten(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let form = create_form(&app, &form_body(true)).await?;
+    let email = unique_email("victim");
+    signed_up_and_confirmed(&app, &form, &email).await?;
+    submit(&app, &form, &signup(&email, "Mallory"))
+        .await?
+        .expect(202)?;
+    let c = contact(&app, &email).await?.ok_or("no contact")?;
+    ensure!(c["status"] == "active", "went back to {}", c["status"]);
+    ensure!(
+        c["name"] == "Ana",
+        "data overwritten without confirmation: {}",
+        c["name"]
+    );
+    Ok(())
+}
+
+async fn at_most_one_confirmation_email_per_address_per_day(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let form = create_form(&app, &form_body(true)).await?;
+    let email = unique_email("bombed");
+    for _ in 0..4 {
+        submit(&app, &form, &signup(&email, "Z"))
+            .await?
+            .expect(202)?;
+    }
+    let n = confirm_messages(&app, &email).await?.len();
+    ensure!(n == 1, "{n} confirmation emails for one address");
+    Ok(())
+}
+
+async fn plain_html_form_post_redirects_to_the_thank_you_page(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let form = create_form(&app, &form_body(true)).await?;
+    let email = unique_email("nojs");
+    let body = format!(
+        "email={}&name=Caio&interests=shoes&interests=bags&consent.marketing_email=on&website=",
+        email.replace('@', "%40")
+    );
+    let builder = app
+        .client
+        .post(app.url(&format!("/v1/forms/{form}/submissions")))
+        .header("Origin", SHOP)
+        .header("CF-Connecting-IP", visitor_ip())
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body);
+    let reply = app.send(builder, Auth::None).await?.expect(303)?;
+    ensure!(
+        reply.header("location").as_deref() == Some("https://shop.example/thanks"),
+        "location {:?}",
+        reply.header("location")
+    );
+    let c = contact(&app, &email).await?.ok_or("no contact")?;
+    ensure!(
+        c["attributes"]["interests"] == json!(["shoes", "bags"]),
+        "attributes {}",
+        c["attributes"]
+    );
+    Ok(())
+}
+
+async fn honeypot_submissions_are_accepted_and_dropped(app: Arc<TestApp>) -> Result<(), String> {
+    let form = create_form(&app, &form_body(true)).await?;
+    let email = unique_email("bot");
+    let mut body = signup(&email, "Bot");
+    body["fields"]["website"] = json!("http://spam.example");
+    let reply = submit(&app, &form, &body).await?.expect(202)?;
+    ensure!(
+        reply.json() == json!({"status": "accepted"}),
+        "body {}",
+        reply.text
+    );
+    ensure!(
+        contact(&app, &email).await?.is_none(),
+        "bot became a contact"
+    );
+    ensure!(
+        confirm_messages(&app, &email).await?.is_empty(),
+        "bot got an email"
+    );
+    Ok(())
+}
+
+async fn bad_submissions_are_refused_field_by_field(app: Arc<TestApp>) -> Result<(), String> {
+    let form = create_form(&app, &form_body(true)).await?;
+    let cases = [
+        (
+            json!({"fields": {"email": "not-an-email"}, "consents": {"marketing_email": true}}),
+            "email",
+        ),
+        (
+            json!({"fields": {"email": "ana@example.com\r\nBcc: all@example.com"}, "consents": {"marketing_email": true}}),
+            "email",
+        ),
+        (
+            json!({"fields": {"email": "ana@example.com"}, "consents": {}}),
+            "consent.marketing_email",
+        ),
+        (
+            json!({"fields": {"email": "ana@example.com"}, "consents": {"marketing_email": false}}),
+            "consent.marketing_email",
+        ),
+        (
+            json!({"fields": {"email": "ana@example.com", "is_admin": true}, "consents": {"marketing_email": true}}),
+            "is_admin",
+        ),
+        (
+            json!({"fields": {"email": "ana@example.com", "name": 5}, "consents": {"marketing_email": true}}),
+            "name",
+        ),
+        (
+            json!({"fields": {"email": "ana@example.com", "interests": ["hats"]}, "consents": {"marketing_email": true}}),
+            "interests",
+        ),
+        (
+            json!({"fields": {"email": "ana@example.com"}, "consents": {"marketing_email": true}, "status": "active"}),
+            "status",
+        ),
+    ];
+    for (body, field) in cases {
+        let reply = submit(&app, &form, &body)
+            .await?
+            .expect_error(400, "validation_failed")?;
+        ensure!(
+            reply.json()["error"]["fields"][field].is_string(),
+            "{body} did not name {field}: {}",
+            reply.text
+        );
+        ensure!(
+            !reply.text.contains("ana@example.com"),
+            "error echoes the address"
+        );
+    }
+    ensure!(
+        contact(&app, "ana@example.com").await?.is_none(),
+        "a refused submission stored a contact"
+    );
+    Ok(())
+}
+
+async fn oversized_and_mistyped_bodies_are_refused(app: Arc<TestApp>) -> Result<(), String> {
+    let form = create_form(&app, &form_body(true)).await?;
+    let path = format!("/v1/forms/{form}/submissions");
+    let big = format!(
+        r#"{{"fields":{{"email":"a@example.com","name":"{}"}}}}"#,
+        "x".repeat(2 * 1024 * 1024)
+    );
+    let send = |ct: &'static str, body: Vec<u8>| {
+        app.client
+            .post(app.url(&path))
+            .header("Origin", SHOP)
+            .header("CF-Connecting-IP", visitor_ip())
+            .header("Content-Type", ct)
+            .body(body)
+    };
+    app.send(send("application/json", big.into_bytes()), Auth::None)
+        .await?
+        .expect_error(413, "payload_too_large")?;
+    app.send(
+        send("text/plain", b"email=a@example.com".to_vec()),
+        Auth::None,
+    )
+    .await?
+    .expect_error(415, "unsupported_media_type")?;
+    app.send(
+        send("application/json", b"{\"fields\":".to_vec()),
+        Auth::None,
+    )
+    .await?
+    .expect_error(400, "invalid_json")?;
+    Ok(())
+}
+
+async fn unknown_form_is_404(app: Arc<TestApp>) -> Result<(), String> {
+    submit(&app, "frm_doesnotexist", &signup("a@example.com", "A"))
+        .await?
+        .expect_error(404, "not_found")?;
+    app.get("/v1/forms/frm_doesnotexist", Auth::None)
+        .await?
+        .expect_error(404, "not_found")?;
+    Ok(())
+}
+
+async fn foreign_origin_is_refused_without_cors_headers(app: Arc<TestApp>) -> Result<(), String> {
+    let form = create_form(&app, &form_body(true)).await?;
+    let email = unique_email("foreign");
+    let builder = app
+        .client
+        .post(app.url(&format!("/v1/forms/{form}/submissions")))
+        .header("Origin", "https://evil.example")
+        .header("CF-Connecting-IP", visitor_ip())
+        .json(&signup(&email, "E"));
+    let reply = app
+        .send(builder, Auth::None)
+        .await?
+        .expect_error(403, "origin_not_allowed")?;
+    ensure!(
+        reply.header("access-control-allow-origin").is_none(),
+        "CORS header on a refusal"
+    );
+    let preflight = app
+        .client
+        .request(
+            reqwest::Method::OPTIONS,
+            app.url(&format!("/v1/forms/{form}/submissions")),
+        )
+        .header("Origin", "https://evil.example")
+        .header("Access-Control-Request-Method", "POST");
+    let reply = app.send(preflight, Auth::None).await?;
+    ensure!(
+        reply.status == 403 && reply.header("access-control-allow-origin").is_none(),
+        "preflight {}",
+        reply.status
+    );
+    ensure!(
+        contact(&app, &email).await?.is_none(),
+        "stored a foreign submission"
+    );
+    Ok(())
+}
+
+async fn allowed_origin_gets_cors_on_preflight_and_answers(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let form = create_form(&app, &form_body(true)).await?;
+    let preflight = app
+        .client
+        .request(
+            reqwest::Method::OPTIONS,
+            app.url(&format!("/v1/forms/{form}/submissions")),
+        )
+        .header("Origin", SHOP)
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type");
+    let reply = app.send(preflight, Auth::None).await?.expect(204)?;
+    ensure!(
+        reply.header("access-control-allow-origin").as_deref() == Some(SHOP),
+        "preflight ACAO {:?}",
+        reply.header("access-control-allow-origin")
+    );
+    ensure!(
+        reply
+            .header("access-control-allow-methods")
+            .is_some_and(|m| m.contains("POST")),
+        "no POST allowed"
+    );
+    let ok = submit(&app, &form, &signup(&unique_email("cors"), "C"))
+        .await?
+        .expect(202)?;
+    ensure!(
+        ok.header("access-control-allow-origin").as_deref() == Some(SHOP),
+        "202 without ACAO"
+    );
+    let bad = submit(&app, &form, &json!({"fields": {}}))
+        .await?
+        .expect(400)?;
+    ensure!(
+        bad.header("access-control-allow-origin").as_deref() == Some(SHOP),
+        "400 without ACAO: the widget could not show errors"
+    );
+    Ok(())
+}
+
+async fn forged_used_and_expired_tokens_are_refused(app: Arc<TestApp>) -> Result<(), String> {
+    let confirm = |token: String| {
+        let app = app.clone();
+        async move {
+            app.post_json("/v1/confirm", &json!({"token": token}), Auth::None)
+                .await
+        }
+    };
+    confirm("A".repeat(32))
+        .await?
+        .expect_error(410, "link_invalid")?;
+    confirm("not a token!".into())
+        .await?
+        .expect_error(400, "invalid_token")?;
+    let form = create_form(&app, &form_body(true)).await?;
+    let email = unique_email("tokens");
+    submit(&app, &form, &signup(&email, "T"))
+        .await?
+        .expect(202)?;
+    let token = token_of(
+        confirm_messages(&app, &email)
+            .await?
+            .first()
+            .ok_or("no email")?,
+    )?;
+    let mut tampered = token.clone();
+    tampered.replace_range(0..1, if token.starts_with('A') { "B" } else { "A" });
+    confirm(tampered).await?.expect_error(410, "link_invalid")?;
+    confirm(token.clone()).await?.expect(200)?;
+    let reused = confirm(token).await?.expect_error(410, "link_invalid")?;
+    ensure!(
+        reused.json()["error"]["message"] == "this link is invalid or has expired",
+        "not generic"
+    );
+    // An expired link: move its expiry into the past.
+    let late = unique_email("late");
+    submit(&app, &form, &signup(&late, "L"))
+        .await?
+        .expect(202)?;
+    let late_token = token_of(
+        confirm_messages(&app, &late)
+            .await?
+            .first()
+            .ok_or("no email")?,
+    )?;
+    let hash = clientela::domain::secret::sha256_hex(&late_token);
+    app.sql(&format!(
+        "UPDATE tokens SET expires_at = '2000-01-01T00:00:00.000Z' WHERE hash = '{hash}'"
+    ))?;
+    confirm(late_token)
+        .await?
+        .expect_error(410, "link_invalid")?;
+    let c = contact(&app, &late).await?.ok_or("no contact")?;
+    ensure!(
+        c["status"] == "pending",
+        "expired link confirmed: {}",
+        c["status"]
+    );
+    Ok(())
+}
+
+async fn confirm_link_get_shows_a_button_and_changes_nothing(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let form = create_form(&app, &form_body(true)).await?;
+    let email = unique_email("scanner");
+    submit(&app, &form, &signup(&email, "S"))
+        .await?
+        .expect(202)?;
+    let message = confirm_messages(&app, &email)
+        .await?
+        .first()
+        .cloned()
+        .ok_or("no email")?;
+    let url = message["url"]
+        .as_str()
+        .ok_or("no url")?
+        .replace(&app.base, "");
+    for _ in 0..2 {
+        let page = app
+            .send(
+                app.client
+                    .get(app.url(&url))
+                    .header("Accept-Language", "ru,en;q=0.5"),
+                Auth::None,
+            )
+            .await?
+            .expect(200)?;
+        ensure!(
+            page.header("content-type")
+                .is_some_and(|c| c.starts_with("text/html")),
+            "not HTML"
+        );
+        ensure!(
+            page.text.contains(r#"id="confirm""#) && page.text.contains("Подтвердить"),
+            "no localized button: {}",
+            page.text
+        );
+    }
+    let c = contact(&app, &email).await?.ok_or("no contact")?;
+    ensure!(c["status"] == "pending", "a GET confirmed the address");
+    let form_post = app
+        .send(app.client.post(app.url(&url)), Auth::None)
+        .await?
+        .expect(200)?;
+    ensure!(
+        form_post.text.contains(r#"id="result""#),
+        "no result on the page"
+    );
+    let c = contact(&app, &email).await?.ok_or("no contact")?;
+    ensure!(c["status"] == "active", "the button did not confirm");
+    Ok(())
+}
+
+async fn too_many_submissions_from_one_ip_get_429_with_retry_after(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let form = create_form(&app, &form_body(true)).await?;
+    let ip = "203.0.113.77";
+    let mut limited = None;
+    for _ in 0..80 {
+        let reply = submit_from(&app, &form, &json!({"fields": {}}), ip).await?;
+        if reply.status == 429 {
+            limited = Some(reply);
+            break;
+        }
+    }
+    let reply = limited.ok_or("80 submissions from one IP were never limited")?;
+    ensure!(
+        reply
+            .header("retry-after")
+            .is_some_and(|s| s.parse::<u32>().is_ok_and(|n| n > 0)),
+        "no Retry-After"
+    );
+    ensure!(
+        reply.json()["error"]["code"] == "rate_limited",
+        "body {}",
+        reply.text
+    );
+    submit(&app, &form, &signup(&unique_email("other-ip"), "O"))
+        .await?
+        .expect(202)?;
+    Ok(())
+}
+
+async fn too_many_submissions_for_one_address_get_429(app: Arc<TestApp>) -> Result<(), String> {
+    let form = create_form(&app, &form_body(true)).await?;
+    let email = unique_email("hammered");
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(submit(&app, &form, &signup(&email, "H")).await?.status);
+    }
+    ensure!(
+        statuses[..10].iter().all(|s| *s == 202),
+        "statuses {statuses:?}"
+    );
+    ensure!(
+        statuses[10..].iter().all(|s| *s == 429),
+        "statuses {statuses:?}"
+    );
+    Ok(())
+}
+
+async fn turnstile_is_verified_server_side_and_fails_closed(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let mut body = form_body(true);
+    body["turnstile_site_key"] = json!("0x4AAAAAAAtest");
+    let form = create_form(&app, &body).await?;
+    let public = app
+        .get(&format!("/v1/forms/{form}"), Auth::None)
+        .await?
+        .expect(200)?
+        .json();
+    ensure!(
+        public["turnstile_site_key"] == "0x4AAAAAAAtest",
+        "site key not public"
+    );
+    let email = unique_email("human");
+    let mut missing = signup(&email, "H");
+    submit(&app, &form, &missing)
+        .await?
+        .expect_error(403, "turnstile_failed")?;
+    missing["turnstile_token"] = json!("forged-token");
+    submit(&app, &form, &missing)
+        .await?
+        .expect_error(403, "turnstile_failed")?;
+    ensure!(
+        contact(&app, &email).await?.is_none(),
+        "stored without passing Turnstile"
+    );
+    missing["turnstile_token"] = json!("good-token");
+    submit(&app, &form, &missing).await?.expect(202)?;
+    ensure!(contact(&app, &email).await?.is_some(), "good token refused");
+    Ok(())
+}
+
+async fn form_definitions_are_validated_and_patchable(app: Arc<TestApp>) -> Result<(), String> {
+    let mut bad = form_body(true);
+    bad["fields"] = json!([{"key": "name", "type": "text"}]);
+    bad["allowed_origins"] = json!(["shop.example"]);
+    bad["unknown"] = json!(1);
+    let reply = app
+        .post_json("/admin/v1/forms", &bad, Auth::Admin)
+        .await?
+        .expect_error(400, "validation_failed")?;
+    ensure!(
+        reply.json()["error"]["fields"]["unknown"].is_string(),
+        "unknown key not named: {}",
+        reply.text
+    );
+    bad.as_object_mut().map(|m| m.remove("unknown"));
+    let reply = app
+        .post_json("/admin/v1/forms", &bad, Auth::Admin)
+        .await?
+        .expect_error(400, "validation_failed")?;
+    let fields = &reply.json()["error"]["fields"];
+    ensure!(
+        fields["fields"].is_string() && fields["allowed_origins[0]"].is_string(),
+        "fields {fields}"
+    );
+    let id = create_form(&app, &form_body(true)).await?;
+    let patched = app
+        .send(
+            app.client
+                .patch(app.url(&format!("/admin/v1/forms/{id}")))
+                .json(&json!({"name": "Winter sale", "double_opt_in": false})),
+            Auth::Admin,
+        )
+        .await?
+        .expect(200)?
+        .json();
+    ensure!(
+        patched["name"] == "Winter sale" && patched["double_opt_in"] == false,
+        "patched {patched}"
+    );
+    ensure!(
+        patched["fields"].as_array().is_some_and(|f| f.len() == 4),
+        "PATCH lost the fields"
+    );
+    app.send(
+        app.client
+            .patch(app.url(&format!("/admin/v1/forms/{id}")))
+            .json(&json!({"fields": []})),
+        Auth::Admin,
+    )
+    .await?
+    .expect_error(400, "validation_failed")?;
+    let listed = app
+        .get("/admin/v1/forms", Auth::Admin)
+        .await?
+        .expect(200)?
+        .json();
+    ensure!(
+        listed["forms"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x["id"] == id.as_str())),
+        "not listed"
+    );
+    let created = app
+        .get(&format!("/admin/v1/forms/{id}"), Auth::Admin)
+        .await?
+        .expect(200)?
+        .json();
+    ensure!(
+        created["embed_html"]
+            .as_str()
+            .is_some_and(|h| h.contains(&id) && h.contains("/embed.js")),
+        "no embed snippet"
+    );
+    let key = app
+        .post_json(
+            "/admin/v1/keys",
+            &json!({"name": "reader", "scopes": ["outbox"]}),
+            Auth::Admin,
+        )
+        .await?
+        .expect(201)?
+        .json();
+    app.post_json(
+        "/admin/v1/forms",
+        &form_body(true),
+        Auth::Bearer(key["key"].as_str().unwrap_or("")),
+    )
+    .await?
+    .expect_error(403, "missing_scope")?;
+    Ok(())
+}
+
+async fn public_definition_hides_allowed_origins(app: Arc<TestApp>) -> Result<(), String> {
+    let form = create_form(&app, &form_body(true)).await?;
+    let reply = app
+        .send(
+            app.client
+                .get(app.url(&format!("/v1/forms/{form}")))
+                .header("Origin", SHOP),
+            Auth::None,
+        )
+        .await?
+        .expect(200)?;
+    ensure!(
+        reply.header("access-control-allow-origin").as_deref() == Some(SHOP),
+        "no CORS on the definition"
+    );
+    let public = reply.json();
+    ensure!(
+        public.get("allowed_origins").is_none() && !reply.text.contains("shop.example\""),
+        "origins leak: {}",
+        reply.text
+    );
+    ensure!(
+        public["honeypot_field"] == "website",
+        "honeypot {}",
+        public["honeypot_field"]
+    );
+    ensure!(
+        public["submit_url"] == format!("{}/v1/forms/{form}/submissions", app.base).as_str(),
+        "submit_url {}",
+        public["submit_url"]
+    );
+    Ok(())
+}
+
+async fn embed_script_is_served_as_javascript(app: Arc<TestApp>) -> Result<(), String> {
+    let reply = app.get("/embed.js", Auth::None).await?.expect(200)?;
+    ensure!(
+        reply
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("application/javascript")),
+        "type {:?}",
+        reply.header("content-type")
+    );
+    ensure!(reply.text.len() > 40, "empty script");
+    Ok(())
+}
