@@ -18,7 +18,7 @@ use worker::{
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    Ok(router::handle(req, env, ctx).await)
+    router::handle(req, env, ctx).await
 }
 
 #[event(queue)]

@@ -115,7 +115,7 @@ pub fn resolve(method: &str, path: &str) -> AppResult<(Handler, Vec<String>)> {
     })
 }
 
-pub async fn handle(req: Request, env: Env, _ctx: Context) -> Response {
+pub async fn handle(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let method = req.method().to_string();
     let path = req.path();
     let outcome = match resolve(&method, &path) {
@@ -125,7 +125,7 @@ pub async fn handle(req: Request, env: Env, _ctx: Context) -> Response {
         }
         Err(e) => Err(e),
     };
-    outcome.unwrap_or_else(|e| response::error(&e))
+    outcome.or_else(|e| response::error(&e))
 }
 
 async fn dispatch(handler: Handler, req: Request, app: &App) -> AppResult<Response> {

@@ -69,10 +69,7 @@ impl Locale {
 
 /// Picks the text for `locale` from a map of locale tags to texts: exact tag, then same
 /// language, then English, then whatever comes first.
-pub fn pick<'a>(
-    texts: &'a std::collections::BTreeMap<String, String>,
-    locale: Locale,
-) -> Option<(&'a str, &'a str)> {
+pub fn pick(texts: &std::collections::BTreeMap<String, String>, locale: Locale) -> Option<(&str, &str)> {
     texts
         .iter()
         .find(|(tag, _)| tag.eq_ignore_ascii_case(locale.tag()))

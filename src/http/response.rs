@@ -35,7 +35,7 @@ pub fn text(
 
 /// The response for an error. Server errors are logged here with their cause, which carries
 /// no request data; the body stays generic.
-pub fn error(err: &AppError) -> Response {
+pub fn error(err: &AppError) -> worker::Result<Response> {
     if let AppError::Internal(cause) = err {
         worker::console_error!("internal error: {cause}");
     }
@@ -47,10 +47,7 @@ pub fn error(err: &AppError) -> Response {
     for (name, value) in err.extra_headers() {
         let _ = headers.set(name, &value);
     }
-    match Response::from_bytes(body.into_bytes()) {
-        Ok(r) => r.with_status(err.status()).with_headers(headers),
-        Err(_) => Response::empty()
-            .map(|r| r.with_status(500))
-            .unwrap_or_else(|_| unreachable!("an empty response always builds")),
-    }
+    Ok(Response::from_bytes(body.into_bytes())?
+        .with_status(err.status())
+        .with_headers(headers))
 }

@@ -64,7 +64,7 @@ pub async fn submit(mut req: Request, app: &App) -> AppResult<Response> {
     let outcome = accept(&mut req, app, &config, &db, &form_id, &form).await;
     let response = match outcome {
         Ok(r) => r,
-        Err(e) => response::error(&e),
+        Err(e) => response::error(&e)?,
     };
     Ok(cors::allow(response, origin.as_deref()))
 }

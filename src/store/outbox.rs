@@ -102,7 +102,7 @@ pub async fn list(db: &D1Database, to: Option<&str>, limit: u32) -> AppResult<Ve
 pub enum Claim {
     /// Ours to deliver now; `attempts` counts this try.
     Claimed {
-        message: OutboxMessage,
+        message: Box<OutboxMessage>,
         attempts: u32,
     },
     /// Sent already or gone (erased): nothing to do.
@@ -133,7 +133,7 @@ pub async fn claim(db: &D1Database, id: &str, now: &str, lease_until: &str) -> A
     if let Some(row) = claimed {
         let attempts = row.attempts.max(0.0) as u32;
         return Ok(Claim::Claimed {
-            message: row.into(),
+            message: Box::new(row.into()),
             attempts,
         });
     }
