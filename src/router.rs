@@ -30,6 +30,16 @@ pub enum Handler {
     FormsPatch,
     ContactsSearch,
     ContactsGet,
+    MeLink,
+    MeSession,
+    MeGet,
+    MePatch,
+    MeExport,
+    MeConsent,
+    MeErase,
+    MePage,
+    UnsubscribePage,
+    UnsubscribePost,
 }
 
 #[derive(Debug)]
@@ -75,6 +85,16 @@ pub const ROUTES: &[Route] = &[
     route("PATCH", "/admin/v1/forms/{id}", Handler::FormsPatch),
     route("GET", "/admin/v1/contacts", Handler::ContactsSearch),
     route("GET", "/admin/v1/contacts/{id}", Handler::ContactsGet),
+    route("POST", "/v1/me/link", Handler::MeLink),
+    route("POST", "/v1/me/session", Handler::MeSession),
+    route("GET", "/v1/me", Handler::MeGet),
+    route("PATCH", "/v1/me", Handler::MePatch),
+    route("DELETE", "/v1/me", Handler::MeErase),
+    route("GET", "/v1/me/export", Handler::MeExport),
+    route("PUT", "/v1/me/consents/{purpose}", Handler::MeConsent),
+    route("GET", "/me", Handler::MePage),
+    route("GET", "/unsubscribe", Handler::UnsubscribePage),
+    route("POST", "/unsubscribe", Handler::UnsubscribePost),
 ];
 
 /// Matches `path` against a route pattern; returns the captured segments.
@@ -115,12 +135,12 @@ pub fn resolve(method: &str, path: &str) -> AppResult<(Handler, Vec<String>)> {
     })
 }
 
-pub async fn handle(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let method = req.method().to_string();
     let path = req.path();
     let outcome = match resolve(&method, &path) {
         Ok((handler, params)) => {
-            let app = App { env, params };
+            let app = App { env, params, ctx };
             dispatch(handler, req, &app).await
         }
         Err(e) => Err(e),
@@ -151,6 +171,16 @@ async fn dispatch(handler: Handler, req: Request, app: &App) -> AppResult<Respon
         Handler::FormsPatch => admin::forms::patch(req, app).await,
         Handler::ContactsSearch => admin::contacts::search(req, app).await,
         Handler::ContactsGet => admin::contacts::get(req, app).await,
+        Handler::MeLink => routes::me::request_link(req, app).await,
+        Handler::MeSession => routes::me::start_session(req, app).await,
+        Handler::MeGet => routes::me::get(req, app).await,
+        Handler::MePatch => routes::me::patch(req, app).await,
+        Handler::MeExport => routes::me::export(req, app).await,
+        Handler::MeConsent => routes::me::put_consent(req, app).await,
+        Handler::MeErase => routes::me::erase(req, app).await,
+        Handler::MePage => routes::me::page(req, app),
+        Handler::UnsubscribePage => routes::unsubscribe::page_get(req, app).await,
+        Handler::UnsubscribePost => routes::unsubscribe::post(req, app).await,
     }
 }
 

@@ -3,11 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::domain::consent::{notice_hash, Purpose};
+use crate::domain::contact;
 use crate::domain::email::EmailAddress;
 use crate::domain::i18n::{pick, Locale};
 
@@ -650,14 +651,14 @@ impl Submission {
                         "city" => contact.city = text,
                         "gender" => contact.gender = text,
                         "birth_date" => contact.birth_date = text,
-                        "country" => match text.as_deref().and_then(country_code) {
+                        "country" => match text.as_deref().and_then(contact::country_code) {
                             Some(c) => contact.country = Some(c),
                             None => {
                                 errors.insert("country".into(), "a two-letter country code".into());
                             }
                         },
-                        "locale" => match text.as_deref().filter(|t| valid_locale_tag(t)) {
-                            Some(t) => contact.locale = Some(t.to_string()),
+                        "locale" => match text.as_deref().and_then(contact::locale_tag) {
+                            Some(t) => contact.locale = Some(t),
                             None => {
                                 errors
                                     .insert("locale".into(), "a language tag such as pt-BR".into());
@@ -726,11 +727,6 @@ enum Parsed {
     Value(Value),
 }
 
-fn country_code(input: &str) -> Option<String> {
-    let upper = input.trim().to_ascii_uppercase();
-    (upper.len() == 2 && upper.chars().all(|c| c.is_ascii_uppercase())).then_some(upper)
-}
-
 fn parse_value(field: &FieldDef, raw: &Value, today: NaiveDate) -> Result<Parsed, String> {
     let as_text = || {
         raw.as_str()
@@ -755,33 +751,18 @@ fn parse_value(field: &FieldDef, raw: &Value, today: NaiveDate) -> Result<Parsed
                 Ok(Parsed::Value(Value::String(s.to_string())))
             }
         }
-        FieldType::Phone => {
-            let s = as_text()?;
-            let digits = s.chars().filter(char::is_ascii_digit).count();
-            let ok = s
-                .chars()
-                .all(|c| c.is_ascii_digit() || " +-().".contains(c))
-                && (6..=15).contains(&digits)
-                && s.len() <= 25
-                && !s[1..].contains('+');
-            if !ok {
-                return Err("a phone number such as +55 11 91234-5678".into());
-            }
-            let normalized: String = s
-                .chars()
-                .enumerate()
-                .filter(|(i, c)| c.is_ascii_digit() || (*i == 0 && *c == '+'))
-                .map(|(_, c)| c)
-                .collect();
-            Ok(Parsed::Value(Value::String(normalized)))
-        }
+        FieldType::Phone => contact::phone(as_text()?)
+            .map(|p| Parsed::Value(Value::String(p)))
+            .ok_or_else(|| "a phone number such as +55 11 91234-5678".to_string()),
         FieldType::Date => {
             let s = as_text()?;
+            if field.key == "birth_date" {
+                return contact::birth_date(s, today)
+                    .map(|d| Parsed::Value(Value::String(d)))
+                    .ok_or_else(|| "a birth date in the past, as YYYY-MM-DD".to_string());
+            }
             let date = NaiveDate::parse_from_str(s, "%Y-%m-%d")
                 .map_err(|_| "a date as YYYY-MM-DD".to_string())?;
-            if field.key == "birth_date" && (date > today || today.year() - date.year() > 130) {
-                return Err("a birth date in the past".into());
-            }
             Ok(Parsed::Value(Value::String(
                 date.format("%Y-%m-%d").to_string(),
             )))

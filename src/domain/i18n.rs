@@ -69,7 +69,10 @@ impl Locale {
 
 /// Picks the text for `locale` from a map of locale tags to texts: exact tag, then same
 /// language, then English, then whatever comes first.
-pub fn pick(texts: &std::collections::BTreeMap<String, String>, locale: Locale) -> Option<(&str, &str)> {
+pub fn pick(
+    texts: &std::collections::BTreeMap<String, String>,
+    locale: Locale,
+) -> Option<(&str, &str)> {
     texts
         .iter()
         .find(|(tag, _)| tag.eq_ignore_ascii_case(locale.tag()))
@@ -99,6 +102,12 @@ pub enum Text {
     ConfirmEmailSubject,
     ConfirmEmailBody,
     Working,
+    MagicLinkSubject,
+    MagicLinkBody,
+    UnsubscribeTitle,
+    UnsubscribeIntro,
+    UnsubscribeButton,
+    UnsubscribeDone,
 }
 
 pub fn text(locale: Locale, key: Text) -> &'static str {
@@ -141,6 +150,30 @@ pub fn text(locale: Locale, key: Text) -> &'static str {
         (Working, PtBr) => "Um momento…",
         (Working, Ro) => "Un moment…",
         (Working, Ru) => "Минутку…",
+        (MagicLinkSubject, En) => "Your link to see and manage your data",
+        (MagicLinkSubject, PtBr) => "Seu link para ver e gerenciar seus dados",
+        (MagicLinkSubject, Ro) => "Linkul tău pentru a-ți vedea și gestiona datele",
+        (MagicLinkSubject, Ru) => "Ссылка для просмотра и управления вашими данными",
+        (MagicLinkBody, En) => "Open this link within 30 minutes to see, correct, download or delete your data and to manage your consents:",
+        (MagicLinkBody, PtBr) => "Abra este link em até 30 minutos para ver, corrigir, baixar ou excluir seus dados e gerenciar seus consentimentos:",
+        (MagicLinkBody, Ro) => "Deschide acest link în 30 de minute pentru a-ți vedea, corecta, descărca sau șterge datele și a-ți gestiona consimțămintele:",
+        (MagicLinkBody, Ru) => "Откройте ссылку в течение 30 минут, чтобы просмотреть, исправить, скачать или удалить свои данные и управлять согласиями:",
+        (UnsubscribeTitle, En) => "Unsubscribe",
+        (UnsubscribeTitle, PtBr) => "Cancelar inscrição",
+        (UnsubscribeTitle, Ro) => "Dezabonare",
+        (UnsubscribeTitle, Ru) => "Отписка",
+        (UnsubscribeIntro, En) => "Press the button to stop receiving marketing emails from us.",
+        (UnsubscribeIntro, PtBr) => "Clique no botão para deixar de receber nossos e-mails de marketing.",
+        (UnsubscribeIntro, Ro) => "Apasă butonul pentru a nu mai primi e-mailuri de marketing de la noi.",
+        (UnsubscribeIntro, Ru) => "Нажмите кнопку, чтобы больше не получать от нас рекламные письма.",
+        (UnsubscribeButton, En) => "Unsubscribe",
+        (UnsubscribeButton, PtBr) => "Cancelar inscrição",
+        (UnsubscribeButton, Ro) => "Dezabonează-mă",
+        (UnsubscribeButton, Ru) => "Отписаться",
+        (UnsubscribeDone, En) => "You are unsubscribed. You will not receive marketing emails from us any more.",
+        (UnsubscribeDone, PtBr) => "Sua inscrição foi cancelada. Você não receberá mais nossos e-mails de marketing.",
+        (UnsubscribeDone, Ro) => "Te-ai dezabonat. Nu vei mai primi e-mailuri de marketing de la noi.",
+        (UnsubscribeDone, Ru) => "Вы отписались и больше не будете получать от нас рекламные письма.",
     }
 }
 

@@ -1,9 +1,12 @@
 //! Pure logic: no `worker` import, tested natively with `cargo test --lib`.
 
 pub mod consent;
+pub mod contact;
 pub mod email;
 pub mod form;
 pub mod i18n;
+pub mod import;
+pub mod link;
 pub mod outbox;
 pub mod scope;
 pub mod secret;

@@ -34,6 +34,15 @@ pub fn secrets_equal(a: &str, b: &str) -> bool {
         == 0
 }
 
+/// Whether `token` has the shape of the random tokens we issue (base64url, sane length), so
+/// junk is refused as malformed before any lookup.
+pub fn is_token_shaped(token: &str) -> bool {
+    (20..=128).contains(&token.len())
+        && token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 /// A new prefixed identifier (`key_…`, `msg_…`) from a UUID v7, so ids sort by creation time.
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::domain::time;
 use crate::error::AppResult;
 use crate::jobs::{enqueue_all, message::Job};
-use crate::store::{self, outbox};
+use crate::store::{self, audit, erasure, outbox, profile, tokens};
 
 /// Messages younger than this are still in the queue's hands.
 const STRAGGLER_AGE_MINUTES: i64 = 5;
@@ -17,6 +17,35 @@ pub async fn run(env: &Env, cron: &str) {
     if let Err(e) = sweep_outbox(env).await {
         worker::console_error!("cron {cron}: outbox sweep failed: {e:?}");
     }
+    match apply_retention(env).await {
+        Ok(n) if n > 0 => {
+            worker::console_log!("cron {cron}: retention removed {n} unconfirmed signups")
+        }
+        Ok(_) => {}
+        Err(e) => worker::console_error!("cron {cron}: retention failed: {e:?}"),
+    }
+}
+
+/// Record of processing, enforced: unconfirmed signups older than the retention period are
+/// deleted (without a suppression: they never joined), and spent or expired tokens go too.
+pub async fn apply_retention(env: &Env) -> AppResult<usize> {
+    let config = Config::from_env(env)?;
+    let db = store::database(env)?;
+    let now = time::now();
+    let at = time::format(now);
+    let cutoff = time::format(now - Duration::days(config.unconfirmed_retention_days));
+    let expired = profile::expired_pending(&db, &cutoff, 200).await?;
+    for (id, _) in &expired {
+        let mut statements = erasure::erase_statements(&db, id, None, &at)?;
+        statements.push(audit::record(&db, "system", "contact.expire", Some(id))?);
+        store::batch(&db, statements).await?;
+    }
+    let week_ago = time::format(now - Duration::days(7));
+    tokens::purge_statement(&db, &at, &week_ago)?
+        .run()
+        .await
+        .map_err(|e| crate::error::AppError::internal("token purge", e))?;
+    Ok(expired.len())
 }
 
 /// Re-enqueues unsent messages whose backoff has elapsed (e.g. ones that exhausted their queue

@@ -72,13 +72,10 @@ pub fn confirm_message_statements(
     Ok((statements, message_id))
 }
 
-/// A link token as it may appear in a URL: base64url, of the length we issue.
-fn parse_token(raw: &str) -> AppResult<&str> {
+/// A link token as it may appear in a URL, or 400.
+pub fn parse_token(raw: &str) -> AppResult<&str> {
     let t = raw.trim();
-    let ok = (20..=128).contains(&t.len())
-        && t.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
+    if secret::is_token_shaped(t) {
         Ok(t)
     } else {
         Err(AppError::bad_request(
@@ -126,6 +123,7 @@ async fn confirm(req: &Request, app: &App, token: &str) -> AppResult<Locale> {
         }
     }
     statements.push(contacts::activate_statement(&db, id, &now)?);
+    statements.push(contacts::lift_suppression_statement(&db, id)?);
     for consent in &payload.consents {
         statements.extend(consents::record_statements(
             &db,
@@ -170,11 +168,11 @@ pub async fn post_json(mut req: Request, app: &App) -> AppResult<Response> {
     response::json(200, &json!({ "status": "confirmed" }))
 }
 
-fn page_locale(req: &Request) -> Locale {
+pub fn page_locale(req: &Request) -> Locale {
     Locale::negotiate(None, client::accept_language(req).as_deref())
 }
 
-fn html(status: u16, body: String) -> AppResult<Response> {
+pub fn html(status: u16, body: String) -> AppResult<Response> {
     let mut r = response::text(status, "text/html; charset=utf-8", body)?;
     r.headers_mut().set(
         "Content-Security-Policy",

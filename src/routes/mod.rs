@@ -5,7 +5,9 @@ pub mod confirm;
 pub mod embed;
 pub mod forms;
 pub mod health;
+pub mod me;
 pub mod openapi;
+pub mod unsubscribe;
 
 use worker::{Env, Request};
 
@@ -15,6 +17,8 @@ use crate::error::{AppError, AppResult};
 pub struct App {
     pub env: Env,
     pub params: Vec<String>,
+    /// For work that must not delay the answer (and so must not reveal, by timing, what it found).
+    pub ctx: worker::Context,
 }
 
 impl App {

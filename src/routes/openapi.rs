@@ -125,7 +125,7 @@ pub fn document() -> Value {
             "description": "A business's first-party customer base: signup forms with consent proof, self-service privacy rights, satisfaction surveys and segments."
         },
         "components": {
-            "securitySchemes": { "apiKey": { "type": "http", "scheme": "bearer" } },
+            "securitySchemes": { "apiKey": { "type": "http", "scheme": "bearer" }, "session": { "type": "http", "scheme": "bearer", "description": "a session from POST /v1/me/session" } },
             "schemas": {
                 "Error": {
                     "type": "object",
@@ -157,6 +157,11 @@ pub fn document() -> Value {
                     "fields": { "type": "object" },
                     "consents": { "type": "object", "additionalProperties": { "type": "boolean" } },
                     "turnstile_token": { "type": "string" } } },
+                "Me": { "allOf": [ { "$ref": "#/components/schemas/Contact" }, { "type": "object", "required": ["orders", "survey_responses", "segments", "links"], "properties": {
+                    "orders": { "type": "array" }, "survey_responses": { "type": "array" },
+                    "segments": { "type": "array", "items": { "type": "string" } },
+                    "links": { "type": "object", "required": ["unsubscribe_url", "preferences_url"], "properties": {
+                        "unsubscribe_url": { "type": "string" }, "preferences_url": { "type": "string" } } } } } ] },
                 "Contact": { "type": "object", "required": ["id", "email", "status", "attributes", "consents", "consent_history"], "properties": {
                     "id": { "type": "string" }, "email": { "type": "string" },
                     "status": { "type": "string", "enum": ["pending", "active", "unsubscribed"] },
@@ -381,6 +386,84 @@ pub fn document() -> Value {
                 "parameters": [id_param()],
                 "responses": admin_errors(json!({ "200": json_response("contact", json!({ "$ref": "#/components/schemas/Contact" })), "404": error_response("no such contact") }))
             } },
+            "/v1/me/link": { "post": {
+                "operationId": "requestMagicLink",
+                "summary": "Email a sign-in link to this address if we know it; always the same answer",
+                "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["email"], "properties": { "email": { "type": "string" } } })),
+                "responses": with_body_errors(json!({
+                    "202": json_response("accepted", json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "accepted" } } })),
+                    "429": error_response("too many requests; see Retry-After")
+                }))
+            } },
+            "/v1/me/session": { "post": {
+                "operationId": "startSession",
+                "summary": "Trade a magic-link token or a signed preferences link for a session",
+                "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["token"], "properties": { "token": { "type": "string" } } })),
+                "responses": with_body_errors(json!({
+                    "200": json_response("session", json!({ "type": "object", "required": ["session", "expires_at"], "properties": { "session": { "type": "string" }, "expires_at": { "type": "string", "format": "date-time" } } })),
+                    "410": error_response("used, expired or invalid link")
+                }))
+            } },
+            "/v1/me": {
+                "get": {
+                    "operationId": "getMe",
+                    "summary": "Everything we hold about the signed-in person",
+                    "security": [{ "session": [] }],
+                    "responses": { "200": json_response("profile", json!({ "$ref": "#/components/schemas/Me" })), "401": error_response("no valid session") }
+                },
+                "patch": {
+                    "operationId": "patchMe",
+                    "summary": "Correct editable fields (name, phone, locale, country, city, birth_date, gender, preferred_channel)",
+                    "security": [{ "session": [] }],
+                    "requestBody": json_body(json!({ "type": "object", "minProperties": 1, "additionalProperties": false, "properties": {
+                        "name": { "type": ["string", "null"] }, "phone": { "type": ["string", "null"] }, "locale": { "type": ["string", "null"] },
+                        "country": { "type": ["string", "null"] }, "city": { "type": ["string", "null"] }, "birth_date": { "type": ["string", "null"] },
+                        "gender": { "type": ["string", "null"] }, "preferred_channel": { "type": "string", "enum": ["email", "sms", "whatsapp"] } } })),
+                    "responses": with_body_errors(json!({ "200": json_response("profile", json!({ "$ref": "#/components/schemas/Me" })), "401": error_response("no valid session") }))
+                },
+                "delete": {
+                    "operationId": "eraseMe",
+                    "summary": "Erase everything about the signed-in person",
+                    "security": [{ "session": [] }],
+                    "responses": { "200": json_response("erased", json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "erased" } } })), "401": error_response("no valid session") }
+                }
+            },
+            "/v1/me/export": { "get": {
+                "operationId": "exportMe",
+                "summary": "Download everything we hold, with purposes and retention (JSON attachment)",
+                "security": [{ "session": [] }],
+                "responses": { "200": json_response("export", json!({ "type": "object", "required": ["format", "generated_at", "data", "processing"] })), "401": error_response("no valid session") }
+            } },
+            "/v1/me/consents/{purpose}": { "put": {
+                "operationId": "putConsent",
+                "summary": "Grant or withdraw consent for a purpose",
+                "security": [{ "session": [] }],
+                "parameters": [{ "name": "purpose", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["granted"], "properties": { "granted": { "type": "boolean" } } })),
+                "responses": with_body_errors(json!({
+                    "200": json_response("recorded", json!({ "type": "object", "required": ["purpose", "granted", "updated_at"], "properties": { "purpose": { "type": "string" }, "granted": { "type": "boolean" }, "updated_at": { "type": "string" } } })),
+                    "401": error_response("no valid session")
+                }))
+            } },
+            "/me": { "get": {
+                "operationId": "preferenceCenter",
+                "summary": "The hosted preference center (reads ?t= magic link or ?p= preferences link)",
+                "responses": { "200": html_response("page") }
+            } },
+            "/unsubscribe": {
+                "get": {
+                    "operationId": "unsubscribePage",
+                    "summary": "Unsubscribe page with one button",
+                    "parameters": [token_param()],
+                    "responses": { "200": html_response("page"), "400": html_response("invalid link") }
+                },
+                "post": {
+                    "operationId": "unsubscribe",
+                    "summary": "RFC 8058 one-click unsubscribe (body List-Unsubscribe=One-Click): withdraws marketing_email",
+                    "parameters": [token_param()],
+                    "responses": { "200": html_response("unsubscribed"), "400": html_response("invalid link") }
+                }
+            },
             "/admin/v1/outbox/test": { "post": {
                 "operationId": "sendTestMessage",
                 "summary": "Queue a test email to check delivery to the webhook",

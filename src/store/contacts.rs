@@ -200,3 +200,15 @@ pub async fn confirm_sent_since(db: &D1Database, contact_id: &str, since: &str) 
     .await?;
     Ok(row.is_some())
 }
+
+/// A person who erased their data and then confirmed a new signup is a member again.
+pub fn lift_suppression_statement(
+    db: &D1Database,
+    contact_id: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "DELETE FROM suppressions WHERE email_hash = (SELECT email_hash FROM contacts WHERE id = ?1)",
+        &[Arg::Text(contact_id)],
+    )
+}

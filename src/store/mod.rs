@@ -3,10 +3,12 @@
 pub mod audit;
 pub mod consents;
 pub mod contacts;
+pub mod erasure;
 pub mod forms;
 pub mod health;
 pub mod keys;
 pub mod outbox;
+pub mod profile;
 pub mod rate;
 pub mod tokens;
 

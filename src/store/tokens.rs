@@ -53,3 +53,32 @@ pub async fn consume(
     )
     .await
 }
+
+#[derive(Debug, Deserialize)]
+pub struct SessionRow {
+    pub contact_id: String,
+    pub expires_at: String,
+}
+
+/// The contact behind a live (unexpired, not ended) session.
+pub async fn session(db: &D1Database, hash: &str, now: &str) -> AppResult<Option<SessionRow>> {
+    first(
+        db,
+        "SELECT contact_id, expires_at FROM tokens WHERE hash = ?1 AND purpose = 'session' AND used_at IS NULL AND expires_at > ?2",
+        &[Arg::Text(hash), Arg::Text(now)],
+    )
+    .await
+}
+
+/// Expired tokens and sessions, and used ones older than `used_before`: retention.
+pub fn purge_statement(
+    db: &D1Database,
+    now: &str,
+    used_before: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "DELETE FROM tokens WHERE expires_at <= ?1 OR (used_at IS NOT NULL AND used_at < ?2)",
+        &[Arg::Text(now), Arg::Text(used_before)],
+    )
+}

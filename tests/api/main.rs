@@ -5,6 +5,8 @@ mod harness;
 mod webhook;
 
 mod admin_keys;
+mod browser;
+mod me;
 mod outbox;
 mod platform;
 mod signup;
@@ -25,7 +27,12 @@ fn main() {
         all.extend(admin_keys::tests());
         all.extend(outbox::tests());
         all.extend(signup::tests());
-        let passed = harness::run(app, all, &wrangler.log).await;
+        all.extend(me::tests());
+        all.extend(browser::tests());
+        let mut serial = Vec::new();
+        serial.extend(signup::serial_tests());
+        serial.extend(me::serial_tests());
+        let passed = harness::run(app, all, serial, &wrangler.log).await;
         drop(wrangler);
         passed
     });

@@ -23,7 +23,6 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
         unknown_form_is_404,
         foreign_origin_is_refused_without_cors_headers,
         allowed_origin_gets_cors_on_preflight_and_answers,
-        forged_used_and_expired_tokens_are_refused,
         confirm_link_get_shows_a_button_and_changes_nothing,
         too_many_submissions_from_one_ip_get_429_with_retry_after,
         too_many_submissions_for_one_address_get_429,
@@ -32,6 +31,11 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
         public_definition_hides_allowed_origins,
         embed_script_is_served_as_javascript,
     ]
+}
+
+/// Tests that move time by writing the local D1 directly (see `harness::run`).
+pub fn serial_tests() -> Vec<(&'static str, TestFn)> {
+    crate::tests![forged_used_and_expired_tokens_are_refused]
 }
 
 pub const SHOP: &str = "https://shop.example";

@@ -1,0 +1,54 @@
+//! Erasure (GDPR Art. 17, LGPD Art. 18 VI): every row about a person, gone in one D1 batch.
+
+use worker::{D1Database, D1PreparedStatement};
+
+use crate::error::AppResult;
+use crate::store::{statement, Arg};
+
+/// Statements that erase contact `id`. Orders stay for the shop's books but lose the link;
+/// survey scores stay for aggregates without text or link. With `suppress_hash` (the email HMAC)
+/// a suppression keeps imports from bringing the person back; retention of never-confirmed
+/// signups passes `None`, since those people never joined.
+pub fn erase_statements(
+    db: &D1Database,
+    id: &str,
+    suppress_hash: Option<&str>,
+    at: &str,
+) -> AppResult<Vec<D1PreparedStatement>> {
+    let by_contact = [
+        "DELETE FROM contact_attributes WHERE contact_id = ?1",
+        "DELETE FROM consents WHERE contact_id = ?1",
+        "DELETE FROM consent_events WHERE contact_id = ?1",
+        "DELETE FROM tokens WHERE contact_id = ?1",
+        "DELETE FROM outbox WHERE contact_id = ?1",
+        "DELETE FROM segment_members WHERE contact_id = ?1",
+        "DELETE FROM contact_stats WHERE contact_id = ?1",
+        "UPDATE orders SET contact_id = NULL WHERE contact_id = ?1",
+        "UPDATE survey_invitations SET contact_id = NULL WHERE contact_id = ?1",
+        "UPDATE survey_responses SET contact_id = NULL, answers = '{}' WHERE contact_id = ?1",
+        "DELETE FROM contacts WHERE id = ?1",
+    ];
+    let mut statements = by_contact
+        .iter()
+        .map(|sql| statement(db, sql, &[Arg::Text(id)]))
+        .collect::<AppResult<Vec<_>>>()?;
+    statements.push(statement(
+        db,
+        "DELETE FROM outbox WHERE to_email IN (SELECT email FROM contacts WHERE id = ?1)",
+        &[Arg::Text(id)],
+    )?);
+    // Must run before the contact row goes: move it to the front.
+    let by_address = statements.pop();
+    if let Some(s) = by_address {
+        statements.insert(0, s);
+    }
+    if let Some(hash) = suppress_hash {
+        statements.push(statement(
+            db,
+            "INSERT INTO suppressions (email_hash, reason, at) VALUES (?1, 'erased', ?2) \
+             ON CONFLICT (email_hash) DO UPDATE SET reason = 'erased', at = excluded.at",
+            &[Arg::Text(hash), Arg::Text(at)],
+        )?);
+    }
+    Ok(statements)
+}

