@@ -18,3 +18,23 @@ done = function(summary, latency, requests)
     summary.requests / seconds, summary.requests,
     e.status, e.connect + e.read + e.write + e.timeout))
 end
+
+-- BENCH_UNIQUE=1: every request gets its own `{n}` in the body (a unique email, say) and its own
+-- CF-Connecting-IP, so per-address and per-IP rate limits measure work, not refusals.
+if os.getenv("BENCH_UNIQUE") == "1" then
+  local threads = 0
+  setup = function(thread)
+    threads = threads + 1
+    thread:set("thread_no", threads)
+  end
+  local sent = 0
+  request = function()
+    sent = sent + 1
+    local n = string.format("%d-%d-%d", os.time(), thread_no or 0, sent)
+    local headers = {}
+    for k, v in pairs(wrk.headers) do headers[k] = v end
+    headers["CF-Connecting-IP"] = string.format("10.%d.%d.%d", thread_no or 0,
+      math.floor(sent / 250) % 250, sent % 250 + 1)
+    return wrk.format(nil, nil, headers, (wrk.body or ""):gsub("{n}", n))
+  end
+end

@@ -185,7 +185,8 @@ wait_ready() {
 # =============================================================================================
 
 TABLE=core # which report table the next `scenario` lands in: core | later
-SC_NAME=() SC_URL=() SC_ARGS=() SC_METHOD=() SC_BODY=() SC_SLUG=() SC_TABLE=()
+SC_NAME=() SC_URL=() SC_ARGS=() SC_METHOD=() SC_BODY=() SC_SLUG=() SC_TABLE=() SC_UNIQUE=() SC_YARD=()
+YARD_IDX="" # the yardstick baseline of the next scenarios (default: the D1 baseline)
 EMPTY_IDX="" D1_IDX="" # the baseline scenarios, set by `baseline`
 SEP=$'\x1f'            # joins a scenario's wrk args into one array element
 
@@ -199,15 +200,19 @@ scenario() {
     args=${args%"$SEP"}
   fi
   SC_NAME+=("$name") SC_URL+=("$url") SC_ARGS+=("$args") SC_SLUG+=("$slug") SC_TABLE+=("$TABLE")
-  SC_METHOD+=("${BENCH_METHOD:-GET}") SC_BODY+=("${BENCH_BODY:-}")
+  SC_METHOD+=("${BENCH_METHOD:-GET}") SC_BODY+=("${BENCH_BODY:-}") SC_UNIQUE+=("${BENCH_UNIQUE:-}")
+  SC_YARD+=("$YARD_IDX")
 }
+
+# yardstick: the scenario registered last is the baseline the next scenarios are compared with.
+yardstick() { YARD_IDX=$((${#SC_NAME[@]} - 1)); }
 
 # baseline empty|d1: the scenario registered last is that baseline.
 baseline() {
   local last=$((${#SC_NAME[@]} - 1))
   case $1 in
   empty) EMPTY_IDX=$last ;;
-  d1) D1_IDX=$last ;;
+  d1) D1_IDX=$last YARD_IDX=$last ;;
   *) die "baseline: unknown kind '$1'" ;;
   esac
 }
@@ -218,10 +223,10 @@ measure() {
   local name=${SC_NAME[$i]} url=${SC_URL[$i]} raw="$OUT/${SC_SLUG[$i]}.round$1.txt" line
   local -a args=()
   [[ -z ${SC_ARGS[$i]} ]] || IFS=$SEP read -r -a args <<<"${SC_ARGS[$i]}"
-  BENCH_METHOD=${SC_METHOD[$i]} BENCH_BODY=${SC_BODY[$i]} \
+  BENCH_METHOD=${SC_METHOD[$i]} BENCH_BODY=${SC_BODY[$i]} BENCH_UNIQUE=${SC_UNIQUE[$i]} \
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$LUA" "${args[@]}" "$url" >"$raw.warmup" ||
     die "$name: wrk warm-up failed: see $raw.warmup"
-  BENCH_METHOD=${SC_METHOD[$i]} BENCH_BODY=${SC_BODY[$i]} \
+  BENCH_METHOD=${SC_METHOD[$i]} BENCH_BODY=${SC_BODY[$i]} BENCH_UNIQUE=${SC_UNIQUE[$i]} \
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$LUA" "${args[@]}" "$url" >"$raw" ||
     die "$name: wrk failed: see $raw"
   rm -f "$raw.warmup"
@@ -253,8 +258,9 @@ render_table() {
   local i
   for i in "${!SC_NAME[@]}"; do
     [[ ${SC_TABLE[$i]} == "$1" ]] || continue
-    printf '%s\t%s\t%s\n' "$i" "${SC_NAME[$i]}" "${SC_METHOD[$i]} /${SC_URL[$i]#http://*/}"
-  done | awk -F'\t' -v empty="$EMPTY_IDX" -v d1="$D1_IDX" -v results="$OUT/results.tsv" '
+    printf '%s\t%s\t%s\t%s\t%s\n' "$i" "${SC_NAME[$i]}" "${SC_METHOD[$i]} /${SC_URL[$i]#http://*/}" \
+      "${SC_YARD[$i]:-$D1_IDX}" "${SC_NAME[${SC_YARD[$i]:-$D1_IDX}]}"
+  done | awk -F'\t' -v empty="$EMPTY_IDX" -v results="$OUT/results.tsv" '
     function median(a, n,    i, j, t) {
       for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
       return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
@@ -268,7 +274,7 @@ render_table() {
       }
     }
     {
-      k = $1; n = 0
+      k = $1; d1 = $4; n = 0
       lo = ""; hi = ""
       for (r = 1; r <= rounds; r++) {
         if (!((k, r) in p50)) continue
@@ -281,11 +287,35 @@ render_table() {
       }
       if (n == 0) next
       warn = (err4[k] + errs[k] > 0) ? " ⚠" : ""
-      printf "| %s | `%s` | %.2f | %.2f | %.0f | %.0f–%.0f | %d / %d%s | %s | %s | %s | %s | %s |\n",
+      printf "| %s | `%s` | %.2f | %.2f | %.0f | %.0f–%.0f | %d / %d%s | %s | %s | %s | %s | %s | %s |\n",
         $2, $3, median(a50, n) / 1000, median(a99, n) / 1000, median(ars, n), lo, hi,
         err4[k], errs[k], warn, x(median(e50, n)), x(median(e99, n)), x(median(ers, n)),
-        (k == empty) ? "—" : x(median(d50, n)), (k == empty) ? "—" : x(median(drs, n))
+        (k == empty || k == d1) ? "—" : $5,
+        (k == empty || k == d1) ? "—" : x(median(d50, n)), (k == empty || k == d1) ? "—" : x(median(drs, n))
     }'
+}
+
+# rows_per_op NAME METHOD URL BODY [curl args...]: D1 rows read and written by one request, from
+# the X-D1-Rows-* headers (Clientela's D1_ROW_METER, the baseline's own D1 meta). Requests go one
+# at a time, so no other request's rows mix in; the median of ROWS_SAMPLES is reported, which
+# keeps a queue job that happens to run in the same isolate mid-request out of the figure.
+# Nine, so the repeated-address line stays under the 10 submissions per address and hour.
+ROWS_SAMPLES=${BENCH_ROWS_SAMPLES:-9}
+ROWS_TSV=""
+rows_per_op() {
+  local name=$1 method=$2 url=$3 body=$4 i headers reads=() writes=()
+  shift 4
+  for ((i = 1; i <= ROWS_SAMPLES; i++)); do
+    local args=(-s -o /dev/null -D - --max-time 10 -X "$method" -H "CF-Connecting-IP: 10.250.0.$i" "$@")
+    [[ -z $body ]] || args+=(-H 'Content-Type: application/json' --data "${body//\{n\}/rows-$$-$i}")
+    headers=$(curl "${args[@]}" "$url") || die "$name: request failed"
+    reads+=("$(awk -F': *' 'tolower($1) == "x-d1-rows-read" { print $2 + 0 }' <<<"$headers")")
+    writes+=("$(awk -F': *' 'tolower($1) == "x-d1-rows-written" { print $2 + 0 }' <<<"$headers")")
+  done
+  [[ -n ${reads[0]} ]] || die "$name: no X-D1-Rows-Read header (is D1_ROW_METER on?)"
+  med() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+  ROWS_TSV+="$name"$'\t'"$method /${url#http://*/}"$'\t'"$(med "${reads[@]}")"$'\t'"$(med "${writes[@]}")"$'\n'
+  log "rows: $name: read $(med "${reads[@]}"), written $(med "${writes[@]}")"
 }
 
 # =============================================================================================
@@ -299,11 +329,13 @@ rm -f "$OUT"/*.txt "$OUT"/*.warmup "$OUT"/*.log "$OUT"/*.tsv "$OUT"/*.json
 # Keep these sessions out of (and unaffected by) any other `wrangler dev`'s dev registry.
 export WRANGLER_REGISTRY_PATH="$STATE/registry"
 
-read -r EMPTY_PORT D1_PORT APP_PORT EMPTY_INSPECT D1_INSPECT APP_INSPECT <<<"$(free_ports 6)"
-[[ -n ${APP_INSPECT:-} ]] || die "could not find six free loopback ports"
+read -r EMPTY_PORT D1_PORT APP_PORT WRITE_PORT EMPTY_INSPECT D1_INSPECT APP_INSPECT WRITE_INSPECT \
+  <<<"$(free_ports 8)"
+[[ -n ${WRITE_INSPECT:-} ]] || die "could not find eight free loopback ports"
 EMPTY="http://127.0.0.1:$EMPTY_PORT"
 D1="http://127.0.0.1:$D1_PORT"
 APP="http://127.0.0.1:$APP_PORT"
+WRITE="http://127.0.0.1:$WRITE_PORT"
 
 log "applying schema.sql to a fresh local D1 in $STATE/clientela"
 timeout 120 wrangler d1 execute DB --local --file schema.sql --persist-to "$STATE/clientela" \
@@ -312,12 +344,23 @@ timeout 120 wrangler d1 execute DB --local --file schema.sql --persist-to "$STAT
   die "applying schema.sql failed (log above: $OUT/schema.log)"
 }
 
+timeout 120 wrangler d1 execute DB --local --file bench/insert-queue/schema.sql \
+  --config bench/insert-queue/wrangler.toml --persist-to "$STATE/insert-queue" \
+  >"$OUT/schema-insert-queue.log" 2>&1 || {
+  tail -n 40 "$OUT/schema-insert-queue.log" >&2
+  die "applying bench/insert-queue/schema.sql failed"
+}
+
 start_worker empty "$EMPTY_PORT" "$EMPTY_INSPECT" --config bench/empty/wrangler.toml
 start_worker d1-baseline "$D1_PORT" "$D1_INSPECT" --config bench/d1-baseline/wrangler.toml
-start_worker clientela "$APP_PORT" "$APP_INSPECT" --var "PUBLIC_BASE_URL:$APP"
+start_worker insert-queue "$WRITE_PORT" "$WRITE_INSPECT" --config bench/insert-queue/wrangler.toml
+# D1_ROW_METER=on: responses report the D1 rows they read and wrote (X-D1-Rows-*), see below.
+start_worker clientela "$APP_PORT" "$APP_INSPECT" --var "PUBLIC_BASE_URL:$APP" --var D1_ROW_METER:on
 wait_ready empty "$EMPTY/"
 wait_ready d1-baseline "$D1/"
 wait_ready clientela "$APP/healthz"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X POST "$WRITE/" --data '{}') || true
+[[ $code == 202 ]] || die "insert-queue baseline answered $code, expected 202"
 
 # Data the scenarios read: a few API keys, so the admin list returns rows, not an empty array.
 AUTH="Authorization: Bearer $ADMIN_KEY"
@@ -345,8 +388,38 @@ TABLE=later
 #   BENCH_METHOD=POST BENCH_BODY='{"email":"a@example.com"}' \
 #     scenario "Public signup" "$APP/v1/..." -H 'Content-Type: application/json'
 # Seed the data a scenario reads next to the admin keys above. Public routes are rate limited
-# (PUBLIC_LIMITER), so a 429 flood shows up in the errors column, not as speed.
+# (PUBLIC_LIMITER), so a 429 flood shows up in the errors column, not as speed: BENCH_UNIQUE=1
+# gives every request its own `{n}` in the body and its own client IP.
+# `yardstick` after a scenario makes it the ratio column's baseline for the scenarios after it.
+# Add a D1 rows line for each write with `rows_per_op NAME METHOD URL BODY [curl args...]`.
 # ==============================================================================================
+
+# Issue 3: signup capture through a double opt-in form, against one D1 insert + one queue send.
+FORM_ID=$(curl -s --max-time 10 -X POST "$APP/admin/v1/forms" -H "$AUTH" -H 'Content-Type: application/json' \
+  --data '{"name":"Bench","allowed_origins":["https://shop.example"],"double_opt_in":true,
+    "fields":[{"key":"email","type":"email","required":true},{"key":"name","type":"text"}],
+    "consents":[{"purpose":"marketing_email","required":true,"policy_version":"2026-01",
+    "text":{"en":"I agree to receive offers by email"}}]}' | node -p 'JSON.parse(require("fs").readFileSync(0)).id') ||
+  die "seeding: could not create the bench form"
+[[ $FORM_ID == frm_* ]] || die "seeding: POST /admin/v1/forms gave no form id ($FORM_ID)"
+SIGNUP_BODY='{"fields":{"email":"bench-{n}@example.com","name":"Bench Buyer"},"consents":{"marketing_email":true}}'
+BENCH_METHOD=POST BENCH_BODY=$SIGNUP_BODY BENCH_UNIQUE=1 \
+  scenario "Baseline: D1 insert + queue send (JS)" "$WRITE/" -H 'Content-Type: application/json'
+yardstick
+BENCH_METHOD=POST BENCH_BODY=$SIGNUP_BODY BENCH_UNIQUE=1 \
+  scenario "Signup submission (double opt-in)" "$APP/v1/forms/$FORM_ID/submissions" \
+  -H 'Content-Type: application/json' -H 'Origin: https://shop.example'
+# Issue 4: magic-link request for addresses nobody holds (the answer is the same for known ones).
+BENCH_METHOD=POST BENCH_BODY='{"email":"nobody-{n}@example.com"}' BENCH_UNIQUE=1 \
+  scenario "Self-service link request" "$APP/v1/me/link" -H 'Content-Type: application/json'
+
+rows_per_op "Baseline: D1 insert + queue send (JS)" POST "$WRITE/" "$SIGNUP_BODY"
+rows_per_op "Signup submission, new address" POST "$APP/v1/forms/$FORM_ID/submissions" "$SIGNUP_BODY" \
+  -H 'Origin: https://shop.example'
+rows_per_op "Signup submission, same address again" POST "$APP/v1/forms/$FORM_ID/submissions" \
+  '{"fields":{"email":"bench-repeat@example.com","name":"Bench Buyer"},"consents":{"marketing_email":true}}' \
+  -H 'Origin: https://shop.example'
+rows_per_op "Admin read (10 keys)" GET "$APP/admin/v1/keys" "" -H "$AUTH"
 
 measure_all
 stop_groups
@@ -370,8 +443,8 @@ MEM=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 WRANGLER_VERSION=$(node -p 'require("./node_modules/wrangler/package.json").version')
 WORKERD_VERSION=$(node -p 'require("./node_modules/workerd/package.json").version' 2>/dev/null || echo unknown)
 WRK_VERSION=$( (wrk -v 2>&1 || true) | awk 'NR == 1 { print $2 }')
-HEADER='| Scenario | Request | p50 ms | p99 ms | req/s | req/s range | errors (≥400 / socket) | p50 vs empty | p99 vs empty | req/s vs empty | p50 vs D1 baseline | req/s vs D1 baseline |
-|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|'
+HEADER='| Scenario | Request | p50 ms | p99 ms | req/s | req/s range | errors (≥400 / socket) | p50 vs empty | p99 vs empty | req/s vs empty | yardstick | p50 vs yardstick | req/s vs yardstick |
+|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|'
 WARNINGS=$(awk -F'\t' '$6 + $7 > 0 { print $2 }' "$OUT/results.tsv" | sort -un | while read -r i; do
   echo "- ${SC_NAME[$i]}: responses ≥ 400 or socket errors; see bench/out/${SC_SLUG[$i]}.round*.txt"
 done)
@@ -426,6 +499,17 @@ EOF
     echo "_None yet._"
   fi
   cat <<EOF
+
+## D1 rows per operation
+
+Rows read and written by one request, as D1 reports them in each result's \`meta\`
+(\`rows_read\`, \`rows_written\`; written rows include index entries), summed over the
+request's queries. Median of $ROWS_SAMPLES requests sent one at a time, before the load.
+Clientela reports them when run with \`D1_ROW_METER=on\` (bench only).
+
+| Operation | Request | rows read | rows written |
+|---|---|--:|--:|
+$(printf '%s' "$ROWS_TSV" | awk -F'\t' 'NF == 4 { printf "| %s | `%s` | %s | %s |\n", $1, $2, $3, $4 }')
 
 ## Worker bundle
 

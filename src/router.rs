@@ -6,6 +6,7 @@ use worker::{Context, Env, Request, Response};
 use crate::error::{AppError, AppResult};
 use crate::http::response;
 use crate::routes::{self, admin, App};
+use crate::store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handler {
@@ -30,6 +31,7 @@ pub enum Handler {
     FormsPatch,
     ContactsSearch,
     ContactsGet,
+    ContactsImport,
     MeLink,
     MeSession,
     MeGet,
@@ -85,6 +87,7 @@ pub const ROUTES: &[Route] = &[
     route("PATCH", "/admin/v1/forms/{id}", Handler::FormsPatch),
     route("GET", "/admin/v1/contacts", Handler::ContactsSearch),
     route("GET", "/admin/v1/contacts/{id}", Handler::ContactsGet),
+    route("POST", "/admin/v1/contacts/import", Handler::ContactsImport),
     route("POST", "/v1/me/link", Handler::MeLink),
     route("POST", "/v1/me/session", Handler::MeSession),
     route("GET", "/v1/me", Handler::MeGet),
@@ -138,6 +141,12 @@ pub fn resolve(method: &str, path: &str) -> AppResult<(Handler, Vec<String>)> {
 pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let method = req.method().to_string();
     let path = req.path();
+    // `make bench` sets D1_ROW_METER=on to read D1 rows per request from response headers.
+    let metered = env
+        .var("D1_ROW_METER")
+        .is_ok_and(|v| v.to_string() == "on");
+    store::set_row_meter(metered);
+    let (read_before, written_before) = store::rows_metered();
     let outcome = match resolve(&method, &path) {
         Ok((handler, params)) => {
             let app = App { env, params, ctx };
@@ -145,7 +154,15 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Resp
         }
         Err(e) => Err(e),
     };
-    outcome.or_else(|e| response::error(&e))
+    let mut response = outcome.or_else(|e| response::error(&e))?;
+    if metered {
+        let (read, written) = store::rows_metered();
+        // Redirects carry immutable headers; the meter then stays silent rather than fail.
+        let headers = response.headers_mut();
+        let _ = headers.set("X-D1-Rows-Read", &(read - read_before).to_string());
+        let _ = headers.set("X-D1-Rows-Written", &(written - written_before).to_string());
+    }
+    Ok(response)
 }
 
 async fn dispatch(handler: Handler, req: Request, app: &App) -> AppResult<Response> {
@@ -171,6 +188,7 @@ async fn dispatch(handler: Handler, req: Request, app: &App) -> AppResult<Respon
         Handler::FormsPatch => admin::forms::patch(req, app).await,
         Handler::ContactsSearch => admin::contacts::search(req, app).await,
         Handler::ContactsGet => admin::contacts::get(req, app).await,
+        Handler::ContactsImport => admin::import::import(req, app).await,
         Handler::MeLink => routes::me::request_link(req, app).await,
         Handler::MeSession => routes::me::start_session(req, app).await,
         Handler::MeGet => routes::me::get(req, app).await,

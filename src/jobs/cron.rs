@@ -41,10 +41,11 @@ pub async fn apply_retention(env: &Env) -> AppResult<usize> {
         store::batch(&db, statements).await?;
     }
     let week_ago = time::format(now - Duration::days(7));
-    tokens::purge_statement(&db, &at, &week_ago)?
-        .run()
-        .await
-        .map_err(|e| crate::error::AppError::internal("token purge", e))?;
+    store::execute(
+        tokens::purge_statement(&db, &at, &week_ago)?,
+        "token purge",
+    )
+    .await?;
     Ok(expired.len())
 }
 

@@ -179,7 +179,7 @@ pub async fn start_session(mut req: Request, app: &App) -> AppResult<Response> {
     };
     let session = secret::random_secret(32).map_err(|e| AppError::internal("random", e))?;
     let expires_at = time::format(now + Duration::minutes(SESSION_MINUTES));
-    tokens::insert_statement(
+    let insert = tokens::insert_statement(
         &db,
         &tokens::NewToken {
             hash: &secret::sha256_hex(&session),
@@ -189,10 +189,8 @@ pub async fn start_session(mut req: Request, app: &App) -> AppResult<Response> {
             created_at: &time::format(now),
             expires_at: &expires_at,
         },
-    )?
-    .run()
-    .await
-    .map_err(|e| AppError::internal("session insert", e))?;
+    )?;
+    store::execute(insert, "session insert").await?;
     response::json(
         200,
         &json!({ "session": session, "expires_at": expires_at }),
@@ -334,10 +332,16 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
     let body: ConsentRequest = read_json(&mut req, JSON_LIMIT).await?;
     let at = time::now_string();
     let current = consents::current(&db, &contact.id).await?;
-    let policy_version = current
-        .iter()
-        .find(|c| c.purpose == purpose.as_str())
-        .and_then(|c| c.policy_version.clone());
+    let on_record = current.iter().find(|c| c.purpose == purpose.as_str());
+    // Withdrawing (objecting) is always allowed; a grant needs a notice the person was shown,
+    // which only a form, an import or an earlier decision provides.
+    if body.granted && on_record.is_none() {
+        return Err(AppError::validation(
+            "purpose",
+            "no consent on record for this purpose; it is granted where it is offered",
+        ));
+    }
+    let policy_version = on_record.and_then(|c| c.policy_version.clone());
     let mut statements = consents::record_statements(
         &db,
         &consents::ConsentEvent {

@@ -386,6 +386,28 @@ pub fn document() -> Value {
                 "parameters": [id_param()],
                 "responses": admin_errors(json!({ "200": json_response("contact", json!({ "$ref": "#/components/schemas/Contact" })), "404": error_response("no such contact") }))
             } },
+            "/admin/v1/contacts/import": { "post": {
+                "operationId": "importContacts",
+                "summary": "Import contacts from NDJSON or CSV; rows are created, updated or rejected with reasons",
+                "description": scope_note(Scope::ContactsWrite),
+                "security": [{ "apiKey": [] }],
+                "requestBody": { "required": true, "content": {
+                    "application/x-ndjson": { "schema": { "type": "string" } },
+                    "text/csv": { "schema": { "type": "string" } }
+                } },
+                "responses": admin_errors(with_body_errors(json!({
+                    "200": json_response("the import report", json!({
+                        "type": "object",
+                        "required": ["created", "updated", "rejected", "consents_kept_withdrawn"],
+                        "properties": {
+                            "created": { "type": "integer", "minimum": 0 },
+                            "updated": { "type": "integer", "minimum": 0 },
+                            "rejected": { "type": "array", "items": { "type": "object", "required": ["line", "reason"], "properties": { "line": { "type": "integer" }, "reason": { "type": "string" } } } },
+                            "consents_kept_withdrawn": { "type": "array", "items": { "type": "object", "required": ["line", "purpose"], "properties": { "line": { "type": "integer" }, "purpose": { "type": "string" } } } }
+                        }
+                    }))
+                })))
+            } },
             "/v1/me/link": { "post": {
                 "operationId": "requestMagicLink",
                 "summary": "Email a sign-in link to this address if we know it; always the same answer",

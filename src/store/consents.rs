@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use worker::{D1Database, D1PreparedStatement};
 
 use crate::error::AppResult;
-use crate::store::{all, statement, Arg};
+use crate::store::{all, placeholders, statement, Arg};
 
 pub struct ConsentEvent<'a> {
     pub contact_id: &'a str,
@@ -96,6 +96,29 @@ pub async fn history(db: &D1Database, contact_id: &str) -> AppResult<Vec<Consent
         "SELECT purpose, action, policy_version, notice_text_hash, source, method, ip_hash, user_agent, at \
          FROM consent_events WHERE contact_id = ?1 ORDER BY at, id",
         &[Arg::Text(contact_id)],
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Withdrawal {
+    pub contact_id: String,
+    pub purpose: String,
+}
+
+/// The purposes these contacts have withdrawn (at most [`crate::store::LOOKUP_CHUNK`] ids per call).
+pub async fn withdrawn_among(db: &D1Database, contact_ids: &[&str]) -> AppResult<Vec<Withdrawal>> {
+    if contact_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let args: Vec<Arg<'_>> = contact_ids.iter().map(|id| Arg::Text(id)).collect();
+    all(
+        db,
+        &format!(
+            "SELECT contact_id, purpose FROM consents WHERE granted = 0 AND contact_id IN ({})",
+            placeholders(contact_ids.len())
+        ),
+        &args,
     )
     .await
 }

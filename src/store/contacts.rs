@@ -5,7 +5,7 @@ use worker::{D1Database, D1PreparedStatement};
 
 use crate::domain::form::ContactFields;
 use crate::error::AppResult;
-use crate::store::{all, first, statement, Arg};
+use crate::store::{all, first, placeholders, statement, Arg};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ContactRow {
@@ -210,5 +210,101 @@ pub fn lift_suppression_statement(
         db,
         "DELETE FROM suppressions WHERE email_hash = (SELECT email_hash FROM contacts WHERE id = ?1)",
         &[Arg::Text(contact_id)],
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct KnownContact {
+    pub id: String,
+    pub email_hash: String,
+    pub status: String,
+}
+
+/// The contacts among these email hashes (at most [`crate::store::LOOKUP_CHUNK`] per call).
+pub async fn known_by_email_hashes(
+    db: &D1Database,
+    hashes: &[&str],
+) -> AppResult<Vec<KnownContact>> {
+    if hashes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let args: Vec<Arg<'_>> = hashes.iter().map(|h| Arg::Text(h)).collect();
+    all(
+        db,
+        &format!(
+            "SELECT id, email_hash, status FROM contacts WHERE email_hash IN ({})",
+            placeholders(hashes.len())
+        ),
+        &args,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct SuppressedHash {
+    email_hash: String,
+}
+
+/// Which of these email hashes are suppressed (at most [`crate::store::LOOKUP_CHUNK`] per call).
+pub async fn suppressed_among(db: &D1Database, hashes: &[&str]) -> AppResult<Vec<String>> {
+    if hashes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let args: Vec<Arg<'_>> = hashes.iter().map(|h| Arg::Text(h)).collect();
+    let rows: Vec<SuppressedHash> = all(
+        db,
+        &format!(
+            "SELECT email_hash FROM suppressions WHERE email_hash IN ({})",
+            placeholders(hashes.len())
+        ),
+        &args,
+    )
+    .await?;
+    Ok(rows.into_iter().map(|r| r.email_hash).collect())
+}
+
+/// An imported row for a known contact: fills the columns it carries and activates a pending
+/// contact (the shop vouches for the address); an unsubscribed one stays unsubscribed.
+pub fn import_update_statement(
+    db: &D1Database,
+    id: &str,
+    f: &ContactFields,
+    preferred_channel: Option<&str>,
+    at: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "UPDATE contacts SET name = COALESCE(?2, name), phone = COALESCE(?3, phone), locale = COALESCE(?4, locale), \
+           country = COALESCE(?5, country), city = COALESCE(?6, city), birth_date = COALESCE(?7, birth_date), \
+           gender = COALESCE(?8, gender), preferred_channel = COALESCE(?9, preferred_channel), \
+           status = CASE status WHEN 'pending' THEN 'active' ELSE status END, \
+           confirmed_at = CASE status WHEN 'pending' THEN ?10 ELSE confirmed_at END, \
+           pending_changes = CASE status WHEN 'pending' THEN NULL ELSE pending_changes END, \
+           updated_at = ?10 WHERE id = ?1",
+        &[
+            Arg::Text(id),
+            Arg::OptText(f.name.as_deref()),
+            Arg::OptText(f.phone.as_deref()),
+            Arg::OptText(f.locale.as_deref()),
+            Arg::OptText(f.country.as_deref()),
+            Arg::OptText(f.city.as_deref()),
+            Arg::OptText(f.birth_date.as_deref()),
+            Arg::OptText(f.gender.as_deref()),
+            Arg::OptText(preferred_channel),
+            Arg::Text(at),
+        ],
+    )
+}
+
+/// A new contact's preferred channel, when the import names one (the insert takes the default).
+pub fn preferred_channel_statement(
+    db: &D1Database,
+    id: &str,
+    channel: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "UPDATE contacts SET preferred_channel = ?2 WHERE id = ?1",
+        &[Arg::Text(id), Arg::Text(channel)],
     )
 }

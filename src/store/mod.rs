@@ -12,11 +12,45 @@ pub mod profile;
 pub mod rate;
 pub mod tokens;
 
+use std::cell::Cell;
+
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, Env};
+use worker::{D1Database, D1PreparedStatement, D1Result, Env};
 
 use crate::error::{AppError, AppResult};
+
+thread_local! {
+    /// Whether D1 row counts are being tallied (`D1_ROW_METER=on`, for `make bench` only).
+    static METER_ON: Cell<bool> = const { Cell::new(false) };
+    /// Rows read and written by every D1 call of this isolate since it started.
+    static ROWS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// Turns the row meter on or off for this isolate.
+pub fn set_row_meter(on: bool) {
+    METER_ON.with(|m| m.set(on));
+}
+
+/// Rows read and written so far by this isolate: a request's share is the difference between a
+/// reading before and after it, exact when requests do not overlap (how `make bench` samples).
+pub fn rows_metered() -> (u64, u64) {
+    ROWS.with(Cell::get)
+}
+
+fn meter(result: &D1Result) {
+    if !METER_ON.with(Cell::get) {
+        return;
+    }
+    if let Ok(Some(meta)) = result.meta() {
+        let read = meta.rows_read.unwrap_or(0) as u64;
+        let written = meta.rows_written.unwrap_or(0) as u64;
+        ROWS.with(|rows| {
+            let (r, w) = rows.get();
+            rows.set((r + read, w + written));
+        });
+    }
+}
 
 pub fn database(env: &Env) -> AppResult<D1Database> {
     env.d1("DB")
@@ -42,6 +76,17 @@ impl From<&Arg<'_>> for JsValue {
     }
 }
 
+/// D1 binds at most 100 parameters per statement; look-ups by many keys go in chunks of this size.
+pub const LOOKUP_CHUNK: usize = 90;
+
+/// SQL placeholders `?1, ?2, …` for an `IN (…)` list of `count` bound values.
+pub fn placeholders(count: usize) -> String {
+    (1..=count)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn statement(db: &D1Database, sql: &str, args: &[Arg<'_>]) -> AppResult<D1PreparedStatement> {
     let values: Vec<JsValue> = args.iter().map(JsValue::from).collect();
     db.prepare(sql)
@@ -58,6 +103,7 @@ pub async fn all<T: DeserializeOwned>(
         .all()
         .await
         .map_err(|e| AppError::internal("d1 query", e))?;
+    meter(&result);
     result
         .results::<T>()
         .map_err(|e| AppError::internal("d1 decode", e))
@@ -77,6 +123,7 @@ pub async fn run(db: &D1Database, sql: &str, args: &[Arg<'_>]) -> AppResult<usiz
         .run()
         .await
         .map_err(|e| AppError::internal("d1 write", e))?;
+    meter(&result);
     Ok(result
         .meta()
         .ok()
@@ -85,10 +132,22 @@ pub async fn run(db: &D1Database, sql: &str, args: &[Arg<'_>]) -> AppResult<usiz
         .unwrap_or(0))
 }
 
+/// Runs one prepared write.
+pub async fn execute(statement: D1PreparedStatement, what: &'static str) -> AppResult<()> {
+    let result = statement
+        .run()
+        .await
+        .map_err(|e| AppError::internal(what, e))?;
+    meter(&result);
+    Ok(())
+}
+
 /// Runs statements atomically: D1 batches are one transaction.
 pub async fn batch(db: &D1Database, statements: Vec<D1PreparedStatement>) -> AppResult<()> {
-    db.batch(statements)
+    let results = db
+        .batch(statements)
         .await
         .map_err(|e| AppError::internal("d1 batch", e))?;
+    results.iter().for_each(meter);
     Ok(())
 }

@@ -6,6 +6,7 @@ mod webhook;
 
 mod admin_keys;
 mod browser;
+mod import;
 mod me;
 mod outbox;
 mod platform;
@@ -28,6 +29,7 @@ fn main() {
         all.extend(outbox::tests());
         all.extend(signup::tests());
         all.extend(me::tests());
+        all.extend(import::tests());
         all.extend(browser::tests());
         let mut serial = Vec::new();
         serial.extend(signup::serial_tests());

@@ -76,7 +76,7 @@ async fn magic_token(app: &TestApp, email: &str) -> Result<String, String> {
         .ok_or_else(|| "no token".into())
 }
 
-async fn session_for(app: &TestApp, email: &str) -> Result<String, String> {
+pub async fn session_for(app: &TestApp, email: &str) -> Result<String, String> {
     let token = magic_token(app, email).await?;
     let reply = app
         .post_json("/v1/me/session", &json!({"token": token}), Auth::None)
@@ -248,6 +248,27 @@ async fn customer_sees_fixes_exports_and_erases_their_data(
         contact(&app, &email).await?.is_none(),
         "resurrected by a form without double opt-in"
     );
+    // Nor can the shop's next list upload.
+    let report = crate::import::import(
+        &app,
+        "text/csv",
+        &format!("email,consents,consent_basis\n{email},marketing_email,newsletter list 2024\n"),
+    )
+    .await?
+    .expect(200)?
+    .json();
+    ensure!(
+        report["created"] == 0
+            && report["rejected"][0]["line"] == 2
+            && report["rejected"][0]["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("suppressed")),
+        "import after erasure {report}"
+    );
+    ensure!(
+        contact(&app, &email).await?.is_none(),
+        "resurrected by an import"
+    );
     Ok(())
 }
 
@@ -315,6 +336,23 @@ async fn profile_changes_refuse_mass_assignment(app: Arc<TestApp>) -> Result<(),
     )
     .await?
     .expect_error(400, "validation_failed")?;
+    // A grant needs a notice the person was shown; objecting needs nothing.
+    app.send(
+        app.client
+            .put(app.url("/v1/me/consents/profiling"))
+            .json(&json!({"granted": true})),
+        Auth::Bearer(&session),
+    )
+    .await?
+    .expect_error(400, "validation_failed")?;
+    app.send(
+        app.client
+            .put(app.url("/v1/me/consents/profiling"))
+            .json(&json!({"granted": false})),
+        Auth::Bearer(&session),
+    )
+    .await?
+    .expect(200)?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod contacts;
 pub mod forms;
+pub mod import;
 pub mod keys;
 pub mod outbox;
 
