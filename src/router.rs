@@ -32,6 +32,16 @@ pub enum Handler {
     ContactsSearch,
     ContactsGet,
     ContactsImport,
+    OrdersIngest,
+    SurveysCreate,
+    SurveysList,
+    SurveysGet,
+    SurveysPatch,
+    SurveysInvite,
+    SurveysResults,
+    SurveysExport,
+    SurveyPage,
+    SurveyRespond,
     MeLink,
     MeSession,
     MeGet,
@@ -88,6 +98,28 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/admin/v1/contacts", Handler::ContactsSearch),
     route("GET", "/admin/v1/contacts/{id}", Handler::ContactsGet),
     route("POST", "/admin/v1/contacts/import", Handler::ContactsImport),
+    route("POST", "/admin/v1/orders", Handler::OrdersIngest),
+    route("POST", "/admin/v1/surveys", Handler::SurveysCreate),
+    route("GET", "/admin/v1/surveys", Handler::SurveysList),
+    route("GET", "/admin/v1/surveys/{id}", Handler::SurveysGet),
+    route("PATCH", "/admin/v1/surveys/{id}", Handler::SurveysPatch),
+    route(
+        "POST",
+        "/admin/v1/surveys/{id}/invitations",
+        Handler::SurveysInvite,
+    ),
+    route(
+        "GET",
+        "/admin/v1/surveys/{id}/results",
+        Handler::SurveysResults,
+    ),
+    route(
+        "GET",
+        "/admin/v1/surveys/{id}/responses.csv",
+        Handler::SurveysExport,
+    ),
+    route("GET", "/s/{token}", Handler::SurveyPage),
+    route("POST", "/v1/surveys/responses", Handler::SurveyRespond),
     route("POST", "/v1/me/link", Handler::MeLink),
     route("POST", "/v1/me/session", Handler::MeSession),
     route("GET", "/v1/me", Handler::MeGet),
@@ -142,9 +174,7 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Resp
     let method = req.method().to_string();
     let path = req.path();
     // `make bench` sets D1_ROW_METER=on to read D1 rows per request from response headers.
-    let metered = env
-        .var("D1_ROW_METER")
-        .is_ok_and(|v| v.to_string() == "on");
+    let metered = env.var("D1_ROW_METER").is_ok_and(|v| v.to_string() == "on");
     store::set_row_meter(metered);
     let (read_before, written_before) = store::rows_metered();
     let outcome = match resolve(&method, &path) {
@@ -189,6 +219,16 @@ async fn dispatch(handler: Handler, req: Request, app: &App) -> AppResult<Respon
         Handler::ContactsSearch => admin::contacts::search(req, app).await,
         Handler::ContactsGet => admin::contacts::get(req, app).await,
         Handler::ContactsImport => admin::import::import(req, app).await,
+        Handler::OrdersIngest => admin::orders::ingest(req, app).await,
+        Handler::SurveysCreate => admin::surveys::create(req, app).await,
+        Handler::SurveysList => admin::surveys::list(req, app).await,
+        Handler::SurveysGet => admin::surveys::get(req, app).await,
+        Handler::SurveysPatch => admin::surveys::patch(req, app).await,
+        Handler::SurveysInvite => admin::surveys::invite(req, app).await,
+        Handler::SurveysResults => admin::surveys::results(req, app).await,
+        Handler::SurveysExport => admin::surveys::export_csv(req, app).await,
+        Handler::SurveyPage => routes::surveys::page(req, app).await,
+        Handler::SurveyRespond => routes::surveys::respond(req, app).await,
         Handler::MeLink => routes::me::request_link(req, app).await,
         Handler::MeSession => routes::me::start_session(req, app).await,
         Handler::MeGet => routes::me::get(req, app).await,

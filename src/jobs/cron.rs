@@ -41,11 +41,7 @@ pub async fn apply_retention(env: &Env) -> AppResult<usize> {
         store::batch(&db, statements).await?;
     }
     let week_ago = time::format(now - Duration::days(7));
-    store::execute(
-        tokens::purge_statement(&db, &at, &week_ago)?,
-        "token purge",
-    )
-    .await?;
+    store::execute(tokens::purge_statement(&db, &at, &week_ago)?, "token purge").await?;
     Ok(expired.len())
 }
 

@@ -5,6 +5,8 @@ use crate::domain::i18n::Locale;
 pub const EMBED_JS: &str = include_str!("embed.js");
 /// The preference center; `{{lang}}` is replaced with the negotiated locale tag.
 pub const PREFERENCES_HTML: &str = include_str!("me.html");
+/// The survey page; `{{lang}}` is the locale tag and `{{data}}` the survey as script-safe JSON.
+pub const SURVEY_HTML: &str = include_str!("survey.html");
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {

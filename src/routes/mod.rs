@@ -7,6 +7,7 @@ pub mod forms;
 pub mod health;
 pub mod me;
 pub mod openapi;
+pub mod surveys;
 pub mod unsubscribe;
 
 use worker::{Env, Request};

@@ -170,7 +170,24 @@ pub fn document() -> Value {
                         "purpose": { "type": "string" }, "granted": { "type": "boolean" } } } },
                     "consent_history": { "type": "array", "items": { "type": "object", "required": ["purpose", "action", "method", "at"], "properties": {
                         "purpose": { "type": "string" }, "action": { "type": "string", "enum": ["granted", "withdrawn"] },
-                        "method": { "type": "string" }, "at": { "type": "string", "format": "date-time" } } } } } },
+                        "method": { "type": "string" }, "at": { "type": "string", "format": "date-time" } } } },
+                    "stats": { "type": ["object", "null"], "description": "purchase and survey facts; null before the first order or answer", "properties": {
+                        "order_count": { "type": "integer" }, "total_spent_cents": { "type": "integer" },
+                        "first_order_at": { "type": ["string", "null"] }, "last_order_at": { "type": ["string", "null"] },
+                        "last_nps": { "type": ["integer", "null"] }, "nps_category": { "type": ["string", "null"], "enum": ["promoter", "passive", "detractor", null] },
+                        "avg_csat": { "type": ["number", "null"] }, "csat_count": { "type": "integer" },
+                        "temperature": { "type": "string", "enum": ["cold", "warm", "hot"] } } } } },
+                "SurveyInput": { "type": "object", "required": ["name", "questions"], "properties": {
+                    "name": { "type": "string" }, "locale": { "type": "string" },
+                    "expires_after_days": { "type": "integer", "minimum": 1, "maximum": 365 },
+                    "questions": { "type": "array", "minItems": 1, "maxItems": 30, "items": { "type": "object", "required": ["key", "type", "text"], "properties": {
+                        "key": { "type": "string" }, "type": { "type": "string", "enum": ["nps", "csat", "ces", "single_choice", "multi_choice", "text"] },
+                        "required": { "type": "boolean" }, "text": { "type": "object" }, "max_len": { "type": "integer" },
+                        "options": { "type": "array", "items": { "type": "object", "required": ["value"], "properties": { "value": { "type": "string" }, "label": { "type": "object" } } } } } } } } },
+                "Survey": { "type": "object", "required": ["id", "name", "questions", "created_at", "updated_at"], "properties": {
+                    "id": { "type": "string" }, "name": { "type": "string" }, "locale": { "type": "string" },
+                    "expires_after_days": { "type": "integer" }, "questions": { "type": "array" },
+                    "created_at": { "type": "string", "format": "date-time" }, "updated_at": { "type": "string", "format": "date-time" } } },
                 "OutboxMessage": message
             }
         },
@@ -407,6 +424,134 @@ pub fn document() -> Value {
                         }
                     }))
                 })))
+            } },
+            "/admin/v1/orders": { "post": {
+                "operationId": "ingestOrders",
+                "summary": "Record purchases, idempotent on external_id; unknown buyers become contacts without marketing consent",
+                "description": scope_note(Scope::Orders),
+                "security": [{ "apiKey": [] }],
+                "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["orders"], "properties": {
+                    "orders": { "type": "array", "minItems": 1, "maxItems": 500, "items": { "type": "object", "additionalProperties": false,
+                        "required": ["external_id", "email", "total", "currency", "placed_at"], "properties": {
+                        "external_id": { "type": "string" }, "email": { "type": "string" }, "name": { "type": "string" },
+                        "total": { "type": "string", "pattern": "^[0-9]{1,12}(\\.[0-9]{1,2})?$" },
+                        "currency": { "type": "string", "pattern": "^[A-Za-z]{3}$" },
+                        "placed_at": { "type": "string", "format": "date-time" },
+                        "items": { "type": "array", "maxItems": 200, "items": { "type": "object", "additionalProperties": false,
+                            "required": ["sku", "quantity", "price"], "properties": {
+                            "sku": { "type": "string" }, "name": { "type": "string" }, "category": { "type": "string" },
+                            "quantity": { "type": "integer", "minimum": 1, "maximum": 10000 },
+                            "price": { "type": "string" } } } } } } } } })),
+                "responses": admin_errors(with_body_errors(json!({
+                    "200": json_response("stored", json!({ "type": "object", "required": ["created", "updated"], "properties": {
+                        "created": { "type": "integer", "minimum": 0 }, "updated": { "type": "integer", "minimum": 0 } } }))
+                })))
+            } },
+            "/admin/v1/surveys": {
+                "post": {
+                    "operationId": "createSurvey",
+                    "summary": "Create a survey: questions of type nps, csat, ces, single_choice, multi_choice, text",
+                    "description": scope_note(Scope::Surveys),
+                    "security": [{ "apiKey": [] }],
+                    "requestBody": json_body(json!({ "$ref": "#/components/schemas/SurveyInput" })),
+                    "responses": admin_errors(with_body_errors(json!({ "201": json_response("created", json!({ "$ref": "#/components/schemas/Survey" })) })))
+                },
+                "get": {
+                    "operationId": "listSurveys",
+                    "summary": "List surveys",
+                    "description": scope_note(Scope::Surveys),
+                    "security": [{ "apiKey": [] }],
+                    "responses": admin_errors(json!({ "200": json_response("surveys", json!({ "type": "object", "required": ["surveys"], "properties": { "surveys": { "type": "array", "items": { "$ref": "#/components/schemas/Survey" } } } })) }))
+                }
+            },
+            "/admin/v1/surveys/{id}": {
+                "get": {
+                    "operationId": "getSurvey",
+                    "summary": "Read a survey",
+                    "description": scope_note(Scope::Surveys),
+                    "security": [{ "apiKey": [] }],
+                    "parameters": [id_param()],
+                    "responses": admin_errors(json!({ "200": json_response("survey", json!({ "$ref": "#/components/schemas/Survey" })), "404": error_response("no such survey") }))
+                },
+                "patch": {
+                    "operationId": "patchSurvey",
+                    "summary": "Replace top-level keys of a survey; the result is validated whole",
+                    "description": scope_note(Scope::Surveys),
+                    "security": [{ "apiKey": [] }],
+                    "parameters": [id_param()],
+                    "requestBody": json_body(json!({ "type": "object" })),
+                    "responses": admin_errors(with_body_errors(json!({ "200": json_response("survey", json!({ "$ref": "#/components/schemas/Survey" })), "404": error_response("no such survey") })))
+                }
+            },
+            "/admin/v1/surveys/{id}/invitations": { "post": {
+                "operationId": "inviteToSurvey",
+                "summary": "Signed single-use survey links for contacts or emails, optionally about an order, optionally emailed",
+                "description": scope_note(Scope::Surveys),
+                "security": [{ "apiKey": [] }],
+                "parameters": [id_param()],
+                "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["invitations"], "properties": {
+                    "invitations": { "type": "array", "minItems": 1, "maxItems": 200, "items": { "type": "object", "additionalProperties": false, "properties": {
+                        "email": { "type": "string" }, "contact_id": { "type": "string" }, "order_id": { "type": "string", "description": "the order's external_id" } } } },
+                    "send_email": { "type": "boolean", "default": false } } })),
+                "responses": admin_errors(with_body_errors(json!({
+                    "201": json_response("links", json!({ "type": "object", "required": ["invitations"], "properties": { "invitations": { "type": "array", "items": {
+                        "type": "object", "required": ["id", "contact_id", "url", "expires_at"], "properties": {
+                        "id": { "type": "string" }, "contact_id": { "type": "string" }, "url": { "type": "string" }, "expires_at": { "type": "string", "format": "date-time" } } } } } })),
+                    "404": error_response("no such survey")
+                })))
+            } },
+            "/admin/v1/surveys/{id}/results": { "get": {
+                "operationId": "surveyResults",
+                "summary": "Invited, responses, response rate, NPS, CSAT, CES and choice counts",
+                "description": scope_note(Scope::Surveys),
+                "security": [{ "apiKey": [] }],
+                "parameters": [id_param()],
+                "responses": admin_errors(json!({
+                    "200": json_response("results", json!({ "type": "object", "required": ["invited", "responses", "response_rate", "nps", "csat", "ces", "choices"], "properties": {
+                        "invited": { "type": "integer" }, "responses": { "type": "integer" }, "response_rate": { "type": ["number", "null"] },
+                        "nps": { "type": "object", "required": ["score", "promoters", "passives", "detractors"], "properties": {
+                            "score": { "type": ["number", "null"] }, "promoters": { "type": "integer" }, "passives": { "type": "integer" }, "detractors": { "type": "integer" } } },
+                        "csat": { "type": "object", "properties": { "average": { "type": ["number", "null"] }, "satisfied_pct": { "type": ["number", "null"] } } },
+                        "ces": { "type": "object", "properties": { "average": { "type": ["number", "null"] } } },
+                        "choices": { "type": "object" } } })),
+                    "404": error_response("no such survey")
+                }))
+            } },
+            "/admin/v1/surveys/{id}/responses.csv": { "get": {
+                "operationId": "exportSurveyResponses",
+                "summary": "Every response as CSV, one column per question; formula-like text neutralised",
+                "description": scope_note(Scope::Surveys),
+                "security": [{ "apiKey": [] }],
+                "parameters": [id_param()],
+                "responses": admin_errors(json!({
+                    "200": { "description": "CSV download", "content": { "text/csv": { "schema": { "type": "string" } } } },
+                    "404": error_response("no such survey")
+                }))
+            } },
+            "/s/{token}": { "get": {
+                "operationId": "surveyPage",
+                "summary": "The hosted survey page of an invitation link (`?embed=1` for an iframe)",
+                "parameters": [
+                    { "name": "token", "in": "path", "required": true, "schema": { "type": "string" } },
+                    { "name": "embed", "in": "query", "required": false, "schema": { "type": "string", "enum": ["1"] } }
+                ],
+                "responses": {
+                    "200": html_response("the survey"),
+                    "409": html_response("already answered"),
+                    "410": html_response("invalid or expired link")
+                }
+            } },
+            "/v1/surveys/responses": { "post": {
+                "operationId": "answerSurvey",
+                "summary": "Answer a survey once per invitation",
+                "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["token", "answers"], "properties": {
+                    "token": { "type": "string" }, "answers": { "type": "object" } } })),
+                "responses": with_body_errors(json!({
+                    "201": json_response("recorded", json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "recorded" } } })),
+                    "409": error_response("already answered"),
+                    "410": error_response("invalid or expired link"),
+                    "429": error_response("too many requests; see Retry-After")
+                }))
             } },
             "/v1/me/link": { "post": {
                 "operationId": "requestMagicLink",

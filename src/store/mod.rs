@@ -7,9 +7,11 @@ pub mod erasure;
 pub mod forms;
 pub mod health;
 pub mod keys;
+pub mod orders;
 pub mod outbox;
 pub mod profile;
 pub mod rate;
+pub mod surveys;
 pub mod tokens;
 
 use std::cell::Cell;
@@ -140,6 +142,22 @@ pub async fn execute(statement: D1PreparedStatement, what: &'static str) -> AppR
         .map_err(|e| AppError::internal(what, e))?;
     meter(&result);
     Ok(())
+}
+
+/// Runs statements atomically and returns how many rows each one changed.
+pub async fn batch_changes(
+    db: &D1Database,
+    statements: Vec<D1PreparedStatement>,
+) -> AppResult<Vec<usize>> {
+    let results = db
+        .batch(statements)
+        .await
+        .map_err(|e| AppError::internal("d1 batch", e))?;
+    results.iter().for_each(meter);
+    Ok(results
+        .iter()
+        .map(|r| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0))
+        .collect())
 }
 
 /// Runs statements atomically: D1 batches are one transaction.

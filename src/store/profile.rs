@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use worker::{D1Database, D1PreparedStatement};
 
 use crate::error::AppResult;
-use crate::store::{all, statement, Arg};
+use crate::store::{all, first, statement, Arg};
 
 #[derive(Debug, Deserialize, Serialize)]
 pub struct OrderRow {
@@ -110,4 +110,28 @@ pub async fn expired_pending(
     )
     .await?;
     Ok(rows.into_iter().map(|r| (r.id, r.email_hash)).collect())
+}
+
+/// A contact's derived facts, as segments see them.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct StatsRow {
+    pub order_count: f64,
+    pub total_spent_cents: f64,
+    pub first_order_at: Option<String>,
+    pub last_order_at: Option<String>,
+    pub last_nps: Option<f64>,
+    pub nps_category: Option<String>,
+    pub avg_csat: Option<f64>,
+    pub csat_count: f64,
+    pub temperature: String,
+}
+
+pub async fn stats(db: &D1Database, contact_id: &str) -> AppResult<Option<StatsRow>> {
+    first(
+        db,
+        "SELECT order_count, total_spent_cents, first_order_at, last_order_at, last_nps, nps_category, \
+           avg_csat, csat_count, temperature FROM contact_stats WHERE contact_id = ?1",
+        &[Arg::Text(contact_id)],
+    )
+    .await
 }

@@ -163,7 +163,7 @@ async fn ndjson_import_records_consent_with_its_basis(app: Arc<TestApp>) -> Resu
     let history = c["consent_history"].as_array().ok_or("no history")?;
     ensure!(
         history.len() == 2
-            && history.iter().all(|e| e["at"] == "2025-03-01T12:00:00Z"
+            && history.iter().all(|e| e["at"] == "2025-03-01T12:00:00.000Z"
                 && e["policy_version"] == "2025-01"
                 && e["source"] == "import: paper form at the Recife store"),
         "history {history:?}"

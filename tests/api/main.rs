@@ -8,6 +8,7 @@ mod admin_keys;
 mod browser;
 mod import;
 mod me;
+mod orders;
 mod outbox;
 mod platform;
 mod signup;
@@ -30,6 +31,7 @@ fn main() {
         all.extend(signup::tests());
         all.extend(me::tests());
         all.extend(import::tests());
+        all.extend(orders::tests());
         all.extend(browser::tests());
         let mut serial = Vec::new();
         serial.extend(signup::serial_tests());

@@ -9,7 +9,7 @@ use crate::http::response;
 use crate::routes::admin::admit;
 use crate::routes::forms::parse_email_field;
 use crate::routes::{only_params, param_value, query_pairs, App};
-use crate::store::{consents, contacts};
+use crate::store::{consents, contacts, profile};
 
 /// The contact, its attributes, current consents and full consent history.
 pub async fn contact_document(db: &D1Database, contact: contacts::ContactRow) -> AppResult<Value> {
@@ -29,11 +29,25 @@ pub async fn contact_document(db: &D1Database, contact: contacts::ContactRow) ->
         .map(|c| json!({"purpose": c.purpose, "granted": c.granted == 1.0, "policy_version": c.policy_version, "updated_at": c.updated_at}))
         .collect();
     let history = consents::history(db, &contact.id).await?;
+    let stats = profile::stats(db, &contact.id).await?.map(|s| {
+        json!({
+            "order_count": s.order_count as i64,
+            "total_spent_cents": s.total_spent_cents as i64,
+            "first_order_at": s.first_order_at,
+            "last_order_at": s.last_order_at,
+            "last_nps": s.last_nps.map(|n| n as i64),
+            "nps_category": s.nps_category,
+            "avg_csat": s.avg_csat,
+            "csat_count": s.csat_count as i64,
+            "temperature": s.temperature,
+        })
+    });
     let mut doc = serde_json::to_value(&contact)?;
     if let Some(map) = doc.as_object_mut() {
         map.insert("attributes".into(), Value::Object(attributes));
         map.insert("consents".into(), json!(current));
         map.insert("consent_history".into(), serde_json::to_value(history)?);
+        map.insert("stats".into(), stats.unwrap_or(Value::Null));
     }
     Ok(doc)
 }

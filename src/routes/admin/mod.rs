@@ -5,7 +5,9 @@ pub mod contacts;
 pub mod forms;
 pub mod import;
 pub mod keys;
+pub mod orders;
 pub mod outbox;
+pub mod surveys;
 
 use worker::{D1Database, Request};
 

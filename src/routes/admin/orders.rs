@@ -1,0 +1,216 @@
+//! `POST /admin/v1/orders`: the shop's back end sends purchases; each becomes an order tied to its
+//! buyer, and the buyer's purchase facts follow in the same D1 batch.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use serde_json::{json, Value};
+use worker::{Request, Response};
+
+use crate::domain::form::ContactFields;
+use crate::domain::order::{parse_orders, OrderInput};
+use crate::domain::scope::Scope;
+use crate::domain::{secret, time};
+use crate::error::{AppError, AppResult};
+use crate::http::body::{decode_json, media_type, read_limited};
+use crate::http::response;
+use crate::jobs::{enqueue_all, message::Job};
+use crate::routes::admin::{admit, AdminCall};
+use crate::routes::App;
+use crate::store::{self, audit, contacts, orders, LOOKUP_CHUNK};
+
+/// 500 orders with their items; far above what one checkout batch carries.
+const ORDERS_LIMIT: usize = 1024 * 1024;
+/// Cloudflare Queues takes at most 100 messages per `sendBatch`.
+const JOBS_PER_SEND: usize = 100;
+/// Contact names elsewhere are capped at 100 characters.
+const NAME_LEN: usize = 100;
+
+pub async fn ingest(mut req: Request, app: &App) -> AppResult<Response> {
+    let call = admit(&req, app, Scope::Orders).await?;
+    if media_type(&req) != "application/json" {
+        return Err(AppError::UnsupportedMediaType {
+            expected: "application/json",
+        });
+    }
+    let bytes = read_limited(&mut req, ORDERS_LIMIT).await?;
+    let body: Value = decode_json(&bytes)?;
+    let now = time::now();
+    let incoming = parse_orders(&body, now).map_err(AppError::fields)?;
+    let at = time::format(now);
+
+    let buyers = resolve_buyers(&call, &incoming).await?;
+    let known_orders = known_external_ids(&call, &incoming).await?;
+
+    let mut statements = Vec::new();
+    let mut new_contacts = Vec::new();
+    let mut touched: BTreeSet<String> = BTreeSet::new();
+    let (mut created, mut updated) = (0usize, 0usize);
+    for order in &incoming {
+        let items_json = order.items_json();
+        let mut write = orders::OrderWrite {
+            id: "",
+            external_id: &order.external_id,
+            contact_id: None,
+            total_cents: order.total.cents(),
+            currency: &order.currency,
+            placed_at: &order.placed_at,
+            items_json: &items_json,
+            at: &at,
+        };
+        if known_orders.contains(order.external_id.as_str()) {
+            // Its buyer is the one it was first linked to; `linked_contacts` below finds them.
+            statements.push(orders::update_statement(&call.db, &write)?);
+            updated += 1;
+            continue;
+        }
+        let hash = order.email.keyed_hash(&call.config.token_secret);
+        let contact_id = match buyers.get(&hash) {
+            Some(Buyer::Known(id)) | Some(Buyer::New(id)) => Some(id.clone()),
+            Some(Buyer::Suppressed) | None => None,
+        };
+        if let Some(Buyer::New(id)) = buyers.get(&hash) {
+            if !new_contacts.contains(id) {
+                statements.push(new_buyer_statement(&call, order, id, &hash, &at)?);
+                statements.push(audit::record(
+                    &call.db,
+                    &call.principal.actor,
+                    "contact.create.order",
+                    Some(id),
+                )?);
+                new_contacts.push(id.clone());
+            }
+        }
+        let order_id = secret::new_id("ord");
+        write.id = &order_id;
+        write.contact_id = contact_id.as_deref();
+        statements.push(orders::insert_statement(&call.db, &write)?);
+        created += 1;
+        if let Some(id) = &contact_id {
+            statements.push(orders::touch_activity_statement(
+                &call.db,
+                id,
+                &order.placed_at,
+            )?);
+            touched.insert(id.clone());
+        }
+    }
+    // A resent order may change its buyer's facts too.
+    for id in linked_contacts(&call, &known_orders).await? {
+        touched.insert(id);
+    }
+    for id in &touched {
+        statements.push(orders::refresh_stats_statement(&call.db, id, &at)?);
+    }
+    statements.push(audit::record(
+        &call.db,
+        &call.principal.actor,
+        "orders.ingest",
+        None,
+    )?);
+    // One batch, one transaction: a failure leaves no order, contact or fact half-written.
+    store::batch(&call.db, statements).await?;
+
+    let jobs: Vec<Job> = touched
+        .into_iter()
+        .map(|id| Job::ContactChanged { id })
+        .collect();
+    for chunk in jobs.chunks(JOBS_PER_SEND) {
+        if let Err(e) = enqueue_all(&app.env, chunk.to_vec()).await {
+            worker::console_error!("orders: enqueue failed: {e:?}");
+        }
+    }
+    response::json(200, &json!({ "created": created, "updated": updated }))
+}
+
+enum Buyer {
+    Known(String),
+    /// Erased: the order is kept for the shop's totals without a person attached.
+    Suppressed,
+    /// Unknown: becomes a contact without any marketing consent.
+    New(String),
+}
+
+/// Every buyer's email hash mapped to what the batch does with them.
+async fn resolve_buyers(
+    call: &AdminCall,
+    incoming: &[OrderInput],
+) -> AppResult<HashMap<String, Buyer>> {
+    let hashes: Vec<String> = incoming
+        .iter()
+        .map(|o| o.email.keyed_hash(&call.config.token_secret))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut buyers = HashMap::new();
+    for chunk in hashes.chunks(LOOKUP_CHUNK) {
+        let keys: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        for hash in contacts::suppressed_among(&call.db, &keys).await? {
+            buyers.insert(hash, Buyer::Suppressed);
+        }
+        for contact in contacts::known_by_email_hashes(&call.db, &keys).await? {
+            buyers
+                .entry(contact.email_hash)
+                .or_insert(Buyer::Known(contact.id));
+        }
+    }
+    for hash in hashes {
+        buyers
+            .entry(hash)
+            .or_insert_with(|| Buyer::New(uuid::Uuid::now_v7().to_string()));
+    }
+    Ok(buyers)
+}
+
+async fn known_external_ids(
+    call: &AdminCall,
+    incoming: &[OrderInput],
+) -> AppResult<HashSet<String>> {
+    let ids: Vec<&str> = incoming.iter().map(|o| o.external_id.as_str()).collect();
+    let mut known = HashSet::new();
+    for chunk in ids.chunks(LOOKUP_CHUNK) {
+        for order in orders::known_by_external_ids(&call.db, chunk).await? {
+            known.insert(order.external_id);
+        }
+    }
+    Ok(known)
+}
+
+async fn linked_contacts(
+    call: &AdminCall,
+    external_ids: &HashSet<String>,
+) -> AppResult<Vec<String>> {
+    let ids: Vec<&str> = external_ids.iter().map(String::as_str).collect();
+    let mut linked = Vec::new();
+    for chunk in ids.chunks(LOOKUP_CHUNK) {
+        linked.extend(orders::buyers_of(&call.db, chunk).await?);
+    }
+    Ok(linked)
+}
+
+fn new_buyer_statement(
+    call: &AdminCall,
+    order: &OrderInput,
+    id: &str,
+    hash: &str,
+    at: &str,
+) -> AppResult<worker::D1PreparedStatement> {
+    let fields = ContactFields {
+        name: order
+            .name
+            .as_ref()
+            .map(|n| n.chars().take(NAME_LEN).collect()),
+        ..ContactFields::default()
+    };
+    contacts::insert_statement(
+        &call.db,
+        &contacts::NewContact {
+            id,
+            email: order.email.as_str(),
+            email_hash: hash,
+            fields: &fields,
+            status: "active",
+            source: "order",
+            at,
+        },
+    )
+}

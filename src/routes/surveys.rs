@@ -1,0 +1,191 @@
+//! The buyer's side of a survey: the hosted page behind an invitation link, and the answer.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{Request, Response};
+
+use crate::domain::i18n::{text, Locale, Text};
+use crate::domain::survey::nps_category;
+use crate::domain::{secret, time};
+use crate::error::{AppError, AppResult};
+use crate::http::body::{read_json, JSON_LIMIT};
+use crate::http::{client, response};
+use crate::jobs::{enqueue, message::Job};
+use crate::routes::admin::surveys::definition_of;
+use crate::routes::{param_value, query_pairs, App};
+use crate::store::{self, surveys};
+
+/// What a link token leads to.
+enum Invitation {
+    Open(surveys::InvitationRow),
+    Answered(surveys::InvitationRow),
+    /// Forged, unknown or past its expiry: the same answer for all three.
+    Invalid,
+}
+
+async fn look_up(db: &worker::D1Database, token: &str) -> AppResult<Invitation> {
+    if !secret::is_token_shaped(token) {
+        return Ok(Invitation::Invalid);
+    }
+    let Some(row) = surveys::invitation_by_token_hash(db, &secret::sha256_hex(token)).await? else {
+        return Ok(Invitation::Invalid);
+    };
+    if row.answered_at.is_some() {
+        return Ok(Invitation::Answered(row));
+    }
+    let expired = time::parse(&row.expires_at).is_none_or(|at| at <= time::now());
+    Ok(if expired {
+        Invitation::Invalid
+    } else {
+        Invitation::Open(row)
+    })
+}
+
+/// `GET /s/{token}`: the survey, in the buyer's language, one tap per answer.
+pub async fn page(req: Request, app: &App) -> AppResult<Response> {
+    let db = store::database(&app.env)?;
+    let accept = client::accept_language(&req);
+    let pairs = query_pairs(&req)?;
+    let embed = param_value(&pairs, "embed") == Some("1");
+    let token = app.param(0)?;
+    let row = match look_up(&db, token).await? {
+        Invitation::Open(row) => row,
+        Invitation::Answered(row) => {
+            let locale = page_locale(row.locale.as_deref(), accept.as_deref(), None);
+            return message_page(409, locale, Text::SurveyAnswered, embed);
+        }
+        Invitation::Invalid => {
+            let locale = Locale::negotiate(None, accept.as_deref());
+            return message_page(410, locale, Text::SurveyExpired, embed);
+        }
+    };
+    let survey_row = surveys::find(&db, &row.survey_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let survey = definition_of(&survey_row)?;
+    let locale = page_locale(
+        row.locale.as_deref(),
+        accept.as_deref(),
+        Some(survey.locale),
+    );
+    let data = json!({
+        "token": token,
+        "locale": locale.tag(),
+        "embed": embed,
+        "survey": survey.public_view(locale),
+    });
+    let html = crate::pages::SURVEY_HTML
+        .replace("{{lang}}", locale.tag())
+        .replace("{{data}}", &script_safe_json(&data));
+    html_response(200, html)
+}
+
+/// The contact's own language, then the browser's, then the survey's.
+fn page_locale(contact: Option<&str>, accept: Option<&str>, survey: Option<Locale>) -> Locale {
+    contact
+        .and_then(Locale::from_tag)
+        .or_else(|| accept.and_then(Locale::from_accept_language))
+        .or(survey)
+        .unwrap_or(Locale::En)
+}
+
+/// JSON that cannot close the `<script>` element it sits in.
+fn script_safe_json(value: &Value) -> String {
+    value
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+fn message_page(status: u16, locale: Locale, message: Text, _embed: bool) -> AppResult<Response> {
+    let body = format!("<p>{}</p>", crate::pages::escape(text(locale, message)));
+    html_response(
+        status,
+        crate::pages::page(locale, text(locale, Text::SurveyTitle), &body),
+    )
+}
+
+/// Survey pages may be framed by the shop's post-purchase page, so any ancestor is allowed.
+fn html_response(status: u16, html: String) -> AppResult<Response> {
+    let mut r = response::text(status, "text/html; charset=utf-8", html)?;
+    r.headers_mut().set(
+        "Content-Security-Policy",
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'self'; frame-ancestors *",
+    )?;
+    r.headers_mut().set("Cache-Control", "no-store")?;
+    Ok(r)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResponseRequest {
+    token: String,
+    answers: Value,
+}
+
+/// `POST /v1/surveys/responses`: one answer per invitation, validated against every question.
+pub async fn respond(mut req: Request, app: &App) -> AppResult<Response> {
+    let db = store::database(&app.env)?;
+    if let Ok(limiter) = app.env.rate_limiter("PUBLIC_LIMITER") {
+        if !limiter
+            .limit(format!("survey:{}", client::ip(&req)))
+            .await?
+            .success
+        {
+            return Err(AppError::TooManyRequests {
+                retry_after_secs: 60,
+            });
+        }
+    }
+    let body: ResponseRequest = read_json(&mut req, JSON_LIMIT).await?;
+    let invitation = match look_up(&db, body.token.trim()).await? {
+        Invitation::Open(row) => row,
+        Invitation::Answered(_) => return Err(already_answered()),
+        Invitation::Invalid => return Err(AppError::Gone),
+    };
+    let survey_row = surveys::find(&db, &invitation.survey_id)
+        .await?
+        .ok_or(AppError::Gone)?;
+    let survey = definition_of(&survey_row)?;
+    let answers = survey
+        .parse_answers(&body.answers)
+        .map_err(AppError::fields)?;
+    let response_id = uuid::Uuid::now_v7().to_string();
+    let answers_json = answers.to_json().to_string();
+    let at = time::now_string();
+    let nps = answers.nps();
+    let statements = surveys::record_response_statements(
+        &db,
+        &surveys::NewResponse {
+            id: &response_id,
+            survey_id: &invitation.survey_id,
+            invitation_id: &invitation.id,
+            contact_id: invitation.contact_id.as_deref(),
+            answers_json: &answers_json,
+            nps,
+            nps_category: nps.map(|n| nps_category(n).as_str()),
+            csat: answers.csat(),
+            ces: answers.ces(),
+            at: &at,
+        },
+    )?;
+    let changes = store::batch_changes(&db, statements).await?;
+    if changes.first().copied().unwrap_or(0) == 0 {
+        // Another tap on the same link got there first.
+        return Err(already_answered());
+    }
+    if let Some(contact_id) = invitation.contact_id {
+        if let Err(e) = enqueue(&app.env, Job::ContactChanged { id: contact_id }).await {
+            worker::console_error!("survey response: enqueue failed: {e:?}");
+        }
+    }
+    response::json(201, &json!({ "status": "recorded" }))
+}
+
+fn already_answered() -> AppError {
+    AppError::Conflict {
+        code: "already_answered",
+        message: "this survey has already been answered with this link".into(),
+    }
+}

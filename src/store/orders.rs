@@ -1,0 +1,136 @@
+//! `orders` and the purchase facts of `contact_stats` derived from them.
+
+use serde::Deserialize;
+use worker::{D1Database, D1PreparedStatement};
+
+use crate::error::AppResult;
+use crate::store::{all, placeholders, statement, Arg};
+
+#[derive(Debug, Deserialize)]
+pub struct KnownOrder {
+    pub id: String,
+    pub external_id: String,
+}
+
+/// The stored orders among these external ids (at most [`crate::store::LOOKUP_CHUNK`] per call).
+pub async fn known_by_external_ids(
+    db: &D1Database,
+    external_ids: &[&str],
+) -> AppResult<Vec<KnownOrder>> {
+    if external_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let args: Vec<Arg<'_>> = external_ids.iter().map(|id| Arg::Text(id)).collect();
+    all(
+        db,
+        &format!(
+            "SELECT id, external_id FROM orders WHERE external_id IN ({})",
+            placeholders(external_ids.len())
+        ),
+        &args,
+    )
+    .await
+}
+
+pub struct OrderWrite<'a> {
+    pub id: &'a str,
+    pub external_id: &'a str,
+    /// `None` for a buyer who erased their data: the sale counts, the person is not kept.
+    pub contact_id: Option<&'a str>,
+    pub total_cents: i64,
+    pub currency: &'a str,
+    pub placed_at: &'a str,
+    pub items_json: &'a str,
+    pub at: &'a str,
+}
+
+pub fn insert_statement(db: &D1Database, o: &OrderWrite<'_>) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "INSERT INTO orders (id, external_id, contact_id, total_cents, currency, placed_at, items, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+        &[
+            Arg::Text(o.id),
+            Arg::Text(o.external_id),
+            Arg::OptText(o.contact_id),
+            Arg::Int(o.total_cents),
+            Arg::Text(o.currency),
+            Arg::Text(o.placed_at),
+            Arg::Text(o.items_json),
+            Arg::Text(o.at),
+        ],
+    )
+}
+
+/// A resent order replaces its amounts and items; the buyer it was first linked to stays.
+pub fn update_statement(db: &D1Database, o: &OrderWrite<'_>) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "UPDATE orders SET total_cents = ?2, currency = ?3, placed_at = ?4, items = ?5, updated_at = ?6 \
+         WHERE external_id = ?1",
+        &[
+            Arg::Text(o.external_id),
+            Arg::Int(o.total_cents),
+            Arg::Text(o.currency),
+            Arg::Text(o.placed_at),
+            Arg::Text(o.items_json),
+            Arg::Text(o.at),
+        ],
+    )
+}
+
+/// Recomputes a contact's purchase facts from their orders. Run after the order writes in the
+/// same batch, it is exact whatever mix of new, resent and changed orders the batch carried.
+pub fn refresh_stats_statement(
+    db: &D1Database,
+    contact_id: &str,
+    at: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "INSERT INTO contact_stats (contact_id, order_count, total_spent_cents, first_order_at, last_order_at, updated_at) \
+         SELECT ?1, COUNT(*), COALESCE(SUM(total_cents), 0), MIN(placed_at), MAX(placed_at), ?2 \
+         FROM orders WHERE contact_id = ?1 \
+         ON CONFLICT (contact_id) DO UPDATE SET order_count = excluded.order_count, \
+           total_spent_cents = excluded.total_spent_cents, first_order_at = excluded.first_order_at, \
+           last_order_at = excluded.last_order_at, updated_at = excluded.updated_at",
+        &[Arg::Text(contact_id), Arg::Text(at)],
+    )
+}
+
+/// A purchase is activity: `last_activity_at` moves to the latest order time.
+pub fn touch_activity_statement(
+    db: &D1Database,
+    contact_id: &str,
+    placed_at: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "UPDATE contacts SET last_activity_at = ?2 \
+         WHERE id = ?1 AND (last_activity_at IS NULL OR last_activity_at < ?2)",
+        &[Arg::Text(contact_id), Arg::Text(placed_at)],
+    )
+}
+
+#[derive(Deserialize)]
+struct Buyer {
+    contact_id: String,
+}
+
+/// The contacts linked to these orders (at most [`crate::store::LOOKUP_CHUNK`] per call).
+pub async fn buyers_of(db: &D1Database, external_ids: &[&str]) -> AppResult<Vec<String>> {
+    if external_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let args: Vec<Arg<'_>> = external_ids.iter().map(|id| Arg::Text(id)).collect();
+    let rows: Vec<Buyer> = all(
+        db,
+        &format!(
+            "SELECT DISTINCT contact_id FROM orders WHERE contact_id IS NOT NULL AND external_id IN ({})",
+            placeholders(external_ids.len())
+        ),
+        &args,
+    )
+    .await?;
+    Ok(rows.into_iter().map(|r| r.contact_id).collect())
+}
