@@ -318,6 +318,53 @@ rows_per_op() {
   log "rows: $name: read $(med "${reads[@]}"), written $(med "${writes[@]}")"
 }
 
+# survey_answers: a survey and SURVEY_SAMPLES invitations, answered one at a time; records the
+# latency of each answer (curl's time_total) and the median D1 rows, like rows_per_op. An answer
+# uses up its link, so this cannot be a wrk scenario without a token per request.
+SURVEY_SAMPLES=${BENCH_SURVEY_SAMPLES:-200}
+SURVEY_LATENCY=""
+survey_answers() {
+  local survey tokens i code out reads=() writes=() times=()
+  survey=$(curl -s --max-time 10 -X POST "$APP/admin/v1/surveys" -H "$AUTH" -H 'Content-Type: application/json' \
+    --data '{"name":"Bench","questions":[{"key":"nps","type":"nps","required":true,"text":{"en":"Recommend us?"}},
+      {"key":"csat","type":"csat","text":{"en":"Satisfied?"}},{"key":"why","type":"text","text":{"en":"Why?"}}]}' |
+    node -p 'JSON.parse(require("fs").readFileSync(0)).id') || die "seeding: could not create the bench survey"
+  [[ $survey == srv_* ]] || die "seeding: POST /admin/v1/surveys gave no id ($survey)"
+  tokens=$(node -e '
+    const [base, key, survey, n] = process.argv.slice(1);
+    (async () => {
+      const out = [];
+      for (let done = 0; done < Number(n); done += 200) {
+        const batch = Array.from({ length: Math.min(200, Number(n) - done) }, (_, i) => ({ email: `answer-${done + i}-${Date.now()}@example.com` }));
+        const r = await fetch(`${base}/admin/v1/surveys/${survey}/invitations`, { method: "POST",
+          headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+          body: JSON.stringify({ invitations: batch }) });
+        if (r.status !== 201) { console.error(await r.text()); process.exit(1); }
+        for (const inv of (await r.json()).invitations) out.push(inv.url.split("/s/")[1]);
+      }
+      console.log(out.join("\n"));
+    })();' "$APP" "$ADMIN_KEY" "$survey" "$SURVEY_SAMPLES") || die "seeding: survey invitations failed"
+  i=0
+  while read -r token; do
+    i=$((i + 1))
+    out=$(curl -s -o /dev/null -D - -w 'TIME %{time_total}\n' --max-time 10 -X POST "$APP/v1/surveys/responses" \
+      -H 'Content-Type: application/json' -H "CF-Connecting-IP: 10.251.$((i / 250)).$((i % 250 + 1))" \
+      --data "{\"token\":\"$token\",\"answers\":{\"nps\":$((i % 11)),\"csat\":$((i % 5 + 1)),\"why\":\"bench\"}}") ||
+      die "survey answer $i failed"
+    code=$(awk 'NR == 1 { print $2 }' <<<"$out")
+    [[ $code == 201 ]] || die "survey answer $i answered $code"
+    reads+=("$(awk -F': *' 'tolower($1) == "x-d1-rows-read" { print $2 + 0 }' <<<"$out")")
+    writes+=("$(awk -F': *' 'tolower($1) == "x-d1-rows-written" { print $2 + 0 }' <<<"$out")")
+    times+=("$(awk '$1 == "TIME" { print $2 * 1000 }' <<<"$out")")
+  done <<<"$tokens"
+  med() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+  ROWS_TSV+="Survey answer (NPS, CSAT, text)"$'\t'"POST /v1/surveys/responses"$'\t'"$(med "${reads[@]}")"$'\t'"$(med "${writes[@]}")"$'\n'
+  SURVEY_LATENCY=$(printf '%s\n' "${times[@]}" | sort -n | awk '{ a[NR] = $1 } END {
+    p50 = a[int(NR * 0.50 + 0.5)]; p99 = a[int(NR * 0.99 + 0.5)]; if (p99 == "") p99 = a[NR]
+    printf "%d answers one at a time: p50 %.2f ms, p99 %.2f ms, max %.2f ms", NR, p50, p99, a[NR] }')
+  log "survey answers: $SURVEY_LATENCY"
+}
+
 # =============================================================================================
 # Run
 # =============================================================================================
@@ -421,6 +468,20 @@ rows_per_op "Signup submission, same address again" POST "$APP/v1/forms/$FORM_ID
   -H 'Origin: https://shop.example'
 rows_per_op "Admin read (10 keys)" GET "$APP/admin/v1/keys" "" -H "$AUTH"
 
+# Issue 5: order ingest (rows per order, alone and in a batch of 10) and survey answers.
+ORDER_ONE='{"orders":[{"external_id":"bench-{n}","email":"buyer-{n}@example.com","total":"129.90","currency":"BRL","placed_at":"2026-11-01T12:00:00Z","items":[{"sku":"BAG-1","category":"bags","quantity":1,"price":"129.90"}]}]}'
+ORDER_TEN=$(node -e '
+  const orders = [];
+  for (let i = 1; i <= 10; i++) orders.push({ external_id: `bench-{n}-${i}`, email: `buyer-{n}-${i % 3}@example.com`,
+    total: "49.90", currency: "BRL", placed_at: "2026-11-01T12:00:00Z",
+    items: [{ sku: "TEE-" + i, category: "shirts", quantity: 1, price: "49.90" }] });
+  console.log(JSON.stringify({ orders }));')
+rows_per_op "Order ingest, 1 order, new buyer" POST "$APP/admin/v1/orders" "$ORDER_ONE" -H "$AUTH"
+rows_per_op "Order ingest, batch of 10 orders, 3 buyers" POST "$APP/admin/v1/orders" "$ORDER_TEN" -H "$AUTH"
+BENCH_METHOD=POST BENCH_BODY=$ORDER_ONE BENCH_UNIQUE=1 \
+  scenario "Order ingest (1 order, new buyer)" "$APP/admin/v1/orders" -H "$AUTH" -H 'Content-Type: application/json'
+survey_answers
+
 measure_all
 stop_groups
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -510,6 +571,12 @@ Clientela reports them when run with \`D1_ROW_METER=on\` (bench only).
 | Operation | Request | rows read | rows written |
 |---|---|--:|--:|
 $(printf '%s' "$ROWS_TSV" | awk -F'\t' 'NF == 4 { printf "| %s | `%s` | %s | %s |\n", $1, $2, $3, $4 }')
+
+## Survey answer latency
+
+$SURVEY_LATENCY (curl's \`time_total\` on loopback, each answer on its own invitation link,
+measured before the load; every answer is validated against its survey and moves the buyer's
+facts in one D1 batch).
 
 ## Worker bundle
 

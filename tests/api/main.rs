@@ -12,6 +12,7 @@ mod orders;
 mod outbox;
 mod platform;
 mod signup;
+mod surveys;
 
 use webhook::Webhook;
 
@@ -32,10 +33,12 @@ fn main() {
         all.extend(me::tests());
         all.extend(import::tests());
         all.extend(orders::tests());
+        all.extend(surveys::tests());
         all.extend(browser::tests());
         let mut serial = Vec::new();
         serial.extend(signup::serial_tests());
         serial.extend(me::serial_tests());
+        serial.extend(surveys::serial_tests());
         let passed = harness::run(app, all, serial, &wrangler.log).await;
         drop(wrangler);
         passed

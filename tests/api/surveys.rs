@@ -1,0 +1,468 @@
+//! Satisfaction surveys: a buyer answers once from their invitation link, the answer feeds their
+//! facts and the marketer's results; every bad answer is refused with the question named.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::ensure;
+use crate::harness::{unique_email, Auth, Reply, TestApp, TestFn};
+use crate::orders::{external_id, order, send_orders};
+use crate::signup::contact;
+
+pub fn tests() -> Vec<(&'static str, TestFn)> {
+    crate::tests![
+        buyer_answers_a_survey_about_their_order_and_results_follow,
+        bad_answers_are_refused_with_the_question_named,
+        twenty_simultaneous_answers_on_one_link_record_one,
+        results_aggregate_nps_csat_ces_and_choices,
+        survey_definitions_are_validated,
+    ]
+}
+
+/// Tests that move time by writing the local D1 directly (see `harness::run`).
+pub fn serial_tests() -> Vec<(&'static str, TestFn)> {
+    crate::tests![forged_and_expired_survey_links_are_refused]
+}
+
+fn survey_body() -> Value {
+    json!({
+        "name": "After purchase",
+        "locale": "pt-BR",
+        "expires_after_days": 30,
+        "questions": [
+            {"key": "nps", "type": "nps", "required": true,
+             "text": {"en": "How likely are you to recommend us?", "pt-BR": "Qual a chance de você nos recomendar?"}},
+            {"key": "csat", "type": "csat", "text": {"en": "How satisfied are you?"}},
+            {"key": "ces", "type": "ces", "text": {"en": "How easy was it?"}},
+            {"key": "channel", "type": "single_choice", "text": {"en": "Where did you buy?"},
+             "options": [{"value": "web", "label": {"en": "Website"}}, {"value": "store", "label": {"en": "Store"}}]},
+            {"key": "liked", "type": "multi_choice", "text": {"en": "What did you like?"},
+             "options": [{"value": "price"}, {"value": "speed"}]},
+            {"key": "why", "type": "text", "max_len": 500, "text": {"en": "Anything else?"}}
+        ]
+    })
+}
+
+pub async fn create_survey(app: &TestApp) -> Result<String, String> {
+    let reply = app
+        .post_json("/admin/v1/surveys", &survey_body(), Auth::Admin)
+        .await?
+        .expect(201)?;
+    reply.json()["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| "no survey id".into())
+}
+
+async fn invite(
+    app: &TestApp,
+    survey: &str,
+    invitations: Value,
+    send_email: bool,
+) -> Result<Vec<Value>, String> {
+    let reply = app
+        .post_json(
+            &format!("/admin/v1/surveys/{survey}/invitations"),
+            &json!({"invitations": invitations, "send_email": send_email}),
+            Auth::Admin,
+        )
+        .await?
+        .expect(201)?;
+    reply.json()["invitations"]
+        .as_array()
+        .cloned()
+        .ok_or_else(|| "no invitations".into())
+}
+
+/// The token of an invitation link `<base>/s/<token>`.
+fn token_of(invitation: &Value) -> Result<String, String> {
+    invitation["url"]
+        .as_str()
+        .and_then(|u| u.rsplit("/s/").next())
+        .map(str::to_string)
+        .ok_or_else(|| format!("no url in {invitation}"))
+}
+
+async fn answer(app: &TestApp, token: &str, answers: Value) -> Result<Reply, String> {
+    app.post_json(
+        "/v1/surveys/responses",
+        &json!({"token": token, "answers": answers}),
+        Auth::None,
+    )
+    .await
+}
+
+async fn results(app: &TestApp, survey: &str) -> Result<Value, String> {
+    Ok(app
+        .get(&format!("/admin/v1/surveys/{survey}/results"), Auth::Admin)
+        .await?
+        .expect(200)?
+        .json())
+}
+
+async fn buyer_answers_a_survey_about_their_order_and_results_follow(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let email = unique_email("survey-buyer");
+    let order_no = external_id("survey-order");
+    send_orders(
+        &app,
+        vec![order(&order_no, &email, "89.90", "2026-11-20T15:00:00Z")],
+    )
+    .await?;
+    let survey = create_survey(&app).await?;
+    let links = invite(
+        &app,
+        &survey,
+        json!([{"email": email, "order_id": order_no}]),
+        true,
+    )
+    .await?;
+    let token = token_of(&links[0])?;
+
+    let mail = app
+        .eventually(Duration::from_secs(10), || async {
+            let outbox = app
+                .get(&format!("/admin/v1/outbox?to={email}"), Auth::Admin)
+                .await?
+                .expect(200)?
+                .json();
+            Ok::<_, String>(
+                outbox["messages"]
+                    .as_array()
+                    .and_then(|m| m.iter().find(|x| x["kind"] == "survey_invitation").cloned()),
+            )
+        })
+        .await?;
+    ensure!(
+        mail["url"] == links[0]["url"]
+            && mail["unsubscribe_url"]
+                .as_str()
+                .is_some_and(|u| u.contains("/unsubscribe?t="))
+            && mail["preferences_url"]
+                .as_str()
+                .is_some_and(|u| u.contains("/me?p=")),
+        "invitation email {mail}"
+    );
+
+    let page = app
+        .client
+        .get(app.url(&format!("/s/{token}")))
+        .header("Accept-Language", "ro-RO,ro;q=0.9")
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    ensure!(page.status() == 200, "page status {}", page.status());
+    let html = page.text().await.map_err(|e| e.to_string())?;
+    ensure!(
+        html.contains(r#"lang="ro""#) && html.contains("survey-data") && html.contains(&token),
+        "page is not the Romanian survey"
+    );
+
+    answer(&app, &token, json!({"nps": 9, "csat": 4, "channel": "web", "liked": ["speed", "price"], "why": "Rápido!"}))
+        .await?
+        .expect(201)?;
+    let buyer = contact(&app, &email).await?.ok_or("buyer gone")?;
+    ensure!(
+        buyer["stats"]["last_nps"] == 9
+            && buyer["stats"]["nps_category"] == "promoter"
+            && buyer["stats"]["avg_csat"] == 4.0
+            && buyer["stats"]["order_count"] == 1,
+        "stats {}",
+        buyer["stats"]
+    );
+    let r = results(&app, &survey).await?;
+    ensure!(
+        r["invited"] == 1
+            && r["responses"] == 1
+            && r["response_rate"] == 1.0
+            && r["nps"] == json!({"score": 100.0, "promoters": 1, "passives": 0, "detractors": 0})
+            && r["csat"]["average"] == 4.0,
+        "results {r}"
+    );
+
+    answer(&app, &token, json!({"nps": 3}))
+        .await?
+        .expect_error(409, "already_answered")?;
+    let again = app
+        .client
+        .get(app.url(&format!("/s/{token}")))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        again.status() == 409,
+        "answered page status {}",
+        again.status()
+    );
+    let after = contact(&app, &email).await?.ok_or("buyer gone")?;
+    ensure!(
+        after["stats"]["last_nps"] == 9,
+        "a refused answer moved the stats"
+    );
+    Ok(())
+}
+
+async fn bad_answers_are_refused_with_the_question_named(app: Arc<TestApp>) -> Result<(), String> {
+    let survey = create_survey(&app).await?;
+    let links = invite(
+        &app,
+        &survey,
+        json!([{"email": unique_email("bad-answers")}]),
+        false,
+    )
+    .await?;
+    let token = token_of(&links[0])?;
+    let cases = [
+        (json!({"nps": 11}), "answers.nps"),
+        (json!({"nps": -1}), "answers.nps"),
+        (json!({"nps": "9"}), "answers.nps"),
+        (json!({"nps": 9.5}), "answers.nps"),
+        (json!({"nps": 1e300}), "answers.nps"),
+        (json!({"nps": 18446744073709551615u64}), "answers.nps"),
+        (json!({"nps": true}), "answers.nps"),
+        (json!({"csat": 5}), "answers.nps"),
+        (json!({"nps": 8, "csat": 0}), "answers.csat"),
+        (json!({"nps": 8, "ces": 8}), "answers.ces"),
+        (json!({"nps": 8, "channel": "phone"}), "answers.channel"),
+        (
+            json!({"nps": 8, "liked": ["price", "price"]}),
+            "answers.liked",
+        ),
+        (json!({"nps": 8, "why": "x".repeat(501)}), "answers.why"),
+        (json!({"nps": 8, "colour": "blue"}), "answers.colour"),
+    ];
+    for (answers, field) in cases {
+        let reply = answer(&app, &token, answers.clone())
+            .await?
+            .expect_error(400, "validation_failed")?;
+        ensure!(
+            reply.json()["error"]["fields"].get(field).is_some(),
+            "{answers} did not name {field}: {}",
+            reply.text
+        );
+    }
+    // Not JSON numbers at all: NaN and Infinity are not JSON, and the body is refused whole.
+    for raw in [
+        format!(r#"{{"token":"{token}","answers":{{"nps":NaN}}}}"#),
+        format!(r#"{{"token":"{token}","answers":{{"nps":1e400}}}}"#),
+    ] {
+        let reply = app
+            .post_raw(
+                "/v1/surveys/responses",
+                "application/json",
+                raw.into_bytes(),
+                Auth::None,
+            )
+            .await?;
+        ensure!(
+            reply.status == 400,
+            "non-JSON number answered {}",
+            reply.status
+        );
+    }
+    app.post_json(
+        "/v1/surveys/responses",
+        &json!({"token": token}),
+        Auth::None,
+    )
+    .await?
+    .expect(400)?;
+    ensure!(
+        results(&app, &survey).await?["responses"] == 0,
+        "a refused answer was stored"
+    );
+    // Nothing was used up: the right answer still goes through.
+    answer(&app, &token, json!({"nps": 8})).await?.expect(201)?;
+    Ok(())
+}
+
+async fn twenty_simultaneous_answers_on_one_link_record_one(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let survey = create_survey(&app).await?;
+    let links = invite(
+        &app,
+        &survey,
+        json!([{"email": unique_email("race")}]),
+        false,
+    )
+    .await?;
+    let token = token_of(&links[0])?;
+    let attempts = (0..20).map(|i| {
+        let app = app.clone();
+        let token = token.clone();
+        async move { answer(&app, &token, json!({"nps": i % 11})).await }
+    });
+    let replies = futures::future::join_all(attempts).await;
+    let mut statuses = Vec::new();
+    for reply in replies {
+        statuses.push(reply?.status);
+    }
+    let created = statuses.iter().filter(|s| **s == 201).count();
+    let conflicts = statuses.iter().filter(|s| **s == 409).count();
+    ensure!(created == 1 && conflicts == 19, "statuses {statuses:?}");
+    ensure!(
+        results(&app, &survey).await?["responses"] == 1,
+        "more than one response stored"
+    );
+    Ok(())
+}
+
+async fn results_aggregate_nps_csat_ces_and_choices(app: Arc<TestApp>) -> Result<(), String> {
+    let survey = create_survey(&app).await?;
+    let people: Vec<Value> = (0..5)
+        .map(|i| json!({"email": unique_email(&format!("agg{i}"))}))
+        .collect();
+    let links = invite(&app, &survey, Value::Array(people), false).await?;
+    let answers = [
+        json!({"nps": 10, "csat": 5, "ces": 2, "channel": "web", "liked": ["price"]}),
+        json!({"nps": 9, "csat": 4, "ces": 1, "channel": "web", "why": "=HYPERLINK(\"http://evil\")"}),
+        json!({"nps": 7, "csat": 2, "channel": "store", "liked": ["price", "speed"]}),
+        json!({"nps": 3, "ces": 6, "why": "Slow\ndelivery"}),
+    ];
+    for (link, a) in links.iter().zip(answers) {
+        answer(&app, &token_of(link)?, a).await?.expect(201)?;
+    }
+    let r = results(&app, &survey).await?;
+    ensure!(
+        r["invited"] == 5
+            && r["responses"] == 4
+            && r["response_rate"] == 0.8
+            && r["nps"] == json!({"score": 25.0, "promoters": 2, "passives": 1, "detractors": 1})
+            && r["csat"] == json!({"average": 3.67, "satisfied_pct": 66.7})
+            && r["ces"] == json!({"average": 3.0}),
+        "results {r}"
+    );
+    let channel = &r["choices"]["channel"];
+    ensure!(
+        channel["answered"] == 3
+            && channel["options"]
+                == json!([{"value": "web", "count": 2}, {"value": "store", "count": 1}]),
+        "choices {}",
+        r["choices"]
+    );
+    let csv = app
+        .get(
+            &format!("/admin/v1/surveys/{survey}/responses.csv"),
+            Auth::Admin,
+        )
+        .await?
+        .expect(200)?;
+    ensure!(
+        csv.header("content-type")
+            .is_some_and(|t| t.starts_with("text/csv"))
+            && csv
+                .text
+                .starts_with("response_id,answered_at,nps,csat,ces,channel,liked,why"),
+        "csv header {}",
+        csv.text.lines().next().unwrap_or("")
+    );
+    ensure!(
+        csv.text.contains(r#""'=HYPERLINK(""http://evil"")""#) && !csv.text.contains(",=HYPERLINK"),
+        "formula not neutralised:\n{}",
+        csv.text
+    );
+    ensure!(
+        csv.text.contains("\"Slow\ndelivery\""),
+        "multi-line text not quoted"
+    );
+    Ok(())
+}
+
+async fn survey_definitions_are_validated(app: Arc<TestApp>) -> Result<(), String> {
+    let mut bad = survey_body();
+    bad["questions"][0]["type"] = json!("stars");
+    bad["questions"][3]["options"] = json!([]);
+    let reply = app
+        .post_json("/admin/v1/surveys", &bad, Auth::Admin)
+        .await?
+        .expect_error(400, "validation_failed")?;
+    let fields = &reply.json()["error"]["fields"];
+    ensure!(
+        fields.get("questions[0].type").is_some() && fields.get("questions[3].options").is_some(),
+        "fields {fields}"
+    );
+    let survey = create_survey(&app).await?;
+    let patched = app
+        .send(
+            app.client
+                .patch(app.url(&format!("/admin/v1/surveys/{survey}")))
+                .json(&json!({"name": "Post-delivery", "expires_after_days": 7})),
+            Auth::Admin,
+        )
+        .await?
+        .expect(200)?
+        .json();
+    ensure!(
+        patched["name"] == "Post-delivery"
+            && patched["expires_after_days"] == 7
+            && patched["questions"].as_array().map(Vec::len) == Some(6),
+        "patched {patched}"
+    );
+    app.send(
+        app.client
+            .patch(app.url(&format!("/admin/v1/surveys/{survey}")))
+            .json(&json!({"questions": []})),
+        Auth::Admin,
+    )
+    .await?
+    .expect_error(400, "validation_failed")?;
+    app.get("/admin/v1/surveys/srv_missing", Auth::Admin)
+        .await?
+        .expect_error(404, "not_found")?;
+    let reply = app
+        .post_json(
+            &format!("/admin/v1/surveys/{survey}/invitations"),
+            &json!({"invitations": [{"email": "not-an-email"}, {"contact_id": "nobody"}, {"email": unique_email("o"), "order_id": "no-such-order"}]}),
+            Auth::Admin,
+        )
+        .await?
+        .expect_error(400, "validation_failed")?;
+    let fields = &reply.json()["error"]["fields"];
+    ensure!(
+        fields.get("invitations[0].email").is_some()
+            && fields.get("invitations[1].contact_id").is_some()
+            && fields.get("invitations[2].order_id").is_some(),
+        "invitation fields {fields}"
+    );
+    Ok(())
+}
+
+async fn forged_and_expired_survey_links_are_refused(app: Arc<TestApp>) -> Result<(), String> {
+    let survey = create_survey(&app).await?;
+    let links = invite(
+        &app,
+        &survey,
+        json!([{"email": unique_email("expired")}]),
+        false,
+    )
+    .await?;
+    let token = token_of(&links[0])?;
+    let forged = format!("{}A", &token[..token.len() - 1]);
+    let forged = if forged == token {
+        format!("{}B", &token[..token.len() - 1])
+    } else {
+        forged
+    };
+    answer(&app, &forged, json!({"nps": 9}))
+        .await?
+        .expect_error(410, "link_invalid")?;
+    answer(&app, "short", json!({"nps": 9}))
+        .await?
+        .expect_error(410, "link_invalid")?;
+    let page = app.get(&format!("/s/{forged}"), Auth::None).await?;
+    ensure!(page.status == 410, "forged page status {}", page.status);
+    let id = links[0]["id"].as_str().ok_or("no invitation id")?;
+    app.sql(&format!(
+        "UPDATE survey_invitations SET expires_at = '2020-01-01T00:00:00.000Z' WHERE id = '{id}'"
+    ))?;
+    answer(&app, &token, json!({"nps": 9}))
+        .await?
+        .expect_error(410, "link_invalid")?;
+    let page = app.get(&format!("/s/{token}"), Auth::None).await?;
+    ensure!(page.status == 410, "expired page status {}", page.status);
+    Ok(())
+}
