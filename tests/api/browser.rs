@@ -11,6 +11,7 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
     crate::tests![
         browser_visitor_signs_up_through_the_embedded_widget_and_confirms,
         browser_customer_manages_their_data_in_the_preference_center,
+        browser_buyer_answers_a_survey_from_the_invitation_link,
     ]
 }
 
@@ -55,4 +56,10 @@ async fn browser_customer_manages_their_data_in_the_preference_center(
     app: Arc<TestApp>,
 ) -> Result<(), String> {
     run_script(app, "preferences.mjs").await
+}
+
+async fn browser_buyer_answers_a_survey_from_the_invitation_link(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    run_script(app, "survey.mjs").await
 }
