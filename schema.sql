@@ -155,6 +155,7 @@ CREATE TABLE IF NOT EXISTS segments (
   id          TEXT PRIMARY KEY,                 -- seg_...
   name        TEXT NOT NULL,
   rule        TEXT NOT NULL,                    -- JSON rule tree
+  purpose     TEXT NOT NULL DEFAULT 'marketing_email', -- members must hold this consent
   version     INTEGER NOT NULL DEFAULT 1,
   size        INTEGER NOT NULL DEFAULT 0,
   state       TEXT NOT NULL DEFAULT 'building' CHECK (state IN ('building','ready')),

@@ -3,6 +3,7 @@
 pub mod consent;
 pub mod contact;
 pub mod email;
+pub mod export;
 pub mod form;
 pub mod i18n;
 pub mod import;
@@ -11,6 +12,7 @@ pub mod order;
 pub mod outbox;
 pub mod scope;
 pub mod secret;
+pub mod segment;
 pub mod signup;
 pub mod survey;
 pub mod time;

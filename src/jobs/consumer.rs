@@ -6,11 +6,14 @@ use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder};
 
 use crate::jobs::delivery::{self, Outcome};
 use crate::jobs::message::{decode, Job};
+use crate::jobs::segments;
 
 /// Delay before retrying a job that failed unexpectedly (D1 hiccup, missing binding).
 const ERROR_RETRY_SECS: u32 = 5;
 
 pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
+    // Contact changes are evaluated together: one load of facts and segments for the batch.
+    let mut changed = Vec::new();
     for message in batch.raw_iter() {
         let raw = message.body();
         let body = raw.as_string().unwrap_or_else(|| {
@@ -30,6 +33,10 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
                 continue;
             }
         };
+        if let Job::ContactChanged { id } = job {
+            changed.push((id, message));
+            continue;
+        }
         match run(&env, &job).await {
             Ok(Outcome::Done) => message.ack(),
             Ok(Outcome::RetryIn(secs)) => retry(&message, secs),
@@ -39,14 +46,35 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
             }
         }
     }
+    if changed.is_empty() {
+        return;
+    }
+    let ids: Vec<String> = changed.iter().map(|(id, _)| id.clone()).collect();
+    match segments::contacts_changed(&env, &ids).await {
+        Ok(()) => changed.iter().for_each(|(_, m)| m.ack()),
+        Err(e) => {
+            worker::console_error!(
+                "queue: segment update for {} contacts failed: {e:?}",
+                ids.len()
+            );
+            changed.iter().for_each(|(_, m)| retry(m, ERROR_RETRY_SECS));
+        }
+    }
 }
 
 async fn run(env: &Env, job: &Job) -> crate::error::AppResult<Outcome> {
     match job {
         Job::DeliverEmail { id } => delivery::deliver_email(env, id).await,
-        // Segment membership is the only thing derived from contact changes, and segments
-        // are not defined yet (issue 6): there is nothing to recompute.
-        Job::ContactChanged { .. } => Ok(Outcome::Done),
+        Job::SegmentRebuild {
+            id,
+            version,
+            cursor,
+        } => segments::rebuild_chunk(env, id, *version, cursor).await,
+        // Batched in `consume`.
+        Job::ContactChanged { id } => {
+            segments::contacts_changed(env, std::slice::from_ref(id)).await?;
+            Ok(Outcome::Done)
+        }
     }
 }
 

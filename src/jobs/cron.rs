@@ -6,7 +6,7 @@ use worker::Env;
 use crate::config::Config;
 use crate::domain::time;
 use crate::error::AppResult;
-use crate::jobs::{enqueue_all, message::Job};
+use crate::jobs::{enqueue_all, message::Job, segments};
 use crate::store::{self, audit, erasure, outbox, profile, tokens};
 
 /// Messages younger than this are still in the queue's hands.
@@ -23,6 +23,16 @@ pub async fn run(env: &Env, cron: &str) {
         }
         Ok(_) => {}
         Err(e) => worker::console_error!("cron {cron}: retention failed: {e:?}"),
+    }
+    // Derived facts first, then the segments that read them.
+    if let Err(e) = segments::refresh_temperatures(env).await {
+        worker::console_error!("cron {cron}: temperature refresh failed: {e:?}");
+    }
+    if let Err(e) = segments::recompute_rfm(env).await {
+        worker::console_error!("cron {cron}: RFM recompute failed: {e:?}");
+    }
+    if let Err(e) = segments::refresh_daily(env).await {
+        worker::console_error!("cron {cron}: segment refresh failed: {e:?}");
     }
 }
 

@@ -12,6 +12,13 @@ pub enum Job {
     DeliverEmail { id: String },
     /// Contact `id` changed (signup, confirmation, consent, order, answer): re-evaluate segments.
     ContactChanged { id: String },
+    /// Recompute segment `id` at rule `version` for contacts after `cursor` (ids sort), one chunk
+    /// per message; a message for an older version is dropped.
+    SegmentRebuild {
+        id: String,
+        version: i64,
+        cursor: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@ pub mod consumer;
 pub mod cron;
 pub mod delivery;
 pub mod message;
+pub mod segments;
 
 use worker::Env;
 

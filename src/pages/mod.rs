@@ -7,6 +7,8 @@ pub const EMBED_JS: &str = include_str!("embed.js");
 pub const PREFERENCES_HTML: &str = include_str!("me.html");
 /// The survey page; `{{lang}}` is the locale tag and `{{data}}` the survey as script-safe JSON.
 pub const SURVEY_HTML: &str = include_str!("survey.html");
+/// The marketer's page (`GET /admin`); it signs in with an API key kept in session storage.
+pub const ADMIN_HTML: &str = include_str!("admin.html");
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {

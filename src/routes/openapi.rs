@@ -177,6 +177,14 @@ pub fn document() -> Value {
                         "last_nps": { "type": ["integer", "null"] }, "nps_category": { "type": ["string", "null"], "enum": ["promoter", "passive", "detractor", null] },
                         "avg_csat": { "type": ["number", "null"] }, "csat_count": { "type": "integer" },
                         "temperature": { "type": "string", "enum": ["cold", "warm", "hot"] } } } } },
+                "SegmentInput": { "type": "object", "additionalProperties": false, "required": ["name", "rule"], "properties": {
+                    "name": { "type": "string" }, "rule": { "type": "object" },
+                    "purpose": { "type": "string", "description": "consent every member must hold; default marketing_email" } } },
+                "Segment": { "type": "object", "required": ["id", "name", "rule", "purpose", "version", "state", "size", "computed_at"], "properties": {
+                    "id": { "type": "string" }, "name": { "type": "string" }, "rule": { "type": "object" }, "purpose": { "type": "string" },
+                    "version": { "type": "integer" }, "state": { "type": "string", "enum": ["building", "ready"] },
+                    "size": { "type": "integer" }, "computed_at": { "type": ["string", "null"] },
+                    "created_at": { "type": "string" }, "updated_at": { "type": "string" } } },
                 "SurveyInput": { "type": "object", "required": ["name", "questions"], "properties": {
                     "name": { "type": "string" }, "locale": { "type": "string" },
                     "expires_after_days": { "type": "integer", "minimum": 1, "maximum": 365 },
@@ -552,6 +560,81 @@ pub fn document() -> Value {
                     "410": error_response("invalid or expired link"),
                     "429": error_response("too many requests; see Retry-After")
                 }))
+            } },
+            "/admin/v1/segments": {
+                "post": {
+                    "operationId": "createSegment",
+                    "summary": "Save a segment; the queue builds its members (state building, then ready)",
+                    "description": scope_note(Scope::Segments),
+                    "security": [{ "apiKey": [] }],
+                    "requestBody": json_body(json!({ "$ref": "#/components/schemas/SegmentInput" })),
+                    "responses": admin_errors(with_body_errors(json!({ "201": json_response("created", json!({ "$ref": "#/components/schemas/Segment" })) })))
+                },
+                "get": {
+                    "operationId": "listSegments",
+                    "summary": "List segments with size, state and version",
+                    "description": scope_note(Scope::Segments),
+                    "security": [{ "apiKey": [] }],
+                    "responses": admin_errors(json!({ "200": json_response("segments", json!({ "type": "object", "required": ["segments"], "properties": { "segments": { "type": "array", "items": { "$ref": "#/components/schemas/Segment" } } } })) }))
+                }
+            },
+            "/admin/v1/segments/preview": { "post": {
+                "operationId": "previewSegment",
+                "summary": "Count and a small sample of who matches a rule now, without saving",
+                "description": scope_note(Scope::Segments),
+                "security": [{ "apiKey": [] }],
+                "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["rule"], "properties": { "rule": { "type": "object" }, "purpose": { "type": "string" } } })),
+                "responses": admin_errors(with_body_errors(json!({ "200": json_response("preview", json!({ "type": "object", "required": ["count", "sample"], "properties": {
+                    "count": { "type": "integer" }, "sample": { "type": "array", "items": { "type": "object", "required": ["id", "email"], "properties": {
+                        "id": { "type": "string" }, "email": { "type": "string" }, "name": { "type": ["string", "null"] }, "country": { "type": ["string", "null"] } } } } } })) })))
+            } },
+            "/admin/v1/segments/{id}": {
+                "get": {
+                    "operationId": "getSegment",
+                    "summary": "Read a segment",
+                    "description": scope_note(Scope::Segments),
+                    "security": [{ "apiKey": [] }],
+                    "parameters": [id_param()],
+                    "responses": admin_errors(json!({ "200": json_response("segment", json!({ "$ref": "#/components/schemas/Segment" })), "404": error_response("no such segment") }))
+                },
+                "put": {
+                    "operationId": "replaceSegment",
+                    "summary": "Replace name, rule and purpose: a new version, rebuilt by the queue",
+                    "description": scope_note(Scope::Segments),
+                    "security": [{ "apiKey": [] }],
+                    "parameters": [id_param()],
+                    "requestBody": json_body(json!({ "$ref": "#/components/schemas/SegmentInput" })),
+                    "responses": admin_errors(with_body_errors(json!({ "200": json_response("segment", json!({ "$ref": "#/components/schemas/Segment" })), "404": error_response("no such segment") })))
+                },
+                "delete": {
+                    "operationId": "deleteSegment",
+                    "summary": "Delete a segment and its memberships",
+                    "description": scope_note(Scope::Segments),
+                    "security": [{ "apiKey": [] }],
+                    "parameters": [id_param()],
+                    "responses": admin_errors(json!({ "200": json_response("deleted", json!({ "type": "object", "required": ["id", "status"], "properties": { "id": { "type": "string" }, "status": { "const": "deleted" } } })), "404": error_response("no such segment") }))
+                }
+            },
+            "/admin/v1/segments/{id}/export.csv": { "get": {
+                "operationId": "exportSegment",
+                "summary": "Stream the members as RFC 4180 CSV (or NDJSON), with signed preferences and unsubscribe URLs",
+                "description": scope_note(Scope::Exports),
+                "security": [{ "apiKey": [] }],
+                "parameters": [
+                    id_param(),
+                    { "name": "columns", "in": "query", "required": false, "schema": { "type": "string" }, "description": "comma-separated: contact_id, email, name, phone, locale, country, city, gender, birth_date, preferred_channel, created_at, temperature, order_count, total_spent, last_order_at, last_nps, nps_category, preferences_url, unsubscribe_url" },
+                    { "name": "format", "in": "query", "required": false, "schema": { "type": "string", "enum": ["csv", "ndjson"] } }
+                ],
+                "responses": admin_errors(json!({
+                    "200": { "description": "the members", "content": { "text/csv": { "schema": { "type": "string" } }, "application/x-ndjson": { "schema": { "type": "string" } } } },
+                    "400": error_response("unknown column or format"),
+                    "404": error_response("no such segment")
+                }))
+            } },
+            "/admin": { "get": {
+                "operationId": "adminPage",
+                "summary": "The marketer's page: segments with download buttons, forms, survey results",
+                "responses": { "200": html_response("the page") }
             } },
             "/v1/me/link": { "post": {
                 "operationId": "requestMagicLink",

@@ -11,6 +11,7 @@ pub mod orders;
 pub mod outbox;
 pub mod profile;
 pub mod rate;
+pub mod segments;
 pub mod surveys;
 pub mod tokens;
 
@@ -64,6 +65,7 @@ pub enum Arg<'a> {
     Text(&'a str),
     OptText(Option<&'a str>),
     Int(i64),
+    Real(f64),
     Null,
 }
 
@@ -74,6 +76,7 @@ impl From<&Arg<'_>> for JsValue {
             Arg::OptText(Some(s)) => JsValue::from_str(s),
             Arg::OptText(None) | Arg::Null => JsValue::NULL,
             Arg::Int(i) => JsValue::from_f64(*i as f64),
+            Arg::Real(r) => JsValue::from_f64(*r),
         }
     }
 }
@@ -87,6 +90,20 @@ pub fn placeholders(count: usize) -> String {
         .map(|i| format!("?{i}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A segment rule's SQL values as bindings, in order.
+pub fn rule_args(values: &[crate::domain::segment::SqlValue]) -> Vec<Arg<'_>> {
+    use crate::domain::segment::SqlValue;
+    values
+        .iter()
+        .map(|v| match v {
+            SqlValue::Text(t) => Arg::Text(t),
+            SqlValue::Int(i) => Arg::Int(*i),
+            SqlValue::Real(r) => Arg::Real(*r),
+            SqlValue::Null => Arg::Null,
+        })
+        .collect()
 }
 
 pub fn statement(db: &D1Database, sql: &str, args: &[Arg<'_>]) -> AppResult<D1PreparedStatement> {

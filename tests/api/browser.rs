@@ -12,6 +12,7 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
         browser_visitor_signs_up_through_the_embedded_widget_and_confirms,
         browser_customer_manages_their_data_in_the_preference_center,
         browser_buyer_answers_a_survey_from_the_invitation_link,
+        browser_marketer_downloads_a_segment_export,
     ]
 }
 
@@ -62,4 +63,8 @@ async fn browser_buyer_answers_a_survey_from_the_invitation_link(
     app: Arc<TestApp>,
 ) -> Result<(), String> {
     run_script(app, "survey.mjs").await
+}
+
+async fn browser_marketer_downloads_a_segment_export(app: Arc<TestApp>) -> Result<(), String> {
+    run_script(app, "admin.mjs").await
 }

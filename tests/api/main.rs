@@ -11,6 +11,7 @@ mod me;
 mod orders;
 mod outbox;
 mod platform;
+mod segments;
 mod signup;
 mod surveys;
 
@@ -34,6 +35,7 @@ fn main() {
         all.extend(import::tests());
         all.extend(orders::tests());
         all.extend(surveys::tests());
+        all.extend(segments::tests());
         all.extend(browser::tests());
         let mut serial = Vec::new();
         serial.extend(signup::serial_tests());

@@ -7,6 +7,7 @@ pub mod import;
 pub mod keys;
 pub mod orders;
 pub mod outbox;
+pub mod segments;
 pub mod surveys;
 
 use worker::{D1Database, Request};
@@ -35,4 +36,19 @@ pub async fn admit(req: &Request, app: &App, scope: Scope) -> AppResult<AdminCal
         db,
         principal,
     })
+}
+
+/// `GET /admin`: the marketer's page. It holds no data itself; it calls this API with a key.
+pub fn page() -> AppResult<worker::Response> {
+    let mut r = crate::http::response::text(
+        200,
+        "text/html; charset=utf-8",
+        crate::pages::ADMIN_HTML.to_string(),
+    )?;
+    r.headers_mut().set(
+        "Content-Security-Policy",
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data: blob:; form-action 'self'; frame-ancestors 'none'",
+    )?;
+    r.headers_mut().set("Cache-Control", "no-store")?;
+    Ok(r)
 }

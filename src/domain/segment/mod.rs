@@ -1,0 +1,126 @@
+//! Segments: the rule language marketers write (`{"all":[…]}`, `{"any":[…]}`, `{"not":{…}}`,
+//! `{"field","op","value"}`), its two backends — a SQL `WHERE` fragment for set-based
+//! recomputation in D1 and an evaluator for one contact in Rust — which a property test holds
+//! equal, and the derived facts segments read (temperature, RFM).
+//!
+//! Public API:
+//! - [`parse_rule`]`(&Value) -> Result<SegmentRule, FieldErrors>`; [`SegmentRule`] serializes
+//!   back to normalized JSON ([`SegmentRule::to_json`], serde both ways).
+//! - [`SegmentRule::to_sql`]`(now) -> (String, Vec<SqlValue>)`, [`SegmentRule::eval`]`(facts,
+//!   now) -> bool`, or [`SegmentRule::compile`]`(now)` once and run the [`CompiledRule`] on
+//!   many contacts; [`member_sql`] / [`is_member`] add marketing eligibility.
+//! - [`SegmentRule::is_time_relative`], [`SegmentRule::referenced_segments`].
+//! - [`ContactFacts`] and the queries that load it ([`facts`]).
+//! - [`temperature`] with [`TemperatureThresholds`], [`rfm_scores`], [`rfm_group`].
+//! - [`numbered`] to turn the fragment's `?` into `?N`.
+//!
+//! SQL: the fragment runs over `contacts c LEFT JOIN contact_stats s ON s.contact_id = c.id`
+//! and uses plain `?` placeholders, to bind in order from the returned `Vec<SqlValue>`. Every
+//! value a marketer wrote is bound, never spliced; so is every time derived from `now` (the
+//! cut-off of a day window, the birth date of an age), so SQLite's own clock is never read and
+//! both backends use the same instants. A list is one parameter (a JSON array), and a rule
+//! binds at most [`MAX_PARAMS`] values, because D1 accepts at most 100 per statement.
+//!
+//! Missing values: a condition on a value that is absent (NULL column, no stats row for
+//! nullable stats, no attribute, JSON `null`) is false, for every operator but `exists:false`
+//! — `neq` and `not_in` included. Every condition compiles to SQL that is 0 or 1, never NULL,
+//! so `not` is plain negation in both backends: `not {country eq BR}` holds for contacts with
+//! no country. Sets (items bought, segments) are never missing: `neq`/`not_in` there mean
+//! "none of them". A contact without a `contact_stats` row has 0 orders, 0 spent and is cold.
+//!
+//! Field semantics worth knowing (see `plan.rs` for all):
+//! - Texts compare case-sensitively, byte by byte, after the value is normalized as the column
+//!   is stored: emails and domains and categories lower-cased, countries upper-cased, other
+//!   texts trimmed. `contains` / `starts_with` are `instr`, not `LIKE`.
+//! - Times compare as stored RFC 3339 text; a date value means its midnight UTC. `within_days
+//!   N` holds for times at or after `now - N days` (future ones too); `not_within_days N` for
+//!   times before it.
+//! - `age` is whole years at `now`'s UTC date; a 29 February birthday counts from 1 March in
+//!   common years. `birth_month` reads characters 6–7 of `birth_date`.
+//! - `total_spent` and `avg_order_value` take a decimal string or number in currency units and
+//!   compare in cents; the average is `total_spent_cents / order_count` (absent with no orders).
+//! - `attr.<key>` compares within the JSON type of the rule's value: a text only with texts, a
+//!   number only with numbers (integers and reals exactly, as SQLite does), `true`/`false`
+//!   only with themselves; `neq`/`not_in` hold for a stored value of another type. `contains`
+//!   also finds a text element of an array (`multi_choice` answers). `exists` means stored and
+//!   not JSON `null`.
+//! - `consent.<purpose>` `eq true` means granted now; `segment` means a member now.
+
+mod eval;
+pub mod facts;
+mod plan;
+mod rule;
+mod scores;
+mod sql;
+
+#[cfg(test)]
+mod property;
+#[cfg(test)]
+mod tests;
+
+use chrono::{DateTime, Utc};
+
+pub use facts::ContactFacts;
+pub use plan::CompiledRule;
+pub use rule::{
+    parse_rule, Condition, Field, Op, Operand, Scalar, SegmentRule, MAX_CONDITIONS, MAX_DAYS,
+    MAX_DEPTH, MAX_LIST, MAX_PARAMS,
+};
+pub use scores::{rfm_group, rfm_scores, temperature, Temperature, TemperatureThresholds};
+pub use sql::{numbered, SqlValue};
+
+/// The consent purpose marketing segments require unless told otherwise.
+pub const DEFAULT_PURPOSE: &str = "marketing_email";
+
+impl SegmentRule {
+    /// Lowers the rule at `now`, for running it on many contacts or rendering its SQL.
+    pub fn compile(&self, now: DateTime<Utc>) -> CompiledRule {
+        CompiledRule::new(self, now)
+    }
+
+    /// The `WHERE` fragment (plain `?` placeholders) and the values to bind, in order.
+    pub fn to_sql(&self, now: DateTime<Utc>) -> (String, Vec<SqlValue>) {
+        self.compile(now).to_sql()
+    }
+
+    /// Whether the contact matches: exactly what [`to_sql`](Self::to_sql) selects.
+    pub fn eval(&self, facts: &ContactFacts, now: DateTime<Utc>) -> bool {
+        self.compile(now).eval(facts)
+    }
+}
+
+/// Marketing eligibility in SQL: the rule, and the contact is `active` (confirmed, not
+/// unsubscribed) with consent for `purpose` granted now. Erased contacts are deleted rows and
+/// suppressed addresses have none, so neither can appear. The purpose is bound first.
+pub fn member_sql(
+    rule: &SegmentRule,
+    purpose: &str,
+    now: DateTime<Utc>,
+) -> (String, Vec<SqlValue>) {
+    let (rule_sql, rule_params) = rule.to_sql(now);
+    let sql = format!(
+        "(c.status = 'active' AND EXISTS (SELECT 1 FROM consents k WHERE k.contact_id = c.id \
+         AND k.purpose = ? AND k.granted = 1) AND {rule_sql})"
+    );
+    let mut params = Vec::with_capacity(rule_params.len() + 1);
+    params.push(SqlValue::Text(purpose.to_string()));
+    params.extend(rule_params);
+    (sql, params)
+}
+
+/// Marketing eligibility for one contact: exactly what [`member_sql`] selects.
+pub fn is_member(
+    rule: &SegmentRule,
+    purpose: &str,
+    facts: &ContactFacts,
+    now: DateTime<Utc>,
+) -> bool {
+    rule.compile(now).is_member(purpose, facts)
+}
+
+impl CompiledRule {
+    /// [`is_member`] for a rule compiled once, when evaluating a batch of contacts.
+    pub fn is_member(&self, purpose: &str, facts: &ContactFacts) -> bool {
+        facts.status == "active" && facts.consents.contains(purpose) && self.eval(facts)
+    }
+}

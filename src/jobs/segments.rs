@@ -1,0 +1,323 @@
+//! Keeping segments current: contact changes re-evaluate every live segment for the contacts of a
+//! queue batch (writing only differences), and rebuilds recompute a segment set-based, chunk by
+//! chunk, re-enqueueing themselves until done. Both are idempotent under redelivery.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use worker::{D1Database, Env};
+
+use crate::domain::segment::{
+    rfm_group, rfm_scores, temperature, CompiledRule, Field, SegmentRule, TemperatureThresholds,
+};
+use crate::domain::time;
+use crate::error::AppResult;
+use crate::jobs::delivery::Outcome;
+use crate::jobs::{enqueue, message::Job};
+use crate::routes::admin::segments::stored_rule;
+use crate::store::{self, segments};
+
+/// Contacts per set-based rebuild statement pair.
+const REBUILD_CHUNK: u32 = 2000;
+/// Wall time one rebuild message may spend before handing the rest to the next message. The
+/// work is D1's (set-based SQL), so the Worker's own CPU time stays far below its limit.
+const REBUILD_BUDGET_MS: i64 = 8000;
+/// Rows per multi-row membership insert (two bindings per row besides the segment and time).
+const MEMBERS_PER_STATEMENT: usize = 90;
+
+/// A live segment with its rule compiled once for this run.
+struct Live {
+    row: segments::SegmentRow,
+    rule: CompiledRule,
+}
+
+/// Live segments, each after every segment its rule names, so memberships it reads are fresh.
+fn in_dependency_order(rows: Vec<segments::SegmentRow>, now: DateTime<Utc>) -> Vec<Live> {
+    let mut parsed: Vec<(segments::SegmentRow, SegmentRule)> = rows
+        .into_iter()
+        .filter_map(|row| match stored_rule(&row) {
+            Ok(rule) => Some((row, rule)),
+            Err(e) => {
+                worker::console_error!("segments: {} has an unreadable rule: {e:?}", row.id);
+                None
+            }
+        })
+        .collect();
+    let mut ordered = Vec::new();
+    let mut placed: BTreeSet<String> = BTreeSet::new();
+    while !parsed.is_empty() {
+        let known: BTreeSet<String> = parsed.iter().map(|(r, _)| r.id.clone()).collect();
+        let ready: Vec<usize> = (0..parsed.len())
+            .filter(|&i| {
+                parsed[i]
+                    .1
+                    .referenced_segments()
+                    .iter()
+                    .all(|dep| placed.contains(dep) || !known.contains(dep))
+            })
+            .collect();
+        // A cycle cannot be saved, but if one appears, evaluate what remains in any order.
+        let take = if ready.is_empty() { vec![0] } else { ready };
+        for i in take.into_iter().rev() {
+            let (row, rule) = parsed.remove(i);
+            placed.insert(row.id.clone());
+            ordered.push(Live {
+                rule: rule.compile(now),
+                row,
+            });
+        }
+    }
+    ordered
+}
+
+/// `ContactChanged` for a batch: refresh temperature, then re-evaluate every live segment.
+pub async fn contacts_changed(env: &Env, ids: &[String]) -> AppResult<()> {
+    let db = store::database(env)?;
+    let ids: Vec<String> = ids
+        .iter()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let now = time::now();
+    let at = time::format(now);
+    let mut facts = segments::facts_for(&db, &ids).await?;
+    let thresholds = TemperatureThresholds::default();
+    let mut statements = Vec::new();
+    for f in &mut facts {
+        let warmth = temperature(f, now, &thresholds).as_str();
+        if f.temperature != warmth {
+            statements.push(segments::set_temperature_statement(
+                &db, &f.id, warmth, &at,
+            )?);
+            f.temperature = warmth.to_string();
+        }
+    }
+    let live = in_dependency_order(segments::list(&db).await?, now);
+    let mut touched = Vec::new();
+    for segment in &live {
+        let mut joins = Vec::new();
+        let mut leaves = Vec::new();
+        for f in &mut facts {
+            let member = segment.rule.is_member(&segment.row.purpose, f);
+            let was = f.segments.contains(&segment.row.id);
+            if member && !was {
+                joins.push(f.id.clone());
+                f.segments.insert(segment.row.id.clone());
+            } else if !member && was {
+                leaves.push(f.id.clone());
+                f.segments.remove(&segment.row.id);
+            }
+        }
+        if joins.is_empty() && leaves.is_empty() {
+            continue;
+        }
+        statements.extend(membership_statements(
+            &db,
+            &segment.row.id,
+            &joins,
+            &leaves,
+            &at,
+        )?);
+        touched.push(&segment.row);
+    }
+    for row in touched {
+        statements.push(segments::refresh_size_statement(
+            &db,
+            &row.id,
+            row.version as i64,
+            false,
+            &at,
+        )?);
+    }
+    if !statements.is_empty() {
+        store::batch(&db, statements).await?;
+    }
+    Ok(())
+}
+
+fn membership_statements(
+    db: &D1Database,
+    segment_id: &str,
+    joins: &[String],
+    leaves: &[String],
+    at: &str,
+) -> AppResult<Vec<worker::D1PreparedStatement>> {
+    let mut statements = Vec::new();
+    for chunk in joins.chunks(MEMBERS_PER_STATEMENT) {
+        let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        statements.push(segments::add_members_statement(db, segment_id, &ids, at)?);
+    }
+    for chunk in leaves.chunks(MEMBERS_PER_STATEMENT) {
+        let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        statements.push(segments::remove_members_statement(db, segment_id, &ids)?);
+    }
+    Ok(statements)
+}
+
+/// `SegmentRebuild`: recompute chunks after `cursor` until done or out of budget, then hand the
+/// rest to a new message. A message for a replaced or deleted segment is dropped.
+pub async fn rebuild_chunk(env: &Env, id: &str, version: i64, cursor: &str) -> AppResult<Outcome> {
+    let db = store::database(env)?;
+    let Some(row) = segments::find(&db, id).await? else {
+        return Ok(Outcome::Done);
+    };
+    if row.version as i64 != version {
+        return Ok(Outcome::Done);
+    }
+    let rule = stored_rule(&row)?;
+    let started = time::now();
+    let mut cursor = cursor.to_string();
+    loop {
+        let now = time::now();
+        let end = segments::chunk_end(&db, &cursor, REBUILD_CHUNK).await?;
+        let mut statements =
+            segments::rebuild_chunk_statements(&db, &row, &rule, &cursor, end.as_deref(), now)?;
+        if end.is_none() {
+            // Counting once at the end: a count per chunk would read the members again and again.
+            statements.push(segments::refresh_size_statement(
+                &db,
+                &row.id,
+                version,
+                true,
+                &time::format(now),
+            )?);
+        }
+        store::batch(&db, statements).await?;
+        match end {
+            None => return Ok(Outcome::Done),
+            Some(next) => cursor = next,
+        }
+        if (time::now() - started).num_milliseconds() > REBUILD_BUDGET_MS {
+            enqueue(
+                env,
+                Job::SegmentRebuild {
+                    id: row.id.clone(),
+                    version,
+                    cursor,
+                },
+            )
+            .await?;
+            return Ok(Outcome::Done);
+        }
+    }
+}
+
+/// Whether a rule must be re-evaluated as days pass even if no contact changes: it reads the
+/// clock (day windows, ages) or facts the daily run recomputes (temperature, RFM).
+fn ages_daily(rule: &SegmentRule) -> bool {
+    rule.is_time_relative()
+        || rule.conditions().iter().any(|c| {
+            matches!(
+                c.field(),
+                Field::Temperature
+                    | Field::RfmR
+                    | Field::RfmF
+                    | Field::RfmM
+                    | Field::RfmSegment
+                    | Field::Segment
+            )
+        })
+}
+
+/// Daily: segments that age (see [`ages_daily`]) and segments left `building` (a lost message)
+/// are rebuilt at their current version, which only writes the memberships that changed.
+pub async fn refresh_daily(env: &Env) -> AppResult<usize> {
+    let db = store::database(env)?;
+    let mut started = 0;
+    let rows = segments::list(&db).await?;
+    let by_id: BTreeMap<String, bool> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.id.clone(),
+                stored_rule(r).is_ok_and(|rule| ages_daily(&rule)),
+            )
+        })
+        .collect();
+    for row in &rows {
+        let ages = by_id.get(&row.id).copied().unwrap_or(false);
+        if ages || row.state == "building" {
+            enqueue(
+                env,
+                Job::SegmentRebuild {
+                    id: row.id.clone(),
+                    version: row.version as i64,
+                    cursor: String::new(),
+                },
+            )
+            .await?;
+            started += 1;
+        }
+    }
+    Ok(started)
+}
+
+/// Buyers read per query while recomputing RFM.
+const RFM_PAGE: u32 = 5000;
+/// Score updates per D1 batch.
+const RFM_WRITES_PER_BATCH: usize = 200;
+
+/// Daily: RFM quintiles over every buyer, written only where a score or group changed.
+pub async fn recompute_rfm(env: &Env) -> AppResult<usize> {
+    let db = store::database(env)?;
+    let now = time::now();
+    let mut buyers = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = segments::buyers_page(&db, &after, RFM_PAGE).await?;
+        let full = page.len() == RFM_PAGE as usize;
+        if let Some(last) = page.last() {
+            after = last.contact_id.clone();
+        }
+        buyers.extend(page);
+        if !full {
+            break;
+        }
+    }
+    let values: Vec<(usize, i64, i64, i64)> = buyers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let recency = b
+                .last_order_at
+                .as_deref()
+                .and_then(time::parse)
+                .map_or(i64::MAX / 4, |at| (now - at).num_days().max(0));
+            (i, recency, b.order_count as i64, b.total_spent_cents as i64)
+        })
+        .collect();
+    let at = time::format(now);
+    let mut writes = Vec::new();
+    for (i, r, f, m) in rfm_scores(&values) {
+        let b = &buyers[i];
+        let group = rfm_group(r, f, m);
+        let same = b.rfm_r.map(|v| v as u8) == Some(r)
+            && b.rfm_f.map(|v| v as u8) == Some(f)
+            && b.rfm_m.map(|v| v as u8) == Some(m)
+            && b.rfm_segment.as_deref() == Some(group);
+        if !same {
+            writes.push(segments::set_rfm_statement(
+                &db,
+                &b.contact_id,
+                (r, f, m),
+                group,
+                &at,
+            )?);
+        }
+    }
+    let changed = writes.len();
+    let mut writes = writes.into_iter().peekable();
+    while writes.peek().is_some() {
+        let chunk: Vec<_> = writes.by_ref().take(RFM_WRITES_PER_BATCH).collect();
+        store::batch(&db, chunk).await?;
+    }
+    Ok(changed)
+}
+
+/// Daily: temperatures cool down as time passes without activity (set-based, changed rows only).
+pub async fn refresh_temperatures(env: &Env) -> AppResult<usize> {
+    let db = store::database(env)?;
+    let now = time::now();
+    segments::cool_down(&db, now, &TemperatureThresholds::default()).await
+}

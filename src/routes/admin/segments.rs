@@ -1,0 +1,414 @@
+//! `/admin/v1/segments`: saved rules kept current by the queue, previews, and exports streamed
+//! page by page so memory stays flat whatever the segment's size.
+
+use std::collections::BTreeSet;
+
+use futures_util::stream;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{Request, Response};
+
+use crate::config::Config;
+use crate::domain::consent::Purpose;
+use crate::domain::export::{
+    csv_header, csv_line, ndjson_line, parse_columns, ExportColumn, ExportRow,
+};
+use crate::domain::scope::Scope;
+use crate::domain::segment::{parse_rule, SegmentRule};
+use crate::domain::{secret, time};
+use crate::error::{AppError, AppResult};
+use crate::http::body::{read_json, JSON_LIMIT};
+use crate::http::response;
+use crate::jobs::{enqueue, message::Job};
+use crate::routes::admin::{admit, AdminCall};
+use crate::routes::me::contact_links;
+use crate::routes::{only_params, param_value, query_pairs, App};
+use crate::store::{self, audit, segments};
+
+/// Members per D1 query while exporting.
+const EXPORT_PAGE: u32 = 500;
+/// Contacts shown by a preview.
+const SAMPLE: u32 = 10;
+const DEFAULT_PURPOSE: &str = "marketing_email";
+const MAX_NAME_LEN: usize = 200;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SegmentInput {
+    name: String,
+    rule: Value,
+    purpose: Option<String>,
+}
+
+/// A segment as checked: its rule parsed, its purpose known, every segment it names existing.
+struct SegmentSpec {
+    name: String,
+    rule: SegmentRule,
+    purpose: Purpose,
+}
+
+async fn parse_input(
+    call: &AdminCall,
+    input: SegmentInput,
+    own_id: Option<&str>,
+) -> AppResult<SegmentSpec> {
+    let mut errors = std::collections::BTreeMap::new();
+    let name = input.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
+        errors.insert(
+            "name".to_string(),
+            format!("1 to {MAX_NAME_LEN} characters"),
+        );
+    }
+    let purpose = match Purpose::parse(input.purpose.as_deref().unwrap_or(DEFAULT_PURPOSE)) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            errors.insert("purpose".to_string(), e.to_string());
+            None
+        }
+    };
+    let rule = match parse_rule(&input.rule) {
+        Ok(rule) => Some(rule),
+        Err(rule_errors) => {
+            errors.extend(rule_errors);
+            None
+        }
+    };
+    if let Some(rule) = &rule {
+        for referenced in rule.referenced_segments() {
+            if Some(referenced.as_str()) == own_id {
+                errors.insert("rule".to_string(), "a segment cannot contain itself".into());
+            } else if segments::find(&call.db, &referenced).await?.is_none() {
+                errors.insert(
+                    "rule".to_string(),
+                    "names a segment that does not exist".into(),
+                );
+            } else if let Some(own) = own_id {
+                if reaches(call, &referenced, own).await? {
+                    errors.insert(
+                        "rule".to_string(),
+                        "segments would contain each other".into(),
+                    );
+                }
+            }
+        }
+    }
+    match (rule, purpose) {
+        (Some(rule), Some(purpose)) if errors.is_empty() => Ok(SegmentSpec {
+            name,
+            rule,
+            purpose,
+        }),
+        _ => Err(AppError::fields(errors)),
+    }
+}
+
+/// Whether segment `from`, through the segments its rule names, leads back to `target`.
+async fn reaches(call: &AdminCall, from: &str, target: &str) -> AppResult<bool> {
+    let mut seen = BTreeSet::new();
+    let mut pending = vec![from.to_string()];
+    while let Some(id) = pending.pop() {
+        if id == target {
+            return Ok(true);
+        }
+        if !seen.insert(id.clone()) || seen.len() > 100 {
+            continue;
+        }
+        if let Some(row) = segments::find(&call.db, &id).await? {
+            if let Ok(rule) = stored_rule(&row) {
+                pending.extend(rule.referenced_segments());
+            }
+        }
+    }
+    Ok(false)
+}
+
+pub fn stored_rule(row: &segments::SegmentRow) -> AppResult<SegmentRule> {
+    let value: Value =
+        serde_json::from_str(&row.rule).map_err(|e| AppError::internal("stored rule", e))?;
+    parse_rule(&value).map_err(|_| AppError::internal("stored rule", "no longer parses"))
+}
+
+fn document(row: &segments::SegmentRow) -> Value {
+    json!({
+        "id": row.id,
+        "name": row.name,
+        "rule": serde_json::from_str::<Value>(&row.rule).unwrap_or(Value::Null),
+        "purpose": row.purpose,
+        "version": row.version as i64,
+        "state": row.state,
+        "size": row.size as i64,
+        "computed_at": row.computed_at,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    })
+}
+
+async fn start_rebuild(app: &App, id: &str, version: i64) {
+    let job = Job::SegmentRebuild {
+        id: id.to_string(),
+        version,
+        cursor: String::new(),
+    };
+    if let Err(e) = enqueue(&app.env, job).await {
+        // The daily cron restarts segments left `building`.
+        worker::console_error!("segments: enqueue rebuild failed: {e:?}");
+    }
+}
+
+pub async fn create(mut req: Request, app: &App) -> AppResult<Response> {
+    let call = admit(&req, app, Scope::Segments).await?;
+    let input: SegmentInput = read_json(&mut req, JSON_LIMIT).await?;
+    let spec = parse_input(&call, input, None).await?;
+    let id = secret::new_id("seg");
+    let at = time::now_string();
+    store::batch(
+        &call.db,
+        vec![
+            segments::insert_statement(
+                &call.db,
+                &id,
+                &spec.name,
+                &spec.rule.to_json().to_string(),
+                spec.purpose.as_str(),
+                &at,
+            )?,
+            audit::record(&call.db, &call.principal.actor, "segment.create", Some(&id))?,
+        ],
+    )
+    .await?;
+    start_rebuild(app, &id, 1).await;
+    let row = segments::find(&call.db, &id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    response::json(201, &document(&row))
+}
+
+pub async fn list(req: Request, app: &App) -> AppResult<Response> {
+    let call = admit(&req, app, Scope::Segments).await?;
+    let docs: Vec<Value> = segments::list(&call.db)
+        .await?
+        .iter()
+        .map(document)
+        .collect();
+    response::json(200, &json!({ "segments": docs }))
+}
+
+pub async fn get(req: Request, app: &App) -> AppResult<Response> {
+    let call = admit(&req, app, Scope::Segments).await?;
+    let row = segments::find(&call.db, app.param(0)?)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    response::json(200, &document(&row))
+}
+
+/// A new rule is a new version: the members are rebuilt and older rebuilds stop.
+pub async fn replace(mut req: Request, app: &App) -> AppResult<Response> {
+    let call = admit(&req, app, Scope::Segments).await?;
+    let id = app.param(0)?.to_string();
+    let input: SegmentInput = read_json(&mut req, JSON_LIMIT).await?;
+    segments::find(&call.db, &id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let spec = parse_input(&call, input, Some(&id)).await?;
+    store::batch(
+        &call.db,
+        vec![
+            segments::replace_statement(
+                &call.db,
+                &id,
+                &spec.name,
+                &spec.rule.to_json().to_string(),
+                spec.purpose.as_str(),
+                &time::now_string(),
+            )?,
+            audit::record(&call.db, &call.principal.actor, "segment.update", Some(&id))?,
+        ],
+    )
+    .await?;
+    let row = segments::find(&call.db, &id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    start_rebuild(app, &id, row.version as i64).await;
+    response::json(200, &document(&row))
+}
+
+pub async fn delete(req: Request, app: &App) -> AppResult<Response> {
+    let call = admit(&req, app, Scope::Segments).await?;
+    let id = app.param(0)?.to_string();
+    segments::find(&call.db, &id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let at = time::now_string();
+    let mut statements = segments::delete_statements(&call.db, &id, &at)?;
+    statements.push(audit::record(
+        &call.db,
+        &call.principal.actor,
+        "segment.delete",
+        Some(&id),
+    )?);
+    store::batch(&call.db, statements).await?;
+    response::json(200, &json!({ "id": id, "status": "deleted" }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewInput {
+    rule: Value,
+    purpose: Option<String>,
+}
+
+/// `POST /admin/v1/segments/preview`: how many match now, and a few of them, without saving.
+pub async fn preview(mut req: Request, app: &App) -> AppResult<Response> {
+    let call = admit(&req, app, Scope::Segments).await?;
+    let input: PreviewInput = read_json(&mut req, JSON_LIMIT).await?;
+    let spec = parse_input(
+        &call,
+        SegmentInput {
+            name: "preview".into(),
+            rule: input.rule,
+            purpose: input.purpose,
+        },
+        None,
+    )
+    .await?;
+    let now = time::now();
+    let count = segments::count_matching(&call.db, &spec.rule, spec.purpose.as_str(), now).await?;
+    let sample =
+        segments::sample_matching(&call.db, &spec.rule, spec.purpose.as_str(), now, SAMPLE).await?;
+    response::json(200, &json!({ "count": count, "sample": sample }))
+}
+
+/// `GET /admin/v1/segments/{id}/export.csv`: streamed CSV (or `?format=ndjson`), one keyset page
+/// of members at a time.
+pub async fn export(req: Request, app: &App) -> AppResult<Response> {
+    let call = admit(&req, app, Scope::Exports).await?;
+    let pairs = query_pairs(&req)?;
+    only_params(&pairs, &["columns", "format"])?;
+    let columns = parse_columns(param_value(&pairs, "columns"))
+        .map_err(|message| AppError::validation("columns", &message))?;
+    let ndjson = match param_value(&pairs, "format") {
+        None | Some("csv") => false,
+        Some("ndjson") => true,
+        Some(_) => return Err(AppError::validation("format", "csv or ndjson")),
+    };
+    let row = segments::find(&call.db, app.param(0)?)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    store::batch(
+        &call.db,
+        vec![audit::record(
+            &call.db,
+            &call.principal.actor,
+            if ndjson {
+                "segment.export.ndjson"
+            } else {
+                "segment.export.csv"
+            },
+            Some(&row.id),
+        )?],
+    )
+    .await?;
+
+    let export = Export {
+        db: call.db,
+        config: call.config,
+        segment_id: row.id.clone(),
+        purpose: row.purpose.clone(),
+        columns,
+        ndjson,
+    };
+    let header = if ndjson {
+        Vec::new()
+    } else {
+        csv_header(&export.columns).into_bytes()
+    };
+    let state = (export, Some(String::new()), Some(header));
+    let body = stream::unfold(state, |(export, cursor, header)| async move {
+        if let Some(header) = header {
+            return Some((Ok(header), (export, cursor, None)));
+        }
+        let after = cursor?;
+        match export.page(&after).await {
+            Ok((bytes, next)) => Some((Ok(bytes), (export, next, None))),
+            Err(e) => {
+                worker::console_error!("segment export failed mid-stream: {e:?}");
+                Some((
+                    Err(worker::Error::RustError("export failed".into())),
+                    (export, None, None),
+                ))
+            }
+        }
+    });
+    let mut response = Response::from_stream(body)?;
+    let headers = response.headers_mut();
+    let (content_type, extension) = if ndjson {
+        ("application/x-ndjson; charset=utf-8", "ndjson")
+    } else {
+        ("text/csv; charset=utf-8", "csv")
+    };
+    headers.set("Content-Type", content_type)?;
+    headers.set(
+        "Content-Disposition",
+        &format!("attachment; filename=\"segment-{}.{extension}\"", row.id),
+    )?;
+    headers.set("Cache-Control", "no-store")?;
+    Ok(response)
+}
+
+struct Export {
+    db: worker::D1Database,
+    config: Config,
+    segment_id: String,
+    purpose: String,
+    columns: Vec<ExportColumn>,
+    ndjson: bool,
+}
+
+impl Export {
+    /// The bytes of the page after `after`, and the cursor of the next page (none at the end).
+    async fn page(&self, after: &str) -> AppResult<(Vec<u8>, Option<String>)> {
+        let members = segments::export_page(
+            &self.db,
+            &self.segment_id,
+            &self.purpose,
+            after,
+            EXPORT_PAGE,
+        )
+        .await?;
+        let next = (members.len() == EXPORT_PAGE as usize)
+            .then(|| members.last().map(|m| m.contact_id.clone()))
+            .flatten();
+        let mut out = String::new();
+        for m in members {
+            let (unsubscribe_url, preferences_url) = contact_links(&self.config, &m.contact_id);
+            let row = ExportRow {
+                contact_id: m.contact_id,
+                email: m.email,
+                name: m.name,
+                phone: m.phone,
+                locale: m.locale,
+                country: m.country,
+                city: m.city,
+                gender: m.gender,
+                birth_date: m.birth_date,
+                preferred_channel: m.preferred_channel,
+                created_at: m.created_at,
+                temperature: m.temperature,
+                order_count: m.order_count as i64,
+                total_spent_cents: m.total_spent_cents as i64,
+                last_order_at: m.last_order_at,
+                last_nps: m.last_nps.map(|n| n as i64),
+                nps_category: m.nps_category,
+                preferences_url,
+                unsubscribe_url,
+            };
+            if self.ndjson {
+                out.push_str(&ndjson_line(&self.columns, &row));
+            } else {
+                out.push_str(&csv_line(&self.columns, &row));
+            }
+        }
+        Ok((out.into_bytes(), next))
+    }
+}

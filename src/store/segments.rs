@@ -1,0 +1,637 @@
+//! `segments` and `segment_members`: saved rules and who matches them right now.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use worker::{D1Database, D1PreparedStatement};
+
+use crate::domain::segment::{facts, member_sql, numbered, ContactFacts, SegmentRule};
+use crate::error::AppResult;
+use crate::store::{all, first, placeholders, rule_args, statement, Arg};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SegmentRow {
+    pub id: String,
+    pub name: String,
+    pub rule: String,
+    pub purpose: String,
+    pub version: f64,
+    pub size: f64,
+    pub state: String,
+    pub computed_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+const COLUMNS: &str =
+    "id, name, rule, purpose, version, size, state, computed_at, created_at, updated_at";
+
+pub fn insert_statement(
+    db: &D1Database,
+    id: &str,
+    name: &str,
+    rule_json: &str,
+    purpose: &str,
+    at: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "INSERT INTO segments (id, name, rule, purpose, version, size, state, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?5, 1, 0, 'building', ?4, ?4)",
+        &[
+            Arg::Text(id),
+            Arg::Text(name),
+            Arg::Text(rule_json),
+            Arg::Text(at),
+            Arg::Text(purpose),
+        ],
+    )
+}
+
+/// A new rule is a new version: members are rebuilt from scratch, older rebuilds stop.
+pub fn replace_statement(
+    db: &D1Database,
+    id: &str,
+    name: &str,
+    rule_json: &str,
+    purpose: &str,
+    at: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "UPDATE segments SET name = ?2, rule = ?3, purpose = ?5, version = version + 1, state = 'building', updated_at = ?4 \
+         WHERE id = ?1 AND deleted_at IS NULL",
+        &[
+            Arg::Text(id),
+            Arg::Text(name),
+            Arg::Text(rule_json),
+            Arg::Text(at),
+            Arg::Text(purpose),
+        ],
+    )
+}
+
+pub fn delete_statements(
+    db: &D1Database,
+    id: &str,
+    at: &str,
+) -> AppResult<Vec<D1PreparedStatement>> {
+    Ok(vec![
+        statement(
+            db,
+            "UPDATE segments SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
+            &[Arg::Text(id), Arg::Text(at)],
+        )?,
+        statement(
+            db,
+            "DELETE FROM segment_members WHERE segment_id = ?1",
+            &[Arg::Text(id)],
+        )?,
+    ])
+}
+
+pub async fn find(db: &D1Database, id: &str) -> AppResult<Option<SegmentRow>> {
+    first(
+        db,
+        &format!("SELECT {COLUMNS} FROM segments WHERE id = ?1 AND deleted_at IS NULL"),
+        &[Arg::Text(id)],
+    )
+    .await
+}
+
+pub async fn list(db: &D1Database) -> AppResult<Vec<SegmentRow>> {
+    all(
+        db,
+        &format!(
+            "SELECT {COLUMNS} FROM segments WHERE deleted_at IS NULL ORDER BY created_at DESC LIMIT 500"
+        ),
+        &[],
+    )
+    .await
+}
+
+/// Adds `contact_ids` to the segment (already members stay as they were).
+pub fn add_members_statement(
+    db: &D1Database,
+    segment_id: &str,
+    contact_ids: &[&str],
+    at: &str,
+) -> AppResult<D1PreparedStatement> {
+    let rows = (0..contact_ids.len())
+        .map(|i| format!("(?1, ?{}, ?2)", i + 3))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut args = vec![Arg::Text(segment_id), Arg::Text(at)];
+    args.extend(contact_ids.iter().map(|id| Arg::Text(id)));
+    statement(
+        db,
+        &format!(
+            "INSERT INTO segment_members (segment_id, contact_id, since) VALUES {rows} \
+             ON CONFLICT (segment_id, contact_id) DO NOTHING"
+        ),
+        &args,
+    )
+}
+
+pub fn remove_members_statement(
+    db: &D1Database,
+    segment_id: &str,
+    contact_ids: &[&str],
+) -> AppResult<D1PreparedStatement> {
+    let list = (0..contact_ids.len())
+        .map(|i| format!("?{}", i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut args = vec![Arg::Text(segment_id)];
+    args.extend(contact_ids.iter().map(|id| Arg::Text(id)));
+    statement(
+        db,
+        &format!("DELETE FROM segment_members WHERE segment_id = ?1 AND contact_id IN ({list})"),
+        &args,
+    )
+}
+
+#[derive(Deserialize)]
+struct MemberRow {
+    segment_id: String,
+    contact_id: String,
+}
+
+/// Current memberships of these contacts (at most [`crate::store::LOOKUP_CHUNK`] per call).
+pub async fn memberships_of(
+    db: &D1Database,
+    contact_ids: &[&str],
+) -> AppResult<Vec<(String, String)>> {
+    if contact_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let args: Vec<Arg<'_>> = contact_ids.iter().map(|id| Arg::Text(id)).collect();
+    let rows: Vec<MemberRow> = all(
+        db,
+        &format!(
+            "SELECT segment_id, contact_id FROM segment_members WHERE contact_id IN ({})",
+            placeholders(contact_ids.len())
+        ),
+        &args,
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.segment_id, r.contact_id))
+        .collect())
+}
+
+/// Size and state after a change; `version` guards against a newer rule having replaced this one.
+pub fn refresh_size_statement(
+    db: &D1Database,
+    segment_id: &str,
+    version: i64,
+    ready: bool,
+    at: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "UPDATE segments SET size = (SELECT COUNT(*) FROM segment_members WHERE segment_id = ?1), \
+           state = CASE WHEN ?3 = 1 THEN 'ready' ELSE state END, \
+           computed_at = CASE WHEN ?3 = 1 THEN ?4 ELSE computed_at END \
+         WHERE id = ?1 AND version = ?2",
+        &[
+            Arg::Text(segment_id),
+            Arg::Int(version),
+            Arg::Int(i64::from(ready)),
+            Arg::Text(at),
+        ],
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExportMember {
+    pub contact_id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub locale: Option<String>,
+    pub country: Option<String>,
+    pub city: Option<String>,
+    pub gender: Option<String>,
+    pub birth_date: Option<String>,
+    pub preferred_channel: String,
+    pub created_at: String,
+    pub temperature: String,
+    pub order_count: f64,
+    pub total_spent_cents: f64,
+    pub last_order_at: Option<String>,
+    pub last_nps: Option<f64>,
+    pub nps_category: Option<String>,
+}
+
+/// One keyset page of members after `after_id`. Eligibility is checked again here, so a consent
+/// withdrawn a moment ago never reaches an export even before the queue has caught up.
+pub async fn export_page(
+    db: &D1Database,
+    segment_id: &str,
+    purpose: &str,
+    after_id: &str,
+    limit: u32,
+) -> AppResult<Vec<ExportMember>> {
+    all(
+        db,
+        "SELECT c.id AS contact_id, c.email, c.name, c.phone, c.locale, c.country, c.city, c.gender, c.birth_date, \
+           c.preferred_channel, c.created_at, COALESCE(s.temperature, 'cold') AS temperature, \
+           COALESCE(s.order_count, 0) AS order_count, COALESCE(s.total_spent_cents, 0) AS total_spent_cents, \
+           s.last_order_at, s.last_nps, s.nps_category \
+         FROM segment_members m JOIN contacts c ON c.id = m.contact_id \
+           LEFT JOIN contact_stats s ON s.contact_id = c.id \
+         WHERE m.segment_id = ?1 AND m.contact_id > ?2 AND c.status = 'active' \
+           AND EXISTS (SELECT 1 FROM consents k WHERE k.contact_id = c.id AND k.purpose = ?3 AND k.granted = 1) \
+         ORDER BY m.contact_id LIMIT ?4",
+        &[
+            Arg::Text(segment_id),
+            Arg::Text(after_id),
+            Arg::Text(purpose),
+            Arg::Int(i64::from(limit)),
+        ],
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation: rules run as SQL over `contacts c LEFT JOIN contact_stats s`.
+// ---------------------------------------------------------------------------------------------
+
+const MATCH_FROM: &str = "FROM contacts c LEFT JOIN contact_stats s ON s.contact_id = c.id";
+
+#[derive(Deserialize)]
+struct CountRow {
+    n: f64,
+}
+
+pub async fn count_matching(
+    db: &D1Database,
+    rule: &SegmentRule,
+    purpose: &str,
+    now: DateTime<Utc>,
+) -> AppResult<u64> {
+    let (sql, values) = member_sql(rule, purpose, now);
+    let row: Option<CountRow> = first(
+        db,
+        &format!(
+            "SELECT COUNT(*) AS n {MATCH_FROM} WHERE {}",
+            numbered(&sql, 1)
+        ),
+        &rule_args(&values),
+    )
+    .await?;
+    Ok(row.map_or(0, |r| r.n as u64))
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct SampleRow {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub country: Option<String>,
+}
+
+pub async fn sample_matching(
+    db: &D1Database,
+    rule: &SegmentRule,
+    purpose: &str,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> AppResult<Vec<SampleRow>> {
+    let (sql, values) = member_sql(rule, purpose, now);
+    let mut args = vec![Arg::Int(i64::from(limit))];
+    args.extend(rule_args(&values));
+    all(
+        db,
+        &format!(
+            "SELECT c.id, c.email, c.name, c.country {MATCH_FROM} WHERE {} ORDER BY c.id LIMIT ?1",
+            numbered(&sql, 2)
+        ),
+        &args,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+/// The id that ends the chunk of `size` contacts after `cursor`, or none when fewer remain.
+pub async fn chunk_end(db: &D1Database, cursor: &str, size: u32) -> AppResult<Option<String>> {
+    let row: Option<IdRow> = first(
+        db,
+        "SELECT id FROM contacts WHERE id > ?1 ORDER BY id LIMIT 1 OFFSET ?2",
+        &[Arg::Text(cursor), Arg::Int(i64::from(size) - 1)],
+    )
+    .await?;
+    Ok(row.map(|r| r.id))
+}
+
+/// Set-based recompute of one chunk (`cursor` < id ≤ `end`, or to the end): members who no
+/// longer match leave, new matches join, everyone else is not written. Both statements only act
+/// while the segment is still at `version`, so a rebuild overtaken by a new rule writes nothing.
+pub fn rebuild_chunk_statements(
+    db: &D1Database,
+    segment: &SegmentRow,
+    rule: &SegmentRule,
+    cursor: &str,
+    end: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<D1PreparedStatement>> {
+    let (sql, values) = member_sql(rule, &segment.purpose, now);
+    let matching = numbered(&sql, 6);
+    let at = crate::domain::time::format(now);
+    let mut args = vec![
+        Arg::Text(cursor),
+        Arg::OptText(end),
+        Arg::Text(&segment.id),
+        Arg::Text(&at),
+        Arg::Int(segment.version as i64),
+    ];
+    args.extend(rule_args(&values));
+    let in_range = "c.id > ?1 AND (?2 IS NULL OR c.id <= ?2)";
+    let current = "EXISTS (SELECT 1 FROM segments g WHERE g.id = ?3 AND g.version = ?5 AND g.deleted_at IS NULL)";
+    Ok(vec![
+        statement(
+            db,
+            &format!(
+                "DELETE FROM segment_members WHERE segment_id = ?3 AND contact_id > ?1 \
+                 AND (?2 IS NULL OR contact_id <= ?2) AND ?4 IS NOT NULL AND {current} \
+                 AND contact_id NOT IN (SELECT c.id {MATCH_FROM} WHERE {in_range} AND {matching})"
+            ),
+            &args,
+        )?,
+        statement(
+            db,
+            &format!(
+                "INSERT INTO segment_members (segment_id, contact_id, since) \
+                 SELECT ?3, c.id, ?4 {MATCH_FROM} WHERE {in_range} AND {current} AND {matching} \
+                 ON CONFLICT (segment_id, contact_id) DO NOTHING"
+            ),
+            &args,
+        )?,
+    ])
+}
+
+/// Everything segments need to know about these contacts, in one D1 round trip.
+pub async fn facts_for(db: &D1Database, ids: &[String]) -> AppResult<Vec<ContactFacts>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let queries = [
+        facts::CONTACT_SQL,
+        facts::ATTRIBUTES_SQL,
+        facts::CONSENTS_SQL,
+        facts::CATEGORIES_SQL,
+        facts::SKUS_SQL,
+        facts::SEGMENTS_SQL,
+    ];
+    let mut statements = Vec::with_capacity(ids.len() * queries.len());
+    for id in ids {
+        for sql in queries {
+            statements.push(statement(db, sql, &[Arg::Text(id)])?);
+        }
+    }
+    let results = db
+        .batch(statements)
+        .await
+        .map_err(|e| crate::error::AppError::internal("d1 facts", e))?;
+    let mut out = Vec::new();
+    for chunk in results.chunks(queries.len()) {
+        let decode = |e| crate::error::AppError::internal("d1 facts decode", e);
+        let [contact, attributes, consents, categories, skus, segments] = chunk else {
+            continue;
+        };
+        let Some(row) = contact
+            .results::<FactsRow>()
+            .map_err(decode)?
+            .into_iter()
+            .next()
+        else {
+            continue; // erased since the message was sent
+        };
+        let mut f = row.into_facts();
+        for a in attributes.results::<KeyValue>().map_err(decode)? {
+            let value =
+                serde_json::from_str(&a.value).unwrap_or(serde_json::Value::String(a.value));
+            f.attributes.insert(a.key, value);
+        }
+        f.consents = consents
+            .results::<PurposeRow>()
+            .map_err(decode)?
+            .into_iter()
+            .map(|r| r.purpose)
+            .collect();
+        f.bought_categories = categories
+            .results::<CategoryRow>()
+            .map_err(decode)?
+            .into_iter()
+            .map(|r| r.category)
+            .collect();
+        f.bought_skus = skus
+            .results::<SkuRow>()
+            .map_err(decode)?
+            .into_iter()
+            .map(|r| r.sku)
+            .collect();
+        f.segments = segments
+            .results::<SegmentIdRow>()
+            .map_err(decode)?
+            .into_iter()
+            .map(|r| r.segment_id)
+            .collect();
+        out.push(f);
+    }
+    Ok(out)
+}
+
+/// `facts::CONTACT_SQL` as D1 returns it: every number a JavaScript number.
+#[derive(Deserialize)]
+struct FactsRow {
+    id: String,
+    email: String,
+    name: Option<String>,
+    locale: Option<String>,
+    country: Option<String>,
+    city: Option<String>,
+    birth_date: Option<String>,
+    gender: Option<String>,
+    status: String,
+    source: String,
+    created_at: String,
+    confirmed_at: Option<String>,
+    last_activity_at: Option<String>,
+    order_count: f64,
+    total_spent_cents: f64,
+    first_order_at: Option<String>,
+    last_order_at: Option<String>,
+    last_nps: Option<f64>,
+    nps_category: Option<String>,
+    avg_csat: Option<f64>,
+    temperature: String,
+    rfm_r: Option<f64>,
+    rfm_f: Option<f64>,
+    rfm_m: Option<f64>,
+    rfm_segment: Option<String>,
+    last_response_at: Option<String>,
+}
+
+impl FactsRow {
+    fn into_facts(self) -> ContactFacts {
+        let int = |v: Option<f64>| v.map(|n| n as i64);
+        ContactFacts {
+            id: self.id,
+            email: self.email,
+            name: self.name,
+            locale: self.locale,
+            country: self.country,
+            city: self.city,
+            birth_date: self.birth_date,
+            gender: self.gender,
+            status: self.status,
+            source: self.source,
+            created_at: self.created_at,
+            confirmed_at: self.confirmed_at,
+            last_activity_at: self.last_activity_at,
+            order_count: self.order_count as i64,
+            total_spent_cents: self.total_spent_cents as i64,
+            first_order_at: self.first_order_at,
+            last_order_at: self.last_order_at,
+            last_nps: int(self.last_nps),
+            nps_category: self.nps_category,
+            avg_csat: self.avg_csat,
+            temperature: self.temperature,
+            rfm_r: int(self.rfm_r),
+            rfm_f: int(self.rfm_f),
+            rfm_m: int(self.rfm_m),
+            rfm_segment: self.rfm_segment,
+            last_response_at: self.last_response_at,
+            ..ContactFacts::default()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct KeyValue {
+    key: String,
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct PurposeRow {
+    purpose: String,
+}
+
+#[derive(Deserialize)]
+struct CategoryRow {
+    category: String,
+}
+
+#[derive(Deserialize)]
+struct SkuRow {
+    sku: String,
+}
+
+#[derive(Deserialize)]
+struct SegmentIdRow {
+    segment_id: String,
+}
+
+/// The contact's temperature as the queue last computed it (creates the stats row if needed).
+pub fn set_temperature_statement(
+    db: &D1Database,
+    contact_id: &str,
+    temperature: &str,
+    at: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "INSERT INTO contact_stats (contact_id, temperature, updated_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (contact_id) DO UPDATE SET temperature = excluded.temperature, updated_at = excluded.updated_at",
+        &[Arg::Text(contact_id), Arg::Text(temperature), Arg::Text(at)],
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BuyerRow {
+    pub contact_id: String,
+    pub last_order_at: Option<String>,
+    pub order_count: f64,
+    pub total_spent_cents: f64,
+    pub rfm_r: Option<f64>,
+    pub rfm_f: Option<f64>,
+    pub rfm_m: Option<f64>,
+    pub rfm_segment: Option<String>,
+}
+
+/// Contacts with at least one order, keyset-paged by id.
+pub async fn buyers_page(db: &D1Database, after: &str, limit: u32) -> AppResult<Vec<BuyerRow>> {
+    all(
+        db,
+        "SELECT contact_id, last_order_at, order_count, total_spent_cents, rfm_r, rfm_f, rfm_m, rfm_segment \
+         FROM contact_stats WHERE order_count > 0 AND contact_id > ?1 ORDER BY contact_id LIMIT ?2",
+        &[Arg::Text(after), Arg::Int(i64::from(limit))],
+    )
+    .await
+}
+
+pub fn set_rfm_statement(
+    db: &D1Database,
+    contact_id: &str,
+    (r, f, m): (u8, u8, u8),
+    group: &str,
+    at: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "UPDATE contact_stats SET rfm_r = ?2, rfm_f = ?3, rfm_m = ?4, rfm_segment = ?5, updated_at = ?6 \
+         WHERE contact_id = ?1",
+        &[
+            Arg::Text(contact_id),
+            Arg::Int(i64::from(r)),
+            Arg::Int(i64::from(f)),
+            Arg::Int(i64::from(m)),
+            Arg::Text(group),
+            Arg::Text(at),
+        ],
+    )
+}
+
+/// The SQL twin of `domain::segment::temperature` for every stats row, writing changed rows.
+pub async fn cool_down(
+    db: &D1Database,
+    now: DateTime<Utc>,
+    t: &crate::domain::segment::TemperatureThresholds,
+) -> AppResult<usize> {
+    let cut =
+        |days: u32| crate::domain::time::format(now - chrono::Duration::days(i64::from(days)));
+    let (order, response, activity, warm, at) = (
+        cut(t.hot_order_days),
+        cut(t.hot_response_days),
+        cut(t.hot_activity_days),
+        cut(t.warm_days),
+        crate::domain::time::format(now),
+    );
+    crate::store::run(
+        db,
+        "UPDATE contact_stats AS s SET temperature = t.v, updated_at = ?5 FROM ( \
+           SELECT x.contact_id AS id, CASE \
+             WHEN x.last_order_at >= ?1 OR r.last >= ?2 OR c.last_activity_at >= ?3 THEN 'hot' \
+             WHEN x.last_order_at >= ?4 OR r.last >= ?4 OR c.last_activity_at >= ?4 THEN 'warm' \
+             ELSE 'cold' END AS v \
+           FROM contact_stats x JOIN contacts c ON c.id = x.contact_id \
+           LEFT JOIN (SELECT contact_id, MAX(created_at) AS last FROM survey_responses GROUP BY contact_id) r \
+             ON r.contact_id = x.contact_id) AS t \
+         WHERE t.id = s.contact_id AND s.temperature <> t.v",
+        &[
+            Arg::Text(&order),
+            Arg::Text(&response),
+            Arg::Text(&activity),
+            Arg::Text(&warm),
+            Arg::Text(&at),
+        ],
+    )
+    .await
+}

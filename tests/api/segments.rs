@@ -1,0 +1,470 @@
+//! Segments kept current through the queue: built from contacts, orders and answers, moved by
+//! each event without a rebuild, exported as marketers download them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::ensure;
+use crate::harness::{unique_email, Auth, Reply, TestApp, TestFn};
+use crate::orders::{external_id, order, send_orders};
+use crate::signup::{contact, create_form, form_body, signup, submit};
+
+pub fn tests() -> Vec<(&'static str, TestFn)> {
+    crate::tests![
+        segment_is_built_from_contacts_orders_and_answers_then_kept_current,
+        unconfirmed_and_unconsented_people_never_join_a_marketing_segment,
+        segment_rules_are_validated_and_previewed,
+        export_neutralises_formulas_and_offers_columns_and_ndjson,
+        replacing_a_rule_rebuilds_a_new_version,
+    ]
+}
+
+/// A tag no other test's addresses contain, so a rule can pick exactly this test's people.
+fn run_tag(name: &str) -> String {
+    unique_email(name)
+        .split('@')
+        .next()
+        .unwrap_or(name)
+        .to_string()
+}
+
+async fn active_contact(
+    app: &TestApp,
+    form: &str,
+    email: &str,
+    name: &str,
+    country: &str,
+) -> Result<String, String> {
+    let mut body = signup(email, name);
+    body["fields"]["country"] = json!(country);
+    submit(app, form, &body).await?.expect(202)?;
+    let c = contact(app, email)
+        .await?
+        .ok_or("signup did not create a contact")?;
+    ensure!(c["status"] == "active", "not active: {c}");
+    c["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| "no id".into())
+}
+
+pub async fn create_segment(app: &TestApp, name: &str, rule: Value) -> Result<Value, String> {
+    Ok(app
+        .post_json(
+            "/admin/v1/segments",
+            &json!({"name": name, "rule": rule}),
+            Auth::Admin,
+        )
+        .await?
+        .expect(201)?
+        .json())
+}
+
+pub async fn ready_segment(app: &TestApp, id: &str, version: i64) -> Result<Value, String> {
+    app.eventually(Duration::from_secs(30), || async {
+        let s = app
+            .get(&format!("/admin/v1/segments/{id}"), Auth::Admin)
+            .await?
+            .expect(200)?
+            .json();
+        Ok(if s["state"] == "ready" && s["version"] == version {
+            Some(s)
+        } else {
+            None
+        })
+    })
+    .await
+}
+
+async fn export(app: &TestApp, id: &str, query: &str) -> Result<Reply, String> {
+    app.get(
+        &format!("/admin/v1/segments/{id}/export.csv{query}"),
+        Auth::Admin,
+    )
+    .await
+}
+
+/// The emails in an export, sorted.
+async fn member_emails(app: &TestApp, id: &str) -> Result<Vec<String>, String> {
+    let csv = export(app, id, "?columns=email").await?.expect(200)?;
+    let mut emails: Vec<String> = csv.text.lines().skip(1).map(str::to_string).collect();
+    emails.sort();
+    Ok(emails)
+}
+
+async fn eventually_members(app: &TestApp, id: &str, want: &[&str]) -> Result<(), String> {
+    let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    let got = app
+        .eventually(Duration::from_secs(20), || async {
+            let got = member_emails(app, id).await?;
+            Ok(if got == want { Some(got) } else { None })
+        })
+        .await;
+    match got {
+        Ok(_) => Ok(()),
+        Err(_) => Err(format!(
+            "members never became {want:?}; now {:?}",
+            member_emails(app, id).await?
+        )),
+    }
+}
+
+async fn segment_is_built_from_contacts_orders_and_answers_then_kept_current(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let form = create_form(&app, &form_body(false)).await?;
+    let tag = run_tag("story");
+    let big = format!("{tag}-big@example.com");
+    let small = format!("{tag}-small@example.com");
+    let abroad = format!("{tag}-abroad@example.com");
+    let later = format!("{tag}-later@example.com");
+    active_contact(&app, &form, &big, "Big Spender", "BR").await?;
+    active_contact(&app, &form, &small, "Small Spender", "BR").await?;
+    active_contact(&app, &form, &abroad, "Abroad", "PT").await?;
+    active_contact(&app, &form, &later, "Later", "BR").await?;
+    send_orders(
+        &app,
+        vec![
+            order(&external_id("big"), &big, "250.00", "2026-11-01T10:00:00Z"),
+            order(
+                &external_id("small"),
+                &small,
+                "20.00",
+                "2026-11-01T10:00:00Z",
+            ),
+            order(
+                &external_id("abroad"),
+                &abroad,
+                "900.00",
+                "2026-11-01T10:00:00Z",
+            ),
+        ],
+    )
+    .await?;
+    let rule = json!({"all": [
+        {"field": "email", "op": "starts_with", "value": tag},
+        {"field": "country", "op": "eq", "value": "br"},
+        {"field": "total_spent", "op": "gte", "value": "100.00"},
+        {"field": "bought_category", "op": "eq", "value": "BAGS"}
+    ]});
+    let created = create_segment(&app, "Brazilian bag buyers", rule).await?;
+    ensure!(
+        created["state"] == "building"
+            && created["version"] == 1
+            && created["purpose"] == "marketing_email",
+        "created {created}"
+    );
+    let id = created["id"].as_str().ok_or("no id")?.to_string();
+    let ready = ready_segment(&app, &id, 1).await?;
+    ensure!(
+        ready["size"] == 1 && ready["computed_at"].is_string(),
+        "ready {ready}"
+    );
+    eventually_members(&app, &id, &[&big]).await?;
+
+    // An order moves a contact in: no rebuild, the version stays.
+    send_orders(
+        &app,
+        vec![order(
+            &external_id("later"),
+            &later,
+            "120.00",
+            "2026-11-05T10:00:00Z",
+        )],
+    )
+    .await?;
+    eventually_members(&app, &id, &[&big, &later]).await?;
+    // Sent again (the shop retries): nothing changes, nobody is counted twice.
+    send_orders(
+        &app,
+        vec![order(
+            &external_id("later2"),
+            &later,
+            "1.00",
+            "2026-11-06T10:00:00Z",
+        )],
+    )
+    .await?;
+    let again = ready_segment(&app, &id, 1).await?;
+    ensure!(again["size"] == 2, "size after a repeat {again}");
+
+    // Withdrawing marketing consent moves them out.
+    let session = crate::me::session_for(&app, &big).await?;
+    app.send(
+        app.client
+            .put(app.url("/v1/me/consents/marketing_email"))
+            .json(&json!({"granted": false})),
+        Auth::Bearer(&session),
+    )
+    .await?
+    .expect(200)?;
+    eventually_members(&app, &id, &[&later]).await?;
+    // The export re-checks consent at once; the membership itself follows through the queue.
+    app.eventually(Duration::from_secs(20), || async {
+        let s = ready_segment(&app, &id, 1).await?;
+        Ok((s["size"] == 1).then_some(()))
+    })
+    .await
+    .map_err(|e| format!("size after withdrawal: {e}"))?;
+
+    // Their own view lists the segments they are in.
+    let later_session = crate::me::session_for(&app, &later).await?;
+    let me = app
+        .get("/v1/me", Auth::Bearer(&later_session))
+        .await?
+        .expect(200)?
+        .json();
+    ensure!(
+        me.to_string().contains("Brazilian bag buyers"),
+        "self-service does not show the segment"
+    );
+    Ok(())
+}
+
+async fn unconfirmed_and_unconsented_people_never_join_a_marketing_segment(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let tag = run_tag("eligible");
+    let confirmed_form = create_form(&app, &form_body(false)).await?;
+    let double_opt_in = create_form(&app, &form_body(true)).await?;
+    let member = format!("{tag}-member@example.com");
+    let pending = format!("{tag}-pending@example.com");
+    let buyer = format!("{tag}-buyer@example.com");
+    active_contact(&app, &confirmed_form, &member, "Member", "BR").await?;
+    submit(&app, &double_opt_in, &signup(&pending, "Pending"))
+        .await?
+        .expect(202)?;
+    // A buyer the shop sent an order for has no marketing consent.
+    send_orders(
+        &app,
+        vec![order(
+            &external_id("nc"),
+            &buyer,
+            "10.00",
+            "2026-11-01T10:00:00Z",
+        )],
+    )
+    .await?;
+    let created = create_segment(
+        &app,
+        "Everyone tagged",
+        json!({"all": [{"field": "email", "op": "starts_with", "value": tag}]}),
+    )
+    .await?;
+    let id = created["id"].as_str().ok_or("no id")?;
+    ready_segment(&app, id, 1).await?;
+    eventually_members(&app, id, &[&member]).await?;
+    // A segment for a purpose nobody granted is empty.
+    let sms = app
+        .post_json(
+            "/admin/v1/segments",
+            &json!({"name": "SMS", "purpose": "sms", "rule": {"all": [{"field": "email", "op": "starts_with", "value": tag}]}}),
+            Auth::Admin,
+        )
+        .await?
+        .expect(201)?
+        .json();
+    let sms_ready = ready_segment(&app, sms["id"].as_str().ok_or("no id")?, 1).await?;
+    ensure!(sms_ready["size"] == 0, "sms segment {sms_ready}");
+    Ok(())
+}
+
+async fn segment_rules_are_validated_and_previewed(app: Arc<TestApp>) -> Result<(), String> {
+    let bad = app
+        .post_json(
+            "/admin/v1/segments",
+            &json!({"name": "Bad", "rule": {"all": [
+                {"field": "shoe_size", "op": "eq", "value": 42},
+                {"field": "country", "op": "gt", "value": "BR"},
+                {"field": "order_count", "op": "eq", "value": "three"}
+            ]}}),
+            Auth::Admin,
+        )
+        .await?
+        .expect_error(400, "validation_failed")?;
+    let fields = bad.json()["error"]["fields"].clone();
+    let keys: Vec<&String> = fields
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    ensure!(
+        keys.iter().any(|k| k.contains("all[0]"))
+            && keys.iter().any(|k| k.contains("all[1]"))
+            && keys.iter().any(|k| k.contains("all[2]")),
+        "fields {fields}"
+    );
+    let deep = (0..10).fold(
+        json!({"field": "country", "op": "eq", "value": "BR"}),
+        |inner, _| json!({"not": inner}),
+    );
+    app.post_json(
+        "/admin/v1/segments",
+        &json!({"name": "Deep", "rule": deep}),
+        Auth::Admin,
+    )
+    .await?
+    .expect_error(400, "validation_failed")?;
+    app.post_json(
+        "/admin/v1/segments",
+        &json!({"name": "Loop", "rule": {"all": [{"field": "segment", "op": "eq", "value": "seg_missing"}]}}),
+        Auth::Admin,
+    )
+    .await?
+    .expect_error(400, "validation_failed")?;
+
+    let form = create_form(&app, &form_body(false)).await?;
+    let tag = run_tag("preview");
+    for i in 0..3 {
+        active_contact(&app, &form, &format!("{tag}-{i}@example.com"), "P", "BR").await?;
+    }
+    let preview = app
+        .post_json(
+            "/admin/v1/segments/preview",
+            &json!({"rule": {"all": [{"field": "email", "op": "starts_with", "value": tag}]}}),
+            Auth::Admin,
+        )
+        .await?
+        .expect(200)?
+        .json();
+    ensure!(
+        preview["count"] == 3 && preview["sample"].as_array().map(Vec::len) == Some(3),
+        "preview {preview}"
+    );
+    let list = app
+        .get("/admin/v1/segments", Auth::Admin)
+        .await?
+        .expect(200)?
+        .json();
+    ensure!(
+        !list.to_string().contains("Deep"),
+        "a refused segment was saved"
+    );
+    Ok(())
+}
+
+async fn export_neutralises_formulas_and_offers_columns_and_ndjson(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let form = create_form(&app, &form_body(false)).await?;
+    let tag = run_tag("export");
+    let evil = format!("{tag}-evil@example.com");
+    active_contact(
+        &app,
+        &form,
+        &evil,
+        "=HYPERLINK(\"http://evil\",\"x\")",
+        "BR",
+    )
+    .await?;
+    let created = create_segment(
+        &app,
+        "Export",
+        json!({"all": [{"field": "email", "op": "starts_with", "value": tag}]}),
+    )
+    .await?;
+    let id = created["id"].as_str().ok_or("no id")?;
+    ready_segment(&app, id, 1).await?;
+    let csv = export(&app, id, "").await?.expect(200)?;
+    ensure!(
+        csv.header("content-type")
+            .is_some_and(|t| t.starts_with("text/csv"))
+            && csv
+                .header("content-disposition")
+                .is_some_and(|d| d.contains("attachment")),
+        "headers {:?}",
+        csv.headers
+    );
+    let mut lines = csv.text.split("\r\n");
+    ensure!(
+        lines.next() == Some("contact_id,email,name,locale,country,city,temperature,order_count,total_spent,last_order_at,preferences_url,unsubscribe_url"),
+        "header {}",
+        csv.text
+    );
+    let row = lines.next().ok_or("no member row")?;
+    ensure!(
+        row.contains(&evil)
+            && row.contains(r#""'=HYPERLINK(""http://evil"",""x"")""#)
+            && row.contains(&format!("{}/me?p=", app.base))
+            && row.contains(&format!("{}/unsubscribe?t=", app.base)),
+        "row {row}"
+    );
+    // The signed link in the export opens the person's own preferences.
+    let picked = export(&app, id, "?columns=email,name,order_count")
+        .await?
+        .expect(200)?;
+    ensure!(
+        picked.text.starts_with("email,name,order_count\r\n"),
+        "columns {}",
+        picked.text
+    );
+    export(&app, id, "?columns=email,password")
+        .await?
+        .expect_error(400, "validation_failed")?;
+    export(&app, id, "?format=xml")
+        .await?
+        .expect_error(400, "validation_failed")?;
+    let nd = export(&app, id, "?format=ndjson&columns=email,name")
+        .await?
+        .expect(200)?;
+    let first: Value =
+        serde_json::from_str(nd.text.lines().next().unwrap_or("")).map_err(|e| e.to_string())?;
+    ensure!(
+        first == json!({"email": evil, "name": "=HYPERLINK(\"http://evil\",\"x\")"}),
+        "ndjson {first}"
+    );
+    let audit = app
+        .get("/admin/v1/audit?limit=1000", Auth::Admin)
+        .await?
+        .expect(200)?;
+    ensure!(
+        audit.text.contains("segment.export.csv"),
+        "exports are not audited"
+    );
+    export(&app, "seg_missing", "")
+        .await?
+        .expect_error(404, "not_found")?;
+    Ok(())
+}
+
+async fn replacing_a_rule_rebuilds_a_new_version(app: Arc<TestApp>) -> Result<(), String> {
+    let form = create_form(&app, &form_body(false)).await?;
+    let tag = run_tag("replace");
+    let br = format!("{tag}-br@example.com");
+    let pt = format!("{tag}-pt@example.com");
+    active_contact(&app, &form, &br, "Br", "BR").await?;
+    active_contact(&app, &form, &pt, "Pt", "PT").await?;
+    let by_country = |country: &str| json!({"all": [{"field": "email", "op": "starts_with", "value": tag}, {"field": "country", "op": "eq", "value": country}]});
+    let created = create_segment(&app, "By country", by_country("BR")).await?;
+    let id = created["id"].as_str().ok_or("no id")?.to_string();
+    ready_segment(&app, &id, 1).await?;
+    eventually_members(&app, &id, &[&br]).await?;
+    let replaced = app
+        .send(
+            app.client
+                .put(app.url(&format!("/admin/v1/segments/{id}")))
+                .json(&json!({"name": "By country", "rule": by_country("PT")})),
+            Auth::Admin,
+        )
+        .await?
+        .expect(200)?
+        .json();
+    ensure!(
+        replaced["version"] == 2 && replaced["state"] == "building",
+        "replaced {replaced}"
+    );
+    ready_segment(&app, &id, 2).await?;
+    eventually_members(&app, &id, &[&pt]).await?;
+    app.delete(&format!("/admin/v1/segments/{id}"), Auth::Admin)
+        .await?
+        .expect(200)?;
+    app.get(&format!("/admin/v1/segments/{id}"), Auth::Admin)
+        .await?
+        .expect_error(404, "not_found")?;
+    let _ = contact(&app, &br)
+        .await?
+        .ok_or("deleting a segment touched its members")?;
+    Ok(())
+}
