@@ -86,6 +86,7 @@ test: setup build lint test-unit test-integration
 
 bench: setup build
 	scripts/bench.sh
+	scripts/bench-segments.sh
 
 deploy: tools build
 	wrangler deploy

@@ -7,11 +7,14 @@ use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder};
 use crate::jobs::delivery::{self, Outcome};
 use crate::jobs::message::{decode, Job};
 use crate::jobs::segments;
+use crate::store;
 
 /// Delay before retrying a job that failed unexpectedly (D1 hiccup, missing binding).
 const ERROR_RETRY_SECS: u32 = 5;
 
 pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
+    let metered = env.var("D1_ROW_METER").is_ok_and(|v| v.to_string() == "on");
+    store::set_row_meter(metered);
     // Contact changes are evaluated together: one load of facts and segments for the batch.
     let mut changed = Vec::new();
     for message in batch.raw_iter() {
@@ -50,8 +53,21 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
         return;
     }
     let ids: Vec<String> = changed.iter().map(|(id, _)| id.clone()).collect();
+    let (read_before, written_before) = store::rows_metered();
     match segments::contacts_changed(&env, &ids).await {
-        Ok(()) => changed.iter().for_each(|(_, m)| m.ack()),
+        Ok(()) => {
+            changed.iter().for_each(|(_, m)| m.ack());
+            if metered {
+                // `make bench` reads D1 rows per incremental update from this line.
+                let (read, written) = store::rows_metered();
+                worker::console_log!(
+                    "d1-rows contacts_changed contacts={} read={} written={}",
+                    ids.len(),
+                    read - read_before,
+                    written - written_before
+                );
+            }
+        }
         Err(e) => {
             worker::console_error!(
                 "queue: segment update for {} contacts failed: {e:?}",

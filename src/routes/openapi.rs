@@ -176,7 +176,9 @@ pub fn document() -> Value {
                         "first_order_at": { "type": ["string", "null"] }, "last_order_at": { "type": ["string", "null"] },
                         "last_nps": { "type": ["integer", "null"] }, "nps_category": { "type": ["string", "null"], "enum": ["promoter", "passive", "detractor", null] },
                         "avg_csat": { "type": ["number", "null"] }, "csat_count": { "type": "integer" },
-                        "temperature": { "type": "string", "enum": ["cold", "warm", "hot"] } } } } },
+                        "temperature": { "type": "string", "enum": ["cold", "warm", "hot"] },
+                        "rfm": { "type": ["object", "null"], "description": "RFM quintiles (5 best) and group, recomputed daily", "properties": {
+                            "r": { "type": "integer" }, "f": { "type": "integer" }, "m": { "type": "integer" }, "group": { "type": "string" } } } } } } },
                 "SegmentInput": { "type": "object", "additionalProperties": false, "required": ["name", "rule"], "properties": {
                     "name": { "type": "string" }, "rule": { "type": "object" },
                     "purpose": { "type": "string", "description": "consent every member must hold; default marketing_email" } } },

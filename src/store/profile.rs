@@ -124,13 +124,17 @@ pub struct StatsRow {
     pub avg_csat: Option<f64>,
     pub csat_count: f64,
     pub temperature: String,
+    pub rfm_r: Option<f64>,
+    pub rfm_f: Option<f64>,
+    pub rfm_m: Option<f64>,
+    pub rfm_segment: Option<String>,
 }
 
 pub async fn stats(db: &D1Database, contact_id: &str) -> AppResult<Option<StatsRow>> {
     first(
         db,
         "SELECT order_count, total_spent_cents, first_order_at, last_order_at, last_nps, nps_category, \
-           avg_csat, csat_count, temperature FROM contact_stats WHERE contact_id = ?1",
+           avg_csat, csat_count, temperature, rfm_r, rfm_f, rfm_m, rfm_segment FROM contact_stats WHERE contact_id = ?1",
         &[Arg::Text(contact_id)],
     )
     .await

@@ -41,6 +41,7 @@ fn main() {
         serial.extend(signup::serial_tests());
         serial.extend(me::serial_tests());
         serial.extend(surveys::serial_tests());
+        serial.extend(segments::serial_tests());
         let passed = harness::run(app, all, serial, &wrangler.log).await;
         drop(wrangler);
         passed

@@ -21,6 +21,11 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
     ]
 }
 
+/// Tests that move time by writing the local D1 directly (see `harness::run`).
+pub fn serial_tests() -> Vec<(&'static str, TestFn)> {
+    crate::tests![days_pass_and_the_daily_run_keeps_time_relative_segments_right]
+}
+
 /// A tag no other test's addresses contain, so a rule can pick exactly this test's people.
 fn run_tag(name: &str) -> String {
     unique_email(name)
@@ -466,5 +471,86 @@ async fn replacing_a_rule_rebuilds_a_new_version(app: Arc<TestApp>) -> Result<()
     let _ = contact(&app, &br)
         .await?
         .ok_or("deleting a segment touched its members")?;
+    Ok(())
+}
+
+async fn days_pass_and_the_daily_run_keeps_time_relative_segments_right(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let form = create_form(&app, &form_body(false)).await?;
+    let tag = run_tag("days");
+    let fresh = format!("{tag}-fresh@example.com");
+    let fading = format!("{tag}-fading@example.com");
+    active_contact(&app, &form, &fresh, "Fresh", "BR").await?;
+    let fading_id = active_contact(&app, &form, &fading, "Fading", "BR").await?;
+    let now = chrono::Utc::now();
+    let recent =
+        (now - chrono::Duration::days(2)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    send_orders(
+        &app,
+        vec![
+            order(&external_id("fresh"), &fresh, "300.00", &recent),
+            order(&external_id("fading"), &fading, "20.00", &recent),
+        ],
+    )
+    .await?;
+    let created = create_segment(
+        &app,
+        "Bought this month",
+        json!({"all": [{"field": "email", "op": "starts_with", "value": tag},
+                       {"field": "last_order_at", "op": "within_days", "value": 30}]}),
+    )
+    .await?;
+    let id = created["id"].as_str().ok_or("no id")?.to_string();
+    ready_segment(&app, &id, 1).await?;
+    eventually_members(&app, &id, &[&fading, &fresh]).await?;
+    let fresh_contact = contact(&app, &fresh).await?.ok_or("gone")?;
+    ensure!(
+        fresh_contact["stats"]["temperature"] == "hot",
+        "a buyer of two days ago is not hot: {}",
+        fresh_contact["stats"]
+    );
+
+    // Forty days pass for one buyer: nothing about them changes, only the calendar.
+    let long_ago =
+        (now - chrono::Duration::days(40)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    app.sql(&format!(
+        "UPDATE orders SET placed_at = '{long_ago}' WHERE contact_id = '{fading_id}'; \
+         UPDATE contact_stats SET first_order_at = '{long_ago}', last_order_at = '{long_ago}' WHERE contact_id = '{fading_id}'; \
+         UPDATE contacts SET last_activity_at = '{long_ago}' WHERE id = '{fading_id}'"
+    ))?;
+    let before = ready_segment(&app, &id, 1).await?;
+    app.get("/__scheduled?cron=17+3+*+*+*", Auth::None).await?;
+    eventually_members(&app, &id, &[&fresh]).await?;
+    let after = ready_segment(&app, &id, 1).await?;
+    ensure!(
+        after["version"] == before["version"] && after["size"] == 1,
+        "the daily run changed the version or miscounted: {after}"
+    );
+    let faded = app
+        .eventually(Duration::from_secs(10), || async {
+            let c = contact(&app, &fading).await?.ok_or("gone")?;
+            Ok(
+                (c["stats"]["temperature"] == "warm" && c["stats"]["rfm"]["group"].is_string())
+                    .then_some(c),
+            )
+        })
+        .await?;
+    let fresh_rfm = contact(&app, &fresh).await?.ok_or("gone")?["stats"]["rfm"].clone();
+    ensure!(
+        fresh_rfm["r"].as_i64() > faded["stats"]["rfm"]["r"].as_i64()
+            && fresh_rfm["m"].as_i64() > faded["stats"]["rfm"]["m"].as_i64(),
+        "RFM does not rank the recent big buyer above the old small one: {fresh_rfm} vs {}",
+        faded["stats"]["rfm"]
+    );
+
+    // Running the day again (a redelivered rebuild) changes nothing.
+    app.get("/__scheduled?cron=17+3+*+*+*", Auth::None).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    ensure!(
+        member_emails(&app, &id).await? == vec![fresh.clone()]
+            && ready_segment(&app, &id, 1).await?["size"] == 1,
+        "a repeated daily run changed the members"
+    );
     Ok(())
 }

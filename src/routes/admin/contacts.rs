@@ -40,6 +40,12 @@ pub async fn contact_document(db: &D1Database, contact: contacts::ContactRow) ->
             "avg_csat": s.avg_csat,
             "csat_count": s.csat_count as i64,
             "temperature": s.temperature,
+            "rfm": s.rfm_segment.as_ref().map(|group| json!({
+                "r": s.rfm_r.map(|n| n as i64),
+                "f": s.rfm_f.map(|n| n as i64),
+                "m": s.rfm_m.map(|n| n as i64),
+                "group": group,
+            })),
         })
     });
     let mut doc = serde_json::to_value(&contact)?;
