@@ -94,7 +94,6 @@ pub async fn contacts_changed(env: &Env, ids: &[String]) -> AppResult<()> {
         }
     }
     let live = in_dependency_order(segments::list(&db).await?, now);
-    let mut touched = Vec::new();
     for segment in &live {
         let mut joins = Vec::new();
         let mut leaves = Vec::new();
@@ -119,16 +118,6 @@ pub async fn contacts_changed(env: &Env, ids: &[String]) -> AppResult<()> {
             &leaves,
             &at,
         )?);
-        touched.push(&segment.row);
-    }
-    for row in touched {
-        statements.push(segments::refresh_size_statement(
-            &db,
-            &row.id,
-            row.version as i64,
-            false,
-            &at,
-        )?);
     }
     if !statements.is_empty() {
         store::batch(&db, statements).await?;
@@ -147,10 +136,12 @@ fn membership_statements(
     for chunk in joins.chunks(MEMBERS_PER_STATEMENT) {
         let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
         statements.push(segments::add_members_statement(db, segment_id, &ids, at)?);
+        statements.push(segments::follow_size_statement(db, segment_id, true)?);
     }
     for chunk in leaves.chunks(MEMBERS_PER_STATEMENT) {
         let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
         statements.push(segments::remove_members_statement(db, segment_id, &ids)?);
+        statements.push(segments::follow_size_statement(db, segment_id, false)?);
     }
     Ok(statements)
 }

@@ -635,3 +635,19 @@ pub async fn cool_down(
     )
     .await
 }
+
+/// Moves the segment's size by the rows the statement just before it in the same batch inserted
+/// (`joined`) or deleted: SQLite's `changes()`, so the size stays exact without recounting
+/// every member on each update.
+pub fn follow_size_statement(
+    db: &D1Database,
+    segment_id: &str,
+    joined: bool,
+) -> AppResult<D1PreparedStatement> {
+    let sql = if joined {
+        "UPDATE segments SET size = size + changes() WHERE id = ?1"
+    } else {
+        "UPDATE segments SET size = size - changes() WHERE id = ?1"
+    };
+    statement(db, sql, &[Arg::Text(segment_id)])
+}
