@@ -41,7 +41,7 @@ pub fn rows_metered() -> (u64, u64) {
     ROWS.with(Cell::get)
 }
 
-fn meter(result: &D1Result) {
+pub(crate) fn meter(result: &D1Result) {
     if !METER_ON.with(Cell::get) {
         return;
     }
