@@ -295,6 +295,9 @@ render_table() {
     }'
 }
 
+# med NUMBERS...: the median.
+med() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
 # rows_per_op NAME METHOD URL BODY [curl args...]: D1 rows read and written by one request, from
 # the X-D1-Rows-* headers (Clientela's D1_ROW_METER, the baseline's own D1 meta). Requests go one
 # at a time, so no other request's rows mix in; the median of ROWS_SAMPLES is reported, which
@@ -313,7 +316,6 @@ rows_per_op() {
     writes+=("$(awk -F': *' 'tolower($1) == "x-d1-rows-written" { print $2 + 0 }' <<<"$headers")")
   done
   [[ -n ${reads[0]} ]] || die "$name: no X-D1-Rows-Read header (is D1_ROW_METER on?)"
-  med() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
   ROWS_TSV+="$name"$'\t'"$method /${url#http://*/}"$'\t'"$(med "${reads[@]}")"$'\t'"$(med "${writes[@]}")"$'\n'
   log "rows: $name: read $(med "${reads[@]}"), written $(med "${writes[@]}")"
 }
@@ -357,7 +359,6 @@ survey_answers() {
     writes+=("$(awk -F': *' 'tolower($1) == "x-d1-rows-written" { print $2 + 0 }' <<<"$out")")
     times+=("$(awk '$1 == "TIME" { print $2 * 1000 }' <<<"$out")")
   done <<<"$tokens"
-  med() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
   ROWS_TSV+="Survey answer (NPS, CSAT, text)"$'\t'"POST /v1/surveys/responses"$'\t'"$(med "${reads[@]}")"$'\t'"$(med "${writes[@]}")"$'\n'
   SURVEY_LATENCY=$(printf '%s\n' "${times[@]}" | sort -n | awk '{ a[NR] = $1 } END {
     p50 = a[int(NR * 0.50 + 0.5)]; p99 = a[int(NR * 0.99 + 0.5)]; if (p99 == "") p99 = a[NR]

@@ -22,7 +22,10 @@ pub async fn enqueue(env: &Env, job: Job) -> AppResult<()> {
         .map_err(|e| AppError::internal("queue send", e))
 }
 
-/// Puts several jobs on the queue in one call.
+/// Cloudflare Queues takes at most 100 messages per `sendBatch`.
+const MESSAGES_PER_SEND: usize = 100;
+
+/// Puts several jobs on the queue, as few calls as the batch limit allows.
 pub async fn enqueue_all(env: &Env, jobs: Vec<Job>) -> AppResult<()> {
     if jobs.is_empty() {
         return Ok(());
@@ -34,9 +37,14 @@ pub async fn enqueue_all(env: &Env, jobs: Vec<Job>) -> AppResult<()> {
         .into_iter()
         .map(|job| Envelope::v1(job).to_json().map_err(AppError::from))
         .collect::<AppResult<Vec<String>>>()?;
-    let batch = worker::BatchMessageBuilder::new().messages(bodies).build();
-    queue
-        .send_batch(batch)
-        .await
-        .map_err(|e| AppError::internal("queue send", e))
+    for chunk in bodies.chunks(MESSAGES_PER_SEND) {
+        let batch = worker::BatchMessageBuilder::new()
+            .messages(chunk.to_vec())
+            .build();
+        queue
+            .send_batch(batch)
+            .await
+            .map_err(|e| AppError::internal("queue send", e))?;
+    }
+    Ok(())
 }

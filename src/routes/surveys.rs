@@ -52,11 +52,11 @@ pub async fn page(req: Request, app: &App) -> AppResult<Response> {
         Invitation::Open(row) => row,
         Invitation::Answered(row) => {
             let locale = page_locale(row.locale.as_deref(), accept.as_deref(), None);
-            return message_page(409, locale, Text::SurveyAnswered, embed);
+            return message_page(409, locale, Text::SurveyAnswered);
         }
         Invitation::Invalid => {
             let locale = Locale::negotiate(None, accept.as_deref());
-            return message_page(410, locale, Text::SurveyExpired, embed);
+            return message_page(410, locale, Text::SurveyExpired);
         }
     };
     let survey_row = surveys::find(&db, &row.survey_id)
@@ -98,7 +98,7 @@ fn script_safe_json(value: &Value) -> String {
         .replace('&', "\\u0026")
 }
 
-fn message_page(status: u16, locale: Locale, message: Text, _embed: bool) -> AppResult<Response> {
+fn message_page(status: u16, locale: Locale, message: Text) -> AppResult<Response> {
     let body = format!("<p>{}</p>", crate::pages::escape(text(locale, message)));
     html_response(
         status,

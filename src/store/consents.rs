@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use worker::{D1Database, D1PreparedStatement};
 
 use crate::error::AppResult;
-use crate::store::{all, placeholders, statement, Arg};
+use crate::store::{all, all_in, statement, Arg};
 
 pub struct ConsentEvent<'a> {
     pub contact_id: &'a str,
@@ -108,17 +108,10 @@ pub struct Withdrawal {
 
 /// The purposes these contacts have withdrawn (at most [`crate::store::LOOKUP_CHUNK`] ids per call).
 pub async fn withdrawn_among(db: &D1Database, contact_ids: &[&str]) -> AppResult<Vec<Withdrawal>> {
-    if contact_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let args: Vec<Arg<'_>> = contact_ids.iter().map(|id| Arg::Text(id)).collect();
-    all(
+    all_in(
         db,
-        &format!(
-            "SELECT contact_id, purpose FROM consents WHERE granted = 0 AND contact_id IN ({})",
-            placeholders(contact_ids.len())
-        ),
-        &args,
+        "SELECT contact_id, purpose FROM consents WHERE granted = 0 AND contact_id IN ({})",
+        contact_ids,
     )
     .await
 }

@@ -5,7 +5,7 @@ use worker::{D1Database, D1PreparedStatement};
 
 use crate::domain::form::ContactFields;
 use crate::error::AppResult;
-use crate::store::{all, first, placeholders, statement, Arg};
+use crate::store::{all, all_in, first, statement, Arg};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ContactRow {
@@ -225,17 +225,10 @@ pub async fn known_by_email_hashes(
     db: &D1Database,
     hashes: &[&str],
 ) -> AppResult<Vec<KnownContact>> {
-    if hashes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let args: Vec<Arg<'_>> = hashes.iter().map(|h| Arg::Text(h)).collect();
-    all(
+    all_in(
         db,
-        &format!(
-            "SELECT id, email_hash, status FROM contacts WHERE email_hash IN ({})",
-            placeholders(hashes.len())
-        ),
-        &args,
+        "SELECT id, email_hash, status FROM contacts WHERE email_hash IN ({})",
+        hashes,
     )
     .await
 }
@@ -247,17 +240,10 @@ struct SuppressedHash {
 
 /// Which of these email hashes are suppressed (at most [`crate::store::LOOKUP_CHUNK`] per call).
 pub async fn suppressed_among(db: &D1Database, hashes: &[&str]) -> AppResult<Vec<String>> {
-    if hashes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let args: Vec<Arg<'_>> = hashes.iter().map(|h| Arg::Text(h)).collect();
-    let rows: Vec<SuppressedHash> = all(
+    let rows: Vec<SuppressedHash> = all_in(
         db,
-        &format!(
-            "SELECT email_hash FROM suppressions WHERE email_hash IN ({})",
-            placeholders(hashes.len())
-        ),
-        &args,
+        "SELECT email_hash FROM suppressions WHERE email_hash IN ({})",
+        hashes,
     )
     .await?;
     Ok(rows.into_iter().map(|r| r.email_hash).collect())

@@ -85,7 +85,7 @@ impl From<&Arg<'_>> for JsValue {
 pub const LOOKUP_CHUNK: usize = 90;
 
 /// SQL placeholders `?1, ?2, …` for an `IN (…)` list of `count` bound values.
-pub fn placeholders(count: usize) -> String {
+fn placeholders(count: usize) -> String {
     (1..=count)
         .map(|i| format!("?{i}"))
         .collect::<Vec<_>>()
@@ -126,6 +126,20 @@ pub async fn all<T: DeserializeOwned>(
     result
         .results::<T>()
         .map_err(|e| AppError::internal("d1 decode", e))
+}
+
+/// Rows of `sql`, whose `{}` becomes one placeholder per key: `WHERE x IN ({})`. At most
+/// [`LOOKUP_CHUNK`] keys per call; no keys, no query.
+pub async fn all_in<T: DeserializeOwned>(
+    db: &D1Database,
+    sql: &str,
+    keys: &[&str],
+) -> AppResult<Vec<T>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let args: Vec<Arg<'_>> = keys.iter().map(|k| Arg::Text(k)).collect();
+    all(db, &sql.replace("{}", &placeholders(keys.len())), &args).await
 }
 
 pub async fn first<T: DeserializeOwned>(

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement};
 
 use crate::error::AppResult;
-use crate::store::{all, placeholders, statement, Arg};
+use crate::store::{all_in, statement, Arg};
 
 #[derive(Debug, Deserialize)]
 pub struct KnownOrder {
@@ -17,17 +17,10 @@ pub async fn known_by_external_ids(
     db: &D1Database,
     external_ids: &[&str],
 ) -> AppResult<Vec<KnownOrder>> {
-    if external_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let args: Vec<Arg<'_>> = external_ids.iter().map(|id| Arg::Text(id)).collect();
-    all(
+    all_in(
         db,
-        &format!(
-            "SELECT id, external_id FROM orders WHERE external_id IN ({})",
-            placeholders(external_ids.len())
-        ),
-        &args,
+        "SELECT id, external_id FROM orders WHERE external_id IN ({})",
+        external_ids,
     )
     .await
 }
@@ -119,17 +112,10 @@ struct Buyer {
 
 /// The contacts linked to these orders (at most [`crate::store::LOOKUP_CHUNK`] per call).
 pub async fn buyers_of(db: &D1Database, external_ids: &[&str]) -> AppResult<Vec<String>> {
-    if external_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let args: Vec<Arg<'_>> = external_ids.iter().map(|id| Arg::Text(id)).collect();
-    let rows: Vec<Buyer> = all(
+    let rows: Vec<Buyer> = all_in(
         db,
-        &format!(
-            "SELECT DISTINCT contact_id FROM orders WHERE contact_id IS NOT NULL AND external_id IN ({})",
-            placeholders(external_ids.len())
-        ),
-        &args,
+        "SELECT DISTINCT contact_id FROM orders WHERE contact_id IS NOT NULL AND external_id IN ({})",
+        external_ids,
     )
     .await?;
     Ok(rows.into_iter().map(|r| r.contact_id).collect())

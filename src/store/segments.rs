@@ -6,7 +6,7 @@ use worker::{D1Database, D1PreparedStatement};
 
 use crate::domain::segment::{facts, member_sql, numbered, ContactFacts, SegmentRule};
 use crate::error::AppResult;
-use crate::store::{all, first, placeholders, rule_args, statement, Arg};
+use crate::store::{all, all_in, first, rule_args, statement, Arg};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct SegmentRow {
@@ -161,17 +161,10 @@ pub async fn memberships_of(
     db: &D1Database,
     contact_ids: &[&str],
 ) -> AppResult<Vec<(String, String)>> {
-    if contact_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let args: Vec<Arg<'_>> = contact_ids.iter().map(|id| Arg::Text(id)).collect();
-    let rows: Vec<MemberRow> = all(
+    let rows: Vec<MemberRow> = all_in(
         db,
-        &format!(
-            "SELECT segment_id, contact_id FROM segment_members WHERE contact_id IN ({})",
-            placeholders(contact_ids.len())
-        ),
-        &args,
+        "SELECT segment_id, contact_id FROM segment_members WHERE contact_id IN ({})",
+        contact_ids,
     )
     .await?;
     Ok(rows

@@ -397,6 +397,14 @@ async fn export_neutralises_formulas_and_offers_columns_and_ndjson(
         "row {row}"
     );
     // The signed link in the export opens the person's own preferences.
+    let token = row
+        .split("/me?p=")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .ok_or("no preferences token in the row")?;
+    app.post_json("/v1/me/session", &json!({"token": token}), Auth::None)
+        .await?
+        .expect(200)?;
     let picked = export(&app, id, "?columns=email,name,order_count")
         .await?
         .expect(200)?;

@@ -21,8 +21,6 @@ use crate::store::{self, audit, consents, contacts, LOOKUP_CHUNK};
 const IMPORT_LIMIT: usize = 1024 * 1024;
 /// Rows written per D1 batch: each row's statements stay together, so a row is all or nothing.
 const ROWS_PER_BATCH: usize = 50;
-/// Cloudflare Queues takes at most 100 messages per `sendBatch`.
-const JOBS_PER_SEND: usize = 100;
 
 /// What the caller gets back: every data row is counted once, as created, updated or rejected.
 #[derive(Debug, Serialize)]
@@ -127,10 +125,8 @@ pub async fn import(mut req: Request, app: &App) -> AppResult<Response> {
     }
     // The rows are stored; a queue hiccup only delays segment updates, which the daily cron
     // recomputes anyway, so it must not turn a done import into an error the caller retries.
-    for chunk in jobs.chunks(JOBS_PER_SEND) {
-        if let Err(e) = enqueue_all(&app.env, chunk.to_vec()).await {
-            worker::console_error!("import: enqueue failed: {e:?}");
-        }
+    if let Err(e) = enqueue_all(&app.env, jobs).await {
+        worker::console_error!("import: enqueue failed: {e:?}");
     }
     rejected.sort_by_key(|r| r.line);
     report.rejected = rejected;

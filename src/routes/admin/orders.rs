@@ -20,8 +20,6 @@ use crate::store::{self, audit, contacts, orders, LOOKUP_CHUNK};
 
 /// 500 orders with their items; far above what one checkout batch carries.
 const ORDERS_LIMIT: usize = 1024 * 1024;
-/// Cloudflare Queues takes at most 100 messages per `sendBatch`.
-const JOBS_PER_SEND: usize = 100;
 /// Contact names elsewhere are capped at 100 characters.
 const NAME_LEN: usize = 100;
 
@@ -114,10 +112,8 @@ pub async fn ingest(mut req: Request, app: &App) -> AppResult<Response> {
         .into_iter()
         .map(|id| Job::ContactChanged { id })
         .collect();
-    for chunk in jobs.chunks(JOBS_PER_SEND) {
-        if let Err(e) = enqueue_all(&app.env, chunk.to_vec()).await {
-            worker::console_error!("orders: enqueue failed: {e:?}");
-        }
+    if let Err(e) = enqueue_all(&app.env, jobs).await {
+        worker::console_error!("orders: enqueue failed: {e:?}");
     }
     response::json(200, &json!({ "created": created, "updated": updated }))
 }

@@ -230,11 +230,9 @@ pub async fn invite(mut req: Request, app: &App) -> AppResult<Response> {
         Some(&survey_id),
     )?);
     store::batch(&call.db, statements).await?;
-    for chunk in jobs.chunks(100) {
-        if let Err(e) = enqueue_all(&app.env, chunk.to_vec()).await {
-            // The outbox keeps the messages; the daily cron re-queues undelivered ones.
-            worker::console_error!("survey invitations: enqueue failed: {e:?}");
-        }
+    if let Err(e) = enqueue_all(&app.env, jobs).await {
+        // The outbox keeps the messages; the daily cron re-queues undelivered ones.
+        worker::console_error!("survey invitations: enqueue failed: {e:?}");
     }
     response::json(201, &json!({ "invitations": links }))
 }
