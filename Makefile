@@ -87,6 +87,7 @@ test: setup build lint test-unit test-integration
 bench: setup build
 	scripts/bench.sh
 	scripts/bench-segments.sh
+	scripts/bench-load.sh
 
 deploy: tools build
 	wrangler deploy

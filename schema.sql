@@ -242,3 +242,14 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_to ON outbox(to_email, created_at);
 CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox(sent_at, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_contact ON outbox(contact_id);
+
+-- Queue messages that failed every delivery attempt (the dead-letter queue's consumer keeps them
+-- here for operators). Bodies are job envelopes: ids only, never an email.
+CREATE TABLE IF NOT EXISTS dead_letters (
+  message_id  TEXT PRIMARY KEY,                 -- the dead-letter queue's message id
+  queue       TEXT NOT NULL,
+  job         TEXT,                             -- deliver_email, contact_changed, ... (NULL: undecodable)
+  body        TEXT NOT NULL,
+  received_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_received ON dead_letters(received_at, message_id);

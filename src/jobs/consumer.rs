@@ -1,62 +1,114 @@
 //! The queue consumer: decodes each message, runs its job, and acks or retries it alone.
 //! It never returns an error (that would panic the isolate and redeliver the whole batch).
+//! Messages arriving from the dead-letter queue, and messages no job can be read from, are kept
+//! in `dead_letters` for operators instead of vanishing.
 
 use wasm_bindgen::JsValue;
-use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder};
+use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
 
+use crate::domain::time;
 use crate::jobs::delivery::{self, Outcome};
+use crate::jobs::faults::BatchFaults;
 use crate::jobs::message::{decode, Job};
 use crate::jobs::segments;
-use crate::store;
+use crate::store::{self, dead_letters, dead_letters::DeadLetter};
 
 /// Delay before retrying a job that failed unexpectedly (D1 hiccup, missing binding).
 const ERROR_RETRY_SECS: u32 = 5;
 
+/// Queues whose name ends so are dead-letter queues (`clientela-jobs-dlq` in wrangler.toml).
+const DEAD_LETTER_SUFFIX: &str = "-dlq";
+
+/// What becomes of one message once its batch is worked.
+#[derive(Debug, Clone, Copy)]
+enum Settle {
+    Ack,
+    RetryIn(u32),
+}
+
 pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
     let metered = env.var("D1_ROW_METER").is_ok_and(|v| v.to_string() == "on");
     store::set_row_meter(metered);
+    let queue = batch.queue();
+    let messages: Vec<RawMessage> = batch.raw_iter().collect();
+    if queue.ends_with(DEAD_LETTER_SUFFIX) {
+        for message in &messages {
+            match keep_dead_letter(&env, &queue, message).await {
+                Ok(()) => message.ack(),
+                Err(e) => {
+                    worker::console_error!("queue: keeping dead letter failed: {e:?}");
+                    retry(message, ERROR_RETRY_SECS);
+                }
+            }
+        }
+        return;
+    }
+    let mut faults = BatchFaults::for_batch(&env).await;
+    let worked = faults
+        .crash_after
+        .map_or(messages.len(), |k| k.min(messages.len()));
+    let mut settles = Vec::with_capacity(worked);
     // Contact changes are evaluated together: one load of facts and segments for the batch.
-    let mut changed = Vec::new();
-    for message in batch.raw_iter() {
-        let raw = message.body();
-        let body = raw.as_string().unwrap_or_else(|| {
-            js_sys::JSON::stringify(&raw)
-                .ok()
-                .and_then(|s| s.as_string())
-                .unwrap_or_default()
-        });
-        let job = match decode(&body) {
+    let mut changed: Vec<(usize, String)> = Vec::new();
+    for (index, message) in messages.iter().take(worked).enumerate() {
+        let job = match decode(&body_text(message)) {
             Ok(job) => job,
             Err(reason) => {
                 worker::console_warn!(
-                    "queue: dropping undecodable message {} ({reason:?})",
+                    "queue: message {} holds no job ({reason:?}); kept as a dead letter",
                     message.id()
                 );
-                message.ack();
+                settles.push(match keep_dead_letter(&env, &queue, message).await {
+                    Ok(()) => Settle::Ack,
+                    Err(_) => Settle::RetryIn(ERROR_RETRY_SECS),
+                });
                 continue;
             }
         };
-        if let Job::ContactChanged { id } = job {
-            changed.push((id, message));
+        if faults.is_poison(&message.id(), job.kind()).await {
+            settles.push(Settle::RetryIn(0));
             continue;
         }
-        match run(&env, &job).await {
-            Ok(Outcome::Done) => message.ack(),
-            Ok(Outcome::RetryIn(secs)) => retry(&message, secs),
-            Err(e) => {
-                worker::console_error!("queue: job {} failed: {e:?}", message.id());
-                retry(&message, ERROR_RETRY_SECS);
+        settles.push(match job {
+            Job::ContactChanged { id } => {
+                changed.push((index, id));
+                Settle::Ack
             }
-        }
+            job => match run(&env, &job).await {
+                Ok(Outcome::Done) => Settle::Ack,
+                Ok(Outcome::RetryIn(secs)) => Settle::RetryIn(secs),
+                Err(e) => {
+                    worker::console_error!("queue: job {} failed: {e:?}", message.id());
+                    Settle::RetryIn(ERROR_RETRY_SECS)
+                }
+            },
+        });
     }
-    if changed.is_empty() {
+    if !changed.is_empty() && !contacts_changed(&env, &changed, metered).await {
+        changed
+            .iter()
+            .for_each(|(index, _)| settles[*index] = Settle::RetryIn(ERROR_RETRY_SECS));
+    }
+    if faults.crash_after.is_some() {
+        // The injected crash: the work above is done but nothing was acked, so the queue
+        // redelivers the whole batch, exactly as after an isolate dying mid-batch.
+        messages.iter().for_each(|m| retry(m, 0));
         return;
     }
-    let ids: Vec<String> = changed.iter().map(|(id, _)| id.clone()).collect();
+    for (message, settle) in messages.iter().zip(settles) {
+        match settle {
+            Settle::Ack => message.ack(),
+            Settle::RetryIn(secs) => retry(message, secs),
+        }
+    }
+}
+
+/// Re-evaluates segments for the batch's changed contacts; false when it must be retried.
+async fn contacts_changed(env: &Env, changed: &[(usize, String)], metered: bool) -> bool {
+    let ids: Vec<String> = changed.iter().map(|(_, id)| id.clone()).collect();
     let (read_before, written_before) = store::rows_metered();
-    match segments::contacts_changed(&env, &ids).await {
+    match segments::contacts_changed(env, &ids).await {
         Ok(()) => {
-            changed.iter().for_each(|(_, m)| m.ack());
             if metered {
                 // `make bench` reads D1 rows per incremental update from this line.
                 let (read, written) = store::rows_metered();
@@ -67,15 +119,48 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
                     written - written_before
                 );
             }
+            true
         }
         Err(e) => {
             worker::console_error!(
                 "queue: segment update for {} contacts failed: {e:?}",
                 ids.len()
             );
-            changed.iter().for_each(|(_, m)| retry(m, ERROR_RETRY_SECS));
+            false
         }
     }
+}
+
+/// The message body as text: jobs travel as JSON strings, but a producer may send an object.
+fn body_text(message: &RawMessage) -> String {
+    let raw = message.body();
+    raw.as_string().unwrap_or_else(|| {
+        js_sys::JSON::stringify(&raw)
+            .ok()
+            .and_then(|s| s.as_string())
+            .unwrap_or_default()
+    })
+}
+
+async fn keep_dead_letter(
+    env: &Env,
+    queue: &str,
+    message: &RawMessage,
+) -> crate::error::AppResult<()> {
+    let body = body_text(message);
+    let letter = DeadLetter {
+        message_id: message.id(),
+        queue: queue.to_string(),
+        job: decode(&body).ok().map(|job| job.kind().to_string()),
+        body,
+        received_at: time::now_string(),
+    };
+    worker::console_warn!(
+        "queue: dead letter {} ({})",
+        letter.message_id,
+        letter.job.as_deref().unwrap_or("undecodable")
+    );
+    dead_letters::keep(&store::database(env)?, &letter).await
 }
 
 async fn run(env: &Env, job: &Job) -> crate::error::AppResult<Outcome> {

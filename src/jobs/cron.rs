@@ -7,11 +7,13 @@ use crate::config::Config;
 use crate::domain::time;
 use crate::error::AppResult;
 use crate::jobs::{enqueue_all, message::Job, segments};
-use crate::store::{self, audit, erasure, outbox, profile, tokens};
+use crate::store::{self, audit, dead_letters, erasure, outbox, profile, tokens};
 
 /// Messages younger than this are still in the queue's hands.
 const STRAGGLER_AGE_MINUTES: i64 = 5;
 const SWEEP_LIMIT: u32 = 500;
+/// Dead letters are kept this long for operators; their emails are swept back from the outbox.
+const DEAD_LETTER_DAYS: i64 = 30;
 
 pub async fn run(env: &Env, cron: &str) {
     if let Err(e) = sweep_outbox(env).await {
@@ -37,7 +39,8 @@ pub async fn run(env: &Env, cron: &str) {
 }
 
 /// Record of processing, enforced: unconfirmed signups older than the retention period are
-/// deleted (without a suppression: they never joined), and spent or expired tokens go too.
+/// deleted (without a suppression: they never joined), and spent or expired tokens and old dead
+/// letters go too.
 pub async fn apply_retention(env: &Env) -> AppResult<usize> {
     let config = Config::from_env(env)?;
     let db = store::database(env)?;
@@ -52,6 +55,8 @@ pub async fn apply_retention(env: &Env) -> AppResult<usize> {
     }
     let week_ago = time::format(now - Duration::days(7));
     store::execute(tokens::purge_statement(&db, &at, &week_ago)?, "token purge").await?;
+    let letters_before = time::format(now - Duration::days(DEAD_LETTER_DAYS));
+    dead_letters::purge_before(&db, &letters_before).await?;
     Ok(expired.len())
 }
 

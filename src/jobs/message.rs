@@ -21,6 +21,17 @@ pub enum Job {
     },
 }
 
+impl Job {
+    /// The job's `type` tag, as it travels in the envelope.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::DeliverEmail { .. } => "deliver_email",
+            Job::ContactChanged { .. } => "contact_changed",
+            Job::SegmentRebuild { .. } => "segment_rebuild",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
     pub v: u32,
@@ -72,6 +83,22 @@ mod tests {
         let json = serde_json::to_string(&Envelope::v1(job.clone())).unwrap();
         assert_eq!(json, r#"{"v":1,"type":"deliver_email","id":"msg_1"}"#);
         assert_eq!(decode(&json), Ok(job));
+    }
+
+    #[test]
+    fn kind_is_the_envelope_type_tag() {
+        for job in [
+            Job::DeliverEmail { id: "m".into() },
+            Job::ContactChanged { id: "c".into() },
+            Job::SegmentRebuild {
+                id: "s".into(),
+                version: 2,
+                cursor: String::new(),
+            },
+        ] {
+            let json = serde_json::to_value(Envelope::v1(job.clone())).unwrap();
+            assert_eq!(json["type"], job.kind());
+        }
     }
 
     #[test]

@@ -59,6 +59,16 @@ pub fn param_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a 
 }
 
 /// A `limit` query parameter within `1..=max`, or `default`.
+/// `?since=`: an RFC 3339 time, normalised to how times are stored; absent means the beginning.
+pub fn since_param(pairs: &[(String, String)]) -> AppResult<String> {
+    match param_value(pairs, "since") {
+        Some(s) => crate::domain::time::parse(s)
+            .map(crate::domain::time::format)
+            .ok_or_else(|| AppError::validation("since", "an RFC 3339 time")),
+        None => Ok("0000-01-01T00:00:00.000Z".to_string()),
+    }
+}
+
 pub fn limit_param(pairs: &[(String, String)], default: u32, max: u32) -> AppResult<u32> {
     match param_value(pairs, "limit") {
         None => Ok(default),

@@ -274,6 +274,28 @@ pub fn document() -> Value {
                     "400": error_response("invalid query")
                 }))
             } },
+            "/admin/v1/dead-letters": { "get": {
+                "operationId": "listDeadLetters",
+                "summary": "Queue messages that failed every attempt, oldest first from `since`",
+                "description": scope_note(Scope::Audit),
+                "security": [{ "apiKey": [] }],
+                "parameters": [
+                    { "name": "since", "in": "query", "schema": { "type": "string", "format": "date-time" } },
+                    limit(1000)
+                ],
+                "responses": admin_errors(json!({
+                    "200": json_response("dead letters", json!({ "type": "object", "required": ["dead_letters"], "properties": { "dead_letters": { "type": "array", "items": {
+                        "type": "object", "required": ["message_id", "queue", "job", "body", "received_at"],
+                        "properties": {
+                            "message_id": { "type": "string" }, "queue": { "type": "string" },
+                            "job": { "type": ["string", "null"], "description": "the job kind; null when the body held no job" },
+                            "body": { "type": "string", "description": "the message as sent: a job envelope with ids, never an email" },
+                            "received_at": { "type": "string", "format": "date-time" }
+                        }
+                    } } } })),
+                    "400": error_response("invalid query")
+                }))
+            } },
             "/admin/v1/outbox": { "get": {
                 "operationId": "listOutbox",
                 "summary": "Emails in the outbox, newest first",

@@ -3,7 +3,9 @@
 pub mod audit;
 pub mod consents;
 pub mod contacts;
+pub mod dead_letters;
 pub mod erasure;
+pub mod faults;
 pub mod forms;
 pub mod health;
 pub mod keys;

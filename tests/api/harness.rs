@@ -132,6 +132,8 @@ pub async fn start(webhook: Arc<Webhook>) -> (Runtime, Arc<TestApp>) {
             &format!("TURNSTILE_VERIFY_URL:{}", webhook.siteverify_url()),
         ])
         .args(["--var", "TURNSTILE_SECRET:test-turnstile-secret"])
+        // Test-only: lets `queue_faults` tests make the consumer crash or meet a poison message.
+        .args(["--var", "QUEUE_FAULTS:on"])
         .arg("--persist-to")
         .arg(&state)
         .stdin(Stdio::null())
@@ -326,6 +328,36 @@ impl TestApp {
                 String::from_utf8_lossy(&out.stderr)
             ))
         }
+    }
+
+    /// Rows of one SQL query on the local D1 behind the running Worker (serial tests only).
+    pub fn sql_rows(&self, query: &str) -> Result<Vec<Value>, String> {
+        let out = wrangler()
+            .args([
+                "d1",
+                "execute",
+                "DB",
+                "--local",
+                "--json",
+                "--command",
+                query,
+            ])
+            .arg("--persist-to")
+            .arg(&self.state)
+            .output()
+            .map_err(|e| format!("wrangler d1 execute: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "sql failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let results: Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| format!("wrangler --json output: {e}"))?;
+        Ok(results[0]["results"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
     }
 
     pub fn url(&self, path: &str) -> String {

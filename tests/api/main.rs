@@ -11,6 +11,7 @@ mod me;
 mod orders;
 mod outbox;
 mod platform;
+mod queue_faults;
 mod segments;
 mod signup;
 mod surveys;
@@ -42,6 +43,7 @@ fn main() {
         serial.extend(me::serial_tests());
         serial.extend(surveys::serial_tests());
         serial.extend(segments::serial_tests());
+        serial.extend(queue_faults::serial_tests());
         let passed = harness::run(app, all, serial, &wrangler.log).await;
         drop(wrangler);
         passed

@@ -92,7 +92,7 @@ async fn export(app: &TestApp, id: &str, query: &str) -> Result<Reply, String> {
 }
 
 /// The emails in an export, sorted.
-async fn member_emails(app: &TestApp, id: &str) -> Result<Vec<String>, String> {
+pub async fn member_emails(app: &TestApp, id: &str) -> Result<Vec<String>, String> {
     let csv = export(app, id, "?columns=email").await?.expect(200)?;
     let mut emails: Vec<String> = csv.text.lines().skip(1).map(str::to_string).collect();
     emails.sort();

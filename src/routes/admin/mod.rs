@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod contacts;
+pub mod dead_letters;
 pub mod forms;
 pub mod import;
 pub mod keys;

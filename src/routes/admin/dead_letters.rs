@@ -1,0 +1,22 @@
+//! `GET /admin/v1/dead-letters?since=&limit=`: queue messages that failed every attempt,
+//! oldest first, so an operator can see what the queue gave up on.
+
+use serde_json::json;
+use worker::{Request, Response};
+
+use crate::domain::scope::Scope;
+use crate::error::AppResult;
+use crate::http::response;
+use crate::routes::admin::admit;
+use crate::routes::{limit_param, only_params, query_pairs, since_param, App};
+use crate::store::dead_letters;
+
+pub async fn list(req: Request, app: &App) -> AppResult<Response> {
+    let call = admit(&req, app, Scope::Audit).await?;
+    let pairs = query_pairs(&req)?;
+    only_params(&pairs, &["since", "limit"])?;
+    let since = since_param(&pairs)?;
+    let limit = limit_param(&pairs, 100, 1000)?;
+    let letters = dead_letters::since(&call.db, &since, limit).await?;
+    response::json(200, &json!({ "dead_letters": letters }))
+}

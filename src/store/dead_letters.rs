@@ -1,0 +1,55 @@
+//! `dead_letters`: queue messages that exhausted their retries, kept for operators to inspect.
+
+use serde::{Deserialize, Serialize};
+use worker::D1Database;
+
+use crate::error::AppResult;
+use crate::store::{all, run, Arg};
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct DeadLetter {
+    pub message_id: String,
+    pub queue: String,
+    pub job: Option<String>,
+    pub body: String,
+    pub received_at: String,
+}
+
+/// Keeps one dead letter; the same message delivered again by the dead-letter queue is kept once.
+pub async fn keep(db: &D1Database, letter: &DeadLetter) -> AppResult<()> {
+    run(
+        db,
+        "INSERT OR IGNORE INTO dead_letters (message_id, queue, job, body, received_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        &[
+            Arg::Text(&letter.message_id),
+            Arg::Text(&letter.queue),
+            Arg::OptText(letter.job.as_deref()),
+            Arg::Text(&letter.body),
+            Arg::Text(&letter.received_at),
+        ],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Dead letters received at or after `since`, oldest first.
+pub async fn since(db: &D1Database, since: &str, limit: u32) -> AppResult<Vec<DeadLetter>> {
+    all(
+        db,
+        "SELECT message_id, queue, job, body, received_at FROM dead_letters \
+         WHERE received_at >= ?1 ORDER BY received_at, message_id LIMIT ?2",
+        &[Arg::Text(since), Arg::Int(limit as i64)],
+    )
+    .await
+}
+
+/// Forgets dead letters received before `before`.
+pub async fn purge_before(db: &D1Database, before: &str) -> AppResult<usize> {
+    run(
+        db,
+        "DELETE FROM dead_letters WHERE received_at < ?1",
+        &[Arg::Text(before)],
+    )
+    .await
+}

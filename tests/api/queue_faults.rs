@@ -1,0 +1,220 @@
+//! The queue under faults: a consumer that dies mid-batch is redelivered into exactly the state
+//! of a clean run (no membership lost or doubled, no email sent twice), and a message that fails
+//! every attempt ends in the dead-letter queue, where operators can see it. Faults are armed by
+//! writing the test-only `queue_faults` table (the Worker runs with `QUEUE_FAULTS=on` here only).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::ensure;
+use crate::harness::{unique_email, Auth, TestApp, TestFn};
+use crate::orders::{external_id, order, send_orders};
+use crate::segments::{create_segment, member_emails, ready_segment};
+use crate::signup::{create_form, form_body, signed_up_and_confirmed};
+
+/// Tests that write the local D1 from a second process (see `harness::run`).
+pub fn serial_tests() -> Vec<(&'static str, TestFn)> {
+    crate::tests![
+        a_consumer_dying_mid_batch_ends_in_the_state_of_a_clean_run,
+        a_message_that_always_fails_reaches_the_dead_letter_queue,
+    ]
+}
+
+const FAULTS_TABLE: &str = "CREATE TABLE IF NOT EXISTS queue_faults (kind TEXT PRIMARY KEY, \
+     remaining INTEGER NOT NULL DEFAULT 0, crash_after INTEGER, job TEXT, message_id TEXT)";
+
+/// Replaces whatever faults were armed with `insert` (an INSERT into `queue_faults`, or nothing).
+fn arm(app: &TestApp, insert: &str) -> Result<(), String> {
+    app.sql(&format!(
+        "{FAULTS_TABLE}; DELETE FROM queue_faults; {insert}"
+    ))
+}
+
+/// What one run of the story leaves that a user would notice, with the run's tag taken out of
+/// the addresses so that two runs compare equal when they behaved the same.
+#[derive(Debug, PartialEq)]
+struct StoryOutcome {
+    members: Vec<String>,
+    size: i64,
+    /// Webhook deliveries of confirmation emails, per person: each must be exactly one.
+    confirmations_delivered: Vec<(String, usize)>,
+}
+
+const PEOPLE: usize = 6;
+
+/// Six people sign up through a double opt-in form and confirm; four of them buy; a segment of
+/// big spenders follows. Every step goes through the queue: emails to deliver, contacts changed.
+async fn story(app: &TestApp, tag: &str) -> Result<StoryOutcome, String> {
+    let rule = json!({"all": [
+        {"field": "email", "op": "starts_with", "value": tag},
+        {"field": "total_spent", "op": "gte", "value": "50.00"}
+    ]});
+    let segment = create_segment(app, &format!("{tag} big spenders"), rule).await?;
+    let id = segment["id"].as_str().ok_or("no segment id")?.to_string();
+    ready_segment(app, &id, 1).await?;
+    let form = create_form(app, &form_body(true)).await?;
+    let people: Vec<String> = (0..PEOPLE)
+        .map(|i| format!("{tag}-p{i}@example.com"))
+        .collect();
+    for person in &people {
+        signed_up_and_confirmed(app, &form, person).await?;
+    }
+    let orders = [("80.00", 0), ("30.00", 1), ("120.00", 2), ("60.00", 3)]
+        .iter()
+        .map(|(total, who)| {
+            order(
+                &external_id("fault"),
+                &people[*who],
+                total,
+                "2026-11-01T10:00:00Z",
+            )
+        })
+        .collect();
+    send_orders(app, orders).await?;
+
+    let want: Vec<String> = [0, 2, 3].iter().map(|i| people[*i].clone()).collect();
+    let settled = app
+        .eventually(Duration::from_secs(60), || async {
+            let members = member_emails(app, &id).await?;
+            let all_delivered = people
+                .iter()
+                .all(|p| !app.webhook.deliveries_to(p).is_empty());
+            Ok((members == want && all_delivered).then_some(()))
+        })
+        .await;
+    if settled.is_err() {
+        return Err(format!(
+            "the queue never settled: members {:?}",
+            member_emails(app, &id).await?
+        ));
+    }
+    // Redeliveries still in flight would show up now as a second email or a changed size.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let untag = |email: &str| email.replacen(tag, "", 1);
+    let size = ready_segment(app, &id, 1).await?["size"]
+        .as_i64()
+        .ok_or("no size")?;
+    Ok(StoryOutcome {
+        members: member_emails(app, &id)
+            .await?
+            .iter()
+            .map(|e| untag(e))
+            .collect(),
+        size,
+        confirmations_delivered: people
+            .iter()
+            .map(|p| (untag(p), app.webhook.deliveries_to(p).len()))
+            .collect(),
+    })
+}
+
+fn run_tag(name: &str) -> String {
+    unique_email(name)
+        .split('@')
+        .next()
+        .unwrap_or(name)
+        .to_string()
+}
+
+async fn a_consumer_dying_mid_batch_ends_in_the_state_of_a_clean_run(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    arm(&app, "")?;
+    let clean = story(&app, &run_tag("clean")).await?;
+    ensure!(
+        clean.size == 3
+            && clean
+                .confirmations_delivered
+                .iter()
+                .all(|(_, sent)| *sent == 1),
+        "the clean run itself is wrong: {clean:?}"
+    );
+
+    // The next eight batches each work one message, then die before acking any.
+    arm(
+        &app,
+        "INSERT INTO queue_faults (kind, remaining, crash_after) VALUES ('crash', 8, 1)",
+    )?;
+    let faulty = story(&app, &run_tag("crashy")).await?;
+    let left = app.sql_rows("SELECT remaining FROM queue_faults WHERE kind = 'crash'")?;
+    arm(&app, "")?;
+    ensure!(
+        left.first().map(|r| r["remaining"].clone()) == Some(json!(0)),
+        "the crashes were not all used, so the run did not meet them: {left:?}"
+    );
+    ensure!(
+        faulty == clean,
+        "redelivery changed the outcome:\n clean {clean:?}\n crash {faulty:?}"
+    );
+    Ok(())
+}
+
+async fn a_message_that_always_fails_reaches_the_dead_letter_queue(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    arm(
+        &app,
+        "INSERT INTO queue_faults (kind, job) VALUES ('poison', 'deliver_email')",
+    )?;
+    let send_test = |to: String| {
+        let app = app.clone();
+        async move {
+            let reply = app
+                .post_json("/admin/v1/outbox/test", &json!({ "to": to }), Auth::Admin)
+                .await?
+                .expect(201)?;
+            reply.json()["message"]["id"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("no message id in {}", reply.text))
+        }
+    };
+    let doomed_to = unique_email("doomed");
+    let doomed = send_test(doomed_to.clone()).await?;
+    // The poison fails again and again; other messages still flow past it.
+    let fine_to = unique_email("fine");
+    send_test(fine_to.clone()).await?;
+    app.eventually(Duration::from_secs(20), || async {
+        Ok((!app.webhook.deliveries_to(&fine_to).is_empty()).then_some(()))
+    })
+    .await
+    .map_err(|_| "a message behind the poison was never delivered".to_string())?;
+
+    let letter: Value = app
+        .eventually(Duration::from_secs(90), || async {
+            let letters = app
+                .get("/admin/v1/dead-letters", Auth::Admin)
+                .await?
+                .expect(200)?
+                .json();
+            Ok(letters["dead_letters"].as_array().and_then(|all| {
+                all.iter()
+                    .find(|l| l["body"].as_str().is_some_and(|b| b.contains(&doomed)))
+                    .cloned()
+            }))
+        })
+        .await
+        .map_err(|_| "the poison never reached the dead-letter queue".to_string())?;
+    arm(&app, "")?;
+    ensure!(
+        letter["job"] == "deliver_email"
+            && letter["queue"] == "clientela-jobs-dlq"
+            && letter["received_at"].is_string(),
+        "dead letter {letter}"
+    );
+    ensure!(
+        !letter.to_string().contains(&doomed_to),
+        "a dead letter carries an email address: {letter}"
+    );
+    ensure!(
+        app.webhook.deliveries_to(&doomed_to).is_empty(),
+        "the poisoned email was delivered"
+    );
+    // The list reads its query like every admin list.
+    app.get("/admin/v1/dead-letters?limit=0", Auth::Admin)
+        .await?
+        .expect_error(400, "validation_failed")?;
+    Ok(())
+}
