@@ -86,6 +86,9 @@ pub async fn request_link(mut req: Request, app: &App) -> AppResult<Response> {
     let locale = Locale::negotiate(None, client::accept_language(&req).as_deref());
     let env = app.env.clone();
     app.ctx.wait_until(async move {
+        // Start only once the answer is on its way: work for a known address must not hold
+        // the response back where the database shares the runtime's thread (as locally).
+        worker::Delay::from(std::time::Duration::ZERO).await;
         if let Err(e) = send_magic_link(&env, &config, &email, &email_hash, locale).await {
             worker::console_error!("magic link: {e:?}");
         }
