@@ -92,7 +92,7 @@ test: setup build lint test-unit fuzz-smoke test-integration
 # git-ignored corpus in fuzz/corpus/<target>. A crash (or leak, or the RSS limit) fails the run
 # and leaves the input in fuzz/artifacts/<target>; keep it as a test in src/domain once fixed.
 # One process per target: these machines are small and shared.
-SMOKE_SECONDS ?= 10
+SMOKE_SECONDS ?= 8
 SOAK_SECONDS ?= 300
 FUZZ_SECONDS ?= $(SOAK_SECONDS)
 FUZZ = cargo +nightly fuzz
@@ -113,7 +113,8 @@ define fuzz_all
 	  log=fuzz/artifacts/$$target.log; \
 	  if ! $(FUZZ) run $$target fuzz/corpus/$$target fuzz/seeds/$$target -- \
 	      -max_total_time=$(1) $(FUZZ_FLAGS) > $$log 2>&1; then \
-	    tail -n 60 $$log; echo "FUZZ FAILURE in $$target: the input is in fuzz/artifacts/$$target"; exit 1; \
+	    sed -n '/panicked at\|ERROR: \|SUMMARY: /,+6p' $$log | head -n 40; grep -A2 '^Reproduce with' $$log; \
+	    echo "FUZZ FAILURE in $$target: the input is in fuzz/artifacts/$$target, the log in $$log"; exit 1; \
 	  fi; \
 	  echo "$$target ($(1)s): $$(grep -E '^Done [0-9]+ runs' $$log | tail -n 1)"; \
 	done

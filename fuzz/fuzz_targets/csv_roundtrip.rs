@@ -1,7 +1,8 @@
 //! Fuzzes the segment export writer: arbitrary rows and column choices through `csv_header` /
 //! `csv_line`, read back with the `csv` crate (what a spreadsheet or a mail tool's importer
-//! does). Every cell must come back as written, after the formula neutralisation `csv_safe`
-//! documents, and none may start a formula. NDJSON lines must come back unmodified.
+//! does). Every cell must come back as written: text cells after the formula neutralisation
+//! `csv_safe` documents, so none starts a formula; number cells as plain integers (a negative
+//! number is no formula). NDJSON lines must come back unmodified.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -67,32 +68,53 @@ impl From<Row> for ExportRow {
     }
 }
 
-/// The cell as the export means it, before neutralising: `None` for an empty cell.
-fn raw_cell(column: ExportColumn, row: &ExportRow) -> Option<String> {
+/// A cell as the export means it, before neutralising: `None` for an empty cell.
+enum Raw {
+    Text(Option<String>),
+    Integer(Option<i64>),
+}
+
+fn raw_cell(column: ExportColumn, row: &ExportRow) -> Raw {
     match column {
-        ExportColumn::ContactId => Some(row.contact_id.clone()),
-        ExportColumn::Email => Some(row.email.clone()),
-        ExportColumn::Name => row.name.clone(),
-        ExportColumn::Phone => row.phone.clone(),
-        ExportColumn::Locale => row.locale.clone(),
-        ExportColumn::Country => row.country.clone(),
-        ExportColumn::City => row.city.clone(),
-        ExportColumn::Gender => row.gender.clone(),
-        ExportColumn::BirthDate => row.birth_date.clone(),
-        ExportColumn::PreferredChannel => Some(row.preferred_channel.clone()),
-        ExportColumn::CreatedAt => Some(row.created_at.clone()),
-        ExportColumn::Temperature => Some(row.temperature.clone()),
-        ExportColumn::OrderCount => Some(row.order_count.to_string()),
+        ExportColumn::ContactId => Raw::Text(Some(row.contact_id.clone())),
+        ExportColumn::Email => Raw::Text(Some(row.email.clone())),
+        ExportColumn::Name => Raw::Text(row.name.clone()),
+        ExportColumn::Phone => Raw::Text(row.phone.clone()),
+        ExportColumn::Locale => Raw::Text(row.locale.clone()),
+        ExportColumn::Country => Raw::Text(row.country.clone()),
+        ExportColumn::City => Raw::Text(row.city.clone()),
+        ExportColumn::Gender => Raw::Text(row.gender.clone()),
+        ExportColumn::BirthDate => Raw::Text(row.birth_date.clone()),
+        ExportColumn::PreferredChannel => Raw::Text(Some(row.preferred_channel.clone())),
+        ExportColumn::CreatedAt => Raw::Text(Some(row.created_at.clone())),
+        ExportColumn::Temperature => Raw::Text(Some(row.temperature.clone())),
+        ExportColumn::OrderCount => Raw::Integer(Some(row.order_count)),
         // An impossible total (negative, or beyond what `Money::parse` accepts) exports as zero.
-        ExportColumn::TotalSpent => Some(
+        ExportColumn::TotalSpent => Raw::Text(Some(
             Money::from_cents(row.total_spent_cents)
                 .map_or_else(|| "0.00".to_string(), |m| m.to_string()),
-        ),
-        ExportColumn::LastOrderAt => row.last_order_at.clone(),
-        ExportColumn::LastNps => row.last_nps.map(|n| n.to_string()),
-        ExportColumn::NpsCategory => row.nps_category.clone(),
-        ExportColumn::PreferencesUrl => Some(row.preferences_url.clone()),
-        ExportColumn::UnsubscribeUrl => Some(row.unsubscribe_url.clone()),
+        )),
+        ExportColumn::LastOrderAt => Raw::Text(row.last_order_at.clone()),
+        ExportColumn::LastNps => Raw::Integer(row.last_nps),
+        ExportColumn::NpsCategory => Raw::Text(row.nps_category.clone()),
+        ExportColumn::PreferencesUrl => Raw::Text(Some(row.preferences_url.clone())),
+        ExportColumn::UnsubscribeUrl => Raw::Text(Some(row.unsubscribe_url.clone())),
+    }
+}
+
+/// The CSV cell the export must write for a raw value.
+fn csv_cell(raw: &Raw) -> String {
+    match raw {
+        Raw::Text(text) => text.as_deref().map_or_else(String::new, csv_safe),
+        Raw::Integer(n) => n.map_or_else(String::new, |n| n.to_string()),
+    }
+}
+
+/// The value an NDJSON line must carry, as text for comparing.
+fn json_text(raw: Raw) -> Option<String> {
+    match raw {
+        Raw::Text(text) => text,
+        Raw::Integer(n) => n.map(|n| n.to_string()),
     }
 }
 
@@ -129,12 +151,14 @@ fuzz_target!(|case: Case| {
     for (record, row) in records.iter().zip(&rows) {
         assert_eq!(record.len(), columns.len(), "{file:?}");
         for (cell, column) in record.iter().zip(&columns) {
-            let expected = raw_cell(*column, row).map_or_else(String::new, |s| csv_safe(&s));
-            assert_eq!(cell, expected, "column {}", column.name());
-            assert!(
-                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
-                "formula cell {cell:?}"
-            );
+            let raw = raw_cell(*column, row);
+            assert_eq!(cell, csv_cell(&raw), "column {}", column.name());
+            if let Raw::Text(_) = raw {
+                assert!(
+                    !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                    "formula cell {cell:?}"
+                );
+            }
         }
     }
 
@@ -152,7 +176,12 @@ fuzz_target!(|case: Case| {
                 Value::String(s) => Some(s.clone()),
                 other => Some(other.to_string()),
             };
-            assert_eq!(text, raw_cell(*column, row), "column {}", column.name());
+            assert_eq!(
+                text,
+                json_text(raw_cell(*column, row)),
+                "column {}",
+                column.name()
+            );
         }
     }
 });
