@@ -21,7 +21,7 @@ help:
 	@echo "make dev    build, apply schema to the local D1, run wrangler dev on 127.0.0.1:$(PORT)"
 	@echo "make test   install what is missing, then lint, unit and integration tests"
 	@echo "make bench  load-test the local runtime and write BENCHMARKS.md"
-	@echo "make soak   run every fuzz target for FUZZ_SECONDS (default $(SOAK_SECONDS)) each"
+	@echo "make soak   run every fuzz target for FUZZ_SECONDS (default $(FUZZ_SECONDS)) each"
 
 ## Toolchain: rustup target, worker-build, the exact wasm-bindgen-cli, npm packages.
 tools: .tools/rust-$(WASM_BINDGEN_VERSION)-$(WORKER_BUILD_VERSION) node_modules/.package-lock.json
@@ -93,8 +93,7 @@ test: setup build lint test-unit fuzz-smoke test-integration
 # and leaves the input in fuzz/artifacts/<target>; keep it as a test in src/domain once fixed.
 # One process per target: these machines are small and shared.
 SMOKE_SECONDS ?= 8
-SOAK_SECONDS ?= 300
-FUZZ_SECONDS ?= $(SOAK_SECONDS)
+FUZZ_SECONDS ?= 300
 FUZZ = cargo +nightly fuzz
 FUZZ_FLAGS = -rss_limit_mb=2048 -timeout=10
 
@@ -105,8 +104,8 @@ fuzz-tools:
 fuzz-build: fuzz-tools
 	$(FUZZ) build
 
-# $(1): seconds per target. libFuzzer's chatter goes to fuzz/artifacts/<target>.log; the
-# summary line (runs, execs/s) is shown, and the whole tail when a target fails.
+# $(1): seconds per target. libFuzzer's chatter goes to fuzz/artifacts/<target>.log; shown are
+# its final count of runs, or on failure the panic or sanitizer report and how to replay it.
 define fuzz_all
 	@set -e; for target in $$($(FUZZ) list); do \
 	  mkdir -p fuzz/corpus/$$target fuzz/seeds/$$target fuzz/artifacts; \
