@@ -15,11 +15,13 @@ PORT ?= 8787
 
 .PHONY: browser-deps
 .PHONY: help setup tools dev build schema test test-unit test-integration lint bench deploy clean
+.PHONY: fuzz-tools fuzz-build fuzz-smoke soak
 
 help:
 	@echo "make dev    build, apply schema to the local D1, run wrangler dev on 127.0.0.1:$(PORT)"
 	@echo "make test   install what is missing, then lint, unit and integration tests"
 	@echo "make bench  load-test the local runtime and write BENCHMARKS.md"
+	@echo "make soak   run every fuzz target for FUZZ_SECONDS (default $(FUZZ_SECONDS)) each"
 
 ## Toolchain: rustup target, worker-build, the exact wasm-bindgen-cli, npm packages.
 tools: .tools/rust-$(WASM_BINDGEN_VERSION)-$(WORKER_BUILD_VERSION) node_modules/.package-lock.json
@@ -82,7 +84,46 @@ test-unit: tools
 test-integration: setup build browser-deps
 	cargo test --test api
 
-test: setup build lint test-unit test-integration
+test: setup build lint test-unit fuzz-smoke test-integration
+
+## Fuzzing (cargo-fuzz, libFuzzer): one target per parser of outside input, in fuzz/.
+# cargo-fuzz needs nightly for the sanitizer and coverage flags; the Worker itself stays on
+# stable. Each run starts from the committed seeds in fuzz/seeds/<target> and grows a local,
+# git-ignored corpus in fuzz/corpus/<target>. A crash (or leak, or the RSS limit) fails the run
+# and leaves the input in fuzz/artifacts/<target>; keep it as a test in src/domain once fixed.
+# One process per target: these machines are small and shared.
+SMOKE_SECONDS ?= 8
+FUZZ_SECONDS ?= 300
+FUZZ = cargo +nightly fuzz
+FUZZ_FLAGS = -rss_limit_mb=2048 -timeout=10
+
+fuzz-tools:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@cargo fuzz --version >/dev/null 2>&1 || cargo +stable install cargo-fuzz --locked
+
+fuzz-build: fuzz-tools
+	$(FUZZ) build
+
+# $(1): seconds per target. libFuzzer's chatter goes to fuzz/artifacts/<target>.log; shown are
+# its final count of runs, or on failure the panic or sanitizer report and how to replay it.
+define fuzz_all
+	@set -e; for target in $$($(FUZZ) list); do \
+	  mkdir -p fuzz/corpus/$$target fuzz/seeds/$$target fuzz/artifacts; \
+	  log=fuzz/artifacts/$$target.log; \
+	  if ! $(FUZZ) run $$target fuzz/corpus/$$target fuzz/seeds/$$target -- \
+	      -max_total_time=$(1) $(FUZZ_FLAGS) > $$log 2>&1; then \
+	    sed -n '/panicked at\|ERROR: \|SUMMARY: /,+6p' $$log | head -n 40; grep -A2 '^Reproduce with' $$log; \
+	    echo "FUZZ FAILURE in $$target: the input is in fuzz/artifacts/$$target, the log in $$log"; exit 1; \
+	  fi; \
+	  echo "$$target ($(1)s): $$(grep -E '^Done [0-9]+ runs' $$log | tail -n 1)"; \
+	done
+endef
+
+fuzz-smoke: fuzz-build
+	$(call fuzz_all,$(SMOKE_SECONDS))
+
+soak: fuzz-build
+	$(call fuzz_all,$(FUZZ_SECONDS))
 
 bench: setup build
 	scripts/bench.sh
@@ -93,4 +134,4 @@ deploy: tools build
 	wrangler deploy
 
 clean:
-	rm -rf build target .tools .wrangler
+	rm -rf build target .tools .wrangler fuzz/target

@@ -186,7 +186,13 @@ pub fn csv_line(columns: &[ExportColumn], row: &ExportRow) -> String {
 }
 
 /// RFC 4180: quote a field holding a comma, quote, CR or LF, doubling its quotes; CRLF ends it.
+/// A record of one empty field is written `""`: a bare empty line is no record to a CSV reader.
 fn csv_record(cells: &[String]) -> String {
+    if let [only] = cells {
+        if only.is_empty() {
+            return "\"\"\r\n".to_string();
+        }
+    }
     let mut line = String::new();
     for (i, cell) in cells.iter().enumerate() {
         if i > 0 {
@@ -272,6 +278,18 @@ mod tests {
             csv_line(&cols, &row()),
             "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",\"São Paulo, SP\",129.90,2,\r\n"
         );
+    }
+
+    /// Found by the `csv_roundtrip` fuzz target: with one column, a contact without that value
+    /// was an empty line, which CSV readers skip, so the export lost rows.
+    #[test]
+    fn a_lone_empty_cell_still_makes_a_row() {
+        let cols = [ExportColumn::Phone];
+        let file = csv_header(&cols) + &csv_line(&cols, &row()) + &csv_line(&cols, &row());
+        let mut reader = csv::ReaderBuilder::new().from_reader(file.as_bytes());
+        let records: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+        assert_eq!(records.len(), 2);
+        assert!(records.iter().all(|r| r.len() == 1 && r[0].is_empty()));
     }
 
     #[test]

@@ -306,9 +306,15 @@ impl<'a> LineCounter<'a> {
             .iter()
             .position(|b| *b != b'\r' && *b != b'\n')
             .map_or(self.text.len(), |offset| from + offset);
-        self.line += self.text[self.counted_to..start]
-            .iter()
-            .filter(|b| **b == b'\n')
+        // The reader ends a line at `\n`, `\r\n` and a lone `\r` alike (old Mac exports use
+        // the last), so each of them starts a new line here too.
+        let text = self.text;
+        self.line += (self.counted_to..start)
+            .filter(|&i| match text[i] {
+                b'\n' => true,
+                b'\r' => text.get(i + 1) != Some(&b'\n'),
+                _ => false,
+            })
             .count();
         self.counted_to = start;
         self.line
@@ -1036,6 +1042,16 @@ mod tests {
         let (rows, rejections) = csv("\nemail\n\nana@example.com\n\r\n\n,\r\nbia@example.com");
         assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [4, 8]);
         assert_eq!(rejections, vec![reject(7, "expected 1 fields, found 2")]);
+    }
+
+    /// Found by the `import` fuzz target: the reader splits records at a lone `\r`, but lines
+    /// were counted at `\n` only, so every row of a CR-only file was reported as line 1.
+    #[test]
+    fn lone_carriage_returns_end_csv_lines() {
+        let (rows, rejections) =
+            csv("email,name\rbad,x,y\rana@example.com,Ana\r\r\nbia@example.com,\r");
+        assert_eq!(rejections, vec![reject(2, "expected 2 fields, found 3")]);
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [3, 5]);
     }
 
     #[test]
