@@ -7,7 +7,8 @@
 #     limiter's intended 429s counted apart, and the knee (the lowest concurrency reaching 90% of
 #     the best throughput);
 #   - enumeration timing: BENCH_TIMING_SAMPLES requests each for known and unknown addresses on
-#     POST /v1/me/link and on signup, interleaved one at a time; the median difference.
+#     POST /v1/me/link and on signup, interleaved one at a time; the median difference;
+#   - the queue fault-injection stories' figures (tests/api/queue_faults.rs).
 # A measurement, not a test: nothing here asserts a time.
 
 set -euo pipefail
@@ -51,6 +52,13 @@ trap cleanup EXIT
 
 json_field() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s);const r=process.argv[1].split(".").reduce((o,k)=>o==null?o:o[k],v);console.log(r==null?"":r)})' "$1"; }
 free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+
+# Queue faults: the integration stories that crash the consumer mid-batch and poison a message
+# (tests/api/queue_faults.rs, their own wrangler dev) print the figures this report quotes.
+log "queue faults: the fault-injection stories (cargo test --test api)"
+cargo test --test api -- clean_run dead_letter >"$OUT/faults.log" 2>&1 ||
+  die "the fault-injection stories failed: $OUT/faults.log"
+FAULTS=$(sed -n 's/^fault-figures [a-z]*: /- /p' "$OUT/faults.log")
 
 timeout 120 wrangler d1 execute DB --local --file schema.sql --persist-to "$STATE/db" >"$OUT/load-schema.log" 2>&1 ||
   die "schema failed: $OUT/load-schema.log"
@@ -168,6 +176,15 @@ The answer's bytes are identical either way (integration tests check that); this
 |--|--:|--:|--:|--:|--:|--|
 $(timing_row "$OUT/timing-link.json" "POST /v1/me/link")
 $(timing_row "$OUT/timing-signup.json" "POST /v1/forms/{id}/submissions")
+
+### Queue faults
+
+From the fault-injection stories (\`cargo test --test api -- clean_run dead_letter\`, run by
+this script; see "Queue faults" in README.md). A clean run and a run whose consumer dies
+mid-batch must leave the same state, and a message failing every attempt must reach the
+dead-letter queue:
+
+${FAULTS}
 <!-- load:end -->
 EOF
 )
