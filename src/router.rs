@@ -178,24 +178,31 @@ pub fn match_path(pattern: &str, path: &str) -> Option<Vec<String>> {
 
 /// Finds the route for a request: 404 when no path matches, 405 when only the method is wrong.
 pub fn resolve(method: &str, path: &str) -> AppResult<(Handler, Vec<String>)> {
-    let mut path_matched = false;
+    let mut allowed = Vec::new();
     for r in ROUTES {
         if let Some(params) = match_path(r.path, path) {
             if r.method == method || (method == "HEAD" && r.method == "GET") {
                 return Ok((r.handler, params));
             }
-            path_matched = true;
+            allowed.push(r.method);
+            if r.method == "GET" {
+                allowed.push("HEAD");
+            }
         }
     }
-    Err(if path_matched {
-        AppError::MethodNotAllowed
-    } else {
+    Err(if allowed.is_empty() {
         AppError::NotFound
+    } else {
+        AppError::MethodNotAllowed {
+            allow: allowed.join(", "),
+        }
     })
 }
 
 pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    let method = req.method().to_string();
+    // The raw method: worker's `Method` turns the ones it does not know (QUERY, PROPFIND, …)
+    // into GET, which would serve them as reads instead of refusing them with a 405.
+    let method = req.inner().method().to_ascii_uppercase();
     let path = req.path();
     // `make bench` sets D1_ROW_METER=on to read D1 rows per request from response headers.
     let metered = env.var("D1_ROW_METER").is_ok_and(|v| v.to_string() == "on");
@@ -297,7 +304,11 @@ mod tests {
     fn wrong_method_is_405_and_unknown_path_404() {
         assert!(matches!(
             resolve("PUT", "/healthz"),
-            Err(AppError::MethodNotAllowed)
+            Err(AppError::MethodNotAllowed { allow }) if allow == "GET, HEAD"
+        ));
+        assert!(matches!(
+            resolve("TRACE", "/v1/me"),
+            Err(AppError::MethodNotAllowed { allow }) if allow == "GET, HEAD, PATCH, DELETE"
         ));
         assert!(matches!(resolve("GET", "/nope"), Err(AppError::NotFound)));
         assert!(matches!(

@@ -18,6 +18,20 @@ fn json_response(description: &str, schema: Value) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": schema } } })
 }
 
+/// A response whose `id` feeds the `{id}` of other operations: the links let clients and
+/// generated tests follow a created resource to its reads and writes.
+fn linked(mut response: Value, pointer: &str, operations: &[&str]) -> Value {
+    let links: serde_json::Map<String, Value> = operations
+        .iter()
+        .map(|op| {
+            let link = json!({ "operationId": op, "parameters": { "id": format!("$response.body#{pointer}") } });
+            (op.to_string(), link)
+        })
+        .collect();
+    response["links"] = Value::Object(links);
+    response
+}
+
 fn json_body(schema: Value) -> Value {
     json!({ "required": true, "content": { "application/json": { "schema": schema } } })
 }
@@ -79,7 +93,18 @@ fn form_input_properties() -> Value {
 }
 
 fn form_input_schema() -> Value {
-    json!({ "type": "object", "additionalProperties": false, "required": ["name", "fields"], "properties": form_input_properties() })
+    let example = json!({
+        "name": "Newsletter", "allowed_origins": ["https://shop.example"], "locale": "pt-BR",
+        "double_opt_in": true, "redirect_url": "https://shop.example/thanks",
+        "fields": [
+            { "key": "email", "type": "email", "required": true, "label": { "en": "Email", "pt-BR": "E-mail" } },
+            { "key": "name", "type": "text", "max_len": 100 },
+            { "key": "interests", "type": "multi_choice", "options": ["shoes", "bags"] }
+        ],
+        "consents": [{ "purpose": "marketing_email", "required": true, "policy_version": "2026-01",
+                       "text": { "en": "I agree to receive offers by email" } }]
+    });
+    json!({ "type": "object", "additionalProperties": false, "required": ["name", "fields"], "properties": form_input_properties(), "examples": [example] })
 }
 
 fn form_input_schema_open() -> Value {
@@ -179,7 +204,9 @@ pub fn document() -> Value {
                         "temperature": { "type": "string", "enum": ["cold", "warm", "hot"] },
                         "rfm": { "type": ["object", "null"], "description": "RFM quintiles (5 best) and group, recomputed daily", "properties": {
                             "r": { "type": "integer" }, "f": { "type": "integer" }, "m": { "type": "integer" }, "group": { "type": "string" } } } } } } },
-                "SegmentInput": { "type": "object", "additionalProperties": false, "required": ["name", "rule"], "properties": {
+                "SegmentInput": { "type": "object", "additionalProperties": false, "required": ["name", "rule"],
+                    "examples": [{ "name": "Brazilian buyers", "rule": { "all": [{ "field": "country", "op": "eq", "value": "BR" }, { "field": "order_count", "op": "gte", "value": 1 }] } }],
+                    "properties": {
                     "name": { "type": "string" }, "rule": { "type": "object" },
                     "purpose": { "type": "string", "description": "consent every member must hold; default marketing_email" } } },
                 "Segment": { "type": "object", "required": ["id", "name", "rule", "purpose", "version", "state", "size", "computed_at"], "properties": {
@@ -187,7 +214,11 @@ pub fn document() -> Value {
                     "version": { "type": "integer" }, "state": { "type": "string", "enum": ["building", "ready"] },
                     "size": { "type": "integer" }, "computed_at": { "type": ["string", "null"] },
                     "created_at": { "type": "string" }, "updated_at": { "type": "string" } } },
-                "SurveyInput": { "type": "object", "required": ["name", "questions"], "properties": {
+                "SurveyInput": { "type": "object", "required": ["name", "questions"],
+                    "examples": [{ "name": "After delivery", "locale": "en", "expires_after_days": 30, "questions": [
+                        { "key": "nps", "type": "nps", "required": true, "text": { "en": "How likely are you to recommend us?" } },
+                        { "key": "why", "type": "text", "text": { "en": "Why?" } }] }],
+                    "properties": {
                     "name": { "type": "string" }, "locale": { "type": "string" },
                     "expires_after_days": { "type": "integer", "minimum": 1, "maximum": 365 },
                     "questions": { "type": "array", "minItems": 1, "maxItems": 30, "items": { "type": "object", "required": ["key", "type", "text"], "properties": {
@@ -223,13 +254,14 @@ pub fn document() -> Value {
                     "security": [{ "apiKey": [] }],
                     "requestBody": json_body(json!({
                         "type": "object", "additionalProperties": false, "required": ["name", "scopes"],
+                        "examples": [{ "name": "shop backend", "scopes": ["orders", "outbox"] }],
                         "properties": {
                             "name": { "type": "string", "minLength": 1, "maxLength": 100 },
                             "scopes": { "type": "array", "minItems": 1, "items": { "$ref": "#/components/schemas/Scope" } }
                         }
                     })),
                     "responses": admin_errors(with_body_errors(json!({
-                        "201": json_response("created", json!({ "allOf": [ { "$ref": "#/components/schemas/ApiKey" }, { "type": "object", "required": ["key"], "properties": { "key": { "type": "string" } } } ] }))
+                        "201": linked(json_response("created", json!({ "allOf": [ { "$ref": "#/components/schemas/ApiKey" }, { "type": "object", "required": ["key"], "properties": { "key": { "type": "string" } } } ] })), "/id", &["revokeKey"])
                     })))
                 },
                 "get": {
@@ -346,7 +378,7 @@ pub fn document() -> Value {
                     "operationId": "confirmPagePost",
                     "summary": "The page's button: confirms and answers with a page",
                     "parameters": [token_param()],
-                    "responses": { "200": html_response("confirmed"), "410": html_response("used, expired or invalid link") }
+                    "responses": { "200": html_response("confirmed"), "400": html_response("malformed link"), "410": html_response("used, expired or invalid link") }
                 }
             },
             "/v1/confirm": { "post": {
@@ -365,7 +397,7 @@ pub fn document() -> Value {
                     "description": scope_note(Scope::Forms),
                     "security": [{ "apiKey": [] }],
                     "requestBody": json_body(json!({ "$ref": "#/components/schemas/FormInput" })),
-                    "responses": admin_errors(with_body_errors(json!({ "201": json_response("created", json!({ "$ref": "#/components/schemas/Form" })) })))
+                    "responses": admin_errors(with_body_errors(json!({ "201": linked(json_response("created", json!({ "$ref": "#/components/schemas/Form" })), "/id", &["getForm", "patchForm", "getPublicForm", "preflightPublicForm", "submitForm", "preflightSubmission"]) })))
                 },
                 "get": {
                     "operationId": "listForms",
@@ -401,7 +433,7 @@ pub fn document() -> Value {
                 "security": [{ "apiKey": [] }],
                 "parameters": [{ "name": "email", "in": "query", "required": true, "schema": { "type": "string" } }],
                 "responses": admin_errors(json!({
-                    "200": json_response("matches", json!({ "type": "object", "required": ["contacts"], "properties": { "contacts": { "type": "array", "items": { "$ref": "#/components/schemas/Contact" } } } })),
+                    "200": linked(json_response("matches", json!({ "type": "object", "required": ["contacts"], "properties": { "contacts": { "type": "array", "items": { "$ref": "#/components/schemas/Contact" } } } })), "/contacts/0/id", &["getContact"]),
                     "400": error_response("invalid email")
                 }))
             } },
@@ -440,7 +472,10 @@ pub fn document() -> Value {
                 "summary": "Record purchases, idempotent on external_id; unknown buyers become contacts without marketing consent",
                 "description": scope_note(Scope::Orders),
                 "security": [{ "apiKey": [] }],
-                "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["orders"], "properties": {
+                "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["orders"],
+                    "examples": [{ "orders": [{ "external_id": "1001", "email": "ana@example.com", "total": "129.90", "currency": "BRL",
+                        "placed_at": "2026-01-15T12:00:00Z", "items": [{ "sku": "BAG-1", "name": "Tote", "category": "Bags", "quantity": 1, "price": "129.90" }] }] }],
+                    "properties": {
                     "orders": { "type": "array", "minItems": 1, "maxItems": 500, "items": { "type": "object", "additionalProperties": false,
                         "required": ["external_id", "email", "total", "currency", "placed_at"], "properties": {
                         "external_id": { "type": "string" }, "email": { "type": "string" }, "name": { "type": "string" },
@@ -464,7 +499,7 @@ pub fn document() -> Value {
                     "description": scope_note(Scope::Surveys),
                     "security": [{ "apiKey": [] }],
                     "requestBody": json_body(json!({ "$ref": "#/components/schemas/SurveyInput" })),
-                    "responses": admin_errors(with_body_errors(json!({ "201": json_response("created", json!({ "$ref": "#/components/schemas/Survey" })) })))
+                    "responses": admin_errors(with_body_errors(json!({ "201": linked(json_response("created", json!({ "$ref": "#/components/schemas/Survey" })), "/id", &["getSurvey", "patchSurvey", "inviteToSurvey", "surveyResults", "exportSurveyResponses"]) })))
                 },
                 "get": {
                     "operationId": "listSurveys",
@@ -543,7 +578,7 @@ pub fn document() -> Value {
                 "summary": "The hosted survey page of an invitation link (`?embed=1` for an iframe)",
                 "parameters": [
                     { "name": "token", "in": "path", "required": true, "schema": { "type": "string" } },
-                    { "name": "embed", "in": "query", "required": false, "schema": { "type": "string", "enum": ["1"] } }
+                    { "name": "embed", "in": "query", "required": false, "schema": { "type": "string" }, "description": "`1` lays the page out for an iframe; any other value is the full page" }
                 ],
                 "responses": {
                     "200": html_response("the survey"),
@@ -570,7 +605,7 @@ pub fn document() -> Value {
                     "description": scope_note(Scope::Segments),
                     "security": [{ "apiKey": [] }],
                     "requestBody": json_body(json!({ "$ref": "#/components/schemas/SegmentInput" })),
-                    "responses": admin_errors(with_body_errors(json!({ "201": json_response("created", json!({ "$ref": "#/components/schemas/Segment" })) })))
+                    "responses": admin_errors(with_body_errors(json!({ "201": linked(json_response("created", json!({ "$ref": "#/components/schemas/Segment" })), "/id", &["getSegment", "replaceSegment", "deleteSegment", "exportSegment"]) })))
                 },
                 "get": {
                     "operationId": "listSegments",

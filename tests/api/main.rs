@@ -11,6 +11,7 @@ mod me;
 mod orders;
 mod outbox;
 mod platform;
+mod schema;
 mod segments;
 mod signup;
 mod surveys;
@@ -42,7 +43,8 @@ fn main() {
         serial.extend(me::serial_tests());
         serial.extend(surveys::serial_tests());
         serial.extend(segments::serial_tests());
-        let passed = harness::run(app, all, serial, &wrangler.log).await;
+        let last = schema::last_tests();
+        let passed = harness::run(app, all, serial, last, &wrangler.log).await;
         drop(wrangler);
         passed
     });
