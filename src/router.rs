@@ -178,16 +178,21 @@ pub fn match_path(pattern: &str, path: &str) -> Option<Vec<String>> {
 
 /// Finds the route for a request: 404 when no path matches, 405 when only the method is wrong.
 pub fn resolve(method: &str, path: &str) -> AppResult<(Handler, Vec<String>)> {
+    let matching: Vec<(&Route, Vec<String>)> = ROUTES
+        .iter()
+        .filter_map(|r| match_path(r.path, path).map(|params| (r, params)))
+        .collect();
+    // A literal segment beats a parameter: `/admin/v1/segments/preview` is not the segment
+    // `preview`, so only the patterns with the fewest parameters count for this path.
+    let fewest = matching.iter().map(|(_, p)| p.len()).min().unwrap_or(0);
     let mut allowed = Vec::new();
-    for r in ROUTES {
-        if let Some(params) = match_path(r.path, path) {
-            if r.method == method || (method == "HEAD" && r.method == "GET") {
-                return Ok((r.handler, params));
-            }
-            allowed.push(r.method);
-            if r.method == "GET" {
-                allowed.push("HEAD");
-            }
+    for (r, params) in matching.into_iter().filter(|(_, p)| p.len() == fewest) {
+        if r.method == method || (method == "HEAD" && r.method == "GET") {
+            return Ok((r.handler, params));
+        }
+        allowed.push(r.method);
+        if r.method == "GET" {
+            allowed.push("HEAD");
         }
     }
     Err(if allowed.is_empty() {
@@ -305,6 +310,14 @@ mod tests {
         assert!(matches!(
             resolve("PUT", "/healthz"),
             Err(AppError::MethodNotAllowed { allow }) if allow == "GET, HEAD"
+        ));
+        assert!(matches!(
+            resolve("GET", "/admin/v1/segments/preview"),
+            Err(AppError::MethodNotAllowed { allow }) if allow == "POST"
+        ));
+        assert!(matches!(
+            resolve("GET", "/admin/v1/segments/seg_1"),
+            Ok((Handler::SegmentsGet, _))
         ));
         assert!(matches!(
             resolve("TRACE", "/v1/me"),

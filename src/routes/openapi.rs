@@ -71,6 +71,16 @@ fn html_response(description: &str) -> Value {
     json!({ "description": description, "content": { "text/html": { "schema": { "type": "string" } } } })
 }
 
+/// A language tag the service reads by its primary subtag (`pt-BR`, `en-US`, `RO`): en, pt,
+/// ro or ru. Null or absent means the default.
+fn locale_tag() -> Value {
+    json!({
+        "type": ["string", "null"],
+        "pattern": "^\\s*([Ee][Nn]|[Pp][Tt]|[Rr][Oo]|[Rr][Uu])([-_].*)?\\s*$",
+        "description": "en, pt-BR, ro or ru (read by the primary subtag); null or absent: en"
+    })
+}
+
 fn form_input_properties() -> Value {
     let texts = json!({ "type": "object", "additionalProperties": { "type": "string" } });
     json!({
@@ -208,23 +218,26 @@ pub fn document() -> Value {
                     "examples": [{ "name": "Brazilian buyers", "rule": { "all": [{ "field": "country", "op": "eq", "value": "BR" }, { "field": "order_count", "op": "gte", "value": 1 }] } }],
                     "properties": {
                     "name": { "type": "string" }, "rule": { "type": "object" },
-                    "purpose": { "type": "string", "description": "consent every member must hold; default marketing_email" } } },
+                    "purpose": { "type": ["string", "null"], "description": "consent every member must hold; null or absent: marketing_email" } } },
                 "Segment": { "type": "object", "required": ["id", "name", "rule", "purpose", "version", "state", "size", "computed_at"], "properties": {
                     "id": { "type": "string" }, "name": { "type": "string" }, "rule": { "type": "object" }, "purpose": { "type": "string" },
                     "version": { "type": "integer" }, "state": { "type": "string", "enum": ["building", "ready"] },
                     "size": { "type": "integer" }, "computed_at": { "type": ["string", "null"] },
                     "created_at": { "type": "string" }, "updated_at": { "type": "string" } } },
-                "SurveyInput": { "type": "object", "required": ["name", "questions"],
+                "SurveyInput": { "type": "object", "additionalProperties": false, "required": ["name", "questions"],
                     "examples": [{ "name": "After delivery", "locale": "en", "expires_after_days": 30, "questions": [
                         { "key": "nps", "type": "nps", "required": true, "text": { "en": "How likely are you to recommend us?" } },
                         { "key": "why", "type": "text", "text": { "en": "Why?" } }] }],
                     "properties": {
-                    "name": { "type": "string" }, "locale": { "type": "string" },
-                    "expires_after_days": { "type": "integer", "minimum": 1, "maximum": 365 },
-                    "questions": { "type": "array", "minItems": 1, "maxItems": 30, "items": { "type": "object", "required": ["key", "type", "text"], "properties": {
+                    "name": { "type": "string" }, "locale": locale_tag(),
+                    "expires_after_days": { "type": ["integer", "null"], "minimum": 1, "maximum": 365, "description": "null or absent: 30" },
+                    "questions": { "type": "array", "minItems": 1, "maxItems": 30, "items": { "type": "object", "additionalProperties": false, "required": ["key", "type", "text"], "properties": {
                         "key": { "type": "string" }, "type": { "type": "string", "enum": ["nps", "csat", "ces", "single_choice", "multi_choice", "text"] },
-                        "required": { "type": "boolean" }, "text": { "type": "object" }, "max_len": { "type": "integer" },
-                        "options": { "type": "array", "items": { "type": "object", "required": ["value"], "properties": { "value": { "type": "string" }, "label": { "type": "object" } } } } } } } } },
+                        "required": { "type": ["boolean", "null"], "description": "null or absent: false" },
+                        "text": { "type": "object", "additionalProperties": { "type": "string" } },
+                        "max_len": { "type": ["integer", "null"], "minimum": 1, "description": "text questions only" },
+                        "options": { "type": ["array", "null"], "minItems": 1, "description": "choice questions only", "items": { "type": "object", "additionalProperties": false, "required": ["value"], "properties": {
+                            "value": { "type": "string" }, "label": { "type": ["object", "null"], "additionalProperties": { "type": "string" } } } } } } } } } },
                 "Survey": { "type": "object", "required": ["id", "name", "questions", "created_at", "updated_at"], "properties": {
                     "id": { "type": "string" }, "name": { "type": "string" }, "locale": { "type": "string" },
                     "expires_after_days": { "type": "integer" }, "questions": { "type": "array" },

@@ -31,31 +31,23 @@ async fn every_documented_operation_survives_generated_input(
         "{} missing: run `make test`, which installs it",
         bin.display()
     );
-    // A buyer known from an order can sign in, so the self-service operations run with a live
-    // session instead of stopping at 401. The run may erase this person; later calls then get
-    // the documented 401.
-    let email = unique_email("schemathesis");
-    send_orders(
-        &app,
-        vec![order(
-            &external_id("schemathesis"),
-            &email,
-            "10.00",
-            "2026-01-01T10:00:00Z",
-        )],
-    )
-    .await?;
-    let session = session_for(&app, &email).await?;
+    // Buyers known from an order can sign in, so the self-service operations run with live
+    // sessions instead of stopping at 401: one for reading and changing, one of its own for
+    // `DELETE /v1/me`, which erases its person at its first success.
+    let session = buyer_session(&app, "schemathesis").await?;
+    let erase_session = buyer_session(&app, "schemathesis-erase").await?;
 
     let schema_url = app.url("/openapi.json");
     let config = root().join("tests/api/schemathesis.toml");
     let admin_key = app.admin_key.clone();
     let started = Instant::now();
     let output = tokio::task::spawn_blocking(move || {
+        // Schemathesis may leave caches in its working directory: not in the source tree.
         Command::new(bin)
             .current_dir(root().join("target"))
             .env("CLIENTELA_ADMIN_KEY", admin_key)
             .env("CLIENTELA_SESSION", session)
+            .env("CLIENTELA_ERASE_SESSION", erase_session)
             .env("NO_COLOR", "1")
             .arg("--config-file")
             .arg(config)
@@ -81,6 +73,13 @@ async fn every_documented_operation_survives_generated_input(
         output.status
     );
     Ok(())
+}
+
+async fn buyer_session(app: &TestApp, tag: &str) -> Result<String, String> {
+    let email = unique_email(tag);
+    let placed = order(&external_id(tag), &email, "10.00", "2026-01-01T10:00:00Z");
+    send_orders(app, vec![placed]).await?;
+    session_for(app, &email).await
 }
 
 /// The closing lines of the report (operations, test cases, checks), for the passing log.
