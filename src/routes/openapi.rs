@@ -14,6 +14,20 @@ fn error_response(description: &str) -> Value {
     })
 }
 
+/// A 401, with the challenge every such answer carries.
+fn unauthorized(description: &str) -> Value {
+    let mut response = error_response(description);
+    response["headers"] = json!({ "WWW-Authenticate": { "required": true, "schema": { "type": "string", "const": "Bearer" } } });
+    response
+}
+
+/// A 429, with the seconds to wait before trying again.
+fn rate_limited(description: &str) -> Value {
+    let mut response = error_response(description);
+    response["headers"] = json!({ "Retry-After": { "required": true, "description": "seconds", "schema": { "type": "integer", "minimum": 1 } } });
+    response
+}
+
 fn json_response(description: &str, schema: Value) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": schema } } })
 }
@@ -40,7 +54,7 @@ fn json_body(schema: Value) -> Value {
 fn admin_errors(mut responses: Value) -> Value {
     let map = responses.as_object_mut();
     if let Some(map) = map {
-        map.insert("401".into(), error_response("missing or invalid API key"));
+        map.insert("401".into(), unauthorized("missing or invalid API key"));
         map.insert("403".into(), error_response("the API key lacks the scope"));
     }
     responses
@@ -370,7 +384,7 @@ pub fn document() -> Value {
                         "303": { "description": "plain form post: redirect to the form's redirect_url" },
                         "403": error_response("origin not allowed or Turnstile failed"),
                         "404": error_response("no such form"),
-                        "429": error_response("too many submissions; see Retry-After")
+                        "429": rate_limited("too many submissions; see Retry-After")
                     }))
                 },
                 "options": {
@@ -608,7 +622,7 @@ pub fn document() -> Value {
                     "201": json_response("recorded", json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "recorded" } } })),
                     "409": error_response("already answered"),
                     "410": error_response("invalid or expired link"),
-                    "429": error_response("too many requests; see Retry-After")
+                    "429": rate_limited("too many requests; see Retry-After")
                 }))
             } },
             "/admin/v1/segments": {
@@ -692,7 +706,7 @@ pub fn document() -> Value {
                 "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["email"], "properties": { "email": { "type": "string" } } })),
                 "responses": with_body_errors(json!({
                     "202": json_response("accepted", json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "accepted" } } })),
-                    "429": error_response("too many requests; see Retry-After")
+                    "429": rate_limited("too many requests; see Retry-After")
                 }))
             } },
             "/v1/me/session": { "post": {
@@ -709,7 +723,7 @@ pub fn document() -> Value {
                     "operationId": "getMe",
                     "summary": "Everything we hold about the signed-in person",
                     "security": [{ "session": [] }],
-                    "responses": { "200": json_response("profile", json!({ "$ref": "#/components/schemas/Me" })), "401": error_response("no valid session") }
+                    "responses": { "200": json_response("profile", json!({ "$ref": "#/components/schemas/Me" })), "401": unauthorized("no valid session") }
                 },
                 "patch": {
                     "operationId": "patchMe",
@@ -719,20 +733,20 @@ pub fn document() -> Value {
                         "name": { "type": ["string", "null"] }, "phone": { "type": ["string", "null"] }, "locale": { "type": ["string", "null"] },
                         "country": { "type": ["string", "null"] }, "city": { "type": ["string", "null"] }, "birth_date": { "type": ["string", "null"] },
                         "gender": { "type": ["string", "null"] }, "preferred_channel": { "type": "string", "enum": ["email", "sms", "whatsapp"] } } })),
-                    "responses": with_body_errors(json!({ "200": json_response("profile", json!({ "$ref": "#/components/schemas/Me" })), "401": error_response("no valid session") }))
+                    "responses": with_body_errors(json!({ "200": json_response("profile", json!({ "$ref": "#/components/schemas/Me" })), "401": unauthorized("no valid session") }))
                 },
                 "delete": {
                     "operationId": "eraseMe",
                     "summary": "Erase everything about the signed-in person",
                     "security": [{ "session": [] }],
-                    "responses": { "200": json_response("erased", json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "erased" } } })), "401": error_response("no valid session") }
+                    "responses": { "200": json_response("erased", json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "erased" } } })), "401": unauthorized("no valid session") }
                 }
             },
             "/v1/me/export": { "get": {
                 "operationId": "exportMe",
                 "summary": "Download everything we hold, with purposes and retention (JSON attachment)",
                 "security": [{ "session": [] }],
-                "responses": { "200": json_response("export", json!({ "type": "object", "required": ["format", "generated_at", "data", "processing"] })), "401": error_response("no valid session") }
+                "responses": { "200": json_response("export", json!({ "type": "object", "required": ["format", "generated_at", "data", "processing"] })), "401": unauthorized("no valid session") }
             } },
             "/v1/me/consents/{purpose}": { "put": {
                 "operationId": "putConsent",
@@ -742,7 +756,7 @@ pub fn document() -> Value {
                 "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["granted"], "properties": { "granted": { "type": "boolean" } } })),
                 "responses": with_body_errors(json!({
                     "200": json_response("recorded", json!({ "type": "object", "required": ["purpose", "granted", "updated_at"], "properties": { "purpose": { "type": "string" }, "granted": { "type": "boolean" }, "updated_at": { "type": "string" } } })),
-                    "401": error_response("no valid session")
+                    "401": unauthorized("no valid session")
                 }))
             } },
             "/me": { "get": {
