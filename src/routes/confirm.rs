@@ -216,9 +216,9 @@ pub async fn page_post(req: Request, app: &App) -> AppResult<Response> {
     };
     let (status, locale, message) = match outcome {
         Ok(locale) => (200, locale, text(locale, Text::ConfirmDone)),
-        Err(AppError::Gone | AppError::BadRequest { .. }) => {
-            (410, fallback, text(fallback, Text::LinkInvalid))
-        }
+        // As on the GET page and in `POST /v1/confirm`: malformed is 400, spent or forged 410.
+        Err(AppError::BadRequest { .. }) => (400, fallback, text(fallback, Text::LinkInvalid)),
+        Err(AppError::Gone) => (410, fallback, text(fallback, Text::LinkInvalid)),
         Err(e) => {
             if let AppError::Internal(cause) = &e {
                 worker::console_error!("confirm page: {cause}");

@@ -14,8 +14,36 @@ fn error_response(description: &str) -> Value {
     })
 }
 
+/// A 401, with the challenge every such answer carries.
+fn unauthorized(description: &str) -> Value {
+    let mut response = error_response(description);
+    response["headers"] = json!({ "WWW-Authenticate": { "required": true, "schema": { "type": "string", "const": "Bearer" } } });
+    response
+}
+
+/// A 429, with the seconds to wait before trying again.
+fn rate_limited(description: &str) -> Value {
+    let mut response = error_response(description);
+    response["headers"] = json!({ "Retry-After": { "required": true, "description": "seconds", "schema": { "type": "integer", "minimum": 1 } } });
+    response
+}
+
 fn json_response(description: &str, schema: Value) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+}
+
+/// A response whose `id` feeds the `{id}` of other operations: the links let clients and
+/// generated tests follow a created resource to its reads and writes.
+fn linked(mut response: Value, pointer: &str, operations: &[&str]) -> Value {
+    let links: serde_json::Map<String, Value> = operations
+        .iter()
+        .map(|op| {
+            let link = json!({ "operationId": op, "parameters": { "id": format!("$response.body#{pointer}") } });
+            (op.to_string(), link)
+        })
+        .collect();
+    response["links"] = Value::Object(links);
+    response
 }
 
 fn json_body(schema: Value) -> Value {
@@ -26,7 +54,7 @@ fn json_body(schema: Value) -> Value {
 fn admin_errors(mut responses: Value) -> Value {
     let map = responses.as_object_mut();
     if let Some(map) = map {
-        map.insert("401".into(), error_response("missing or invalid API key"));
+        map.insert("401".into(), unauthorized("missing or invalid API key"));
         map.insert("403".into(), error_response("the API key lacks the scope"));
     }
     responses
@@ -57,6 +85,16 @@ fn html_response(description: &str) -> Value {
     json!({ "description": description, "content": { "text/html": { "schema": { "type": "string" } } } })
 }
 
+/// A language tag the service reads by its primary subtag (`pt-BR`, `en-US`, `RO`): en, pt,
+/// ro or ru. Null or absent means the default.
+fn locale_tag() -> Value {
+    json!({
+        "type": ["string", "null"],
+        "pattern": "^\\s*([Ee][Nn]|[Pp][Tt]|[Rr][Oo]|[Rr][Uu])([-_].*)?\\s*$",
+        "description": "en, pt-BR, ro or ru (read by the primary subtag); null or absent: en"
+    })
+}
+
 fn form_input_properties() -> Value {
     let texts = json!({ "type": "object", "additionalProperties": { "type": "string" } });
     json!({
@@ -79,7 +117,18 @@ fn form_input_properties() -> Value {
 }
 
 fn form_input_schema() -> Value {
-    json!({ "type": "object", "additionalProperties": false, "required": ["name", "fields"], "properties": form_input_properties() })
+    let example = json!({
+        "name": "Newsletter", "allowed_origins": ["https://shop.example"], "locale": "pt-BR",
+        "double_opt_in": true, "redirect_url": "https://shop.example/thanks",
+        "fields": [
+            { "key": "email", "type": "email", "required": true, "label": { "en": "Email", "pt-BR": "E-mail" } },
+            { "key": "name", "type": "text", "max_len": 100 },
+            { "key": "interests", "type": "multi_choice", "options": ["shoes", "bags"] }
+        ],
+        "consents": [{ "purpose": "marketing_email", "required": true, "policy_version": "2026-01",
+                       "text": { "en": "I agree to receive offers by email" } }]
+    });
+    json!({ "type": "object", "additionalProperties": false, "required": ["name", "fields"], "properties": form_input_properties(), "examples": [example] })
 }
 
 fn form_input_schema_open() -> Value {
@@ -179,21 +228,30 @@ pub fn document() -> Value {
                         "temperature": { "type": "string", "enum": ["cold", "warm", "hot"] },
                         "rfm": { "type": ["object", "null"], "description": "RFM quintiles (5 best) and group, recomputed daily", "properties": {
                             "r": { "type": "integer" }, "f": { "type": "integer" }, "m": { "type": "integer" }, "group": { "type": "string" } } } } } } },
-                "SegmentInput": { "type": "object", "additionalProperties": false, "required": ["name", "rule"], "properties": {
+                "SegmentInput": { "type": "object", "additionalProperties": false, "required": ["name", "rule"],
+                    "examples": [{ "name": "Brazilian buyers", "rule": { "all": [{ "field": "country", "op": "eq", "value": "BR" }, { "field": "order_count", "op": "gte", "value": 1 }] } }],
+                    "properties": {
                     "name": { "type": "string" }, "rule": { "type": "object" },
-                    "purpose": { "type": "string", "description": "consent every member must hold; default marketing_email" } } },
+                    "purpose": { "type": ["string", "null"], "description": "consent every member must hold; null or absent: marketing_email" } } },
                 "Segment": { "type": "object", "required": ["id", "name", "rule", "purpose", "version", "state", "size", "computed_at"], "properties": {
                     "id": { "type": "string" }, "name": { "type": "string" }, "rule": { "type": "object" }, "purpose": { "type": "string" },
                     "version": { "type": "integer" }, "state": { "type": "string", "enum": ["building", "ready"] },
                     "size": { "type": "integer" }, "computed_at": { "type": ["string", "null"] },
                     "created_at": { "type": "string" }, "updated_at": { "type": "string" } } },
-                "SurveyInput": { "type": "object", "required": ["name", "questions"], "properties": {
-                    "name": { "type": "string" }, "locale": { "type": "string" },
-                    "expires_after_days": { "type": "integer", "minimum": 1, "maximum": 365 },
-                    "questions": { "type": "array", "minItems": 1, "maxItems": 30, "items": { "type": "object", "required": ["key", "type", "text"], "properties": {
+                "SurveyInput": { "type": "object", "additionalProperties": false, "required": ["name", "questions"],
+                    "examples": [{ "name": "After delivery", "locale": "en", "expires_after_days": 30, "questions": [
+                        { "key": "nps", "type": "nps", "required": true, "text": { "en": "How likely are you to recommend us?" } },
+                        { "key": "why", "type": "text", "text": { "en": "Why?" } }] }],
+                    "properties": {
+                    "name": { "type": "string" }, "locale": locale_tag(),
+                    "expires_after_days": { "type": ["integer", "null"], "minimum": 1, "maximum": 365, "description": "null or absent: 30" },
+                    "questions": { "type": "array", "minItems": 1, "maxItems": 30, "items": { "type": "object", "additionalProperties": false, "required": ["key", "type", "text"], "properties": {
                         "key": { "type": "string" }, "type": { "type": "string", "enum": ["nps", "csat", "ces", "single_choice", "multi_choice", "text"] },
-                        "required": { "type": "boolean" }, "text": { "type": "object" }, "max_len": { "type": "integer" },
-                        "options": { "type": "array", "items": { "type": "object", "required": ["value"], "properties": { "value": { "type": "string" }, "label": { "type": "object" } } } } } } } } },
+                        "required": { "type": ["boolean", "null"], "description": "null or absent: false" },
+                        "text": { "type": "object", "additionalProperties": { "type": "string" } },
+                        "max_len": { "type": ["integer", "null"], "minimum": 1, "description": "text questions only" },
+                        "options": { "type": ["array", "null"], "minItems": 1, "description": "choice questions only", "items": { "type": "object", "additionalProperties": false, "required": ["value"], "properties": {
+                            "value": { "type": "string" }, "label": { "type": ["object", "null"], "additionalProperties": { "type": "string" } } } } } } } } } },
                 "Survey": { "type": "object", "required": ["id", "name", "questions", "created_at", "updated_at"], "properties": {
                     "id": { "type": "string" }, "name": { "type": "string" }, "locale": { "type": "string" },
                     "expires_after_days": { "type": "integer" }, "questions": { "type": "array" },
@@ -223,13 +281,14 @@ pub fn document() -> Value {
                     "security": [{ "apiKey": [] }],
                     "requestBody": json_body(json!({
                         "type": "object", "additionalProperties": false, "required": ["name", "scopes"],
+                        "examples": [{ "name": "shop backend", "scopes": ["orders", "outbox"] }],
                         "properties": {
                             "name": { "type": "string", "minLength": 1, "maxLength": 100 },
                             "scopes": { "type": "array", "minItems": 1, "items": { "$ref": "#/components/schemas/Scope" } }
                         }
                     })),
                     "responses": admin_errors(with_body_errors(json!({
-                        "201": json_response("created", json!({ "allOf": [ { "$ref": "#/components/schemas/ApiKey" }, { "type": "object", "required": ["key"], "properties": { "key": { "type": "string" } } } ] }))
+                        "201": linked(json_response("created", json!({ "allOf": [ { "$ref": "#/components/schemas/ApiKey" }, { "type": "object", "required": ["key"], "properties": { "key": { "type": "string" } } } ] })), "/id", &["revokeKey"])
                     })))
                 },
                 "get": {
@@ -347,7 +406,7 @@ pub fn document() -> Value {
                         "303": { "description": "plain form post: redirect to the form's redirect_url" },
                         "403": error_response("origin not allowed or Turnstile failed"),
                         "404": error_response("no such form"),
-                        "429": error_response("too many submissions; see Retry-After")
+                        "429": rate_limited("too many submissions; see Retry-After")
                     }))
                 },
                 "options": {
@@ -368,7 +427,7 @@ pub fn document() -> Value {
                     "operationId": "confirmPagePost",
                     "summary": "The page's button: confirms and answers with a page",
                     "parameters": [token_param()],
-                    "responses": { "200": html_response("confirmed"), "410": html_response("used, expired or invalid link") }
+                    "responses": { "200": html_response("confirmed"), "400": html_response("malformed link"), "410": html_response("used, expired or invalid link") }
                 }
             },
             "/v1/confirm": { "post": {
@@ -387,7 +446,7 @@ pub fn document() -> Value {
                     "description": scope_note(Scope::Forms),
                     "security": [{ "apiKey": [] }],
                     "requestBody": json_body(json!({ "$ref": "#/components/schemas/FormInput" })),
-                    "responses": admin_errors(with_body_errors(json!({ "201": json_response("created", json!({ "$ref": "#/components/schemas/Form" })) })))
+                    "responses": admin_errors(with_body_errors(json!({ "201": linked(json_response("created", json!({ "$ref": "#/components/schemas/Form" })), "/id", &["getForm", "patchForm", "getPublicForm", "preflightPublicForm", "submitForm", "preflightSubmission"]) })))
                 },
                 "get": {
                     "operationId": "listForms",
@@ -423,7 +482,7 @@ pub fn document() -> Value {
                 "security": [{ "apiKey": [] }],
                 "parameters": [{ "name": "email", "in": "query", "required": true, "schema": { "type": "string" } }],
                 "responses": admin_errors(json!({
-                    "200": json_response("matches", json!({ "type": "object", "required": ["contacts"], "properties": { "contacts": { "type": "array", "items": { "$ref": "#/components/schemas/Contact" } } } })),
+                    "200": linked(json_response("matches", json!({ "type": "object", "required": ["contacts"], "properties": { "contacts": { "type": "array", "items": { "$ref": "#/components/schemas/Contact" } } } })), "/contacts/0/id", &["getContact"]),
                     "400": error_response("invalid email")
                 }))
             } },
@@ -462,7 +521,10 @@ pub fn document() -> Value {
                 "summary": "Record purchases, idempotent on external_id; unknown buyers become contacts without marketing consent",
                 "description": scope_note(Scope::Orders),
                 "security": [{ "apiKey": [] }],
-                "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["orders"], "properties": {
+                "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["orders"],
+                    "examples": [{ "orders": [{ "external_id": "1001", "email": "ana@example.com", "total": "129.90", "currency": "BRL",
+                        "placed_at": "2026-01-15T12:00:00Z", "items": [{ "sku": "BAG-1", "name": "Tote", "category": "Bags", "quantity": 1, "price": "129.90" }] }] }],
+                    "properties": {
                     "orders": { "type": "array", "minItems": 1, "maxItems": 500, "items": { "type": "object", "additionalProperties": false,
                         "required": ["external_id", "email", "total", "currency", "placed_at"], "properties": {
                         "external_id": { "type": "string" }, "email": { "type": "string" }, "name": { "type": "string" },
@@ -486,7 +548,7 @@ pub fn document() -> Value {
                     "description": scope_note(Scope::Surveys),
                     "security": [{ "apiKey": [] }],
                     "requestBody": json_body(json!({ "$ref": "#/components/schemas/SurveyInput" })),
-                    "responses": admin_errors(with_body_errors(json!({ "201": json_response("created", json!({ "$ref": "#/components/schemas/Survey" })) })))
+                    "responses": admin_errors(with_body_errors(json!({ "201": linked(json_response("created", json!({ "$ref": "#/components/schemas/Survey" })), "/id", &["getSurvey", "patchSurvey", "inviteToSurvey", "surveyResults", "exportSurveyResponses"]) })))
                 },
                 "get": {
                     "operationId": "listSurveys",
@@ -565,7 +627,7 @@ pub fn document() -> Value {
                 "summary": "The hosted survey page of an invitation link (`?embed=1` for an iframe)",
                 "parameters": [
                     { "name": "token", "in": "path", "required": true, "schema": { "type": "string" } },
-                    { "name": "embed", "in": "query", "required": false, "schema": { "type": "string", "enum": ["1"] } }
+                    { "name": "embed", "in": "query", "required": false, "schema": { "type": "string" }, "description": "`1` lays the page out for an iframe; any other value is the full page" }
                 ],
                 "responses": {
                     "200": html_response("the survey"),
@@ -582,7 +644,7 @@ pub fn document() -> Value {
                     "201": json_response("recorded", json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "recorded" } } })),
                     "409": error_response("already answered"),
                     "410": error_response("invalid or expired link"),
-                    "429": error_response("too many requests; see Retry-After")
+                    "429": rate_limited("too many requests; see Retry-After")
                 }))
             } },
             "/admin/v1/segments": {
@@ -592,7 +654,7 @@ pub fn document() -> Value {
                     "description": scope_note(Scope::Segments),
                     "security": [{ "apiKey": [] }],
                     "requestBody": json_body(json!({ "$ref": "#/components/schemas/SegmentInput" })),
-                    "responses": admin_errors(with_body_errors(json!({ "201": json_response("created", json!({ "$ref": "#/components/schemas/Segment" })) })))
+                    "responses": admin_errors(with_body_errors(json!({ "201": linked(json_response("created", json!({ "$ref": "#/components/schemas/Segment" })), "/id", &["getSegment", "replaceSegment", "deleteSegment", "exportSegment"]) })))
                 },
                 "get": {
                     "operationId": "listSegments",
@@ -666,7 +728,7 @@ pub fn document() -> Value {
                 "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["email"], "properties": { "email": { "type": "string" } } })),
                 "responses": with_body_errors(json!({
                     "202": json_response("accepted", json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "accepted" } } })),
-                    "429": error_response("too many requests; see Retry-After")
+                    "429": rate_limited("too many requests; see Retry-After")
                 }))
             } },
             "/v1/me/session": { "post": {
@@ -683,7 +745,7 @@ pub fn document() -> Value {
                     "operationId": "getMe",
                     "summary": "Everything we hold about the signed-in person",
                     "security": [{ "session": [] }],
-                    "responses": { "200": json_response("profile", json!({ "$ref": "#/components/schemas/Me" })), "401": error_response("no valid session") }
+                    "responses": { "200": json_response("profile", json!({ "$ref": "#/components/schemas/Me" })), "401": unauthorized("no valid session") }
                 },
                 "patch": {
                     "operationId": "patchMe",
@@ -693,20 +755,20 @@ pub fn document() -> Value {
                         "name": { "type": ["string", "null"] }, "phone": { "type": ["string", "null"] }, "locale": { "type": ["string", "null"] },
                         "country": { "type": ["string", "null"] }, "city": { "type": ["string", "null"] }, "birth_date": { "type": ["string", "null"] },
                         "gender": { "type": ["string", "null"] }, "preferred_channel": { "type": "string", "enum": ["email", "sms", "whatsapp"] } } })),
-                    "responses": with_body_errors(json!({ "200": json_response("profile", json!({ "$ref": "#/components/schemas/Me" })), "401": error_response("no valid session") }))
+                    "responses": with_body_errors(json!({ "200": json_response("profile", json!({ "$ref": "#/components/schemas/Me" })), "401": unauthorized("no valid session") }))
                 },
                 "delete": {
                     "operationId": "eraseMe",
                     "summary": "Erase everything about the signed-in person",
                     "security": [{ "session": [] }],
-                    "responses": { "200": json_response("erased", json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "erased" } } })), "401": error_response("no valid session") }
+                    "responses": { "200": json_response("erased", json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "erased" } } })), "401": unauthorized("no valid session") }
                 }
             },
             "/v1/me/export": { "get": {
                 "operationId": "exportMe",
                 "summary": "Download everything we hold, with purposes and retention (JSON attachment)",
                 "security": [{ "session": [] }],
-                "responses": { "200": json_response("export", json!({ "type": "object", "required": ["format", "generated_at", "data", "processing"] })), "401": error_response("no valid session") }
+                "responses": { "200": json_response("export", json!({ "type": "object", "required": ["format", "generated_at", "data", "processing"] })), "401": unauthorized("no valid session") }
             } },
             "/v1/me/consents/{purpose}": { "put": {
                 "operationId": "putConsent",
@@ -716,7 +778,7 @@ pub fn document() -> Value {
                 "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["granted"], "properties": { "granted": { "type": "boolean" } } })),
                 "responses": with_body_errors(json!({
                     "200": json_response("recorded", json!({ "type": "object", "required": ["purpose", "granted", "updated_at"], "properties": { "purpose": { "type": "string" }, "granted": { "type": "boolean" }, "updated_at": { "type": "string" } } })),
-                    "401": error_response("no valid session")
+                    "401": unauthorized("no valid session")
                 }))
             } },
             "/me": { "get": {

@@ -139,6 +139,13 @@ pub async fn respond(mut req: Request, app: &App) -> AppResult<Response> {
         }
     }
     let body: ResponseRequest = read_json(&mut req, JSON_LIMIT).await?;
+    // A malformed body is a 400 whatever the link; only a well-formed answer learns about it.
+    if !body.answers.is_object() {
+        return Err(AppError::validation(
+            "answers",
+            "an object of answers by question key",
+        ));
+    }
     let invitation = match look_up(&db, body.token.trim()).await? {
         Invitation::Open(row) => row,
         Invitation::Answered(_) => return Err(already_answered()),

@@ -169,14 +169,16 @@ pub async fn start(webhook: Arc<Webhook>) -> (Runtime, Arc<TestApp>) {
     (runtime, app)
 }
 
-/// Runs the tests whose names contain any filter argument, four at a time.
+/// Runs the tests whose names contain any filter argument.
 /// `concurrent` tests run four at a time; `serial` ones (those that write the local D1 from a
 /// second process to move time, which SQLite would answer with "database is locked" for
-/// concurrent requests) run afterwards, alone.
+/// concurrent requests) run afterwards, alone; `last` ones (long runs that touch the whole API)
+/// run at the very end, alone, with a longer time limit.
 pub async fn run(
     app: Arc<TestApp>,
     concurrent: Vec<(&'static str, TestFn)>,
     serial: Vec<(&'static str, TestFn)>,
+    last: Vec<(&'static str, TestFn)>,
     runtime_log: &PathBuf,
 ) -> bool {
     let filters: Vec<String> = std::env::args()
@@ -191,14 +193,15 @@ pub async fn run(
             })
             .collect()
     };
-    let (concurrent, serial) = (wanted(concurrent), wanted(serial));
+    let (concurrent, serial, last) = (wanted(concurrent), wanted(serial), wanted(last));
     println!(
         "\nrunning {} integration tests against {}",
-        concurrent.len() + serial.len(),
+        concurrent.len() + serial.len() + last.len(),
         app.base
     );
-    let mut results = run_batch(&app, concurrent, 4).await;
-    results.extend(run_batch(&app, serial, 1).await);
+    let mut results = run_batch(&app, concurrent, 4, TEST_TIME_LIMIT).await;
+    results.extend(run_batch(&app, serial, 1, TEST_TIME_LIMIT).await);
+    results.extend(run_batch(&app, last, 1, LAST_TIME_LIMIT).await);
     let failed: Vec<_> = results.iter().filter(|(_, r, _)| r.is_err()).collect();
     for (name, r, _) in &failed {
         if let Err(e) = r {
@@ -223,10 +226,15 @@ pub async fn run(
 
 type Outcome = (&'static str, Result<(), String>, Duration);
 
+const TEST_TIME_LIMIT: Duration = Duration::from_secs(120);
+/// The generated-input run bounds itself (examples per operation); this only catches a hang.
+const LAST_TIME_LIMIT: Duration = Duration::from_secs(900);
+
 async fn run_batch(
     app: &Arc<TestApp>,
     tests: Vec<(&'static str, TestFn)>,
     parallel: usize,
+    limit: Duration,
 ) -> Vec<Outcome> {
     use futures::stream::{self, StreamExt};
     stream::iter(tests)
@@ -234,14 +242,11 @@ async fn run_batch(
             let app = app.clone();
             async move {
                 let started = Instant::now();
-                let outcome =
-                    match tokio::time::timeout(Duration::from_secs(120), tokio::spawn(test(app)))
-                        .await
-                    {
-                        Err(_) => Err("timed out after 120 s".to_string()),
-                        Ok(Err(join)) => Err(format!("panicked: {join}")),
-                        Ok(Ok(r)) => r,
-                    };
+                let outcome = match tokio::time::timeout(limit, tokio::spawn(test(app))).await {
+                    Err(_) => Err(format!("timed out after {} s", limit.as_secs())),
+                    Ok(Err(join)) => Err(format!("panicked: {join}")),
+                    Ok(Ok(r)) => r,
+                };
                 let status = if outcome.is_ok() { "ok" } else { "FAILED" };
                 println!(
                     "test {name} ... {status} ({:.1}s)",

@@ -12,6 +12,7 @@ mod orders;
 mod outbox;
 mod platform;
 mod queue_faults;
+mod schema;
 mod segments;
 mod signup;
 mod surveys;
@@ -44,7 +45,8 @@ fn main() {
         serial.extend(surveys::serial_tests());
         serial.extend(segments::serial_tests());
         serial.extend(queue_faults::serial_tests());
-        let passed = harness::run(app, all, serial, &wrangler.log).await;
+        let last = schema::last_tests();
+        let passed = harness::run(app, all, serial, last, &wrangler.log).await;
         drop(wrangler);
         passed
     });

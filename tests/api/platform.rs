@@ -77,9 +77,29 @@ async fn unknown_route_is_a_json_404(app: Arc<TestApp>) -> Result<(), String> {
 }
 
 async fn wrong_method_is_a_json_405(app: Arc<TestApp>) -> Result<(), String> {
-    app.delete("/healthz", Auth::None)
+    let reply = app
+        .delete("/healthz", Auth::None)
         .await?
         .expect_error(405, "method_not_allowed")?;
+    ensure!(
+        reply.header("allow").as_deref() == Some("GET, HEAD"),
+        "Allow was {:?}",
+        reply.header("allow")
+    );
+    // A method the runtime's bindings do not name must not be served as a GET.
+    let query = reqwest::Method::from_bytes(b"QUERY").map_err(|e| e.to_string())?;
+    let reply = app
+        .send(
+            app.client.request(query, app.url("/admin/v1/keys")),
+            Auth::Admin,
+        )
+        .await?
+        .expect_error(405, "method_not_allowed")?;
+    ensure!(
+        reply.header("allow").as_deref() == Some("POST, GET, HEAD"),
+        "Allow was {:?}",
+        reply.header("allow")
+    );
     Ok(())
 }
 

@@ -582,6 +582,15 @@ async fn forged_used_and_expired_tokens_are_refused(app: Arc<TestApp>) -> Result
     confirm("not a token!".into())
         .await?
         .expect_error(400, "invalid_token")?;
+    // The page's button without a token is malformed too, as on the GET page.
+    let page = app
+        .send(app.client.post(app.url("/confirm")), Auth::None)
+        .await?;
+    ensure!(
+        page.status == 400,
+        "POST /confirm without t: {}",
+        page.status
+    );
     let form = create_form(&app, &form_body(true)).await?;
     let email = unique_email("tokens");
     submit(&app, &form, &signup(&email, "T"))

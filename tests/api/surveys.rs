@@ -453,6 +453,10 @@ async fn forged_and_expired_survey_links_are_refused(app: Arc<TestApp>) -> Resul
     answer(&app, "short", json!({"nps": 9}))
         .await?
         .expect_error(410, "link_invalid")?;
+    // A body that is not answers at all is a 400 before any link is looked at.
+    answer(&app, &forged, json!([9]))
+        .await?
+        .expect_error(400, "validation_failed")?;
     let page = app.get(&format!("/s/{forged}"), Auth::None).await?;
     ensure!(page.status == 410, "forged page status {}", page.status);
     let id = links[0]["id"].as_str().ok_or("no invitation id")?;
