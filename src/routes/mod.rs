@@ -59,8 +59,18 @@ pub fn param_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a 
 }
 
 /// A `limit` query parameter within `1..=max`, or `default`.
-/// `?since=`: an RFC 3339 time, normalised to how times are stored; absent means the beginning.
-pub fn since_param(pairs: &[(String, String)]) -> AppResult<String> {
+/// `?since=&limit=` of the lists that read forward in time (audit log, dead letters): the time
+/// normalised to how times are stored (absent: the beginning) and the page size.
+pub fn since_and_limit(req: &Request, default_limit: u32, max: u32) -> AppResult<(String, u32)> {
+    let pairs = query_pairs(req)?;
+    only_params(&pairs, &["since", "limit"])?;
+    Ok((
+        since_param(&pairs)?,
+        limit_param(&pairs, default_limit, max)?,
+    ))
+}
+
+fn since_param(pairs: &[(String, String)]) -> AppResult<String> {
     match param_value(pairs, "since") {
         Some(s) => crate::domain::time::parse(s)
             .map(crate::domain::time::format)

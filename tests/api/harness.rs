@@ -312,57 +312,40 @@ pub enum Auth<'a> {
 impl TestApp {
     /// Runs SQL on the local D1 behind the running Worker. Only for moving time in tests.
     pub fn sql(&self, command: &str) -> Result<(), String> {
-        let out = wrangler()
-            .args([
-                "d1",
-                "execute",
-                "DB",
-                "--local",
-                "--command",
-                command,
-                "--persist-to",
-            ])
+        self.d1_execute(command, false).map(|_| ())
+    }
+
+    /// Rows of one SQL query on the local D1 behind the running Worker (serial tests only).
+    pub fn sql_rows(&self, query: &str) -> Result<Vec<Value>, String> {
+        let stdout = self.d1_execute(query, true)?;
+        let results: Value =
+            serde_json::from_slice(&stdout).map_err(|e| format!("wrangler --json output: {e}"))?;
+        Ok(results[0]["results"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// `wrangler d1 execute` from a second process; its stdout when it succeeds.
+    fn d1_execute(&self, command: &str, json: bool) -> Result<Vec<u8>, String> {
+        let mut cmd = wrangler();
+        cmd.args(["d1", "execute", "DB", "--local", "--command", command]);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd
+            .arg("--persist-to")
             .arg(&self.state)
             .output()
             .map_err(|e| format!("wrangler d1 execute: {e}"))?;
         if out.status.success() {
-            Ok(())
+            Ok(out.stdout)
         } else {
             Err(format!(
                 "sql failed: {}",
                 String::from_utf8_lossy(&out.stderr)
             ))
         }
-    }
-
-    /// Rows of one SQL query on the local D1 behind the running Worker (serial tests only).
-    pub fn sql_rows(&self, query: &str) -> Result<Vec<Value>, String> {
-        let out = wrangler()
-            .args([
-                "d1",
-                "execute",
-                "DB",
-                "--local",
-                "--json",
-                "--command",
-                query,
-            ])
-            .arg("--persist-to")
-            .arg(&self.state)
-            .output()
-            .map_err(|e| format!("wrangler d1 execute: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "sql failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        let results: Value = serde_json::from_slice(&out.stdout)
-            .map_err(|e| format!("wrangler --json output: {e}"))?;
-        Ok(results[0]["results"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default())
     }
 
     pub fn url(&self, path: &str) -> String {

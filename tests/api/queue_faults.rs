@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::ensure;
 use crate::harness::{unique_email, Auth, TestApp, TestFn};
 use crate::orders::{external_id, order, send_orders};
-use crate::segments::{create_segment, member_emails, ready_segment};
+use crate::segments::{create_segment, member_emails, ready_segment, run_tag};
 use crate::signup::{create_form, form_body, signed_up_and_confirmed};
 
 /// Tests that write the local D1 from a second process (see `harness::run`).
@@ -108,14 +108,6 @@ async fn story(app: &TestApp, tag: &str) -> Result<StoryOutcome, String> {
             .map(|p| (untag(p), app.webhook.deliveries_to(p).len()))
             .collect(),
     })
-}
-
-fn run_tag(name: &str) -> String {
-    unique_email(name)
-        .split('@')
-        .next()
-        .unwrap_or(name)
-        .to_string()
 }
 
 async fn a_consumer_dying_mid_batch_ends_in_the_state_of_a_clean_run(

@@ -27,7 +27,7 @@ pub fn serial_tests() -> Vec<(&'static str, TestFn)> {
 }
 
 /// A tag no other test's addresses contain, so a rule can pick exactly this test's people.
-fn run_tag(name: &str) -> String {
+pub fn run_tag(name: &str) -> String {
     unique_email(name)
         .split('@')
         .next()

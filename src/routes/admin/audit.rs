@@ -7,15 +7,12 @@ use crate::domain::scope::Scope;
 use crate::error::AppResult;
 use crate::http::response;
 use crate::routes::admin::admit;
-use crate::routes::{limit_param, only_params, query_pairs, since_param, App};
+use crate::routes::{since_and_limit, App};
 use crate::store::audit;
 
 pub async fn list(req: Request, app: &App) -> AppResult<Response> {
     let call = admit(&req, app, Scope::Audit).await?;
-    let pairs = query_pairs(&req)?;
-    only_params(&pairs, &["since", "limit"])?;
-    let since = since_param(&pairs)?;
-    let limit = limit_param(&pairs, 100, 1000)?;
+    let (since, limit) = since_and_limit(&req, 100, 1000)?;
     let entries = audit::since(&call.db, &since, limit).await?;
     response::json(200, &json!({ "entries": entries }))
 }
