@@ -4,7 +4,8 @@
 //   node bench/load.mjs ramp   BASE KIND LEVELS SECONDS [FORM_ID | TOKENS_FILE]
 //     KIND signup: POST /v1/forms/FORM_ID/submissions, a new address and client IP per request.
 //     KIND survey: POST /v1/surveys/responses, one invitation token (a line of TOKENS_FILE) per
-//     request. LEVELS is a comma list of concurrencies, each held for SECONDS: closed-loop
+//     request. KIND baseline: POST / to bench/insert-queue (one D1 insert and one queue send in
+//     JS) with the signup body, the yardstick for both. LEVELS is a comma list of concurrencies, each held for SECONDS: closed-loop
 //     clients, each sending its next request when the last one is answered.
 //   node bench/load.mjs timing BASE KIND SAMPLES KNOWN_FILE [FORM_ID]
 //     KIND link or signup: SAMPLES requests for addresses in KNOWN_FILE (existing contacts) and
@@ -56,6 +57,11 @@ function requestMaker(base, kind, arg) {
     return () => post(base, `/v1/forms/${arg}/submissions`,
       { fields: { email: `load-${run}-${n++}@example.com`, name: "Load Test" }, consents: { marketing_email: true } },
       { origin: "https://shop.example" });
+  }
+  if (kind === "baseline") {
+    let n = 0;
+    return () => post(base, "/",
+      { fields: { email: `load-${run}-${n++}@example.com`, name: "Load Test" }, consents: { marketing_email: true } });
   }
   if (kind === "survey") {
     const tokens = readFileSync(arg, "utf8").split("\n").filter(Boolean);

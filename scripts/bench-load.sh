@@ -29,15 +29,17 @@ die() {
 [[ $LEVELS =~ ^[0-9]+(,[0-9]+)*$ ]] || die "BENCH_LOAD_LEVELS must be a comma list of numbers"
 [[ $SAMPLES =~ ^[1-9][0-9]*$ ]] || die "BENCH_TIMING_SAMPLES must be a positive number"
 
-PGID=""
+PGIDS=()
 cleanup() {
-  local status=$?
+  local status=$? pgid
   set +e
-  if [[ -n $PGID ]] && kill -0 -- "-$PGID" 2>/dev/null; then
-    kill -TERM -- "-$PGID" 2>/dev/null
-    sleep 1
-    kill -KILL -- "-$PGID" 2>/dev/null
-  fi
+  for pgid in "${PGIDS[@]}"; do
+    kill -TERM -- "-$pgid" 2>/dev/null
+  done
+  sleep 1
+  for pgid in "${PGIDS[@]}"; do
+    kill -KILL -- "-$pgid" 2>/dev/null
+  done
   rm -rf "$STATE"
   exit "$status"
 }
@@ -51,19 +53,36 @@ cargo test --test api -- clean_run dead_letter >"$OUT/faults.log" 2>&1 ||
   die "the fault-injection stories failed: $OUT/faults.log"
 FAULTS=$(sed -n 's/^fault-figures [a-z]*: /- /p' "$OUT/faults.log")
 
-timeout 120 wrangler d1 execute DB --local --file schema.sql --persist-to "$STATE/db" >"$OUT/load-schema.log" 2>&1 ||
-  die "schema failed: $OUT/load-schema.log"
-port=$(free_port)
-app="http://127.0.0.1:$port"
-setsid wrangler dev --ip 127.0.0.1 --port "$port" --inspector-port "$(free_port)" --show-interactive-dev-session=false \
-  --persist-to "$STATE/db" --var "PUBLIC_BASE_URL:$app" </dev/null >"$OUT/load-wrangler.log" 2>&1 &
-PGID=$!
-for _ in $(seq 360); do
-  [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$app/healthz") == 200 ]] && break
-  sleep 0.25
-done
-[[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$app/healthz") == 200 ]] ||
-  die "wrangler dev did not start: $OUT/load-wrangler.log"
+# start_worker NAME URL_VAR [wrangler args...]: a fresh `wrangler dev` in its own process group,
+# its base URL left in the variable named URL_VAR once it answers (the baseline answers 202).
+start_worker() {
+  local name=$1 url_var=$2 port ready
+  shift 2
+  port=$(free_port)
+  setsid wrangler dev --ip 127.0.0.1 --port "$port" --inspector-port "$(free_port)" \
+    --show-interactive-dev-session=false --persist-to "$STATE/$name" "$@" \
+    </dev/null >"$OUT/load-$name-wrangler.log" 2>&1 &
+  PGIDS+=("$!")
+  ready=$([[ $name == clientela ]] && echo /healthz || echo /)
+  for _ in $(seq 360); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port$ready") == 20[02] ]] && break
+    sleep 0.25
+  done
+  [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port$ready") == 20[02] ]] ||
+    die "$name: wrangler dev did not start: $OUT/load-$name-wrangler.log"
+  printf -v "$url_var" '%s' "http://127.0.0.1:$port"
+}
+
+timeout 120 wrangler d1 execute DB --local --file schema.sql --persist-to "$STATE/clientela" \
+  >"$OUT/load-schema.log" 2>&1 || die "schema failed: $OUT/load-schema.log"
+timeout 120 wrangler d1 execute DB --local --file bench/insert-queue/schema.sql \
+  --config bench/insert-queue/wrangler.toml --persist-to "$STATE/baseline" \
+  >"$OUT/load-schema-baseline.log" 2>&1 || die "baseline schema failed: $OUT/load-schema-baseline.log"
+app=""
+baseline=""
+start_worker clientela app
+start_worker baseline baseline --config bench/insert-queue/wrangler.toml
+[[ -n $app && -n $baseline ]] || die "the workers did not start"
 
 form=$(curl -s -X POST "$app/admin/v1/forms" -H "$AUTH" -H 'Content-Type: application/json' --data \
   '{"name":"Load","allowed_origins":["https://shop.example"],"double_opt_in":true,"fields":[{"key":"email","type":"email","required":true},{"key":"name","type":"text"}],"consents":[{"purpose":"marketing_email","required":true,"policy_version":"1","text":{"en":"Offers"}}]}' | json_field id)
@@ -87,6 +106,8 @@ node bench/load.mjs timing "$app" signup "$SAMPLES" "$STATE/known-signup.txt" "$
 
 log "load: signup capture at concurrency $LEVELS, ${SECONDS_PER_LEVEL}s each"
 node bench/load.mjs ramp "$app" signup "$LEVELS" "$SECONDS_PER_LEVEL" "$form" >"$OUT/load-signup.json"
+log "load: the JS baseline (one D1 insert + one queue send) at the same concurrencies"
+node bench/load.mjs ramp "$baseline" baseline "$LEVELS" "$SECONDS_PER_LEVEL" >"$OUT/load-baseline.json"
 
 # Survey answers use up their link: one invitation per answer, made beforehand. Enough for the
 # best throughput signup reached, held at every level (answers are cheaper than signups).
@@ -113,13 +134,18 @@ node -e '
 log "load: survey answers at concurrency $LEVELS, ${SECONDS_PER_LEVEL}s each"
 node bench/load.mjs ramp "$app" survey "$LEVELS" "$SECONDS_PER_LEVEL" "$STATE/tokens.txt" >"$OUT/load-survey.json"
 
+# ramp_table FILE: one row per concurrency, with ratios to the JS baseline at the same concurrency.
 ramp_table() {
   node -e '
-    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    const fs = require("fs");
+    const r = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+    const base = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+    const ratio = (a, b) => (a != null && b) ? `${(a / b).toFixed(2)}×` : "–";
     for (const l of r.levels) {
+      const b = base.levels.find((x) => x.concurrency === l.concurrency) || {};
       const other = Object.entries(l.statuses).filter(([s]) => !(s >= 200 && s < 300) && s != 429).map(([s, n]) => `${n}×${s === "0" ? "no answer" : s}`).join(", ");
-      console.log(`| ${l.concurrency}${l.concurrency === r.knee_concurrency ? " (knee)" : ""} | ${l.requests} | ${l.rps} | ${l.p50_ms ?? "–"} | ${l.p99_ms ?? "–"} | ${l.limited} | ${(l.error_rate * 100).toFixed(2)}%${other ? ` (${other})` : ""} |`);
-    }' "$1"
+      console.log(`| ${l.concurrency}${l.concurrency === r.knee_concurrency ? " (knee)" : ""} | ${l.requests} | ${l.rps} | ${l.p50_ms ?? "–"} | ${l.p99_ms ?? "–"} | ${l.limited} | ${(l.error_rate * 100).toFixed(2)}%${other ? ` (${other})` : ""} | ${ratio(l.rps, b.rps)} | ${ratio(l.p99_ms, b.p99_ms)} |`);
+    }' "$1" "$OUT/load-baseline.json"
 }
 timing_row() {
   node -e '
@@ -128,6 +154,8 @@ timing_row() {
     console.log(`| ${process.argv[2]} | ${t.samples} + ${t.samples} | ${t.known_median_ms} | ${t.unknown_median_ms} | **${t.difference_ms}** | ${t.known_p90_ms} / ${t.unknown_p90_ms} | ${st(t.statuses.known)} / ${st(t.statuses.unknown)} |`);' "$1" "$2"
 }
 signup_knee=$(json_field knee_concurrency <"$OUT/load-signup.json")
+baseline_knee=$(json_field knee_concurrency <"$OUT/load-baseline.json")
+baseline_best=$(json_field best_rps <"$OUT/load-baseline.json")
 survey_knee=$(json_field knee_concurrency <"$OUT/load-survey.json")
 
 section=$(
@@ -143,18 +171,21 @@ address and client IP per request (so the per-IP limiter stays out of the figure
 \`wrangler dev\`. Latency percentiles are of answered (2xx) requests. Error rate is errors
 (anything but 2xx and 429, connection failures included) over all requests but the 429s, which
 are the limiter working as meant and are counted apart. Knee: the lowest concurrency reaching
-90% of the best throughput; past it more clients only queue.
+90% of the best throughput; past it more clients only queue. The ratio columns compare with
+the JS baseline (bench/insert-queue: one D1 insert and one queue send per request, the least a
+stored signup with a follow-up job can cost) run at the same concurrency in the same run; its
+knee was at ${baseline_knee} clients and its best ${baseline_best} answered/s.
 
 ### Signup capture (POST /v1/forms/{id}/submissions, double opt-in): knee at ${signup_knee} clients
 
-| clients | requests | answered/s | p50 (ms) | p99 (ms) | 429s | error rate |
-|--:|--:|--:|--:|--:|--:|--:|
+| clients | requests | answered/s | p50 (ms) | p99 (ms) | 429s | error rate | answered/s vs baseline | p99 vs baseline |
+|--:|--:|--:|--:|--:|--:|--:|--:|--:|
 $(ramp_table "$OUT/load-signup.json")
 
 ### Survey answers (POST /v1/surveys/responses, NPS + CSAT + text): knee at ${survey_knee} clients
 
-| clients | requests | answered/s | p50 (ms) | p99 (ms) | 429s | error rate |
-|--:|--:|--:|--:|--:|--:|--:|
+| clients | requests | answered/s | p50 (ms) | p99 (ms) | 429s | error rate | answered/s vs baseline | p99 vs baseline |
+|--:|--:|--:|--:|--:|--:|--:|--:|--:|
 $(ramp_table "$OUT/load-survey.json")
 
 ### Enumeration timing: known vs unknown addresses
