@@ -69,12 +69,15 @@ setup: tools .dev.vars
 
 ## The Worker bundle: wasm-bindgen, esbuild and wasm-opt come from this machine, not GitHub.
 build: build/index.js
+# The bundle takes the build's start time, so a source edited while it builds is newer and the
+# next `make` builds again instead of serving a stale bundle.
 build/index.js: $(SOURCES) | tools
+	@mkdir -p .tools && touch .tools/build-started
 	WASM_BINDGEN_BIN=$$(command -v wasm-bindgen) \
 	ESBUILD_BIN=$(CURDIR)/node_modules/.bin/esbuild \
 	WASM_OPT_BIN=$(CURDIR)/node_modules/.bin/wasm-opt \
 	worker-build --release
-	@touch $@
+	@touch -r .tools/build-started $@
 
 schema: setup
 	wrangler d1 execute DB --local --file schema.sql > /dev/null
