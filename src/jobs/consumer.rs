@@ -32,13 +32,12 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
     let queue = batch.queue();
     let messages: Vec<RawMessage> = batch.raw_iter().collect();
     if queue.ends_with(DEAD_LETTER_SUFFIX) {
-        for message in &messages {
-            match keep_dead_letter(&env, &queue, message).await {
-                Ok(()) => message.ack(),
-                Err(e) => {
-                    worker::console_error!("queue: keeping dead letter failed: {e:?}");
-                    retry(message, ERROR_RETRY_SECS);
-                }
+        let refs: Vec<&RawMessage> = messages.iter().collect();
+        match keep_dead_letters(&env, &queue, &refs).await {
+            Ok(()) => messages.iter().for_each(|m| m.ack()),
+            Err(e) => {
+                worker::console_error!("queue: keeping dead letters failed: {e:?}");
+                messages.iter().for_each(|m| retry(m, ERROR_RETRY_SECS));
             }
         }
         return;
@@ -58,7 +57,7 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
                     "queue: message {} holds no job ({reason:?}); kept as a dead letter",
                     message.id()
                 );
-                settles.push(match keep_dead_letter(&env, &queue, message).await {
+                settles.push(match keep_dead_letters(&env, &queue, &[message]).await {
                     Ok(()) => Settle::Ack,
                     Err(_) => Settle::RetryIn(ERROR_RETRY_SECS),
                 });
@@ -142,25 +141,32 @@ fn body_text(message: &RawMessage) -> String {
     })
 }
 
-async fn keep_dead_letter(
+async fn keep_dead_letters(
     env: &Env,
     queue: &str,
-    message: &RawMessage,
+    messages: &[&RawMessage],
 ) -> crate::error::AppResult<()> {
-    let body = body_text(message);
-    let letter = DeadLetter {
-        message_id: message.id(),
-        queue: queue.to_string(),
-        job: decode(&body).ok().map(|job| job.kind().to_string()),
-        body,
-        received_at: time::now_string(),
-    };
-    worker::console_warn!(
-        "queue: dead letter {} ({})",
-        letter.message_id,
-        letter.job.as_deref().unwrap_or("undecodable")
-    );
-    dead_letters::keep(&store::database(env)?, &letter).await
+    let received_at = time::now_string();
+    let letters: Vec<DeadLetter> = messages
+        .iter()
+        .map(|message| {
+            let body = body_text(message);
+            let letter = DeadLetter {
+                message_id: message.id(),
+                queue: queue.to_string(),
+                job: decode(&body).ok().map(|job| job.kind().to_string()),
+                body,
+                received_at: received_at.clone(),
+            };
+            worker::console_warn!(
+                "queue: dead letter {} ({})",
+                letter.message_id,
+                letter.job.as_deref().unwrap_or("undecodable")
+            );
+            letter
+        })
+        .collect();
+    dead_letters::keep(&store::database(env)?, &letters).await
 }
 
 async fn run(env: &Env, job: &Job) -> crate::error::AppResult<Outcome> {

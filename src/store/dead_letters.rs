@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use worker::D1Database;
 
 use crate::error::AppResult;
-use crate::store::{all, run, Arg};
+use crate::store::{all, batch, run, statement, Arg};
 
 #[derive(Debug, Deserialize, Serialize)]
 pub struct DeadLetter {
@@ -15,22 +15,26 @@ pub struct DeadLetter {
     pub received_at: String,
 }
 
-/// Keeps one dead letter; the same message delivered again by the dead-letter queue is kept once.
-pub async fn keep(db: &D1Database, letter: &DeadLetter) -> AppResult<()> {
-    run(
-        db,
-        "INSERT OR IGNORE INTO dead_letters (message_id, queue, job, body, received_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        &[
-            Arg::Text(&letter.message_id),
-            Arg::Text(&letter.queue),
-            Arg::OptText(letter.job.as_deref()),
-            Arg::Text(&letter.body),
-            Arg::Text(&letter.received_at),
-        ],
-    )
-    .await
-    .map(|_| ())
+/// Keeps dead letters in one batch; a message the dead-letter queue delivers again is kept once.
+pub async fn keep(db: &D1Database, letters: &[DeadLetter]) -> AppResult<()> {
+    let statements = letters
+        .iter()
+        .map(|letter| {
+            statement(
+                db,
+                "INSERT OR IGNORE INTO dead_letters (message_id, queue, job, body, received_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                &[
+                    Arg::Text(&letter.message_id),
+                    Arg::Text(&letter.queue),
+                    Arg::OptText(letter.job.as_deref()),
+                    Arg::Text(&letter.body),
+                    Arg::Text(&letter.received_at),
+                ],
+            )
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    batch(db, statements).await
 }
 
 /// Dead letters received at or after `since`, oldest first.

@@ -218,6 +218,24 @@ async fn a_message_that_always_fails_reaches_the_dead_letter_queue(
         app.webhook.deliveries_to(&doomed_to).is_empty(),
         "the poisoned email was delivered"
     );
+    // Dead letters are kept 30 days: the daily run forgets an older one and keeps this one.
+    app.sql(
+        "INSERT INTO dead_letters (message_id, queue, job, body, received_at) VALUES \
+         ('old-letter', 'clientela-jobs-dlq', 'deliver_email', '{}', '2020-01-01T00:00:00.000Z')",
+    )?;
+    app.get("/__scheduled?cron=17+3+*+*+*", Auth::None).await?;
+    let ids: Vec<Value> = app
+        .get("/admin/v1/dead-letters", Auth::Admin)
+        .await?
+        .expect(200)?
+        .json()["dead_letters"]
+        .as_array()
+        .map(|all| all.iter().map(|l| l["message_id"].clone()).collect())
+        .unwrap_or_default();
+    ensure!(
+        !ids.contains(&json!("old-letter")) && ids.contains(&letter["message_id"]),
+        "after the daily run the dead letters are {ids:?}"
+    );
     // The list reads its query like every admin list.
     app.get("/admin/v1/dead-letters?limit=0", Auth::Admin)
         .await?
