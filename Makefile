@@ -19,7 +19,7 @@ PORT ?= 8787
 .PHONY: fuzz-tools fuzz-build fuzz-smoke soak
 
 help:
-	@echo "make dev    build, apply schema to the local D1, run wrangler dev on 127.0.0.1:$(PORT)"
+	@echo "make dev    build, apply schema and migrations to the local D1, run wrangler dev on 127.0.0.1:$(PORT)"
 	@echo "make test   install what is missing, then lint, unit and integration tests"
 	@echo "make bench  load-test the local runtime and write BENCHMARKS.md"
 	@echo "make soak   run every fuzz target for FUZZ_SECONDS (default $(FUZZ_SECONDS)) each"
@@ -79,9 +79,13 @@ build/index.js: $(SOURCES) | tools
 	worker-build --release
 	@touch -r .tools/build-started $@
 
+# schema.sql is the schema of the first release; every change since is a file in migrations/,
+# applied in order by wrangler (it records what ran in the d1_migrations table). Both steps are
+# idempotent, so an existing local database is upgraded in place.
 schema: setup
 	wrangler d1 execute DB --local --file schema.sql > /dev/null
-	@echo "schema applied to the local D1 (.wrangler/state)"
+	CI=true wrangler d1 migrations apply DB --local < /dev/null > /dev/null
+	@echo "schema and migrations applied to the local D1 (.wrangler/state)"
 
 dev: setup build schema
 	@echo ""
@@ -149,6 +153,7 @@ bench: setup build
 	scripts/bench-load.sh
 
 deploy: tools build
+	CI=true wrangler d1 migrations apply DB --remote < /dev/null
 	wrangler deploy
 
 clean:

@@ -75,6 +75,8 @@ start_worker() {
 
 timeout 120 wrangler d1 execute DB --local --file schema.sql --persist-to "$STATE/clientela" \
   >"$OUT/load-schema.log" 2>&1 || die "schema failed: $OUT/load-schema.log"
+CI=true timeout 120 wrangler d1 migrations apply DB --local --persist-to "$STATE/clientela" </dev/null \
+  >>"$OUT/load-schema.log" 2>&1 || die "migrations failed: $OUT/load-schema.log"
 timeout 120 wrangler d1 execute DB --local --file bench/insert-queue/schema.sql \
   --config bench/insert-queue/wrangler.toml --persist-to "$STATE/baseline" \
   >"$OUT/load-schema-baseline.log" 2>&1 || die "baseline schema failed: $OUT/load-schema-baseline.log"

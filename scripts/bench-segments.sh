@@ -72,6 +72,8 @@ for n in $SIZES; do
   log "$n contacts: generating the base"
   timeout 900 wrangler d1 execute DB --local --file schema.sql --persist-to "$dir" >"$OUT/seg-$n-schema.log" 2>&1 ||
     die "schema failed: $OUT/seg-$n-schema.log"
+  CI=true timeout 300 wrangler d1 migrations apply DB --local --persist-to "$dir" </dev/null >>"$OUT/seg-$n-schema.log" 2>&1 ||
+    die "migrations failed: $OUT/seg-$n-schema.log"
   generate_sql "$n" >"$OUT/seg-$n-data.sql"
   t0=$(now_ms)
   timeout 1800 wrangler d1 execute DB --local --file "$OUT/seg-$n-data.sql" --persist-to "$dir" >"$OUT/seg-$n-data.log" 2>&1 ||

@@ -391,6 +391,8 @@ timeout 120 wrangler d1 execute DB --local --file schema.sql --persist-to "$STAT
   tail -n 40 "$OUT/schema.log" >&2
   die "applying schema.sql failed (log above: $OUT/schema.log)"
 }
+CI=true timeout 120 wrangler d1 migrations apply DB --local --persist-to "$STATE/clientela" </dev/null \
+  >>"$OUT/schema.log" 2>&1 || die "applying migrations failed (log: $OUT/schema.log)"
 
 timeout 120 wrangler d1 execute DB --local --file bench/insert-queue/schema.sql \
   --config bench/insert-queue/wrangler.toml --persist-to "$STATE/insert-queue" \

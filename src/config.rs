@@ -3,6 +3,7 @@
 
 use worker::Env;
 
+use crate::domain::keyring::Keyring;
 use crate::error::{AppError, AppResult};
 
 const DEFAULT_TURNSTILE_VERIFY_URL: &str =
@@ -10,10 +11,13 @@ const DEFAULT_TURNSTILE_VERIFY_URL: &str =
 
 #[derive(Clone)]
 pub struct Config {
-    /// HMAC key for link tokens and email hashes.
+    /// The key of email hashes (unchanged since the first release: suppressions depend on it).
     pub token_secret: String,
-    /// The first admin API key; it holds every scope.
-    pub admin_bootstrap_key: String,
+    /// Every key derived from `TOKEN_SECRET`: IP hashes and link signing (see `domain::keyring`).
+    pub keys: Keyring,
+    /// The first admin API key; it holds every scope. Optional once a named key with the `keys`
+    /// scope exists; `ADMIN_BOOTSTRAP_DISABLED=1` refuses it even when set.
+    pub admin_bootstrap_key: Option<String>,
     pub turnstile_secret: Option<String>,
     pub turnstile_verify_url: String,
     /// Where links in emails point, without a trailing slash.
@@ -31,17 +35,25 @@ impl Config {
                 "TOKEN_SECRET (at least 32 characters)",
             ));
         }
-        let admin_bootstrap_key = required(env, "ADMIN_BOOTSTRAP_KEY")?;
-        if admin_bootstrap_key.len() < 24 {
+        let disabled = optional(env, "ADMIN_BOOTSTRAP_DISABLED").is_some_and(|v| v == "1");
+        let admin_bootstrap_key = optional(env, "ADMIN_BOOTSTRAP_KEY").filter(|_| !disabled);
+        if admin_bootstrap_key.as_ref().is_some_and(|k| k.len() < 24) {
             return Err(AppError::Misconfigured(
                 "ADMIN_BOOTSTRAP_KEY (at least 24 characters)",
             ));
         }
+        let keys = Keyring::new(
+            &token_secret,
+            optional(env, "LINK_KEY_ID").as_deref().unwrap_or("1"),
+            optional(env, "LINK_KEYS_RETIRED").as_deref().unwrap_or(""),
+        )
+        .map_err(AppError::Misconfigured)?;
         let public_base_url = required(env, "PUBLIC_BASE_URL")?
             .trim_end_matches('/')
             .to_string();
         Ok(Config {
             token_secret,
+            keys,
             admin_bootstrap_key,
             turnstile_secret: optional(env, "TURNSTILE_SECRET"),
             turnstile_verify_url: optional(env, "TURNSTILE_VERIFY_URL")

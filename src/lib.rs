@@ -7,6 +7,7 @@
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod flows;
 pub mod http;
 pub mod jobs;
 pub mod pages;

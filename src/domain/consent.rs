@@ -34,6 +34,54 @@ impl fmt::Display for Purpose {
     }
 }
 
+/// The purpose survey invitations are sent under.
+pub const SATISFACTION_SURVEYS: &str = "satisfaction_surveys";
+/// The purpose segments require when none is named, and the one marketing unsubscribe withdraws.
+pub const MARKETING_EMAIL: &str = "marketing_email";
+
+/// The purposes the product itself knows and offers. A person may object to any of these (or
+/// to one on their record) at any time; other names are refused rather than recorded.
+pub const KNOWN_PURPOSES: [&str; 5] = [
+    MARKETING_EMAIL,
+    "sms",
+    "whatsapp",
+    "profiling",
+    SATISFACTION_SURVEYS,
+];
+
+/// On what ground a purpose's processing rests (GDPR Art. 6(1)(a) or (f); LGPD Art. 7 I or IX).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// Opt-in: no record means not allowed.
+    Consent,
+    /// Opt-out: no record means allowed; an objection is a `withdrawn` record.
+    LegitimateInterest,
+}
+
+impl Basis {
+    pub fn of(purpose: &str) -> Basis {
+        match purpose {
+            SATISFACTION_SURVEYS => Basis::LegitimateInterest,
+            _ => Basis::Consent,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Consent => "consent",
+            Basis::LegitimateInterest => "legitimate_interest",
+        }
+    }
+
+    /// Whether processing is allowed given the current record (`None`: nothing on record).
+    pub fn allows(self, granted: Option<bool>) -> bool {
+        match self {
+            Basis::Consent => granted == Some(true),
+            Basis::LegitimateInterest => granted != Some(false),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsentMethod {
     Form,
@@ -79,6 +127,14 @@ mod tests {
         ] {
             assert!(Purpose::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn legitimate_interest_is_opt_out_and_consent_opt_in() {
+        assert!(Basis::of(SATISFACTION_SURVEYS).allows(None));
+        assert!(!Basis::of(SATISFACTION_SURVEYS).allows(Some(false)));
+        assert!(!Basis::of(MARKETING_EMAIL).allows(None));
+        assert!(Basis::of(MARKETING_EMAIL).allows(Some(true)));
     }
 
     #[test]

@@ -62,9 +62,75 @@ impl EmailAddress {
         self.0.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
     }
 
-    /// The keyed hash stored in `contacts.email_hash` and `suppressions`.
-    pub fn keyed_hash(&self, token_secret: &str) -> String {
-        hmac_hex(token_secret, &self.0)
+    /// The address as it is hashed: the domain in its ASCII (punycode) form, so `josé.example`
+    /// and `xn--jos-dma.example` are one person. ASCII domains are unchanged.
+    fn hash_form(&self) -> String {
+        let (local, domain) = self.0.rsplit_once('@').unwrap_or((&self.0, ""));
+        if domain.is_ascii() {
+            return self.0.clone();
+        }
+        match idna::domain_to_ascii(domain) {
+            Ok(ascii) if !ascii.is_empty() => format!("{local}@{ascii}"),
+            _ => self.0.clone(),
+        }
+    }
+
+    /// The keyed hash stored in `contacts.email_hash` and `suppressions` for new rows.
+    pub fn keyed_hash(&self, email_key: &str) -> String {
+        hmac_hex(email_key, &self.hash_form())
+    }
+
+    /// Every hash this address may be stored under: the current one, and for an IDN domain the
+    /// one earlier releases stored (of the Unicode form). Look-ups and suppression checks try
+    /// both, so nobody erased before the change slips back in.
+    pub fn keyed_hashes(&self, email_key: &str) -> EmailHashes {
+        let current = self.keyed_hash(email_key);
+        let unicode = hmac_hex(email_key, &self.0);
+        EmailHashes {
+            legacy: (unicode != current).then_some(unicode),
+            current,
+        }
+    }
+
+    /// The address as a preferences-only session may show it: `p***@example.com`. Enough for
+    /// its owner to recognise, too little for whoever holds a forwarded link to learn it.
+    pub fn masked(&self) -> String {
+        let (local, domain) = self.0.rsplit_once('@').unwrap_or((&self.0, ""));
+        let first: String = local.chars().take(1).collect();
+        format!("{first}***@{domain}")
+    }
+
+    /// The mailbox behind the address, for caps that spellings must not dodge: `+tag` dropped,
+    /// and for gmail.com (and googlemail.com, the same mailboxes) dots in the local part too.
+    pub fn mailbox(&self) -> String {
+        // From the hashed form, so a Unicode spelling of a domain (`ｇmail.com`) folds too.
+        let hashed = self.hash_form();
+        let (local, domain) = hashed.rsplit_once('@').unwrap_or((&hashed, ""));
+        let local = local.split('+').next().unwrap_or(local);
+        match domain {
+            "gmail.com" | "googlemail.com" => format!("{}@gmail.com", local.replace('.', "")),
+            _ => format!("{local}@{domain}"),
+        }
+    }
+
+    /// Keyed hash of [`Self::mailbox`], stored with outbox messages whose count is capped.
+    pub fn mailbox_hash(&self, email_key: &str) -> String {
+        hmac_hex(email_key, &format!("mailbox:{}", self.mailbox()))
+    }
+}
+
+/// The hashes one address may be stored under (see [`EmailAddress::keyed_hashes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailHashes {
+    pub current: String,
+    pub legacy: Option<String>,
+}
+
+impl EmailHashes {
+    pub fn all(&self) -> Vec<&str> {
+        std::iter::once(self.current.as_str())
+            .chain(self.legacy.as_deref())
+            .collect()
     }
 }
 
@@ -176,6 +242,46 @@ mod tests {
         let b = EmailAddress::parse("ana@example.com").unwrap();
         assert_eq!(a.keyed_hash("k1"), b.keyed_hash("k1"));
         assert_ne!(a.keyed_hash("k1"), a.keyed_hash("k2"));
+    }
+
+    #[test]
+    fn idn_domains_hash_as_punycode_and_remember_the_old_hash() {
+        let unicode = EmailAddress::parse("ana@josé.example").unwrap();
+        let ascii = EmailAddress::parse("ana@xn--jos-dma.example").unwrap();
+        assert_eq!(unicode.keyed_hash("k"), ascii.keyed_hash("k"));
+        let hashes = unicode.keyed_hashes("k");
+        assert_eq!(hashes.legacy, Some(hmac_hex("k", "ana@josé.example")));
+        assert_eq!(ascii.keyed_hashes("k").legacy, None);
+        // ASCII addresses hash exactly as they always did.
+        let plain = EmailAddress::parse("ana@example.com").unwrap();
+        assert_eq!(plain.keyed_hash("k"), hmac_hex("k", "ana@example.com"));
+    }
+
+    #[test]
+    fn masking_keeps_the_first_letter_and_the_domain() {
+        let e = EmailAddress::parse("paula.souza@example.com").unwrap();
+        assert_eq!(e.masked(), "p***@example.com");
+        let short = EmailAddress::parse("é@example.com").unwrap();
+        assert_eq!(short.masked(), "é***@example.com");
+    }
+
+    #[test]
+    fn mailboxes_fold_tags_and_gmail_dots() {
+        let m = |s: &str| EmailAddress::parse(s).unwrap().mailbox();
+        assert_eq!(m("Ana+news@Example.com"), "ana@example.com");
+        assert_eq!(m("a.n.a+x@googlemail.com"), "ana@gmail.com");
+        assert_eq!(m("a.n.a@gmail.com"), "ana@gmail.com");
+        assert_eq!(m("a.n.a@example.com"), "a.n.a@example.com");
+        // Full-width letters are another spelling of the same domain (IDNA maps them).
+        assert_eq!(m("a.n.a+z@ｇmail.com"), "ana@gmail.com");
+        assert_ne!(
+            EmailAddress::parse("ana+1@example.com")
+                .unwrap()
+                .mailbox_hash("k"),
+            EmailAddress::parse("bob+1@example.com")
+                .unwrap()
+                .mailbox_hash("k")
+        );
     }
 
     proptest! {

@@ -52,8 +52,9 @@ impl ExportColumn {
         ExportColumn::UnsubscribeUrl,
     ];
 
-    /// What an export has when the marketer names no columns.
-    pub const DEFAULT: [ExportColumn; 12] = [
+    /// What an export has when the marketer names no columns. The signed links are not among
+    /// them: whoever holds a CSV should not hold a link per person by default.
+    pub const DEFAULT: [ExportColumn; 10] = [
         ExportColumn::ContactId,
         ExportColumn::Email,
         ExportColumn::Name,
@@ -64,8 +65,6 @@ impl ExportColumn {
         ExportColumn::OrderCount,
         ExportColumn::TotalSpent,
         ExportColumn::LastOrderAt,
-        ExportColumn::PreferencesUrl,
-        ExportColumn::UnsubscribeUrl,
     ];
 
     pub fn name(self) -> &'static str {
@@ -242,12 +241,21 @@ mod tests {
         }
     }
 
+    /// A leaked CSV must not carry a link per person unless the marketer asked for links.
     #[test]
-    fn default_columns_match_the_contract() {
+    fn default_columns_match_the_contract_and_carry_no_links() {
         let header = csv_header(&parse_columns(None).unwrap());
         assert_eq!(
             header,
-            "contact_id,email,name,locale,country,city,temperature,order_count,total_spent,last_order_at,preferences_url,unsubscribe_url\r\n"
+            "contact_id,email,name,locale,country,city,temperature,order_count,total_spent,last_order_at\r\n"
+        );
+        assert_eq!(
+            parse_columns(Some("email,preferences_url,unsubscribe_url")).unwrap(),
+            vec![
+                ExportColumn::Email,
+                ExportColumn::PreferencesUrl,
+                ExportColumn::UnsubscribeUrl
+            ]
         );
     }
 
@@ -262,7 +270,7 @@ mod tests {
             "unknown column 'password'"
         );
         assert!(parse_columns(Some("email,email")).is_err());
-        assert_eq!(parse_columns(Some(" ")).unwrap().len(), 12);
+        assert_eq!(parse_columns(Some(" ")).unwrap().len(), 10);
     }
 
     #[test]

@@ -113,6 +113,10 @@ pub enum Text {
     SurveyTitle,
     SurveyAnswered,
     SurveyExpired,
+    UnsubscribeSurveysIntro,
+    UnsubscribeSurveysDone,
+    ErasureSubject,
+    ErasureBody,
 }
 
 pub fn text(locale: Locale, key: Text) -> &'static str {
@@ -199,6 +203,58 @@ pub fn text(locale: Locale, key: Text) -> &'static str {
         (UnsubscribeDone, PtBr) => "Sua inscrição foi cancelada. Você não receberá mais nossos e-mails de marketing.",
         (UnsubscribeDone, Ro) => "Te-ai dezabonat. Nu vei mai primi e-mailuri de marketing de la noi.",
         (UnsubscribeDone, Ru) => "Вы отписались и больше не будете получать от нас рекламные письма.",
+        (UnsubscribeSurveysIntro, En) => "Press the button to stop receiving satisfaction surveys from us.",
+        (UnsubscribeSurveysIntro, PtBr) => "Clique no botão para deixar de receber nossas pesquisas de satisfação.",
+        (UnsubscribeSurveysIntro, Ro) => "Apasă butonul pentru a nu mai primi chestionare de satisfacție de la noi.",
+        (UnsubscribeSurveysIntro, Ru) => "Нажмите кнопку, чтобы больше не получать от нас опросы об удовлетворённости.",
+        (UnsubscribeSurveysDone, En) => "Done. You will not receive satisfaction surveys from us any more.",
+        (UnsubscribeSurveysDone, PtBr) => "Pronto. Você não receberá mais nossas pesquisas de satisfação.",
+        (UnsubscribeSurveysDone, Ro) => "Gata. Nu vei mai primi chestionare de satisfacție de la noi.",
+        (UnsubscribeSurveysDone, Ru) => "Готово. Вы больше не будете получать от нас опросы.",
+        (ErasureSubject, En) => "Your data has been erased",
+        (ErasureSubject, PtBr) => "Seus dados foram excluídos",
+        (ErasureSubject, Ro) => "Datele tale au fost șterse",
+        (ErasureSubject, Ru) => "Ваши данные удалены",
+        (ErasureBody, En) => "As requested, we erased your profile, your consents and your survey texts. You will not hear from us again unless you sign up anew. If you did not ask for this, reply to this email.",
+        (ErasureBody, PtBr) => "Como solicitado, excluímos seu perfil, seus consentimentos e os textos das suas pesquisas. Você não receberá mais mensagens nossas, a menos que se inscreva novamente. Se não foi você quem pediu, responda a este e-mail.",
+        (ErasureBody, Ro) => "La cererea ta, am șters profilul, consimțămintele și textele din chestionare. Nu vei mai primi mesaje de la noi decât dacă te abonezi din nou. Dacă nu ai cerut asta, răspunde la acest e-mail.",
+        (ErasureBody, Ru) => "По вашему запросу мы удалили ваш профиль, согласия и тексты ответов на опросы. Вы больше не получите от нас писем, если не подпишетесь снова. Если вы этого не запрашивали, ответьте на это письмо.",
+    }
+}
+
+/// The exact words the preference center shows next to a purpose's switch. A grant made there
+/// records the SHA-256 of this text, and the text itself goes to the notice archive.
+pub fn preference_notice(locale: Locale, purpose: &str) -> String {
+    use Locale::*;
+    let named = match (purpose, locale) {
+        ("marketing_email", En) => Some("I want to receive offers and news by email."),
+        ("marketing_email", PtBr) => Some("Quero receber ofertas e novidades por e-mail."),
+        ("marketing_email", Ro) => Some("Vreau să primesc oferte și noutăți prin e-mail."),
+        ("marketing_email", Ru) => Some("Я хочу получать предложения и новости по электронной почте."),
+        ("sms", En) => Some("I want to receive offers and news by text message (SMS)."),
+        ("sms", PtBr) => Some("Quero receber ofertas e novidades por mensagem de texto (SMS)."),
+        ("sms", Ro) => Some("Vreau să primesc oferte și noutăți prin mesaje text (SMS)."),
+        ("sms", Ru) => Some("Я хочу получать предложения и новости по SMS."),
+        ("whatsapp", En) => Some("I want to receive offers and news on WhatsApp."),
+        ("whatsapp", PtBr) => Some("Quero receber ofertas e novidades pelo WhatsApp."),
+        ("whatsapp", Ro) => Some("Vreau să primesc oferte și noutăți pe WhatsApp."),
+        ("whatsapp", Ru) => Some("Я хочу получать предложения и новости в WhatsApp."),
+        ("profiling", En) => Some("I agree that my purchases and answers are used to personalise offers for me."),
+        ("profiling", PtBr) => Some("Concordo que minhas compras e respostas sejam usadas para personalizar ofertas para mim."),
+        ("profiling", Ro) => Some("Sunt de acord ca achizițiile și răspunsurile mele să fie folosite pentru oferte personalizate."),
+        ("profiling", Ru) => Some("Я согласен(на), чтобы мои покупки и ответы использовались для персональных предложений."),
+        ("satisfaction_surveys", En) => Some("I want to be asked, after a purchase, how it went."),
+        ("satisfaction_surveys", PtBr) => Some("Quero ser consultado(a), após uma compra, sobre como foi."),
+        ("satisfaction_surveys", Ro) => Some("Vreau să fiu întrebat(ă), după o cumpărătură, cum a fost."),
+        ("satisfaction_surveys", Ru) => Some("Я хочу, чтобы после покупки меня спрашивали, как всё прошло."),
+        _ => None,
+    };
+    match (named, locale) {
+        (Some(text), _) => text.to_string(),
+        (None, En) => format!("I agree to the use of my data for the purpose “{purpose}”."),
+        (None, PtBr) => format!("Concordo com o uso dos meus dados para a finalidade “{purpose}”."),
+        (None, Ro) => format!("Sunt de acord cu folosirea datelor mele în scopul „{purpose}”."),
+        (None, Ru) => format!("Я согласен(на) на использование моих данных для цели «{purpose}»."),
     }
 }
 

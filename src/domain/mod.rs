@@ -7,6 +7,8 @@ pub mod export;
 pub mod form;
 pub mod i18n;
 pub mod import;
+pub mod ip;
+pub mod keyring;
 pub mod link;
 pub mod order;
 pub mod outbox;

@@ -8,6 +8,8 @@ pub enum MessageKind {
     MagicLink,
     SurveyInvitation,
     UpdateRequest,
+    /// Tells a person their data was erased (no link: there is nothing left to reach).
+    ErasureNotice,
     /// Sent by a marketer to check that the webhook is wired correctly.
     Test,
 }
@@ -19,6 +21,7 @@ impl MessageKind {
             MessageKind::MagicLink => "magic_link",
             MessageKind::SurveyInvitation => "survey_invitation",
             MessageKind::UpdateRequest => "update_request",
+            MessageKind::ErasureNotice => "erasure_notice",
             MessageKind::Test => "test",
         }
     }
@@ -31,7 +34,8 @@ pub struct OutboxMessage {
     pub to: String,
     pub kind: String,
     pub subject: String,
-    pub text: String,
+    /// The body; `None` when redacted.
+    pub text: Option<String>,
     pub url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unsubscribe_url: Option<String>,
@@ -39,6 +43,22 @@ pub struct OutboxMessage {
     pub preferences_url: Option<String>,
     pub created_at: String,
     pub sent_at: Option<String>,
+    /// Whether the body and links were withheld (not `outbox:deliver`, or delivered already).
+    #[serde(default)]
+    pub redacted: bool,
+}
+
+impl OutboxMessage {
+    /// What a key without `outbox:deliver` sees, and what is left of any message once it is
+    /// delivered: the metadata, never a body or a live link.
+    pub fn redacted(mut self) -> OutboxMessage {
+        self.text = None;
+        self.url = None;
+        self.unsubscribe_url = None;
+        self.preferences_url = None;
+        self.redacted = true;
+        self
+    }
 }
 
 /// Seconds to wait before delivery attempt `attempts + 1`: exponential from 2 s, capped at
@@ -51,6 +71,27 @@ pub fn retry_delay_secs(attempts: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_redacted_message_keeps_no_body_or_link() {
+        let m = OutboxMessage {
+            id: "msg_1".into(),
+            to: "ana@example.com".into(),
+            kind: "magic_link".into(),
+            subject: "Sign in".into(),
+            text: Some("https://x/me?t=secret".into()),
+            url: Some("https://x/me?t=secret".into()),
+            unsubscribe_url: Some("https://x/unsubscribe?t=s".into()),
+            preferences_url: Some("https://x/me?p=s".into()),
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            sent_at: None,
+            redacted: false,
+        }
+        .redacted();
+        let json = serde_json::to_string(&m).unwrap();
+        assert!(!json.contains("secret") && !json.contains("?t=") && !json.contains("?p="));
+        assert!(m.redacted && m.subject == "Sign in");
+    }
 
     #[test]
     fn backoff_grows_then_caps() {

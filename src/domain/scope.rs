@@ -13,12 +13,14 @@ pub enum Scope {
     Segments,
     Exports,
     Outbox,
+    /// The mail relay's: sees the text and live links of messages still to be delivered.
+    OutboxDeliver,
     Audit,
     Keys,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 10] = [
+    pub const ALL: [Scope; 11] = [
         Scope::Forms,
         Scope::Surveys,
         Scope::Orders,
@@ -27,6 +29,7 @@ impl Scope {
         Scope::Segments,
         Scope::Exports,
         Scope::Outbox,
+        Scope::OutboxDeliver,
         Scope::Audit,
         Scope::Keys,
     ];
@@ -41,6 +44,7 @@ impl Scope {
             Scope::Segments => "segments",
             Scope::Exports => "exports",
             Scope::Outbox => "outbox",
+            Scope::OutboxDeliver => "outbox:deliver",
             Scope::Audit => "audit",
             Scope::Keys => "keys",
         }

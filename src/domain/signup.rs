@@ -1,7 +1,10 @@
 //! What a form submission does to the base, decided from what we already know about the address.
 //!
-//! The rule that matters: data of a confirmed address is never overwritten, and it never goes
-//! back to pending, unless the owner of the address confirms the change by email.
+//! The rules that matter: data of a confirmed address is never overwritten, and it never goes
+//! back to pending, unless the owner of the address confirms the change by email; and an erased
+//! (suppressed) address comes back only through its owner's own confirmation, however forms are
+//! chained. Consents given on a double opt-in form wait in the confirmation token and count
+//! nowhere until the person confirms.
 
 use serde::{Deserialize, Serialize};
 
@@ -33,17 +36,21 @@ pub enum SignupPlan {
     CreatePending,
     /// Still unconfirmed: take the newer data, (re)send the confirmation.
     RefreshPending,
-    /// Unconfirmed, and this form does not ask for confirmation: take the data and activate.
+    /// Unconfirmed (and not erased), and this form does not ask for confirmation: take the data
+    /// and the consents of this form, and activate.
     ActivatePending,
     /// Known, confirmed address: changes and consents wait for the owner's confirmation.
     ConfirmChanges,
-    /// Accept and store nothing (an erased address on a form without double opt-in).
+    /// Accept and store nothing (an erased address on a form without double opt-in, whether or
+    /// not a double opt-in form has left it pending).
     Drop,
 }
 
+/// `suppressed` is checked whatever the contact's state: an erased address left pending by a
+/// double opt-in form is still erased until its owner confirms.
 pub fn plan(existing: Option<ContactStatus>, suppressed: bool, double_opt_in: bool) -> SignupPlan {
     match existing {
-        None if suppressed && !double_opt_in => SignupPlan::Drop,
+        None | Some(ContactStatus::Pending) if suppressed && !double_opt_in => SignupPlan::Drop,
         None if double_opt_in || suppressed => SignupPlan::CreatePending,
         None => SignupPlan::CreateActive,
         Some(ContactStatus::Pending) if double_opt_in => SignupPlan::RefreshPending,
@@ -60,6 +67,18 @@ pub struct ConfirmPayload {
     pub consents: Vec<GivenConsent>,
     /// Set for `ConfirmChanges`: the submitted data, applied only on confirmation.
     pub changes: Option<PendingChanges>,
+    /// When and from where the form was sent: recorded as the `form` event of each consent when
+    /// the person confirms (absent in tokens issued before consents waited for confirmation).
+    #[serde(default)]
+    pub submitted: Option<SubmissionProof>,
+}
+
+/// The facts of a form submission that prove a consent, kept until its confirmation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubmissionProof {
+    pub at: String,
+    pub ip_hash: String,
+    pub user_agent: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,5 +113,13 @@ mod tests {
     fn erased_addresses_come_back_only_through_double_opt_in() {
         assert_eq!(plan(None, true, true), CreatePending);
         assert_eq!(plan(None, true, false), Drop);
+    }
+
+    /// The chain that undid erasure: a double opt-in form leaves the erased address pending,
+    /// then a single opt-in form must not activate it.
+    #[test]
+    fn a_pending_erased_address_is_not_activated_by_a_single_opt_in_form() {
+        assert_eq!(plan(Some(Pending), true, false), Drop);
+        assert_eq!(plan(Some(Pending), true, true), RefreshPending);
     }
 }

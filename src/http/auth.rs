@@ -45,15 +45,24 @@ pub async fn authenticate(req: &Request, db: &D1Database, config: &Config) -> Ap
     if token.len() > 200 {
         return Err(AppError::Unauthorized);
     }
-    if secrets_equal(&token, &config.admin_bootstrap_key) {
-        return Ok(Principal {
-            actor: "bootstrap".into(),
-            scopes: ScopeSet::all(),
-        });
+    if let Some(bootstrap) = &config.admin_bootstrap_key {
+        if secrets_equal(&token, bootstrap) {
+            return Ok(Principal {
+                actor: "bootstrap".into(),
+                scopes: ScopeSet::all(),
+            });
+        }
     }
-    let row = keys::find_active_by_hash(db, &sha256_hex(&token))
-        .await?
-        .ok_or(AppError::Unauthorized)?;
+    let Some(row) = keys::find_active_by_hash(db, &sha256_hex(&token)).await? else {
+        // Without the bootstrap key, only a named `keys` key can let anyone in: say so rather
+        // than answer 401 forever to an operator who retired the bootstrap key too early.
+        if config.admin_bootstrap_key.is_none() && !keys::any_active_with_scope(db, "keys").await? {
+            return Err(AppError::Misconfigured(
+                "ADMIN_BOOTSTRAP_KEY (no named key with the keys scope exists yet)",
+            ));
+        }
+        return Err(AppError::Unauthorized);
+    };
     let names: Vec<String> = serde_json::from_str(&row.scopes)?;
     let scopes = ScopeSet::parse(&names).map_err(|e| AppError::internal("stored scopes", e))?;
     let now = time::now();

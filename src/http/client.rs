@@ -2,7 +2,10 @@
 
 use worker::Request;
 
-use crate::domain::secret::hmac_hex;
+use worker::Env;
+
+use crate::domain::keyring::Keyring;
+use crate::error::{AppError, AppResult};
 
 pub fn ip(req: &Request) -> String {
     req.headers()
@@ -14,8 +17,25 @@ pub fn ip(req: &Request) -> String {
 }
 
 /// Keyed hash of the IP: enough to prove and to correlate abuse, not to recover the address.
-pub fn ip_hash(req: &Request, token_secret: &str) -> String {
-    hmac_hex(token_secret, &format!("ip:{}", ip(req)))
+pub fn ip_hash(req: &Request, keys: &Keyring) -> String {
+    keys.ip_hash(&ip(req))
+}
+
+/// Counts one request of `bucket` against the caller's per-IP limit (IPv6 by /64). Fails closed:
+/// without the `PUBLIC_LIMITER` binding every request is refused as misconfigured, because a
+/// deployment that forgot it would otherwise have no per-IP limit at all.
+pub async fn limit_per_ip(env: &Env, req: &Request, bucket: &str) -> AppResult<()> {
+    let limiter = env
+        .rate_limiter("PUBLIC_LIMITER")
+        .map_err(|_| AppError::Misconfigured("PUBLIC_LIMITER"))?;
+    let key = format!("{bucket}:{}", crate::domain::ip::rate_key(&ip(req)));
+    if limiter.limit(key).await?.success {
+        Ok(())
+    } else {
+        Err(AppError::TooManyRequests {
+            retry_after_secs: 60,
+        })
+    }
 }
 
 pub fn user_agent(req: &Request) -> Option<String> {

@@ -1,4 +1,6 @@
-//! Server-side Turnstile verification. Fails closed: no answer or a bad answer is a refusal.
+//! Server-side Turnstile verification. Fails closed: no answer or a bad answer is a refusal,
+//! and so is a token solved on a site that is not one of the form's allowed origins (a token
+//! farmed on the attacker's own page passes Turnstile but names the attacker's hostname).
 
 use serde::Deserialize;
 use worker::{Fetch, Headers, Method, Request, RequestInit};
@@ -8,9 +10,17 @@ use crate::config::Config;
 #[derive(Deserialize)]
 struct Verdict {
     success: bool,
+    hostname: Option<String>,
 }
 
-pub async fn verify(config: &Config, secret: &str, token: Option<&str>, ip: &str) -> bool {
+/// `allowed_hosts`: the hosts of the form's allowed origins; the token must name one of them.
+pub async fn verify(
+    config: &Config,
+    secret: &str,
+    token: Option<&str>,
+    ip: &str,
+    allowed_hosts: &[String],
+) -> bool {
     let Some(token) = token.filter(|t| !t.is_empty() && t.len() <= 2048) else {
         return false;
     };
@@ -36,7 +46,14 @@ pub async fn verify(config: &Config, secret: &str, token: Option<&str>, ip: &str
     };
     match Fetch::Request(request).send().await {
         Ok(mut response) if response.status_code() == 200 => {
-            response.json::<Verdict>().await.is_ok_and(|v| v.success)
+            response.json::<Verdict>().await.is_ok_and(|v| {
+                v.success
+                    && v.hostname.is_some_and(|h| {
+                        allowed_hosts
+                            .iter()
+                            .any(|a| a.eq_ignore_ascii_case(h.trim()))
+                    })
+            })
         }
         _ => false,
     }

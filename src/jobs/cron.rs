@@ -7,13 +7,21 @@ use crate::config::Config;
 use crate::domain::time;
 use crate::error::AppResult;
 use crate::jobs::{enqueue_all, message::Job, segments};
-use crate::store::{self, audit, dead_letters, erasure, outbox, profile, tokens};
+use crate::store::{self, audit, consents, dead_letters, erasure, outbox, profile, rate, tokens};
 
 /// Messages younger than this are still in the queue's hands.
 const STRAGGLER_AGE_MINUTES: i64 = 5;
 const SWEEP_LIMIT: u32 = 500;
 /// Dead letters are kept this long for operators; their emails are swept back from the outbox.
 const DEAD_LETTER_DAYS: i64 = 30;
+/// Delivered outbox messages (metadata only: body and links went at delivery) are kept this long.
+const DELIVERED_DAYS: i64 = 30;
+/// Messages never delivered (no webhook, or one that refused them) are given up after this long:
+/// every link in them has expired, and an erasure notice must not keep the address for ever.
+const UNDELIVERED_DAYS: i64 = 30;
+/// Minimal consent proof of erased people is kept this long after each decision (the
+/// limitation period for claims about consent; the README's record of processing).
+const ERASED_PROOF_DAYS: i64 = 5 * 365;
 
 pub async fn run(env: &Env, cron: &str) {
     if let Err(e) = sweep_outbox(env).await {
@@ -57,6 +65,26 @@ pub async fn apply_retention(env: &Env) -> AppResult<usize> {
     store::execute(tokens::purge_statement(&db, &at, &week_ago)?, "token purge").await?;
     let letters_before = time::format(now - Duration::days(DEAD_LETTER_DAYS));
     dead_letters::purge_before(&db, &letters_before).await?;
+    store::batch(
+        &db,
+        vec![
+            outbox::purge_delivered_statement(
+                &db,
+                &time::format(now - Duration::days(DELIVERED_DAYS)),
+            )?,
+            outbox::purge_undelivered_statement(
+                &db,
+                &time::format(now - Duration::days(UNDELIVERED_DAYS)),
+            )?,
+            // Every window is at most a day long; two days back nothing counts any more.
+            rate::purge_statement(&db, &time::format(now - Duration::days(2)))?,
+            consents::purge_erased_proof_statement(
+                &db,
+                &time::format(now - Duration::days(ERASED_PROOF_DAYS)),
+            )?,
+        ],
+    )
+    .await?;
     Ok(expired.len())
 }
 

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::domain::email::EmailAddress;
 use crate::domain::i18n::{text, Locale, Text};
 use crate::domain::outbox::MessageKind;
-use crate::domain::signup::ConfirmPayload;
+use crate::domain::signup::{ConfirmPayload, SubmissionProof};
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
 use crate::http::body::{read_json, JSON_LIMIT};
@@ -66,6 +66,7 @@ pub fn confirm_message_statements(
                 unsubscribe_url: None,
                 preferences_url: None,
                 created_at: at,
+                mailbox_hash: Some(&email.mailbox_hash(&config.token_secret)),
             },
         )?,
     ];
@@ -85,12 +86,15 @@ pub fn parse_token(raw: &str) -> AppResult<&str> {
     }
 }
 
-/// Consumes the token and activates the contact, recording the double opt-in as consent proof.
+/// Consumes the token and activates the contact, recording the consents the signup carried as
+/// granted by double opt-in: until this moment they counted nowhere.
 async fn confirm(req: &Request, app: &App, token: &str) -> AppResult<Locale> {
     let config = Config::from_env(&app.env)?;
     let db = store::database(&app.env)?;
+    client::limit_per_ip(&app.env, req, "confirm").await?;
     let now = time::now_string();
-    let consumed = tokens::consume(&db, &secret::sha256_hex(token), PURPOSE, &now)
+    let token_hash = secret::sha256_hex(token);
+    let consumed = tokens::consume(&db, &token_hash, PURPOSE, &now)
         .await?
         .ok_or(AppError::Gone)?;
     let payload: ConfirmPayload =
@@ -99,10 +103,12 @@ async fn confirm(req: &Request, app: &App, token: &str) -> AppResult<Locale> {
     let locale = Locale::from_tag(&payload.locale).unwrap_or(Locale::En);
     let id = consumed.contact_id.as_str();
     // Erased since the email went out: the link has nothing left to confirm.
-    if contacts::find(&db, id).await?.is_none() {
+    let Some(contact) = contacts::find(&db, id).await? else {
         return Err(AppError::Gone);
-    }
-    let ip_hash = client::ip_hash(req, &config.token_secret);
+    };
+    let email = EmailAddress::parse(&contact.email)
+        .map_err(|_| AppError::internal("stored email", "unparseable"))?;
+    let ip_hash = client::ip_hash(req, &config.keys);
     let user_agent = client::user_agent(req);
     let mut statements = Vec::new();
     if let Some(changes) = &payload.changes {
@@ -123,24 +129,44 @@ async fn confirm(req: &Request, app: &App, token: &str) -> AppResult<Locale> {
         }
     }
     statements.push(contacts::activate_statement(&db, id, &now)?);
-    statements.push(contacts::lift_suppression_statement(&db, id)?);
+    // The owner of the address confirmed: an erased person is a member again.
+    statements.push(contacts::lift_suppression_statement(
+        &db,
+        &email.keyed_hashes(&config.token_secret),
+    )?);
+    // First the form submission as it happened (time, IP hash, browser, words shown), then the
+    // confirmation: both count from now on, not from the submission.
+    let confirmation = SubmissionProof {
+        at: now.clone(),
+        ip_hash,
+        user_agent,
+    };
+    let steps: Vec<(&str, &SubmissionProof)> = payload
+        .submitted
+        .iter()
+        .map(|submitted| ("form", submitted))
+        .chain(std::iter::once(("double_opt_in", &confirmation)))
+        .collect();
     for consent in &payload.consents {
-        statements.extend(consents::record_statements(
-            &db,
-            &consents::ConsentEvent {
-                contact_id: id,
-                purpose: &consent.purpose,
-                granted: true,
-                policy_version: Some(&consent.policy_version),
-                notice_text_hash: Some(&consent.notice_text_hash),
-                source: &payload.form_id,
-                method: "double_opt_in",
-                ip_hash: Some(&ip_hash),
-                user_agent: user_agent.as_deref(),
-                at: &now,
-            },
-        )?);
+        for (method, proof) in &steps {
+            statements.extend(consents::record_statements(
+                &db,
+                &consents::ConsentEvent {
+                    contact_id: id,
+                    purpose: &consent.purpose,
+                    granted: true,
+                    policy_version: Some(&consent.policy_version),
+                    notice_text_hash: Some(&consent.notice_text_hash),
+                    source: &payload.form_id,
+                    method,
+                    ip_hash: Some(&proof.ip_hash),
+                    user_agent: proof.user_agent.as_deref(),
+                    at: &proof.at,
+                },
+            )?);
+        }
     }
+    statements.push(tokens::forget_payload_statement(&db, &token_hash)?);
     statements.push(audit::record(
         &db,
         &format!("contact:{id}"),

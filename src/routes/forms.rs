@@ -9,9 +9,13 @@ use crate::config::Config;
 use crate::domain::email::EmailAddress;
 use crate::domain::form::{FormDefinition, FormInput, Submission, SubmissionInput, SubmissionJson};
 use crate::domain::i18n::Locale;
-use crate::domain::signup::{plan, ConfirmPayload, ContactStatus, PendingChanges, SignupPlan};
+use crate::domain::outbox::MessageKind;
+use crate::domain::signup::{
+    plan, ConfirmPayload, ContactStatus, PendingChanges, SignupPlan, SubmissionProof,
+};
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
+use crate::flows::caps;
 use crate::http::body::{decode_json, media_type, read_limited};
 use crate::http::{client, cors, response, turnstile};
 use crate::jobs::{enqueue_all, message::Job};
@@ -23,6 +27,8 @@ use crate::store::{self, audit, consents, contacts, forms, rate};
 const SUBMISSION_LIMIT: usize = 16 * 1024;
 /// Submissions per address per hour, across every form and location.
 const EMAIL_HOURLY_LIMIT: u32 = 10;
+/// Confirmation emails per mailbox (see `EmailAddress::mailbox`) in any 24 hours.
+const CONFIRMATIONS_PER_MAILBOX_DAILY: u32 = 3;
 
 /// Loads a live form and its validated definition, or 404.
 pub async fn load_form(db: &worker::D1Database, id: &str) -> AppResult<FormDefinition> {
@@ -90,14 +96,7 @@ async fn accept(
     form: &FormDefinition,
 ) -> AppResult<Response> {
     let ip = client::ip(req);
-    if let Ok(limiter) = app.env.rate_limiter("PUBLIC_LIMITER") {
-        let outcome = limiter.limit(format!("signup:{ip}")).await?;
-        if !outcome.success {
-            return Err(AppError::TooManyRequests {
-                retry_after_secs: 60,
-            });
-        }
-    }
+    client::limit_per_ip(&app.env, req, "signup").await?;
     let kind = media_type(req);
     let plain_form_post = kind == "application/x-www-form-urlencoded";
     if kind != "application/json" && !plain_form_post {
@@ -124,7 +123,21 @@ async fn accept(
             .turnstile_secret
             .as_deref()
             .ok_or(AppError::Misconfigured("TURNSTILE_SECRET"))?;
-        if !turnstile::verify(config, secret, input.turnstile_token.as_deref(), &ip).await {
+        let hosts: Vec<String> = form
+            .allowed_origins
+            .iter()
+            .filter_map(|o| url::Url::parse(o).ok())
+            .filter_map(|u| u.host_str().map(str::to_string))
+            .collect();
+        if !turnstile::verify(
+            config,
+            secret,
+            input.turnstile_token.as_deref(),
+            &ip,
+            &hosts,
+        )
+        .await
+        {
             return Err(AppError::Forbidden {
                 code: "turnstile_failed",
                 message: "the anti-bot check failed, please try again".into(),
@@ -136,7 +149,8 @@ async fn accept(
     let now = time::now();
     let submission =
         Submission::parse(form, &input, locale, now.date_naive()).map_err(AppError::fields)?;
-    let email_hash = submission.email.keyed_hash(&config.token_secret);
+    let email_hashes = submission.email.keyed_hashes(&config.token_secret);
+    let email_hash = email_hashes.current.clone();
     let hour = now
         .with_minute(0)
         .and_then(|t| t.with_second(0))
@@ -155,10 +169,12 @@ async fn accept(
             retry_after_secs: retry,
         });
     }
-    let existing = contacts::state_by_email_hash(db, &email_hash).await?;
-    let suppressed = match existing {
-        Some(_) => false,
-        None => contacts::is_suppressed(db, &email_hash).await?,
+    let existing = contacts::state_by_email_hash(db, &email_hashes).await?;
+    // Checked for pending contacts too: a double opt-in form leaves an erased address pending,
+    // and only its owner's confirmation may bring it back.
+    let suppressed = match existing.as_ref().map(|c| c.status.as_str()) {
+        Some("active" | "unsubscribed") => false,
+        _ => contacts::is_suppressed(db, &email_hashes).await?,
     };
     let status = existing
         .as_ref()
@@ -171,7 +187,7 @@ async fn accept(
         email_hash: &email_hash,
         locale,
         at: time::format(now),
-        ip_hash: client::ip_hash(req, &config.token_secret),
+        ip_hash: client::ip_hash(req, &config.keys),
         user_agent: client::user_agent(req),
     };
     let jobs = match plan(status, suppressed, form.double_opt_in) {
@@ -218,7 +234,14 @@ struct Signup<'a> {
 }
 
 impl Signup<'_> {
-    fn data_statements(&self, contact_id: &str) -> AppResult<Vec<worker::D1PreparedStatement>> {
+    /// The submitted attributes, and the consents when `activate`: a form without double
+    /// opt-in grants them at once; on a double opt-in form they wait in the confirmation token
+    /// and are recorded only when the person confirms, so an unconfirmed consent counts nowhere.
+    fn data_statements(
+        &self,
+        contact_id: &str,
+        activate: bool,
+    ) -> AppResult<Vec<worker::D1PreparedStatement>> {
         let mut statements = Vec::new();
         for (key, value) in &self.submission.attributes {
             statements.push(contacts::upsert_attribute_statement(
@@ -229,7 +252,12 @@ impl Signup<'_> {
                 &self.at,
             )?);
         }
-        for consent in &self.submission.consents {
+        let granted_now = if activate {
+            self.submission.consents.as_slice()
+        } else {
+            &[]
+        };
+        for consent in granted_now {
             statements.extend(consents::record_statements(
                 self.db,
                 &consents::ConsentEvent {
@@ -255,21 +283,41 @@ impl Signup<'_> {
             locale: self.locale.tag().to_string(),
             consents: self.submission.consents.clone(),
             changes,
+            submitted: Some(SubmissionProof {
+                at: self.at.clone(),
+                ip_hash: self.ip_hash.clone(),
+                user_agent: self.user_agent.clone(),
+            }),
         }
     }
 
-    /// The confirmation email and its token, unless one went out in the last 24 hours.
+    /// The confirmation email and its token, unless one went to this address in the last 24
+    /// hours, or three went to this mailbox (`+tag` spellings and gmail dots folded): nobody
+    /// can turn a signup form into a way to flood someone's inbox.
     async fn confirmation(
         &self,
         contact_id: &str,
         is_new: bool,
         payload: &ConfirmPayload,
     ) -> AppResult<(Vec<worker::D1PreparedStatement>, Vec<Job>)> {
-        if !is_new {
-            let since = time::format(time::now() - Duration::hours(24));
-            if contacts::confirm_sent_since(self.db, contact_id, &since).await? {
-                return Ok((Vec::new(), Vec::new()));
-            }
+        let since = time::format(time::now() - Duration::hours(24));
+        if !is_new && contacts::confirm_sent_since(self.db, contact_id, &since).await? {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let mailbox_hash = self
+            .submission
+            .email
+            .mailbox_hash(&self.config.token_secret);
+        if !caps::mailbox_may_receive(
+            self.db,
+            &mailbox_hash,
+            MessageKind::Confirm.as_str(),
+            CONFIRMATIONS_PER_MAILBOX_DAILY,
+            time::now(),
+        )
+        .await?
+        {
+            return Ok((Vec::new(), Vec::new()));
         }
         let (statements, message_id) = confirm_message_statements(
             self.config,
@@ -301,7 +349,7 @@ impl Signup<'_> {
                 at: &self.at,
             },
         )?];
-        statements.extend(self.data_statements(&id)?);
+        statements.extend(self.data_statements(&id, active)?);
         statements.push(audit::record(
             self.db,
             &format!("form:{}", self.form_id),
@@ -327,7 +375,7 @@ impl Signup<'_> {
             &self.submission.contact,
             &self.at,
         )?];
-        statements.extend(self.data_statements(id)?);
+        statements.extend(self.data_statements(id, activate)?);
         statements.push(audit::record(
             self.db,
             &format!("form:{}", self.form_id),

@@ -1,20 +1,31 @@
-//! Self-service (GDPR Arts. 15–17, 20, 21; LGPD Art. 18): a person reaches their own data with a
-//! magic link, then reads, corrects, downloads or erases it and decides on each consent.
+//! Self-service (GDPR Arts. 15–17, 20, 21; LGPD Art. 18): a person reaches their own data and
+//! decides on each consent.
+//!
+//! What opens what (the README's security model):
+//! - a **sign-in link** (emailed on request, 30 minutes, single use) proves the mailbox and opens
+//!   a `full` session: view, edit, export, erase, consents;
+//! - a **preferences link** (in every marketing and survey email, 90 days, revocable) opens a
+//!   `preferences` session: the purposes and their state and the email masked; it may withdraw
+//!   any purpose and grant one already on record, and ask for a sign-in link to be emailed;
+//!   everything else answers 403 `needs_sign_in`.
 
 use chrono::{Duration, Timelike};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use worker::{D1Database, Env, Request, Response};
 
 use crate::config::Config;
-use crate::domain::consent::Purpose;
+use crate::domain::consent::{
+    Basis, Purpose, KNOWN_PURPOSES, MARKETING_EMAIL, SATISFACTION_SURVEYS,
+};
 use crate::domain::contact::ProfilePatch;
 use crate::domain::email::EmailAddress;
-use crate::domain::i18n::{text, Locale, Text};
+use crate::domain::i18n::{preference_notice, text, Locale, Text};
 use crate::domain::link::{self, LinkPurpose};
 use crate::domain::outbox::MessageKind;
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
+use crate::flows::caps;
 use crate::http::auth::bearer_token;
 use crate::http::body::{read_json, JSON_LIMIT};
 use crate::http::{client, response};
@@ -23,31 +34,56 @@ use crate::routes::admin::contacts::contact_document;
 use crate::routes::confirm::parse_token;
 use crate::routes::forms::parse_email_field;
 use crate::routes::App;
-use crate::store::{self, audit, consents, contacts, erasure, outbox, profile, rate, tokens};
+use crate::store::{
+    self, audit, consents, contacts, erasure, notices, outbox, profile, rate, tokens,
+};
 
 const MAGIC_LINK_MINUTES: i64 = 30;
 const SESSION_MINUTES: i64 = 60;
+/// Requests for a sign-in link per address per hour (answered 429 beyond, known or not).
 const LINKS_PER_ADDRESS_HOURLY: u32 = 5;
+/// Sign-in emails actually sent per mailbox in any 24 hours; more requests are dropped silently.
+const SIGN_IN_EMAILS_PER_DAY: u32 = 3;
 
-/// The signed links every marketing email carries for this contact.
-pub fn contact_links(config: &Config, contact_id: &str) -> (String, String) {
-    let base = &config.public_base_url;
-    (
-        format!(
-            "{base}/unsubscribe?t={}",
-            link::sign(&config.token_secret, contact_id, LinkPurpose::Unsubscribe)
-        ),
-        format!(
-            "{base}/me?p={}",
-            link::sign(&config.token_secret, contact_id, LinkPurpose::Preferences)
-        ),
-    )
+/// What a session may do, decided by the link that opened it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionScope {
+    /// From a preferences link: purposes only, email masked.
+    Preferences,
+    /// From a sign-in link: the mailbox was proven; everything.
+    Full,
+}
+
+impl SessionScope {
+    fn as_str(self) -> &'static str {
+        match self {
+            SessionScope::Preferences => "preferences",
+            SessionScope::Full => "full",
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct SessionPayload {
+    scope: SessionScope,
+    /// The contact's link epoch when the session began: a session that began while "sign out
+    /// everywhere" ran (and so escaped its delete) still ends, because the epoch moved on.
+    #[serde(default)]
+    epoch: i64,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LinkRequest {
     email: String,
+}
+
+fn hour_start(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    now.with_minute(0)
+        .and_then(|t| t.with_second(0))
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or(now)
 }
 
 /// `POST /v1/me/link`: always 202 at once. The lookup and the email happen after the answer,
@@ -57,25 +93,16 @@ pub async fn request_link(mut req: Request, app: &App) -> AppResult<Response> {
     let db = store::database(&app.env)?;
     let body: LinkRequest = read_json(&mut req, JSON_LIMIT).await?;
     let email = parse_email_field("email", &body.email)?;
-    if let Ok(limiter) = app.env.rate_limiter("PUBLIC_LIMITER") {
-        if !limiter
-            .limit(format!("link:{}", client::ip(&req)))
-            .await?
-            .success
-        {
-            return Err(AppError::TooManyRequests {
-                retry_after_secs: 60,
-            });
-        }
-    }
-    let email_hash = email.keyed_hash(&config.token_secret);
+    client::limit_per_ip(&app.env, &req, "link").await?;
+    let email_hashes = email.keyed_hashes(&config.token_secret);
     let now = time::now();
-    let hour = now
-        .with_minute(0)
-        .and_then(|t| t.with_second(0))
-        .and_then(|t| t.with_nanosecond(0))
-        .unwrap_or(now);
-    if rate::hit(&db, &format!("me-link:{email_hash}"), &time::format(hour)).await?
+    let hour = hour_start(now);
+    if rate::hit(
+        &db,
+        &format!("me-link:{}", email_hashes.current),
+        &time::format(hour),
+    )
+    .await?
         > LINKS_PER_ADDRESS_HOURLY
     {
         let retry = (hour + Duration::hours(1) - now).num_seconds().max(1) as u32;
@@ -89,26 +116,57 @@ pub async fn request_link(mut req: Request, app: &App) -> AppResult<Response> {
         // Start only once the answer is on its way: work for a known address must not hold
         // the response back where the database shares the runtime's thread (as locally).
         worker::Delay::from(std::time::Duration::ZERO).await;
-        if let Err(e) = send_magic_link(&env, &config, &email, &email_hash, locale).await {
+        let sent = async {
+            let db = store::database(&env)?;
+            // Capped or not, the caller's answer was the same: it must not tell. The link goes
+            // to the address on record, not to the spelling in the request.
+            if let Some(contact) = contacts::find_by_email_hash(&db, &email_hashes).await? {
+                let stored = EmailAddress::parse(&contact.email)
+                    .map_err(|_| AppError::internal("stored email", "unparseable"))?;
+                send_sign_in_link(&env, &config, &contact.id, &stored, locale).await?;
+            }
+            Ok::<(), AppError>(())
+        };
+        if let Err(e) = sent.await {
             worker::console_error!("magic link: {e:?}");
         }
     });
     response::json(202, &json!({ "status": "accepted" }))
 }
 
-async fn send_magic_link(
+/// Whether a sign-in email went out.
+#[derive(Debug, PartialEq, Eq)]
+enum SignInEmail {
+    Sent,
+    /// Three went to that mailbox in the last 24 hours.
+    Capped,
+}
+
+/// Emails a sign-in link to the contact's own address, unless three went to that mailbox in
+/// the last 24 hours.
+async fn send_sign_in_link(
     env: &Env,
     config: &Config,
+    contact_id: &str,
     email: &EmailAddress,
-    email_hash: &str,
     locale: Locale,
-) -> AppResult<()> {
+) -> AppResult<SignInEmail> {
     let db = store::database(env)?;
-    let Some(contact) = contacts::state_by_email_hash(&db, email_hash).await? else {
-        return Ok(());
-    };
-    let token = secret::random_secret(24).map_err(|e| AppError::internal("random", e))?;
     let now = time::now();
+    let mailbox_hash = email.mailbox_hash(&config.token_secret);
+    if !caps::mailbox_may_receive(
+        &db,
+        &mailbox_hash,
+        MessageKind::MagicLink.as_str(),
+        SIGN_IN_EMAILS_PER_DAY,
+        now,
+    )
+    .await?
+    {
+        worker::console_log!("magic link: daily cap reached for one mailbox; not sent");
+        return Ok(SignInEmail::Capped);
+    }
+    let token = secret::random_secret(24).map_err(|e| AppError::internal("random", e))?;
     let at = time::format(now);
     let url = format!("{}/me?t={token}", config.public_base_url);
     let message_id = secret::new_id("msg");
@@ -121,7 +179,7 @@ async fn send_magic_link(
                 &tokens::NewToken {
                     hash: &secret::sha256_hex(&token),
                     purpose: "magic_link",
-                    contact_id: &contact.id,
+                    contact_id,
                     payload: None,
                     created_at: &at,
                     expires_at: &time::format(now + Duration::minutes(MAGIC_LINK_MINUTES)),
@@ -131,7 +189,7 @@ async fn send_magic_link(
                 &db,
                 &outbox::NewMessage {
                     id: &message_id,
-                    contact_id: Some(&contact.id),
+                    contact_id: Some(contact_id),
                     to: email.as_str(),
                     kind: MessageKind::MagicLink.as_str(),
                     subject: text(locale, Text::MagicLinkSubject),
@@ -140,6 +198,7 @@ async fn send_magic_link(
                     unsubscribe_url: None,
                     preferences_url: None,
                     created_at: &at,
+                    mailbox_hash: Some(&mailbox_hash),
                 },
             )?,
         ],
@@ -148,7 +207,7 @@ async fn send_magic_link(
     if config.email_webhook_url.is_some() {
         enqueue(env, Job::DeliverEmail { id: message_id }).await?;
     }
-    Ok(())
+    Ok(SignInEmail::Sent)
 }
 
 #[derive(Deserialize)]
@@ -157,38 +216,54 @@ struct SessionRequest {
     token: String,
 }
 
-/// `POST /v1/me/session`: trades a magic-link token (single use) or a signed preferences link
-/// for a short session.
+/// `POST /v1/me/session`: trades a sign-in token (single use) for a `full` session, or a signed
+/// preferences link (reusable until it expires or is revoked) for a `preferences` one.
 pub async fn start_session(mut req: Request, app: &App) -> AppResult<Response> {
     let config = Config::from_env(&app.env)?;
     let db = store::database(&app.env)?;
     let body: SessionRequest = read_json(&mut req, JSON_LIMIT).await?;
+    client::limit_per_ip(&app.env, &req, "session").await?;
     let now = time::now();
-    let contact_id = if body.token.contains('.') {
-        let id = link::verify(&config.token_secret, &body.token, LinkPurpose::Preferences)
+    let (contact_id, epoch, scope) = if link::is_signed_link_shaped(&body.token) {
+        let link = link::verify(&config.keys, &body.token, LinkPurpose::Preferences, now)
             .ok_or(AppError::Gone)?;
-        contacts::find(&db, &id).await?.ok_or(AppError::Gone)?.id
+        let contact = contacts::find(&db, &link.contact_id)
+            .await?
+            .ok_or(AppError::Gone)?;
+        // Revoked by "sign out everywhere" (or an operator) since it was issued.
+        if contact.link_epoch as i64 != link.epoch {
+            return Err(AppError::Gone);
+        }
+        (
+            contact.id,
+            contact.link_epoch as i64,
+            SessionScope::Preferences,
+        )
     } else {
         let token = parse_token(&body.token)?;
-        tokens::consume(
+        let consumed = tokens::consume(
             &db,
             &secret::sha256_hex(token),
             "magic_link",
             &time::format(now),
         )
         .await?
-        .ok_or(AppError::Gone)?
-        .contact_id
+        .ok_or(AppError::Gone)?;
+        let contact = contacts::find(&db, &consumed.contact_id)
+            .await?
+            .ok_or(AppError::Gone)?;
+        (contact.id, contact.link_epoch as i64, SessionScope::Full)
     };
     let session = secret::random_secret(32).map_err(|e| AppError::internal("random", e))?;
     let expires_at = time::format(now + Duration::minutes(SESSION_MINUTES));
+    let payload = serde_json::to_string(&SessionPayload { scope, epoch })?;
     let insert = tokens::insert_statement(
         &db,
         &tokens::NewToken {
             hash: &secret::sha256_hex(&session),
             purpose: "session",
             contact_id: &contact_id,
-            payload: None,
+            payload: Some(&payload),
             created_at: &time::format(now),
             expires_at: &expires_at,
         },
@@ -196,12 +271,35 @@ pub async fn start_session(mut req: Request, app: &App) -> AppResult<Response> {
     store::execute(insert, "session insert").await?;
     response::json(
         200,
-        &json!({ "session": session, "expires_at": expires_at }),
+        &json!({ "session": session, "expires_at": expires_at, "scope": scope.as_str() }),
     )
 }
 
+/// A signed-in person and what their session may do.
+struct Session {
+    contact: contacts::ContactRow,
+    scope: SessionScope,
+}
+
+impl Session {
+    /// 403 `needs_sign_in` unless the mailbox was proven by a sign-in link.
+    fn require_full(&self) -> AppResult<()> {
+        match self.scope {
+            SessionScope::Full => Ok(()),
+            SessionScope::Preferences => Err(AppError::Forbidden {
+                code: "needs_sign_in",
+                message: "this needs a sign-in link sent to your email address".into(),
+            }),
+        }
+    }
+
+    fn actor(&self) -> String {
+        format!("contact:{}", self.contact.id)
+    }
+}
+
 /// The contact behind the request's session, or 401.
-async fn signed_in(req: &Request, db: &D1Database) -> AppResult<contacts::ContactRow> {
+async fn signed_in(req: &Request, db: &D1Database) -> AppResult<Session> {
     let token = bearer_token(req).ok_or(AppError::Unauthorized)?;
     if !secret::is_token_shaped(&token) {
         return Err(AppError::Unauthorized);
@@ -209,16 +307,67 @@ async fn signed_in(req: &Request, db: &D1Database) -> AppResult<contacts::Contac
     let session = tokens::session(db, &secret::sha256_hex(&token), &time::now_string())
         .await?
         .ok_or(AppError::Unauthorized)?;
-    contacts::find(db, &session.contact_id)
+    // A session without a recorded scope predates scopes: it gets the lesser one.
+    let payload = session
+        .payload
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<SessionPayload>(p).ok())
+        .unwrap_or(SessionPayload {
+            scope: SessionScope::Preferences,
+            epoch: 0,
+        });
+    let contact = contacts::find(db, &session.contact_id)
         .await?
-        .ok_or(AppError::Unauthorized)
+        .ok_or(AppError::Unauthorized)?;
+    if contact.link_epoch as i64 != payload.epoch {
+        return Err(AppError::Unauthorized);
+    }
+    Ok(Session {
+        contact,
+        scope: payload.scope,
+    })
 }
 
-/// Everything we hold about the person.
+/// The locale of the words a page shows: the one its requests name in `Accept-Language`.
+fn request_locale(req: &Request) -> Locale {
+    Locale::negotiate(None, client::accept_language(req).as_deref())
+}
+
+/// Every purpose the person can decide on, with its state and the exact words shown beside it:
+/// those on record, and the legitimate-interest purposes (on until objected to).
+async fn purposes(db: &D1Database, contact_id: &str, locale: Locale) -> AppResult<Vec<Value>> {
+    let current = consents::current(db, contact_id).await?;
+    let mut list: Vec<Value> = current
+        .iter()
+        .map(|c| {
+            json!({
+                "purpose": c.purpose,
+                "granted": c.granted == 1.0,
+                "basis": Basis::of(&c.purpose).as_str(),
+                "policy_version": c.policy_version,
+                "updated_at": c.updated_at,
+                "notice": preference_notice(locale, &c.purpose),
+            })
+        })
+        .collect();
+    if !current.iter().any(|c| c.purpose == SATISFACTION_SURVEYS) {
+        list.push(json!({
+            "purpose": SATISFACTION_SURVEYS,
+            "granted": Basis::of(SATISFACTION_SURVEYS).allows(None),
+            "basis": Basis::LegitimateInterest.as_str(),
+            "policy_version": null,
+            "updated_at": null,
+            "notice": preference_notice(locale, SATISFACTION_SURVEYS),
+        }));
+    }
+    Ok(list)
+}
+
+/// Everything we hold about the person (a `full` session).
 async fn full_document(
-    config: &Config,
     db: &D1Database,
     contact: contacts::ContactRow,
+    locale: Locale,
 ) -> AppResult<Value> {
     let id = contact.id.clone();
     let mut doc = contact_document(db, contact).await?;
@@ -240,33 +389,53 @@ async fn full_document(
         .into_iter()
         .map(|r| json!({"survey_id": r.survey_id, "answers": serde_json::from_str::<Value>(&r.answers).unwrap_or(Value::Null), "created_at": r.created_at}))
         .collect();
-    let (unsubscribe_url, preferences_url) = contact_links(config, &id);
+    let purposes = purposes(db, &id, locale).await?;
     if let Some(map) = doc.as_object_mut() {
+        map.insert("scope".into(), json!(SessionScope::Full.as_str()));
+        map.insert("consents".into(), json!(purposes));
         map.insert("orders".into(), json!(orders));
         map.insert("survey_responses".into(), json!(responses));
         map.insert(
             "segments".into(),
             json!(profile::segment_names(db, &id).await?),
         );
-        map.insert(
-            "links".into(),
-            json!({"unsubscribe_url": unsubscribe_url, "preferences_url": preferences_url}),
-        );
     }
     Ok(doc)
 }
 
+/// What a preferences link shows: the purposes and the address masked, nothing else.
+async fn preferences_document(
+    db: &D1Database,
+    contact: &contacts::ContactRow,
+    locale: Locale,
+) -> AppResult<Value> {
+    let masked = EmailAddress::parse(&contact.email)
+        .map(|e| e.masked())
+        .unwrap_or_else(|_| "***".into());
+    Ok(json!({
+        "scope": SessionScope::Preferences.as_str(),
+        "email": masked,
+        "locale": contact.locale,
+        "consents": purposes(db, &contact.id, locale).await?,
+    }))
+}
+
 pub async fn get(req: Request, app: &App) -> AppResult<Response> {
-    let config = Config::from_env(&app.env)?;
     let db = store::database(&app.env)?;
-    let contact = signed_in(&req, &db).await?;
-    response::json(200, &full_document(&config, &db, contact).await?)
+    let session = signed_in(&req, &db).await?;
+    let locale = request_locale(&req);
+    let doc = match session.scope {
+        SessionScope::Full => full_document(&db, session.contact, locale).await?,
+        SessionScope::Preferences => preferences_document(&db, &session.contact, locale).await?,
+    };
+    response::json(200, &doc)
 }
 
 pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
-    let config = Config::from_env(&app.env)?;
     let db = store::database(&app.env)?;
-    let contact = signed_in(&req, &db).await?;
+    let session = signed_in(&req, &db).await?;
+    session.require_full()?;
+    let contact = &session.contact;
     let body: Map<String, Value> = read_json(&mut req, JSON_LIMIT).await?;
     let patch = ProfilePatch::parse(&body, time::now().date_naive()).map_err(AppError::fields)?;
     let at = time::now_string();
@@ -279,7 +448,7 @@ pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
         .collect::<AppResult<Vec<_>>>()?;
     statements.push(audit::record(
         &db,
-        &format!("contact:{}", contact.id),
+        &session.actor(),
         "contact.update",
         Some(&contact.id),
     )?);
@@ -288,7 +457,10 @@ pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
     let updated = contacts::find(&db, &contact.id)
         .await?
         .ok_or(AppError::Unauthorized)?;
-    response::json(200, &full_document(&config, &db, updated).await?)
+    response::json(
+        200,
+        &full_document(&db, updated, request_locale(&req)).await?,
+    )
 }
 
 /// What we keep, why and for how long: part of every export (GDPR Art. 15(1), LGPD Art. 9).
@@ -296,17 +468,17 @@ fn processing_record() -> Value {
     json!([
         {"data": "email address", "purpose": "to identify you and send what you agreed to", "retention": "until you erase your data; unconfirmed signups are removed after 30 days"},
         {"data": "profile fields (name, phone, locale, country, city, birth date, gender, preferences)", "purpose": "to personalise and group our messages", "retention": "until you erase your data"},
-        {"data": "consent history (purpose, policy version, hash of the text shown, IP hash, browser)", "purpose": "proof of your consent", "retention": "until you erase your data"},
+        {"data": "consent history (purpose, policy version, hash of the text shown, IP hash, browser)", "purpose": "proof of your consent", "retention": "IP hash and browser until you erase your data; after erasure only a keyed fingerprint of your address with each decision (purpose, action, method, time, text hash) is kept as proof, for 5 years after the decision"},
         {"data": "orders", "purpose": "purchase history and satisfaction surveys", "retention": "kept for accounting, unlinked from you on erasure"},
-        {"data": "survey answers", "purpose": "to improve our service", "retention": "scores kept anonymously for statistics after erasure; text removed"}
+        {"data": "survey answers", "purpose": "to improve our service (legitimate interest; you can object in the preference center or with the link in every survey email)", "retention": "scores kept anonymously for statistics after erasure, without the order; text removed"}
     ])
 }
 
 pub async fn export(req: Request, app: &App) -> AppResult<Response> {
-    let config = Config::from_env(&app.env)?;
     let db = store::database(&app.env)?;
-    let contact = signed_in(&req, &db).await?;
-    let doc = full_document(&config, &db, contact).await?;
+    let session = signed_in(&req, &db).await?;
+    session.require_full()?;
+    let doc = full_document(&db, session.contact, request_locale(&req)).await?;
     let export = json!({
         "format": "clientela-export/1",
         "generated_at": time::now_string(),
@@ -327,43 +499,73 @@ struct ConsentRequest {
     granted: bool,
 }
 
+/// `PUT /v1/me/consents/{purpose}`: either session. A grant records the notice the preference
+/// center showed (archived word for word); withdrawing (objecting) is always allowed.
 pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
     let config = Config::from_env(&app.env)?;
     let db = store::database(&app.env)?;
-    let contact = signed_in(&req, &db).await?;
+    let session = signed_in(&req, &db).await?;
+    let contact_id = session.contact.id.clone();
     let purpose = Purpose::parse(app.param(0)?).map_err(|e| AppError::validation("purpose", e))?;
     let body: ConsentRequest = read_json(&mut req, JSON_LIMIT).await?;
     let at = time::now_string();
-    let current = consents::current(&db, &contact.id).await?;
+    let current = consents::current(&db, &contact_id).await?;
     let on_record = current.iter().find(|c| c.purpose == purpose.as_str());
-    // Withdrawing (objecting) is always allowed; a grant needs a notice the person was shown,
-    // which only a form, an import or an earlier decision provides.
-    if body.granted && on_record.is_none() {
+    let legitimate_interest = Basis::of(purpose.as_str()) == Basis::LegitimateInterest;
+    // Objecting is always possible, to a purpose on record or one the product offers; other
+    // names would only fill the record with noise.
+    if on_record.is_none() && !KNOWN_PURPOSES.contains(&purpose.as_str()) {
+        return Err(AppError::validation(
+            "purpose",
+            "not a purpose you have a decision on record for",
+        ));
+    }
+    // A grant needs a notice the person was once shown where the purpose is offered (a form,
+    // an import's stated basis, an earlier grant): a withdrawal on record is not one.
+    // Legitimate-interest purposes are on by default, so turning one back on needs none.
+    if body.granted
+        && !legitimate_interest
+        && !consents::ever_granted(&db, &contact_id, purpose.as_str()).await?
+    {
         return Err(AppError::validation(
             "purpose",
             "no consent on record for this purpose; it is granted where it is offered",
         ));
     }
+    let locale = request_locale(&req);
+    let notice_text = preference_notice(locale, purpose.as_str());
     let policy_version = on_record.and_then(|c| c.policy_version.clone());
-    let mut statements = consents::record_statements(
+    let (archive, notice_hash) = notices::archive_statement(
         &db,
-        &consents::ConsentEvent {
-            contact_id: &contact.id,
-            purpose: purpose.as_str(),
-            granted: body.granted,
-            policy_version: policy_version.as_deref(),
-            notice_text_hash: None,
-            source: "me",
-            method: "self_service",
-            ip_hash: Some(&client::ip_hash(&req, &config.token_secret)),
-            user_agent: client::user_agent(&req).as_deref(),
+        &notices::NewNotice {
+            text: &notice_text,
+            locale: locale.tag(),
+            purpose: Some(purpose.as_str()),
+            policy_version: None,
+            source: "preference_center",
             at: &at,
         },
     )?;
-    if purpose.as_str() == "marketing_email" {
+    let mut statements = vec![archive];
+    statements.extend(consents::record_statements(
+        &db,
+        &consents::ConsentEvent {
+            contact_id: &contact_id,
+            purpose: purpose.as_str(),
+            granted: body.granted,
+            policy_version: policy_version.as_deref(),
+            notice_text_hash: Some(&notice_hash),
+            source: "me",
+            method: "self_service",
+            ip_hash: Some(&client::ip_hash(&req, &config.keys)),
+            user_agent: client::user_agent(&req).as_deref(),
+            at: &at,
+        },
+    )?);
+    if purpose.as_str() == MARKETING_EMAIL {
         statements.push(profile::marketing_status_statement(
             &db,
-            &contact.id,
+            &contact_id,
             body.granted,
             &at,
         )?);
@@ -375,22 +577,26 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
     };
     statements.push(audit::record(
         &db,
-        &format!("contact:{}", contact.id),
+        &session.actor(),
         action,
-        Some(&contact.id),
+        Some(&contact_id),
     )?);
     store::batch(&db, statements).await?;
-    changed(app, &contact.id).await;
+    changed(app, &contact_id).await;
     response::json(
         200,
         &json!({ "purpose": purpose.as_str(), "granted": body.granted, "updated_at": at }),
     )
 }
 
+/// `DELETE /v1/me` (a `full` session): everything about the person goes in one batch, minimal
+/// consent proof and a suppression stay, and a notice that it happened goes to the address.
 pub async fn erase(req: Request, app: &App) -> AppResult<Response> {
     let config = Config::from_env(&app.env)?;
     let db = store::database(&app.env)?;
-    let contact = signed_in(&req, &db).await?;
+    let session = signed_in(&req, &db).await?;
+    session.require_full()?;
+    let contact = &session.contact;
     let email = EmailAddress::parse(&contact.email)
         .map_err(|_| AppError::internal("stored email", "unparseable"))?;
     let at = time::now_string();
@@ -402,13 +608,79 @@ pub async fn erase(req: Request, app: &App) -> AppResult<Response> {
     )?;
     statements.push(audit::record(
         &db,
-        &format!("contact:{}", contact.id),
+        &session.actor(),
         "contact.erase",
         Some(&contact.id),
     )?);
+    // The notice has no contact (there is none left) and no link (nothing to reach); once
+    // delivered only its metadata stays, and that goes after 30 days.
+    let locale = contact
+        .locale
+        .as_deref()
+        .and_then(Locale::from_tag)
+        .unwrap_or_else(|| request_locale(&req));
+    let notice_id = secret::new_id("msg");
+    statements.push(outbox::insert_statement(
+        &db,
+        &outbox::NewMessage {
+            id: &notice_id,
+            contact_id: None,
+            to: email.as_str(),
+            kind: MessageKind::ErasureNotice.as_str(),
+            subject: text(locale, Text::ErasureSubject),
+            text: text(locale, Text::ErasureBody),
+            url: None,
+            unsubscribe_url: None,
+            preferences_url: None,
+            created_at: &at,
+            mailbox_hash: None,
+        },
+    )?);
     store::batch(&db, statements).await?;
     changed(app, &contact.id).await;
+    if config.email_webhook_url.is_some() {
+        if let Err(e) = enqueue(&app.env, Job::DeliverEmail { id: notice_id }).await {
+            // The outbox keeps it; the daily sweep delivers it.
+            worker::console_error!("erasure notice: enqueue failed: {e:?}");
+        }
+    }
     response::json(200, &json!({ "status": "erased" }))
+}
+
+/// `POST /v1/me/sign-in-link` (either session): emails a sign-in link to the person's own
+/// address, so a preferences link can lead to the full account only through the mailbox. The
+/// session holder knows the address exists, so a reached cap is said plainly (429).
+pub async fn email_sign_in_link(req: Request, app: &App) -> AppResult<Response> {
+    let config = Config::from_env(&app.env)?;
+    let db = store::database(&app.env)?;
+    let session = signed_in(&req, &db).await?;
+    client::limit_per_ip(&app.env, &req, "link").await?;
+    let email = EmailAddress::parse(&session.contact.email)
+        .map_err(|_| AppError::internal("stored email", "unparseable"))?;
+    let locale = request_locale(&req);
+    match send_sign_in_link(&app.env, &config, &session.contact.id, &email, locale).await? {
+        SignInEmail::Sent => response::json(202, &json!({ "status": "accepted" })),
+        SignInEmail::Capped => Err(AppError::TooManyRequests {
+            retry_after_secs: 3600,
+        }),
+    }
+}
+
+/// `POST /v1/me/sign-out-everywhere` (either session): every link already emailed to the
+/// person stops working and every session ends, this one included.
+pub async fn sign_out_everywhere(req: Request, app: &App) -> AppResult<Response> {
+    let db = store::database(&app.env)?;
+    let session = signed_in(&req, &db).await?;
+    let at = time::now_string();
+    let mut statements = contacts::revoke_links_statements(&db, &session.contact.id, &at)?;
+    statements.push(audit::record(
+        &db,
+        &session.actor(),
+        "contact.revoke_links",
+        Some(&session.contact.id),
+    )?);
+    store::batch(&db, statements).await?;
+    response::json(200, &json!({ "status": "signed_out" }))
 }
 
 /// Segments follow every change; a lost message is repaired by the daily re-evaluation.

@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 use worker::Response;
 
+use crate::domain::export::ExportColumn;
 use crate::domain::scope::Scope;
 use crate::error::AppResult;
 use crate::http::response;
@@ -69,8 +70,48 @@ fn with_body_errors(mut responses: Value) -> Value {
     responses
 }
 
+/// `responses` with one more (or a replaced) answer.
+fn with_status(mut responses: Value, status: &str, response: Value) -> Value {
+    if let Some(map) = responses.as_object_mut() {
+        map.insert(status.into(), response);
+    }
+    responses
+}
+
 fn scope_note(scope: Scope) -> String {
     format!("Requires the `{scope}` scope.")
+}
+
+/// For an operation open to a key holding any one of `scopes`.
+fn any_scope_note(scopes: &[Scope]) -> String {
+    let names: Vec<String> = scopes.iter().map(|s| format!("`{s}`")).collect();
+    format!("Requires one of the scopes {}.", names.join(", "))
+}
+
+/// The 403 of an operation a `preferences` session may not use.
+fn needs_sign_in() -> Value {
+    error_response("`needs_sign_in`: the session was opened by a preferences link; this needs a `full` session from a sign-in link (`POST /v1/me/sign-in-link` emails one)")
+}
+
+/// `{"status": <status>}`, the whole answer of many operations.
+fn status_only(status: &str) -> Value {
+    json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": status } } })
+}
+
+/// The export's `columns` parameter, from the columns the code knows.
+fn columns_note() -> String {
+    let names = |columns: &[ExportColumn]| {
+        columns
+            .iter()
+            .map(|c| c.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "comma-separated: {}. Absent or empty: {}. The signed preferences_url and unsubscribe_url come only when named.",
+        names(&ExportColumn::ALL),
+        names(&ExportColumn::DEFAULT)
+    )
 }
 
 fn id_param() -> Value {
@@ -92,6 +133,23 @@ fn locale_tag() -> Value {
         "type": ["string", "null"],
         "pattern": "^\\s*([Ee][Nn]|[Pp][Tt]|[Rr][Oo]|[Rr][Uu])([-_].*)?\\s*$",
         "description": "en, pt-BR, ro or ru (read by the primary subtag); null or absent: en"
+    })
+}
+
+/// One purpose in the self-service views: its state, its legal basis and the words the
+/// preference center shows beside it.
+fn purpose_state_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["purpose", "granted", "basis", "policy_version", "updated_at", "notice"],
+        "properties": {
+            "purpose": { "type": "string" },
+            "granted": { "type": "boolean" },
+            "basis": { "type": "string", "enum": ["consent", "legitimate_interest"], "description": "legitimate_interest purposes are on until objected to" },
+            "policy_version": { "type": ["string", "null"] },
+            "updated_at": { "type": ["string", "null"], "description": "null for a legitimate-interest purpose never decided on" },
+            "notice": { "type": "string", "description": "the words shown beside the switch, in the request's Accept-Language; a grant records exactly these" }
+        }
     })
 }
 
@@ -135,6 +193,127 @@ fn form_input_schema_open() -> Value {
     json!({ "type": "object", "required": ["name", "fields"], "properties": form_input_properties() })
 }
 
+/// The self-service operations: a person's own data, behind a session from a link.
+///
+/// A sign-in link (emailed on request) opens a `full` session; the preferences link in every
+/// marketing and survey email opens a `preferences` one, which reads the purposes and the masked
+/// address, decides on purposes, and may only ask for a sign-in link for anything else.
+fn self_service_paths() -> Value {
+    let no_session = || unauthorized("no valid session");
+    json!({
+        "/v1/me/link": { "post": {
+            "operationId": "requestMagicLink",
+            "summary": "Email a sign-in link to this address if we know it; always the same answer",
+            "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["email"], "properties": { "email": { "type": "string" } } })),
+            "responses": with_body_errors(json!({
+                "202": json_response("accepted", status_only("accepted")),
+                "429": rate_limited("too many requests from this address or for this email; see Retry-After")
+            }))
+        } },
+        "/v1/me/session": { "post": {
+            "operationId": "startSession",
+            "summary": "Trade a sign-in token (single use) for a `full` session, or a signed preferences link for a `preferences` session",
+            "description": "A `preferences` session reads the purposes and the masked address and decides on purposes; everything else answers 403 `needs_sign_in`. A preferences link works until it expires or is revoked (sign out everywhere, or an operator).",
+            "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["token"], "properties": { "token": { "type": "string" } } })),
+            "responses": with_body_errors(json!({
+                "200": json_response("session", json!({ "type": "object", "required": ["session", "expires_at", "scope"], "properties": {
+                    "session": { "type": "string" }, "expires_at": { "type": "string", "format": "date-time" },
+                    "scope": { "type": "string", "enum": ["preferences", "full"], "description": "full from a sign-in link, preferences from a preferences link" } } })),
+                "410": error_response("used, expired, revoked or invalid link"),
+                "429": rate_limited("too many requests from this address; see Retry-After")
+            }))
+        } },
+        "/v1/me": {
+            "get": {
+                "operationId": "getMe",
+                "summary": "What the session may see: everything held (`full`), or the purposes and the masked address (`preferences`)",
+                "security": [{ "session": [] }],
+                "responses": {
+                    "200": json_response("the person as the session may see them; `scope` tells which", json!({
+                        "oneOf": [ { "$ref": "#/components/schemas/Me" }, { "$ref": "#/components/schemas/MePreferences" } ],
+                        "discriminator": { "propertyName": "scope", "mapping": { "full": "#/components/schemas/Me", "preferences": "#/components/schemas/MePreferences" } }
+                    })),
+                    "401": no_session()
+                }
+            },
+            "patch": {
+                "operationId": "patchMe",
+                "summary": "Correct editable fields (name, phone, locale, country, city, birth_date, gender, preferred_channel)",
+                "description": "A `full` session only.",
+                "security": [{ "session": [] }],
+                "requestBody": json_body(json!({ "type": "object", "minProperties": 1, "additionalProperties": false, "properties": {
+                    "name": { "type": ["string", "null"] }, "phone": { "type": ["string", "null"] }, "locale": { "type": ["string", "null"] },
+                    "country": { "type": ["string", "null"] }, "city": { "type": ["string", "null"] }, "birth_date": { "type": ["string", "null"] },
+                    "gender": { "type": ["string", "null"] }, "preferred_channel": { "type": "string", "enum": ["email", "sms", "whatsapp"] } } })),
+                "responses": with_body_errors(json!({
+                    "200": json_response("profile", json!({ "$ref": "#/components/schemas/Me" })),
+                    "401": no_session(),
+                    "403": needs_sign_in()
+                }))
+            },
+            "delete": {
+                "operationId": "eraseMe",
+                "summary": "Erase everything about the signed-in person; a notice that it happened goes to the address",
+                "description": "A `full` session only.",
+                "security": [{ "session": [] }],
+                "responses": {
+                    "200": json_response("erased", status_only("erased")),
+                    "401": no_session(),
+                    "403": needs_sign_in()
+                }
+            }
+        },
+        "/v1/me/export": { "get": {
+            "operationId": "exportMe",
+            "summary": "Download everything we hold, with purposes and retention (JSON attachment)",
+            "description": "A `full` session only.",
+            "security": [{ "session": [] }],
+            "responses": {
+                "200": json_response("export", json!({ "type": "object", "required": ["format", "generated_at", "data", "processing"], "properties": {
+                    "format": { "const": "clientela-export/1" }, "generated_at": { "type": "string", "format": "date-time" },
+                    "data": { "$ref": "#/components/schemas/Me" },
+                    "processing": { "type": "array", "items": { "type": "object", "required": ["data", "purpose", "retention"], "properties": {
+                        "data": { "type": "string" }, "purpose": { "type": "string" }, "retention": { "type": "string" } } } } } })),
+                "401": no_session(),
+                "403": needs_sign_in()
+            }
+        } },
+        "/v1/me/consents/{purpose}": { "put": {
+            "operationId": "putConsent",
+            "summary": "Grant or withdraw consent for a purpose (either session)",
+            "description": "Withdrawing (objecting) is always allowed; a grant needs the purpose on record or a legitimate-interest purpose (400 otherwise). A grant records the words the preference center shows (`notice`).",
+            "security": [{ "session": [] }],
+            "parameters": [{ "name": "purpose", "in": "path", "required": true, "schema": { "type": "string" } }],
+            "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["granted"], "properties": { "granted": { "type": "boolean" } } })),
+            "responses": with_body_errors(json!({
+                "200": json_response("recorded", json!({ "type": "object", "required": ["purpose", "granted", "updated_at"], "properties": { "purpose": { "type": "string" }, "granted": { "type": "boolean" }, "updated_at": { "type": "string" } } })),
+                "401": no_session()
+            }))
+        } },
+        "/v1/me/sign-in-link": { "post": {
+            "operationId": "emailSignInLink",
+            "summary": "Email a sign-in link to the session's own address (either session), the only way from a preferences link to a `full` session",
+            "description": "No body. At most three sign-in emails go to one mailbox in any 24 hours; beyond that nothing is sent and the answer is the same.",
+            "security": [{ "session": [] }],
+            "responses": {
+                "202": json_response("accepted", status_only("accepted")),
+                "401": no_session(),
+                "429": rate_limited("too many requests from this address; see Retry-After")
+            }
+        } },
+        "/v1/me/sign-out-everywhere": { "post": {
+            "operationId": "signOutEverywhere",
+            "summary": "Revoke every preferences and unsubscribe link already emailed to the person and end every session, this one included (either session)",
+            "description": "No body. New emails carry new links.",
+            "security": [{ "session": [] }],
+            "responses": {
+                "200": json_response("signed out", status_only("signed_out")),
+                "401": no_session()
+            }
+        } }
+    })
+}
+
 pub fn document() -> Value {
     let key = json!({
         "type": "object",
@@ -151,22 +330,24 @@ pub fn document() -> Value {
     });
     let message = json!({
         "type": "object",
-        "required": ["id", "to", "kind", "subject", "text", "url", "created_at", "sent_at"],
+        "required": ["id", "to", "kind", "subject", "text", "url", "created_at", "sent_at", "redacted"],
+        "description": "A queued email. Its body and links are shown only to a key with `outbox:deliver`, and only until it is delivered; otherwise `text` and `url` are null, the other links absent and `redacted` true.",
         "properties": {
             "id": { "type": "string" },
             "to": { "type": "string", "format": "email" },
-            "kind": { "type": "string", "enum": ["confirm", "magic_link", "survey_invitation", "update_request", "test"] },
+            "kind": { "type": "string", "enum": ["confirm", "magic_link", "survey_invitation", "update_request", "erasure_notice", "test"] },
             "subject": { "type": "string" },
-            "text": { "type": "string" },
-            "url": { "type": ["string", "null"] },
-            "unsubscribe_url": { "type": "string" },
-            "preferences_url": { "type": "string" },
+            "text": { "type": ["string", "null"], "description": "the body; null when redacted" },
+            "url": { "type": ["string", "null"], "description": "the link the message is about; null when it has none or when redacted" },
+            "unsubscribe_url": { "type": ["string", "null"], "description": "one-click unsubscribe link of marketing and survey emails; absent when the message has none or when redacted" },
+            "preferences_url": { "type": ["string", "null"], "description": "preference-center link of marketing and survey emails; absent when the message has none or when redacted" },
             "created_at": { "type": "string", "format": "date-time" },
-            "sent_at": { "type": ["string", "null"], "format": "date-time" }
+            "sent_at": { "type": ["string", "null"], "format": "date-time" },
+            "redacted": { "type": "boolean", "description": "true when the body and links were withheld (the key lacks `outbox:deliver`, or the message was delivered)" }
         }
     });
     let limit = |max: u32| json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": max } });
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Clientela",
@@ -206,20 +387,31 @@ pub fn document() -> Value {
                     "fields": { "type": "object" },
                     "consents": { "type": "object", "additionalProperties": { "type": "boolean" } },
                     "turnstile_token": { "type": "string" } } },
-                "Me": { "allOf": [ { "$ref": "#/components/schemas/Contact" }, { "type": "object", "required": ["orders", "survey_responses", "segments", "links"], "properties": {
+                "PurposeState": purpose_state_schema(),
+                "Me": { "description": "Everything held about the person: what a `full` session (from a sign-in link) reads.",
+                    "allOf": [ { "$ref": "#/components/schemas/Contact" }, { "type": "object", "required": ["scope", "consents", "orders", "survey_responses", "segments"], "properties": {
+                    "scope": { "const": "full" },
+                    "consents": { "type": "array", "items": { "$ref": "#/components/schemas/PurposeState" } },
                     "orders": { "type": "array" }, "survey_responses": { "type": "array" },
-                    "segments": { "type": "array", "items": { "type": "string" } },
-                    "links": { "type": "object", "required": ["unsubscribe_url", "preferences_url"], "properties": {
-                        "unsubscribe_url": { "type": "string" }, "preferences_url": { "type": "string" } } } } } ] },
+                    "segments": { "type": "array", "items": { "type": "string" } } } } ] },
+                "MePreferences": { "type": "object", "additionalProperties": false, "required": ["scope", "email", "locale", "consents"],
+                    "description": "What a `preferences` session (from the preferences link in an email) reads: the purposes and the address masked, nothing else.",
+                    "properties": {
+                    "scope": { "const": "preferences" },
+                    "email": { "type": "string", "description": "masked: the first character of the local part, `***`, then the domain (`p***@example.com`)" },
+                    "locale": { "type": ["string", "null"] },
+                    "consents": { "type": "array", "items": { "$ref": "#/components/schemas/PurposeState" } } } },
                 "Contact": { "type": "object", "required": ["id", "email", "status", "attributes", "consents", "consent_history"], "properties": {
                     "id": { "type": "string" }, "email": { "type": "string" },
                     "status": { "type": "string", "enum": ["pending", "active", "unsubscribed"] },
                     "attributes": { "type": "object" },
                     "consents": { "type": "array", "items": { "type": "object", "required": ["purpose", "granted"], "properties": {
-                        "purpose": { "type": "string" }, "granted": { "type": "boolean" } } } },
+                        "purpose": { "type": "string" }, "granted": { "type": "boolean" },
+                        "policy_version": { "type": ["string", "null"] }, "updated_at": { "type": ["string", "null"] } } } },
                     "consent_history": { "type": "array", "items": { "type": "object", "required": ["purpose", "action", "method", "at"], "properties": {
                         "purpose": { "type": "string" }, "action": { "type": "string", "enum": ["granted", "withdrawn"] },
-                        "method": { "type": "string" }, "at": { "type": "string", "format": "date-time" } } } },
+                        "method": { "type": "string" }, "at": { "type": "string", "format": "date-time" },
+                        "notice_text_hash": { "type": ["string", "null"], "description": "SHA-256 of the words shown; GET /admin/v1/notices/{sha256} returns them" } } } },
                     "stats": { "type": ["object", "null"], "description": "purchase and survey facts; null before the first order or answer", "properties": {
                         "order_count": { "type": "integer" }, "total_spent_cents": { "type": "integer" },
                         "first_order_at": { "type": ["string", "null"] }, "last_order_at": { "type": ["string", "null"] },
@@ -304,13 +496,13 @@ pub fn document() -> Value {
             "/admin/v1/keys/{id}": { "delete": {
                 "operationId": "revokeKey",
                 "summary": "Revoke an API key (idempotent)",
-                "description": scope_note(Scope::Keys),
+                "description": scope_note(Scope::Keys) + " A key can only revoke keys whose every scope it holds itself (403 `scope_escalation` otherwise).",
                 "security": [{ "apiKey": [] }],
                 "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
-                "responses": admin_errors(json!({
+                "responses": with_status(admin_errors(json!({
                     "200": json_response("revoked", json!({ "$ref": "#/components/schemas/ApiKey" })),
                     "404": error_response("no such key")
-                }))
+                })), "403", error_response("the API key lacks the scope, or the key to revoke holds a scope this one lacks (`scope_escalation`)"))
             } },
             "/admin/v1/audit": { "get": {
                 "operationId": "listAudit",
@@ -358,7 +550,7 @@ pub fn document() -> Value {
             "/admin/v1/outbox": { "get": {
                 "operationId": "listOutbox",
                 "summary": "Emails in the outbox, newest first",
-                "description": scope_note(Scope::Outbox),
+                "description": any_scope_note(&[Scope::Outbox, Scope::OutboxDeliver]) + " Only a key with `outbox:deliver` (the mail relay's) sees the body and links of a message still to be delivered; every other message, and every message for any other key, comes redacted (`text` and `url` null, no other links, `redacted` true). Delivered messages keep no body or link at all.",
                 "security": [{ "apiKey": [] }],
                 "parameters": [
                     { "name": "to", "in": "query", "schema": { "type": "string", "format": "email" } },
@@ -427,7 +619,10 @@ pub fn document() -> Value {
                     "operationId": "confirmPagePost",
                     "summary": "The page's button: confirms and answers with a page",
                     "parameters": [token_param()],
-                    "responses": { "200": html_response("confirmed"), "400": html_response("malformed link"), "410": html_response("used, expired or invalid link") }
+                    "responses": {
+                        "200": html_response("confirmed"), "400": html_response("malformed link"), "410": html_response("used, expired or invalid link"),
+                        "429": html_response("too many requests from this address (per-IP limit): a page asking to try again later")
+                    }
                 }
             },
             "/v1/confirm": { "post": {
@@ -435,8 +630,9 @@ pub fn document() -> Value {
                 "summary": "Confirm a signup with the token from the email",
                 "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["token"], "properties": { "token": { "type": "string" } } })),
                 "responses": with_body_errors(json!({
-                    "200": json_response("confirmed", json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "confirmed" } } })),
-                    "410": error_response("used, expired, forged or wrong-purpose token")
+                    "200": json_response("confirmed", status_only("confirmed")),
+                    "410": error_response("used, expired, forged or wrong-purpose token"),
+                    "429": rate_limited("too many requests from this address; see Retry-After")
                 }))
             } },
             "/admin/v1/forms": {
@@ -482,7 +678,7 @@ pub fn document() -> Value {
                 "security": [{ "apiKey": [] }],
                 "parameters": [{ "name": "email", "in": "query", "required": true, "schema": { "type": "string" } }],
                 "responses": admin_errors(json!({
-                    "200": linked(json_response("matches", json!({ "type": "object", "required": ["contacts"], "properties": { "contacts": { "type": "array", "items": { "$ref": "#/components/schemas/Contact" } } } })), "/contacts/0/id", &["getContact"]),
+                    "200": linked(json_response("matches", json!({ "type": "object", "required": ["contacts"], "properties": { "contacts": { "type": "array", "items": { "$ref": "#/components/schemas/Contact" } } } })), "/contacts/0/id", &["getContact", "revokeContactLinks"]),
                     "400": error_response("invalid email")
                 }))
             } },
@@ -493,6 +689,34 @@ pub fn document() -> Value {
                 "security": [{ "apiKey": [] }],
                 "parameters": [id_param()],
                 "responses": admin_errors(json!({ "200": json_response("contact", json!({ "$ref": "#/components/schemas/Contact" })), "404": error_response("no such contact") }))
+            } },
+            "/admin/v1/contacts/{id}/revoke-links": { "post": {
+                "operationId": "revokeContactLinks",
+                "summary": "Revoke every preferences and unsubscribe link already sent to the person and end their self-service sessions (a leaked export, a shared inbox); new emails carry new links",
+                "description": scope_note(Scope::ContactsWrite),
+                "security": [{ "apiKey": [] }],
+                "parameters": [id_param()],
+                "responses": admin_errors(json!({
+                    "200": json_response("revoked", json!({ "type": "object", "required": ["id", "status"], "properties": { "id": { "type": "string" }, "status": { "const": "links_revoked" } } })),
+                    "404": error_response("no such contact")
+                }))
+            } },
+            "/admin/v1/notices/{sha256}": { "get": {
+                "operationId": "getNotice",
+                "summary": "The exact words behind a consent event's notice_text_hash (the archive is append-only)",
+                "description": scope_note(Scope::ContactsRead),
+                "security": [{ "apiKey": [] }],
+                "parameters": [{ "name": "sha256", "in": "path", "required": true, "description": "SHA-256 of the notice text, 64 hexadecimal characters (either case)",
+                    "schema": { "type": "string", "pattern": "^[0-9A-Fa-f]{64}$" } }],
+                "responses": admin_errors(json!({
+                    "200": json_response("notice", json!({ "type": "object", "required": ["sha256", "text", "locale", "purpose", "policy_version", "source", "created_at"], "properties": {
+                        "sha256": { "type": "string", "pattern": "^[0-9a-f]{64}$" }, "text": { "type": "string" }, "locale": { "type": "string" },
+                        "purpose": { "type": ["string", "null"] }, "policy_version": { "type": ["string", "null"] },
+                        "source": { "type": "string", "description": "where it was shown: a form id, a survey id or `preference_center`" },
+                        "created_at": { "type": "string", "format": "date-time", "description": "when it was first archived" } } })),
+                    "400": error_response("`validation_failed`: not 64 hexadecimal characters"),
+                    "404": error_response("no such notice")
+                }))
             } },
             "/admin/v1/contacts/import": { "post": {
                 "operationId": "importContacts",
@@ -580,7 +804,7 @@ pub fn document() -> Value {
             "/admin/v1/surveys/{id}/invitations": { "post": {
                 "operationId": "inviteToSurvey",
                 "summary": "Signed single-use survey links for contacts or emails, optionally about an order, optionally emailed",
-                "description": scope_note(Scope::Surveys),
+                "description": scope_note(Scope::Surveys) + " People who erased their data (`erased`) or objected to survey emails (`objected`) are skipped and reported by their position in the request, never by address.",
                 "security": [{ "apiKey": [] }],
                 "parameters": [id_param()],
                 "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["invitations"], "properties": {
@@ -588,9 +812,12 @@ pub fn document() -> Value {
                         "email": { "type": "string" }, "contact_id": { "type": "string" }, "order_id": { "type": "string", "description": "the order's external_id" } } } },
                     "send_email": { "type": "boolean", "default": false } } })),
                 "responses": admin_errors(with_body_errors(json!({
-                    "201": json_response("links", json!({ "type": "object", "required": ["invitations"], "properties": { "invitations": { "type": "array", "items": {
+                    "201": json_response("links, and who was skipped", json!({ "type": "object", "required": ["invitations", "skipped"], "properties": { "invitations": { "type": "array", "items": {
                         "type": "object", "required": ["id", "contact_id", "url", "expires_at"], "properties": {
-                        "id": { "type": "string" }, "contact_id": { "type": "string" }, "url": { "type": "string" }, "expires_at": { "type": "string", "format": "date-time" } } } } } })),
+                        "id": { "type": "string" }, "contact_id": { "type": "string" }, "url": { "type": "string" }, "expires_at": { "type": "string", "format": "date-time" } } } },
+                        "skipped": { "type": "array", "items": { "type": "object", "required": ["index", "reason"], "properties": {
+                            "index": { "type": "integer", "minimum": 0, "description": "position in the request's `invitations`" },
+                            "reason": { "type": "string", "enum": ["erased", "objected"] } } } } } })),
                     "404": error_response("no such survey")
                 })))
             } },
@@ -667,11 +894,13 @@ pub fn document() -> Value {
             "/admin/v1/segments/preview": { "post": {
                 "operationId": "previewSegment",
                 "summary": "Count and a small sample of who matches a rule now, without saving",
-                "description": scope_note(Scope::Segments),
+                "description": scope_note(Scope::Segments) + " The sample is personal data: it is filled only for a key that also holds `contacts:read`; for any other key it is empty and `sample_withheld` is true.",
                 "security": [{ "apiKey": [] }],
                 "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["rule"], "properties": { "rule": { "type": "object" }, "purpose": { "type": "string" } } })),
-                "responses": admin_errors(with_body_errors(json!({ "200": json_response("preview", json!({ "type": "object", "required": ["count", "sample"], "properties": {
-                    "count": { "type": "integer" }, "sample": { "type": "array", "items": { "type": "object", "required": ["id", "email"], "properties": {
+                "responses": admin_errors(with_body_errors(json!({ "200": json_response("preview", json!({ "type": "object", "required": ["count", "sample", "sample_withheld"], "properties": {
+                    "count": { "type": "integer" },
+                    "sample_withheld": { "type": "boolean", "description": "true when the key lacks `contacts:read`: the sample is then empty" },
+                    "sample": { "type": "array", "items": { "type": "object", "required": ["id", "email"], "properties": {
                         "id": { "type": "string" }, "email": { "type": "string" }, "name": { "type": ["string", "null"] }, "country": { "type": ["string", "null"] } } } } } })) })))
             } },
             "/admin/v1/segments/{id}": {
@@ -703,12 +932,12 @@ pub fn document() -> Value {
             },
             "/admin/v1/segments/{id}/export.csv": { "get": {
                 "operationId": "exportSegment",
-                "summary": "Stream the members as RFC 4180 CSV (or NDJSON), with signed preferences and unsubscribe URLs",
+                "summary": "Stream the members as RFC 4180 CSV (or NDJSON); signed preferences and unsubscribe URLs only when named in `columns`",
                 "description": scope_note(Scope::Exports),
                 "security": [{ "apiKey": [] }],
                 "parameters": [
                     id_param(),
-                    { "name": "columns", "in": "query", "required": false, "schema": { "type": "string" }, "description": "comma-separated: contact_id, email, name, phone, locale, country, city, gender, birth_date, preferred_channel, created_at, temperature, order_count, total_spent, last_order_at, last_nps, nps_category, preferences_url, unsubscribe_url" },
+                    { "name": "columns", "in": "query", "required": false, "schema": { "type": "string" }, "description": columns_note() },
                     { "name": "format", "in": "query", "required": false, "schema": { "type": "string", "enum": ["csv", "ndjson"] } }
                 ],
                 "responses": admin_errors(json!({
@@ -722,65 +951,6 @@ pub fn document() -> Value {
                 "summary": "The marketer's page: segments with download buttons, forms, survey results",
                 "responses": { "200": html_response("the page") }
             } },
-            "/v1/me/link": { "post": {
-                "operationId": "requestMagicLink",
-                "summary": "Email a sign-in link to this address if we know it; always the same answer",
-                "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["email"], "properties": { "email": { "type": "string" } } })),
-                "responses": with_body_errors(json!({
-                    "202": json_response("accepted", json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "accepted" } } })),
-                    "429": rate_limited("too many requests; see Retry-After")
-                }))
-            } },
-            "/v1/me/session": { "post": {
-                "operationId": "startSession",
-                "summary": "Trade a magic-link token or a signed preferences link for a session",
-                "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["token"], "properties": { "token": { "type": "string" } } })),
-                "responses": with_body_errors(json!({
-                    "200": json_response("session", json!({ "type": "object", "required": ["session", "expires_at"], "properties": { "session": { "type": "string" }, "expires_at": { "type": "string", "format": "date-time" } } })),
-                    "410": error_response("used, expired or invalid link")
-                }))
-            } },
-            "/v1/me": {
-                "get": {
-                    "operationId": "getMe",
-                    "summary": "Everything we hold about the signed-in person",
-                    "security": [{ "session": [] }],
-                    "responses": { "200": json_response("profile", json!({ "$ref": "#/components/schemas/Me" })), "401": unauthorized("no valid session") }
-                },
-                "patch": {
-                    "operationId": "patchMe",
-                    "summary": "Correct editable fields (name, phone, locale, country, city, birth_date, gender, preferred_channel)",
-                    "security": [{ "session": [] }],
-                    "requestBody": json_body(json!({ "type": "object", "minProperties": 1, "additionalProperties": false, "properties": {
-                        "name": { "type": ["string", "null"] }, "phone": { "type": ["string", "null"] }, "locale": { "type": ["string", "null"] },
-                        "country": { "type": ["string", "null"] }, "city": { "type": ["string", "null"] }, "birth_date": { "type": ["string", "null"] },
-                        "gender": { "type": ["string", "null"] }, "preferred_channel": { "type": "string", "enum": ["email", "sms", "whatsapp"] } } })),
-                    "responses": with_body_errors(json!({ "200": json_response("profile", json!({ "$ref": "#/components/schemas/Me" })), "401": unauthorized("no valid session") }))
-                },
-                "delete": {
-                    "operationId": "eraseMe",
-                    "summary": "Erase everything about the signed-in person",
-                    "security": [{ "session": [] }],
-                    "responses": { "200": json_response("erased", json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "erased" } } })), "401": unauthorized("no valid session") }
-                }
-            },
-            "/v1/me/export": { "get": {
-                "operationId": "exportMe",
-                "summary": "Download everything we hold, with purposes and retention (JSON attachment)",
-                "security": [{ "session": [] }],
-                "responses": { "200": json_response("export", json!({ "type": "object", "required": ["format", "generated_at", "data", "processing"] })), "401": unauthorized("no valid session") }
-            } },
-            "/v1/me/consents/{purpose}": { "put": {
-                "operationId": "putConsent",
-                "summary": "Grant or withdraw consent for a purpose",
-                "security": [{ "session": [] }],
-                "parameters": [{ "name": "purpose", "in": "path", "required": true, "schema": { "type": "string" } }],
-                "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["granted"], "properties": { "granted": { "type": "boolean" } } })),
-                "responses": with_body_errors(json!({
-                    "200": json_response("recorded", json!({ "type": "object", "required": ["purpose", "granted", "updated_at"], "properties": { "purpose": { "type": "string" }, "granted": { "type": "boolean" }, "updated_at": { "type": "string" } } })),
-                    "401": unauthorized("no valid session")
-                }))
-            } },
             "/me": { "get": {
                 "operationId": "preferenceCenter",
                 "summary": "The hosted preference center (reads ?t= magic link or ?p= preferences link)",
@@ -791,19 +961,23 @@ pub fn document() -> Value {
                     "operationId": "unsubscribePage",
                     "summary": "Unsubscribe page with one button",
                     "parameters": [token_param()],
-                    "responses": { "200": html_response("page"), "400": html_response("invalid link") }
+                    "responses": { "200": html_response("page"), "400": html_response("invalid or expired link") }
                 },
                 "post": {
                     "operationId": "unsubscribe",
-                    "summary": "RFC 8058 one-click unsubscribe (body List-Unsubscribe=One-Click): withdraws marketing_email",
+                    "summary": "RFC 8058 one-click unsubscribe (body List-Unsubscribe=One-Click): withdraws the purpose of the email the link came in (marketing_email or satisfaction_surveys)",
+                    "description": "A revoked link, or one of an erased person, changes nothing and gets the same page.",
                     "parameters": [token_param()],
-                    "responses": { "200": html_response("unsubscribed"), "400": html_response("invalid link") }
+                    "responses": {
+                        "200": html_response("unsubscribed"), "400": html_response("invalid or expired link"),
+                        "429": rate_limited("too many requests from this address (per-IP limit); see Retry-After")
+                    }
                 }
             },
             "/admin/v1/outbox/test": { "post": {
                 "operationId": "sendTestMessage",
                 "summary": "Queue a test email to check delivery to the webhook",
-                "description": scope_note(Scope::Outbox),
+                "description": scope_note(Scope::Outbox) + " The answer shows the message whole (`redacted` false).",
                 "security": [{ "apiKey": [] }],
                 "requestBody": json_body(json!({
                     "type": "object", "additionalProperties": false, "required": ["to"],
@@ -814,9 +988,111 @@ pub fn document() -> Value {
                 })))
             } }
         }
-    })
+    });
+    if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), self_service_paths())
+    {
+        paths.extend(more);
+    }
+    doc
 }
 
 pub fn get() -> AppResult<Response> {
     response::json(200, &document())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::router::ROUTES;
+
+    fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
+        let mut found = Vec::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                found.push((method.to_uppercase(), path.clone(), op));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn documents_exactly_the_routes() {
+        let doc = document();
+        let documented: BTreeSet<(String, String)> = operations(&doc)
+            .into_iter()
+            .map(|(m, p, _)| (m, p))
+            .collect();
+        let served: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|r| (r.method.to_string(), r.path.to_string()))
+            .collect();
+        assert_eq!(documented, served);
+    }
+
+    #[test]
+    fn operation_ids_are_unique_and_links_and_refs_resolve() {
+        let doc = document();
+        let ops = operations(&doc);
+        let ids: BTreeSet<&str> = ops
+            .iter()
+            .map(|(m, p, op)| {
+                assert!(op["responses"].is_object(), "{m} {p} has no responses");
+                op["operationId"].as_str().expect("operationId")
+            })
+            .collect();
+        assert_eq!(ids.len(), ops.len(), "duplicate operationId");
+        let text = doc.to_string();
+        for (_, _, op) in &ops {
+            for response in op["responses"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(_, r)| r)
+            {
+                for (_, link) in response["links"].as_object().into_iter().flatten() {
+                    let target = link["operationId"].as_str().unwrap_or_default();
+                    assert!(ids.contains(target), "link to unknown operation {target}");
+                }
+            }
+        }
+        for piece in text.split("\"#/components/schemas/").skip(1) {
+            let name = piece.split('"').next().unwrap_or_default();
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "dangling $ref {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn path_parameters_match_their_templates() {
+        let doc = document();
+        for (method, path, op) in operations(&doc) {
+            let templated: BTreeSet<&str> = path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+                .collect();
+            let declared: BTreeSet<&str> = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "path")
+                .filter_map(|p| p["name"].as_str())
+                .collect();
+            assert_eq!(templated, declared, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn every_scope_is_offered() {
+        let doc = document();
+        let offered = doc["components"]["schemas"]["Scope"]["enum"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(offered.len(), Scope::ALL.len());
+        assert!(offered.contains(&json!("outbox:deliver")));
+    }
 }

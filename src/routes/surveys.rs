@@ -127,17 +127,7 @@ struct ResponseRequest {
 /// `POST /v1/surveys/responses`: one answer per invitation, validated against every question.
 pub async fn respond(mut req: Request, app: &App) -> AppResult<Response> {
     let db = store::database(&app.env)?;
-    if let Ok(limiter) = app.env.rate_limiter("PUBLIC_LIMITER") {
-        if !limiter
-            .limit(format!("survey:{}", client::ip(&req)))
-            .await?
-            .success
-        {
-            return Err(AppError::TooManyRequests {
-                retry_after_secs: 60,
-            });
-        }
-    }
+    client::limit_per_ip(&app.env, &req, "survey").await?;
     let body: ResponseRequest = read_json(&mut req, JSON_LIMIT).await?;
     // A malformed body is a 400 whatever the link; only a well-formed answer learns about it.
     if !body.answers.is_object() {

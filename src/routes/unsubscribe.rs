@@ -1,11 +1,14 @@
 //! One-click unsubscribe (RFC 8058): `GET` shows a page with a button, `POST` withdraws the
-//! marketing consent. The link is signed per contact, so it needs no lookup table and never expires.
+//! purpose of the email the link came in (`marketing_email` or `satisfaction_surveys`) and
+//! nothing else. The link is signed per contact and stateless; it expires after 400 days and
+//! dies when the contact's link epoch moves on.
 
 use worker::{Request, Response};
 
 use crate::config::Config;
-use crate::domain::i18n::{text, Text};
-use crate::domain::link::{self, LinkPurpose};
+use crate::domain::consent::MARKETING_EMAIL;
+use crate::domain::i18n::{text, Locale, Text};
+use crate::domain::link::{self, LinkPurpose, VerifiedLink};
 use crate::domain::time;
 use crate::error::AppResult;
 use crate::http::client;
@@ -15,81 +18,127 @@ use crate::routes::confirm::{html, page_locale};
 use crate::routes::{param_value, query_pairs, App};
 use crate::store::{self, audit, consents, contacts, profile};
 
+/// The link in `t`, if it is a genuine unsubscribe link of either kind.
+fn verified(config: &Config, token: &str) -> Option<VerifiedLink> {
+    let now = time::now();
+    [
+        LinkPurpose::UnsubscribeMarketing,
+        LinkPurpose::UnsubscribeSurveys,
+    ]
+    .into_iter()
+    .find_map(|purpose| link::verify(&config.keys, token, purpose, now))
+}
+
+fn texts(purpose: LinkPurpose) -> (Text, Text) {
+    match purpose {
+        LinkPurpose::UnsubscribeSurveys => {
+            (Text::UnsubscribeSurveysIntro, Text::UnsubscribeSurveysDone)
+        }
+        _ => (Text::UnsubscribeIntro, Text::UnsubscribeDone),
+    }
+}
+
+fn invalid(locale: Locale) -> AppResult<Response> {
+    let body = format!(
+        r#"<p id="result" role="alert">{}</p>"#,
+        escape(text(locale, Text::LinkInvalid))
+    );
+    html(
+        400,
+        page(locale, text(locale, Text::UnsubscribeTitle), &body),
+    )
+}
+
 pub async fn page_get(req: Request, app: &App) -> AppResult<Response> {
     let config = Config::from_env(&app.env)?;
     let locale = page_locale(&req);
     let pairs = query_pairs(&req)?;
     let token = param_value(&pairs, "t").unwrap_or("");
-    let title = text(locale, Text::UnsubscribeTitle);
-    if link::verify(&config.token_secret, token, LinkPurpose::Unsubscribe).is_none() {
-        let body = format!(
-            r#"<p id="result" role="alert">{}</p>"#,
-            escape(text(locale, Text::LinkInvalid))
-        );
-        return html(400, page(locale, title, &body));
-    }
+    let Some(link) = verified(&config, token) else {
+        return invalid(locale);
+    };
+    let (intro, _) = texts(link.purpose);
     let body = format!(
         r#"<p>{intro}</p>
 <form method="post" action="/unsubscribe?t={token}">
 <input type="hidden" name="List-Unsubscribe" value="One-Click">
 <button type="submit" id="unsubscribe">{button}</button>
 </form>"#,
-        intro = escape(text(locale, Text::UnsubscribeIntro)),
+        intro = escape(text(locale, intro)),
         token = escape(token),
         button = escape(text(locale, Text::UnsubscribeButton)),
     );
-    html(200, page(locale, title, &body))
+    html(
+        200,
+        page(locale, text(locale, Text::UnsubscribeTitle), &body),
+    )
 }
 
 /// Mail providers POST `List-Unsubscribe=One-Click` here without a person present; the page's
 /// button posts the same. Either way the answer is a page, and repeating it is harmless.
+///
+/// Only invalid links count against the per-IP limit: a mail provider posts a campaign's
+/// unsubscribes from a few shared addresses, and a genuine withdrawal must never meet a 429.
 pub async fn post(req: Request, app: &App) -> AppResult<Response> {
     let config = Config::from_env(&app.env)?;
     let db = store::database(&app.env)?;
     let locale = page_locale(&req);
     let pairs = query_pairs(&req)?;
     let token = param_value(&pairs, "t").unwrap_or("");
-    let title = text(locale, Text::UnsubscribeTitle);
-    let Some(id) = link::verify(&config.token_secret, token, LinkPurpose::Unsubscribe) else {
-        let body = format!(
-            r#"<p id="result" role="alert">{}</p>"#,
-            escape(text(locale, Text::LinkInvalid))
-        );
-        return html(400, page(locale, title, &body));
+    let Some(link) = verified(&config, token) else {
+        client::limit_per_ip(&app.env, &req, "unsubscribe").await?;
+        return invalid(locale);
     };
-    // An erased person has nothing left to withdraw; the answer is the same.
-    if contacts::find(&db, &id).await?.is_some() {
+    let purpose = link.purpose.withdraws().unwrap_or(MARKETING_EMAIL);
+    let id = link.contact_id.as_str();
+    let contact = contacts::find(&db, id).await?;
+    // Revoked ("sign out everywhere", or by an operator): said plainly, not a false success;
+    // newer emails carry links that work. An erased person has nothing left to withdraw, and
+    // gets the same page as a withdrawal, which tells nobody which case it was.
+    if contact
+        .as_ref()
+        .is_some_and(|c| c.link_epoch as i64 != link.epoch)
+    {
+        return invalid(locale);
+    }
+    if contact.is_some() {
         let at = time::now_string();
         let mut statements = consents::record_statements(
             &db,
             &consents::ConsentEvent {
-                contact_id: &id,
-                purpose: "marketing_email",
+                contact_id: id,
+                purpose,
                 granted: false,
                 policy_version: None,
                 notice_text_hash: None,
                 source: "unsubscribe_link",
                 method: "one_click_unsubscribe",
-                ip_hash: Some(&client::ip_hash(&req, &config.token_secret)),
+                ip_hash: Some(&client::ip_hash(&req, &config.keys)),
                 user_agent: client::user_agent(&req).as_deref(),
                 at: &at,
             },
         )?;
-        statements.push(profile::marketing_status_statement(&db, &id, false, &at)?);
+        if purpose == MARKETING_EMAIL {
+            statements.push(profile::marketing_status_statement(&db, id, false, &at)?);
+        }
         statements.push(audit::record(
             &db,
             &format!("contact:{id}"),
             "consent.withdraw",
-            Some(&id),
+            Some(id),
         )?);
         store::batch(&db, statements).await?;
-        if let Err(e) = enqueue(&app.env, Job::ContactChanged { id: id.clone() }).await {
+        if let Err(e) = enqueue(&app.env, Job::ContactChanged { id: id.to_string() }).await {
             worker::console_error!("unsubscribe: enqueue failed: {e:?}");
         }
     }
+    let (_, done) = texts(link.purpose);
     let body = format!(
         r#"<p id="result" role="status">{}</p>"#,
-        escape(text(locale, Text::UnsubscribeDone))
+        escape(text(locale, done))
     );
-    html(200, page(locale, title, &body))
+    html(
+        200,
+        page(locale, text(locale, Text::UnsubscribeTitle), &body),
+    )
 }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use worker::{D1Database, D1PreparedStatement};
 
 use crate::error::AppResult;
-use crate::store::{all, all_in, statement, Arg};
+use crate::store::{all, all_in, first, statement, Arg};
 
 pub struct ConsentEvent<'a> {
     pub contact_id: &'a str,
@@ -114,4 +114,36 @@ pub async fn withdrawn_among(db: &D1Database, contact_ids: &[&str]) -> AppResult
         contact_ids,
     )
     .await
+}
+
+/// Minimal proof kept after erasure goes once the limitation period has passed (bounded per
+/// run; the daily cron continues where it stopped).
+pub fn purge_erased_proof_statement(
+    db: &D1Database,
+    before: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "DELETE FROM consent_events WHERE id IN (SELECT id FROM consent_events \
+           WHERE email_hash IS NOT NULL AND at < ?1 LIMIT 5000)",
+        &[Arg::Text(before)],
+    )
+}
+
+#[derive(Deserialize)]
+struct Found {
+    #[allow(dead_code)]
+    found: f64,
+}
+
+/// Whether the person ever granted `purpose` where it was offered with its notice (a form, a
+/// confirmation, an import's stated basis, an earlier self-service grant).
+pub async fn ever_granted(db: &D1Database, contact_id: &str, purpose: &str) -> AppResult<bool> {
+    let row: Option<Found> = first(
+        db,
+        "SELECT 1 AS found FROM consent_events WHERE contact_id = ?1 AND purpose = ?2 AND action = 'granted' LIMIT 1",
+        &[Arg::Text(contact_id), Arg::Text(purpose)],
+    )
+    .await?;
+    Ok(row.is_some())
 }

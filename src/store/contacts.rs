@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use worker::{D1Database, D1PreparedStatement};
 
+use crate::domain::email::EmailHashes;
 use crate::domain::form::ContactFields;
 use crate::error::AppResult;
 use crate::store::{all, all_in, first, statement, Arg};
@@ -25,11 +26,14 @@ pub struct ContactRow {
     pub updated_at: String,
     pub confirmed_at: Option<String>,
     pub last_activity_at: Option<String>,
+    /// Signed links carry it; moving it on revokes them all. Internal: never in a document.
+    #[serde(default, skip_serializing)]
+    pub link_epoch: f64,
 }
 
 const COLUMNS: &str =
     "id, email, name, phone, locale, country, city, birth_date, gender, preferred_channel, \
-                       status, source, created_at, updated_at, confirmed_at, last_activity_at";
+                       status, source, created_at, updated_at, confirmed_at, last_activity_at, link_epoch";
 
 #[derive(Debug, Deserialize)]
 pub struct ContactState {
@@ -37,14 +41,22 @@ pub struct ContactState {
     pub status: String,
 }
 
+/// The current hash first, then the one an earlier release may have stored (IDN domains).
+fn hash_args(hashes: &EmailHashes) -> [Arg<'_>; 2] {
+    [
+        Arg::Text(&hashes.current),
+        Arg::Text(hashes.legacy.as_deref().unwrap_or(&hashes.current)),
+    ]
+}
+
 pub async fn state_by_email_hash(
     db: &D1Database,
-    email_hash: &str,
+    hashes: &EmailHashes,
 ) -> AppResult<Option<ContactState>> {
     first(
         db,
-        "SELECT id, status FROM contacts WHERE email_hash = ?1",
-        &[Arg::Text(email_hash)],
+        "SELECT id, status FROM contacts WHERE email_hash IN (?1, ?2) ORDER BY email_hash = ?1 DESC LIMIT 1",
+        &hash_args(hashes),
     )
     .await
 }
@@ -60,12 +72,12 @@ pub async fn find(db: &D1Database, id: &str) -> AppResult<Option<ContactRow>> {
 
 pub async fn find_by_email_hash(
     db: &D1Database,
-    email_hash: &str,
+    hashes: &EmailHashes,
 ) -> AppResult<Option<ContactRow>> {
     first(
         db,
-        &format!("SELECT {COLUMNS} FROM contacts WHERE email_hash = ?1"),
-        &[Arg::Text(email_hash)],
+        &format!("SELECT {COLUMNS} FROM contacts WHERE email_hash IN (?1, ?2) ORDER BY email_hash = ?1 DESC LIMIT 1"),
+        &hash_args(hashes),
     )
     .await
 }
@@ -76,11 +88,12 @@ struct Flag {
     found: f64,
 }
 
-pub async fn is_suppressed(db: &D1Database, email_hash: &str) -> AppResult<bool> {
+/// Whether the address is suppressed under either of its hashes.
+pub async fn is_suppressed(db: &D1Database, hashes: &EmailHashes) -> AppResult<bool> {
     let row: Option<Flag> = first(
         db,
-        "SELECT 1 AS found FROM suppressions WHERE email_hash = ?1",
-        &[Arg::Text(email_hash)],
+        "SELECT 1 AS found FROM suppressions WHERE email_hash IN (?1, ?2) LIMIT 1",
+        &hash_args(hashes),
     )
     .await?;
     Ok(row.is_some())
@@ -201,19 +214,20 @@ pub async fn confirm_sent_since(db: &D1Database, contact_id: &str, since: &str) 
     Ok(row.is_some())
 }
 
-/// A person who erased their data and then confirmed a new signup is a member again.
+/// A person who erased their data and then confirmed a new signup is a member again (under
+/// either hash of their address).
 pub fn lift_suppression_statement(
     db: &D1Database,
-    contact_id: &str,
+    hashes: &EmailHashes,
 ) -> AppResult<D1PreparedStatement> {
     statement(
         db,
-        "DELETE FROM suppressions WHERE email_hash = (SELECT email_hash FROM contacts WHERE id = ?1)",
-        &[Arg::Text(contact_id)],
+        "DELETE FROM suppressions WHERE email_hash IN (?1, ?2)",
+        &hash_args(hashes),
     )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct KnownContact {
     pub id: String,
     pub email_hash: String,
@@ -249,8 +263,9 @@ pub async fn suppressed_among(db: &D1Database, hashes: &[&str]) -> AppResult<Vec
     Ok(rows.into_iter().map(|r| r.email_hash).collect())
 }
 
-/// An imported row for a known contact: fills the columns it carries and activates a pending
-/// contact (the shop vouches for the address); an unsubscribed one stays unsubscribed.
+/// An imported row for a known contact: fills the columns it carries. It never changes the
+/// status: a pending contact stays pending until its owner confirms (a shop's file is no proof
+/// that the person asked to join), and an unsubscribed one stays unsubscribed.
 pub fn import_update_statement(
     db: &D1Database,
     id: &str,
@@ -263,9 +278,6 @@ pub fn import_update_statement(
         "UPDATE contacts SET name = COALESCE(?2, name), phone = COALESCE(?3, phone), locale = COALESCE(?4, locale), \
            country = COALESCE(?5, country), city = COALESCE(?6, city), birth_date = COALESCE(?7, birth_date), \
            gender = COALESCE(?8, gender), preferred_channel = COALESCE(?9, preferred_channel), \
-           status = CASE status WHEN 'pending' THEN 'active' ELSE status END, \
-           confirmed_at = CASE status WHEN 'pending' THEN ?10 ELSE confirmed_at END, \
-           pending_changes = CASE status WHEN 'pending' THEN NULL ELSE pending_changes END, \
            updated_at = ?10 WHERE id = ?1",
         &[
             Arg::Text(id),
@@ -293,4 +305,25 @@ pub fn preferred_channel_statement(
         "UPDATE contacts SET preferred_channel = ?2 WHERE id = ?1",
         &[Arg::Text(id), Arg::Text(channel)],
     )
+}
+
+/// "Sign out everywhere": every signed link of the contact stops verifying, every session ends,
+/// and so does every sign-in link not used yet.
+pub fn revoke_links_statements(
+    db: &D1Database,
+    contact_id: &str,
+    at: &str,
+) -> AppResult<Vec<D1PreparedStatement>> {
+    Ok(vec![
+        statement(
+            db,
+            "UPDATE contacts SET link_epoch = link_epoch + 1, updated_at = ?2 WHERE id = ?1",
+            &[Arg::Text(contact_id), Arg::Text(at)],
+        )?,
+        statement(
+            db,
+            "DELETE FROM tokens WHERE contact_id = ?1 AND purpose IN ('session', 'magic_link')",
+            &[Arg::Text(contact_id)],
+        )?,
+    ])
 }

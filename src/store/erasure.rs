@@ -6,9 +6,12 @@ use crate::error::AppResult;
 use crate::store::{statement, Arg};
 
 /// Statements that erase contact `id`. Orders stay for the shop's books but lose the link;
-/// survey scores stay for aggregates without text or link. With `suppress_hash` (the email HMAC)
-/// a suppression keeps imports from bringing the person back; retention of never-confirmed
-/// signups passes `None`, since those people never joined.
+/// survey scores stay for aggregates without text, person or order (an order id would lead back
+/// to the person through the shop's own books). With `suppress_hash` (the email HMAC) a
+/// suppression keeps imports from bringing the person back, and consent events stay as minimal
+/// proof: the email HMAC instead of the person, purpose, action, method, time, policy version
+/// and notice hash; no IP hash, no user agent. Retention of never-confirmed signups passes
+/// `None`: those people never joined, and nothing of them is kept.
 pub fn erase_statements(
     db: &D1Database,
     id: &str,
@@ -18,13 +21,12 @@ pub fn erase_statements(
     let by_contact = [
         "DELETE FROM contact_attributes WHERE contact_id = ?1",
         "DELETE FROM consents WHERE contact_id = ?1",
-        "DELETE FROM consent_events WHERE contact_id = ?1",
         "DELETE FROM tokens WHERE contact_id = ?1",
         "DELETE FROM outbox WHERE contact_id = ?1",
         "DELETE FROM segment_members WHERE contact_id = ?1",
         "DELETE FROM contact_stats WHERE contact_id = ?1",
         "UPDATE orders SET contact_id = NULL WHERE contact_id = ?1",
-        "UPDATE survey_invitations SET contact_id = NULL WHERE contact_id = ?1",
+        "UPDATE survey_invitations SET contact_id = NULL, order_id = NULL WHERE contact_id = ?1",
         "UPDATE survey_responses SET contact_id = NULL, answers = '{}' WHERE contact_id = ?1",
         "DELETE FROM contacts WHERE id = ?1",
     ];
@@ -42,6 +44,18 @@ pub fn erase_statements(
     if let Some(s) = by_address {
         statements.insert(0, s);
     }
+    statements.push(match suppress_hash {
+        Some(hash) => statement(
+            db,
+            "UPDATE consent_events SET email_hash = ?2, ip_hash = NULL, user_agent = NULL WHERE contact_id = ?1",
+            &[Arg::Text(id), Arg::Text(hash)],
+        )?,
+        None => statement(
+            db,
+            "DELETE FROM consent_events WHERE contact_id = ?1",
+            &[Arg::Text(id)],
+        )?,
+    });
     if let Some(hash) = suppress_hash {
         statements.push(statement(
             db,

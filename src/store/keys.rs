@@ -99,3 +99,20 @@ pub fn revoke_statement(
         &[Arg::Text(id), Arg::Text(at)],
     )
 }
+
+#[derive(Deserialize)]
+struct Found {
+    found: f64,
+}
+
+/// Whether any unrevoked key holds `scope` (what lets the bootstrap key be retired).
+pub async fn any_active_with_scope(db: &D1Database, scope: &str) -> AppResult<bool> {
+    let row: Option<Found> = first(
+        db,
+        "SELECT EXISTS (SELECT 1 FROM api_keys, json_each(api_keys.scopes) AS s \
+           WHERE api_keys.revoked_at IS NULL AND s.value = ?1) AS found",
+        &[Arg::Text(scope)],
+    )
+    .await?;
+    Ok(row.is_some_and(|r| r.found > 0.0))
+}

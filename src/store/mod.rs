@@ -9,6 +9,7 @@ pub mod faults;
 pub mod forms;
 pub mod health;
 pub mod keys;
+pub mod notices;
 pub mod orders;
 pub mod outbox;
 pub mod profile;

@@ -29,12 +29,13 @@ impl From<OutboxRow> for OutboxMessage {
             to: r.to_email,
             kind: r.kind,
             subject: r.subject,
-            text: r.body_text,
+            text: Some(r.body_text),
             url: r.url,
             unsubscribe_url: r.unsubscribe_url,
             preferences_url: r.preferences_url,
             created_at: r.created_at,
             sent_at: r.sent_at,
+            redacted: false,
         }
     }
 }
@@ -53,13 +54,15 @@ pub struct NewMessage<'a> {
     pub unsubscribe_url: Option<&'a str>,
     pub preferences_url: Option<&'a str>,
     pub created_at: &'a str,
+    /// HMAC of the folded mailbox, for caps that `+tag` spellings must not dodge.
+    pub mailbox_hash: Option<&'a str>,
 }
 
 pub fn insert_statement(db: &D1Database, m: &NewMessage<'_>) -> AppResult<D1PreparedStatement> {
     statement(
         db,
-        "INSERT INTO outbox (id, contact_id, to_email, kind, subject, body_text, url, unsubscribe_url, preferences_url, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO outbox (id, contact_id, to_email, kind, subject, body_text, url, unsubscribe_url, preferences_url, created_at, mailbox_hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         &[
             Arg::Text(m.id),
             Arg::OptText(m.contact_id),
@@ -71,6 +74,7 @@ pub fn insert_statement(db: &D1Database, m: &NewMessage<'_>) -> AppResult<D1Prep
             Arg::OptText(m.unsubscribe_url),
             Arg::OptText(m.preferences_url),
             Arg::Text(m.created_at),
+            Arg::OptText(m.mailbox_hash),
         ],
     )
 }
@@ -152,10 +156,13 @@ pub async fn claim(db: &D1Database, id: &str, now: &str, lease_until: &str) -> A
     })
 }
 
+/// Delivered: the body and every live link are dropped, the metadata stays for the audit.
 pub async fn mark_sent(db: &D1Database, id: &str, at: &str) -> AppResult<()> {
     run(
         db,
-        "UPDATE outbox SET sent_at = ?2, next_attempt_at = NULL, last_error = NULL WHERE id = ?1 AND sent_at IS NULL",
+        "UPDATE outbox SET sent_at = ?2, next_attempt_at = NULL, last_error = NULL, \
+           body_text = '', url = NULL, unsubscribe_url = NULL, preferences_url = NULL \
+         WHERE id = ?1 AND sent_at IS NULL",
         &[Arg::Text(id), Arg::Text(at)],
     )
     .await?;
@@ -203,4 +210,47 @@ pub async fn stragglers(
     )
     .await?;
     Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+#[derive(Deserialize)]
+struct Count {
+    n: f64,
+}
+
+/// Messages of `kind` to this folded mailbox created after `since` (caps per mailbox).
+pub async fn count_to_mailbox_since(
+    db: &D1Database,
+    mailbox_hash: &str,
+    kind: &str,
+    since: &str,
+) -> AppResult<u32> {
+    let row: Option<Count> = first(
+        db,
+        "SELECT COUNT(*) AS n FROM outbox WHERE mailbox_hash = ?1 AND kind = ?2 AND created_at > ?3",
+        &[Arg::Text(mailbox_hash), Arg::Text(kind), Arg::Text(since)],
+    )
+    .await?;
+    Ok(row.map_or(0, |r| r.n.max(0.0) as u32))
+}
+
+/// Messages never delivered and created before `before` go: their links expired long ago, and
+/// the address (an erased person's, for an erasure notice) must not stay for ever.
+pub fn purge_undelivered_statement(
+    db: &D1Database,
+    before: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND created_at < ?1 LIMIT 5000)",
+        &[Arg::Text(before)],
+    )
+}
+
+/// Delivered messages older than `before` go: the delivery record is kept 30 days.
+pub fn purge_delivered_statement(db: &D1Database, before: &str) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?1 LIMIT 5000)",
+        &[Arg::Text(before)],
+    )
 }

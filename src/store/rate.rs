@@ -5,7 +5,7 @@ use serde::Deserialize;
 use worker::D1Database;
 
 use crate::error::AppResult;
-use crate::store::{first, Arg};
+use crate::store::{first, statement, Arg};
 
 #[derive(Deserialize)]
 struct Count {
@@ -25,4 +25,13 @@ pub async fn hit(db: &D1Database, key: &str, window_start: &str) -> AppResult<u3
     )
     .await?;
     Ok(row.map(|r| r.count as u32).unwrap_or(1))
+}
+
+/// Counters whose window started before `before` count nothing any more: retention.
+pub fn purge_statement(db: &D1Database, before: &str) -> AppResult<worker::D1PreparedStatement> {
+    statement(
+        db,
+        "DELETE FROM rate_counters WHERE window_start < ?1",
+        &[Arg::Text(before)],
+    )
 }

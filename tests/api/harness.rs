@@ -37,7 +37,8 @@ pub struct TestApp {
 pub struct Runtime {
     child: Child,
     pub log: PathBuf,
-    state: PathBuf,
+    /// Removed when the runtime ends, unless it belongs to another runtime.
+    state: Option<PathBuf>,
 }
 
 impl Drop for Runtime {
@@ -51,7 +52,9 @@ impl Drop for Runtime {
             unsafe { libc::kill(-pgid, libc::SIGKILL) };
         }
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.state);
+        if let Some(state) = &self.state {
+            let _ = std::fs::remove_dir_all(state);
+        }
     }
 }
 
@@ -81,6 +84,96 @@ fn wrangler() -> Command {
         // wrangler fetches a `Request.cf` sample at start; there is no internet here.
         .env("CLOUDFLARE_CF_FETCH_ENABLED", "false");
     cmd
+}
+
+/// `wrangler d1 migrations apply` on the local D1 in `state`: every file of `migrations/` not yet
+/// applied, in order, as `make dev` and `make deploy` do.
+pub fn apply_migrations(state: &std::path::Path) -> Result<String, String> {
+    let out = wrangler()
+        .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
+        .arg(state)
+        .env("CI", "true")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("run wrangler d1 migrations apply: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    if out.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// `wrangler d1 execute --command` on the local D1 in `state`; its stdout when it succeeds.
+pub fn d1_execute_at(
+    state: &std::path::Path,
+    command: &str,
+    json: bool,
+) -> Result<Vec<u8>, String> {
+    let mut cmd = wrangler();
+    cmd.args(["d1", "execute", "DB", "--local", "--command", command]);
+    if json {
+        cmd.arg("--json");
+    }
+    let out = cmd
+        .arg("--persist-to")
+        .arg(state)
+        .output()
+        .map_err(|e| format!("wrangler d1 execute: {e}"))?;
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(format!(
+            "sql failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// `wrangler d1 execute --file` on the local D1 in `state`.
+pub fn d1_file_at(state: &std::path::Path, file: &str) -> Result<(), String> {
+    let out = wrangler()
+        .args([
+            "d1",
+            "execute",
+            "DB",
+            "--local",
+            "--file",
+            file,
+            "--persist-to",
+        ])
+        .arg(state)
+        .output()
+        .map_err(|e| format!("wrangler d1 execute: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{file} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Rows of one query on the local D1 in `state`.
+pub fn d1_rows_at(state: &std::path::Path, query: &str) -> Result<Vec<Value>, String> {
+    let stdout = d1_execute_at(state, query, true)?;
+    let results: Value =
+        serde_json::from_slice(&stdout).map_err(|e| format!("wrangler --json output: {e}"))?;
+    Ok(results[0]["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// A fresh state directory under `target/` for a test that needs its own database.
+pub fn scratch_state(tag: &str) -> PathBuf {
+    let dir = root().join(format!("target/it-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
 
 /// The local admin key `make` generated into `.dev.vars`.
@@ -119,8 +212,44 @@ pub async fn start(webhook: Arc<Webhook>) -> (Runtime, Arc<TestApp>) {
         "applying schema failed: {}",
         String::from_utf8_lossy(&schema.stderr)
     );
+    let migrations = apply_migrations(&state);
+    assert!(
+        migrations.is_ok(),
+        "applying migrations failed: {migrations:?}"
+    );
     let log = root().join(format!("target/it-wrangler-{}.log", std::process::id()));
-    let log_file = std::fs::File::create(&log).expect("create wrangler log");
+    let child = spawn_wrangler(&state, port, &webhook, &[], &log);
+    let runtime = Runtime {
+        child,
+        log,
+        state: Some(state.clone()),
+    };
+    let app = Arc::new(TestApp {
+        state,
+        base: format!("http://127.0.0.1:{port}"),
+        admin_key: admin_key(),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client"),
+        webhook,
+    });
+    if let Err(e) = healthy(&app.client, &app.base, &runtime.log).await {
+        panic!("{e}");
+    }
+    (runtime, app)
+}
+
+/// `wrangler dev` of the built Worker on `state`, with the test settings and `extra` vars.
+fn spawn_wrangler(
+    state: &std::path::Path,
+    port: u16,
+    webhook: &Webhook,
+    extra: &[(&str, &str)],
+    log: &std::path::Path,
+) -> Child {
+    let log_file = std::fs::File::create(log).expect("create wrangler log");
     let mut cmd = wrangler();
     cmd.args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
         .args(["--inspector-port", &free_port().to_string()])
@@ -133,40 +262,61 @@ pub async fn start(webhook: Arc<Webhook>) -> (Runtime, Arc<TestApp>) {
         ])
         .args(["--var", "TURNSTILE_SECRET:test-turnstile-secret"])
         // Test-only: lets `queue_faults` tests make the consumer crash or meet a poison message.
-        .args(["--var", "QUEUE_FAULTS:on"])
-        .arg("--persist-to")
-        .arg(&state)
+        .args(["--var", "QUEUE_FAULTS:on"]);
+    for (name, value) in extra {
+        cmd.args(["--var", &format!("{name}:{value}")]);
+    }
+    cmd.arg("--persist-to")
+        .arg(state)
         .stdin(Stdio::null())
         .stdout(log_file.try_clone().expect("clone log handle"))
         .stderr(log_file);
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let child = cmd.spawn().expect("spawn wrangler dev");
-    let runtime = Runtime { child, log, state };
-    let app = Arc::new(TestApp {
-        state: runtime.state.clone(),
-        base: format!("http://127.0.0.1:{port}"),
-        admin_key: admin_key(),
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("http client"),
-        webhook,
-    });
+    cmd.spawn().expect("spawn wrangler dev")
+}
+
+async fn healthy(
+    client: &reqwest::Client,
+    base: &str,
+    log: &std::path::Path,
+) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        if let Ok(r) = app.client.get(format!("{}/healthz", app.base)).send().await {
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
             if r.status() == 200 {
-                break;
+                return Ok(());
             }
         }
         if Instant::now() > deadline {
-            let log = std::fs::read_to_string(&runtime.log).unwrap_or_default();
-            panic!("wrangler dev did not become healthy in 90 s; its log:\n{log}");
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            return Err(format!(
+                "wrangler dev did not become healthy in 90 s; its log:\n{log}"
+            ));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    (runtime, app)
+}
+
+impl TestApp {
+    /// A second deployment of the same Worker on the same database, with other settings (a
+    /// rotated key, a retired bootstrap key): what an operator's redeploy does. Serial tests
+    /// only; it ends when the returned runtime is dropped.
+    pub async fn redeployed(&self, vars: &[(&str, &str)]) -> Result<(Runtime, String), String> {
+        let port = free_port();
+        let log = root().join(format!(
+            "target/it-wrangler-redeployed-{}.log",
+            std::process::id()
+        ));
+        let child = spawn_wrangler(&self.state, port, &self.webhook, vars, &log);
+        let runtime = Runtime {
+            child,
+            log,
+            state: None,
+        };
+        let base = format!("http://127.0.0.1:{port}");
+        healthy(&self.client, &base, &runtime.log).await?;
+        Ok((runtime, base))
+    }
 }
 
 /// Runs the tests whose names contain any filter argument.
@@ -328,24 +478,7 @@ impl TestApp {
 
     /// `wrangler d1 execute` from a second process; its stdout when it succeeds.
     fn d1_execute(&self, command: &str, json: bool) -> Result<Vec<u8>, String> {
-        let mut cmd = wrangler();
-        cmd.args(["d1", "execute", "DB", "--local", "--command", command]);
-        if json {
-            cmd.arg("--json");
-        }
-        let out = cmd
-            .arg("--persist-to")
-            .arg(&self.state)
-            .output()
-            .map_err(|e| format!("wrangler d1 execute: {e}"))?;
-        if out.status.success() {
-            Ok(out.stdout)
-        } else {
-            Err(format!(
-                "sql failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
+        d1_execute_at(&self.state, command, json)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -428,6 +561,35 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+}
+
+impl TestApp {
+    /// The outbox's messages to `to`, newest first, each as the recipient got it: a message the
+    /// relay received is its delivered JSON (the outbox keeps no body or live link once
+    /// delivered); one still pending is the outbox row, which the admin key sees whole.
+    pub async fn mail_to(&self, to: &str) -> Result<Vec<Value>, String> {
+        let reply = self
+            .get(
+                &format!("/admin/v1/outbox?to={}", to.replace('+', "%2B")),
+                Auth::Admin,
+            )
+            .await?
+            .expect(200)?;
+        let delivered = self.webhook.deliveries_to(to);
+        Ok(reply.json()["messages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| {
+                delivered
+                    .iter()
+                    .rev()
+                    .find(|d| d.answered == 200 && d.body["id"] == m["id"])
+                    .map_or(m, |d| d.body.clone())
+            })
+            .collect())
     }
 }
 

@@ -7,7 +7,6 @@ use serde_json::{json, Value};
 
 use crate::ensure;
 use crate::harness::{unique_email, Auth, Reply, TestApp, TestFn};
-use crate::me::session_for;
 use crate::signup::{contact, create_form, form_body, signed_up_and_confirmed};
 
 pub fn tests() -> Vec<(&'static str, TestFn)> {
@@ -208,18 +207,9 @@ async fn import_never_regrants_a_consent_the_person_withdrew(
     Ok(())
 }
 
-/// The signed one-click unsubscribe path the self-service document hands out.
+/// The signed one-click unsubscribe path a marketing email carries for `email`.
 async fn unsubscribe_path(app: &TestApp, email: &str) -> Result<String, String> {
-    let session = session_for(app, email).await?;
-    let me = app
-        .get("/v1/me", Auth::Bearer(&session))
-        .await?
-        .expect(200)?
-        .json();
-    me["links"]["unsubscribe_url"]
-        .as_str()
-        .map(|url| url.replace(&app.base, ""))
-        .ok_or_else(|| "no unsubscribe url".into())
+    Ok(crate::trust::newsletter_links(app, email).await?.0)
 }
 
 async fn import_refuses_bad_files_whole(app: Arc<TestApp>) -> Result<(), String> {

@@ -8,6 +8,7 @@ mod admin_keys;
 mod browser;
 mod import;
 mod me;
+mod migrations;
 mod orders;
 mod outbox;
 mod platform;
@@ -16,6 +17,7 @@ mod schema;
 mod segments;
 mod signup;
 mod surveys;
+mod trust;
 
 use webhook::Webhook;
 
@@ -34,16 +36,19 @@ fn main() {
         all.extend(outbox::tests());
         all.extend(signup::tests());
         all.extend(me::tests());
+        all.extend(migrations::tests());
         all.extend(import::tests());
         all.extend(orders::tests());
         all.extend(surveys::tests());
         all.extend(segments::tests());
+        all.extend(trust::tests());
         all.extend(browser::tests());
         let mut serial = Vec::new();
         serial.extend(signup::serial_tests());
         serial.extend(me::serial_tests());
         serial.extend(surveys::serial_tests());
         serial.extend(segments::serial_tests());
+        serial.extend(trust::serial_tests());
         serial.extend(queue_faults::serial_tests());
         let last = schema::last_tests();
         let passed = harness::run(app, all, serial, last, &wrangler.log).await;

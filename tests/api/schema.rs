@@ -33,9 +33,11 @@ async fn every_documented_operation_survives_generated_input(
     );
     // Buyers known from an order can sign in, so the self-service operations run with live
     // sessions instead of stopping at 401: one for reading and changing, one of its own for
-    // `DELETE /v1/me`, which erases its person at its first success.
+    // `DELETE /v1/me`, which erases its person at its first success, and one for
+    // `POST /v1/me/sign-out-everywhere`, which ends every session of its person.
     let session = buyer_session(&app, "schemathesis").await?;
     let erase_session = buyer_session(&app, "schemathesis-erase").await?;
+    let signout_session = buyer_session(&app, "schemathesis-signout").await?;
 
     let schema_url = app.url("/openapi.json");
     let config = root().join("tests/api/schemathesis.toml");
@@ -48,6 +50,7 @@ async fn every_documented_operation_survives_generated_input(
             .env("CLIENTELA_ADMIN_KEY", admin_key)
             .env("CLIENTELA_SESSION", session)
             .env("CLIENTELA_ERASE_SESSION", erase_session)
+            .env("CLIENTELA_SIGNOUT_SESSION", signout_session)
             .env("NO_COLOR", "1")
             .arg("--config-file")
             .arg(config)

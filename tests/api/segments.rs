@@ -384,7 +384,7 @@ async fn export_neutralises_formulas_and_offers_columns_and_ndjson(
     );
     let mut lines = csv.text.split("\r\n");
     ensure!(
-        lines.next() == Some("contact_id,email,name,locale,country,city,temperature,order_count,total_spent,last_order_at,preferences_url,unsubscribe_url"),
+        lines.next() == Some("contact_id,email,name,locale,country,city,temperature,order_count,total_spent,last_order_at"),
         "header {}",
         csv.text
     );
@@ -392,19 +392,36 @@ async fn export_neutralises_formulas_and_offers_columns_and_ndjson(
     ensure!(
         row.contains(&evil)
             && row.contains(r#""'=HYPERLINK(""http://evil"",""x"")""#)
-            && row.contains(&format!("{}/me?p=", app.base))
+            && !row.contains("/me?p=")
+            && !row.contains("/unsubscribe?t="),
+        "row {row}"
+    );
+    // Asked for by name, the signed links are there as merge fields; the preferences link
+    // opens the person's own preferences, and only those.
+    let linked = export(
+        &app,
+        id,
+        "?columns=email,name,preferences_url,unsubscribe_url",
+    )
+    .await?
+    .expect(200)?;
+    let row = linked.text.split("\r\n").nth(1).ok_or("no member row")?;
+    ensure!(
+        row.contains(&format!("{}/me?p=", app.base))
             && row.contains(&format!("{}/unsubscribe?t=", app.base)),
         "row {row}"
     );
-    // The signed link in the export opens the person's own preferences.
     let token = row
         .split("/me?p=")
         .nth(1)
         .and_then(|rest| rest.split(',').next())
         .ok_or("no preferences token in the row")?;
-    app.post_json("/v1/me/session", &json!({"token": token}), Auth::None)
+    let opened = app
+        .post_json("/v1/me/session", &json!({"token": token}), Auth::None)
         .await?
-        .expect(200)?;
+        .expect(200)?
+        .json();
+    ensure!(opened["scope"] == "preferences", "scope {opened}");
     let picked = export(&app, id, "?columns=email,name,order_count")
         .await?
         .expect(200)?;

@@ -116,19 +116,12 @@ pub async fn contact(app: &TestApp, email: &str) -> Result<Option<Value>, String
 }
 
 pub async fn confirm_messages(app: &TestApp, email: &str) -> Result<Vec<Value>, String> {
-    let reply = app
-        .get(&format!("/admin/v1/outbox?to={email}"), Auth::Admin)
+    Ok(app
+        .mail_to(email)
         .await?
-        .expect(200)?;
-    Ok(reply.json()["messages"]
-        .as_array()
-        .map(|m| {
-            m.iter()
-                .filter(|x| x["kind"] == "confirm")
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default())
+        .into_iter()
+        .filter(|x| x["kind"] == "confirm")
+        .collect())
 }
 
 pub fn token_of(message: &Value) -> Result<String, String> {

@@ -49,6 +49,11 @@ impl Webhook {
         format!("http://127.0.0.1:{}/hook", self.port)
     }
 
+    /// `GET <mailbox_url>?to=<address>`: what was delivered to an address (for browser tests).
+    pub fn mailbox_url(&self) -> String {
+        format!("http://127.0.0.1:{}/mailbox", self.port)
+    }
+
     pub fn siteverify_url(&self) -> String {
         format!("http://127.0.0.1:{}/siteverify", self.port)
     }
@@ -114,12 +119,44 @@ impl Webhook {
                 .eq_ignore_ascii_case("idempotency-key")
                 .then(|| v.trim().to_string())
         });
+        if head.starts_with("GET /mailbox?") {
+            // What the relay delivered to one address, newest last: the mailbox a test reads a
+            // link from, as a person would (the outbox keeps no live link once delivered).
+            let to = head
+                .lines()
+                .next()
+                .and_then(|l| l.split(' ').nth(1))
+                .and_then(|target| target.split_once("to="))
+                .map(|(_, v)| v.split('&').next().unwrap_or("").to_string())
+                .map(|v| url_decode(&v))
+                .unwrap_or_default();
+            let delivered: Vec<Value> = self
+                .deliveries_to(&to)
+                .into_iter()
+                .filter(|d| d.answered == 200)
+                .map(|d| d.body)
+                .collect();
+            let body = serde_json::json!({ "messages": delivered }).to_string();
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(reply.as_bytes()).await?;
+            return stream.shutdown().await;
+        }
         if head.starts_with("POST /siteverify") {
-            // A stand-in for Turnstile's siteverify: only "good-token" passes.
+            // A stand-in for Turnstile's siteverify: "good-token" passes, solved on the shop's
+            // site; "farmed-token" passes too, but was solved on another site.
             let form = String::from_utf8_lossy(&buf[head_end..]).to_string();
-            let ok = form.split('&').any(|p| p == "response=good-token");
-            let ok_secret = form.split('&').any(|p| p == "secret=test-turnstile-secret");
-            let body = format!(r#"{{"success":{}}}"#, ok && ok_secret);
+            let has = |pair: &str| form.split('&').any(|p| p == pair);
+            let ok_secret = has("secret=test-turnstile-secret");
+            let body = if ok_secret && has("response=good-token") {
+                r#"{"success":true,"hostname":"shop.example"}"#.to_string()
+            } else if ok_secret && has("response=farmed-token") {
+                r#"{"success":true,"hostname":"attacker.example"}"#.to_string()
+            } else {
+                r#"{"success":false,"error-codes":["invalid-input-response"]}"#.to_string()
+            };
             let reply = format!(
                 "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                 body.len()
@@ -143,4 +180,33 @@ impl Webhook {
         stream.write_all(reply.as_bytes()).await?;
         stream.shutdown().await
     }
+}
+
+/// Percent-decoding of a query value (`%40` → `@`, `+` → space).
+fn url_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied(),
+            bytes.get(i + 2).copied(),
+        ) {
+            (b'%', Some(h), Some(l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

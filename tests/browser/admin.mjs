@@ -2,7 +2,8 @@
 // up through it from the shop, and a segment picks two of them (one named like a spreadsheet
 // formula). The marketer opens /admin, is refused with a wrong key, signs in with the real one,
 // sees the segment ready with 2 contacts and downloads it as CSV (and NDJSON): the file has the
-// default columns, only the two contacts, the formula neutralised and absolute signed links. The
+// default columns (no links), only the two contacts and the formula neutralised; asked for by name,
+// the API adds absolute signed links. The
 // forms and surveys sections show the new form's embed code and a survey's results; on a phone
 // nothing scrolls sideways; signing out forgets the key; a key without some scopes says which
 // sections it cannot show, and a revoked key sends the marketer back to sign in.
@@ -22,7 +23,10 @@ import {
 } from './lib.mjs';
 
 const STORE_KEY = 'clientela.admin.key';
-const CSV_HEADER = 'contact_id,email,name,locale,country,city,temperature,order_count,total_spent,last_order_at,preferences_url,unsubscribe_url';
+// The default columns carry no signed links: whoever holds a CSV should not hold a link per person
+// unless the links were asked for by name (checked through the API below).
+const CSV_HEADER = 'contact_id,email,name,locale,country,city,temperature,order_count,total_spent,last_order_at';
+const LINK_COLUMNS = 'contact_id,email,preferences_url,unsubscribe_url';
 
 /** RFC 4180: rows of fields; quoted fields may hold commas, doubled quotes and line breaks. */
 function parseCsv(text) {
@@ -296,7 +300,7 @@ run('admin', async (t) => {
     assertEq((await page.locator('#segments-alert').innerText()).trim(), '', 'no error shown');
   });
 
-  await t.check('the CSV: default columns, exactly the two "in" contacts, formula neutralised, absolute links', async () => {
+  await t.check('the CSV: default columns without links, exactly the two "in" contacts, formula neutralised', async () => {
     if (csvText.charCodeAt(0) === 0xfeff) { t.log('the CSV starts with a byte order mark'); csvText = csvText.slice(1); }
     assertEq(csvText.split(/\r?\n/)[0], CSV_HEADER, 'header line');
     const [header, ...rows] = parseCsv(csvText).filter((r) => r.length > 1 || r[0] !== '');
@@ -307,13 +311,26 @@ run('admin', async (t) => {
     assert(evil[col.name].startsWith("'="), `the formula name should start with '=, got ${JSON.stringify(evil[col.name])}`);
     assert(evil[col.name].includes('HYPERLINK'), `the name keeps its text: ${evil[col.name]}`);
     assertEq(rows.find((r) => r[col.email] === people[0].email)[col.name], 'Ana In', 'the plain name');
-    for (const r of rows) {
+    for (const r of rows) assert(r[col.contact_id], `contact_id: ${JSON.stringify(r)}`);
+    assert(!/\/me\?p=|\/unsubscribe\?t=/.test(csvText), 'the default export must carry no signed link');
+  });
+
+  await t.check('links asked for by name: absolute, signed per contact, preferences and unsubscribe differ', async () => {
+    const r = await admin.call('GET', `/admin/v1/segments/${segmentId}/export.csv?columns=${encodeURIComponent(LINK_COLUMNS)}`);
+    assertEq(r.status, 200, `export with link columns (${r.text.slice(0, 200)})`);
+    const text = r.text.replace(/^\uFEFF/, '');
+    assertEq(text.split(/\r?\n/)[0], LINK_COLUMNS, 'header line');
+    const [header, ...rows] = parseCsv(text).filter((row) => row.length > 1 || row[0] !== '');
+    const col = Object.fromEntries(header.map((h, i) => [h, i]));
+    assertEq(rows.map((row) => row[col.email]).sort(), [...inEmails].sort(), 'emails in the export');
+    for (const row of rows) {
       for (const c of ['preferences_url', 'unsubscribe_url']) {
-        const v = r[col[c]];
+        const v = row[col[c]];
         assert(v.startsWith(`${base}/`) && new URL(v).origin === base, `${c} should be an absolute URL on ${base}: ${v}`);
       }
-      assert(r[col.preferences_url] !== r[col.unsubscribe_url], 'preferences and unsubscribe links differ');
-      assert(r[col.contact_id], `contact_id: ${JSON.stringify(r)}`);
+      assert(row[col.preferences_url].startsWith(`${base}/me?p=`), `preferences_url: ${row[col.preferences_url]}`);
+      assert(row[col.unsubscribe_url].startsWith(`${base}/unsubscribe?t=`), `unsubscribe_url: ${row[col.unsubscribe_url]}`);
+      assert(row[col.preferences_url] !== row[col.unsubscribe_url], 'preferences and unsubscribe links differ');
     }
     assert(rows[0][col.unsubscribe_url] !== rows[1][col.unsubscribe_url], 'each contact has their own unsubscribe link');
   });

@@ -261,3 +261,36 @@ export function adminApi(base, key) {
     },
   };
 }
+
+/**
+ * What the fake mail relay delivered to `email`, oldest first: `{id, to, kind, subject, text, url,
+ * unsubscribe_url, preferences_url, …}` per message, read from MAILBOX_URL (which the harness
+ * passes). The admin outbox no longer shows the body or the links of a delivered message, so a
+ * test reads its links here, as the person would from their inbox.
+ */
+export async function mailbox(email) {
+  const url = process.env.MAILBOX_URL;
+  if (!url) throw new CheckFailed('missing environment variable MAILBOX_URL (the fake relay\'s GET /mailbox)');
+  const res = await fetch(`${url}${url.includes('?') ? '&' : '?'}to=${encodeURIComponent(email)}`, {
+    headers: { Accept: 'application/json' },
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  assert(res.ok, `GET ${url}?to=${email}: status ${res.status}: ${text.slice(0, 200)}`);
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* checked below */ }
+  assert(Array.isArray(json?.messages), `the mailbox should answer {"messages":[…]}, got ${text.slice(0, 200)}`);
+  return json.messages;
+}
+
+/**
+ * Polls the mailbox of `email` until a message of `kind` arrives that is not among `seen`
+ * (message ids, or messages) and passes `where`; resolves to the newest such message.
+ */
+export async function pollMail(email, kind, { seen = [], where = () => true, timeoutMs = 15_000 } = {}) {
+  const old = new Set(seen.map((m) => (typeof m === 'string' ? m : m?.id)));
+  return poll(async () => {
+    const found = (await mailbox(email)).filter((m) => m.kind === kind && !old.has(m.id) && where(m));
+    return found[found.length - 1];
+  }, { timeoutMs, intervalMs: 250, what: `a new "${kind}" message in the mailbox of ${email}` });
+}

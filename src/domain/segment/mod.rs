@@ -70,7 +70,7 @@ pub use scores::{rfm_group, rfm_scores, temperature, Temperature, TemperatureThr
 pub use sql::{numbered, SqlValue};
 
 /// The consent purpose marketing segments require unless told otherwise.
-pub const DEFAULT_PURPOSE: &str = "marketing_email";
+pub const DEFAULT_PURPOSE: &str = crate::domain::consent::MARKETING_EMAIL;
 
 impl SegmentRule {
     /// Lowers the rule at `now`, for running it on many contacts or rendering its SQL.

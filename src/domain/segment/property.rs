@@ -21,6 +21,8 @@ use super::*;
 use crate::domain::time;
 
 const SCHEMA: &str = include_str!("../../../schema.sql");
+/// Every migration since the first release, in order: the property holds on today's schema.
+const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/0001_trust_model.sql")];
 
 const NOWS: [&str; 3] = [
     "2026-03-01T12:34:56.789Z",
@@ -409,6 +411,9 @@ fn db_int(v: Option<i64>) -> Db {
 fn store(contacts: &[GenContact]) -> Connection {
     let db = Connection::open_in_memory().unwrap();
     db.execute_batch(SCHEMA).unwrap();
+    for migration in MIGRATIONS {
+        db.execute_batch(migration).unwrap();
+    }
     let at = "2026-01-01T00:00:00.000Z";
     for id in SEGMENT_IDS {
         db.execute(

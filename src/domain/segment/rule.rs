@@ -866,6 +866,16 @@ impl SegmentRule {
         })
     }
 
+    /// Whether the rule reads a field that can single a person out on its own: the email
+    /// address, the name, or a custom attribute (which may hold anything a form asked). A count
+    /// over such a rule is an oracle (`email starts_with "a"`, then `"ab"`, …), so only a key
+    /// that may read contacts may evaluate one.
+    pub fn reads_identifying_fields(&self) -> bool {
+        self.conditions()
+            .into_iter()
+            .any(|c| matches!(c.field, Field::Email | Field::Name | Field::Attr(_)))
+    }
+
     /// Ids of the segments this rule's `segment` conditions name, sorted and without repeats,
     /// so the caller can refuse cycles and order recomputations. (A rule naming a
     /// time-relative segment changes with it: [`is_time_relative`](Self::is_time_relative)

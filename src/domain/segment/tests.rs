@@ -702,3 +702,25 @@ fn conditions_expose_field_op_and_value() {
         assert_eq!(Op::parse(op.as_str()), Some(op));
     }
 }
+
+/// A count over an email, name or attribute rule reads people out one letter at a time, so
+/// those rules are told apart for keys that may not read contacts.
+#[test]
+fn identifying_fields_are_recognised_anywhere_in_the_tree() {
+    let reads = |rule: serde_json::Value| parse_rule(&rule).unwrap().reads_identifying_fields();
+    assert!(reads(
+        json!({"field": "email", "op": "starts_with", "value": "a"})
+    ));
+    assert!(reads(
+        json!({"all": [{"field": "country", "op": "eq", "value": "BR"},
+        {"not": {"any": [{"field": "name", "op": "contains", "value": "An"}]}}]})
+    ));
+    assert!(reads(
+        json!({"field": "attr.shoe_size", "op": "eq", "value": "38"})
+    ));
+    assert!(!reads(
+        json!({"all": [{"field": "country", "op": "eq", "value": "BR"},
+        {"field": "order_count", "op": "gte", "value": 2},
+        {"field": "email_domain", "op": "eq", "value": "example.com"}]})
+    ));
+}

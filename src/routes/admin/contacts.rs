@@ -4,12 +4,13 @@ use serde_json::{json, Value};
 use worker::{D1Database, Request, Response};
 
 use crate::domain::scope::Scope;
+use crate::domain::time;
 use crate::error::{AppError, AppResult};
 use crate::http::response;
 use crate::routes::admin::admit;
 use crate::routes::forms::parse_email_field;
 use crate::routes::{only_params, param_value, query_pairs, App};
-use crate::store::{consents, contacts, profile};
+use crate::store::{self, audit, consents, contacts, profile};
 
 /// The contact, its attributes, current consents and full consent history.
 pub async fn contact_document(db: &D1Database, contact: contacts::ContactRow) -> AppResult<Value> {
@@ -66,7 +67,7 @@ pub async fn search(req: Request, app: &App) -> AppResult<Response> {
         param_value(&pairs, "email").ok_or_else(|| AppError::validation("email", "required"))?;
     let email = parse_email_field("email", raw)?;
     let found =
-        contacts::find_by_email_hash(&call.db, &email.keyed_hash(&call.config.token_secret))
+        contacts::find_by_email_hash(&call.db, &email.keyed_hashes(&call.config.token_secret))
             .await?;
     let mut docs = Vec::new();
     if let Some(contact) = found {
@@ -81,4 +82,25 @@ pub async fn get(req: Request, app: &App) -> AppResult<Response> {
         .await?
         .ok_or(AppError::NotFound)?;
     response::json(200, &contact_document(&call.db, contact).await?)
+}
+
+/// `POST /admin/v1/contacts/{id}/revoke-links`: every preferences and unsubscribe link already
+/// sent to the person stops working and every self-service session ends (a leaked export, a
+/// shared inbox). New emails carry new links.
+pub async fn revoke_links(req: Request, app: &App) -> AppResult<Response> {
+    let call = admit(&req, app, Scope::ContactsWrite).await?;
+    let id = app.param(0)?;
+    let contact = contacts::find(&call.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let at = time::now_string();
+    let mut statements = contacts::revoke_links_statements(&call.db, &contact.id, &at)?;
+    statements.push(audit::record(
+        &call.db,
+        &call.principal.actor,
+        "contact.revoke_links",
+        Some(&contact.id),
+    )?);
+    store::batch(&call.db, statements).await?;
+    response::json(200, &json!({ "id": contact.id, "status": "links_revoked" }))
 }

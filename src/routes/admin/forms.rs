@@ -9,10 +9,10 @@ use crate::domain::time;
 use crate::error::{AppError, AppResult};
 use crate::http::body::{decode_json, read_json, JSON_LIMIT};
 use crate::http::response;
-use crate::routes::admin::admit;
+use crate::routes::admin::{admit, AdminCall};
 use crate::routes::forms::new_form_id;
 use crate::routes::App;
-use crate::store::{self, audit, forms};
+use crate::store::{self, audit, forms, notices};
 
 fn document(row: &forms::FormRow, base_url: &str) -> AppResult<Value> {
     let mut doc: Value = serde_json::from_str(&row.definition)?;
@@ -31,6 +31,35 @@ fn document(row: &forms::FormRow, base_url: &str) -> AppResult<Value> {
     Ok(doc)
 }
 
+/// Every consent text of the form, in every locale, into the append-only notice archive, so a
+/// hash in a consent event always leads back to the words the person saw, even after the form
+/// is edited.
+fn archive_notices(
+    call: &AdminCall,
+    form_id: &str,
+    form: &FormDefinition,
+    at: &str,
+) -> AppResult<Vec<worker::D1PreparedStatement>> {
+    let mut statements = Vec::new();
+    for block in &form.consents {
+        for (locale, text) in &block.text {
+            let (statement, _) = notices::archive_statement(
+                &call.db,
+                &notices::NewNotice {
+                    text,
+                    locale,
+                    purpose: Some(block.purpose.as_str()),
+                    policy_version: Some(&block.policy_version),
+                    source: form_id,
+                    at,
+                },
+            )?;
+            statements.push(statement);
+        }
+    }
+    Ok(statements)
+}
+
 pub async fn create(mut req: Request, app: &App) -> AppResult<Response> {
     let call = admit(&req, app, Scope::Forms).await?;
     let input: FormInput = read_json(&mut req, JSON_LIMIT).await?;
@@ -38,14 +67,12 @@ pub async fn create(mut req: Request, app: &App) -> AppResult<Response> {
     let id = new_form_id();
     let at = time::now_string();
     let definition = serde_json::to_string(&form)?;
-    store::batch(
-        &call.db,
-        vec![
-            forms::insert_statement(&call.db, &id, &form.name, &definition, &at)?,
-            audit::record(&call.db, &call.principal.actor, "form.create", Some(&id))?,
-        ],
-    )
-    .await?;
+    let mut statements = vec![
+        forms::insert_statement(&call.db, &id, &form.name, &definition, &at)?,
+        audit::record(&call.db, &call.principal.actor, "form.create", Some(&id))?,
+    ];
+    statements.extend(archive_notices(&call, &id, &form, &at)?);
+    store::batch(&call.db, statements).await?;
     let row = forms::find(&call.db, &id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -87,14 +114,12 @@ pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
     let form = FormDefinition::parse(input).map_err(AppError::fields)?;
     let at = time::now_string();
     let definition = serde_json::to_string(&form)?;
-    store::batch(
-        &call.db,
-        vec![
-            forms::update_statement(&call.db, &id, &form.name, &definition, &at)?,
-            audit::record(&call.db, &call.principal.actor, "form.update", Some(&id))?,
-        ],
-    )
-    .await?;
+    let mut statements = vec![
+        forms::update_statement(&call.db, &id, &form.name, &definition, &at)?,
+        audit::record(&call.db, &call.principal.actor, "form.update", Some(&id))?,
+    ];
+    statements.extend(archive_notices(&call, &id, &form, &at)?);
+    store::batch(&call.db, statements).await?;
     let row = forms::find(&call.db, &id)
         .await?
         .ok_or(AppError::NotFound)?;

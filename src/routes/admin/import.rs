@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 use worker::{D1PreparedStatement, Request, Response};
 
+use crate::domain::email::EmailHashes;
 use crate::domain::import::{parse_import, ImportFormat, ImportRow, Rejection};
 use crate::domain::scope::Scope;
 use crate::domain::time;
@@ -50,11 +51,28 @@ pub async fn import(mut req: Request, app: &App) -> AppResult<Response> {
     let (rows, mut rejected) = parse_import(format, &body, now.date_naive(), now)
         .map_err(|e| AppError::bad_request("invalid_import", e.message()))?;
 
-    let hashes: Vec<String> = rows
+    let row_hashes: Vec<EmailHashes> = rows
         .iter()
-        .map(|row| row.email.keyed_hash(&call.config.token_secret))
+        .map(|row| row.email.keyed_hashes(&call.config.token_secret))
         .collect();
-    let (known, suppressed) = look_up(&call, &hashes).await?;
+    // Both hashes of an IDN address are looked up, so one erased or stored under the hash of an
+    // earlier release is still found; rows then go by the current hash.
+    let candidates: Vec<String> = row_hashes
+        .iter()
+        .flat_map(|h| h.all().into_iter().map(str::to_string))
+        .collect();
+    let (mut known, mut suppressed) = look_up(&call, &candidates).await?;
+    for h in &row_hashes {
+        if let Some(legacy) = &h.legacy {
+            if suppressed.contains(legacy) {
+                suppressed.insert(h.current.clone());
+            }
+            if let Some(contact) = known.get(legacy).cloned() {
+                known.entry(h.current.clone()).or_insert(contact);
+            }
+        }
+    }
+    let hashes: Vec<String> = row_hashes.into_iter().map(|h| h.current).collect();
     let existing_ids: Vec<&str> = known.values().map(|c| c.id.as_str()).collect();
     let withdrawn = withdrawn_purposes(&call, &existing_ids).await?;
 

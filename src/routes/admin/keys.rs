@@ -103,11 +103,21 @@ pub async fn list(req: Request, app: &App) -> AppResult<Response> {
     response::json(200, &json!({ "keys": keys }))
 }
 
-/// Revoking is idempotent: a revoked key stays revoked and answers the same.
+/// Revoking is idempotent: a revoked key stays revoked and answers the same. A key may only
+/// revoke keys whose every scope it holds itself, so a `keys`-only key cannot lock out the
+/// shop's back end or its administrators.
 pub async fn revoke(req: Request, app: &App) -> AppResult<Response> {
     let call = admit(&req, app, Scope::Keys).await?;
     let id = app.param(0)?;
     let row = keys::find(&call.db, id).await?.ok_or(AppError::NotFound)?;
+    let names: Vec<String> = serde_json::from_str(&row.scopes)?;
+    let target = ScopeSet::parse(&names).map_err(|e| AppError::internal("stored scopes", e))?;
+    if !target.is_subset_of(&call.principal.scopes) {
+        return Err(AppError::Forbidden {
+            code: "scope_escalation",
+            message: "a key can only revoke keys whose every scope it holds itself".into(),
+        });
+    }
     if row.revoked_at.is_none() {
         let at = time::now_string();
         let revoke = keys::revoke_statement(&call.db, id, &at)?;

@@ -6,6 +6,7 @@ pub mod dead_letters;
 pub mod forms;
 pub mod import;
 pub mod keys;
+pub mod notices;
 pub mod orders;
 pub mod outbox;
 pub mod segments;
@@ -32,6 +33,22 @@ pub async fn admit(req: &Request, app: &App, scope: Scope) -> AppResult<AdminCal
     let db = store::database(&app.env)?;
     let principal = authenticate(req, &db, &config).await?;
     principal.require(scope)?;
+    Ok(AdminCall {
+        config,
+        db,
+        principal,
+    })
+}
+
+/// Like [`admit`], for an operation open to a caller holding any one of `scopes`.
+pub async fn admit_any(req: &Request, app: &App, scopes: &[Scope]) -> AppResult<AdminCall> {
+    let config = Config::from_env(&app.env)?;
+    let db = store::database(&app.env)?;
+    let principal = authenticate(req, &db, &config).await?;
+    if !scopes.iter().any(|s| principal.scopes.contains(*s)) {
+        // Names the first, the one the operation is really about.
+        principal.require(scopes[0])?;
+    }
     Ok(AdminCall {
         config,
         db,

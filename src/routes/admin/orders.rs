@@ -118,6 +118,7 @@ pub async fn ingest(mut req: Request, app: &App) -> AppResult<Response> {
     response::json(200, &json!({ "created": created, "updated": updated }))
 }
 
+#[derive(Clone)]
 enum Buyer {
     Known(String),
     /// Erased: the order is kept for the shop's totals without a person attached.
@@ -131,14 +132,25 @@ async fn resolve_buyers(
     call: &AdminCall,
     incoming: &[OrderInput],
 ) -> AppResult<HashMap<String, Buyer>> {
-    let hashes: Vec<String> = incoming
+    let all_hashes: Vec<crate::domain::email::EmailHashes> = incoming
         .iter()
-        .map(|o| o.email.keyed_hash(&call.config.token_secret))
+        .map(|o| o.email.keyed_hashes(&call.config.token_secret))
+        .collect();
+    let hashes: Vec<String> = all_hashes
+        .iter()
+        .map(|h| h.current.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    // Earlier releases hashed IDN addresses in their Unicode form: look those up too.
+    let candidates: Vec<String> = all_hashes
+        .iter()
+        .flat_map(|h| h.all().into_iter().map(str::to_string))
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
     let mut buyers = HashMap::new();
-    for chunk in hashes.chunks(LOOKUP_CHUNK) {
+    for chunk in candidates.chunks(LOOKUP_CHUNK) {
         let keys: Vec<&str> = chunk.iter().map(String::as_str).collect();
         for hash in contacts::suppressed_among(&call.db, &keys).await? {
             buyers.insert(hash, Buyer::Suppressed);
@@ -147,6 +159,14 @@ async fn resolve_buyers(
             buyers
                 .entry(contact.email_hash)
                 .or_insert(Buyer::Known(contact.id));
+        }
+    }
+    for h in &all_hashes {
+        if let Some(found) = h.legacy.as_ref().and_then(|l| buyers.get(l)).cloned() {
+            let current = buyers.entry(h.current.clone()).or_insert(found.clone());
+            if matches!(found, Buyer::Suppressed) {
+                *current = Buyer::Suppressed;
+            }
         }
     }
     for hash in hashes {

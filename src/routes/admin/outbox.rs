@@ -13,19 +13,34 @@ use crate::error::{AppError, AppResult};
 use crate::http::body::{read_json, JSON_LIMIT};
 use crate::http::response;
 use crate::jobs::{enqueue, message::Job};
-use crate::routes::admin::admit;
+use crate::routes::admin::{admit, admit_any};
 use crate::routes::{limit_param, only_params, param_value, query_pairs, App};
 use crate::store::{self, audit, outbox};
 
+/// Every key with `outbox` (or the relay's `outbox:deliver`) sees what was queued; only
+/// `outbox:deliver` sees the body and live links of a message still to be delivered, so a key
+/// that reads the outbox cannot request a sign-in link for someone and read it back.
 pub async fn list(req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Outbox).await?;
+    let call = admit_any(&req, app, &[Scope::Outbox, Scope::OutboxDeliver]).await?;
+    let deliverer = call.principal.scopes.contains(Scope::OutboxDeliver);
     let pairs = query_pairs(&req)?;
     only_params(&pairs, &["to", "limit"])?;
     let to = param_value(&pairs, "to")
         .map(|raw| EmailAddress::parse(raw).map_err(|e| AppError::validation("to", e.message())))
         .transpose()?;
     let limit = limit_param(&pairs, 50, 500)?;
-    let messages = outbox::list(&call.db, to.as_ref().map(EmailAddress::as_str), limit).await?;
+    let messages: Vec<OutboxMessage> =
+        outbox::list(&call.db, to.as_ref().map(EmailAddress::as_str), limit)
+            .await?
+            .into_iter()
+            .map(|m| {
+                if deliverer && m.sent_at.is_none() {
+                    m
+                } else {
+                    m.redacted()
+                }
+            })
+            .collect();
     response::json(200, &json!({ "messages": messages }))
 }
 
@@ -45,13 +60,16 @@ pub async fn send_test(mut req: Request, app: &App) -> AppResult<Response> {
         to: to.as_str().to_string(),
         kind: MessageKind::Test.as_str().to_string(),
         subject: "Clientela test message".into(),
-        text: "This is a test message from Clientela. If it reached you, email delivery works."
-            .into(),
+        text: Some(
+            "This is a test message from Clientela. If it reached you, email delivery works."
+                .into(),
+        ),
         url: None,
         unsubscribe_url: None,
         preferences_url: None,
         created_at: time::now_string(),
         sent_at: None,
+        redacted: false,
     };
     let insert = outbox::insert_statement(
         &call.db,
@@ -61,11 +79,12 @@ pub async fn send_test(mut req: Request, app: &App) -> AppResult<Response> {
             to: &message.to,
             kind: &message.kind,
             subject: &message.subject,
-            text: &message.text,
+            text: message.text.as_deref().unwrap_or_default(),
             url: None,
             unsubscribe_url: None,
             preferences_url: None,
             created_at: &message.created_at,
+            mailbox_hash: None,
         },
     )?;
     let audit = audit::record(

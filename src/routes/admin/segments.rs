@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use crate::config::Config;
-use crate::domain::consent::Purpose;
+use crate::domain::consent::{Purpose, MARKETING_EMAIL, SATISFACTION_SURVEYS};
 use crate::domain::export::{
     csv_header, csv_line, ndjson_line, parse_columns, ExportColumn, ExportRow,
 };
@@ -17,11 +17,11 @@ use crate::domain::scope::Scope;
 use crate::domain::segment::{parse_rule, SegmentRule};
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
+use crate::flows::links::{self, MailStream};
 use crate::http::body::{read_json, JSON_LIMIT};
 use crate::http::response;
 use crate::jobs::{enqueue, message::Job};
 use crate::routes::admin::{admit, AdminCall};
-use crate::routes::me::contact_links;
 use crate::routes::{only_params, param_value, query_pairs, App};
 use crate::store::{self, audit, segments};
 
@@ -29,7 +29,6 @@ use crate::store::{self, audit, segments};
 const EXPORT_PAGE: u32 = 500;
 /// Contacts shown by a preview.
 const SAMPLE: u32 = 10;
-const DEFAULT_PURPOSE: &str = "marketing_email";
 const MAX_NAME_LEN: usize = 200;
 
 #[derive(Deserialize)]
@@ -60,7 +59,7 @@ async fn parse_input(
             format!("1 to {MAX_NAME_LEN} characters"),
         );
     }
-    let purpose = match Purpose::parse(input.purpose.as_deref().unwrap_or(DEFAULT_PURPOSE)) {
+    let purpose = match Purpose::parse(input.purpose.as_deref().unwrap_or(MARKETING_EMAIL)) {
         Ok(p) => Some(p),
         Err(e) => {
             errors.insert("purpose".to_string(), e.to_string());
@@ -91,6 +90,16 @@ async fn parse_input(
                     );
                 }
             }
+        }
+    }
+    if let Some(rule) = &rule {
+        // A segment's size is a count too: the same oracle as a preview.
+        if rule.reads_identifying_fields() && !call.principal.scopes.contains(Scope::ContactsRead) {
+            return Err(AppError::Forbidden {
+                code: "missing_scope",
+                message: "rules on email, name or custom attributes need the 'contacts:read' scope"
+                    .into(),
+            });
         }
     }
     match (rule, purpose) {
@@ -258,7 +267,10 @@ struct PreviewInput {
     purpose: Option<String>,
 }
 
-/// `POST /admin/v1/segments/preview`: how many match now, and a few of them, without saving.
+/// `POST /admin/v1/segments/preview`: how many match now, without saving. The sample of who
+/// matches is personal data: it comes only to a key that may read contacts (`contacts:read`);
+/// a `segments`-only key gets the count and an empty sample, and may not count over email,
+/// name or custom attributes at all (see `parse_input`).
 pub async fn preview(mut req: Request, app: &App) -> AppResult<Response> {
     let call = admit(&req, app, Scope::Segments).await?;
     let input: PreviewInput = read_json(&mut req, JSON_LIMIT).await?;
@@ -274,9 +286,16 @@ pub async fn preview(mut req: Request, app: &App) -> AppResult<Response> {
     .await?;
     let now = time::now();
     let count = segments::count_matching(&call.db, &spec.rule, spec.purpose.as_str(), now).await?;
-    let sample =
-        segments::sample_matching(&call.db, &spec.rule, spec.purpose.as_str(), now, SAMPLE).await?;
-    response::json(200, &json!({ "count": count, "sample": sample }))
+    let may_read_contacts = call.principal.scopes.contains(Scope::ContactsRead);
+    let sample = if may_read_contacts {
+        segments::sample_matching(&call.db, &spec.rule, spec.purpose.as_str(), now, SAMPLE).await?
+    } else {
+        Vec::new()
+    };
+    response::json(
+        200,
+        &json!({ "count": count, "sample": sample, "sample_withheld": !may_read_contacts }),
+    )
 }
 
 /// `GET /admin/v1/segments/{id}/export.csv`: streamed CSV (or `?format=ndjson`), one keyset page
@@ -381,7 +400,37 @@ impl Export {
             .flatten();
         let mut out = String::new();
         for m in members {
-            let (unsubscribe_url, preferences_url) = contact_links(&self.config, &m.contact_id);
+            // Signed only when asked for by name: they are merge fields for the shop's own
+            // mailings and manage consents only (a preferences link opens no account).
+            let wants_links = self.columns.iter().any(|c| {
+                matches!(
+                    c,
+                    ExportColumn::PreferencesUrl | ExportColumn::UnsubscribeUrl
+                )
+            });
+            // The unsubscribe link withdraws the segment's own purpose; purposes without a
+            // one-click link of their own (sms, …) get none: the preferences link manages all.
+            let stream = match self.purpose.as_str() {
+                MARKETING_EMAIL => Some(MailStream::Marketing),
+                SATISFACTION_SURVEYS => Some(MailStream::Surveys),
+                _ => None,
+            };
+            let (unsubscribe_url, preferences_url) = if wants_links {
+                let l = links::for_contact(
+                    &self.config,
+                    &m.contact_id,
+                    m.link_epoch as i64,
+                    stream.unwrap_or(MailStream::Marketing),
+                );
+                let unsubscribe = if stream.is_some() {
+                    l.unsubscribe_url
+                } else {
+                    String::new()
+                };
+                (unsubscribe, l.preferences_url)
+            } else {
+                (String::new(), String::new())
+            };
             let row = ExportRow {
                 contact_id: m.contact_id,
                 email: m.email,

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Request, Response};
 
+use crate::domain::consent::SATISFACTION_SURVEYS;
 use crate::domain::email::EmailAddress;
 use crate::domain::form::ContactFields;
 use crate::domain::i18n::{text, Locale, Text};
@@ -13,13 +14,13 @@ use crate::domain::scope::Scope;
 use crate::domain::survey::{csv_safe, parse_definition, StoredResponse, SurveyDefinition};
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
+use crate::flows::links::{self, MailStream};
 use crate::http::body::{read_json, JSON_LIMIT};
 use crate::http::response;
 use crate::jobs::{enqueue_all, message::Job};
 use crate::routes::admin::{admit, AdminCall};
-use crate::routes::me::contact_links;
 use crate::routes::App;
-use crate::store::{self, audit, contacts, outbox, surveys};
+use crate::store::{self, audit, consents, contacts, outbox, surveys, LOOKUP_CHUNK};
 
 /// Invitations per request: each is a few statements in one D1 batch.
 const MAX_INVITATIONS: usize = 200;
@@ -144,6 +145,17 @@ struct Invitee {
     /// Set when the address was unknown: the buyer becomes a contact without marketing consent.
     create_with_hash: Option<String>,
     order_id: Option<String>,
+    /// The contact's link epoch, for the links in the email.
+    epoch: i64,
+    /// Position in the request, for the report of who was skipped.
+    index: usize,
+}
+
+/// Why an invitation was not made; the caller learns the position, never an address.
+#[derive(serde::Serialize)]
+struct Skipped {
+    index: usize,
+    reason: &'static str,
 }
 
 /// `POST /admin/v1/surveys/{id}/invitations`: one signed, single-use link per person.
@@ -161,7 +173,7 @@ pub async fn invite(mut req: Request, app: &App) -> AppResult<Response> {
         .await?
         .ok_or(AppError::NotFound)?;
     let survey = definition_of(&row)?;
-    let invitees = resolve_invitees(&call, &body.invitations, survey.locale).await?;
+    let (invitees, skipped) = resolve_invitees(&call, &body.invitations, survey.locale).await?;
 
     let now = time::now();
     let at = time::format(now);
@@ -201,8 +213,16 @@ pub async fn invite(mut req: Request, app: &App) -> AppResult<Response> {
         )?);
         if body.send_email {
             let message_id = secret::new_id("msg");
+            // Survey emails rest on legitimate interest: each carries a one-click way out of
+            // survey emails (not of marketing) and the preference center.
+            let mail_links = links::for_contact(
+                &call.config,
+                &invitee.contact_id,
+                invitee.epoch,
+                MailStream::Surveys,
+            );
             let (unsubscribe_url, preferences_url) =
-                contact_links(&call.config, &invitee.contact_id);
+                (mail_links.unsubscribe_url, mail_links.preferences_url);
             let body_text = format!("{}\n\n{url}\n", text(invitee.locale, Text::SurveyEmailBody));
             statements.push(outbox::insert_statement(
                 &call.db,
@@ -217,6 +237,7 @@ pub async fn invite(mut req: Request, app: &App) -> AppResult<Response> {
                     unsubscribe_url: Some(&unsubscribe_url),
                     preferences_url: Some(&preferences_url),
                     created_at: &at,
+                    mailbox_hash: None,
                 },
             )?);
             jobs.push(Job::DeliverEmail { id: message_id });
@@ -229,19 +250,26 @@ pub async fn invite(mut req: Request, app: &App) -> AppResult<Response> {
         "survey.invite",
         Some(&survey_id),
     )?);
+    if invitees.is_empty() {
+        // Everyone was skipped: nothing to write but the report.
+        return response::json(201, &json!({ "invitations": links, "skipped": skipped }));
+    }
     store::batch(&call.db, statements).await?;
     if let Err(e) = enqueue_all(&app.env, jobs).await {
         // The outbox keeps the messages; the daily cron re-queues undelivered ones.
         worker::console_error!("survey invitations: enqueue failed: {e:?}");
     }
-    response::json(201, &json!({ "invitations": links }))
+    response::json(201, &json!({ "invitations": links, "skipped": skipped }))
 }
 
+/// The people to invite, and those skipped: an erased address (suppressed), or a person who
+/// objected to survey emails (`satisfaction_surveys` withdrawn). A bad target is a 400.
 async fn resolve_invitees(
     call: &AdminCall,
     targets: &[InvitationTarget],
     survey_locale: Locale,
-) -> AppResult<Vec<Invitee>> {
+) -> AppResult<(Vec<Invitee>, Vec<Skipped>)> {
+    let mut skipped = Vec::new();
     let mut errors = std::collections::BTreeMap::new();
     let mut invitees = Vec::new();
     let mut new_by_hash: std::collections::HashMap<String, String> = Default::default();
@@ -263,15 +291,16 @@ async fn resolve_invitees(
                     errors.insert(path("email"), "not a valid email address".into());
                     continue;
                 };
-                let hash = email.keyed_hash(&call.config.token_secret);
-                if contacts::is_suppressed(&call.db, &hash).await? {
-                    errors.insert(
-                        path("email"),
-                        "suppressed: this person erased their data".into(),
-                    );
+                let hashes = email.keyed_hashes(&call.config.token_secret);
+                let hash = hashes.current.clone();
+                if contacts::is_suppressed(&call.db, &hashes).await? {
+                    skipped.push(Skipped {
+                        index: i,
+                        reason: "erased",
+                    });
                     continue;
                 }
-                match contacts::find_by_email_hash(&call.db, &hash).await? {
+                match contacts::find_by_email_hash(&call.db, &hashes).await? {
                     Some(c) => (c, email),
                     None => {
                         let id = new_by_hash
@@ -285,6 +314,8 @@ async fn resolve_invitees(
                             locale: survey_locale,
                             create_with_hash: first.then_some(hash),
                             order_id,
+                            epoch: 0,
+                            index: i,
                         });
                         continue;
                     }
@@ -323,13 +354,36 @@ async fn resolve_invitees(
             locale,
             create_with_hash: None,
             order_id,
+            epoch: contact.link_epoch as i64,
+            index: i,
         });
     }
-    if errors.is_empty() {
-        Ok(invitees)
-    } else {
-        Err(AppError::fields(errors))
+    if !errors.is_empty() {
+        return Err(AppError::fields(errors));
     }
+    // Objections to survey emails, looked up for the known people in D1-sized chunks.
+    let known: Vec<&str> = invitees
+        .iter()
+        .filter(|i| i.create_with_hash.is_none())
+        .map(|i| i.contact_id.as_str())
+        .collect();
+    let mut objected = std::collections::HashSet::new();
+    for chunk in known.chunks(LOOKUP_CHUNK) {
+        for w in consents::withdrawn_among(&call.db, chunk).await? {
+            if w.purpose == SATISFACTION_SURVEYS {
+                objected.insert(w.contact_id);
+            }
+        }
+    }
+    let (invitees, objecting): (Vec<Invitee>, Vec<Invitee>) = invitees
+        .into_iter()
+        .partition(|i| !objected.contains(&i.contact_id));
+    skipped.extend(objecting.iter().map(|i| Skipped {
+        index: i.index,
+        reason: "objected",
+    }));
+    skipped.sort_by_key(|s| s.index);
+    Ok((invitees, skipped))
 }
 
 async fn all_responses(call: &AdminCall, survey_id: &str) -> AppResult<Vec<surveys::ResponseRow>> {

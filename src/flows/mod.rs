@@ -1,0 +1,4 @@
+//! Workflows shared by entry points (routes, jobs, cron). Nothing here imports `routes`.
+
+pub mod caps;
+pub mod links;
