@@ -1,4 +1,3 @@
 //! Workflows shared by entry points (routes, jobs, cron). Nothing here imports `routes`.
 
-pub mod caps;
 pub mod links;

@@ -24,36 +24,48 @@ const PURPOSE: &str = "confirm";
 /// A confirmation link works for a week; unconfirmed signups are purged later by retention.
 const CONFIRM_TTL_DAYS: i64 = 7;
 
-/// The token row and the outbox message for a confirmation email; returns the message id.
+/// Confirmation emails per mailbox (case, `+tag` and gmail dots folded) in any 24 hours.
+pub const CONFIRMATIONS_PER_MAILBOX_DAILY: u32 = 3;
+
+/// One confirmation email to write: for whom, what it confirms, and its cap.
+#[derive(Clone, Copy)]
+pub struct ConfirmationEmail<'a> {
+    pub contact_id: &'a str,
+    pub email: &'a EmailAddress,
+    pub payload: &'a ConfirmPayload,
+    pub locale: Locale,
+    pub at: &'a str,
+    /// At most one per contact in 24 hours (an address already known).
+    pub once_per_contact: bool,
+}
+
+/// The outbox message and the token row of a confirmation email; returns the message id. The
+/// message goes in only within its caps (three per mailbox in 24 hours; with
+/// `once_per_contact`, one per contact in 24 hours), and the token only with its message.
 pub fn confirm_message_statements(
     config: &Config,
     db: &D1Database,
-    contact_id: &str,
-    email: &EmailAddress,
-    payload: &ConfirmPayload,
-    locale: Locale,
-    at: &str,
+    mail: &ConfirmationEmail<'_>,
 ) -> AppResult<(Vec<D1PreparedStatement>, String)> {
+    let ConfirmationEmail {
+        contact_id,
+        email,
+        payload,
+        locale,
+        at,
+        once_per_contact,
+    } = *mail;
     let token = secret::random_secret(24).map_err(|e| AppError::internal("random", e))?;
     let hash = secret::sha256_hex(&token);
-    let expires_at = time::format(time::now() + Duration::days(CONFIRM_TTL_DAYS));
+    let now = time::now();
+    let expires_at = time::format(now + Duration::days(CONFIRM_TTL_DAYS));
+    let day_ago = time::format(now - Duration::hours(24));
     let payload_json = serde_json::to_string(payload)?;
     let url = format!("{}/confirm?t={token}", config.public_base_url);
     let message_id = secret::new_id("msg");
     let body = format!("{}\n\n{url}\n", text(locale, Text::ConfirmEmailBody));
     let statements = vec![
-        tokens::insert_statement(
-            db,
-            &tokens::NewToken {
-                hash: &hash,
-                purpose: PURPOSE,
-                contact_id,
-                payload: Some(&payload_json),
-                created_at: at,
-                expires_at: &expires_at,
-            },
-        )?,
-        outbox::insert_statement(
+        outbox::insert_capped_statement(
             db,
             &outbox::NewMessage {
                 id: &message_id,
@@ -68,6 +80,23 @@ pub fn confirm_message_statements(
                 created_at: at,
                 mailbox_hash: Some(&email.mailbox_hash(&config.token_secret)),
             },
+            &outbox::Cap {
+                since: &day_ago,
+                per_mailbox: CONFIRMATIONS_PER_MAILBOX_DAILY,
+                once_per_contact,
+            },
+        )?,
+        tokens::insert_with_message_statement(
+            db,
+            &tokens::NewToken {
+                hash: &hash,
+                purpose: PURPOSE,
+                contact_id,
+                payload: Some(&payload_json),
+                created_at: at,
+                expires_at: &expires_at,
+            },
+            &message_id,
         )?,
     ];
     Ok((statements, message_id))

@@ -9,17 +9,15 @@ use crate::config::Config;
 use crate::domain::email::EmailAddress;
 use crate::domain::form::{FormDefinition, FormInput, Submission, SubmissionInput, SubmissionJson};
 use crate::domain::i18n::Locale;
-use crate::domain::outbox::MessageKind;
 use crate::domain::signup::{
     plan, ConfirmPayload, ContactStatus, PendingChanges, SignupPlan, SubmissionProof,
 };
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
-use crate::flows::caps;
 use crate::http::body::{decode_json, media_type, read_limited};
 use crate::http::{client, cors, response, turnstile};
 use crate::jobs::{enqueue_all, message::Job};
-use crate::routes::confirm::confirm_message_statements;
+use crate::routes::confirm::{confirm_message_statements, ConfirmationEmail};
 use crate::routes::App;
 use crate::store::{self, audit, consents, contacts, forms, rate};
 
@@ -27,8 +25,6 @@ use crate::store::{self, audit, consents, contacts, forms, rate};
 const SUBMISSION_LIMIT: usize = 16 * 1024;
 /// Submissions per address per hour, across every form and location.
 const EMAIL_HOURLY_LIMIT: u32 = 10;
-/// Confirmation emails per mailbox (see `EmailAddress::mailbox`) in any 24 hours.
-const CONFIRMATIONS_PER_MAILBOX_DAILY: u32 = 3;
 
 /// Loads a live form and its validated definition, or 404.
 pub async fn load_form(db: &worker::D1Database, id: &str) -> AppResult<FormDefinition> {
@@ -293,40 +289,26 @@ impl Signup<'_> {
 
     /// The confirmation email and its token, unless one went to this address in the last 24
     /// hours, or three went to this mailbox (`+tag` spellings and gmail dots folded): nobody
-    /// can turn a signup form into a way to flood someone's inbox.
-    async fn confirmation(
+    /// can turn a signup form into a way to flood someone's inbox. Both caps are checked by the
+    /// insert itself, in the signup's own batch (no extra round trip, no race); when a cap
+    /// holds, the delivery job finds no message and settles.
+    fn confirmation(
         &self,
         contact_id: &str,
         is_new: bool,
         payload: &ConfirmPayload,
     ) -> AppResult<(Vec<worker::D1PreparedStatement>, Vec<Job>)> {
-        let since = time::format(time::now() - Duration::hours(24));
-        if !is_new && contacts::confirm_sent_since(self.db, contact_id, &since).await? {
-            return Ok((Vec::new(), Vec::new()));
-        }
-        let mailbox_hash = self
-            .submission
-            .email
-            .mailbox_hash(&self.config.token_secret);
-        if !caps::mailbox_may_receive(
-            self.db,
-            &mailbox_hash,
-            MessageKind::Confirm.as_str(),
-            CONFIRMATIONS_PER_MAILBOX_DAILY,
-            time::now(),
-        )
-        .await?
-        {
-            return Ok((Vec::new(), Vec::new()));
-        }
         let (statements, message_id) = confirm_message_statements(
             self.config,
             self.db,
-            contact_id,
-            &self.submission.email,
-            payload,
-            self.locale,
-            &self.at,
+            &ConfirmationEmail {
+                contact_id,
+                email: &self.submission.email,
+                payload,
+                locale: self.locale,
+                at: &self.at,
+                once_per_contact: !is_new,
+            },
         )?;
         Ok((statements, vec![Job::DeliverEmail { id: message_id }]))
     }
@@ -360,7 +342,7 @@ impl Signup<'_> {
         if active {
             jobs.push(Job::ContactChanged { id: id.clone() });
         } else {
-            let (mail, mail_jobs) = self.confirmation(&id, true, &self.payload(None)).await?;
+            let (mail, mail_jobs) = self.confirmation(&id, true, &self.payload(None))?;
             statements.extend(mail);
             jobs.extend(mail_jobs);
         }
@@ -387,7 +369,7 @@ impl Signup<'_> {
             statements.push(contacts::activate_statement(self.db, id, &self.at)?);
             jobs.push(Job::ContactChanged { id: id.to_string() });
         } else {
-            let (mail, mail_jobs) = self.confirmation(id, false, &self.payload(None)).await?;
+            let (mail, mail_jobs) = self.confirmation(id, false, &self.payload(None))?;
             statements.extend(mail);
             jobs.extend(mail_jobs);
         }
@@ -401,9 +383,7 @@ impl Signup<'_> {
             fields: self.submission.contact.clone(),
             attributes: self.submission.attributes.clone(),
         };
-        let (statements, jobs) = self
-            .confirmation(id, false, &self.payload(Some(changes)))
-            .await?;
+        let (statements, jobs) = self.confirmation(id, false, &self.payload(Some(changes)))?;
         if !statements.is_empty() {
             store::batch(self.db, statements).await?;
         }

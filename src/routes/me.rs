@@ -25,7 +25,6 @@ use crate::domain::link::{self, LinkPurpose};
 use crate::domain::outbox::MessageKind;
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
-use crate::flows::caps;
 use crate::http::auth::bearer_token;
 use crate::http::body::{read_json, JSON_LIMIT};
 use crate::http::{client, response};
@@ -154,38 +153,18 @@ async fn send_sign_in_link(
     let db = store::database(env)?;
     let now = time::now();
     let mailbox_hash = email.mailbox_hash(&config.token_secret);
-    if !caps::mailbox_may_receive(
-        &db,
-        &mailbox_hash,
-        MessageKind::MagicLink.as_str(),
-        SIGN_IN_EMAILS_PER_DAY,
-        now,
-    )
-    .await?
-    {
-        worker::console_log!("magic link: daily cap reached for one mailbox; not sent");
-        return Ok(SignInEmail::Capped);
-    }
     let token = secret::random_secret(24).map_err(|e| AppError::internal("random", e))?;
     let at = time::format(now);
+    let day_ago = time::format(now - Duration::hours(24));
     let url = format!("{}/me?t={token}", config.public_base_url);
     let message_id = secret::new_id("msg");
     let body = format!("{}\n\n{url}\n", text(locale, Text::MagicLinkBody));
-    store::batch(
+    // The cap is checked by the insert itself, so simultaneous requests cannot all pass it;
+    // the token exists only if its email does.
+    let changed = store::batch_changes(
         &db,
         vec![
-            tokens::insert_statement(
-                &db,
-                &tokens::NewToken {
-                    hash: &secret::sha256_hex(&token),
-                    purpose: "magic_link",
-                    contact_id,
-                    payload: None,
-                    created_at: &at,
-                    expires_at: &time::format(now + Duration::minutes(MAGIC_LINK_MINUTES)),
-                },
-            )?,
-            outbox::insert_statement(
+            outbox::insert_capped_statement(
                 &db,
                 &outbox::NewMessage {
                     id: &message_id,
@@ -200,10 +179,31 @@ async fn send_sign_in_link(
                     created_at: &at,
                     mailbox_hash: Some(&mailbox_hash),
                 },
+                &outbox::Cap {
+                    since: &day_ago,
+                    per_mailbox: SIGN_IN_EMAILS_PER_DAY,
+                    once_per_contact: false,
+                },
+            )?,
+            tokens::insert_with_message_statement(
+                &db,
+                &tokens::NewToken {
+                    hash: &secret::sha256_hex(&token),
+                    purpose: "magic_link",
+                    contact_id,
+                    payload: None,
+                    created_at: &at,
+                    expires_at: &time::format(now + Duration::minutes(MAGIC_LINK_MINUTES)),
+                },
+                &message_id,
             )?,
         ],
     )
     .await?;
+    if changed.first() != Some(&1) {
+        worker::console_log!("magic link: daily cap reached for one mailbox; not sent");
+        return Ok(SignInEmail::Capped);
+    }
     if config.email_webhook_url.is_some() {
         enqueue(env, Job::DeliverEmail { id: message_id }).await?;
     }

@@ -203,17 +203,6 @@ pub async fn attributes(db: &D1Database, contact_id: &str) -> AppResult<Vec<Attr
     .await
 }
 
-/// Whether a confirmation email went to this contact since `since` (subscription-bombing guard).
-pub async fn confirm_sent_since(db: &D1Database, contact_id: &str, since: &str) -> AppResult<bool> {
-    let row: Option<Flag> = first(
-        db,
-        "SELECT 1 AS found FROM outbox WHERE contact_id = ?1 AND kind = 'confirm' AND created_at > ?2 LIMIT 1",
-        &[Arg::Text(contact_id), Arg::Text(since)],
-    )
-    .await?;
-    Ok(row.is_some())
-}
-
 /// A person who erased their data and then confirmed a new signup is a member again (under
 /// either hash of their address).
 pub fn lift_suppression_statement(

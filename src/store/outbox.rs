@@ -79,6 +79,49 @@ pub fn insert_statement(db: &D1Database, m: &NewMessage<'_>) -> AppResult<D1Prep
     )
 }
 
+/// How many messages of a kind may go out, counted over the rolling window since `since`.
+pub struct Cap<'a> {
+    pub since: &'a str,
+    /// Messages of this kind to one mailbox (`NewMessage::mailbox_hash`, which must be set).
+    pub per_mailbox: u32,
+    /// At most one of this kind to the message's contact.
+    pub once_per_contact: bool,
+}
+
+/// Inserts the message only while it stays within `cap`. The count and the insert are one
+/// statement, and D1 runs statements one at a time, so simultaneous requests cannot all pass
+/// the count: a form or a sign-in page cannot be turned into a way to flood an inbox. How many
+/// rows it changed (0 or 1) says whether the message is there.
+pub fn insert_capped_statement(
+    db: &D1Database,
+    m: &NewMessage<'_>,
+    cap: &Cap<'_>,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "INSERT INTO outbox (id, contact_id, to_email, kind, subject, body_text, url, unsubscribe_url, preferences_url, created_at, mailbox_hash) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+         WHERE (SELECT COUNT(*) FROM outbox WHERE mailbox_hash = ?11 AND kind = ?4 AND created_at > ?12) < ?13 \
+           AND (?14 = 0 OR NOT EXISTS (SELECT 1 FROM outbox WHERE contact_id = ?2 AND kind = ?4 AND created_at > ?12))",
+        &[
+            Arg::Text(m.id),
+            Arg::OptText(m.contact_id),
+            Arg::Text(m.to),
+            Arg::Text(m.kind),
+            Arg::Text(m.subject),
+            Arg::Text(m.text),
+            Arg::OptText(m.url),
+            Arg::OptText(m.unsubscribe_url),
+            Arg::OptText(m.preferences_url),
+            Arg::Text(m.created_at),
+            Arg::OptText(m.mailbox_hash),
+            Arg::Text(cap.since),
+            Arg::Int(i64::from(cap.per_mailbox)),
+            Arg::Int(i64::from(cap.once_per_contact)),
+        ],
+    )
+}
+
 /// Newest first; `to` is a normalized address or none for every recipient.
 pub async fn list(db: &D1Database, to: Option<&str>, limit: u32) -> AppResult<Vec<OutboxMessage>> {
     let rows: Vec<OutboxRow> = match to {
@@ -210,27 +253,6 @@ pub async fn stragglers(
     )
     .await?;
     Ok(rows.into_iter().map(|r| r.id).collect())
-}
-
-#[derive(Deserialize)]
-struct Count {
-    n: f64,
-}
-
-/// Messages of `kind` to this folded mailbox created after `since` (caps per mailbox).
-pub async fn count_to_mailbox_since(
-    db: &D1Database,
-    mailbox_hash: &str,
-    kind: &str,
-    since: &str,
-) -> AppResult<u32> {
-    let row: Option<Count> = first(
-        db,
-        "SELECT COUNT(*) AS n FROM outbox WHERE mailbox_hash = ?1 AND kind = ?2 AND created_at > ?3",
-        &[Arg::Text(mailbox_hash), Arg::Text(kind), Arg::Text(since)],
-    )
-    .await?;
-    Ok(row.map_or(0, |r| r.n.max(0.0) as u32))
 }
 
 /// Messages never delivered and created before `before` go: their links expired long ago, and

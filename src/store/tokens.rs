@@ -31,6 +31,30 @@ pub fn insert_statement(db: &D1Database, t: &NewToken<'_>) -> AppResult<D1Prepar
     )
 }
 
+/// The token of a capped email (see `outbox::insert_capped_statement`): inserted only if the
+/// message `message_id` made it into the outbox earlier in the same batch, so no live token
+/// exists for an email that was never queued.
+pub fn insert_with_message_statement(
+    db: &D1Database,
+    t: &NewToken<'_>,
+    message_id: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "INSERT INTO tokens (hash, purpose, contact_id, payload, created_at, expires_at) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM outbox WHERE id = ?7)",
+        &[
+            Arg::Text(t.hash),
+            Arg::Text(t.purpose),
+            Arg::Text(t.contact_id),
+            Arg::OptText(t.payload),
+            Arg::Text(t.created_at),
+            Arg::Text(t.expires_at),
+            Arg::Text(message_id),
+        ],
+    )
+}
+
 #[derive(Debug, Deserialize)]
 pub struct ConsumedToken {
     pub contact_id: String,
