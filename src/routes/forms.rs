@@ -167,11 +167,10 @@ async fn accept(
     }
     let existing = contacts::state_by_email_hash(db, &email_hashes).await?;
     // Checked for pending contacts too: a double opt-in form leaves an erased address pending,
-    // and only its owner's confirmation may bring it back.
-    let suppressed = match existing.as_ref().map(|c| c.status.as_str()) {
-        Some("active" | "unsubscribed") => false,
-        _ => contacts::is_suppressed(db, &email_hashes).await?,
-    };
+    // and only its owner's confirmation may bring it back. Checked for every address, known or
+    // not, so every submission makes the same round trips: a path one query shorter for known
+    // addresses would tell them apart by timing.
+    let suppressed = contacts::is_suppressed(db, &email_hashes).await?;
     let status = existing
         .as_ref()
         .and_then(|c| ContactStatus::parse(&c.status));

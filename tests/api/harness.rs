@@ -107,12 +107,26 @@ pub fn apply_migrations(state: &std::path::Path) -> Result<String, String> {
     }
 }
 
-/// `wrangler d1 execute --command` on the local D1 in `state`; its stdout when it succeeds.
+/// `wrangler d1 execute --command` on the local D1 in `state`; its stdout when it succeeds. The
+/// running Worker may hold the write lock a moment (a queue job): a busy database is retried.
 pub fn d1_execute_at(
     state: &std::path::Path,
     command: &str,
     json: bool,
 ) -> Result<Vec<u8>, String> {
+    let mut attempt = 0;
+    loop {
+        match d1_execute_once(state, command, json) {
+            Err(e) if e.contains("SQLITE_BUSY") && attempt < 6 => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(500 * attempt));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn d1_execute_once(state: &std::path::Path, command: &str, json: bool) -> Result<Vec<u8>, String> {
     let mut cmd = wrangler();
     cmd.args(["d1", "execute", "DB", "--local", "--command", command]);
     if json {
@@ -127,8 +141,9 @@ pub fn d1_execute_at(
         Ok(out.stdout)
     } else {
         Err(format!(
-            "sql failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "sql failed: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
         ))
     }
 }

@@ -49,6 +49,7 @@ pub fn serial_tests() -> Vec<(&'static str, TestFn)> {
         erasure_keeps_minimal_consent_proof_and_unlinks_survey_scores_from_orders,
         the_daily_run_forgets_delivered_mail_and_old_rate_counters,
         rotating_link_keys_and_retiring_the_bootstrap_key_keep_every_hash_matching,
+        after_erasure_no_table_holds_the_person_but_where_the_record_of_processing_says,
     ]
 }
 
@@ -947,8 +948,10 @@ async fn confirmation_emails_are_capped_per_mailbox_whatever_the_spelling(
 async fn an_ipv6_subnet_is_one_visitor_to_the_rate_limits(app: Arc<TestApp>) -> Result<(), String> {
     // A fresh /64 per run; within it, every request comes from a different address.
     let prefix = format!("2001:db8:{:x}:{:x}", std::process::id() % 0xffff, 0x7e57);
+    // More than two windows' worth, every request from another address of one /64: the
+    // limiter (60 a minute) must refuse some, whichever minute boundary the run straddles.
     let mut statuses = Vec::new();
-    for i in 0..62u32 {
+    for i in 0..125u32 {
         let r = app
             .send(
                 app.client
@@ -960,8 +963,9 @@ async fn an_ipv6_subnet_is_one_visitor_to_the_rate_limits(app: Arc<TestApp>) -> 
             .await?;
         statuses.push(r.status);
     }
+    let first_refusal = statuses.iter().position(|s| *s == 429);
     ensure!(
-        statuses[..60].iter().all(|s| *s == 410) && statuses[60..].iter().all(|s| *s == 429),
+        first_refusal.is_some_and(|i| i <= 120) && statuses.iter().all(|s| *s == 410 || *s == 429),
         "statuses {statuses:?}"
     );
     // Another subnet is another visitor.
@@ -1420,7 +1424,9 @@ async fn a_mail_provider_posting_unsubscribes_from_one_address_is_never_limited(
     let (unsubscribe, _) = newsletter_links(&app, &email).await?;
     // One shared sender address, more one-click posts than the per-IP limit allows a minute.
     let provider_ip = format!("192.0.2.{}", 100 + std::process::id() % 100);
-    for i in 0..65 {
+    // More than two windows' worth, so the limit would bite whichever minute boundary the
+    // run straddles.
+    for i in 0..125 {
         let reply = app
             .send(
                 app.client
@@ -1436,7 +1442,7 @@ async fn a_mail_provider_posting_unsubscribes_from_one_address_is_never_limited(
     // Forged links from that address are what the limit is for.
     let forged = unsubscribe.replacen(".u.", ".s.", 1);
     let mut statuses = Vec::new();
-    for _ in 0..62 {
+    for _ in 0..125 {
         statuses.push(
             app.send(
                 app.client
@@ -1453,8 +1459,198 @@ async fn a_mail_provider_posting_unsubscribes_from_one_address_is_never_limited(
         );
     }
     ensure!(
-        statuses[..60].iter().all(|s| *s == 400) && statuses[60..].iter().all(|s| *s == 429),
+        statuses.contains(&429) && statuses.iter().all(|s| *s == 400 || *s == 429),
         "forged statuses {statuses:?}"
+    );
+    Ok(())
+}
+
+/// Where a person may still appear after erasure, as the README's record of processing says:
+/// (table, what may be found there).
+const KEPT_AFTER_ERASURE: &[(&str, &str)] = &[
+    (
+        "suppressions",
+        "the email HMAC, so nobody brings the person back",
+    ),
+    (
+        "consent_events",
+        "minimal proof: contact id and email HMAC, no IP hash, no browser",
+    ),
+    (
+        "audit_log",
+        "ids of what changed and who changed it, never an email",
+    ),
+    (
+        "outbox",
+        "the erasure notice to the address, once, without a link",
+    ),
+    (
+        "rate_counters",
+        "counters keyed by the email HMAC, for their window",
+    ),
+];
+
+async fn after_erasure_no_table_holds_the_person_but_where_the_record_of_processing_says(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    // A person with something in every table a person can reach: form data and consents, an
+    // order, a survey answer with text, a segment membership, sessions and links.
+    let email = unique_email("everywhere");
+    confirmed(&app, &email).await?;
+    let external = crate::orders::external_id("everywhere");
+    crate::orders::send_orders(
+        &app,
+        vec![crate::orders::order(
+            &external,
+            &email,
+            "49.90",
+            "2026-06-01T10:00:00Z",
+        )],
+    )
+    .await?;
+    let survey = create_survey(&app).await?;
+    let invited = app
+        .post_json(
+            &format!("/admin/v1/surveys/{survey}/invitations"),
+            &json!({"invitations": [{"email": email, "order_id": external}], "send_email": true}),
+            Auth::Admin,
+        )
+        .await?
+        .expect(201)?
+        .json();
+    let token = invited["invitations"][0]["url"]
+        .as_str()
+        .and_then(|u| u.rsplit('/').next())
+        .ok_or("no survey link")?
+        .to_string();
+    app.post_json(
+        "/v1/surveys/responses",
+        &json!({"token": token, "answers": {"nps": 9, "why": "the shoes fit"}}),
+        Auth::None,
+    )
+    .await?
+    .expect(201)?;
+    // The preferences link of the survey email (a segment naming the address would keep it in
+    // the marketer's own rule text, which erasure does not rewrite).
+    let mail = survey_mail(&app, &email).await?;
+    let prefs_token = mail["preferences_url"]
+        .as_str()
+        .and_then(|u| u.split("p=").nth(1))
+        .ok_or("no preferences link")?
+        .to_string();
+    let prefs = open_session(&app, &prefs_token).await?.expect(200)?.json()["session"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    put_consent(&app, &prefs, "profiling", false)
+        .await?
+        .expect(200)?;
+    create_segment(
+        &app,
+        "Brazil",
+        json!({"field": "country", "op": "eq", "value": "BR"}),
+    )
+    .await?;
+    let row = app.sql_rows(&format!(
+        "SELECT id, email_hash FROM contacts WHERE email = '{email}'"
+    ))?;
+    let id = row[0]["id"].as_str().ok_or("no id")?.to_string();
+    let hash = row[0]["email_hash"].as_str().ok_or("no hash")?.to_string();
+    app.eventually(Duration::from_secs(20), || async {
+        let n = app.sql_rows(&format!(
+            "SELECT COUNT(*) AS n FROM segment_members WHERE contact_id = '{id}'"
+        ))?;
+        let s = app.sql_rows(&format!(
+            "SELECT COUNT(*) AS n FROM contact_stats WHERE contact_id = '{id}'"
+        ))?;
+        Ok((n[0]["n"].as_i64() >= Some(1) && s[0]["n"] == 1).then_some(()))
+    })
+    .await?;
+
+    let session = session_for(&app, &email).await?;
+    app.delete("/v1/me", Auth::Bearer(&session))
+        .await?
+        .expect(200)?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Every text column of every table, read from the schema itself: a table or column added
+    // later is checked without anyone remembering to.
+    let columns = app.sql_rows(
+        "SELECT m.name AS tbl, p.name AS col FROM sqlite_master m, pragma_table_info(m.name) p \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_cf_%' \
+           AND m.name <> 'd1_migrations' AND (p.type = 'TEXT' OR p.type = '')",
+    )?;
+    ensure!(columns.len() > 40, "schema read: {columns:?}");
+    // One count per column, 50 columns a query (D1 caps compound SELECTs and result columns).
+    let probes: Vec<String> = columns
+        .iter()
+        .filter_map(|c| Some((c["tbl"].as_str()?, c["col"].as_str()?)))
+        .map(|(t, c)| {
+            format!(
+                "(SELECT COUNT(*) FROM \"{t}\" WHERE instr(\"{c}\", '{id}') > 0 \
+                  OR instr(\"{c}\", '{email}') > 0 OR instr(\"{c}\", '{hash}') > 0) AS \"{t}.{c}\""
+            )
+        })
+        .collect();
+    let mut unexpected = Vec::new();
+    for chunk in probes.chunks(50) {
+        let found = app.sql_rows(&format!("SELECT {}", chunk.join(", ")))?;
+        let counts = found
+            .first()
+            .and_then(Value::as_object)
+            .ok_or("no counts")?;
+        for (column, n) in counts {
+            let table = column.split('.').next().unwrap_or_default();
+            if n.as_i64() > Some(0) && !KEPT_AFTER_ERASURE.iter().any(|(t, _)| *t == table) {
+                unexpected.push(column.clone());
+            }
+        }
+    }
+    ensure!(
+        unexpected.is_empty(),
+        "the erased person is still in {unexpected:?} (allowed: {KEPT_AFTER_ERASURE:?})"
+    );
+    // And what is kept is only what the record of processing says.
+    let proof = app.sql_rows(&format!(
+        "SELECT COUNT(*) AS n, SUM(ip_hash IS NOT NULL OR user_agent IS NOT NULL) AS identifying, \
+           SUM(email_hash = '{hash}') AS keyed FROM consent_events WHERE contact_id = '{id}'"
+    ))?;
+    ensure!(
+        proof[0]["n"].as_i64() >= Some(3)
+            && proof[0]["identifying"] == 0
+            && proof[0]["keyed"] == proof[0]["n"],
+        "minimal proof {proof:?}"
+    );
+    let mail = app.sql_rows(&format!(
+        "SELECT kind, url, contact_id FROM outbox WHERE to_email = '{email}' OR contact_id = '{id}'"
+    ))?;
+    ensure!(
+        mail.len() == 1 && mail[0]["kind"] == "erasure_notice" && mail[0]["url"].is_null(),
+        "outbox after erasure: {mail:?}"
+    );
+    let audit = app.sql_rows(&format!(
+        "SELECT COUNT(*) AS n FROM audit_log WHERE instr(COALESCE(detail, ''), '{email}') > 0 \
+           OR instr(subject, '{email}') > 0"
+    ))?;
+    ensure!(audit[0]["n"] == 0, "an email in the audit log");
+    let scores = app.sql_rows(&format!(
+        "SELECT r.contact_id, r.answers, r.nps, i.order_id FROM survey_responses r \
+         JOIN survey_invitations i ON i.id = r.invitation_id WHERE r.survey_id = '{survey}'"
+    ))?;
+    ensure!(
+        scores.len() == 1
+            && scores[0]["contact_id"].is_null()
+            && scores[0]["order_id"].is_null()
+            && scores[0]["answers"] == "{}"
+            && scores[0]["nps"] == 9,
+        "survey score after erasure: {scores:?}"
+    );
+    let order = app.sql_rows(&format!(
+        "SELECT contact_id, total_cents FROM orders WHERE external_id = '{external}'"
+    ))?;
+    ensure!(
+        order.len() == 1 && order[0]["contact_id"].is_null() && order[0]["total_cents"] == 4990,
+        "order after erasure: {order:?}"
     );
     Ok(())
 }
