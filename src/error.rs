@@ -1,6 +1,6 @@
 //! The one error type of the service and its single mapping to HTTP responses.
 //!
-//! Bodies follow DESIGN.md: `{"error":{"code","message","fields"?}}`. Server-side failures are
+//! Bodies follow the API contract (README, `/openapi.json`): `{"error":{"code","message","fields"?}}`. Server-side failures are
 //! logged with their cause (never a request body, so never PII) and answered with a generic body.
 
 use std::collections::BTreeMap;
