@@ -16,13 +16,14 @@ PORT ?= 8787
 
 .PHONY: browser-deps schemathesis
 .PHONY: help setup tools dev build schema test test-unit test-integration lint bench deploy clean
-.PHONY: fuzz-tools fuzz-build fuzz-smoke soak
+.PHONY: fuzz-tools fuzz-build fuzz-smoke soak mutants mutants-diff mutants-tools
 
 help:
 	@echo "make dev    build, apply schema and migrations to the local D1, run wrangler dev on 127.0.0.1:$(PORT)"
 	@echo "make test   install what is missing, then lint, unit and integration tests"
 	@echo "make bench  load-test the local runtime and write BENCHMARKS.md"
 	@echo "make soak   run every fuzz target for FUZZ_SECONDS (default $(FUZZ_SECONDS)) each"
+	@echo "make mutants  mutation-test the critical files with the unit tests (45 min or more; TESTING.md); mutants-diff: lines changed since main"
 
 ## Toolchain: rustup target, worker-build, the exact wasm-bindgen-cli, npm packages.
 tools: .tools/rust-$(WASM_BINDGEN_VERSION)-$(WORKER_BUILD_VERSION) node_modules/.package-lock.json
@@ -101,7 +102,7 @@ lint: tools
 	cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
 
 test-unit: tools
-	cargo test --lib
+	cargo test --lib --test promises
 
 test-integration: setup build browser-deps schemathesis
 	cargo test --test api
@@ -158,3 +159,60 @@ deploy: tools build
 
 clean:
 	rm -rf build target .tools .wrangler fuzz/target
+
+## Mutation testing (cargo-mutants, pinned): how many small faults planted in the critical files
+## the unit and property tests catch. The file list is .cargo/mutants.toml; what it runs, how long
+## it takes, the scores and every surviving mutant are in TESTING.md. Not part of `make test`.
+# Each mutant is built in a scratch copy of the tree. CARGO_TARGET_DIR keeps the dependencies
+# built from one run to the next, and without debuginfo a mutant rebuilds in seconds (so two runs
+# must not overlap: they would rebuild over each other's test binary). Only
+# `--lib` tests run, with fewer proptest cases; a mutant that loops is cut at MUTANTS_TIMEOUT.
+CARGO_MUTANTS_VERSION = 27.1.0
+MUTANTS_CASES ?= 32
+MUTANTS_TIMEOUT ?= 90
+MUTANTS_MIN_SCORE ?= 90
+MUTANTS_BASE ?= main
+MUTANTS_ARGS ?=
+MUTANTS_TARGET_DIR = $(CURDIR)/target/mutants-build
+MUTANTS_RUN = PROPTEST_CASES=$(MUTANTS_CASES) CARGO_TARGET_DIR=$(MUTANTS_TARGET_DIR) \
+	CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_TEST_DEBUG=0 \
+	nice -n 10 cargo mutants --jobs 1 --timeout $(MUTANTS_TIMEOUT) --build-timeout 1200 \
+	--cap-lints true --colors never --cargo-arg=--lib $(MUTANTS_ARGS)
+
+# $(1): the output directory. Exit codes 2 (missed) and 3 (timeouts) are results, not failures;
+# the score (caught or timed out, of the viable mutants) is printed with every survivor.
+define mutants_run
+	@mkdir -p $(1)
+	@rm -rf $(MUTANTS_TARGET_DIR)/debug/incremental/clientela-* $(MUTANTS_TARGET_DIR)/debug/.fingerprint/clientela-* $(MUTANTS_TARGET_DIR)/debug/deps/*clientela*
+	@status=0; $(MUTANTS_RUN) --output $(1) $(2) || status=$$?; \
+	case $$status in 0|2|3) ;; *) echo "cargo mutants failed (exit $$status): see $(1)/mutants.out/"; exit $$status;; esac
+endef
+
+define mutants_score
+	@cd $(1)/mutants.out 2>/dev/null && [ -f caught.txt ] || { echo "no mutant in scope"; exit 0; }; \
+	c=$$(wc -l < caught.txt) m=$$(wc -l < missed.txt) t=$$(wc -l < timeout.txt) u=$$(wc -l < unviable.txt); \
+	echo "mutants: $$c caught, $$m missed, $$t timeout, $$u unviable"; sed 's/^/  MISSED /' missed.txt; \
+	awk -v c=$$c -v m=$$m -v t=$$t -v min=$(2) 'BEGIN { v = c + m + t; if (v == 0) { print "no viable mutant in scope"; exit 0 } \
+	  s = 100 * (c + t) / v; printf "score: %.1f%% of %d viable mutants caught or timed out (minimum %g%%)\n", s, v, min; exit (s < min) }'
+endef
+
+mutants-tools:
+	@cargo mutants --version 2>/dev/null | grep -qx 'cargo-mutants $(CARGO_MUTANTS_VERSION)' \
+	  || cargo install cargo-mutants --version $(CARGO_MUTANTS_VERSION) --locked
+
+mutants: mutants-tools
+	$(call mutants_run,target/mutants)
+	$(call mutants_score,target/mutants,$(MUTANTS_MIN_SCORE))
+
+# Mutants only in lines this branch (and the working tree) changed since it left MUTANTS_BASE,
+# within the same file list; every one of them must be caught.
+mutants-diff: mutants-tools
+	@mkdir -p target/mutants-diff
+	@git diff $$(git merge-base HEAD $(MUTANTS_BASE)) -- '*.rs' > target/mutants-diff/changes.diff
+	@if [ -s target/mutants-diff/changes.diff ]; then $(MAKE) --no-print-directory mutants-in-diff; \
+	  else echo "mutants-diff: no Rust change against $(MUTANTS_BASE), nothing to mutate"; fi
+
+.PHONY: mutants-in-diff
+mutants-in-diff:
+	$(call mutants_run,target/mutants-diff,--in-diff target/mutants-diff/changes.diff)
+	$(call mutants_score,target/mutants-diff,100)

@@ -25,6 +25,8 @@ pub struct Config {
     pub email_webhook_url: Option<String>,
     /// Days an unconfirmed signup is kept before retention deletes it.
     pub unconfirmed_retention_days: i64,
+    /// `CHUNK_ROWS`, when set: see [`chunk_rows`].
+    chunk_rows: Option<usize>,
 }
 
 impl Config {
@@ -64,7 +66,13 @@ impl Config {
                 .and_then(|d| d.parse::<i64>().ok())
                 .filter(|d| (1..=3650).contains(d))
                 .unwrap_or(30),
+            chunk_rows: chunk_rows_var(env),
         })
+    }
+
+    /// [`chunk_rows`] for code that already holds the settings.
+    pub fn chunk(&self, natural: usize) -> usize {
+        self.chunk_rows.map_or(natural, |rows| rows.min(natural))
     }
 }
 
@@ -80,4 +88,18 @@ fn optional(env: &Env, name: &str) -> Option<String> {
 
 fn required(env: &Env, name: &'static str) -> AppResult<String> {
     optional(env, name).ok_or(AppError::Misconfigured(name))
+}
+
+/// The size of one chunk of a job that loops over rows, or of one page of a paged read: the
+/// job's own `natural` size, or `CHUNK_ROWS` when that var is set lower. Production leaves it
+/// unset; the integration tests set it to a few rows so that every rebuild, export, sweep and
+/// purge crosses its chunk and page boundaries with the handful of rows a story creates.
+pub fn chunk_rows(env: &Env, natural: usize) -> usize {
+    chunk_rows_var(env).map_or(natural, |rows| rows.min(natural))
+}
+
+fn chunk_rows_var(env: &Env) -> Option<usize> {
+    optional(env, "CHUNK_ROWS")
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&rows| rows > 0)
 }

@@ -3,6 +3,7 @@
 
 use worker::{Context, Env, Request, Response};
 
+use crate::domain::scope::Scope;
 use crate::error::{AppError, AppResult};
 use crate::http::response;
 use crate::routes::{self, admin, App};
@@ -67,111 +68,231 @@ pub enum Handler {
     UnsubscribePost,
 }
 
+/// Who may call a route. Every row of [`ROUTES`] says it, so no route can be added without
+/// deciding; `/openapi.json` publishes it as each operation's `security`, and the integration
+/// scope matrix calls every admin operation with a key lacking exactly these scopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No credential: pages, the signup and link endpoints (a signed link or single-use token in
+    /// the request is the capability, checked by the handler).
+    Public,
+    /// A self-service session from `POST /v1/me/session`.
+    Session,
+    /// An API key holding any one of these scopes (never empty).
+    Admin(&'static [Scope]),
+}
+
 #[derive(Debug)]
 pub struct Route {
     pub method: &'static str,
     /// Segments in braces match one non-empty path segment and become `App::params`.
     pub path: &'static str,
+    pub access: Access,
     pub handler: Handler,
 }
 
-const fn route(method: &'static str, path: &'static str, handler: Handler) -> Route {
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    handler: Handler,
+) -> Route {
     Route {
         method,
         path,
+        access,
         handler,
     }
 }
 
+// Who may call each route, by name, so each row below stays one line.
+const PUBLIC: Access = Access::Public;
+const SESSION: Access = Access::Session;
+const KEYS: Access = Access::Admin(&[Scope::Keys]);
+const AUDIT: Access = Access::Admin(&[Scope::Audit]);
+const FORMS: Access = Access::Admin(&[Scope::Forms]);
+const SURVEYS: Access = Access::Admin(&[Scope::Surveys]);
+const ORDERS: Access = Access::Admin(&[Scope::Orders]);
+const CONTACTS_READ: Access = Access::Admin(&[Scope::ContactsRead]);
+const CONTACTS_WRITE: Access = Access::Admin(&[Scope::ContactsWrite]);
+const SEGMENTS: Access = Access::Admin(&[Scope::Segments]);
+const EXPORTS: Access = Access::Admin(&[Scope::Exports]);
+const OUTBOX: Access = Access::Admin(&[Scope::Outbox]);
+/// The outbox list: the marketer's `outbox` (redacted) or the mail relay's `outbox:deliver`.
+const OUTBOX_READ: Access = Access::Admin(&[Scope::Outbox, Scope::OutboxDeliver]);
+
 pub const ROUTES: &[Route] = &[
-    route("GET", "/healthz", Handler::Healthz),
-    route("GET", "/openapi.json", Handler::OpenApi),
-    route("POST", "/admin/v1/keys", Handler::KeysCreate),
-    route("GET", "/admin/v1/keys", Handler::KeysList),
-    route("DELETE", "/admin/v1/keys/{id}", Handler::KeysRevoke),
-    route("GET", "/admin/v1/audit", Handler::AuditList),
-    route("GET", "/admin/v1/dead-letters", Handler::DeadLettersList),
-    route("GET", "/admin/v1/outbox", Handler::OutboxList),
-    route("POST", "/admin/v1/outbox/test", Handler::OutboxTest),
-    route("GET", "/embed.js", Handler::EmbedJs),
-    route("GET", "/v1/forms/{id}", Handler::FormPublic),
-    route("OPTIONS", "/v1/forms/{id}", Handler::FormPreflight),
-    route("POST", "/v1/forms/{id}/submissions", Handler::FormSubmit),
+    route("GET", "/healthz", PUBLIC, Handler::Healthz),
+    route("GET", "/openapi.json", PUBLIC, Handler::OpenApi),
+    route("POST", "/admin/v1/keys", KEYS, Handler::KeysCreate),
+    route("GET", "/admin/v1/keys", KEYS, Handler::KeysList),
+    route("DELETE", "/admin/v1/keys/{id}", KEYS, Handler::KeysRevoke),
+    route("GET", "/admin/v1/audit", AUDIT, Handler::AuditList),
+    route(
+        "GET",
+        "/admin/v1/dead-letters",
+        AUDIT,
+        Handler::DeadLettersList,
+    ),
+    route("GET", "/admin/v1/outbox", OUTBOX_READ, Handler::OutboxList),
+    route("POST", "/admin/v1/outbox/test", OUTBOX, Handler::OutboxTest),
+    route("GET", "/embed.js", PUBLIC, Handler::EmbedJs),
+    route("GET", "/v1/forms/{id}", PUBLIC, Handler::FormPublic),
+    route("OPTIONS", "/v1/forms/{id}", PUBLIC, Handler::FormPreflight),
+    route(
+        "POST",
+        "/v1/forms/{id}/submissions",
+        PUBLIC,
+        Handler::FormSubmit,
+    ),
     route(
         "OPTIONS",
         "/v1/forms/{id}/submissions",
+        PUBLIC,
         Handler::FormPreflight,
     ),
-    route("GET", "/confirm", Handler::ConfirmPage),
-    route("POST", "/confirm", Handler::ConfirmPagePost),
-    route("POST", "/v1/confirm", Handler::ConfirmApi),
-    route("POST", "/admin/v1/forms", Handler::FormsCreate),
-    route("GET", "/admin/v1/forms", Handler::FormsList),
-    route("GET", "/admin/v1/forms/{id}", Handler::FormsGet),
-    route("PATCH", "/admin/v1/forms/{id}", Handler::FormsPatch),
-    route("GET", "/admin/v1/contacts", Handler::ContactsSearch),
-    route("GET", "/admin/v1/contacts/{id}", Handler::ContactsGet),
-    route("POST", "/admin/v1/contacts/import", Handler::ContactsImport),
+    route("GET", "/confirm", PUBLIC, Handler::ConfirmPage),
+    route("POST", "/confirm", PUBLIC, Handler::ConfirmPagePost),
+    route("POST", "/v1/confirm", PUBLIC, Handler::ConfirmApi),
+    route("POST", "/admin/v1/forms", FORMS, Handler::FormsCreate),
+    route("GET", "/admin/v1/forms", FORMS, Handler::FormsList),
+    route("GET", "/admin/v1/forms/{id}", FORMS, Handler::FormsGet),
+    route("PATCH", "/admin/v1/forms/{id}", FORMS, Handler::FormsPatch),
+    route(
+        "GET",
+        "/admin/v1/contacts",
+        CONTACTS_READ,
+        Handler::ContactsSearch,
+    ),
+    route(
+        "GET",
+        "/admin/v1/contacts/{id}",
+        CONTACTS_READ,
+        Handler::ContactsGet,
+    ),
+    route(
+        "POST",
+        "/admin/v1/contacts/import",
+        CONTACTS_WRITE,
+        Handler::ContactsImport,
+    ),
     route(
         "POST",
         "/admin/v1/contacts/{id}/revoke-links",
+        CONTACTS_WRITE,
         Handler::ContactsRevokeLinks,
     ),
-    route("GET", "/admin/v1/notices/{sha256}", Handler::NoticesGet),
-    route("POST", "/admin/v1/orders", Handler::OrdersIngest),
-    route("POST", "/admin/v1/surveys", Handler::SurveysCreate),
-    route("GET", "/admin/v1/surveys", Handler::SurveysList),
-    route("GET", "/admin/v1/surveys/{id}", Handler::SurveysGet),
-    route("PATCH", "/admin/v1/surveys/{id}", Handler::SurveysPatch),
+    route(
+        "GET",
+        "/admin/v1/notices/{sha256}",
+        CONTACTS_READ,
+        Handler::NoticesGet,
+    ),
+    route("POST", "/admin/v1/orders", ORDERS, Handler::OrdersIngest),
+    route("POST", "/admin/v1/surveys", SURVEYS, Handler::SurveysCreate),
+    route("GET", "/admin/v1/surveys", SURVEYS, Handler::SurveysList),
+    route(
+        "GET",
+        "/admin/v1/surveys/{id}",
+        SURVEYS,
+        Handler::SurveysGet,
+    ),
+    route(
+        "PATCH",
+        "/admin/v1/surveys/{id}",
+        SURVEYS,
+        Handler::SurveysPatch,
+    ),
     route(
         "POST",
         "/admin/v1/surveys/{id}/invitations",
+        SURVEYS,
         Handler::SurveysInvite,
     ),
     route(
         "GET",
         "/admin/v1/surveys/{id}/results",
+        SURVEYS,
         Handler::SurveysResults,
     ),
     route(
         "GET",
         "/admin/v1/surveys/{id}/responses.csv",
+        SURVEYS,
         Handler::SurveysExport,
     ),
-    route("GET", "/s/{token}", Handler::SurveyPage),
-    route("POST", "/v1/surveys/responses", Handler::SurveyRespond),
-    route("POST", "/admin/v1/segments", Handler::SegmentsCreate),
-    route("GET", "/admin/v1/segments", Handler::SegmentsList),
+    route("GET", "/s/{token}", PUBLIC, Handler::SurveyPage),
+    route(
+        "POST",
+        "/v1/surveys/responses",
+        PUBLIC,
+        Handler::SurveyRespond,
+    ),
+    route(
+        "POST",
+        "/admin/v1/segments",
+        SEGMENTS,
+        Handler::SegmentsCreate,
+    ),
+    route("GET", "/admin/v1/segments", SEGMENTS, Handler::SegmentsList),
     route(
         "POST",
         "/admin/v1/segments/preview",
+        SEGMENTS,
         Handler::SegmentsPreview,
     ),
-    route("GET", "/admin/v1/segments/{id}", Handler::SegmentsGet),
-    route("PUT", "/admin/v1/segments/{id}", Handler::SegmentsReplace),
-    route("DELETE", "/admin/v1/segments/{id}", Handler::SegmentsDelete),
+    route(
+        "GET",
+        "/admin/v1/segments/{id}",
+        SEGMENTS,
+        Handler::SegmentsGet,
+    ),
+    route(
+        "PUT",
+        "/admin/v1/segments/{id}",
+        SEGMENTS,
+        Handler::SegmentsReplace,
+    ),
+    route(
+        "DELETE",
+        "/admin/v1/segments/{id}",
+        SEGMENTS,
+        Handler::SegmentsDelete,
+    ),
     route(
         "GET",
         "/admin/v1/segments/{id}/export.csv",
+        EXPORTS,
         Handler::SegmentsExport,
     ),
-    route("GET", "/admin", Handler::AdminPage),
-    route("POST", "/v1/me/link", Handler::MeLink),
-    route("POST", "/v1/me/session", Handler::MeSession),
-    route("GET", "/v1/me", Handler::MeGet),
-    route("PATCH", "/v1/me", Handler::MePatch),
-    route("DELETE", "/v1/me", Handler::MeErase),
-    route("GET", "/v1/me/export", Handler::MeExport),
-    route("PUT", "/v1/me/consents/{purpose}", Handler::MeConsent),
-    route("POST", "/v1/me/sign-in-link", Handler::MeSignInLink),
+    route("GET", "/admin", PUBLIC, Handler::AdminPage),
+    route("POST", "/v1/me/link", PUBLIC, Handler::MeLink),
+    route("POST", "/v1/me/session", PUBLIC, Handler::MeSession),
+    route("GET", "/v1/me", SESSION, Handler::MeGet),
+    route("PATCH", "/v1/me", SESSION, Handler::MePatch),
+    route("DELETE", "/v1/me", SESSION, Handler::MeErase),
+    route("GET", "/v1/me/export", SESSION, Handler::MeExport),
+    route(
+        "PUT",
+        "/v1/me/consents/{purpose}",
+        SESSION,
+        Handler::MeConsent,
+    ),
+    route(
+        "POST",
+        "/v1/me/sign-in-link",
+        SESSION,
+        Handler::MeSignInLink,
+    ),
     route(
         "POST",
         "/v1/me/sign-out-everywhere",
+        SESSION,
         Handler::MeSignOutEverywhere,
     ),
-    route("GET", "/me", Handler::MePage),
-    route("GET", "/unsubscribe", Handler::UnsubscribePage),
-    route("POST", "/unsubscribe", Handler::UnsubscribePost),
+    route("GET", "/me", PUBLIC, Handler::MePage),
+    route("GET", "/unsubscribe", PUBLIC, Handler::UnsubscribePage),
+    route("POST", "/unsubscribe", PUBLIC, Handler::UnsubscribePost),
 ];
 
 /// Matches `path` against a route pattern; returns the captured segments.
@@ -351,6 +472,40 @@ mod tests {
             resolve("HEAD", "/healthz"),
             Ok((Handler::Healthz, _))
         ));
+    }
+
+    #[test]
+    fn every_admin_route_needs_a_scope_and_no_other_route_does() {
+        for r in ROUTES {
+            let admin = r.path.starts_with("/admin/v1/");
+            match r.access {
+                Access::Admin(scopes) => {
+                    assert!(admin, "{} {} asks for an API key", r.method, r.path);
+                    assert!(!scopes.is_empty(), "{} {} names no scope", r.method, r.path);
+                }
+                Access::Session => assert!(
+                    r.path.starts_with("/v1/me"),
+                    "{} {} asks for a session",
+                    r.method,
+                    r.path
+                ),
+                Access::Public => assert!(!admin, "{} {} is public", r.method, r.path),
+            }
+        }
+    }
+
+    #[test]
+    fn self_service_needs_a_session_except_the_ways_to_get_one() {
+        for r in ROUTES.iter().filter(|r| r.path.starts_with("/v1/me")) {
+            let opens_one = matches!(r.path, "/v1/me/link" | "/v1/me/session");
+            assert_eq!(
+                r.access == Access::Public,
+                opens_one,
+                "{} {}",
+                r.method,
+                r.path
+            );
+        }
     }
 
     #[test]

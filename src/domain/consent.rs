@@ -137,6 +137,24 @@ mod tests {
         assert!(Basis::of(MARKETING_EMAIL).allows(Some(true)));
     }
 
+    /// These names are what consent records store and the API shows as basis and method; a
+    /// renamed one would orphan every proof already recorded.
+    #[test]
+    fn bases_and_methods_keep_their_stored_names() {
+        assert_eq!(Basis::Consent.as_str(), "consent");
+        assert_eq!(Basis::LegitimateInterest.as_str(), "legitimate_interest");
+        for (method, name) in [
+            (ConsentMethod::Form, "form"),
+            (ConsentMethod::DoubleOptIn, "double_opt_in"),
+            (ConsentMethod::SelfService, "self_service"),
+            (ConsentMethod::OneClickUnsubscribe, "one_click_unsubscribe"),
+            (ConsentMethod::Import, "import"),
+        ] {
+            assert_eq!(method.as_str(), name);
+        }
+        assert_eq!(Purpose::parse("sms").unwrap().to_string(), "sms");
+    }
+
     #[test]
     fn notice_hash_changes_with_the_text() {
         assert_ne!(notice_hash("I agree"), notice_hash("I agree."));

@@ -226,6 +226,49 @@ mod tests {
         assert_eq!(EmailAddress::parse(&huge), Err(EmailError::TooLong));
     }
 
+    /// 254 bytes is the longest address stored (RFC 5321's path limit less the brackets).
+    #[test]
+    fn an_address_of_exactly_254_bytes_is_accepted_and_255_refused() {
+        let domain = |d: usize| {
+            format!(
+                "{}.{}.{}.com",
+                "b".repeat(63),
+                "c".repeat(63),
+                "d".repeat(d)
+            )
+        };
+        let longest = format!("{}@{}", "a".repeat(64), domain(57));
+        assert_eq!(longest.len(), 254);
+        assert_eq!(EmailAddress::parse(&longest).unwrap().as_str(), longest);
+        let too_long = format!("{}@{}", "a".repeat(64), domain(58));
+        assert_eq!(EmailAddress::parse(&too_long), Err(EmailError::TooLong));
+    }
+
+    /// Look-ups and suppression checks try every hash an address may be stored under.
+    #[test]
+    fn every_stored_hash_of_an_address_is_listed() {
+        let plain = EmailAddress::parse("ana@example.com").unwrap();
+        let h = plain.keyed_hashes("k");
+        assert_eq!(h.all(), vec![hmac_hex("k", "ana@example.com").as_str()]);
+        let idn = EmailAddress::parse("ana@josé.example")
+            .unwrap()
+            .keyed_hashes("k");
+        assert_eq!(
+            idn.all(),
+            vec![
+                hmac_hex("k", "ana@xn--jos-dma.example").as_str(),
+                hmac_hex("k", "ana@josé.example").as_str()
+            ]
+        );
+    }
+
+    #[test]
+    fn an_address_displays_as_its_normalised_form() {
+        let e = EmailAddress::parse(" Ana@Example.COM").unwrap();
+        assert_eq!(e.to_string(), "ana@example.com");
+        assert_eq!(format!("<{e}>"), "<ana@example.com>");
+    }
+
     /// Found by the `email` fuzz target: 247 bytes as typed, 367 once lower-cased, so the
     /// stored address failed to parse again.
     #[test]

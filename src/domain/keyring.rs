@@ -165,6 +165,32 @@ mod tests {
         assert_eq!(k.link_mac("0", "m"), Some(hmac_hex(ROOT, "m")));
     }
 
+    /// IP hashes are keyed, stable and distinct: the proof correlates one address's events
+    /// without storing it, and a new secret does not map onto old hashes.
+    #[test]
+    fn ip_hashes_are_stable_per_address_and_per_secret() {
+        let k = Keyring::new(ROOT, "1", "").unwrap();
+        let h = k.ip_hash("203.0.113.9");
+        assert_eq!(h.len(), 64);
+        assert!(h.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(
+            h,
+            Keyring::new(ROOT, "2", "1").unwrap().ip_hash("203.0.113.9")
+        );
+        assert_ne!(h, k.ip_hash("203.0.113.10"));
+        let other = Keyring::new("another-root-secret-of-32-chars!", "1", "").unwrap();
+        assert_ne!(h, other.ip_hash("203.0.113.9"));
+    }
+
+    /// Logs may show which link keys are in use, never the secret.
+    #[test]
+    fn debug_output_names_the_key_ids_and_hides_the_secret() {
+        let shown = format!("{:?}", Keyring::new(ROOT, "2", "1").unwrap());
+        assert!(shown.contains("current_link_key_id: \"2\""), "{shown}");
+        assert!(shown.contains("\"1\""), "{shown}");
+        assert!(!shown.contains(ROOT), "{shown}");
+    }
+
     #[test]
     fn retired_ids_sign_and_verify_nothing() {
         let k = Keyring::new(ROOT, "2", "1,0").unwrap();

@@ -213,6 +213,46 @@ mod tests {
         assert!(verify(&keys(), &future, LinkPurpose::Preferences, at(0)).is_none());
     }
 
+    /// Key id 0 belongs to the old three-part unsubscribe links only: a new-format token that
+    /// names it is refused even when signed with that key (the root secret), so key 0 cannot
+    /// mint preference links.
+    #[test]
+    fn key_id_zero_is_refused_in_new_format_links() {
+        let issued = at(0).timestamp();
+        let sig = &hmac_hex(ROOT, &format!("link:v2:p:{ID}:{issued}:0"))[..32];
+        let token = format!("{ID}.p.0.{issued}.0.{sig}");
+        assert_eq!(keys().link_mac("0", "m"), Some(hmac_hex(ROOT, "m")));
+        assert_eq!(
+            verify(&keys(), &token, LinkPurpose::Preferences, at(1)),
+            None
+        );
+    }
+
+    /// An unsubscribe link withdraws its own purpose and nothing else; a preferences link
+    /// withdraws nothing by itself.
+    #[test]
+    fn each_unsubscribe_link_withdraws_only_its_purpose() {
+        assert_eq!(LinkPurpose::Preferences.withdraws(), None);
+        assert_eq!(
+            LinkPurpose::UnsubscribeMarketing.withdraws(),
+            Some("marketing_email")
+        );
+        assert_eq!(
+            LinkPurpose::UnsubscribeSurveys.withdraws(),
+            Some("satisfaction_surveys")
+        );
+    }
+
+    /// Signed links go to the verifier; random single-use tokens (base64url) do not.
+    #[test]
+    fn signed_links_are_told_from_random_tokens() {
+        let t = sign(&keys(), ID, LinkPurpose::Preferences, 0, at(0));
+        assert!(is_signed_link_shaped(&t));
+        assert!(!is_signed_link_shaped(
+            "q1w2e3r4t5y6u7i8o9p0-_AbCdEfGhIjKlMnOpQrStU"
+        ));
+    }
+
     #[test]
     fn tampering_with_any_part_fails() {
         let t = sign(&keys(), ID, LinkPurpose::Preferences, 2, at(0));
@@ -278,12 +318,226 @@ mod tests {
         );
     }
 
+    /// A number as a token may spell it, and whether that is its one canonical spelling.
+    fn spelled(n: i64) -> impl Strategy<Value = (String, bool)> {
+        prop_oneof![
+            12 => Just((n.to_string(), true)),
+            1 => Just((format!("0{n}"), false)),
+            1 => Just((format!("+{n}"), false)),
+            1 => Just((format!("{n} "), false)),
+        ]
+    }
+
+    /// How the signature part of a generated token is made.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Sig {
+        Genuine,
+        OneHexDigitChanged,
+        UpperCase,
+        Short,
+        Long,
+    }
+
+    /// Every part of a well-shaped token, each usually right and sometimes wrong in one way, so
+    /// that genuine links verify and each of the verifier's refusals is reached.
+    #[derive(Debug, Clone)]
+    struct Shaped {
+        retired: &'static str,
+        id: String,
+        code: &'static str,
+        signed_code: &'static str,
+        kid: &'static str,
+        signed_kid: &'static str,
+        issued: (String, bool),
+        epoch: (String, bool),
+        epoch_value: i64,
+        age: i64,
+        sig: Sig,
+        purpose: LinkPurpose,
+    }
+
+    const PURPOSES: [LinkPurpose; 3] = [
+        LinkPurpose::Preferences,
+        LinkPurpose::UnsubscribeMarketing,
+        LinkPurpose::UnsubscribeSurveys,
+    ];
+    const ISSUED: i64 = 1_800_000_000;
+
+    fn shaped() -> impl Strategy<Value = Shaped> {
+        let id = prop_oneof![
+            10 => Just(ID.to_string()),
+            2 => "[0-9a-f-]{1,64}",
+            1 => "[0-9a-f]{65}",
+            1 => "[0-9a-f]{0,8}[g-zA-Z.][0-9a-f]{0,8}",
+        ];
+        let code = |p: LinkPurpose| {
+            let other = prop::sample::select(vec!["p", "u", "s", "x", "P"]);
+            prop_oneof![12 => Just(p.code()), 1 => other]
+        };
+        let kid = || {
+            let other = prop::sample::select(vec!["2", "k9", "0", "abcdefghi", "K1", ""]);
+            prop_oneof![10 => Just("1"), 1 => other]
+        };
+        let purpose = prop::sample::select(PURPOSES.to_vec());
+        (purpose, 0..3usize)
+            .prop_flat_map(move |(signed_for, shift)| {
+                let other = PURPOSES[(shift + 1) % 3];
+                let verified_for = prop_oneof![10 => Just(signed_for), 1 => Just(other)];
+                let life = signed_for.lifetime().num_seconds();
+                let age = prop_oneof![
+                    Just(0i64),
+                    Just(life),
+                    Just(life + 1),
+                    Just(-SKEW_SECS),
+                    Just(-SKEW_SECS - 1),
+                    -2 * SKEW_SECS..life + 2 * SKEW_SECS,
+                ];
+                let c = code(signed_for);
+                let spoiled = prop::sample::select(vec![
+                    Sig::OneHexDigitChanged,
+                    Sig::UpperCase,
+                    Sig::Short,
+                    Sig::Long,
+                ]);
+                (
+                    prop::sample::select(vec!["", "2", "0", "2,0"]),
+                    id.clone(),
+                    c.clone(),
+                    prop_oneof![12 => c, 1 => Just("p")],
+                    kid(),
+                    kid(),
+                    spelled(ISSUED),
+                    (0i64..1_000_000).prop_flat_map(|e| (Just(e), spelled(e))),
+                    age,
+                    prop_oneof![10 => Just(Sig::Genuine), 1 => spoiled.clone()],
+                    verified_for,
+                )
+            })
+            .prop_map(
+                |(
+                    retired,
+                    id,
+                    code,
+                    signed_code,
+                    kid,
+                    signed_kid,
+                    issued,
+                    (epoch_value, epoch),
+                    age,
+                    sig,
+                    purpose,
+                )| Shaped {
+                    retired,
+                    id,
+                    code,
+                    signed_code,
+                    kid,
+                    signed_kid,
+                    issued,
+                    epoch,
+                    epoch_value,
+                    age,
+                    sig,
+                    purpose,
+                },
+            )
+    }
+
+    impl Shaped {
+        fn mac(code: &str, kid: &str, id: &str, epoch: i64) -> Option<String> {
+            let message = format!("link:v2:{code}:{id}:{ISSUED}:{epoch}");
+            let all_keys = Keyring::new(ROOT, "1", "").unwrap();
+            all_keys
+                .link_mac(kid, &message)
+                .map(|mac| mac[..32].to_string())
+        }
+
+        /// The signature part as sent: made the way the documented format says (not by
+        /// `sign`), then perhaps spoiled.
+        fn sig(&self) -> String {
+            let mac = Self::mac(
+                self.signed_code,
+                self.signed_kid,
+                &self.id,
+                self.epoch_value,
+            );
+            let mut sig = mac.unwrap_or_else(|| "f".repeat(32));
+            match self.sig {
+                Sig::Genuine => {}
+                Sig::OneHexDigitChanged => {
+                    let last = if sig.ends_with('0') { "1" } else { "0" };
+                    sig.replace_range(31.., last);
+                }
+                Sig::UpperCase => sig = sig.to_uppercase(),
+                Sig::Short => sig.truncate(31),
+                Sig::Long => sig.push('0'),
+            }
+            sig
+        }
+
+        fn token(&self) -> String {
+            let (id, code, kid) = (&self.id, self.code, self.kid);
+            let (issued, epoch) = (&self.issued.0, &self.epoch.0);
+            format!("{id}.{code}.{kid}.{issued}.{epoch}.{}", self.sig())
+        }
+
+        /// What `verify` must answer, from the rules in the module documentation.
+        fn expected(&self) -> Option<VerifiedLink> {
+            let id_ok = (1..=64).contains(&self.id.len())
+                && self.id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+            let kid_ok = self.kid != "0" && !self.retired.split(',').any(|r| r == self.kid);
+            let sig_ok =
+                Self::mac(self.code, self.kid, &self.id, self.epoch_value) == Some(self.sig());
+            let fresh = -SKEW_SECS <= self.age && self.age <= self.purpose.lifetime().num_seconds();
+            let spelled = self.issued.1 && self.epoch.1;
+            (id_ok && self.code == self.purpose.code() && kid_ok && spelled && fresh && sig_ok)
+                .then(|| VerifiedLink {
+                    contact_id: self.id.clone(),
+                    purpose: self.purpose,
+                    epoch: self.epoch_value,
+                })
+        }
+    }
+
     proptest! {
         #[test]
         fn arbitrary_input_never_verifies(s in "\\PC{0,160}") {
             for purpose in [LinkPurpose::Preferences, LinkPurpose::UnsubscribeMarketing] {
                 prop_assert_eq!(verify(&keys(), &s, purpose, at(0)), None);
             }
+        }
+
+        /// Well-shaped tokens, genuine or wrong in one part (purpose, key id, retired key,
+        /// spelling of a number, age at either edge, signature): `verify` accepts exactly the
+        /// genuine, fresh ones for their own purpose.
+        #[test]
+        fn a_well_shaped_token_verifies_exactly_when_every_part_is_right(t in shaped()) {
+            let keys = Keyring::new(ROOT, "1", t.retired).unwrap();
+            let now = DateTime::from_timestamp(ISSUED + t.age, 0).unwrap();
+            let token = t.token();
+            prop_assert_eq!(verify(&keys, &token, t.purpose, now), t.expected(), "token {}", token);
+        }
+
+        /// Unsubscribe links from before key ids: only the genuine ones, only for marketing, and
+        /// not once key id 0 is retired.
+        #[test]
+        fn legacy_unsubscribe_links_verify_exactly_when_genuine(
+            id in prop_oneof![3 => Just(ID.to_string()), 1 => "[0-9a-f-]{1,70}"],
+            code in prop::sample::select(vec!["u", "p", "s"]),
+            tampered in proptest::bool::weighted(0.3),
+            retired in prop::sample::select(vec!["", "0", "2"]),
+            purpose in prop::sample::select(PURPOSES.to_vec()),
+        ) {
+            let mut sig = hmac_hex(ROOT, &format!("link:{code}:{id}"))[..32].to_string();
+            if tampered {
+                let last = if sig.ends_with('0') { "1" } else { "0" };
+                sig.replace_range(31.., last);
+            }
+            let keys = Keyring::new(ROOT, "1", retired).unwrap();
+            let expected = (code == "u" && purpose == LinkPurpose::UnsubscribeMarketing && !tampered
+                && retired != "0" && (1..=64).contains(&id.len()))
+                .then(|| VerifiedLink { contact_id: id.clone(), purpose, epoch: 0 });
+            prop_assert_eq!(verify(&keys, &format!("{id}.{code}.{sig}"), purpose, at(0)), expected);
         }
 
         #[test]

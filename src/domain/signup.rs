@@ -93,6 +93,17 @@ mod tests {
     use ContactStatus::*;
     use SignupPlan::*;
 
+    /// The stored status decides the plan: a status read wrongly would treat a confirmed
+    /// address as new (or as unknown, and drop its data).
+    #[test]
+    fn stored_statuses_are_read_back() {
+        assert_eq!(ContactStatus::parse("pending"), Some(Pending));
+        assert_eq!(ContactStatus::parse("active"), Some(Active));
+        assert_eq!(ContactStatus::parse("unsubscribed"), Some(Unsubscribed));
+        assert_eq!(ContactStatus::parse("Active"), None);
+        assert_eq!(ContactStatus::parse("erased"), None);
+    }
+
     #[test]
     fn confirmed_addresses_never_go_back_to_pending() {
         for doi in [true, false] {

@@ -1777,6 +1777,14 @@ mod tests {
         assert_eq!(NpsSummary::from_scores(sixteen).score, Some(-6.3));
     }
 
+    /// The total is the sum of the three groups, whatever their sizes.
+    #[test]
+    fn nps_total_counts_every_group() {
+        let s = NpsSummary::from_scores([10, 8, 0, 0, 3]);
+        assert_eq!((s.promoters, s.passives, s.detractors), (1, 1, 3));
+        assert_eq!(s.total(), 5);
+    }
+
     #[test]
     fn nps_summary_without_responses_has_no_score() {
         let s = NpsSummary::from_scores([]);
@@ -1945,6 +1953,9 @@ mod tests {
         assert_eq!(next_avg(None, 7, 5), (5.0, 1));
         assert_eq!(next_avg(Some(f64::NAN), 7, 5), (5.0, 1));
         assert_eq!(next_avg(Some(5.0), i64::MAX, 5).1, i64::MAX);
+        // A count of 0 starts over at the new score whatever mean the row held, even one
+        // too large for `avg + (new - avg)` to come back to `new`.
+        assert_eq!(next_avg(Some(1e300), 0, 5), (5.0, 1));
     }
 
     #[test]

@@ -2,10 +2,17 @@
 //! and so is a token solved on a site that is not one of the form's allowed origins (a token
 //! farmed on the attacker's own page passes Turnstile but names the attacker's hostname).
 
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
 use serde::Deserialize;
-use worker::{Fetch, Headers, Method, Request, RequestInit};
+use worker::{Delay, Fetch, Headers, Method, Request, RequestInit};
 
 use crate::config::Config;
+
+/// How long a signup waits for siteverify (Cloudflare answers in well under a second): a
+/// verifier that does not answer is a refusal, not a signup held open.
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Deserialize)]
 struct Verdict {
@@ -44,18 +51,25 @@ pub async fn verify(
     let Ok(request) = Request::new_with_init(&config.turnstile_verify_url, &init) else {
         return false;
     };
-    match Fetch::Request(request).send().await {
-        Ok(mut response) if response.status_code() == 200 => {
-            response.json::<Verdict>().await.is_ok_and(|v| {
-                v.success
-                    && v.hostname.is_some_and(|h| {
-                        allowed_hosts
-                            .iter()
-                            .any(|a| a.eq_ignore_ascii_case(h.trim()))
-                    })
-            })
+    let verdict = async {
+        match Fetch::Request(request).send().await {
+            Ok(mut response) if response.status_code() == 200 => {
+                response.json::<Verdict>().await.is_ok_and(|v| {
+                    v.success
+                        && v.hostname.is_some_and(|h| {
+                            allowed_hosts
+                                .iter()
+                                .any(|a| a.eq_ignore_ascii_case(h.trim()))
+                        })
+                })
+            }
+            _ => false,
         }
-        _ => false,
+    };
+    let verdict = std::pin::pin!(verdict);
+    match select(verdict, Delay::from(VERIFY_TIMEOUT)).await {
+        Either::Left((passed, _)) => passed,
+        Either::Right(_) => false,
     }
 }
 

@@ -3,7 +3,7 @@
 use chrono::Duration;
 use worker::Env;
 
-use crate::config::Config;
+use crate::config::{chunk_rows, Config};
 use crate::domain::time;
 use crate::error::AppResult;
 use crate::jobs::{enqueue_all, message::Job, segments};
@@ -11,7 +11,17 @@ use crate::store::{self, audit, consents, dead_letters, erasure, outbox, profile
 
 /// Messages younger than this are still in the queue's hands.
 const STRAGGLER_AGE_MINUTES: i64 = 5;
-const SWEEP_LIMIT: u32 = 500;
+/// Messages re-enqueued per run (the rest wait for the next run), read in chunks of at most this.
+const SWEEP_PER_RUN: usize = 500;
+/// Unconfirmed signups erased per run (each is one batch of a few statements), in chunks.
+const RETENTION_PER_RUN: usize = 200;
+
+/// A run's work of at most `per_run` rows as (chunk size, chunks): one chunk in production, many
+/// small ones when `CHUNK_ROWS` is set lower, so the tests cross every chunk boundary.
+fn chunks_of(env: &Env, per_run: usize) -> (usize, usize) {
+    let chunk = chunk_rows(env, per_run);
+    (chunk, per_run.div_ceil(chunk))
+}
 /// Dead letters are kept this long for operators; their emails are swept back from the outbox.
 const DEAD_LETTER_DAYS: i64 = 30;
 /// Delivered outbox messages (metadata only: body and links went at delivery) are kept this long.
@@ -55,11 +65,20 @@ pub async fn apply_retention(env: &Env) -> AppResult<usize> {
     let now = time::now();
     let at = time::format(now);
     let cutoff = time::format(now - Duration::days(config.unconfirmed_retention_days));
-    let expired = profile::expired_pending(&db, &cutoff, 200).await?;
-    for (id, _) in &expired {
-        let mut statements = erasure::erase_statements(&db, id, None, &at)?;
-        statements.push(audit::record(&db, "system", "contact.expire", Some(id))?);
-        store::batch(&db, statements).await?;
+    let (chunk, chunks) = chunks_of(env, RETENTION_PER_RUN);
+    let mut removed = 0;
+    for _ in 0..chunks {
+        // Each chunk erases what it read, so the next read starts where this one ended.
+        let expired = profile::expired_pending(&db, &cutoff, chunk as u32).await?;
+        for (id, _) in &expired {
+            let mut statements = erasure::erase_statements(&db, id, None, &at)?;
+            statements.push(audit::record(&db, "system", "contact.expire", Some(id))?);
+            store::batch(&db, statements).await?;
+        }
+        removed += expired.len();
+        if expired.len() < chunk {
+            break;
+        }
     }
     let week_ago = time::format(now - Duration::days(7));
     store::execute(tokens::purge_statement(&db, &at, &week_ago)?, "token purge").await?;
@@ -85,7 +104,7 @@ pub async fn apply_retention(env: &Env) -> AppResult<usize> {
         ],
     )
     .await?;
-    Ok(expired.len())
+    Ok(removed)
 }
 
 /// Re-enqueues unsent messages whose backoff has elapsed (e.g. ones that exhausted their queue
@@ -97,18 +116,27 @@ pub async fn sweep_outbox(env: &Env) -> AppResult<usize> {
     }
     let db = store::database(env)?;
     let now = time::now();
-    let ids = outbox::stragglers(
-        &db,
-        &time::format(now),
-        &time::format(now - Duration::minutes(STRAGGLER_AGE_MINUTES)),
-        SWEEP_LIMIT,
-    )
-    .await?;
-    let count = ids.len();
-    enqueue_all(
-        env,
-        ids.into_iter().map(|id| Job::DeliverEmail { id }).collect(),
-    )
-    .await?;
+    let (chunk, chunks) = chunks_of(env, SWEEP_PER_RUN);
+    let (at, created_before) = (
+        time::format(now),
+        time::format(now - Duration::minutes(STRAGGLER_AGE_MINUTES)),
+    );
+    let mut after = String::new();
+    let mut count = 0;
+    for _ in 0..chunks {
+        let ids = outbox::stragglers(&db, &at, &created_before, &after, chunk as u32).await?;
+        let Some(last) = ids.last() else { break };
+        after = last.clone();
+        let full = ids.len() == chunk;
+        count += ids.len();
+        enqueue_all(
+            env,
+            ids.into_iter().map(|id| Job::DeliverEmail { id }).collect(),
+        )
+        .await?;
+        if !full {
+            break;
+        }
+    }
     Ok(count)
 }

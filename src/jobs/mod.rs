@@ -38,7 +38,7 @@ pub async fn enqueue_all(env: &Env, jobs: Vec<Job>) -> AppResult<()> {
         .into_iter()
         .map(|job| Envelope::v1(job).to_json().map_err(AppError::from))
         .collect::<AppResult<Vec<String>>>()?;
-    for chunk in bodies.chunks(MESSAGES_PER_SEND) {
+    for chunk in bodies.chunks(crate::config::chunk_rows(env, MESSAGES_PER_SEND)) {
         let batch = worker::BatchMessageBuilder::new()
             .messages(chunk.to_vec())
             .build();

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use worker::{D1Database, Env};
 
+use crate::config::chunk_rows;
 use crate::domain::segment::{
     rfm_group, rfm_scores, temperature, CompiledRule, Field, SegmentRule, TemperatureThresholds,
 };
@@ -18,7 +19,7 @@ use crate::routes::admin::segments::stored_rule;
 use crate::store::{self, segments};
 
 /// Contacts per set-based rebuild statement pair.
-const REBUILD_CHUNK: u32 = 2000;
+const REBUILD_CHUNK: usize = 2000;
 /// Wall time one rebuild message may spend before handing the rest to the next message. The
 /// work is D1's (set-based SQL), so the Worker's own CPU time stays far below its limit.
 const REBUILD_BUDGET_MS: i64 = 8000;
@@ -114,8 +115,8 @@ pub async fn contacts_changed(env: &Env, ids: &[String]) -> AppResult<()> {
         statements.extend(membership_statements(
             &db,
             &segment.row.id,
-            &joins,
-            &leaves,
+            (&joins, &leaves),
+            chunk_rows(env, MEMBERS_PER_STATEMENT),
             &at,
         )?);
     }
@@ -128,17 +129,17 @@ pub async fn contacts_changed(env: &Env, ids: &[String]) -> AppResult<()> {
 fn membership_statements(
     db: &D1Database,
     segment_id: &str,
-    joins: &[String],
-    leaves: &[String],
+    (joins, leaves): (&[String], &[String]),
+    per_statement: usize,
     at: &str,
 ) -> AppResult<Vec<worker::D1PreparedStatement>> {
     let mut statements = Vec::new();
-    for chunk in joins.chunks(MEMBERS_PER_STATEMENT) {
+    for chunk in joins.chunks(per_statement) {
         let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
         statements.push(segments::add_members_statement(db, segment_id, &ids, at)?);
         statements.push(segments::follow_size_statement(db, segment_id, true)?);
     }
-    for chunk in leaves.chunks(MEMBERS_PER_STATEMENT) {
+    for chunk in leaves.chunks(per_statement) {
         let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
         statements.push(segments::remove_members_statement(db, segment_id, &ids)?);
         statements.push(segments::follow_size_statement(db, segment_id, false)?);
@@ -157,11 +158,12 @@ pub async fn rebuild_chunk(env: &Env, id: &str, version: i64, cursor: &str) -> A
         return Ok(Outcome::Done);
     }
     let rule = stored_rule(&row)?;
+    let chunk = chunk_rows(env, REBUILD_CHUNK) as u32;
     let started = time::now();
     let mut cursor = cursor.to_string();
     loop {
         let now = time::now();
-        let end = segments::chunk_end(&db, &cursor, REBUILD_CHUNK).await?;
+        let end = segments::chunk_end(&db, &cursor, chunk).await?;
         let mut statements =
             segments::rebuild_chunk_statements(&db, &row, &rule, &cursor, end.as_deref(), now)?;
         if end.is_none() {
@@ -245,7 +247,7 @@ pub async fn refresh_daily(env: &Env) -> AppResult<usize> {
 }
 
 /// Buyers read per query while recomputing RFM.
-const RFM_PAGE: u32 = 5000;
+const RFM_PAGE: usize = 5000;
 /// Score updates per D1 batch.
 const RFM_WRITES_PER_BATCH: usize = 200;
 
@@ -253,11 +255,12 @@ const RFM_WRITES_PER_BATCH: usize = 200;
 pub async fn recompute_rfm(env: &Env) -> AppResult<usize> {
     let db = store::database(env)?;
     let now = time::now();
+    let page_size = chunk_rows(env, RFM_PAGE);
     let mut buyers = Vec::new();
     let mut after = String::new();
     loop {
-        let page = segments::buyers_page(&db, &after, RFM_PAGE).await?;
-        let full = page.len() == RFM_PAGE as usize;
+        let page = segments::buyers_page(&db, &after, page_size as u32).await?;
+        let full = page.len() == page_size;
         if let Some(last) = page.last() {
             after = last.contact_id.clone();
         }
@@ -300,7 +303,10 @@ pub async fn recompute_rfm(env: &Env) -> AppResult<usize> {
     let changed = writes.len();
     let mut writes = writes.into_iter().peekable();
     while writes.peek().is_some() {
-        let chunk: Vec<_> = writes.by_ref().take(RFM_WRITES_PER_BATCH).collect();
+        let chunk: Vec<_> = writes
+            .by_ref()
+            .take(chunk_rows(env, RFM_WRITES_PER_BATCH))
+            .collect();
         store::batch(&db, chunk).await?;
     }
     Ok(changed)

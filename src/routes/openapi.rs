@@ -7,6 +7,7 @@ use crate::domain::export::ExportColumn;
 use crate::domain::scope::Scope;
 use crate::error::AppResult;
 use crate::http::response;
+use crate::router::{Access, ROUTES};
 
 fn error_response(description: &str) -> Value {
     json!({
@@ -78,14 +79,50 @@ fn with_status(mut responses: Value, status: &str, response: Value) -> Value {
     responses
 }
 
-fn scope_note(scope: Scope) -> String {
-    format!("Requires the `{scope}` scope.")
+/// The prose for an admin operation's scopes, the same words `security` says in scopes.
+fn scope_note(scopes: &[Scope]) -> String {
+    let names: Vec<String> = scopes.iter().map(|s| format!("`{s}`")).collect();
+    match names.as_slice() {
+        [one] => format!("Requires the {one} scope."),
+        _ => format!("Requires one of the scopes {}.", names.join(", ")),
+    }
 }
 
-/// For an operation open to a key holding any one of `scopes`.
-fn any_scope_note(scopes: &[Scope]) -> String {
-    let names: Vec<String> = scopes.iter().map(|s| format!("`{s}`")).collect();
-    format!("Requires one of the scopes {}.", names.join(", "))
+/// Who may call each operation, written from the route table (`router::ROUTES`), never by
+/// hand: `security` (an API key holding any one of the listed scopes, each a requirement of
+/// its own, or a session) and, for admin operations, the scope note leading the description.
+/// An operation the table lacks is left alone, for `documents_exactly_the_routes` to name.
+fn publish_access(doc: &mut Value) {
+    for route in ROUTES {
+        let Some(op) = doc["paths"]
+            .get_mut(route.path)
+            .and_then(|item| item.get_mut(route.method.to_ascii_lowercase()))
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        match route.access {
+            Access::Public => {
+                op.remove("security");
+            }
+            Access::Session => {
+                op.insert("security".into(), json!([{ "session": [] }]));
+            }
+            Access::Admin(scopes) => {
+                let security: Vec<Value> = scopes
+                    .iter()
+                    .map(|s| json!({ "apiKey": [s.as_str()] }))
+                    .collect();
+                op.insert("security".into(), Value::Array(security));
+                let note = scope_note(scopes);
+                let description = match op.get("description").and_then(Value::as_str) {
+                    Some(more) => format!("{note} {more}"),
+                    None => note,
+                };
+                op.insert("description".into(), Value::String(description));
+            }
+        }
+    }
 }
 
 /// The 403 of an operation a `preferences` session may not use.
@@ -227,7 +264,6 @@ fn self_service_paths() -> Value {
             "get": {
                 "operationId": "getMe",
                 "summary": "What the session may see: everything held (`full`), or the purposes and the masked address (`preferences`)",
-                "security": [{ "session": [] }],
                 "responses": {
                     "200": json_response("the person as the session may see them; `scope` tells which", json!({
                         "oneOf": [ { "$ref": "#/components/schemas/Me" }, { "$ref": "#/components/schemas/MePreferences" } ],
@@ -240,7 +276,6 @@ fn self_service_paths() -> Value {
                 "operationId": "patchMe",
                 "summary": "Correct editable fields (name, phone, locale, country, city, birth_date, gender, preferred_channel)",
                 "description": "A `full` session only.",
-                "security": [{ "session": [] }],
                 "requestBody": json_body(json!({ "type": "object", "minProperties": 1, "additionalProperties": false, "properties": {
                     "name": { "type": ["string", "null"] }, "phone": { "type": ["string", "null"] }, "locale": { "type": ["string", "null"] },
                     "country": { "type": ["string", "null"] }, "city": { "type": ["string", "null"] }, "birth_date": { "type": ["string", "null"] },
@@ -255,7 +290,6 @@ fn self_service_paths() -> Value {
                 "operationId": "eraseMe",
                 "summary": "Erase everything about the signed-in person; a notice that it happened goes to the address",
                 "description": "A `full` session only.",
-                "security": [{ "session": [] }],
                 "responses": {
                     "200": json_response("erased", status_only("erased")),
                     "401": no_session(),
@@ -267,7 +301,6 @@ fn self_service_paths() -> Value {
             "operationId": "exportMe",
             "summary": "Download everything we hold, with purposes and retention (JSON attachment)",
             "description": "A `full` session only.",
-            "security": [{ "session": [] }],
             "responses": {
                 "200": json_response("export", json!({ "type": "object", "required": ["format", "generated_at", "data", "processing"], "properties": {
                     "format": { "const": "clientela-export/1" }, "generated_at": { "type": "string", "format": "date-time" },
@@ -282,7 +315,6 @@ fn self_service_paths() -> Value {
             "operationId": "putConsent",
             "summary": "Grant or withdraw consent for a purpose (either session)",
             "description": "Withdrawing (objecting) is always allowed; a grant needs the purpose on record or a legitimate-interest purpose (400 otherwise). A grant records the words the preference center shows (`notice`).",
-            "security": [{ "session": [] }],
             "parameters": [{ "name": "purpose", "in": "path", "required": true, "schema": { "type": "string" } }],
             "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["granted"], "properties": { "granted": { "type": "boolean" } } })),
             "responses": with_body_errors(json!({
@@ -294,7 +326,6 @@ fn self_service_paths() -> Value {
             "operationId": "emailSignInLink",
             "summary": "Email a sign-in link to the session's own address (either session), the only way from a preferences link to a `full` session",
             "description": "No body. At most three sign-in emails go to one mailbox in any 24 hours; beyond that nothing is sent and the answer is the same.",
-            "security": [{ "session": [] }],
             "responses": {
                 "202": json_response("accepted", status_only("accepted")),
                 "401": no_session(),
@@ -305,7 +336,6 @@ fn self_service_paths() -> Value {
             "operationId": "signOutEverywhere",
             "summary": "Revoke every preferences and unsubscribe link already emailed to the person and end every session, this one included (either session)",
             "description": "No body. New emails carry new links.",
-            "security": [{ "session": [] }],
             "responses": {
                 "200": json_response("signed out", status_only("signed_out")),
                 "401": no_session()
@@ -334,7 +364,7 @@ pub fn document() -> Value {
         "description": "A queued email. Its body and links are shown only to a key with `outbox:deliver`, and only until it is delivered; otherwise `text` and `url` are null, the other links absent and `redacted` true.",
         "properties": {
             "id": { "type": "string" },
-            "to": { "type": "string", "format": "email" },
+            "to": { "type": "string", "format": "idn-email" },
             "kind": { "type": "string", "enum": ["confirm", "magic_link", "survey_invitation", "update_request", "erasure_notice", "test"] },
             "subject": { "type": "string" },
             "text": { "type": ["string", "null"], "description": "the body; null when redacted" },
@@ -469,8 +499,7 @@ pub fn document() -> Value {
                 "post": {
                     "operationId": "createKey",
                     "summary": "Create a scoped API key; the secret is returned once",
-                    "description": scope_note(Scope::Keys) + " A key can only grant scopes it holds.",
-                    "security": [{ "apiKey": [] }],
+                    "description": "A key can only grant scopes it holds.",
                     "requestBody": json_body(json!({
                         "type": "object", "additionalProperties": false, "required": ["name", "scopes"],
                         "examples": [{ "name": "shop backend", "scopes": ["orders", "outbox"] }],
@@ -486,8 +515,6 @@ pub fn document() -> Value {
                 "get": {
                     "operationId": "listKeys",
                     "summary": "List API keys (never their secrets)",
-                    "description": scope_note(Scope::Keys),
-                    "security": [{ "apiKey": [] }],
                     "responses": admin_errors(json!({
                         "200": json_response("keys", json!({ "type": "object", "required": ["keys"], "properties": { "keys": { "type": "array", "items": { "$ref": "#/components/schemas/ApiKey" } } } }))
                     }))
@@ -496,8 +523,7 @@ pub fn document() -> Value {
             "/admin/v1/keys/{id}": { "delete": {
                 "operationId": "revokeKey",
                 "summary": "Revoke an API key (idempotent)",
-                "description": scope_note(Scope::Keys) + " A key can only revoke keys whose every scope it holds itself (403 `scope_escalation` otherwise).",
-                "security": [{ "apiKey": [] }],
+                "description": "A key can only revoke keys whose every scope it holds itself (403 `scope_escalation` otherwise).",
                 "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
                 "responses": with_status(admin_errors(json!({
                     "200": json_response("revoked", json!({ "$ref": "#/components/schemas/ApiKey" })),
@@ -507,8 +533,6 @@ pub fn document() -> Value {
             "/admin/v1/audit": { "get": {
                 "operationId": "listAudit",
                 "summary": "Audit log entries from `since`, oldest first",
-                "description": scope_note(Scope::Audit),
-                "security": [{ "apiKey": [] }],
                 "parameters": [
                     { "name": "since", "in": "query", "schema": { "type": "string", "format": "date-time" } },
                     limit(1000)
@@ -528,8 +552,6 @@ pub fn document() -> Value {
             "/admin/v1/dead-letters": { "get": {
                 "operationId": "listDeadLetters",
                 "summary": "Queue messages that failed every attempt, oldest first from `since`",
-                "description": scope_note(Scope::Audit),
-                "security": [{ "apiKey": [] }],
                 "parameters": [
                     { "name": "since", "in": "query", "schema": { "type": "string", "format": "date-time" } },
                     limit(1000)
@@ -550,10 +572,9 @@ pub fn document() -> Value {
             "/admin/v1/outbox": { "get": {
                 "operationId": "listOutbox",
                 "summary": "Emails in the outbox, newest first",
-                "description": any_scope_note(&[Scope::Outbox, Scope::OutboxDeliver]) + " Only a key with `outbox:deliver` (the mail relay's) sees the body and links of a message still to be delivered; every other message, and every message for any other key, comes redacted (`text` and `url` null, no other links, `redacted` true). Delivered messages keep no body or link at all.",
-                "security": [{ "apiKey": [] }],
+                "description": "Only a key with `outbox:deliver` (the mail relay's) sees the body and links of a message still to be delivered; every other message, and every message for any other key, comes redacted (`text` and `url` null, no other links, `redacted` true). Delivered messages keep no body or link at all.",
                 "parameters": [
-                    { "name": "to", "in": "query", "schema": { "type": "string", "format": "email" } },
+                    { "name": "to", "in": "query", "schema": { "type": "string", "format": "idn-email" } },
                     limit(500)
                 ],
                 "responses": admin_errors(json!({
@@ -639,16 +660,12 @@ pub fn document() -> Value {
                 "post": {
                     "operationId": "createForm",
                     "summary": "Create a signup form",
-                    "description": scope_note(Scope::Forms),
-                    "security": [{ "apiKey": [] }],
                     "requestBody": json_body(json!({ "$ref": "#/components/schemas/FormInput" })),
                     "responses": admin_errors(with_body_errors(json!({ "201": linked(json_response("created", json!({ "$ref": "#/components/schemas/Form" })), "/id", &["getForm", "patchForm", "getPublicForm", "preflightPublicForm", "submitForm", "preflightSubmission"]) })))
                 },
                 "get": {
                     "operationId": "listForms",
                     "summary": "List forms",
-                    "description": scope_note(Scope::Forms),
-                    "security": [{ "apiKey": [] }],
                     "responses": admin_errors(json!({ "200": json_response("forms", json!({ "type": "object", "required": ["forms"], "properties": { "forms": { "type": "array", "items": { "$ref": "#/components/schemas/Form" } } } })) }))
                 }
             },
@@ -656,16 +673,12 @@ pub fn document() -> Value {
                 "get": {
                     "operationId": "getForm",
                     "summary": "Read a form",
-                    "description": scope_note(Scope::Forms),
-                    "security": [{ "apiKey": [] }],
                     "parameters": [id_param()],
                     "responses": admin_errors(json!({ "200": json_response("form", json!({ "$ref": "#/components/schemas/Form" })), "404": error_response("no such form") }))
                 },
                 "patch": {
                     "operationId": "patchForm",
                     "summary": "Replace top-level keys of a form; the result is validated whole",
-                    "description": scope_note(Scope::Forms),
-                    "security": [{ "apiKey": [] }],
                     "parameters": [id_param()],
                     "requestBody": json_body(json!({ "type": "object" })),
                     "responses": admin_errors(with_body_errors(json!({ "200": json_response("form", json!({ "$ref": "#/components/schemas/Form" })), "404": error_response("no such form") })))
@@ -674,8 +687,6 @@ pub fn document() -> Value {
             "/admin/v1/contacts": { "get": {
                 "operationId": "findContacts",
                 "summary": "Find a contact by email",
-                "description": scope_note(Scope::ContactsRead),
-                "security": [{ "apiKey": [] }],
                 "parameters": [{ "name": "email", "in": "query", "required": true, "schema": { "type": "string" } }],
                 "responses": admin_errors(json!({
                     "200": linked(json_response("matches", json!({ "type": "object", "required": ["contacts"], "properties": { "contacts": { "type": "array", "items": { "$ref": "#/components/schemas/Contact" } } } })), "/contacts/0/id", &["getContact", "revokeContactLinks"]),
@@ -685,16 +696,12 @@ pub fn document() -> Value {
             "/admin/v1/contacts/{id}": { "get": {
                 "operationId": "getContact",
                 "summary": "A contact with attributes, consents and consent history",
-                "description": scope_note(Scope::ContactsRead),
-                "security": [{ "apiKey": [] }],
                 "parameters": [id_param()],
                 "responses": admin_errors(json!({ "200": json_response("contact", json!({ "$ref": "#/components/schemas/Contact" })), "404": error_response("no such contact") }))
             } },
             "/admin/v1/contacts/{id}/revoke-links": { "post": {
                 "operationId": "revokeContactLinks",
                 "summary": "Revoke every preferences and unsubscribe link already sent to the person and end their self-service sessions (a leaked export, a shared inbox); new emails carry new links",
-                "description": scope_note(Scope::ContactsWrite),
-                "security": [{ "apiKey": [] }],
                 "parameters": [id_param()],
                 "responses": admin_errors(json!({
                     "200": json_response("revoked", json!({ "type": "object", "required": ["id", "status"], "properties": { "id": { "type": "string" }, "status": { "const": "links_revoked" } } })),
@@ -704,8 +711,6 @@ pub fn document() -> Value {
             "/admin/v1/notices/{sha256}": { "get": {
                 "operationId": "getNotice",
                 "summary": "The exact words behind a consent event's notice_text_hash (the archive is append-only)",
-                "description": scope_note(Scope::ContactsRead),
-                "security": [{ "apiKey": [] }],
                 "parameters": [{ "name": "sha256", "in": "path", "required": true, "description": "SHA-256 of the notice text, 64 hexadecimal characters (either case)",
                     "schema": { "type": "string", "pattern": "^[0-9A-Fa-f]{64}$" } }],
                 "responses": admin_errors(json!({
@@ -721,8 +726,6 @@ pub fn document() -> Value {
             "/admin/v1/contacts/import": { "post": {
                 "operationId": "importContacts",
                 "summary": "Import contacts from NDJSON or CSV; rows are created, updated or rejected with reasons",
-                "description": scope_note(Scope::ContactsWrite),
-                "security": [{ "apiKey": [] }],
                 "requestBody": { "required": true, "content": {
                     "application/x-ndjson": { "schema": { "type": "string" } },
                     "text/csv": { "schema": { "type": "string" } }
@@ -743,8 +746,6 @@ pub fn document() -> Value {
             "/admin/v1/orders": { "post": {
                 "operationId": "ingestOrders",
                 "summary": "Record purchases, idempotent on external_id; unknown buyers become contacts without marketing consent",
-                "description": scope_note(Scope::Orders),
-                "security": [{ "apiKey": [] }],
                 "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["orders"],
                     "examples": [{ "orders": [{ "external_id": "1001", "email": "ana@example.com", "total": "129.90", "currency": "BRL",
                         "placed_at": "2026-01-15T12:00:00Z", "items": [{ "sku": "BAG-1", "name": "Tote", "category": "Bags", "quantity": 1, "price": "129.90" }] }] }],
@@ -769,16 +770,12 @@ pub fn document() -> Value {
                 "post": {
                     "operationId": "createSurvey",
                     "summary": "Create a survey: questions of type nps, csat, ces, single_choice, multi_choice, text",
-                    "description": scope_note(Scope::Surveys),
-                    "security": [{ "apiKey": [] }],
                     "requestBody": json_body(json!({ "$ref": "#/components/schemas/SurveyInput" })),
                     "responses": admin_errors(with_body_errors(json!({ "201": linked(json_response("created", json!({ "$ref": "#/components/schemas/Survey" })), "/id", &["getSurvey", "patchSurvey", "inviteToSurvey", "surveyResults", "exportSurveyResponses"]) })))
                 },
                 "get": {
                     "operationId": "listSurveys",
                     "summary": "List surveys",
-                    "description": scope_note(Scope::Surveys),
-                    "security": [{ "apiKey": [] }],
                     "responses": admin_errors(json!({ "200": json_response("surveys", json!({ "type": "object", "required": ["surveys"], "properties": { "surveys": { "type": "array", "items": { "$ref": "#/components/schemas/Survey" } } } })) }))
                 }
             },
@@ -786,16 +783,12 @@ pub fn document() -> Value {
                 "get": {
                     "operationId": "getSurvey",
                     "summary": "Read a survey",
-                    "description": scope_note(Scope::Surveys),
-                    "security": [{ "apiKey": [] }],
                     "parameters": [id_param()],
                     "responses": admin_errors(json!({ "200": json_response("survey", json!({ "$ref": "#/components/schemas/Survey" })), "404": error_response("no such survey") }))
                 },
                 "patch": {
                     "operationId": "patchSurvey",
                     "summary": "Replace top-level keys of a survey; the result is validated whole",
-                    "description": scope_note(Scope::Surveys),
-                    "security": [{ "apiKey": [] }],
                     "parameters": [id_param()],
                     "requestBody": json_body(json!({ "type": "object" })),
                     "responses": admin_errors(with_body_errors(json!({ "200": json_response("survey", json!({ "$ref": "#/components/schemas/Survey" })), "404": error_response("no such survey") })))
@@ -804,8 +797,7 @@ pub fn document() -> Value {
             "/admin/v1/surveys/{id}/invitations": { "post": {
                 "operationId": "inviteToSurvey",
                 "summary": "Signed single-use survey links for contacts or emails, optionally about an order, optionally emailed",
-                "description": scope_note(Scope::Surveys) + " People who erased their data (`erased`) or objected to survey emails (`objected`) are skipped and reported by their position in the request, never by address.",
-                "security": [{ "apiKey": [] }],
+                "description": "People who erased their data (`erased`) or objected to survey emails (`objected`) are skipped and reported by their position in the request, never by address.",
                 "parameters": [id_param()],
                 "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["invitations"], "properties": {
                     "invitations": { "type": "array", "minItems": 1, "maxItems": 200, "items": { "type": "object", "additionalProperties": false, "properties": {
@@ -824,8 +816,6 @@ pub fn document() -> Value {
             "/admin/v1/surveys/{id}/results": { "get": {
                 "operationId": "surveyResults",
                 "summary": "Invited, responses, response rate, NPS, CSAT, CES and choice counts",
-                "description": scope_note(Scope::Surveys),
-                "security": [{ "apiKey": [] }],
                 "parameters": [id_param()],
                 "responses": admin_errors(json!({
                     "200": json_response("results", json!({ "type": "object", "required": ["invited", "responses", "response_rate", "nps", "csat", "ces", "choices"], "properties": {
@@ -841,8 +831,6 @@ pub fn document() -> Value {
             "/admin/v1/surveys/{id}/responses.csv": { "get": {
                 "operationId": "exportSurveyResponses",
                 "summary": "Every response as CSV, one column per question; formula-like text neutralised",
-                "description": scope_note(Scope::Surveys),
-                "security": [{ "apiKey": [] }],
                 "parameters": [id_param()],
                 "responses": admin_errors(json!({
                     "200": { "description": "CSV download", "content": { "text/csv": { "schema": { "type": "string" } } } },
@@ -878,24 +866,19 @@ pub fn document() -> Value {
                 "post": {
                     "operationId": "createSegment",
                     "summary": "Save a segment; the queue builds its members (state building, then ready)",
-                    "description": scope_note(Scope::Segments),
-                    "security": [{ "apiKey": [] }],
                     "requestBody": json_body(json!({ "$ref": "#/components/schemas/SegmentInput" })),
                     "responses": admin_errors(with_body_errors(json!({ "201": linked(json_response("created", json!({ "$ref": "#/components/schemas/Segment" })), "/id", &["getSegment", "replaceSegment", "deleteSegment", "exportSegment"]) })))
                 },
                 "get": {
                     "operationId": "listSegments",
                     "summary": "List segments with size, state and version",
-                    "description": scope_note(Scope::Segments),
-                    "security": [{ "apiKey": [] }],
                     "responses": admin_errors(json!({ "200": json_response("segments", json!({ "type": "object", "required": ["segments"], "properties": { "segments": { "type": "array", "items": { "$ref": "#/components/schemas/Segment" } } } })) }))
                 }
             },
             "/admin/v1/segments/preview": { "post": {
                 "operationId": "previewSegment",
                 "summary": "Count and a small sample of who matches a rule now, without saving",
-                "description": scope_note(Scope::Segments) + " The sample is personal data: it is filled only for a key that also holds `contacts:read`; for any other key it is empty and `sample_withheld` is true.",
-                "security": [{ "apiKey": [] }],
+                "description": "The sample is personal data: it is filled only for a key that also holds `contacts:read`; for any other key it is empty and `sample_withheld` is true.",
                 "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["rule"], "properties": { "rule": { "type": "object" }, "purpose": { "type": "string" } } })),
                 "responses": admin_errors(with_body_errors(json!({ "200": json_response("preview", json!({ "type": "object", "required": ["count", "sample", "sample_withheld"], "properties": {
                     "count": { "type": "integer" },
@@ -907,16 +890,12 @@ pub fn document() -> Value {
                 "get": {
                     "operationId": "getSegment",
                     "summary": "Read a segment",
-                    "description": scope_note(Scope::Segments),
-                    "security": [{ "apiKey": [] }],
                     "parameters": [id_param()],
                     "responses": admin_errors(json!({ "200": json_response("segment", json!({ "$ref": "#/components/schemas/Segment" })), "404": error_response("no such segment") }))
                 },
                 "put": {
                     "operationId": "replaceSegment",
                     "summary": "Replace name, rule and purpose: a new version, rebuilt by the queue",
-                    "description": scope_note(Scope::Segments),
-                    "security": [{ "apiKey": [] }],
                     "parameters": [id_param()],
                     "requestBody": json_body(json!({ "$ref": "#/components/schemas/SegmentInput" })),
                     "responses": admin_errors(with_body_errors(json!({ "200": json_response("segment", json!({ "$ref": "#/components/schemas/Segment" })), "404": error_response("no such segment") })))
@@ -924,8 +903,6 @@ pub fn document() -> Value {
                 "delete": {
                     "operationId": "deleteSegment",
                     "summary": "Delete a segment and its memberships",
-                    "description": scope_note(Scope::Segments),
-                    "security": [{ "apiKey": [] }],
                     "parameters": [id_param()],
                     "responses": admin_errors(json!({ "200": json_response("deleted", json!({ "type": "object", "required": ["id", "status"], "properties": { "id": { "type": "string" }, "status": { "const": "deleted" } } })), "404": error_response("no such segment") }))
                 }
@@ -933,8 +910,6 @@ pub fn document() -> Value {
             "/admin/v1/segments/{id}/export.csv": { "get": {
                 "operationId": "exportSegment",
                 "summary": "Stream the members as RFC 4180 CSV (or NDJSON); signed preferences and unsubscribe URLs only when named in `columns`",
-                "description": scope_note(Scope::Exports),
-                "security": [{ "apiKey": [] }],
                 "parameters": [
                     id_param(),
                     { "name": "columns", "in": "query", "required": false, "schema": { "type": "string" }, "description": columns_note() },
@@ -977,11 +952,10 @@ pub fn document() -> Value {
             "/admin/v1/outbox/test": { "post": {
                 "operationId": "sendTestMessage",
                 "summary": "Queue a test email to check delivery to the webhook",
-                "description": scope_note(Scope::Outbox) + " The answer shows the message whole (`redacted` false).",
-                "security": [{ "apiKey": [] }],
+                "description": "The answer shows the message whole (`redacted` false).",
                 "requestBody": json_body(json!({
                     "type": "object", "additionalProperties": false, "required": ["to"],
-                    "properties": { "to": { "type": "string", "format": "email" } }
+                    "properties": { "to": { "type": "string", "format": "idn-email" } }
                 })),
                 "responses": admin_errors(with_body_errors(json!({
                     "201": json_response("queued", json!({ "type": "object", "required": ["message"], "properties": { "message": { "$ref": "#/components/schemas/OutboxMessage" } } }))
@@ -993,6 +967,7 @@ pub fn document() -> Value {
     {
         paths.extend(more);
     }
+    publish_access(&mut doc);
     doc
 }
 
@@ -1005,7 +980,6 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::router::ROUTES;
 
     fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
         let mut found = Vec::new();
@@ -1082,6 +1056,44 @@ mod tests {
                 .filter_map(|p| p["name"].as_str())
                 .collect();
             assert_eq!(templated, declared, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn security_says_who_the_route_table_admits() {
+        let doc = document();
+        for route in ROUTES {
+            let op = &doc["paths"][route.path][route.method.to_ascii_lowercase()];
+            let (method, path) = (route.method, route.path);
+            match route.access {
+                Access::Public => {
+                    assert!(op.get("security").is_none(), "{method} {path}: public")
+                }
+                Access::Session => {
+                    assert_eq!(
+                        op["security"],
+                        json!([{ "session": [] }]),
+                        "{method} {path}"
+                    )
+                }
+                Access::Admin(scopes) => {
+                    let named: Vec<&str> = op["security"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|r| r["apiKey"].as_array())
+                        .flat_map(|s| s.iter().filter_map(Value::as_str))
+                        .collect();
+                    let want: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+                    assert_eq!(named, want, "{method} {path}");
+                    let text = op["description"].as_str().unwrap_or_default();
+                    assert!(text.starts_with("Requires "), "{method} {path}: {text}");
+                    assert!(
+                        op["responses"]["403"].is_object(),
+                        "{method} {path}: no 403"
+                    );
+                }
+            }
         }
     }
 

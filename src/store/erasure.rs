@@ -23,6 +23,10 @@ pub fn erase_statements(
         "DELETE FROM consents WHERE contact_id = ?1",
         "DELETE FROM tokens WHERE contact_id = ?1",
         "DELETE FROM outbox WHERE contact_id = ?1",
+        // The segments' counts follow at once, as they do when a contact change moves someone
+        // out; the next rebuild would only correct them later.
+        "UPDATE segments SET size = MAX(size - 1, 0) \
+         WHERE id IN (SELECT segment_id FROM segment_members WHERE contact_id = ?1)",
         "DELETE FROM segment_members WHERE contact_id = ?1",
         "DELETE FROM contact_stats WHERE contact_id = ?1",
         "UPDATE orders SET contact_id = NULL WHERE contact_id = ?1",

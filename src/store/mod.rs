@@ -15,6 +15,8 @@ pub mod outbox;
 pub mod profile;
 pub mod rate;
 pub mod segments;
+#[cfg(test)]
+pub mod sqlite;
 pub mod surveys;
 pub mod tokens;
 

@@ -234,20 +234,23 @@ struct IdRow {
     id: String,
 }
 
-/// Unsent messages whose lease or backoff has run out: the sweeper hands them back to the queue.
+/// Unsent messages whose lease or backoff has run out, after `after` in id order (a keyset
+/// page): the sweeper hands them back to the queue.
 pub async fn stragglers(
     db: &D1Database,
     now: &str,
     created_before: &str,
+    after: &str,
     limit: u32,
 ) -> AppResult<Vec<String>> {
     let rows: Vec<IdRow> = all(
         db,
         "SELECT id FROM outbox WHERE sent_at IS NULL AND created_at < ?2 \
-         AND (next_attempt_at IS NULL OR next_attempt_at <= ?1) ORDER BY created_at LIMIT ?3",
+         AND (next_attempt_at IS NULL OR next_attempt_at <= ?1) AND id > ?3 ORDER BY id LIMIT ?4",
         &[
             Arg::Text(now),
             Arg::Text(created_before),
+            Arg::Text(after),
             Arg::Int(limit as i64),
         ],
     )

@@ -176,12 +176,20 @@ pub fn record_response_statements(
     db: &D1Database,
     r: &NewResponse<'_>,
 ) -> AppResult<Vec<D1PreparedStatement>> {
-    let mut statements = vec![
-        statement(
-            db,
+    response_plan(r)
+        .iter()
+        .map(|(sql, args)| statement(db, sql, args))
+        .collect()
+}
+
+/// [`record_response_statements`] as SQL and arguments, so the race it settles can be run on
+/// SQLite in a unit test.
+fn response_plan<'a>(r: &NewResponse<'a>) -> Vec<(&'static str, Vec<Arg<'a>>)> {
+    let mut plan = vec![
+        (
             "INSERT INTO survey_responses (id, survey_id, invitation_id, contact_id, answers, nps, csat, ces, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (invitation_id) DO NOTHING",
-            &[
+            vec![
                 Arg::Text(r.id),
                 Arg::Text(r.survey_id),
                 Arg::Text(r.invitation_id),
@@ -192,17 +200,15 @@ pub fn record_response_statements(
                 score(r.ces),
                 Arg::Text(r.at),
             ],
-        )?,
-        statement(
-            db,
+        ),
+        (
             "UPDATE survey_invitations SET answered_at = ?2 WHERE id = ?1 AND answered_at IS NULL \
              AND EXISTS (SELECT 1 FROM survey_responses WHERE id = ?3)",
-            &[Arg::Text(r.invitation_id), Arg::Text(r.at), Arg::Text(r.id)],
-        )?,
+            vec![Arg::Text(r.invitation_id), Arg::Text(r.at), Arg::Text(r.id)],
+        ),
     ];
     if let Some(contact_id) = r.contact_id {
-        statements.push(statement(
-            db,
+        plan.push((
             "INSERT INTO contact_stats (contact_id, last_nps, nps_category, avg_csat, csat_count, updated_at) \
              SELECT ?1, ?2, ?3, ?4, CASE WHEN ?4 IS NULL THEN 0 ELSE 1 END, ?5 \
              WHERE EXISTS (SELECT 1 FROM survey_responses WHERE id = ?6) \
@@ -214,7 +220,7 @@ pub fn record_response_statements(
                       / (contact_stats.csat_count + 1) END, \
                csat_count = contact_stats.csat_count + excluded.csat_count, \
                updated_at = excluded.updated_at",
-            &[
+            vec![
                 Arg::Text(contact_id),
                 score(r.nps),
                 Arg::OptText(r.nps_category),
@@ -222,15 +228,14 @@ pub fn record_response_statements(
                 Arg::Text(r.at),
                 Arg::Text(r.id),
             ],
-        )?);
-        statements.push(statement(
-            db,
+        ));
+        plan.push((
             "UPDATE contacts SET last_activity_at = ?2 WHERE id = ?1 \
              AND EXISTS (SELECT 1 FROM survey_responses WHERE id = ?3)",
-            &[Arg::Text(contact_id), Arg::Text(r.at), Arg::Text(r.id)],
-        )?);
+            vec![Arg::Text(contact_id), Arg::Text(r.at), Arg::Text(r.id)],
+        ));
     }
-    Ok(statements)
+    plan
 }
 
 #[derive(Deserialize)]
@@ -276,4 +281,63 @@ pub async fn responses_page(
         ],
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::{fresh_database, run};
+
+    fn tap<'a>(id: &'a str, nps: u8, csat: u8, at: &'a str) -> NewResponse<'a> {
+        NewResponse {
+            id,
+            survey_id: "srv_1",
+            invitation_id: "inv_1",
+            contact_id: Some("c1"),
+            answers_json: "{}",
+            nps: Some(nps),
+            nps_category: Some(if nps >= 9 { "promoter" } else { "detractor" }),
+            csat: Some(csat),
+            ces: None,
+            at,
+        }
+    }
+
+    /// Two taps on one link whose look-ups both found it open: the batch that comes second
+    /// stores nothing and moves no score, so the person's stats are the first answer's.
+    #[test]
+    fn the_losing_tap_of_a_race_changes_nothing() {
+        let db = fresh_database();
+        db.execute_batch(
+            "INSERT INTO contacts (id, email, email_hash, status, source, created_at, updated_at) \
+               VALUES ('c1', 'a@example.com', 'h1', 'active', 'import', '2026-01-01', '2026-01-01'); \
+             INSERT INTO surveys (id, name, definition, created_at, updated_at) \
+               VALUES ('srv_1', 'S', '{}', '2026-01-01', '2026-01-01'); \
+             INSERT INTO survey_invitations (id, survey_id, contact_id, token_hash, created_at, expires_at) \
+               VALUES ('inv_1', 'srv_1', 'c1', 't1', '2026-01-01', '2099-01-01');",
+        )
+        .expect("seed");
+        let first = run(&db, &response_plan(&tap("r1", 10, 5, "2026-02-01")));
+        let second = run(&db, &response_plan(&tap("r2", 0, 1, "2026-02-02")));
+        assert_eq!(first[0], 1, "the first tap is stored");
+        assert_eq!(second, vec![0, 0, 0, 0], "the second tap changed rows");
+        let (last_nps, avg_csat, count, activity): (i64, f64, i64, String) = db
+            .query_row(
+                "SELECT s.last_nps, s.avg_csat, s.csat_count, c.last_activity_at \
+                 FROM contact_stats s JOIN contacts c ON c.id = s.contact_id WHERE s.contact_id = 'c1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .expect("stats");
+        assert_eq!((last_nps, avg_csat, count), (10, 5.0, 1));
+        assert_eq!(activity, "2026-02-01");
+        let answered: String = db
+            .query_row(
+                "SELECT answered_at FROM survey_invitations WHERE id = 'inv_1'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("invitation");
+        assert_eq!(answered, "2026-02-01");
+    }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::ensure;
-use crate::harness::{Auth, TestApp, TestFn};
+use crate::harness::{audit_entries, Auth, TestApp, TestFn};
 
 pub fn tests() -> Vec<(&'static str, TestFn)> {
     crate::tests![
@@ -218,37 +218,27 @@ async fn key_requests_are_validated_field_by_field(app: Arc<TestApp>) -> Result<
 }
 
 async fn key_changes_land_in_the_audit_log(app: Arc<TestApp>) -> Result<(), String> {
-    let since = (chrono::Utc::now() - chrono::Duration::seconds(2))
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let created = create_key(&app, "audited", &["forms"]).await?;
     let id = created["id"].as_str().ok_or("no id")?;
     app.delete(&format!("/admin/v1/keys/{id}"), Auth::Admin)
         .await?
         .expect(200)?;
-    let entries = app
-        .get(
-            &format!("/admin/v1/audit?since={since}&limit=1000"),
-            Auth::Admin,
-        )
-        .await?
-        .expect(200)?
-        .json()["entries"]
-        .clone();
-    let mine: Vec<&Value> = entries
-        .as_array()
-        .ok_or("no entries")?
-        .iter()
-        .filter(|e| e["subject"] == id)
-        .collect();
-    let actions: Vec<&str> = mine.iter().filter_map(|e| e["action"].as_str()).collect();
+    // The entries about this key, and only those: one creation, then one revocation, by the
+    // bootstrap key.
+    let made = audit_entries(&app, "key.create", Some(id)).await?;
+    let revoked = audit_entries(&app, "key.revoke", Some(id)).await?;
     ensure!(
-        actions == ["key.create", "key.revoke"],
-        "audit actions {actions:?}"
+        made.len() == 1 && revoked.len() == 1,
+        "audit entries for key {id}: created {made:?}, revoked {revoked:?}"
     );
+    let (made, revoked) = (&made[0], &revoked[0]);
     ensure!(
-        mine.iter()
-            .all(|e| e["actor"] == "bootstrap" && e["at"].is_string()),
-        "actors {mine:?}"
+        made["actor"] == "bootstrap"
+            && revoked["actor"] == "bootstrap"
+            && made["at"]
+                .as_str()
+                .is_some_and(|a| revoked["at"].as_str().is_some_and(|r| a <= r)),
+        "entries {made} {revoked}"
     );
     let later = app
         .get("/admin/v1/audit?since=2999-01-01T00:00:00Z", Auth::Admin)

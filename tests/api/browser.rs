@@ -26,18 +26,26 @@ async fn run_script(app: Arc<TestApp>, script: &'static str) -> Result<(), Strin
     let base = app.base.clone();
     let key = app.admin_key.clone();
     let mailbox = app.webhook.mailbox_url();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(node)
-            .arg(root.join("tests/browser").join(script))
-            .current_dir(&root)
-            .env("BASE_URL", base)
-            .env("ADMIN_KEY", key)
-            .env("MAILBOX_URL", mailbox)
-            .output()
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("could not run node: {e}"))?;
+    let mut command = Command::new(node);
+    command
+        .arg(root.join("tests/browser").join(script))
+        .current_dir(&root)
+        .env("BASE_URL", base)
+        .env("ADMIN_KEY", key)
+        .env("MAILBOX_URL", mailbox)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let child = command
+        .spawn()
+        .map_err(|e| format!("could not run node: {e}"))?;
+    // If the runner ends this test at its time limit, node and its Chromium end with it.
+    let mut group = EndsOnDrop(Some(child.id() as libc::pid_t));
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("node did not finish: {e}"))?;
+    group.0 = None;
     if output.status.success() {
         Ok(())
     } else {
@@ -69,4 +77,16 @@ async fn browser_buyer_answers_a_survey_from_the_invitation_link(
 
 async fn browser_marketer_downloads_a_segment_export(app: Arc<TestApp>) -> Result<(), String> {
     run_script(app, "admin.mjs").await
+}
+
+/// Ends a process group when dropped, unless it was defused (`.0 = None`) once it finished.
+struct EndsOnDrop(Option<libc::pid_t>);
+
+impl Drop for EndsOnDrop {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.filter(|p| *p > 1) {
+            // SAFETY: a plain syscall aimed at the process group this test created.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+    }
 }

@@ -25,6 +25,9 @@ macro_rules! tests {
     };
 }
 
+/// `CHUNK_ROWS` for the Worker under test: stories that must cross a page boundary create more.
+pub const CHUNK_ROWS: usize = 3;
+
 pub struct TestApp {
     /// The `--persist-to` directory, for tests that must move time (expire a token).
     pub state: PathBuf,
@@ -206,7 +209,6 @@ pub async fn start(webhook: Arc<Webhook>) -> (Runtime, Arc<TestApp>) {
         root().join("build/index.js").exists(),
         "build/index.js missing: run `make test`, which builds the Worker"
     );
-    let port = free_port();
     let state = root().join(format!("target/it-state-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state);
     let schema = wrangler()
@@ -233,27 +235,63 @@ pub async fn start(webhook: Arc<Webhook>) -> (Runtime, Arc<TestApp>) {
         "applying migrations failed: {migrations:?}"
     );
     let log = root().join(format!("target/it-wrangler-{}.log", std::process::id()));
-    let child = spawn_wrangler(&state, port, &webhook, &[], &log);
-    let runtime = Runtime {
-        child,
-        log,
-        state: Some(state.clone()),
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        // wrangler dev closes a connection left idle for somewhere between 10 and 16 s (measured);
+        // a request sent on it just then fails ("error sending request"), as in serial tests that
+        // pause that long between requests for `wrangler d1`. The client drops idle connections
+        // well before that instead.
+        .pool_idle_timeout(Duration::from_secs(2))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client");
+    let (mut runtime, base) = match launch(&client, &state, &webhook, &[], &log).await {
+        Ok(started) => started,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&state);
+            panic!("{e}");
+        }
     };
+    // This runtime owns the state directory: it goes when the runtime ends.
+    runtime.state = Some(state.clone());
     let app = Arc::new(TestApp {
         state,
-        base: format!("http://127.0.0.1:{port}"),
+        base,
         admin_key: admin_key(),
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("http client"),
+        client,
         webhook,
     });
-    if let Err(e) = healthy(&app.client, &app.base, &runtime.log).await {
-        panic!("{e}");
-    }
     (runtime, app)
+}
+
+/// Starts `wrangler dev` on `state` and waits until it answers: its runtime and base URL.
+/// `free_port` releases the port it found before wrangler binds it, so another process may take
+/// it first (or wrangler's inspector port): wrangler then fails with "Address already in use"
+/// and the start is retried on fresh ports.
+async fn launch(
+    client: &reqwest::Client,
+    state: &std::path::Path,
+    webhook: &Webhook,
+    extra: &[(&str, &str)],
+    log: &std::path::Path,
+) -> Result<(Runtime, String), String> {
+    const ATTEMPTS: u32 = 4;
+    let mut attempt = 1;
+    loop {
+        let port = free_port();
+        let mut runtime = Runtime {
+            child: spawn_wrangler(state, port, webhook, extra, log),
+            log: log.to_path_buf(),
+            state: None,
+        };
+        let base = format!("http://127.0.0.1:{port}");
+        match healthy(client, &base, &mut runtime).await {
+            Ok(()) => return Ok((runtime, base)),
+            // Dropping `runtime` ends that wrangler's process group.
+            Err(Unhealthy::PortTaken(_)) if attempt < ATTEMPTS => attempt += 1,
+            Err(Unhealthy::PortTaken(e) | Unhealthy::Failed(e)) => return Err(e),
+        }
+    }
 }
 
 /// `wrangler dev` of the built Worker on `state`, with the test settings and `extra` vars.
@@ -277,7 +315,10 @@ fn spawn_wrangler(
         ])
         .args(["--var", "TURNSTILE_SECRET:test-turnstile-secret"])
         // Test-only: lets `queue_faults` tests make the consumer crash or meet a poison message.
-        .args(["--var", "QUEUE_FAULTS:on"]);
+        .args(["--var", "QUEUE_FAULTS:on"])
+        // Chunks and pages of a few rows, so every rebuild, export, sweep and purge crosses its
+        // boundaries with the handful of rows one story creates.
+        .args(["--var", &format!("CHUNK_ROWS:{CHUNK_ROWS}")]);
     for (name, value) in extra {
         cmd.args(["--var", &format!("{name}:{value}")]);
     }
@@ -290,23 +331,46 @@ fn spawn_wrangler(
     cmd.spawn().expect("spawn wrangler dev")
 }
 
+/// Why a `wrangler dev` did not come up.
+enum Unhealthy {
+    /// Its port (or inspector port) was taken before it could bind it: worth another port.
+    PortTaken(String),
+    Failed(String),
+}
+
+/// Waits until the `wrangler dev` of `runtime` answers on `base`. It is ours only once its own
+/// log says it is ready on that address: a server answering there before that, or after our
+/// wrangler exited, is another process that took the port.
 async fn healthy(
     client: &reqwest::Client,
     base: &str,
-    log: &std::path::Path,
-) -> Result<(), String> {
+    runtime: &mut Runtime,
+) -> Result<(), Unhealthy> {
     let deadline = Instant::now() + Duration::from_secs(90);
+    let ready = format!("Ready on {base}");
     loop {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
-            if r.status() == 200 {
-                return Ok(());
+        let log = std::fs::read_to_string(&runtime.log).unwrap_or_default();
+        if log.contains("Address already in use") {
+            return Err(Unhealthy::PortTaken(format!(
+                "wrangler dev found its port taken; its log:\n{log}"
+            )));
+        }
+        if runtime.child.try_wait().ok().flatten().is_some() {
+            return Err(Unhealthy::Failed(format!(
+                "wrangler dev exited before it answered; its log:\n{log}"
+            )));
+        }
+        if log.contains(&ready) {
+            if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
+                if r.status() == 200 {
+                    return Ok(());
+                }
             }
         }
         if Instant::now() > deadline {
-            let log = std::fs::read_to_string(log).unwrap_or_default();
-            return Err(format!(
+            return Err(Unhealthy::Failed(format!(
                 "wrangler dev did not become healthy in 90 s; its log:\n{log}"
-            ));
+            )));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -317,20 +381,11 @@ impl TestApp {
     /// rotated key, a retired bootstrap key): what an operator's redeploy does. Serial tests
     /// only; it ends when the returned runtime is dropped.
     pub async fn redeployed(&self, vars: &[(&str, &str)]) -> Result<(Runtime, String), String> {
-        let port = free_port();
         let log = root().join(format!(
             "target/it-wrangler-redeployed-{}.log",
             std::process::id()
         ));
-        let child = spawn_wrangler(&self.state, port, &self.webhook, vars, &log);
-        let runtime = Runtime {
-            child,
-            log,
-            state: None,
-        };
-        let base = format!("http://127.0.0.1:{port}");
-        healthy(&self.client, &base, &runtime.log).await?;
-        Ok((runtime, base))
+        launch(&self.client, &self.state, &self.webhook, vars, &log).await
     }
 }
 
@@ -392,6 +447,28 @@ pub async fn run(
 type Outcome = (&'static str, Result<(), String>, Duration);
 
 const TEST_TIME_LIMIT: Duration = Duration::from_secs(120);
+/// Tests that take long for a reason of their own, with a limit that keeps them far from it on a
+/// slow machine: (name, seconds, why).
+const LONGER_TIME_LIMITS: &[(&str, u64, &str)] = &[
+    (
+        "a_database_of_the_first_release_upgrades_with_its_data_intact",
+        360,
+        "eight `wrangler d1` runs (a Node.js start each) on a database of its own: 75 s on an \
+         idle 2-core machine, while other tests run",
+    ),
+    (
+        "a_consumer_dying_mid_batch_ends_in_the_state_of_a_clean_run",
+        300,
+        "the whole story through the queue twice, the second time under eight crashed batches, \
+         each waiting for the queue to settle: 35 s on an idle 2-core machine",
+    ),
+    (
+        "after_erasure_no_table_holds_the_person_but_where_the_record_of_processing_says",
+        300,
+        "reads every text column of the database through `wrangler d1 execute` (a Node.js start \
+         each) besides its story: 45 s on an idle 2-core machine",
+    ),
+];
 /// The generated-input run bounds itself (examples per operation); this only catches a hang.
 const LAST_TIME_LIMIT: Duration = Duration::from_secs(900);
 
@@ -407,8 +484,20 @@ async fn run_batch(
             let app = app.clone();
             async move {
                 let started = Instant::now();
-                let outcome = match tokio::time::timeout(limit, tokio::spawn(test(app))).await {
-                    Err(_) => Err(format!("timed out after {} s", limit.as_secs())),
+                let limit = LONGER_TIME_LIMITS
+                    .iter()
+                    .find(|(long, _, _)| *long == name)
+                    .map_or(limit, |(_, secs, _)| Duration::from_secs(*secs).max(limit));
+                let mut running = tokio::spawn(test(app));
+                let outcome = match tokio::time::timeout(limit, &mut running).await {
+                    Err(_) => {
+                        // A test past its limit must not run on into the tests after it: end it
+                        // at its next await, and wait for that, so its guards (armed faults) have
+                        // dropped before the next test starts.
+                        running.abort();
+                        let _ = tokio::time::timeout(Duration::from_secs(60), running).await;
+                        Err(format!("timed out after {} s", limit.as_secs()))
+                    }
                     Ok(Err(join)) => Err(format!("panicked: {join}")),
                     Ok(Ok(r)) => r,
                 };
@@ -510,10 +599,25 @@ impl TestApp {
             Auth::Admin => builder.bearer_auth(&self.admin_key),
             Auth::Bearer(token) => builder.bearer_auth(token),
         };
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| format!("request failed: {e}"))?;
+        let (client, request) = builder.build_split();
+        let mut request = request.map_err(|e| format!("request not built: {e}"))?;
+        if !request.headers().contains_key("CF-Connecting-IP") {
+            // Without one, every request would come from the runtime's one default address,
+            // and all tests would share each per-IP rate-limit bucket.
+            let ip = reqwest::header::HeaderValue::from_str(&self.visitor_ip())
+                .map_err(|e| format!("visitor ip: {e}"))?;
+            request.headers_mut().insert("CF-Connecting-IP", ip);
+        }
+        let response = client.execute(request).await.map_err(|e| {
+            // The cause (timeout, reset, refused) is in the source chain, not in `{e}`.
+            let mut text = format!("request failed: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                text.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            text
+        })?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response
@@ -608,6 +712,68 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// A client address of its own for each call, as `CF-Connecting-IP`: one /64 of the IPv6
+    /// documentation range (the per-IP limits count IPv6 by /64), so a rate limit counts only
+    /// what one test sends from it. `send` gives every request without the header one of these;
+    /// a test that wants a limit to bite sends a fixed address of its own.
+    pub fn visitor_ip(&self) -> String {
+        format!("{}::1", self.visitor_subnet())
+    }
+
+    /// A /64 of its own for each call, as its first four groups (`2001:db8:0:2a`).
+    pub fn visitor_subnet(&self) -> String {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(1);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        format!("2001:db8:{:x}:{:x}", n >> 16, n & 0xffff)
+    }
+
+    /// Returns once every queue message sent before the call has been worked, and any that a
+    /// batch before then handed back for an immediate retry: the positive signal to wait for
+    /// before asserting that queued work did *not* do something. Two marker emails go through the
+    /// queue one after the other. The runtime works one batch at a time, in order, so the first
+    /// marker's batch holds or follows everything queued before the call, and once the second
+    /// marker (queued after the first was delivered) is delivered, that batch has ended. A job
+    /// retried with a delay comes back later than this.
+    pub async fn queue_caught_up(&self) -> Result<(), String> {
+        for marker in ["first", "second"] {
+            let to = unique_email("queue-marker");
+            self.post_json(
+                "/admin/v1/outbox/test",
+                &serde_json::json!({ "to": to }),
+                Auth::Admin,
+            )
+            .await?
+            .expect(201)?;
+            self.eventually(Duration::from_secs(30), || async {
+                Ok((!self.webhook.deliveries_to(&to).is_empty()).then_some(()))
+            })
+            .await
+            .map_err(|_| format!("the {marker} queue marker was not delivered within 30 s"))?;
+        }
+        Ok(())
+    }
+}
+
+/// `days` days before now, to the second, as a date is sent (`2026-11-29T10:15:07Z`): dates
+/// relative to the clock, so a machine whose clock is behind does not refuse them as future
+/// (orders more than a day ahead are) and they do not age into retention windows over time.
+pub fn days_ago(days: i64) -> String {
+    let at = chrono::Utc::now() - chrono::Duration::days(days);
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A sent date (any offset) as the API answers it: UTC, milliseconds (`…T10:15:07.000Z`).
+pub fn as_stored(at: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        })
+        .unwrap_or_else(|e| format!("unparseable date {at}: {e}"))
+}
+
 /// A unique address per test, so tests sharing one database never collide.
 pub fn unique_email(tag: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -624,4 +790,51 @@ macro_rules! ensure {
             return Err(format!($($msg)+));
         }
     };
+}
+
+/// The audit entries with `action` whose subject is `subject` (`None`: entries without one),
+/// oldest first, read through `GET /admin/v1/audit` page by page over the whole log, so a check
+/// finds the entry of its own test's subject, not any entry some other test left.
+pub async fn audit_entries(
+    app: &TestApp,
+    action: &str,
+    subject: Option<&str>,
+) -> Result<Vec<Value>, String> {
+    const PAGE: usize = 1000;
+    let mut since = "1970-01-01T00:00:00Z".to_string();
+    let mut seen = std::collections::HashSet::new();
+    let mut found = Vec::new();
+    loop {
+        let page = app
+            .get(
+                &format!("/admin/v1/audit?since={since}&limit={PAGE}"),
+                Auth::Admin,
+            )
+            .await?
+            .expect(200)?
+            .json()["entries"]
+            .as_array()
+            .cloned()
+            .ok_or("no entries in the audit answer")?;
+        let full = page.len() == PAGE;
+        let mut new = 0;
+        for entry in page {
+            let id = entry["id"].as_str().unwrap_or_default().to_string();
+            if !seen.insert(id) {
+                continue;
+            }
+            new += 1;
+            if let Some(at) = entry["at"].as_str() {
+                since = at.to_string();
+            }
+            if entry["action"] == action && entry["subject"].as_str() == subject {
+                found.push(entry);
+            }
+        }
+        // A page ends where the next starts (`since` is inclusive); a full page that brought
+        // nothing new would be a thousand entries in one millisecond.
+        if !full || new == 0 {
+            return Ok(found);
+        }
+    }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::ensure;
-use crate::harness::{unique_email, Auth, TestApp, TestFn};
+use crate::harness::{days_ago, unique_email, Auth, TestApp, TestFn};
 use crate::orders::{external_id, order, send_orders};
 use crate::segments::{create_segment, member_emails, ready_segment, run_tag};
 use crate::signup::{create_form, form_body, signed_up_and_confirmed};
@@ -25,11 +25,43 @@ pub fn serial_tests() -> Vec<(&'static str, TestFn)> {
 const FAULTS_TABLE: &str = "CREATE TABLE IF NOT EXISTS queue_faults (kind TEXT PRIMARY KEY, \
      remaining INTEGER NOT NULL DEFAULT 0, crash_after INTEGER, job TEXT, message_id TEXT)";
 
-/// Replaces whatever faults were armed with `insert` (an INSERT into `queue_faults`, or nothing).
-fn arm(app: &TestApp, insert: &str) -> Result<(), String> {
-    app.sql(&format!(
-        "{FAULTS_TABLE}; DELETE FROM queue_faults; {insert}"
-    ))
+/// Faults armed for as long as this guard lives. It disarms them however the test ends (an early
+/// `?`, a panic, the runner ending it at its time limit): a fault left armed would crash or poison
+/// the queue under the tests that follow.
+struct Armed<'a> {
+    app: &'a TestApp,
+    live: bool,
+}
+
+impl<'a> Armed<'a> {
+    /// Replaces whatever faults were armed with `insert` (an INSERT into `queue_faults`).
+    fn arm(app: &'a TestApp, insert: &str) -> Result<Self, String> {
+        // The guard comes first, so a write that failed halfway is undone as well.
+        let armed = Armed { app, live: true };
+        app.sql(&format!(
+            "{FAULTS_TABLE}; DELETE FROM queue_faults; {insert}"
+        ))?;
+        Ok(armed)
+    }
+
+    /// Disarms now, and says if that failed (dropping the guard can only try).
+    fn disarm(mut self) -> Result<(), String> {
+        self.live = false;
+        disarm(self.app)
+    }
+}
+
+impl Drop for Armed<'_> {
+    fn drop(&mut self) {
+        if self.live {
+            // Synchronous on purpose: it must have happened before the next test starts.
+            let _ = disarm(self.app);
+        }
+    }
+}
+
+fn disarm(app: &TestApp) -> Result<(), String> {
+    app.sql(&format!("{FAULTS_TABLE}; DELETE FROM queue_faults"))
 }
 
 /// What one run of the story leaves that a user would notice, with the run's tag taken out of
@@ -61,16 +93,10 @@ async fn story(app: &TestApp, tag: &str) -> Result<StoryOutcome, String> {
     for person in &people {
         signed_up_and_confirmed(app, &form, person).await?;
     }
+    let placed_at = days_ago(29);
     let orders = [("80.00", 0), ("30.00", 1), ("120.00", 2), ("60.00", 3)]
         .iter()
-        .map(|(total, who)| {
-            order(
-                &external_id("fault"),
-                &people[*who],
-                total,
-                "2026-11-01T10:00:00Z",
-            )
-        })
+        .map(|(total, who)| order(&external_id("fault"), &people[*who], total, &placed_at))
         .collect();
     send_orders(app, orders).await?;
 
@@ -90,8 +116,24 @@ async fn story(app: &TestApp, tag: &str) -> Result<StoryOutcome, String> {
             member_emails(app, &id).await?
         ));
     }
-    // Redeliveries still in flight would show up now as a second email or a changed size.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let settled_at = Instant::now();
+    // Redeliveries still in flight would show up as a second email or a changed size, once
+    // they ran: a crashed batch comes back at once, so while work is left the armed crashes get
+    // spent; once they are, the queue catching up takes in the last crashed batch's redelivery.
+    app.eventually(Duration::from_secs(30), || async {
+        let left = app.sql_rows("SELECT remaining FROM queue_faults WHERE kind = 'crash'")?;
+        Ok(left
+            .first()
+            .is_none_or(|r| r["remaining"] == json!(0))
+            .then_some(()))
+    })
+    .await
+    .map_err(|_| "the crashes were not all used, so the run did not meet them".to_string())?;
+    app.queue_caught_up().await?;
+    println!(
+        "queue faults: run {tag} settled; its crashes were spent and the queue caught up {:.1} s later",
+        settled_at.elapsed().as_secs_f64()
+    );
     let untag = |email: &str| email.replacen(tag, "", 1);
     let size = ready_segment(app, &id, 1).await?["size"]
         .as_i64()
@@ -113,7 +155,7 @@ async fn story(app: &TestApp, tag: &str) -> Result<StoryOutcome, String> {
 async fn a_consumer_dying_mid_batch_ends_in_the_state_of_a_clean_run(
     app: Arc<TestApp>,
 ) -> Result<(), String> {
-    arm(&app, "")?;
+    disarm(&app)?;
     let started = Instant::now();
     let clean = story(&app, &run_tag("clean")).await?;
     let clean_secs = started.elapsed().as_secs_f64();
@@ -126,20 +168,16 @@ async fn a_consumer_dying_mid_batch_ends_in_the_state_of_a_clean_run(
         "the clean run itself is wrong: {clean:?}"
     );
 
-    // The next eight batches each work one message, then die before acking any.
-    arm(
+    // The next eight batches each work one message, then die before acking any. The story
+    // waits until all eight were spent.
+    let crashes = Armed::arm(
         &app,
         "INSERT INTO queue_faults (kind, remaining, crash_after) VALUES ('crash', 8, 1)",
     )?;
     let started = Instant::now();
     let faulty = story(&app, &run_tag("crashy")).await?;
     let crashy_secs = started.elapsed().as_secs_f64();
-    let left = app.sql_rows("SELECT remaining FROM queue_faults WHERE kind = 'crash'")?;
-    arm(&app, "")?;
-    ensure!(
-        left.first().map(|r| r["remaining"].clone()) == Some(json!(0)),
-        "the crashes were not all used, so the run did not meet them: {left:?}"
-    );
+    crashes.disarm()?;
     ensure!(
         faulty == clean,
         "redelivery changed the outcome:\n clean {clean:?}\n crash {faulty:?}"
@@ -148,7 +186,7 @@ async fn a_consumer_dying_mid_batch_ends_in_the_state_of_a_clean_run(
     println!(
         "fault-figures crash: {PEOPLE} people, 8 batches died after 1 message; same members ({}), \
          size {}, each confirmation delivered once; story {clean_secs:.1} s clean, \
-         {crashy_secs:.1} s with crashes (both include a 4 s quiet wait)",
+         {crashy_secs:.1} s with crashes (both include waiting for the queue to catch up)",
         faulty.members.len(),
         faulty.size
     );
@@ -158,10 +196,6 @@ async fn a_consumer_dying_mid_batch_ends_in_the_state_of_a_clean_run(
 async fn a_message_that_always_fails_reaches_the_dead_letter_queue(
     app: Arc<TestApp>,
 ) -> Result<(), String> {
-    arm(
-        &app,
-        "INSERT INTO queue_faults (kind, job) VALUES ('poison', 'deliver_email')",
-    )?;
     let send_test = |to: String| {
         let app = app.clone();
         async move {
@@ -175,35 +209,52 @@ async fn a_message_that_always_fails_reaches_the_dead_letter_queue(
                 .ok_or_else(|| format!("no message id in {}", reply.text))
         }
     };
-    let doomed_to = unique_email("doomed");
+    // The poison is the next delivery the consumer meets: 1 try + 8 retries (`max_retries`),
+    // each a batch of its own a second apart (`max_batch_timeout`), so about 10 s here. The
+    // budget leaves the runner's time limit far away.
+    const BUDGET: Duration = Duration::from_secs(60);
     let started = Instant::now();
-    let doomed = send_test(doomed_to.clone()).await?;
-    // The poison fails again and again; other messages still flow past it.
-    let fine_to = unique_email("fine");
-    send_test(fine_to.clone()).await?;
-    app.eventually(Duration::from_secs(20), || async {
-        Ok((!app.webhook.deliveries_to(&fine_to).is_empty()).then_some(()))
-    })
-    .await
-    .map_err(|_| "a message behind the poison was never delivered".to_string())?;
-
-    let letter: Value = app
-        .eventually(Duration::from_secs(90), || async {
-            let letters = app
-                .get("/admin/v1/dead-letters", Auth::Admin)
-                .await?
-                .expect(200)?
-                .json();
-            Ok(letters["dead_letters"].as_array().and_then(|all| {
-                all.iter()
-                    .find(|l| l["body"].as_str().is_some_and(|b| b.contains(&doomed)))
-                    .cloned()
-            }))
-        })
-        .await
-        .map_err(|_| "the poison never reached the dead-letter queue".to_string())?;
-    let to_dead_letter_secs = started.elapsed().as_secs_f64();
-    arm(&app, "")?;
+    let deadline = started + BUDGET;
+    // Letters of earlier tests (always-failing addresses) come first in the list: read from now.
+    let since = (chrono::Utc::now() - chrono::Duration::minutes(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (letter, doomed_to, fine_to, queued) = loop {
+        let poison = Armed::arm(
+            &app,
+            "INSERT INTO queue_faults (kind, job) VALUES ('poison', 'deliver_email')",
+        )?;
+        let doomed_to = unique_email("doomed");
+        let doomed = send_test(doomed_to.clone()).await?;
+        let queued = Instant::now();
+        // The poison fails again and again; a message behind it still flows past it.
+        let fine_to = unique_email("fine");
+        send_test(fine_to.clone()).await?;
+        let letter = loop {
+            if let Some(letter) = dead_letter_holding(&app, &since, &doomed).await? {
+                break Some(letter);
+            }
+            if !app.webhook.deliveries_to(&doomed_to).is_empty() {
+                // A delivery left over from an earlier test (a retry of an always-failing
+                // address) reached the consumer first and became the poison: arm again.
+                break None;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "the poison never reached the dead-letter queue within {BUDGET:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        poison.disarm()?;
+        if let Some(letter) = letter {
+            break (letter, doomed_to, fine_to, queued);
+        }
+        println!("queue faults: another delivery became the poison; arming again");
+    };
+    let to_dead_letter_secs = queued.elapsed().as_secs_f64();
+    ensure!(
+        !app.webhook.deliveries_to(&fine_to).is_empty(),
+        "the message behind the poison was not delivered while the poison failed"
+    );
     ensure!(
         letter["job"] == "deliver_email"
             && letter["queue"] == "clientela-jobs-dlq"
@@ -225,7 +276,7 @@ async fn a_message_that_always_fails_reaches_the_dead_letter_queue(
     )?;
     app.get("/__scheduled?cron=17+3+*+*+*", Auth::None).await?;
     let ids: Vec<Value> = app
-        .get("/admin/v1/dead-letters", Auth::Admin)
+        .get("/admin/v1/dead-letters?limit=1000", Auth::Admin)
         .await?
         .expect(200)?
         .json()["dead_letters"]
@@ -247,4 +298,25 @@ async fn a_message_that_always_fails_reaches_the_dead_letter_queue(
          email never was"
     );
     Ok(())
+}
+
+/// The dead letter received since `since` whose body holds `text`, if there is one yet.
+async fn dead_letter_holding(
+    app: &TestApp,
+    since: &str,
+    text: &str,
+) -> Result<Option<Value>, String> {
+    let letters = app
+        .get(
+            &format!("/admin/v1/dead-letters?since={since}&limit=1000"),
+            Auth::Admin,
+        )
+        .await?
+        .expect(200)?
+        .json();
+    Ok(letters["dead_letters"].as_array().and_then(|all| {
+        all.iter()
+            .find(|l| l["body"].as_str().is_some_and(|b| b.contains(text)))
+            .cloned()
+    }))
 }

@@ -80,7 +80,12 @@ async fn every_documented_operation_survives_generated_input(
 
 async fn buyer_session(app: &TestApp, tag: &str) -> Result<String, String> {
     let email = unique_email(tag);
-    let placed = order(&external_id(tag), &email, "10.00", "2026-01-01T10:00:00Z");
+    let placed = order(
+        &external_id(tag),
+        &email,
+        "10.00",
+        &crate::harness::days_ago(330),
+    );
     send_orders(app, vec![placed]).await?;
     session_for(app, &email).await
 }

@@ -14,7 +14,6 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
         consent_proof_records_text_hash_policy_ip_and_agent,
         form_without_double_opt_in_activates_at_once,
         answers_are_identical_for_new_pending_and_confirmed_addresses,
-        confirmed_address_is_never_made_pending_or_overwritten,
         at_most_one_confirmation_email_per_address_per_day,
         plain_html_form_post_redirects_to_the_thank_you_page,
         honeypot_submissions_are_accepted_and_dropped,
@@ -35,7 +34,11 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
 
 /// Tests that move time by writing the local D1 directly (see `harness::run`).
 pub fn serial_tests() -> Vec<(&'static str, TestFn)> {
-    crate::tests![forged_used_and_expired_tokens_are_refused]
+    crate::tests![
+        forged_used_and_expired_tokens_are_refused,
+        turnstile_without_a_secret_refuses_the_signup,
+        confirmed_address_is_never_made_pending_or_overwritten,
+    ]
 }
 
 pub const SHOP: &str = "https://shop.example";
@@ -94,7 +97,7 @@ pub async fn submit_from(
 }
 
 pub async fn submit(app: &TestApp, form: &str, body: &Value) -> Result<Reply, String> {
-    submit_from(app, form, body, &visitor_ip()).await
+    submit_from(app, form, body, &app.visitor_ip()).await
 }
 
 pub fn signup(email: &str, name: &str) -> Value {
@@ -294,21 +297,57 @@ async fn answers_are_identical_for_new_pending_and_confirmed_addresses(
     Ok(())
 }
 
+/// A resubmission for a confirmed address is a change request: nothing it carries (name,
+/// fields, attributes) touches the contact until the mailbox owner confirms it, and then all of
+/// it does.
 async fn confirmed_address_is_never_made_pending_or_overwritten(
     app: Arc<TestApp>,
 ) -> Result<(), String> {
     let form = create_form(&app, &form_body(true)).await?;
     let email = unique_email("victim");
     signed_up_and_confirmed(&app, &form, &email).await?;
-    submit(&app, &form, &signup(&email, "Mallory"))
-        .await?
-        .expect(202)?;
+    let before = contact(&app, &email).await?.ok_or("no contact")?;
+    let sent_before = confirm_messages(&app, &email).await?.len();
+    // A known address gets one confirmation email a day: let the first one be a day old.
+    let day_ago = (chrono::Utc::now() - chrono::Duration::hours(25))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    app.sql(&format!(
+        "UPDATE outbox SET created_at = '{day_ago}' WHERE contact_id = '{}'",
+        before["id"].as_str().ok_or("no id")?
+    ))?;
+    let change = json!({"fields": {"email": email, "name": "Mallory", "country": "PT", "interests": ["shoes"]},
+                        "consents": {"marketing_email": true}});
+    submit(&app, &form, &change).await?.expect(202)?;
     let c = contact(&app, &email).await?.ok_or("no contact")?;
     ensure!(c["status"] == "active", "went back to {}", c["status"]);
     ensure!(
-        c["name"] == "Ana",
-        "data overwritten without confirmation: {}",
-        c["name"]
+        c["name"] == before["name"]
+            && c["country"] == before["country"]
+            && c["attributes"] == before["attributes"]
+            && c["attributes"]["interests"] == json!(["bags"]),
+        "data overwritten without confirmation: {} / {}",
+        before,
+        c
+    );
+    // The owner confirms from their mailbox: now every change lands.
+    let messages = app
+        .eventually(std::time::Duration::from_secs(10), || async {
+            let m = confirm_messages(&app, &email).await?;
+            Ok((m.len() > sent_before).then_some(m))
+        })
+        .await
+        .map_err(|e| format!("no change confirmation was sent: {e}"))?;
+    let token = token_of(&messages[0])?;
+    app.post_json("/v1/confirm", &json!({"token": token}), Auth::None)
+        .await?
+        .expect(200)?;
+    let after = contact(&app, &email).await?.ok_or("no contact")?;
+    ensure!(
+        after["status"] == "active"
+            && after["name"] == "Mallory"
+            && after["country"] == "PT"
+            && after["attributes"]["interests"] == json!(["shoes"]),
+        "confirmed changes were not applied: {after}"
     );
     Ok(())
 }
@@ -383,37 +422,40 @@ async fn honeypot_submissions_are_accepted_and_dropped(app: Arc<TestApp>) -> Res
 
 async fn bad_submissions_are_refused_field_by_field(app: Arc<TestApp>) -> Result<(), String> {
     let form = create_form(&app, &form_body(true)).await?;
+    // An address of this test's own: the database is shared, and the last check reads it back.
+    let ana = unique_email("refused");
+    let injected = format!("{ana}\r\nBcc: all@example.com");
     let cases = [
         (
             json!({"fields": {"email": "not-an-email"}, "consents": {"marketing_email": true}}),
             "email",
         ),
         (
-            json!({"fields": {"email": "ana@example.com\r\nBcc: all@example.com"}, "consents": {"marketing_email": true}}),
+            json!({"fields": {"email": injected}, "consents": {"marketing_email": true}}),
             "email",
         ),
         (
-            json!({"fields": {"email": "ana@example.com"}, "consents": {}}),
+            json!({"fields": {"email": ana}, "consents": {}}),
             "consent.marketing_email",
         ),
         (
-            json!({"fields": {"email": "ana@example.com"}, "consents": {"marketing_email": false}}),
+            json!({"fields": {"email": ana}, "consents": {"marketing_email": false}}),
             "consent.marketing_email",
         ),
         (
-            json!({"fields": {"email": "ana@example.com", "is_admin": true}, "consents": {"marketing_email": true}}),
+            json!({"fields": {"email": ana, "is_admin": true}, "consents": {"marketing_email": true}}),
             "is_admin",
         ),
         (
-            json!({"fields": {"email": "ana@example.com", "name": 5}, "consents": {"marketing_email": true}}),
+            json!({"fields": {"email": ana, "name": 5}, "consents": {"marketing_email": true}}),
             "name",
         ),
         (
-            json!({"fields": {"email": "ana@example.com", "interests": ["hats"]}, "consents": {"marketing_email": true}}),
+            json!({"fields": {"email": ana, "interests": ["hats"]}, "consents": {"marketing_email": true}}),
             "interests",
         ),
         (
-            json!({"fields": {"email": "ana@example.com"}, "consents": {"marketing_email": true}, "status": "active"}),
+            json!({"fields": {"email": ana}, "consents": {"marketing_email": true}, "status": "active"}),
             "status",
         ),
     ];
@@ -426,13 +468,10 @@ async fn bad_submissions_are_refused_field_by_field(app: Arc<TestApp>) -> Result
             "{body} did not name {field}: {}",
             reply.text
         );
-        ensure!(
-            !reply.text.contains("ana@example.com"),
-            "error echoes the address"
-        );
+        ensure!(!reply.text.contains(&ana), "error echoes the address");
     }
     ensure!(
-        contact(&app, "ana@example.com").await?.is_none(),
+        contact(&app, &ana).await?.is_none(),
         "a refused submission stored a contact"
     );
     Ok(())
@@ -753,17 +792,79 @@ async fn turnstile_is_verified_server_side_and_fails_closed(
     submit(&app, &form, &missing)
         .await?
         .expect_error(403, "turnstile_failed")?;
-    missing["turnstile_token"] = json!("forged-token");
-    submit(&app, &form, &missing)
-        .await?
-        .expect_error(403, "turnstile_failed")?;
+    // A forged token, and a verifier that fails: a 500 or a body that is not JSON (each
+    // carrying a passing verdict), or no answer at all. Each is a refusal.
+    for token in [
+        "forged-token",
+        "verifier-500-token",
+        "verifier-garbage-token",
+        "verifier-hangup-token",
+        "verifier-silent-token",
+    ] {
+        missing["turnstile_token"] = json!(token);
+        let asked = std::time::Instant::now();
+        submit(&app, &form, &missing)
+            .await?
+            .expect_error(403, "turnstile_failed")
+            .map_err(|e| format!("{token}: {e}"))?;
+        // A verifier that does not answer is given up on, not waited for.
+        ensure!(
+            asked.elapsed() < std::time::Duration::from_secs(20),
+            "{token}: the signup waited {:?} for the verifier",
+            asked.elapsed()
+        );
+    }
     ensure!(
         contact(&app, &email).await?.is_none(),
         "stored without passing Turnstile"
     );
+    ensure!(
+        app.mail_to(&email).await?.is_empty(),
+        "mail queued without passing Turnstile"
+    );
     missing["turnstile_token"] = json!("good-token");
     submit(&app, &form, &missing).await?.expect(202)?;
     ensure!(contact(&app, &email).await?.is_some(), "good token refused");
+    Ok(())
+}
+
+/// A form that shows Turnstile, on a deployment without TURNSTILE_SECRET (empty counts as
+/// unset): nothing can be verified, so every signup through it is refused and nothing is kept,
+/// while a form without Turnstile on the same deployment still signs people up.
+async fn turnstile_without_a_secret_refuses_the_signup(app: Arc<TestApp>) -> Result<(), String> {
+    let mut body = form_body(true);
+    body["turnstile_site_key"] = json!("0x4AAAAAAAtest");
+    let guarded = create_form(&app, &body).await?;
+    let open = create_form(&app, &form_body(true)).await?;
+    let (_runtime, base) = app.redeployed(&[("TURNSTILE_SECRET", "")]).await?;
+    let post = |form: &str, body: Value| {
+        app.client
+            .post(format!("{base}/v1/forms/{form}/submissions"))
+            .header("Origin", SHOP)
+            .header("CF-Connecting-IP", visitor_ip())
+            .json(&body)
+    };
+    let (email, other) = (unique_email("no-secret"), unique_email("no-secret-open"));
+    let mut attempt = signup(&email, "N");
+    attempt["turnstile_token"] = json!("good-token");
+    app.send(post(&guarded, attempt), Auth::None)
+        .await?
+        .expect_error(500, "misconfigured")?;
+    app.send(post(&open, signup(&other, "O")), Auth::None)
+        .await?
+        .expect(202)?;
+    ensure!(
+        contact(&app, &other).await?.is_some(),
+        "the deployment without the secret stores nothing at all"
+    );
+    ensure!(
+        contact(&app, &email).await?.is_none(),
+        "stored without a Turnstile secret"
+    );
+    ensure!(
+        app.mail_to(&email).await?.is_empty(),
+        "mail queued without a Turnstile secret"
+    );
     Ok(())
 }
 
@@ -792,10 +893,17 @@ async fn form_definitions_are_validated_and_patchable(app: Arc<TestApp>) -> Resu
         "fields {fields}"
     );
     let id = create_form(&app, &form_body(true)).await?;
+    let stored = |path: String| {
+        let app = app.clone();
+        async move { Ok::<_, String>(app.get(&path, Auth::Admin).await?.expect(200)?.json()) }
+    };
+    let (admin_path, public_path) = (format!("/admin/v1/forms/{id}"), format!("/v1/forms/{id}"));
+    let before = stored(admin_path.clone()).await?;
+    let public_before = stored(public_path.clone()).await?;
     let patched = app
         .send(
             app.client
-                .patch(app.url(&format!("/admin/v1/forms/{id}")))
+                .patch(app.url(&admin_path))
                 .json(&json!({"name": "Winter sale", "double_opt_in": false})),
             Auth::Admin,
         )
@@ -810,14 +918,56 @@ async fn form_definitions_are_validated_and_patchable(app: Arc<TestApp>) -> Resu
         patched["fields"].as_array().is_some_and(|f| f.len() == 4),
         "PATCH lost the fields"
     );
+    // Read back: the change persisted, in the admin view and the public definition, and every
+    // key the PATCH did not name is as it was.
+    let without = |mut form: Value, keys: &[&str]| {
+        keys.iter().for_each(|k| {
+            form.as_object_mut().map(|m| m.remove(*k));
+        });
+        form
+    };
+    let after = stored(admin_path.clone()).await?;
+    ensure!(
+        after["name"] == "Winter sale" && after["double_opt_in"] == false,
+        "PATCH did not persist: {after}"
+    );
+    let changed = ["name", "double_opt_in", "updated_at"];
+    ensure!(
+        without(after.clone(), &changed) == without(before.clone(), &changed),
+        "PATCH changed keys it did not name:\n{before}\n{after}"
+    );
+    let public_after = stored(public_path.clone()).await?;
+    ensure!(
+        public_after["name"] == "Winter sale" && public_after["double_opt_in"] == false,
+        "public definition not updated: {public_after}"
+    );
+    ensure!(
+        without(public_after, &changed) == without(public_before, &changed),
+        "public definition changed beyond the PATCH"
+    );
+    // The stored setting is the one signups follow: no confirmation step any more.
+    let direct = unique_email("patched-form");
+    submit(&app, &id, &signup(&direct, "P"))
+        .await?
+        .expect(202)?;
+    let joined = contact(&app, &direct).await?.ok_or("no contact")?;
+    ensure!(
+        joined["status"] == "active",
+        "double_opt_in false not applied: {}",
+        joined["status"]
+    );
     app.send(
         app.client
-            .patch(app.url(&format!("/admin/v1/forms/{id}")))
+            .patch(app.url(&admin_path))
             .json(&json!({"fields": []})),
         Auth::Admin,
     )
     .await?
     .expect_error(400, "validation_failed")?;
+    ensure!(
+        stored(admin_path.clone()).await? == after,
+        "a refused PATCH changed the form"
+    );
     let listed = app
         .get("/admin/v1/forms", Auth::Admin)
         .await?

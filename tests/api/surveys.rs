@@ -86,9 +86,12 @@ fn token_of(invitation: &Value) -> Result<String, String> {
 }
 
 async fn answer(app: &TestApp, token: &str, answers: Value) -> Result<Reply, String> {
-    app.post_json(
-        "/v1/surveys/responses",
-        &json!({"token": token, "answers": answers}),
+    // A visitor of its own: answers must not meet the per-IP limit other tests' requests fill.
+    app.send(
+        app.client
+            .post(app.url("/v1/surveys/responses"))
+            .header("CF-Connecting-IP", app.visitor_ip())
+            .json(&json!({"token": token, "answers": answers})),
         Auth::None,
     )
     .await
@@ -109,7 +112,12 @@ async fn buyer_answers_a_survey_about_their_order_and_results_follow(
     let order_no = external_id("survey-order");
     send_orders(
         &app,
-        vec![order(&order_no, &email, "89.90", "2026-11-20T15:00:00Z")],
+        vec![order(
+            &order_no,
+            &email,
+            "89.90",
+            &crate::harness::days_ago(10),
+        )],
     )
     .await?;
     let survey = create_survey(&app).await?;
@@ -283,18 +291,14 @@ async fn twenty_simultaneous_answers_on_one_link_record_one(
     app: Arc<TestApp>,
 ) -> Result<(), String> {
     let survey = create_survey(&app).await?;
-    let links = invite(
-        &app,
-        &survey,
-        json!([{"email": unique_email("race")}]),
-        false,
-    )
-    .await?;
+    let email = unique_email("race");
+    let links = invite(&app, &survey, json!([{"email": email}]), false).await?;
     let token = token_of(&links[0])?;
+    // Each tap carries other scores, so the person's stats show whose answer they took.
     let attempts = (0..20).map(|i| {
         let app = app.clone();
         let token = token.clone();
-        async move { answer(&app, &token, json!({"nps": i % 11})).await }
+        async move { answer(&app, &token, json!({"nps": i % 11, "csat": i % 5 + 1})).await }
     });
     let replies = futures::future::join_all(attempts).await;
     let mut statuses = Vec::new();
@@ -304,9 +308,23 @@ async fn twenty_simultaneous_answers_on_one_link_record_one(
     let created = statuses.iter().filter(|s| **s == 201).count();
     let conflicts = statuses.iter().filter(|s| **s == 409).count();
     ensure!(created == 1 && conflicts == 19, "statuses {statuses:?}");
+    let winner = statuses.iter().position(|s| *s == 201).unwrap_or(0);
+    let r = results(&app, &survey).await?;
+    ensure!(r["responses"] == 1, "more than one response stored: {r}");
+    let stats = app
+        .eventually(Duration::from_secs(10), || async {
+            let c = contact(&app, &email).await?.ok_or("no contact")?;
+            Ok(c["stats"]["csat_count"]
+                .as_i64()
+                .is_some_and(|n| n > 0)
+                .then(|| c["stats"].clone()))
+        })
+        .await?;
     ensure!(
-        results(&app, &survey).await?["responses"] == 1,
-        "more than one response stored"
+        stats["last_nps"] == winner % 11
+            && stats["csat_count"] == 1
+            && stats["avg_csat"].as_f64() == Some((winner % 5 + 1) as f64),
+        "the person's scores are not the recorded answer's (tap {winner}): {stats}"
     );
     Ok(())
 }
@@ -386,10 +404,12 @@ async fn survey_definitions_are_validated(app: Arc<TestApp>) -> Result<(), Strin
         "fields {fields}"
     );
     let survey = create_survey(&app).await?;
+    let path = format!("/admin/v1/surveys/{survey}");
+    let before = app.get(&path, Auth::Admin).await?.expect(200)?.json();
     let patched = app
         .send(
             app.client
-                .patch(app.url(&format!("/admin/v1/surveys/{survey}")))
+                .patch(app.url(&path))
                 .json(&json!({"name": "Post-delivery", "expires_after_days": 7})),
             Auth::Admin,
         )
@@ -402,14 +422,58 @@ async fn survey_definitions_are_validated(app: Arc<TestApp>) -> Result<(), Strin
             && patched["questions"].as_array().map(Vec::len) == Some(6),
         "patched {patched}"
     );
+    // Read back: the change persisted and nothing the PATCH did not name moved.
+    let after = app.get(&path, Auth::Admin).await?.expect(200)?.json();
+    ensure!(
+        after["name"] == "Post-delivery" && after["expires_after_days"] == 7,
+        "PATCH did not persist: {after}"
+    );
+    let unchanged = |v: &Value| json!([v["id"], v["locale"], v["questions"], v["created_at"]]);
+    ensure!(
+        unchanged(&after) == unchanged(&before)
+            && after["questions"].as_array().map(Vec::len) == Some(6),
+        "PATCH changed what it did not name:\n{before}\n{after}"
+    );
+    // What people get follows the stored survey: a new invitation lives 7 days, and its page
+    // shows the new name with the old questions.
+    let invited = invite(
+        &app,
+        &survey,
+        json!([{"email": unique_email("patched")}]),
+        false,
+    )
+    .await?;
+    let expires = invited[0]["expires_at"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .ok_or("no expires_at")?;
+    let minutes = (expires.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_minutes();
+    ensure!(
+        (7 * 24 * 60 - 10..=7 * 24 * 60).contains(&minutes),
+        "an invitation after the PATCH lives {minutes} minutes, not 7 days"
+    );
+    let page = app
+        .get(&format!("/s/{}", token_of(&invited[0])?), Auth::None)
+        .await?
+        .expect(200)?;
+    ensure!(
+        page.text.contains("Post-delivery")
+            && !page.text.contains("After purchase")
+            && page.text.contains("Anything else?"),
+        "the survey page does not show the patched survey"
+    );
     app.send(
         app.client
-            .patch(app.url(&format!("/admin/v1/surveys/{survey}")))
+            .patch(app.url(&path))
             .json(&json!({"questions": []})),
         Auth::Admin,
     )
     .await?
     .expect_error(400, "validation_failed")?;
+    ensure!(
+        app.get(&path, Auth::Admin).await?.expect(200)?.json() == after,
+        "a refused PATCH changed the survey"
+    );
     app.get("/admin/v1/surveys/srv_missing", Auth::Admin)
         .await?
         .expect_error(404, "not_found")?;
@@ -469,4 +533,24 @@ async fn forged_and_expired_survey_links_are_refused(app: Arc<TestApp>) -> Resul
     let page = app.get(&format!("/s/{token}"), Auth::None).await?;
     ensure!(page.status == 410, "expired page status {}", page.status);
     Ok(())
+}
+
+/// A new survey, an invitation for `email` (about `order`, if given; emailed when `send_email`),
+/// and `answers` given through its link: the survey's id.
+pub async fn answered(
+    app: &TestApp,
+    email: &str,
+    order: Option<&str>,
+    send_email: bool,
+    answers: Value,
+) -> Result<String, String> {
+    let survey = create_survey(app).await?;
+    let mut invitation = json!({ "email": email });
+    if let Some(order) = order {
+        invitation["order_id"] = json!(order);
+    }
+    let links = invite(app, &survey, json!([invitation]), send_email).await?;
+    let token = token_of(links.first().ok_or("no invitation")?)?;
+    answer(app, &token, answers).await?.expect(201)?;
+    Ok(survey)
 }

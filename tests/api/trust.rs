@@ -804,7 +804,9 @@ async fn survey_invitations_skip_erased_and_objecting_people(
         "the report names skipped addresses: {report}"
     );
     survey_mail(&app, &willing).await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The invitations' emails are written with the report and delivered through the queue: once
+    // it has caught up, an email to a skipped person would be there to see.
+    app.queue_caught_up().await?;
     for skipped in [&erased, &objecting] {
         ensure!(
             app.mail_to(skipped)
@@ -879,7 +881,9 @@ async fn a_keys_only_key_cannot_revoke_a_broader_key(app: Arc<TestApp>) -> Resul
 
 async fn sign_in_emails_are_capped_at_three_a_day(app: Arc<TestApp>) -> Result<(), String> {
     let email = unique_email("bombed");
+    let later = unique_email("bombed-later");
     confirmed(&app, &email).await?;
+    confirmed(&app, &later).await?;
     // All at once: a count followed by an insert would let every one of them through.
     let requests = (0..5).map(|_| {
         let app = app.clone();
@@ -905,7 +909,17 @@ async fn sign_in_emails_are_capped_at_three_a_day(app: Arc<TestApp>) -> Result<(
             Ok((n >= 3).then_some(n))
         })
         .await?;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Each request looks up and writes its email after its answer. A link asked for afterwards,
+    // for another person, is looked up and written after all five: its email is the signal that
+    // none of the five is still on its way.
+    app.post_json("/v1/me/link", &json!({ "email": later }), Auth::None)
+        .await?
+        .expect(202)?;
+    app.eventually(Duration::from_secs(10), || async {
+        let mail = app.mail_to(&later).await?;
+        Ok(mail.iter().any(|m| m["kind"] == "magic_link").then_some(()))
+    })
+    .await?;
     let after = app
         .mail_to(&email)
         .await?
@@ -946,8 +960,8 @@ async fn confirmation_emails_are_capped_per_mailbox_whatever_the_spelling(
 }
 
 async fn an_ipv6_subnet_is_one_visitor_to_the_rate_limits(app: Arc<TestApp>) -> Result<(), String> {
-    // A fresh /64 per run; within it, every request comes from a different address.
-    let prefix = format!("2001:db8:{:x}:{:x}", std::process::id() % 0xffff, 0x7e57);
+    // A /64 of this test's own; within it, every request comes from a different address.
+    let prefix = app.visitor_subnet();
     // More than two windows' worth, every request from another address of one /64: the
     // limiter (60 a minute) must refuse some, whichever minute boundary the run straddles.
     let mut statuses = Vec::new();
@@ -973,10 +987,7 @@ async fn an_ipv6_subnet_is_one_visitor_to_the_rate_limits(app: Arc<TestApp>) -> 
         .send(
             app.client
                 .post(app.url("/v1/me/session"))
-                .header(
-                    "CF-Connecting-IP",
-                    format!("2001:db8:{:x}:1::1", std::process::id() % 0xffff),
-                )
+                .header("CF-Connecting-IP", app.visitor_ip())
                 .json(&json!({"token": "not-a-real-token-but-well-shaped"})),
             Auth::None,
         )
@@ -1171,7 +1182,7 @@ async fn erasure_keeps_minimal_consent_proof_and_unlinks_survey_scores_from_orde
             &order_id,
             &email,
             "10.00",
-            "2026-06-01T10:00:00Z",
+            &crate::harness::days_ago(180),
         )],
     )
     .await?;
@@ -1467,6 +1478,48 @@ async fn a_mail_provider_posting_unsubscribes_from_one_address_is_never_limited(
 
 /// Where a person may still appear after erasure, as the README's record of processing says:
 /// (table, what may be found there).
+/// Every `table.column` of the local D1 whose text holds any of `needles`. The columns are read
+/// from the schema itself, so a table or column added later is searched without anyone
+/// remembering to. Serial tests only.
+pub fn columns_holding(app: &TestApp, needles: &[&str]) -> Result<Vec<String>, String> {
+    let columns = app.sql_rows(
+        "SELECT m.name AS tbl, p.name AS col FROM sqlite_master m, pragma_table_info(m.name) p \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_cf_%' \
+           AND m.name <> 'd1_migrations' AND (p.type = 'TEXT' OR p.type = '')",
+    )?;
+    ensure!(columns.len() > 40, "schema read: {columns:?}");
+    let test = needles
+        .iter()
+        .map(|n| format!("instr(\"{{c}}\", '{}') > 0", n.replace('\'', "''")))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    // One count per column, 50 columns a query (D1 caps compound SELECTs and result columns).
+    let probes: Vec<String> = columns
+        .iter()
+        .filter_map(|c| Some((c["tbl"].as_str()?, c["col"].as_str()?)))
+        .map(|(t, c)| {
+            format!(
+                "(SELECT COUNT(*) FROM \"{t}\" WHERE {}) AS \"{t}.{c}\"",
+                test.replace("{c}", c)
+            )
+        })
+        .collect();
+    let mut holding = Vec::new();
+    for chunk in probes.chunks(50) {
+        let found = app.sql_rows(&format!("SELECT {}", chunk.join(", ")))?;
+        let counts = found
+            .first()
+            .and_then(Value::as_object)
+            .ok_or("no counts")?;
+        for (column, n) in counts {
+            if n.as_i64() > Some(0) {
+                holding.push(column.clone());
+            }
+        }
+    }
+    Ok(holding)
+}
+
 const KEPT_AFTER_ERASURE: &[(&str, &str)] = &[
     (
         "suppressions",
@@ -1504,32 +1557,18 @@ async fn after_erasure_no_table_holds_the_person_but_where_the_record_of_process
             &external,
             &email,
             "49.90",
-            "2026-06-01T10:00:00Z",
+            &crate::harness::days_ago(180),
         )],
     )
     .await?;
-    let survey = create_survey(&app).await?;
-    let invited = app
-        .post_json(
-            &format!("/admin/v1/surveys/{survey}/invitations"),
-            &json!({"invitations": [{"email": email, "order_id": external}], "send_email": true}),
-            Auth::Admin,
-        )
-        .await?
-        .expect(201)?
-        .json();
-    let token = invited["invitations"][0]["url"]
-        .as_str()
-        .and_then(|u| u.rsplit('/').next())
-        .ok_or("no survey link")?
-        .to_string();
-    app.post_json(
-        "/v1/surveys/responses",
-        &json!({"token": token, "answers": {"nps": 9, "why": "the shoes fit"}}),
-        Auth::None,
+    let survey = crate::surveys::answered(
+        &app,
+        &email,
+        Some(&external),
+        true,
+        json!({"nps": 9, "why": "the shoes fit"}),
     )
-    .await?
-    .expect(201)?;
+    .await?;
     // The preferences link of the survey email (a segment naming the address would keep it in
     // the marketer's own rule text, which erasure does not rewrite).
     let mail = survey_mail(&app, &email).await?;
@@ -1571,41 +1610,17 @@ async fn after_erasure_no_table_holds_the_person_but_where_the_record_of_process
     app.delete("/v1/me", Auth::Bearer(&session))
         .await?
         .expect(200)?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // What the erasure left for the queue (its notice, the segment update) has run, and so has
+    // any update queued for the person before it.
+    app.queue_caught_up().await?;
 
-    // Every text column of every table, read from the schema itself: a table or column added
-    // later is checked without anyone remembering to.
-    let columns = app.sql_rows(
-        "SELECT m.name AS tbl, p.name AS col FROM sqlite_master m, pragma_table_info(m.name) p \
-         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_cf_%' \
-           AND m.name <> 'd1_migrations' AND (p.type = 'TEXT' OR p.type = '')",
-    )?;
-    ensure!(columns.len() > 40, "schema read: {columns:?}");
-    // One count per column, 50 columns a query (D1 caps compound SELECTs and result columns).
-    let probes: Vec<String> = columns
-        .iter()
-        .filter_map(|c| Some((c["tbl"].as_str()?, c["col"].as_str()?)))
-        .map(|(t, c)| {
-            format!(
-                "(SELECT COUNT(*) FROM \"{t}\" WHERE instr(\"{c}\", '{id}') > 0 \
-                  OR instr(\"{c}\", '{email}') > 0 OR instr(\"{c}\", '{hash}') > 0) AS \"{t}.{c}\""
-            )
+    let unexpected: Vec<String> = columns_holding(&app, &[&id, &email, &hash])?
+        .into_iter()
+        .filter(|column| {
+            let table = column.split('.').next().unwrap_or_default();
+            !KEPT_AFTER_ERASURE.iter().any(|(t, _)| *t == table)
         })
         .collect();
-    let mut unexpected = Vec::new();
-    for chunk in probes.chunks(50) {
-        let found = app.sql_rows(&format!("SELECT {}", chunk.join(", ")))?;
-        let counts = found
-            .first()
-            .and_then(Value::as_object)
-            .ok_or("no counts")?;
-        for (column, n) in counts {
-            let table = column.split('.').next().unwrap_or_default();
-            if n.as_i64() > Some(0) && !KEPT_AFTER_ERASURE.iter().any(|(t, _)| *t == table) {
-                unexpected.push(column.clone());
-            }
-        }
-    }
     ensure!(
         unexpected.is_empty(),
         "the erased person is still in {unexpected:?} (allowed: {KEPT_AFTER_ERASURE:?})"

@@ -146,19 +146,44 @@ impl Webhook {
         }
         if head.starts_with("POST /siteverify") {
             // A stand-in for Turnstile's siteverify: "good-token" passes, solved on the shop's
-            // site; "farmed-token" passes too, but was solved on another site.
+            // site; "farmed-token" passes too, but was solved on another site. Three tokens make
+            // the verifier itself fail, each with a body that would pass if it were believed:
+            // "verifier-500-token" gets a 500, "verifier-garbage-token" a 200 that is not JSON
+            // (a captive portal, a truncated answer), "verifier-hangup-token" no answer at all,
+            // "verifier-silent-token" a passing one, too late.
             let form = String::from_utf8_lossy(&buf[head_end..]).to_string();
             let has = |pair: &str| form.split('&').any(|p| p == pair);
             let ok_secret = has("secret=test-turnstile-secret");
-            let body = if ok_secret && has("response=good-token") {
-                r#"{"success":true,"hostname":"shop.example"}"#.to_string()
+            if has("response=verifier-hangup-token") {
+                return stream.shutdown().await;
+            }
+            // "verifier-silent-token": the verifier takes its time (longer than the Worker may
+            // wait), then would say yes.
+            if has("response=verifier-silent-token") {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            }
+            let pass = r#"{"success":true,"hostname":"shop.example"}"#;
+            let (status, body) = if has("response=verifier-silent-token") {
+                ("200 OK", pass.to_string())
+            } else if has("response=verifier-500-token") {
+                ("500 Internal Server Error", pass.to_string())
+            } else if has("response=verifier-garbage-token") {
+                ("200 OK", format!("<html>{pass}"))
+            } else if ok_secret && has("response=good-token") {
+                ("200 OK", pass.to_string())
             } else if ok_secret && has("response=farmed-token") {
-                r#"{"success":true,"hostname":"attacker.example"}"#.to_string()
+                (
+                    "200 OK",
+                    r#"{"success":true,"hostname":"attacker.example"}"#.to_string(),
+                )
             } else {
-                r#"{"success":false,"error-codes":["invalid-input-response"]}"#.to_string()
+                (
+                    "200 OK",
+                    r#"{"success":false,"error-codes":["invalid-input-response"]}"#.to_string(),
+                )
             };
             let reply = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                 body.len()
             );
             stream.write_all(reply.as_bytes()).await?;

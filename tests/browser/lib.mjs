@@ -226,7 +226,9 @@ export async function newPage(browser, { viewport = { width: 1280, height: 800 }
 export async function screenshot(page, name) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const file = path.join(ARTIFACTS, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
+  // A full-page capture is all rendering: on a busy 2-core machine it can take longer than the
+  // 10 s that clicks and waits get, without anything being wrong with the page.
+  await page.screenshot({ path: file, fullPage: true, timeout: 30_000 });
   return file;
 }
 

@@ -206,7 +206,97 @@ fn origins() {
     }
 }
 
+/// One generated field: the JSON sent and whether the form must accept it.
+type Gen<T> = BoxedStrategy<(T, bool)>;
+
+/// A field that is valid in most cases (`valid` from its own strategy, `invalid` otherwise), so
+/// that most submissions are accepted and every field's refusal is still seen.
+fn mostly_valid<T: std::fmt::Debug + Clone + 'static>(
+    valid: impl Strategy<Value = T> + 'static,
+    invalid: impl Strategy<Value = T> + 'static,
+) -> Gen<T> {
+    prop_oneof![
+        6 => valid.prop_map(|v| (v, true)),
+        1 => invalid.prop_map(|v| (v, false)),
+    ]
+    .boxed()
+}
+
+/// Well-formed addresses in mixed case with stray spaces around them, or one of the shapes
+/// the parser must refuse (blank counts as missing, and email is required).
+fn email_field() -> Gen<String> {
+    let valid = (
+        " {0,2}",
+        "[A-Za-z0-9_+-]{1,12}(\\.[A-Za-z0-9_+-]{1,8})?",
+        "[A-Za-z0-9]{1,10}(-[A-Za-z0-9]{1,5})?\\.[A-Za-z]{2,6}",
+        " {0,2}",
+    )
+        .prop_map(|(pre, local, domain, post)| format!("{pre}{local}@{domain}{post}"));
+    let invalid = prop::sample::select(vec![
+        "",
+        "   ",
+        "plain",
+        "ana@",
+        "@example.com",
+        "ana@localhost",
+        "an..a@example.com",
+        ".ana@example.com",
+        "ana@example.c",
+        "ana@exa mple.com",
+        "ana@@example.com",
+        "ana@example.com\r\nBcc: x@evil.test",
+    ])
+    .prop_map(str::to_string);
+    mostly_valid(valid, invalid)
+}
+
 proptest! {
+    /// The oracle is the form itself: a submission is accepted exactly when every field and the
+    /// required consent are valid, and then it holds what was sent, normalised; otherwise the
+    /// errors name exactly the fields at fault.
+    #[test]
+    fn a_submission_is_accepted_exactly_when_every_field_is_valid(
+        (email, email_ok) in email_field(),
+        (name, name_ok) in mostly_valid("[A-Za-zÀ-ÿ' ]{0,10}", prop_oneof!["[a-z]{11,20}", "[a-z]{1,4}\\x07[a-z]{0,4}"]),
+        (size, size_ok) in mostly_valid(30.0f64..=50.0, prop_oneof![-1e6f64..29.99, 50.01f64..1e6]),
+        (interests, interests_ok) in mostly_valid(
+            prop::collection::vec(prop::sample::select(vec!["shoes", "bags"]), 0..4),
+            prop::collection::vec(prop::sample::select(vec!["shoes", "bags", "hats", ""]), 1..4)
+                .prop_filter("holds a value that is not an option", |v| v.iter().any(|i| *i == "hats" || i.is_empty())),
+        ),
+        marketing in proptest::bool::weighted(0.85),
+        sms in proptest::bool::ANY,
+    ) {
+        let form = newsletter();
+        let body = json!({"fields": {"email": email, "name": name, "size": size, "interests": interests},
+                          "consents": {"marketing_email": marketing, "sms": sms}});
+        let result = submit(&form, body);
+        let all_ok = email_ok && name_ok && size_ok && interests_ok && marketing;
+        match result {
+            Ok(s) => {
+                prop_assert!(all_ok, "accepted an invalid submission");
+                prop_assert_eq!(s.email.as_str(), email.trim().to_lowercase());
+                let name = Some(name.trim().to_string()).filter(|n| !n.is_empty());
+                prop_assert_eq!(s.contact.name, name);
+                prop_assert_eq!(s.attributes.get("size").and_then(Value::as_f64), Some(size));
+                let wanted: Vec<&str> = ["shoes", "bags"].into_iter().filter(|o| interests.contains(o)).collect();
+                let wanted = (!wanted.is_empty()).then(|| json!(wanted));
+                prop_assert_eq!(s.attributes.get("interests"), wanted.as_ref());
+                let purposes: Vec<&str> = s.consents.iter().map(|c| c.purpose.as_str()).collect();
+                prop_assert_eq!(purposes, if sms { vec!["marketing_email", "sms"] } else { vec!["marketing_email"] });
+            }
+            Err(errors) => {
+                prop_assert!(!all_ok, "refused a valid submission: {:?}", errors);
+                prop_assert_eq!(errors.contains_key("email"), !email_ok, "{:?}", errors);
+                prop_assert_eq!(errors.contains_key("name"), !name_ok, "{:?}", errors);
+                prop_assert_eq!(errors.contains_key("size"), !size_ok, "{:?}", errors);
+                prop_assert_eq!(errors.contains_key("interests"), !interests_ok, "{:?}", errors);
+                prop_assert_eq!(errors.contains_key("consent.marketing_email"), !marketing, "{:?}", errors);
+            }
+        }
+    }
+
+    /// Arbitrary text in every field never panics, and whatever is accepted is clean.
     #[test]
     fn submissions_never_panic_and_accepted_ones_are_clean(
         email in "\\PC{0,40}", name in "\\PC{0,20}", size in proptest::num::f64::ANY,

@@ -20,10 +20,6 @@ use super::rule::{NPS_CATEGORIES, RFM_GROUPS, STATUSES, TEMPERATURES};
 use super::*;
 use crate::domain::time;
 
-const SCHEMA: &str = include_str!("../../../schema.sql");
-/// Every migration since the first release, in order: the property holds on today's schema.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/0001_trust_model.sql")];
-
 const NOWS: [&str; 3] = [
     "2026-03-01T12:34:56.789Z",
     // A leap day, so ages meet chrono's month clamping.
@@ -409,11 +405,8 @@ fn db_int(v: Option<i64>) -> Db {
 }
 
 fn store(contacts: &[GenContact]) -> Connection {
-    let db = Connection::open_in_memory().unwrap();
-    db.execute_batch(SCHEMA).unwrap();
-    for migration in MIGRATIONS {
-        db.execute_batch(migration).unwrap();
-    }
+    // Today's schema: `schema.sql` and every migration (a test fails when one is not listed).
+    let db = crate::store::sqlite::fresh_database();
     let at = "2026-01-01T00:00:00.000Z";
     for id in SEGMENT_IDS {
         db.execute(

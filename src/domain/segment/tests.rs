@@ -498,6 +498,88 @@ fn age_and_birth_month() {
     assert!(on(&bare(), cond("birth_month", "exists", json!(false))));
 }
 
+/// Every age operator against whole years computed here, on the days around a birthday (the
+/// property test holds SQL and Rust to each other, so only a test like this can catch a plan
+/// that is wrong in both).
+#[test]
+fn age_operators_agree_with_whole_years_around_a_birthday() {
+    for birth in [
+        "1990-06-14",
+        "1990-06-15",
+        "1990-06-16",
+        "2008-06-15",
+        "2008-06-16",
+        "2000-02-29",
+        "1990-01-01",
+        "1990-12-31",
+    ] {
+        let (y, m, d): (i64, u32, u32) = (
+            birth[..4].parse().unwrap(),
+            birth[5..7].parse().unwrap(),
+            birth[8..].parse().unwrap(),
+        );
+        // now() is 2026-06-15.
+        let age = 2026 - y - i64::from((6, 15) < (m, d));
+        let facts = ContactFacts {
+            birth_date: Some(birth.into()),
+            ..ana()
+        };
+        for n in [age - 1, age, age + 1] {
+            for (op, expected) in [
+                ("eq", age == n),
+                ("neq", age != n),
+                ("gt", age > n),
+                ("gte", age >= n),
+                ("lt", age < n),
+                ("lte", age <= n),
+            ] {
+                let rule = cond("age", op, json!(n));
+                assert_eq!(on(&facts, rule), expected, "born {birth}: age {op} {n}");
+            }
+            for (lo, hi) in [(n, n), (n - 1, n), (n, n + 1)] {
+                let rule = cond("age", "between", json!([lo, hi]));
+                let expected = (lo..=hi).contains(&age);
+                assert_eq!(
+                    on(&facts, rule),
+                    expected,
+                    "born {birth}: age in {lo}..={hi}"
+                );
+            }
+        }
+    }
+}
+
+/// Every birth month operator against the month of the stored date.
+#[test]
+fn birth_month_operators_agree_with_the_month_of_the_date() {
+    for month in 1..=12i64 {
+        let facts = ContactFacts {
+            birth_date: Some(format!("1990-{month:02}-10")),
+            ..ana()
+        };
+        for n in 1..=12i64 {
+            for (op, value, expected) in [
+                ("eq", json!(n), month == n),
+                ("neq", json!(n), month != n),
+                ("gt", json!(n), month > n),
+                ("gte", json!(n), month >= n),
+                ("lt", json!(n), month < n),
+                ("lte", json!(n), month <= n),
+                ("in", json!([n]), month == n),
+                ("not_in", json!([n]), month != n),
+                (
+                    "between",
+                    json!([n, 12.min(n + 1)]),
+                    (n..=n + 1).contains(&month),
+                ),
+            ] {
+                let rule = cond("birth_month", op, value.clone());
+                assert_eq!(on(&facts, rule), expected, "month {month}: {op} {value}");
+            }
+        }
+    }
+}
+
 #[test]
 fn consent_items_and_segments() {
     let a = ana();

@@ -116,7 +116,7 @@ pub async fn import(mut req: Request, app: &App) -> AppResult<Response> {
     }
 
     let mut jobs = Vec::new();
-    for chunk in pending_rows.chunks(ROWS_PER_BATCH) {
+    for chunk in pending_rows.chunks(call.config.chunk(ROWS_PER_BATCH)) {
         let mut statements = Vec::new();
         for (row, hash, plan) in chunk {
             statements.extend(row_statements(&call, row, hash, plan, &at)?);
@@ -168,7 +168,7 @@ async fn look_up(
 ) -> AppResult<(HashMap<String, contacts::KnownContact>, HashSet<String>)> {
     let mut known = HashMap::new();
     let mut suppressed = HashSet::new();
-    for chunk in hashes.chunks(LOOKUP_CHUNK) {
+    for chunk in hashes.chunks(call.config.chunk(LOOKUP_CHUNK)) {
         let keys: Vec<&str> = chunk.iter().map(String::as_str).collect();
         for contact in contacts::known_by_email_hashes(&call.db, &keys).await? {
             known.insert(contact.email_hash.clone(), contact);
@@ -183,7 +183,7 @@ async fn withdrawn_purposes(
     contact_ids: &[&str],
 ) -> AppResult<HashMap<String, Vec<String>>> {
     let mut withdrawn: HashMap<String, Vec<String>> = HashMap::new();
-    for chunk in contact_ids.chunks(LOOKUP_CHUNK) {
+    for chunk in contact_ids.chunks(call.config.chunk(LOOKUP_CHUNK)) {
         for w in consents::withdrawn_among(&call.db, chunk).await? {
             withdrawn.entry(w.contact_id).or_default().push(w.purpose);
         }

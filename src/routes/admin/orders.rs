@@ -150,7 +150,7 @@ async fn resolve_buyers(
         .into_iter()
         .collect();
     let mut buyers = HashMap::new();
-    for chunk in candidates.chunks(LOOKUP_CHUNK) {
+    for chunk in candidates.chunks(call.config.chunk(LOOKUP_CHUNK)) {
         let keys: Vec<&str> = chunk.iter().map(String::as_str).collect();
         for hash in contacts::suppressed_among(&call.db, &keys).await? {
             buyers.insert(hash, Buyer::Suppressed);
@@ -183,7 +183,7 @@ async fn known_external_ids(
 ) -> AppResult<HashSet<String>> {
     let ids: Vec<&str> = incoming.iter().map(|o| o.external_id.as_str()).collect();
     let mut known = HashSet::new();
-    for chunk in ids.chunks(LOOKUP_CHUNK) {
+    for chunk in ids.chunks(call.config.chunk(LOOKUP_CHUNK)) {
         for order in orders::known_by_external_ids(&call.db, chunk).await? {
             known.insert(order.external_id);
         }
@@ -197,7 +197,7 @@ async fn linked_contacts(
 ) -> AppResult<Vec<String>> {
     let ids: Vec<&str> = external_ids.iter().map(String::as_str).collect();
     let mut linked = Vec::new();
-    for chunk in ids.chunks(LOOKUP_CHUNK) {
+    for chunk in ids.chunks(call.config.chunk(LOOKUP_CHUNK)) {
         linked.extend(orders::buyers_of(&call.db, chunk).await?);
     }
     Ok(linked)

@@ -26,7 +26,7 @@ use crate::routes::{only_params, param_value, query_pairs, App};
 use crate::store::{self, audit, segments};
 
 /// Members per D1 query while exporting.
-const EXPORT_PAGE: u32 = 500;
+const EXPORT_PAGE: usize = 500;
 /// Contacts shown by a preview.
 const SAMPLE: u32 = 10;
 const MAX_NAME_LEN: usize = 200;
@@ -329,6 +329,7 @@ pub async fn export(req: Request, app: &App) -> AppResult<Response> {
     )
     .await?;
 
+    let page_size = call.config.chunk(EXPORT_PAGE);
     let export = Export {
         db: call.db,
         config: call.config,
@@ -336,6 +337,7 @@ pub async fn export(req: Request, app: &App) -> AppResult<Response> {
         purpose: row.purpose.clone(),
         columns,
         ndjson,
+        page_size,
     };
     let header = if ndjson {
         Vec::new()
@@ -382,6 +384,7 @@ struct Export {
     purpose: String,
     columns: Vec<ExportColumn>,
     ndjson: bool,
+    page_size: usize,
 }
 
 impl Export {
@@ -392,10 +395,10 @@ impl Export {
             &self.segment_id,
             &self.purpose,
             after,
-            EXPORT_PAGE,
+            self.page_size as u32,
         )
         .await?;
-        let next = (members.len() == EXPORT_PAGE as usize)
+        let next = (members.len() == self.page_size)
             .then(|| members.last().map(|m| m.contact_id.clone()))
             .flatten();
         let mut out = String::new();

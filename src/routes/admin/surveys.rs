@@ -25,7 +25,7 @@ use crate::store::{self, audit, consents, contacts, outbox, surveys, LOOKUP_CHUN
 /// Invitations per request: each is a few statements in one D1 batch.
 const MAX_INVITATIONS: usize = 200;
 /// Responses read per D1 query when aggregating or exporting.
-const PAGE: u32 = 500;
+const PAGE: usize = 500;
 
 fn document(row: &surveys::SurveyRow) -> AppResult<Value> {
     let mut doc: Value = serde_json::from_str(&row.definition)?;
@@ -368,7 +368,7 @@ async fn resolve_invitees(
         .map(|i| i.contact_id.as_str())
         .collect();
     let mut objected = std::collections::HashSet::new();
-    for chunk in known.chunks(LOOKUP_CHUNK) {
+    for chunk in known.chunks(call.config.chunk(LOOKUP_CHUNK)) {
         for w in consents::withdrawn_among(&call.db, chunk).await? {
             if w.purpose == SATISFACTION_SURVEYS {
                 objected.insert(w.contact_id);
@@ -387,11 +387,12 @@ async fn resolve_invitees(
 }
 
 async fn all_responses(call: &AdminCall, survey_id: &str) -> AppResult<Vec<surveys::ResponseRow>> {
+    let page_size = call.config.chunk(PAGE);
     let mut rows = Vec::new();
     let mut after = String::new();
     loop {
-        let page = surveys::responses_page(&call.db, survey_id, &after, PAGE).await?;
-        let done = page.len() < PAGE as usize;
+        let page = surveys::responses_page(&call.db, survey_id, &after, page_size as u32).await?;
+        let done = page.len() < page_size;
         if let Some(last) = page.last() {
             after = last.id.clone();
         }
