@@ -1,76 +1,30 @@
-//! The route table, one line per route, and dispatch. `/openapi.json` is checked against
-//! `ROUTES` by a test, so the published contract cannot drift from what is served.
+//! The route table: one row per route naming who may call it, its handler and its contract.
+//! Dispatch matches the path (literal segments beat parameters), answers 404 or 405 with
+//! `Allow`, admits the caller the row names, then runs the handler. `/openapi.json` is written
+//! from the same rows, so the published contract cannot drift from what is served.
+//!
+//! Adding an endpoint: write `async fn name(req: Request, app: &App) -> AppResult<Response>` and
+//! its `fn name_doc() -> Value` (the OpenAPI operation) side by side in a module under
+//! `src/routes`, then add one row below.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+
+use serde_json::Value;
 use worker::{Context, Env, Request, Response};
 
 use crate::domain::scope::Scope;
 use crate::error::{AppError, AppResult};
-use crate::http::response;
-use crate::routes::{self, admin, App};
+use crate::http::app::{AdminCall, App, Caller, PersonCall};
+use crate::http::{auth, response, session};
+use crate::routes::{admin, confirm, embed, forms, health, me, openapi, surveys, unsubscribe};
 use crate::store;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Handler {
-    Healthz,
-    OpenApi,
-    KeysCreate,
-    KeysList,
-    KeysRevoke,
-    AuditList,
-    DeadLettersList,
-    OutboxList,
-    OutboxTest,
-    EmbedJs,
-    FormPublic,
-    FormPreflight,
-    FormSubmit,
-    ConfirmPage,
-    ConfirmPagePost,
-    ConfirmApi,
-    FormsCreate,
-    FormsList,
-    FormsGet,
-    FormsPatch,
-    ContactsSearch,
-    ContactsGet,
-    ContactsImport,
-    ContactsRevokeLinks,
-    NoticesGet,
-    OrdersIngest,
-    SurveysCreate,
-    SurveysList,
-    SurveysGet,
-    SurveysPatch,
-    SurveysInvite,
-    SurveysResults,
-    SurveysExport,
-    SurveyPage,
-    SurveyRespond,
-    SegmentsCreate,
-    SegmentsList,
-    SegmentsPreview,
-    SegmentsGet,
-    SegmentsReplace,
-    SegmentsDelete,
-    SegmentsExport,
-    AdminPage,
-    MeLink,
-    MeSession,
-    MeGet,
-    MePatch,
-    MeExport,
-    MeConsent,
-    MeErase,
-    MeSignInLink,
-    MeSignOutEverywhere,
-    MePage,
-    UnsubscribePage,
-    UnsubscribePost,
-}
-
 /// Who may call a route. Every row of [`ROUTES`] says it, so no route can be added without
-/// deciding; `/openapi.json` publishes it as each operation's `security`, and the integration
-/// scope matrix calls every admin operation with a key lacking exactly these scopes.
+/// deciding; dispatch enforces it before the handler runs, `/openapi.json` publishes it as each
+/// operation's `security`, and the integration scope matrix calls every admin operation with a
+/// key lacking exactly these scopes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// No credential: pages, the signup and link endpoints (a signed link or single-use token in
@@ -78,17 +32,41 @@ pub enum Access {
     Public,
     /// A self-service session from `POST /v1/me/session`.
     Session,
-    /// An API key holding any one of these scopes (never empty).
+    /// An API key holding any one of these scopes (never empty; the first is the one a refusal
+    /// names).
     Admin(&'static [Scope]),
 }
 
-#[derive(Debug)]
+/// A handler's answer, boxed so that every handler fits one row type.
+pub type Reply<'a> = Pin<Box<dyn Future<Output = AppResult<Response>> + 'a>>;
+/// Every handler has this shape: `async fn(Request, &App) -> AppResult<Response>`, boxed by
+/// [`handler!`].
+pub type Handler = for<'a> fn(Request, &'a App) -> Reply<'a>;
+
+/// Wraps `async fn(Request, &App) -> AppResult<Response>` as a [`Handler`].
+macro_rules! handler {
+    ($f:path) => {{
+        fn run(req: Request, app: &App) -> Reply<'_> {
+            Box::pin($f(req, app))
+        }
+        run as Handler
+    }};
+}
+
 pub struct Route {
     pub method: &'static str,
-    /// Segments in braces match one non-empty path segment and become `App::params`.
+    /// `{name}` segments match one non-empty path segment and become `App::params`.
     pub path: &'static str,
     pub access: Access,
     pub handler: Handler,
+    /// The OpenAPI operation, written beside the handler.
+    pub contract: fn() -> Value,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
 }
 
 const fn route(
@@ -96,14 +74,23 @@ const fn route(
     path: &'static str,
     access: Access,
     handler: Handler,
+    contract: fn() -> Value,
 ) -> Route {
     Route {
         method,
         path,
         access,
         handler,
+        contract,
     }
 }
+
+const GET: &str = "GET";
+const POST: &str = "POST";
+const PUT: &str = "PUT";
+const PATCH: &str = "PATCH";
+const DELETE: &str = "DELETE";
+const OPTIONS: &str = "OPTIONS";
 
 // Who may call each route, by name, so each row below stays one line.
 const PUBLIC: Access = Access::Public;
@@ -121,226 +108,153 @@ const OUTBOX: Access = Access::Admin(&[Scope::Outbox]);
 /// The outbox list: the marketer's `outbox` (redacted) or the mail relay's `outbox:deliver`.
 const OUTBOX_READ: Access = Access::Admin(&[Scope::Outbox, Scope::OutboxDeliver]);
 
+#[rustfmt::skip]
 pub const ROUTES: &[Route] = &[
-    route("GET", "/healthz", PUBLIC, Handler::Healthz),
-    route("GET", "/openapi.json", PUBLIC, Handler::OpenApi),
-    route("POST", "/admin/v1/keys", KEYS, Handler::KeysCreate),
-    route("GET", "/admin/v1/keys", KEYS, Handler::KeysList),
-    route("DELETE", "/admin/v1/keys/{id}", KEYS, Handler::KeysRevoke),
-    route("GET", "/admin/v1/audit", AUDIT, Handler::AuditList),
-    route(
-        "GET",
-        "/admin/v1/dead-letters",
-        AUDIT,
-        Handler::DeadLettersList,
-    ),
-    route("GET", "/admin/v1/outbox", OUTBOX_READ, Handler::OutboxList),
-    route("POST", "/admin/v1/outbox/test", OUTBOX, Handler::OutboxTest),
-    route("GET", "/embed.js", PUBLIC, Handler::EmbedJs),
-    route("GET", "/v1/forms/{id}", PUBLIC, Handler::FormPublic),
-    route("OPTIONS", "/v1/forms/{id}", PUBLIC, Handler::FormPreflight),
-    route(
-        "POST",
-        "/v1/forms/{id}/submissions",
-        PUBLIC,
-        Handler::FormSubmit,
-    ),
-    route(
-        "OPTIONS",
-        "/v1/forms/{id}/submissions",
-        PUBLIC,
-        Handler::FormPreflight,
-    ),
-    route("GET", "/confirm", PUBLIC, Handler::ConfirmPage),
-    route("POST", "/confirm", PUBLIC, Handler::ConfirmPagePost),
-    route("POST", "/v1/confirm", PUBLIC, Handler::ConfirmApi),
-    route("POST", "/admin/v1/forms", FORMS, Handler::FormsCreate),
-    route("GET", "/admin/v1/forms", FORMS, Handler::FormsList),
-    route("GET", "/admin/v1/forms/{id}", FORMS, Handler::FormsGet),
-    route("PATCH", "/admin/v1/forms/{id}", FORMS, Handler::FormsPatch),
-    route(
-        "GET",
-        "/admin/v1/contacts",
-        CONTACTS_READ,
-        Handler::ContactsSearch,
-    ),
-    route(
-        "GET",
-        "/admin/v1/contacts/{id}",
-        CONTACTS_READ,
-        Handler::ContactsGet,
-    ),
-    route(
-        "POST",
-        "/admin/v1/contacts/import",
-        CONTACTS_WRITE,
-        Handler::ContactsImport,
-    ),
-    route(
-        "POST",
-        "/admin/v1/contacts/{id}/revoke-links",
-        CONTACTS_WRITE,
-        Handler::ContactsRevokeLinks,
-    ),
-    route(
-        "GET",
-        "/admin/v1/notices/{sha256}",
-        CONTACTS_READ,
-        Handler::NoticesGet,
-    ),
-    route("POST", "/admin/v1/orders", ORDERS, Handler::OrdersIngest),
-    route("POST", "/admin/v1/surveys", SURVEYS, Handler::SurveysCreate),
-    route("GET", "/admin/v1/surveys", SURVEYS, Handler::SurveysList),
-    route(
-        "GET",
-        "/admin/v1/surveys/{id}",
-        SURVEYS,
-        Handler::SurveysGet,
-    ),
-    route(
-        "PATCH",
-        "/admin/v1/surveys/{id}",
-        SURVEYS,
-        Handler::SurveysPatch,
-    ),
-    route(
-        "POST",
-        "/admin/v1/surveys/{id}/invitations",
-        SURVEYS,
-        Handler::SurveysInvite,
-    ),
-    route(
-        "GET",
-        "/admin/v1/surveys/{id}/results",
-        SURVEYS,
-        Handler::SurveysResults,
-    ),
-    route(
-        "GET",
-        "/admin/v1/surveys/{id}/responses.csv",
-        SURVEYS,
-        Handler::SurveysExport,
-    ),
-    route("GET", "/s/{token}", PUBLIC, Handler::SurveyPage),
-    route(
-        "POST",
-        "/v1/surveys/responses",
-        PUBLIC,
-        Handler::SurveyRespond,
-    ),
-    route(
-        "POST",
-        "/admin/v1/segments",
-        SEGMENTS,
-        Handler::SegmentsCreate,
-    ),
-    route("GET", "/admin/v1/segments", SEGMENTS, Handler::SegmentsList),
-    route(
-        "POST",
-        "/admin/v1/segments/preview",
-        SEGMENTS,
-        Handler::SegmentsPreview,
-    ),
-    route(
-        "GET",
-        "/admin/v1/segments/{id}",
-        SEGMENTS,
-        Handler::SegmentsGet,
-    ),
-    route(
-        "PUT",
-        "/admin/v1/segments/{id}",
-        SEGMENTS,
-        Handler::SegmentsReplace,
-    ),
-    route(
-        "DELETE",
-        "/admin/v1/segments/{id}",
-        SEGMENTS,
-        Handler::SegmentsDelete,
-    ),
-    route(
-        "GET",
-        "/admin/v1/segments/{id}/export.csv",
-        EXPORTS,
-        Handler::SegmentsExport,
-    ),
-    route("GET", "/admin", PUBLIC, Handler::AdminPage),
-    route("POST", "/v1/me/link", PUBLIC, Handler::MeLink),
-    route("POST", "/v1/me/session", PUBLIC, Handler::MeSession),
-    route("GET", "/v1/me", SESSION, Handler::MeGet),
-    route("PATCH", "/v1/me", SESSION, Handler::MePatch),
-    route("DELETE", "/v1/me", SESSION, Handler::MeErase),
-    route("GET", "/v1/me/export", SESSION, Handler::MeExport),
-    route(
-        "PUT",
-        "/v1/me/consents/{purpose}",
-        SESSION,
-        Handler::MeConsent,
-    ),
-    route(
-        "POST",
-        "/v1/me/sign-in-link",
-        SESSION,
-        Handler::MeSignInLink,
-    ),
-    route(
-        "POST",
-        "/v1/me/sign-out-everywhere",
-        SESSION,
-        Handler::MeSignOutEverywhere,
-    ),
-    route("GET", "/me", PUBLIC, Handler::MePage),
-    route("GET", "/unsubscribe", PUBLIC, Handler::UnsubscribePage),
-    route("POST", "/unsubscribe", PUBLIC, Handler::UnsubscribePost),
+    route(GET,    "/healthz",                             PUBLIC,         handler!(health::get),                       health::get_doc),
+    route(GET,    "/openapi.json",                        PUBLIC,         handler!(openapi::get),                      openapi::get_doc),
+    route(POST,   "/admin/v1/keys",                       KEYS,           handler!(admin::keys::create),               admin::keys::create_doc),
+    route(GET,    "/admin/v1/keys",                       KEYS,           handler!(admin::keys::list),                 admin::keys::list_doc),
+    route(DELETE, "/admin/v1/keys/{id}",                  KEYS,           handler!(admin::keys::revoke),               admin::keys::revoke_doc),
+    route(GET,    "/admin/v1/audit",                      AUDIT,          handler!(admin::audit::list),                admin::audit::list_doc),
+    route(GET,    "/admin/v1/dead-letters",               AUDIT,          handler!(admin::dead_letters::list),         admin::dead_letters::list_doc),
+    route(GET,    "/admin/v1/outbox",                     OUTBOX_READ,    handler!(admin::outbox::list),               admin::outbox::list_doc),
+    route(POST,   "/admin/v1/outbox/test",                OUTBOX,         handler!(admin::outbox::send_test),          admin::outbox::send_test_doc),
+    route(GET,    "/embed.js",                            PUBLIC,         handler!(embed::get),                        embed::get_doc),
+    route(GET,    "/v1/forms/{id}",                       PUBLIC,         handler!(forms::get_public),                 forms::get_public_doc),
+    route(OPTIONS,"/v1/forms/{id}",                       PUBLIC,         handler!(forms::preflight),                  forms::preflight_doc),
+    route(POST,   "/v1/forms/{id}/submissions",           PUBLIC,         handler!(forms::submit),                     forms::submit_doc),
+    route(OPTIONS,"/v1/forms/{id}/submissions",           PUBLIC,         handler!(forms::preflight),                  forms::preflight_submission_doc),
+    route(GET,    "/confirm",                             PUBLIC,         handler!(confirm::page_get),                 confirm::page_get_doc),
+    route(POST,   "/confirm",                             PUBLIC,         handler!(confirm::page_post),                confirm::page_post_doc),
+    route(POST,   "/v1/confirm",                          PUBLIC,         handler!(confirm::post_json),                confirm::post_json_doc),
+    route(POST,   "/admin/v1/forms",                      FORMS,          handler!(admin::forms::create),              admin::forms::create_doc),
+    route(GET,    "/admin/v1/forms",                      FORMS,          handler!(admin::forms::list),                admin::forms::list_doc),
+    route(GET,    "/admin/v1/forms/{id}",                 FORMS,          handler!(admin::forms::get),                 admin::forms::get_doc),
+    route(PATCH,  "/admin/v1/forms/{id}",                 FORMS,          handler!(admin::forms::patch),               admin::forms::patch_doc),
+    route(GET,    "/admin/v1/contacts",                   CONTACTS_READ,  handler!(admin::contacts::search),           admin::contacts::search_doc),
+    route(GET,    "/admin/v1/contacts/{id}",              CONTACTS_READ,  handler!(admin::contacts::get),              admin::contacts::get_doc),
+    route(POST,   "/admin/v1/contacts/import",            CONTACTS_WRITE, handler!(admin::import::import),             admin::import::import_doc),
+    route(POST,   "/admin/v1/contacts/{id}/revoke-links", CONTACTS_WRITE, handler!(admin::contacts::revoke_links),     admin::contacts::revoke_links_doc),
+    route(GET,    "/admin/v1/notices/{sha256}",           CONTACTS_READ,  handler!(admin::notices::get),               admin::notices::get_doc),
+    route(POST,   "/admin/v1/orders",                     ORDERS,         handler!(admin::orders::ingest),             admin::orders::ingest_doc),
+    route(POST,   "/admin/v1/surveys",                    SURVEYS,        handler!(admin::surveys::create),            admin::surveys::create_doc),
+    route(GET,    "/admin/v1/surveys",                    SURVEYS,        handler!(admin::surveys::list),              admin::surveys::list_doc),
+    route(GET,    "/admin/v1/surveys/{id}",               SURVEYS,        handler!(admin::surveys::get),               admin::surveys::get_doc),
+    route(PATCH,  "/admin/v1/surveys/{id}",               SURVEYS,        handler!(admin::surveys::patch),             admin::surveys::patch_doc),
+    route(POST,   "/admin/v1/surveys/{id}/invitations",   SURVEYS,        handler!(admin::surveys::invite),            admin::surveys::invite_doc),
+    route(GET,    "/admin/v1/surveys/{id}/results",       SURVEYS,        handler!(admin::surveys::results),           admin::surveys::results_doc),
+    route(GET,    "/admin/v1/surveys/{id}/responses.csv", SURVEYS,        handler!(admin::surveys::export_csv),        admin::surveys::export_csv_doc),
+    route(GET,    "/s/{token}",                           PUBLIC,         handler!(surveys::page),                     surveys::page_doc),
+    route(POST,   "/v1/surveys/responses",                PUBLIC,         handler!(surveys::respond),                  surveys::respond_doc),
+    route(POST,   "/admin/v1/segments",                   SEGMENTS,       handler!(admin::segments::create),           admin::segments::create_doc),
+    route(GET,    "/admin/v1/segments",                   SEGMENTS,       handler!(admin::segments::list),             admin::segments::list_doc),
+    route(POST,   "/admin/v1/segments/preview",           SEGMENTS,       handler!(admin::segments::preview),          admin::segments::preview_doc),
+    route(GET,    "/admin/v1/segments/{id}",              SEGMENTS,       handler!(admin::segments::get),              admin::segments::get_doc),
+    route(PUT,    "/admin/v1/segments/{id}",              SEGMENTS,       handler!(admin::segments::replace),          admin::segments::replace_doc),
+    route(DELETE, "/admin/v1/segments/{id}",              SEGMENTS,       handler!(admin::segments::delete),           admin::segments::delete_doc),
+    route(GET,    "/admin/v1/segments/{id}/export.csv",   EXPORTS,        handler!(admin::segments::export),           admin::segments::export_doc),
+    route(GET,    "/admin",                               PUBLIC,         handler!(admin::page),                       admin::page_doc),
+    route(POST,   "/v1/me/link",                          PUBLIC,         handler!(me::request_link),                  me::request_link_doc),
+    route(POST,   "/v1/me/session",                       PUBLIC,         handler!(me::start_session),                 me::start_session_doc),
+    route(GET,    "/v1/me",                               SESSION,        handler!(me::get),                           me::get_doc),
+    route(PATCH,  "/v1/me",                               SESSION,        handler!(me::patch),                         me::patch_doc),
+    route(DELETE, "/v1/me",                               SESSION,        handler!(me::erase),                         me::erase_doc),
+    route(GET,    "/v1/me/export",                        SESSION,        handler!(me::export),                        me::export_doc),
+    route(PUT,    "/v1/me/consents/{purpose}",            SESSION,        handler!(me::put_consent),                   me::put_consent_doc),
+    route(POST,   "/v1/me/sign-in-link",                  SESSION,        handler!(me::email_sign_in_link),            me::email_sign_in_link_doc),
+    route(POST,   "/v1/me/sign-out-everywhere",           SESSION,        handler!(me::sign_out_everywhere),           me::sign_out_everywhere_doc),
+    route(GET,    "/me",                                  PUBLIC,         handler!(me::page),                          me::page_doc),
+    route(GET,    "/unsubscribe",                         PUBLIC,         handler!(unsubscribe::page_get),             unsubscribe::page_get_doc),
+    route(POST,   "/unsubscribe",                         PUBLIC,         handler!(unsubscribe::post),                 unsubscribe::post_doc),
 ];
 
-/// Matches `path` against a route pattern; returns the captured segments.
-pub fn match_path(pattern: &str, path: &str) -> Option<Vec<String>> {
-    let mut want = pattern.split('/');
-    let mut got = path.split('/');
-    let mut params = Vec::new();
-    loop {
-        match (want.next(), got.next()) {
-            (None, None) => return Some(params),
-            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') => {
-                if g.is_empty() {
-                    return None;
-                }
-                params.push(g.to_string());
-            }
-            (Some(w), Some(g)) if w == g => {}
-            _ => return None,
-        }
-    }
+/// The path patterns in matchit's syntax, each with the rows (one per method) it serves.
+struct Table {
+    paths: matchit::Router<Vec<usize>>,
 }
 
-/// Finds the route for a request: 404 when no path matches, 405 when only the method is wrong.
-pub fn resolve(method: &str, path: &str) -> AppResult<(Handler, Vec<String>)> {
-    let matching: Vec<(&Route, Vec<String>)> = ROUTES
-        .iter()
-        .filter_map(|r| match_path(r.path, path).map(|params| (r, params)))
-        .collect();
-    // A literal segment beats a parameter: `/admin/v1/segments/preview` is not the segment
-    // `preview`, so only the patterns with the fewest parameters count for this path.
-    let fewest = matching.iter().map(|(_, p)| p.len()).min().unwrap_or(0);
-    let mut allowed = Vec::new();
-    for (r, params) in matching.into_iter().filter(|(_, p)| p.len() == fewest) {
-        if r.method == method || (method == "HEAD" && r.method == "GET") {
-            return Ok((r.handler, params));
+/// `{name}` (the contract's template syntax) as matchit 0.7 writes it, `:name`.
+fn matchit_pattern(path: &str) -> String {
+    path.split('/')
+        .map(
+            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => format!(":{name}"),
+                None => s.to_string(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut by_path: Vec<(&str, Vec<usize>)> = Vec::new();
+        for (i, r) in ROUTES.iter().enumerate() {
+            match by_path.iter_mut().find(|(p, _)| *p == r.path) {
+                Some((_, rows)) => rows.push(i),
+                None => by_path.push((r.path, vec![i])),
+            }
         }
-        allowed.push(r.method);
-        if r.method == "GET" {
-            allowed.push("HEAD");
+        let mut paths = matchit::Router::new();
+        for (path, rows) in by_path {
+            // The table is a constant: a pattern matchit refuses fails the unit tests, not a
+            // request. Were it ever to happen, the path would simply answer 404.
+            let _ = paths.insert(matchit_pattern(path), rows);
+        }
+        Table { paths }
+    })
+}
+
+/// Finds the route for a request: 404 when no path matches, 405 (with the methods the path
+/// does serve) when only the method is wrong. HEAD is served by GET.
+pub fn resolve(method: &str, path: &str) -> AppResult<(&'static Route, Vec<(String, String)>)> {
+    let found = table().paths.at(path).map_err(|_| AppError::NotFound)?;
+    let params: Vec<(String, String)> = found
+        .params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let rows = found.value.iter().map(|&i| &ROUTES[i]);
+    let head_of_get = |r: &Route| method == "HEAD" && r.method == GET;
+    if let Some(route) = rows.clone().find(|r| r.method == method || head_of_get(r)) {
+        return Ok((route, params));
+    }
+    let allow: Vec<&str> = rows
+        .flat_map(|r| match r.method {
+            GET => vec![GET, "HEAD"],
+            other => vec![other],
+        })
+        .collect();
+    Err(AppError::MethodNotAllowed {
+        allow: allow.join(", "),
+    })
+}
+
+/// The caller a row admits, or the 401/403 that refuses them.
+async fn admit(access: Access, req: &Request, env: &Env) -> AppResult<Caller> {
+    match access {
+        Access::Public => Ok(Caller::Anyone),
+        Access::Admin(scopes) => {
+            let config = crate::config::Config::from_env(env)?;
+            let db = store::database(env)?;
+            let principal = auth::authenticate(req, &db, &config).await?;
+            if !scopes.iter().any(|s| principal.scopes.contains(*s)) {
+                // Names the first, the one the operation is really about.
+                principal.require(scopes[0])?;
+            }
+            Ok(Caller::Admin(AdminCall {
+                config,
+                db,
+                principal,
+            }))
+        }
+        Access::Session => {
+            let db = store::database(env)?;
+            let session = session::signed_in(req, &db).await?;
+            Ok(Caller::Person(PersonCall { db, session }))
         }
     }
-    Err(if allowed.is_empty() {
-        AppError::NotFound
-    } else {
-        AppError::MethodNotAllowed {
-            allow: allowed.join(", "),
-        }
-    })
 }
 
 pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
@@ -353,10 +267,18 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Resp
     store::set_row_meter(metered);
     let (read_before, written_before) = store::rows_metered();
     let outcome = match resolve(&method, &path) {
-        Ok((handler, params)) => {
-            let app = App { env, params, ctx };
-            dispatch(handler, req, &app).await
-        }
+        Ok((route, params)) => match admit(route.access, &req, &env).await {
+            Ok(caller) => {
+                let app = App {
+                    env,
+                    params,
+                    ctx,
+                    caller,
+                };
+                (route.handler)(req, &app).await
+            }
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let mut response = outcome.or_else(|e| response::error(&e))?;
@@ -370,108 +292,94 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Resp
     Ok(response)
 }
 
-async fn dispatch(handler: Handler, req: Request, app: &App) -> AppResult<Response> {
-    match handler {
-        Handler::Healthz => routes::health::get(app).await,
-        Handler::OpenApi => routes::openapi::get(),
-        Handler::KeysCreate => admin::keys::create(req, app).await,
-        Handler::KeysList => admin::keys::list(req, app).await,
-        Handler::KeysRevoke => admin::keys::revoke(req, app).await,
-        Handler::AuditList => admin::audit::list(req, app).await,
-        Handler::DeadLettersList => admin::dead_letters::list(req, app).await,
-        Handler::OutboxList => admin::outbox::list(req, app).await,
-        Handler::OutboxTest => admin::outbox::send_test(req, app).await,
-        Handler::EmbedJs => routes::embed::get(),
-        Handler::FormPublic => routes::forms::get_public(req, app).await,
-        Handler::FormPreflight => routes::forms::preflight(req, app).await,
-        Handler::FormSubmit => routes::forms::submit(req, app).await,
-        Handler::ConfirmPage => routes::confirm::page_get(req, app).await,
-        Handler::ConfirmPagePost => routes::confirm::page_post(req, app).await,
-        Handler::ConfirmApi => routes::confirm::post_json(req, app).await,
-        Handler::FormsCreate => admin::forms::create(req, app).await,
-        Handler::FormsList => admin::forms::list(req, app).await,
-        Handler::FormsGet => admin::forms::get(req, app).await,
-        Handler::FormsPatch => admin::forms::patch(req, app).await,
-        Handler::ContactsSearch => admin::contacts::search(req, app).await,
-        Handler::ContactsGet => admin::contacts::get(req, app).await,
-        Handler::ContactsImport => admin::import::import(req, app).await,
-        Handler::ContactsRevokeLinks => admin::contacts::revoke_links(req, app).await,
-        Handler::NoticesGet => admin::notices::get(req, app).await,
-        Handler::OrdersIngest => admin::orders::ingest(req, app).await,
-        Handler::SurveysCreate => admin::surveys::create(req, app).await,
-        Handler::SurveysList => admin::surveys::list(req, app).await,
-        Handler::SurveysGet => admin::surveys::get(req, app).await,
-        Handler::SurveysPatch => admin::surveys::patch(req, app).await,
-        Handler::SurveysInvite => admin::surveys::invite(req, app).await,
-        Handler::SurveysResults => admin::surveys::results(req, app).await,
-        Handler::SurveysExport => admin::surveys::export_csv(req, app).await,
-        Handler::SurveyPage => routes::surveys::page(req, app).await,
-        Handler::SurveyRespond => routes::surveys::respond(req, app).await,
-        Handler::SegmentsCreate => admin::segments::create(req, app).await,
-        Handler::SegmentsList => admin::segments::list(req, app).await,
-        Handler::SegmentsPreview => admin::segments::preview(req, app).await,
-        Handler::SegmentsGet => admin::segments::get(req, app).await,
-        Handler::SegmentsReplace => admin::segments::replace(req, app).await,
-        Handler::SegmentsDelete => admin::segments::delete(req, app).await,
-        Handler::SegmentsExport => admin::segments::export(req, app).await,
-        Handler::AdminPage => admin::page(),
-        Handler::MeLink => routes::me::request_link(req, app).await,
-        Handler::MeSession => routes::me::start_session(req, app).await,
-        Handler::MeGet => routes::me::get(req, app).await,
-        Handler::MePatch => routes::me::patch(req, app).await,
-        Handler::MeExport => routes::me::export(req, app).await,
-        Handler::MeConsent => routes::me::put_consent(req, app).await,
-        Handler::MeErase => routes::me::erase(req, app).await,
-        Handler::MeSignInLink => routes::me::email_sign_in_link(req, app).await,
-        Handler::MeSignOutEverywhere => routes::me::sign_out_everywhere(req, app).await,
-        Handler::MePage => routes::me::page(req, app),
-        Handler::UnsubscribePage => routes::unsubscribe::page_get(req, app).await,
-        Handler::UnsubscribePost => routes::unsubscribe::post(req, app).await,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn resolved(method: &str, path: &str) -> Result<(String, Vec<(String, String)>), String> {
+        match resolve(method, path) {
+            Ok((r, params)) => Ok((format!("{} {}", r.method, r.path), params)),
+            Err(AppError::MethodNotAllowed { allow }) => Err(format!("405 {allow}")),
+            Err(AppError::NotFound) => Err("404".into()),
+            Err(e) => Err(format!("{e:?}")),
+        }
+    }
+
+    #[test]
+    fn every_pattern_is_accepted_by_the_matcher() {
+        let mut paths = matchit::Router::new();
+        let mut seen = Vec::new();
+        for r in ROUTES {
+            if seen.contains(&r.path) {
+                continue;
+            }
+            seen.push(r.path);
+            assert!(paths.insert(matchit_pattern(r.path), ()).is_ok(), "{r:?}");
+        }
+    }
+
     #[test]
     fn matches_literal_and_parameter_segments() {
-        assert_eq!(match_path("/healthz", "/healthz"), Some(vec![]));
         assert_eq!(
-            match_path("/admin/v1/keys/{id}", "/admin/v1/keys/key_1"),
-            Some(vec!["key_1".to_string()])
+            resolved("GET", "/healthz"),
+            Ok(("GET /healthz".into(), vec![]))
         );
-        assert_eq!(match_path("/admin/v1/keys/{id}", "/admin/v1/keys/"), None);
         assert_eq!(
-            match_path("/admin/v1/keys/{id}", "/admin/v1/keys/a/b"),
-            None
+            resolved("DELETE", "/admin/v1/keys/key_1"),
+            Ok((
+                "DELETE /admin/v1/keys/{id}".into(),
+                vec![("id".into(), "key_1".into())]
+            ))
         );
-        assert_eq!(match_path("/healthz", "/healthz/"), None);
+        assert_eq!(resolved("DELETE", "/admin/v1/keys/"), Err("404".into()));
+        assert_eq!(resolved("DELETE", "/admin/v1/keys/a/b"), Err("404".into()));
+        assert_eq!(resolved("GET", "/healthz/"), Err("404".into()));
+        assert_eq!(
+            resolved("PUT", "/v1/me/consents/marketing_email"),
+            Ok((
+                "PUT /v1/me/consents/{purpose}".into(),
+                vec![("purpose".into(), "marketing_email".into())]
+            ))
+        );
     }
 
     #[test]
     fn wrong_method_is_405_and_unknown_path_404() {
-        assert!(matches!(
-            resolve("PUT", "/healthz"),
-            Err(AppError::MethodNotAllowed { allow }) if allow == "GET, HEAD"
-        ));
-        assert!(matches!(
-            resolve("GET", "/admin/v1/segments/preview"),
-            Err(AppError::MethodNotAllowed { allow }) if allow == "POST"
-        ));
-        assert!(matches!(
-            resolve("GET", "/admin/v1/segments/seg_1"),
-            Ok((Handler::SegmentsGet, _))
-        ));
-        assert!(matches!(
-            resolve("TRACE", "/v1/me"),
-            Err(AppError::MethodNotAllowed { allow }) if allow == "GET, HEAD, PATCH, DELETE"
-        ));
-        assert!(matches!(resolve("GET", "/nope"), Err(AppError::NotFound)));
-        assert!(matches!(
-            resolve("HEAD", "/healthz"),
-            Ok((Handler::Healthz, _))
-        ));
+        assert_eq!(resolved("PUT", "/healthz"), Err("405 GET, HEAD".into()));
+        // A literal segment beats a parameter: `preview` is not the segment of that id.
+        assert_eq!(
+            resolved("GET", "/admin/v1/segments/preview"),
+            Err("405 POST".into())
+        );
+        assert_eq!(
+            resolved("GET", "/admin/v1/segments/seg_1").map(|(r, _)| r),
+            Ok("GET /admin/v1/segments/{id}".into())
+        );
+        assert_eq!(
+            resolved("TRACE", "/v1/me"),
+            Err("405 GET, HEAD, PATCH, DELETE".into())
+        );
+        assert_eq!(resolved("GET", "/nope"), Err("404".into()));
+        assert_eq!(
+            resolved("HEAD", "/healthz").map(|(r, _)| r),
+            Ok("GET /healthz".into())
+        );
+    }
+
+    #[test]
+    fn every_route_resolves_to_its_own_row() {
+        for r in ROUTES {
+            let concrete = r
+                .path
+                .split('/')
+                .map(|s| if s.starts_with('{') { "x1" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+            assert_eq!(
+                resolved(r.method, &concrete).map(|(found, _)| found),
+                Ok(format!("{} {}", r.method, r.path))
+            );
+        }
     }
 
     #[test]
@@ -480,16 +388,13 @@ mod tests {
             let admin = r.path.starts_with("/admin/v1/");
             match r.access {
                 Access::Admin(scopes) => {
-                    assert!(admin, "{} {} asks for an API key", r.method, r.path);
-                    assert!(!scopes.is_empty(), "{} {} names no scope", r.method, r.path);
+                    assert!(admin, "{r:?} asks for an API key");
+                    assert!(!scopes.is_empty(), "{r:?} names no scope");
                 }
-                Access::Session => assert!(
-                    r.path.starts_with("/v1/me"),
-                    "{} {} asks for a session",
-                    r.method,
-                    r.path
-                ),
-                Access::Public => assert!(!admin, "{} {} is public", r.method, r.path),
+                Access::Session => {
+                    assert!(r.path.starts_with("/v1/me"), "{r:?} asks for a session")
+                }
+                Access::Public => assert!(!admin, "{r:?} is public"),
             }
         }
     }
@@ -498,13 +403,7 @@ mod tests {
     fn self_service_needs_a_session_except_the_ways_to_get_one() {
         for r in ROUTES.iter().filter(|r| r.path.starts_with("/v1/me")) {
             let opens_one = matches!(r.path, "/v1/me/link" | "/v1/me/session");
-            assert_eq!(
-                r.access == Access::Public,
-                opens_one,
-                "{} {}",
-                r.method,
-                r.path
-            );
+            assert_eq!(r.access == Access::Public, opens_one, "{r:?}");
         }
     }
 

@@ -13,11 +13,11 @@ use crate::domain::outbox::MessageKind;
 use crate::domain::signup::{ConfirmPayload, SubmissionProof};
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
+use crate::http::app::{param_value, query_pairs, App};
 use crate::http::body::{read_json, JSON_LIMIT};
 use crate::http::{client, response};
 use crate::jobs::{enqueue, message::Job};
 use crate::pages::{escape, page};
-use crate::routes::{param_value, query_pairs, App};
 use crate::store::{self, audit, consents, contacts, outbox, tokens};
 
 const PURPOSE: &str = "confirm";
@@ -286,4 +286,21 @@ pub async fn page_post(req: Request, app: &App) -> AppResult<Response> {
         status,
         page(locale, text(locale, Text::ConfirmTitle), &body),
     )
+}
+
+// The contract: each handler's OpenAPI operation.
+
+/// `GET /confirm`: the contract of [`page_get`].
+pub fn page_get_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/confirm")
+}
+
+/// `POST /confirm`: the contract of [`page_post`].
+pub fn page_post_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("post", "/confirm")
+}
+
+/// `POST /v1/confirm`: the contract of [`post_json`].
+pub fn post_json_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("post", "/v1/confirm")
 }

@@ -1,11 +1,12 @@
 //! `GET /embed.js`: the signup widget shops embed with one script tag.
 
-use worker::Response;
+use worker::{Request, Response};
 
 use crate::error::AppResult;
+use crate::http::app::App;
 use crate::pages::EMBED_JS;
 
-pub fn get() -> AppResult<Response> {
+pub async fn get(_req: Request, _app: &App) -> AppResult<Response> {
     let mut r = Response::from_bytes(EMBED_JS.as_bytes().to_vec())?;
     let h = r.headers_mut();
     h.set("Content-Type", "application/javascript; charset=utf-8")?;
@@ -13,4 +14,11 @@ pub fn get() -> AppResult<Response> {
     h.set("X-Content-Type-Options", "nosniff")?;
     h.set("Access-Control-Allow-Origin", "*")?;
     Ok(r)
+}
+
+// The contract: each handler's OpenAPI operation.
+
+/// `GET /embed.js`: the contract of [`get`].
+pub fn get_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/embed.js")
 }

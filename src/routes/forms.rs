@@ -14,11 +14,11 @@ use crate::domain::signup::{
 };
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
+use crate::http::app::App;
 use crate::http::body::{decode_json, media_type, read_limited};
 use crate::http::{client, cors, response, turnstile};
 use crate::jobs::{enqueue_all, message::Job};
 use crate::routes::confirm::{confirm_message_statements, ConfirmationEmail};
-use crate::routes::App;
 use crate::store::{self, audit, consents, contacts, forms, rate};
 
 /// A signup is a handful of short fields; anything bigger is not a person typing.
@@ -37,7 +37,7 @@ pub async fn load_form(db: &worker::D1Database, id: &str) -> AppResult<FormDefin
 pub async fn get_public(req: Request, app: &App) -> AppResult<Response> {
     let config = Config::from_env(&app.env)?;
     let db = store::database(&app.env)?;
-    let id = app.param(0)?;
+    let id = app.param("id")?;
     let form = load_form(&db, id).await?;
     let origin = cors::check_origin(&req, &form)?;
     let view = form.public_view(id, &config.public_base_url);
@@ -46,7 +46,7 @@ pub async fn get_public(req: Request, app: &App) -> AppResult<Response> {
 
 pub async fn preflight(req: Request, app: &App) -> AppResult<Response> {
     let db = store::database(&app.env)?;
-    let form = load_form(&db, app.param(0)?).await?;
+    let form = load_form(&db, app.param("id")?).await?;
     match cors::check_origin(&req, &form)? {
         Some(origin) => cors::preflight(&origin),
         None => Err(AppError::bad_request(
@@ -59,7 +59,7 @@ pub async fn preflight(req: Request, app: &App) -> AppResult<Response> {
 pub async fn submit(mut req: Request, app: &App) -> AppResult<Response> {
     let config = Config::from_env(&app.env)?;
     let db = store::database(&app.env)?;
-    let form_id = app.param(0)?.to_string();
+    let form_id = app.param("id")?.to_string();
     let form = load_form(&db, &form_id).await?;
     let origin = cors::check_origin(&req, &form)?;
     // From here on the browser may read every answer, errors included.
@@ -397,4 +397,26 @@ pub fn parse_email_field(field: &str, raw: &str) -> AppResult<EmailAddress> {
 
 pub fn new_form_id() -> String {
     secret::new_id("frm")
+}
+
+// The contract: each handler's OpenAPI operation.
+
+/// `GET /v1/forms/{id}`: the contract of [`get_public`].
+pub fn get_public_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/v1/forms/{id}")
+}
+
+/// `OPTIONS /v1/forms/{id}`: the contract of [`preflight`].
+pub fn preflight_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("options", "/v1/forms/{id}")
+}
+
+/// `POST /v1/forms/{id}/submissions`: the contract of [`submit`].
+pub fn submit_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("post", "/v1/forms/{id}/submissions")
+}
+
+/// `OPTIONS /v1/forms/{id}/submissions`: the contract of [`preflight`].
+pub fn preflight_submission_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("options", "/v1/forms/{id}/submissions")
 }

@@ -10,7 +10,7 @@
 //!   everything else answers 403 `needs_sign_in`.
 
 use chrono::{Duration, Timelike};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use worker::{D1Database, Env, Request, Response};
 
@@ -25,14 +25,14 @@ use crate::domain::link::{self, LinkPurpose};
 use crate::domain::outbox::MessageKind;
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
-use crate::http::auth::bearer_token;
+use crate::http::app::{App, PersonCall};
 use crate::http::body::{read_json, JSON_LIMIT};
+use crate::http::session::{SessionPayload, SessionScope};
 use crate::http::{client, response};
 use crate::jobs::{enqueue, message::Job};
 use crate::routes::admin::contacts::contact_document;
 use crate::routes::confirm::parse_token;
 use crate::routes::forms::parse_email_field;
-use crate::routes::App;
 use crate::store::{
     self, audit, consents, contacts, erasure, notices, outbox, profile, rate, tokens,
 };
@@ -43,34 +43,6 @@ const SESSION_MINUTES: i64 = 60;
 const LINKS_PER_ADDRESS_HOURLY: u32 = 5;
 /// Sign-in emails actually sent per mailbox in any 24 hours; more requests are dropped silently.
 const SIGN_IN_EMAILS_PER_DAY: u32 = 3;
-
-/// What a session may do, decided by the link that opened it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SessionScope {
-    /// From a preferences link: purposes only, email masked.
-    Preferences,
-    /// From a sign-in link: the mailbox was proven; everything.
-    Full,
-}
-
-impl SessionScope {
-    fn as_str(self) -> &'static str {
-        match self {
-            SessionScope::Preferences => "preferences",
-            SessionScope::Full => "full",
-        }
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-struct SessionPayload {
-    scope: SessionScope,
-    /// The contact's link epoch when the session began: a session that began while "sign out
-    /// everywhere" ran (and so escaped its delete) still ends, because the epoch moved on.
-    #[serde(default)]
-    epoch: i64,
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -275,59 +247,6 @@ pub async fn start_session(mut req: Request, app: &App) -> AppResult<Response> {
     )
 }
 
-/// A signed-in person and what their session may do.
-struct Session {
-    contact: contacts::ContactRow,
-    scope: SessionScope,
-}
-
-impl Session {
-    /// 403 `needs_sign_in` unless the mailbox was proven by a sign-in link.
-    fn require_full(&self) -> AppResult<()> {
-        match self.scope {
-            SessionScope::Full => Ok(()),
-            SessionScope::Preferences => Err(AppError::Forbidden {
-                code: "needs_sign_in",
-                message: "this needs a sign-in link sent to your email address".into(),
-            }),
-        }
-    }
-
-    fn actor(&self) -> String {
-        format!("contact:{}", self.contact.id)
-    }
-}
-
-/// The contact behind the request's session, or 401.
-async fn signed_in(req: &Request, db: &D1Database) -> AppResult<Session> {
-    let token = bearer_token(req).ok_or(AppError::Unauthorized)?;
-    if !secret::is_token_shaped(&token) {
-        return Err(AppError::Unauthorized);
-    }
-    let session = tokens::session(db, &secret::sha256_hex(&token), &time::now_string())
-        .await?
-        .ok_or(AppError::Unauthorized)?;
-    // A session without a recorded scope predates scopes: it gets the lesser one.
-    let payload = session
-        .payload
-        .as_deref()
-        .and_then(|p| serde_json::from_str::<SessionPayload>(p).ok())
-        .unwrap_or(SessionPayload {
-            scope: SessionScope::Preferences,
-            epoch: 0,
-        });
-    let contact = contacts::find(db, &session.contact_id)
-        .await?
-        .ok_or(AppError::Unauthorized)?;
-    if contact.link_epoch as i64 != payload.epoch {
-        return Err(AppError::Unauthorized);
-    }
-    Ok(Session {
-        contact,
-        scope: payload.scope,
-    })
-}
-
 /// The locale of the words a page shows: the one its requests name in `Accept-Language`.
 fn request_locale(req: &Request) -> Locale {
     Locale::negotiate(None, client::accept_language(req).as_deref())
@@ -421,19 +340,17 @@ async fn preferences_document(
 }
 
 pub async fn get(req: Request, app: &App) -> AppResult<Response> {
-    let db = store::database(&app.env)?;
-    let session = signed_in(&req, &db).await?;
+    let PersonCall { db, session } = app.person()?;
     let locale = request_locale(&req);
     let doc = match session.scope {
-        SessionScope::Full => full_document(&db, session.contact, locale).await?,
+        SessionScope::Full => full_document(db, session.contact.clone(), locale).await?,
         SessionScope::Preferences => preferences_document(&db, &session.contact, locale).await?,
     };
     response::json(200, &doc)
 }
 
 pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
-    let db = store::database(&app.env)?;
-    let session = signed_in(&req, &db).await?;
+    let PersonCall { db, session } = app.person()?;
     session.require_full()?;
     let contact = &session.contact;
     let body: Map<String, Value> = read_json(&mut req, JSON_LIMIT).await?;
@@ -475,10 +392,9 @@ fn processing_record() -> Value {
 }
 
 pub async fn export(req: Request, app: &App) -> AppResult<Response> {
-    let db = store::database(&app.env)?;
-    let session = signed_in(&req, &db).await?;
+    let PersonCall { db, session } = app.person()?;
     session.require_full()?;
-    let doc = full_document(&db, session.contact, request_locale(&req)).await?;
+    let doc = full_document(db, session.contact.clone(), request_locale(&req)).await?;
     let export = json!({
         "format": "clientela-export/1",
         "generated_at": time::now_string(),
@@ -503,10 +419,10 @@ struct ConsentRequest {
 /// center showed (archived word for word); withdrawing (objecting) is always allowed.
 pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
     let config = Config::from_env(&app.env)?;
-    let db = store::database(&app.env)?;
-    let session = signed_in(&req, &db).await?;
+    let PersonCall { db, session } = app.person()?;
     let contact_id = session.contact.id.clone();
-    let purpose = Purpose::parse(app.param(0)?).map_err(|e| AppError::validation("purpose", e))?;
+    let purpose =
+        Purpose::parse(app.param("purpose")?).map_err(|e| AppError::validation("purpose", e))?;
     let body: ConsentRequest = read_json(&mut req, JSON_LIMIT).await?;
     let at = time::now_string();
     let current = consents::current(&db, &contact_id).await?;
@@ -593,8 +509,7 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
 /// consent proof and a suppression stay, and a notice that it happened goes to the address.
 pub async fn erase(req: Request, app: &App) -> AppResult<Response> {
     let config = Config::from_env(&app.env)?;
-    let db = store::database(&app.env)?;
-    let session = signed_in(&req, &db).await?;
+    let PersonCall { db, session } = app.person()?;
     session.require_full()?;
     let contact = &session.contact;
     let email = EmailAddress::parse(&contact.email)
@@ -652,8 +567,7 @@ pub async fn erase(req: Request, app: &App) -> AppResult<Response> {
 /// session holder knows the address exists, so a reached cap is said plainly (429).
 pub async fn email_sign_in_link(req: Request, app: &App) -> AppResult<Response> {
     let config = Config::from_env(&app.env)?;
-    let db = store::database(&app.env)?;
-    let session = signed_in(&req, &db).await?;
+    let PersonCall { session, .. } = app.person()?;
     client::limit_per_ip(&app.env, &req, "link").await?;
     let email = EmailAddress::parse(&session.contact.email)
         .map_err(|_| AppError::internal("stored email", "unparseable"))?;
@@ -668,9 +582,8 @@ pub async fn email_sign_in_link(req: Request, app: &App) -> AppResult<Response> 
 
 /// `POST /v1/me/sign-out-everywhere` (either session): every link already emailed to the
 /// person stops working and every session ends, this one included.
-pub async fn sign_out_everywhere(req: Request, app: &App) -> AppResult<Response> {
-    let db = store::database(&app.env)?;
-    let session = signed_in(&req, &db).await?;
+pub async fn sign_out_everywhere(_req: Request, app: &App) -> AppResult<Response> {
+    let PersonCall { db, session } = app.person()?;
     let at = time::now_string();
     let mut statements = contacts::revoke_links_statements(&db, &session.contact.id, &at)?;
     statements.push(audit::record(
@@ -691,7 +604,7 @@ async fn changed(app: &App, id: &str) {
 }
 
 /// `GET /me`: the hosted preference center.
-pub fn page(req: Request, _app: &App) -> AppResult<Response> {
+pub async fn page(req: Request, _app: &App) -> AppResult<Response> {
     let locale = crate::routes::confirm::page_locale(&req);
     let html = crate::pages::PREFERENCES_HTML.replace("{{lang}}", locale.tag());
     let mut r = response::text(200, "text/html; charset=utf-8", html)?;
@@ -700,4 +613,56 @@ pub fn page(req: Request, _app: &App) -> AppResult<Response> {
         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'",
     )?;
     Ok(r)
+}
+
+// The contract: each handler's OpenAPI operation.
+
+/// `POST /v1/me/link`: the contract of [`request_link`].
+pub fn request_link_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("post", "/v1/me/link")
+}
+
+/// `POST /v1/me/session`: the contract of [`start_session`].
+pub fn start_session_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("post", "/v1/me/session")
+}
+
+/// `GET /v1/me`: the contract of [`get`].
+pub fn get_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/v1/me")
+}
+
+/// `PATCH /v1/me`: the contract of [`patch`].
+pub fn patch_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("patch", "/v1/me")
+}
+
+/// `DELETE /v1/me`: the contract of [`erase`].
+pub fn erase_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("delete", "/v1/me")
+}
+
+/// `GET /v1/me/export`: the contract of [`export`].
+pub fn export_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/v1/me/export")
+}
+
+/// `PUT /v1/me/consents/{purpose}`: the contract of [`put_consent`].
+pub fn put_consent_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("put", "/v1/me/consents/{purpose}")
+}
+
+/// `POST /v1/me/sign-in-link`: the contract of [`email_sign_in_link`].
+pub fn email_sign_in_link_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("post", "/v1/me/sign-in-link")
+}
+
+/// `POST /v1/me/sign-out-everywhere`: the contract of [`sign_out_everywhere`].
+pub fn sign_out_everywhere_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("post", "/v1/me/sign-out-everywhere")
+}
+
+/// `GET /me`: the contract of [`page`].
+pub fn page_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/me")
 }

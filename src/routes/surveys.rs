@@ -8,11 +8,11 @@ use crate::domain::i18n::{text, Locale, Text};
 use crate::domain::survey::nps_category;
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
+use crate::http::app::{param_value, query_pairs, App};
 use crate::http::body::{read_json, JSON_LIMIT};
 use crate::http::{client, response};
 use crate::jobs::{enqueue, message::Job};
 use crate::routes::admin::surveys::definition_of;
-use crate::routes::{param_value, query_pairs, App};
 use crate::store::{self, surveys};
 
 /// What a link token leads to.
@@ -47,7 +47,7 @@ pub async fn page(req: Request, app: &App) -> AppResult<Response> {
     let accept = client::accept_language(&req);
     let pairs = query_pairs(&req)?;
     let embed = param_value(&pairs, "embed") == Some("1");
-    let token = app.param(0)?;
+    let token = app.param("token")?;
     let row = match look_up(&db, token).await? {
         Invitation::Open(row) => row,
         Invitation::Answered(row) => {
@@ -185,4 +185,16 @@ fn already_answered() -> AppError {
         code: "already_answered",
         message: "this survey has already been answered with this link".into(),
     }
+}
+
+// The contract: each handler's OpenAPI operation.
+
+/// `GET /s/{token}`: the contract of [`page`].
+pub fn page_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/s/{token}")
+}
+
+/// `POST /v1/surveys/responses`: the contract of [`respond`].
+pub fn respond_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("post", "/v1/surveys/responses")
 }

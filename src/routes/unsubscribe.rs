@@ -11,11 +11,11 @@ use crate::domain::i18n::{text, Locale, Text};
 use crate::domain::link::{self, LinkPurpose, VerifiedLink};
 use crate::domain::time;
 use crate::error::AppResult;
+use crate::http::app::{param_value, query_pairs, App};
 use crate::http::client;
 use crate::jobs::{enqueue, message::Job};
 use crate::pages::{escape, page};
 use crate::routes::confirm::{html, page_locale};
-use crate::routes::{param_value, query_pairs, App};
 use crate::store::{self, audit, consents, contacts, profile};
 
 /// The link in `t`, if it is a genuine unsubscribe link of either kind.
@@ -141,4 +141,16 @@ pub async fn post(req: Request, app: &App) -> AppResult<Response> {
         200,
         page(locale, text(locale, Text::UnsubscribeTitle), &body),
     )
+}
+
+// The contract: each handler's OpenAPI operation.
+
+/// `GET /unsubscribe`: the contract of [`page_get`].
+pub fn page_get_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/unsubscribe")
+}
+
+/// `POST /unsubscribe`: the contract of [`post`].
+pub fn post_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("post", "/unsubscribe")
 }

@@ -8,6 +8,7 @@ pub mod erasure;
 pub mod faults;
 pub mod forms;
 pub mod health;
+pub mod js_int;
 pub mod keys;
 pub mod notices;
 pub mod orders;

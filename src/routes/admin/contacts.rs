@@ -3,13 +3,11 @@
 use serde_json::{json, Value};
 use worker::{D1Database, Request, Response};
 
-use crate::domain::scope::Scope;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
+use crate::http::app::{only_params, param_value, query_pairs, App};
 use crate::http::response;
-use crate::routes::admin::admit;
 use crate::routes::forms::parse_email_field;
-use crate::routes::{only_params, param_value, query_pairs, App};
 use crate::store::{self, audit, consents, contacts, profile};
 
 /// The contact, its attributes, current consents and full consent history.
@@ -60,7 +58,7 @@ pub async fn contact_document(db: &D1Database, contact: contacts::ContactRow) ->
 }
 
 pub async fn search(req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::ContactsRead).await?;
+    let call = app.admin()?;
     let pairs = query_pairs(&req)?;
     only_params(&pairs, &["email"])?;
     let raw =
@@ -76,9 +74,9 @@ pub async fn search(req: Request, app: &App) -> AppResult<Response> {
     response::json(200, &json!({ "contacts": docs }))
 }
 
-pub async fn get(req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::ContactsRead).await?;
-    let contact = contacts::find(&call.db, app.param(0)?)
+pub async fn get(_req: Request, app: &App) -> AppResult<Response> {
+    let call = app.admin()?;
+    let contact = contacts::find(&call.db, app.param("id")?)
         .await?
         .ok_or(AppError::NotFound)?;
     response::json(200, &contact_document(&call.db, contact).await?)
@@ -87,9 +85,9 @@ pub async fn get(req: Request, app: &App) -> AppResult<Response> {
 /// `POST /admin/v1/contacts/{id}/revoke-links`: every preferences and unsubscribe link already
 /// sent to the person stops working and every self-service session ends (a leaked export, a
 /// shared inbox). New emails carry new links.
-pub async fn revoke_links(req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::ContactsWrite).await?;
-    let id = app.param(0)?;
+pub async fn revoke_links(_req: Request, app: &App) -> AppResult<Response> {
+    let call = app.admin()?;
+    let id = app.param("id")?;
     let contact = contacts::find(&call.db, id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -103,4 +101,21 @@ pub async fn revoke_links(req: Request, app: &App) -> AppResult<Response> {
     )?);
     store::batch(&call.db, statements).await?;
     response::json(200, &json!({ "id": contact.id, "status": "links_revoked" }))
+}
+
+// The contract: each handler's OpenAPI operation.
+
+/// `GET /admin/v1/contacts`: the contract of [`search`].
+pub fn search_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/admin/v1/contacts")
+}
+
+/// `GET /admin/v1/contacts/{id}`: the contract of [`get`].
+pub fn get_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/admin/v1/contacts/{id}")
+}
+
+/// `POST /admin/v1/contacts/{id}/revoke-links`: the contract of [`revoke_links`].
+pub fn revoke_links_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("post", "/admin/v1/contacts/{id}/revoke-links")
 }

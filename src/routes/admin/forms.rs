@@ -4,14 +4,13 @@ use serde_json::{json, Map, Value};
 use worker::{Request, Response};
 
 use crate::domain::form::{FormDefinition, FormInput};
-use crate::domain::scope::Scope;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
+use crate::http::app::AdminCall;
+use crate::http::app::App;
 use crate::http::body::{decode_json, read_json, JSON_LIMIT};
 use crate::http::response;
-use crate::routes::admin::{admit, AdminCall};
 use crate::routes::forms::new_form_id;
-use crate::routes::App;
 use crate::store::{self, audit, forms, notices};
 
 fn document(row: &forms::FormRow, base_url: &str) -> AppResult<Value> {
@@ -61,7 +60,7 @@ fn archive_notices(
 }
 
 pub async fn create(mut req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Forms).await?;
+    let call = app.admin()?;
     let input: FormInput = read_json(&mut req, JSON_LIMIT).await?;
     let form = FormDefinition::parse(input).map_err(AppError::fields)?;
     let id = new_form_id();
@@ -79,8 +78,8 @@ pub async fn create(mut req: Request, app: &App) -> AppResult<Response> {
     response::json(201, &document(&row, &call.config.public_base_url)?)
 }
 
-pub async fn list(req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Forms).await?;
+pub async fn list(_req: Request, app: &App) -> AppResult<Response> {
+    let call = app.admin()?;
     let rows = forms::list(&call.db).await?;
     let docs = rows
         .iter()
@@ -89,9 +88,9 @@ pub async fn list(req: Request, app: &App) -> AppResult<Response> {
     response::json(200, &json!({ "forms": docs }))
 }
 
-pub async fn get(req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Forms).await?;
-    let row = forms::find(&call.db, app.param(0)?)
+pub async fn get(_req: Request, app: &App) -> AppResult<Response> {
+    let call = app.admin()?;
+    let row = forms::find(&call.db, app.param("id")?)
         .await?
         .ok_or(AppError::NotFound)?;
     response::json(200, &document(&row, &call.config.public_base_url)?)
@@ -100,8 +99,8 @@ pub async fn get(req: Request, app: &App) -> AppResult<Response> {
 /// Top-level keys of the body replace those of the stored definition; the result is validated
 /// as a whole, so a PATCH can never leave a form invalid.
 pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Forms).await?;
-    let id = app.param(0)?.to_string();
+    let call = app.admin()?;
+    let id = app.param("id")?.to_string();
     let changes: Map<String, Value> = read_json(&mut req, JSON_LIMIT).await?;
     let row = forms::find(&call.db, &id)
         .await?
@@ -124,4 +123,26 @@ pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
         .await?
         .ok_or(AppError::NotFound)?;
     response::json(200, &document(&row, &call.config.public_base_url)?)
+}
+
+// The contract: each handler's OpenAPI operation.
+
+/// `POST /admin/v1/forms`: the contract of [`create`].
+pub fn create_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("post", "/admin/v1/forms")
+}
+
+/// `GET /admin/v1/forms`: the contract of [`list`].
+pub fn list_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/admin/v1/forms")
+}
+
+/// `GET /admin/v1/forms/{id}`: the contract of [`get`].
+pub fn get_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/admin/v1/forms/{id}")
+}
+
+/// `PATCH /admin/v1/forms/{id}`: the contract of [`patch`].
+pub fn patch_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("patch", "/admin/v1/forms/{id}")
 }

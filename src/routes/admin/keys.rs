@@ -4,14 +4,13 @@ use serde::Deserialize;
 use serde_json::json;
 use worker::{Request, Response};
 
-use crate::domain::scope::{Scope, ScopeSet};
+use crate::domain::scope::ScopeSet;
 use crate::domain::secret::{new_id, random_secret, sha256_hex};
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
+use crate::http::app::App;
 use crate::http::body::{read_json, JSON_LIMIT};
 use crate::http::response;
-use crate::routes::admin::admit;
-use crate::routes::App;
 use crate::store::{self, audit, keys};
 
 #[derive(Deserialize)]
@@ -38,7 +37,7 @@ impl KeyName {
 }
 
 pub async fn create(mut req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Keys).await?;
+    let call = app.admin()?;
     let body: CreateKeyRequest = read_json(&mut req, JSON_LIMIT).await?;
     let name = KeyName::parse(&body.name)?;
     let scopes = ScopeSet::parse(&body.scopes).map_err(|e| AppError::validation("scopes", &e))?;
@@ -96,8 +95,8 @@ fn key_json(row: &keys::ApiKeyRow) -> serde_json::Value {
     })
 }
 
-pub async fn list(req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Keys).await?;
+pub async fn list(_req: Request, app: &App) -> AppResult<Response> {
+    let call = app.admin()?;
     let rows = keys::list(&call.db).await?;
     let keys: Vec<_> = rows.iter().map(key_json).collect();
     response::json(200, &json!({ "keys": keys }))
@@ -106,9 +105,9 @@ pub async fn list(req: Request, app: &App) -> AppResult<Response> {
 /// Revoking is idempotent: a revoked key stays revoked and answers the same. A key may only
 /// revoke keys whose every scope it holds itself, so a `keys`-only key cannot lock out the
 /// shop's back end or its administrators.
-pub async fn revoke(req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Keys).await?;
-    let id = app.param(0)?;
+pub async fn revoke(_req: Request, app: &App) -> AppResult<Response> {
+    let call = app.admin()?;
+    let id = app.param("id")?;
     let row = keys::find(&call.db, id).await?.ok_or(AppError::NotFound)?;
     let names: Vec<String> = serde_json::from_str(&row.scopes)?;
     let target = ScopeSet::parse(&names).map_err(|e| AppError::internal("stored scopes", e))?;
@@ -126,4 +125,21 @@ pub async fn revoke(req: Request, app: &App) -> AppResult<Response> {
     }
     let row = keys::find(&call.db, id).await?.ok_or(AppError::NotFound)?;
     response::json(200, &key_json(&row))
+}
+
+// The contract: each handler's OpenAPI operation.
+
+/// `POST /admin/v1/keys`: the contract of [`create`].
+pub fn create_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("post", "/admin/v1/keys")
+}
+
+/// `GET /admin/v1/keys`: the contract of [`list`].
+pub fn list_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/admin/v1/keys")
+}
+
+/// `DELETE /admin/v1/keys/{id}`: the contract of [`revoke`].
+pub fn revoke_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("delete", "/admin/v1/keys/{id}")
 }

@@ -2,17 +2,15 @@
 
 use worker::{Request, Response};
 
-use crate::domain::scope::Scope;
 use crate::error::{AppError, AppResult};
+use crate::http::app::App;
 use crate::http::response;
-use crate::routes::admin::admit;
-use crate::routes::App;
 use crate::store::notices;
 
 /// Scope `contacts:read`: whoever may read consent histories may read what they point at.
-pub async fn get(req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::ContactsRead).await?;
-    let sha256 = app.param(0)?;
+pub async fn get(_req: Request, app: &App) -> AppResult<Response> {
+    let call = app.admin()?;
+    let sha256 = app.param("sha256")?;
     if sha256.len() != 64 || !sha256.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(AppError::validation("sha256", "64 hexadecimal characters"));
     }
@@ -20,4 +18,11 @@ pub async fn get(req: Request, app: &App) -> AppResult<Response> {
         .await?
         .ok_or(AppError::NotFound)?;
     response::json(200, &notice)
+}
+
+// The contract: each handler's OpenAPI operation.
+
+/// `GET /admin/v1/notices/{sha256}`: the contract of [`get`].
+pub fn get_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/admin/v1/notices/{sha256}")
 }

@@ -10,18 +10,17 @@ use crate::domain::scope::Scope;
 use crate::domain::secret::new_id;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
+use crate::http::app::{limit_param, only_params, param_value, query_pairs, App};
 use crate::http::body::{read_json, JSON_LIMIT};
 use crate::http::response;
 use crate::jobs::{enqueue, message::Job};
-use crate::routes::admin::{admit, admit_any};
-use crate::routes::{limit_param, only_params, param_value, query_pairs, App};
 use crate::store::{self, audit, outbox};
 
 /// Every key with `outbox` (or the relay's `outbox:deliver`) sees what was queued; only
 /// `outbox:deliver` sees the body and live links of a message still to be delivered, so a key
 /// that reads the outbox cannot request a sign-in link for someone and read it back.
 pub async fn list(req: Request, app: &App) -> AppResult<Response> {
-    let call = admit_any(&req, app, &[Scope::Outbox, Scope::OutboxDeliver]).await?;
+    let call = app.admin()?;
     let deliverer = call.principal.scopes.contains(Scope::OutboxDeliver);
     let pairs = query_pairs(&req)?;
     only_params(&pairs, &["to", "limit"])?;
@@ -52,7 +51,7 @@ struct TestMessageRequest {
 
 /// Queues a `test` email, delivered like any other, so a marketer can check the webhook.
 pub async fn send_test(mut req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Outbox).await?;
+    let call = app.admin()?;
     let body: TestMessageRequest = read_json(&mut req, JSON_LIMIT).await?;
     let to = EmailAddress::parse(&body.to).map_err(|e| AppError::validation("to", e.message()))?;
     let message = OutboxMessage {
@@ -108,4 +107,16 @@ pub async fn send_test(mut req: Request, app: &App) -> AppResult<Response> {
         }
     }
     response::json(201, &json!({ "message": message }))
+}
+
+// The contract: each handler's OpenAPI operation.
+
+/// `GET /admin/v1/outbox`: the contract of [`list`].
+pub fn list_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/admin/v1/outbox")
+}
+
+/// `POST /admin/v1/outbox/test`: the contract of [`send_test`].
+pub fn send_test_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("post", "/admin/v1/outbox/test")
 }

@@ -18,11 +18,11 @@ use crate::domain::segment::{parse_rule, SegmentRule};
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
 use crate::flows::links::{self, MailStream};
+use crate::http::app::AdminCall;
+use crate::http::app::{only_params, param_value, query_pairs, App};
 use crate::http::body::{read_json, JSON_LIMIT};
 use crate::http::response;
 use crate::jobs::{enqueue, message::Job};
-use crate::routes::admin::{admit, AdminCall};
-use crate::routes::{only_params, param_value, query_pairs, App};
 use crate::store::{self, audit, segments};
 
 /// Members per D1 query while exporting.
@@ -166,7 +166,7 @@ async fn start_rebuild(app: &App, id: &str, version: i64) {
 }
 
 pub async fn create(mut req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Segments).await?;
+    let call = app.admin()?;
     let input: SegmentInput = read_json(&mut req, JSON_LIMIT).await?;
     let spec = parse_input(&call, input, None).await?;
     let id = secret::new_id("seg");
@@ -193,8 +193,8 @@ pub async fn create(mut req: Request, app: &App) -> AppResult<Response> {
     response::json(201, &document(&row))
 }
 
-pub async fn list(req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Segments).await?;
+pub async fn list(_req: Request, app: &App) -> AppResult<Response> {
+    let call = app.admin()?;
     let docs: Vec<Value> = segments::list(&call.db)
         .await?
         .iter()
@@ -203,9 +203,9 @@ pub async fn list(req: Request, app: &App) -> AppResult<Response> {
     response::json(200, &json!({ "segments": docs }))
 }
 
-pub async fn get(req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Segments).await?;
-    let row = segments::find(&call.db, app.param(0)?)
+pub async fn get(_req: Request, app: &App) -> AppResult<Response> {
+    let call = app.admin()?;
+    let row = segments::find(&call.db, app.param("id")?)
         .await?
         .ok_or(AppError::NotFound)?;
     response::json(200, &document(&row))
@@ -213,8 +213,8 @@ pub async fn get(req: Request, app: &App) -> AppResult<Response> {
 
 /// A new rule is a new version: the members are rebuilt and older rebuilds stop.
 pub async fn replace(mut req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Segments).await?;
-    let id = app.param(0)?.to_string();
+    let call = app.admin()?;
+    let id = app.param("id")?.to_string();
     let input: SegmentInput = read_json(&mut req, JSON_LIMIT).await?;
     segments::find(&call.db, &id)
         .await?
@@ -242,9 +242,9 @@ pub async fn replace(mut req: Request, app: &App) -> AppResult<Response> {
     response::json(200, &document(&row))
 }
 
-pub async fn delete(req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Segments).await?;
-    let id = app.param(0)?.to_string();
+pub async fn delete(_req: Request, app: &App) -> AppResult<Response> {
+    let call = app.admin()?;
+    let id = app.param("id")?.to_string();
     segments::find(&call.db, &id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -272,7 +272,7 @@ struct PreviewInput {
 /// a `segments`-only key gets the count and an empty sample, and may not count over email,
 /// name or custom attributes at all (see `parse_input`).
 pub async fn preview(mut req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Segments).await?;
+    let call = app.admin()?;
     let input: PreviewInput = read_json(&mut req, JSON_LIMIT).await?;
     let spec = parse_input(
         &call,
@@ -301,7 +301,7 @@ pub async fn preview(mut req: Request, app: &App) -> AppResult<Response> {
 /// `GET /admin/v1/segments/{id}/export.csv`: streamed CSV (or `?format=ndjson`), one keyset page
 /// of members at a time.
 pub async fn export(req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Exports).await?;
+    let call = app.admin()?;
     let pairs = query_pairs(&req)?;
     only_params(&pairs, &["columns", "format"])?;
     let columns = parse_columns(param_value(&pairs, "columns"))
@@ -311,7 +311,7 @@ pub async fn export(req: Request, app: &App) -> AppResult<Response> {
         Some("ndjson") => true,
         Some(_) => return Err(AppError::validation("format", "csv or ndjson")),
     };
-    let row = segments::find(&call.db, app.param(0)?)
+    let row = segments::find(&call.db, app.param("id")?)
         .await?
         .ok_or(AppError::NotFound)?;
     store::batch(
@@ -331,8 +331,8 @@ pub async fn export(req: Request, app: &App) -> AppResult<Response> {
 
     let page_size = call.config.chunk(EXPORT_PAGE);
     let export = Export {
-        db: call.db,
-        config: call.config,
+        db: app.db()?,
+        config: call.config.clone(),
         segment_id: row.id.clone(),
         purpose: row.purpose.clone(),
         columns,
@@ -463,4 +463,41 @@ impl Export {
         }
         Ok((out.into_bytes(), next))
     }
+}
+
+// The contract: each handler's OpenAPI operation.
+
+/// `POST /admin/v1/segments`: the contract of [`create`].
+pub fn create_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("post", "/admin/v1/segments")
+}
+
+/// `GET /admin/v1/segments`: the contract of [`list`].
+pub fn list_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/admin/v1/segments")
+}
+
+/// `POST /admin/v1/segments/preview`: the contract of [`preview`].
+pub fn preview_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("post", "/admin/v1/segments/preview")
+}
+
+/// `GET /admin/v1/segments/{id}`: the contract of [`get`].
+pub fn get_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/admin/v1/segments/{id}")
+}
+
+/// `PUT /admin/v1/segments/{id}`: the contract of [`replace`].
+pub fn replace_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("put", "/admin/v1/segments/{id}")
+}
+
+/// `DELETE /admin/v1/segments/{id}`: the contract of [`delete`].
+pub fn delete_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("delete", "/admin/v1/segments/{id}")
+}
+
+/// `GET /admin/v1/segments/{id}/export.csv`: the contract of [`export`].
+pub fn export_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/admin/v1/segments/{id}/export.csv")
 }

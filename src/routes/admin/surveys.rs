@@ -10,16 +10,15 @@ use crate::domain::email::EmailAddress;
 use crate::domain::form::ContactFields;
 use crate::domain::i18n::{text, Locale, Text};
 use crate::domain::outbox::MessageKind;
-use crate::domain::scope::Scope;
 use crate::domain::survey::{csv_safe, parse_definition, StoredResponse, SurveyDefinition};
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
 use crate::flows::links::{self, MailStream};
+use crate::http::app::AdminCall;
+use crate::http::app::App;
 use crate::http::body::{read_json, JSON_LIMIT};
 use crate::http::response;
 use crate::jobs::{enqueue_all, message::Job};
-use crate::routes::admin::{admit, AdminCall};
-use crate::routes::App;
 use crate::store::{self, audit, consents, contacts, outbox, surveys, LOOKUP_CHUNK};
 
 /// Invitations per request: each is a few statements in one D1 batch.
@@ -42,7 +41,7 @@ pub fn definition_of(row: &surveys::SurveyRow) -> AppResult<SurveyDefinition> {
 }
 
 pub async fn create(mut req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Surveys).await?;
+    let call = app.admin()?;
     let body: Value = read_json(&mut req, JSON_LIMIT).await?;
     let survey = parse_definition(&body).map_err(AppError::fields)?;
     let id = secret::new_id("srv");
@@ -69,8 +68,8 @@ pub async fn create(mut req: Request, app: &App) -> AppResult<Response> {
     response::json(201, &document(&row)?)
 }
 
-pub async fn list(req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Surveys).await?;
+pub async fn list(_req: Request, app: &App) -> AppResult<Response> {
+    let call = app.admin()?;
     let docs = surveys::list(&call.db)
         .await?
         .iter()
@@ -79,9 +78,9 @@ pub async fn list(req: Request, app: &App) -> AppResult<Response> {
     response::json(200, &json!({ "surveys": docs }))
 }
 
-pub async fn get(req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Surveys).await?;
-    let row = surveys::find(&call.db, app.param(0)?)
+pub async fn get(_req: Request, app: &App) -> AppResult<Response> {
+    let call = app.admin()?;
+    let row = surveys::find(&call.db, app.param("id")?)
         .await?
         .ok_or(AppError::NotFound)?;
     response::json(200, &document(&row)?)
@@ -89,8 +88,8 @@ pub async fn get(req: Request, app: &App) -> AppResult<Response> {
 
 /// Top-level keys replace the stored ones and the whole is validated again.
 pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Surveys).await?;
-    let id = app.param(0)?.to_string();
+    let call = app.admin()?;
+    let id = app.param("id")?.to_string();
     let changes: Value = read_json(&mut req, JSON_LIMIT).await?;
     let row = surveys::find(&call.db, &id)
         .await?
@@ -160,8 +159,8 @@ struct Skipped {
 
 /// `POST /admin/v1/surveys/{id}/invitations`: one signed, single-use link per person.
 pub async fn invite(mut req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Surveys).await?;
-    let survey_id = app.param(0)?.to_string();
+    let call = app.admin()?;
+    let survey_id = app.param("id")?.to_string();
     let body: InvitationRequest = read_json(&mut req, JSON_LIMIT).await?;
     if body.invitations.is_empty() || body.invitations.len() > MAX_INVITATIONS {
         return Err(AppError::validation(
@@ -413,9 +412,9 @@ fn stored(row: &surveys::ResponseRow) -> StoredResponse {
 }
 
 /// `GET /admin/v1/surveys/{id}/results`: NPS, CSAT, CES and choice counts over every answer.
-pub async fn results(req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Surveys).await?;
-    let survey_id = app.param(0)?.to_string();
+pub async fn results(_req: Request, app: &App) -> AppResult<Response> {
+    let call = app.admin()?;
+    let survey_id = app.param("id")?.to_string();
     let row = surveys::find(&call.db, &survey_id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -431,9 +430,9 @@ pub async fn results(req: Request, app: &App) -> AppResult<Response> {
 
 /// `GET /admin/v1/surveys/{id}/responses.csv`: one row per answer, one column per question;
 /// free text is neutralised so a spreadsheet never runs it as a formula.
-pub async fn export_csv(req: Request, app: &App) -> AppResult<Response> {
-    let call = admit(&req, app, Scope::Surveys).await?;
-    let survey_id = app.param(0)?.to_string();
+pub async fn export_csv(_req: Request, app: &App) -> AppResult<Response> {
+    let call = app.admin()?;
+    let survey_id = app.param("id")?.to_string();
     let row = surveys::find(&call.db, &survey_id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -490,4 +489,41 @@ pub async fn export_csv(req: Request, app: &App) -> AppResult<Response> {
         &format!("attachment; filename=\"survey-{survey_id}.csv\""),
     )?;
     Ok(r)
+}
+
+// The contract: each handler's OpenAPI operation.
+
+/// `POST /admin/v1/surveys`: the contract of [`create`].
+pub fn create_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("post", "/admin/v1/surveys")
+}
+
+/// `GET /admin/v1/surveys`: the contract of [`list`].
+pub fn list_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/admin/v1/surveys")
+}
+
+/// `GET /admin/v1/surveys/{id}`: the contract of [`get`].
+pub fn get_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/admin/v1/surveys/{id}")
+}
+
+/// `PATCH /admin/v1/surveys/{id}`: the contract of [`patch`].
+pub fn patch_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("patch", "/admin/v1/surveys/{id}")
+}
+
+/// `POST /admin/v1/surveys/{id}/invitations`: the contract of [`invite`].
+pub fn invite_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("post", "/admin/v1/surveys/{id}/invitations")
+}
+
+/// `GET /admin/v1/surveys/{id}/results`: the contract of [`results`].
+pub fn results_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/admin/v1/surveys/{id}/results")
+}
+
+/// `GET /admin/v1/surveys/{id}/responses.csv`: the contract of [`export_csv`].
+pub fn export_csv_doc() -> serde_json::Value {
+    crate::routes::openapi::legacy_operation("get", "/admin/v1/surveys/{id}/responses.csv")
 }
