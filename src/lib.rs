@@ -1,15 +1,13 @@
 //! Clientela: a business's first-party customer base as one Cloudflare Worker.
 //! This file holds the entry points only; `router` takes requests from here.
 
-// The OpenAPI document is one large `json!` literal.
-#![recursion_limit = "512"]
-
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod flows;
 pub mod http;
 pub mod jobs;
+pub mod openapi;
 pub mod pages;
 pub mod router;
 pub mod routes;

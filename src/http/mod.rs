@@ -4,6 +4,7 @@ pub mod app;
 pub mod auth;
 pub mod body;
 pub mod client;
+pub mod contract;
 pub mod cors;
 pub mod response;
 pub mod session;

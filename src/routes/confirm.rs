@@ -288,19 +288,46 @@ pub async fn page_post(req: Request, app: &App) -> AppResult<Response> {
     )
 }
 
-// The contract: each handler's OpenAPI operation.
+/// The contract: each handler's OpenAPI operation, written beside it.
+pub mod doc {
+    #[allow(unused_imports)]
+    use crate::http::contract::*;
+    use serde_json::{json, Value};
 
-/// `GET /confirm`: the contract of [`page_get`].
-pub fn page_get_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/confirm")
-}
+    /// `GET /confirm`: [`page_get`](super::page_get).
+    pub fn page_get() -> Value {
+        json!({
+            "operationId": "confirmPage",
+            "summary": "The page a confirmation link opens: one button, no state change",
+            "parameters": [token_param()],
+            "responses": { "200": html_response("page"), "400": html_response("malformed link") }
+        })
+    }
 
-/// `POST /confirm`: the contract of [`page_post`].
-pub fn page_post_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("post", "/confirm")
-}
+    /// `POST /confirm`: [`page_post`](super::page_post).
+    pub fn page_post() -> Value {
+        json!({
+            "operationId": "confirmPagePost",
+            "summary": "The page's button: confirms and answers with a page",
+            "parameters": [token_param()],
+            "responses": {
+                "200": html_response("confirmed"), "400": html_response("malformed link"), "410": html_response("used, expired or invalid link"),
+                "429": html_response("too many requests from this address (per-IP limit): a page asking to try again later")
+            }
+        })
+    }
 
-/// `POST /v1/confirm`: the contract of [`post_json`].
-pub fn post_json_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("post", "/v1/confirm")
+    /// `POST /v1/confirm`: [`post_json`](super::post_json).
+    pub fn post_json() -> Value {
+        json!({
+            "operationId": "confirm",
+            "summary": "Confirm a signup with the token from the email",
+            "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["token"], "properties": { "token": { "type": "string" } } })),
+            "responses": with_body_errors(json!({
+                "200": json_response("confirmed", status_only("confirmed")),
+                "410": error_response("used, expired, forged or wrong-purpose token"),
+                "429": rate_limited("too many requests from this address; see Retry-After")
+            }))
+        })
+    }
 }

@@ -16,9 +16,18 @@ pub async fn get(_req: Request, _app: &App) -> AppResult<Response> {
     Ok(r)
 }
 
-// The contract: each handler's OpenAPI operation.
+/// The contract: each handler's OpenAPI operation, written beside it.
+pub mod doc {
+    #[allow(unused_imports)]
+    use crate::http::contract::*;
+    use serde_json::{json, Value};
 
-/// `GET /embed.js`: the contract of [`get`].
-pub fn get_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/embed.js")
+    /// `GET /embed.js`: [`get`](super::get).
+    pub fn get() -> Value {
+        json!({
+            "operationId": "embedScript",
+            "summary": "The signup widget: <script src=\"…/embed.js\" data-form=\"frm_…\" async>",
+            "responses": { "200": { "description": "JavaScript", "content": { "application/javascript": { "schema": { "type": "string" } } } } }
+        })
+    }
 }

@@ -399,24 +399,63 @@ pub fn new_form_id() -> String {
     secret::new_id("frm")
 }
 
-// The contract: each handler's OpenAPI operation.
+/// The contract: each handler's OpenAPI operation, written beside it.
+pub mod doc {
+    #[allow(unused_imports)]
+    use crate::http::contract::*;
+    use serde_json::{json, Value};
 
-/// `GET /v1/forms/{id}`: the contract of [`get_public`].
-pub fn get_public_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/v1/forms/{id}")
-}
+    /// `GET /v1/forms/{id}`: [`get_public`](super::get_public).
+    pub fn get_public() -> Value {
+        json!({
+            "operationId": "getPublicForm",
+            "summary": "A form's public definition (CORS for its allowed origins)",
+            "parameters": [id_param()],
+            "responses": {
+                "200": json_response("form", json!({ "$ref": "#/components/schemas/PublicForm" })),
+                "403": error_response("origin not allowed"),
+                "404": error_response("no such form")
+            }
+        })
+    }
 
-/// `OPTIONS /v1/forms/{id}`: the contract of [`preflight`].
-pub fn preflight_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("options", "/v1/forms/{id}")
-}
+    /// `OPTIONS /v1/forms/{id}`: [`preflight`](super::preflight).
+    pub fn preflight() -> Value {
+        json!({
+            "operationId": "preflightPublicForm",
+            "summary": "CORS preflight",
+            "parameters": [id_param()],
+            "responses": { "204": { "description": "allowed" }, "400": error_response("no Origin"), "403": error_response("origin not allowed"), "404": error_response("no such form") }
+        })
+    }
 
-/// `POST /v1/forms/{id}/submissions`: the contract of [`submit`].
-pub fn submit_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("post", "/v1/forms/{id}/submissions")
-}
+    /// `POST /v1/forms/{id}/submissions`: [`submit`](super::submit).
+    pub fn submit() -> Value {
+        json!({
+            "operationId": "submitForm",
+            "summary": "Sign up through a form; the same answer whether the address is new or known",
+            "parameters": [id_param()],
+            "requestBody": { "required": true, "content": {
+                "application/json": { "schema": { "$ref": "#/components/schemas/Submission" } },
+                "application/x-www-form-urlencoded": { "schema": { "type": "object", "additionalProperties": { "type": "string" } } }
+            } },
+            "responses": with_body_errors(json!({
+                "202": json_response("accepted", json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "accepted" } } })),
+                "303": { "description": "plain form post: redirect to the form's redirect_url" },
+                "403": error_response("origin not allowed or Turnstile failed"),
+                "404": error_response("no such form"),
+                "429": rate_limited("too many submissions; see Retry-After")
+            }))
+        })
+    }
 
-/// `OPTIONS /v1/forms/{id}/submissions`: the contract of [`preflight`].
-pub fn preflight_submission_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("options", "/v1/forms/{id}/submissions")
+    /// `OPTIONS /v1/forms/{id}/submissions`: [`preflight`](super::preflight).
+    pub fn preflight_submission() -> Value {
+        json!({
+            "operationId": "preflightSubmission",
+            "summary": "CORS preflight",
+            "parameters": [id_param()],
+            "responses": { "204": { "description": "allowed" }, "400": error_response("no Origin"), "403": error_response("origin not allowed"), "404": error_response("no such form") }
+        })
+    }
 }

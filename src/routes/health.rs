@@ -23,9 +23,21 @@ pub async fn get(_req: Request, app: &App) -> AppResult<Response> {
     }
 }
 
-// The contract: each handler's OpenAPI operation.
+/// The contract: each handler's OpenAPI operation, written beside it.
+pub mod doc {
+    #[allow(unused_imports)]
+    use crate::http::contract::*;
+    use serde_json::{json, Value};
 
-/// `GET /healthz`: the contract of [`get`].
-pub fn get_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/healthz")
+    /// `GET /healthz`: [`get`](super::get).
+    pub fn get() -> Value {
+        json!({
+            "operationId": "healthz",
+            "summary": "Liveness and D1 readiness",
+            "responses": {
+                "200": json_response("D1 answers", json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "ok" } } })),
+                "503": error_response("D1 does not answer")
+            }
+        })
+    }
 }

@@ -615,54 +615,155 @@ pub async fn page(req: Request, _app: &App) -> AppResult<Response> {
     Ok(r)
 }
 
-// The contract: each handler's OpenAPI operation.
+/// The contract: each handler's OpenAPI operation, written beside it.
+pub mod doc {
+    #[allow(unused_imports)]
+    use crate::http::contract::*;
+    use serde_json::{json, Value};
 
-/// `POST /v1/me/link`: the contract of [`request_link`].
-pub fn request_link_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("post", "/v1/me/link")
-}
+    /// `POST /v1/me/link`: [`request_link`](super::request_link).
+    pub fn request_link() -> Value {
+        json!({
+            "operationId": "requestMagicLink",
+            "summary": "Email a sign-in link to this address if we know it; always the same answer",
+            "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["email"], "properties": { "email": { "type": "string" } } })),
+            "responses": with_body_errors(json!({
+                "202": json_response("accepted", status_only("accepted")),
+                "429": rate_limited("too many requests from this address or for this email; see Retry-After")
+            }))
+        })
+    }
 
-/// `POST /v1/me/session`: the contract of [`start_session`].
-pub fn start_session_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("post", "/v1/me/session")
-}
+    /// `POST /v1/me/session`: [`start_session`](super::start_session).
+    pub fn start_session() -> Value {
+        json!({
+            "operationId": "startSession",
+            "summary": "Trade a sign-in token (single use) for a `full` session, or a signed preferences link for a `preferences` session",
+            "description": "A `preferences` session reads the purposes and the masked address and decides on purposes; everything else answers 403 `needs_sign_in`. A preferences link works until it expires or is revoked (sign out everywhere, or an operator).",
+            "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["token"], "properties": { "token": { "type": "string" } } })),
+            "responses": with_body_errors(json!({
+                "200": json_response("session", json!({ "type": "object", "required": ["session", "expires_at", "scope"], "properties": {
+                    "session": { "type": "string" }, "expires_at": { "type": "string", "format": "date-time" },
+                    "scope": { "type": "string", "enum": ["preferences", "full"], "description": "full from a sign-in link, preferences from a preferences link" } } })),
+                "410": error_response("used, expired, revoked or invalid link"),
+                "429": rate_limited("too many requests from this address; see Retry-After")
+            }))
+        })
+    }
 
-/// `GET /v1/me`: the contract of [`get`].
-pub fn get_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/v1/me")
-}
+    /// `GET /v1/me`: [`get`](super::get).
+    pub fn get() -> Value {
+        json!({
+            "operationId": "getMe",
+            "summary": "What the session may see: everything held (`full`), or the purposes and the masked address (`preferences`)",
+            "responses": {
+                "200": json_response("the person as the session may see them; `scope` tells which", json!({
+                    "oneOf": [ { "$ref": "#/components/schemas/Me" }, { "$ref": "#/components/schemas/MePreferences" } ],
+                    "discriminator": { "propertyName": "scope", "mapping": { "full": "#/components/schemas/Me", "preferences": "#/components/schemas/MePreferences" } }
+                })),
+                "401": no_session()
+            }
+        })
+    }
 
-/// `PATCH /v1/me`: the contract of [`patch`].
-pub fn patch_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("patch", "/v1/me")
-}
+    /// `PATCH /v1/me`: [`patch`](super::patch).
+    pub fn patch() -> Value {
+        json!({
+            "operationId": "patchMe",
+            "summary": "Correct editable fields (name, phone, locale, country, city, birth_date, gender, preferred_channel)",
+            "description": "A `full` session only.",
+            "requestBody": json_body(json!({ "type": "object", "minProperties": 1, "additionalProperties": false, "properties": {
+                "name": { "type": ["string", "null"] }, "phone": { "type": ["string", "null"] }, "locale": { "type": ["string", "null"] },
+                "country": { "type": ["string", "null"] }, "city": { "type": ["string", "null"] }, "birth_date": { "type": ["string", "null"] },
+                "gender": { "type": ["string", "null"] }, "preferred_channel": { "type": "string", "enum": ["email", "sms", "whatsapp"] } } })),
+            "responses": with_body_errors(json!({
+                "200": json_response("profile", json!({ "$ref": "#/components/schemas/Me" })),
+                "401": no_session(),
+                "403": needs_sign_in()
+            }))
+        })
+    }
 
-/// `DELETE /v1/me`: the contract of [`erase`].
-pub fn erase_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("delete", "/v1/me")
-}
+    /// `DELETE /v1/me`: [`erase`](super::erase).
+    pub fn erase() -> Value {
+        json!({
+            "operationId": "eraseMe",
+            "summary": "Erase everything about the signed-in person; a notice that it happened goes to the address",
+            "description": "A `full` session only.",
+            "responses": {
+                "200": json_response("erased", status_only("erased")),
+                "401": no_session(),
+                "403": needs_sign_in()
+            }
+        })
+    }
 
-/// `GET /v1/me/export`: the contract of [`export`].
-pub fn export_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/v1/me/export")
-}
+    /// `GET /v1/me/export`: [`export`](super::export).
+    pub fn export() -> Value {
+        json!({
+            "operationId": "exportMe",
+            "summary": "Download everything we hold, with purposes and retention (JSON attachment)",
+            "description": "A `full` session only.",
+            "responses": {
+                "200": json_response("export", json!({ "type": "object", "required": ["format", "generated_at", "data", "processing"], "properties": {
+                    "format": { "const": "clientela-export/1" }, "generated_at": { "type": "string", "format": "date-time" },
+                    "data": { "$ref": "#/components/schemas/Me" },
+                    "processing": { "type": "array", "items": { "type": "object", "required": ["data", "purpose", "retention"], "properties": {
+                        "data": { "type": "string" }, "purpose": { "type": "string" }, "retention": { "type": "string" } } } } } })),
+                "401": no_session(),
+                "403": needs_sign_in()
+            }
+        })
+    }
 
-/// `PUT /v1/me/consents/{purpose}`: the contract of [`put_consent`].
-pub fn put_consent_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("put", "/v1/me/consents/{purpose}")
-}
+    /// `PUT /v1/me/consents/{purpose}`: [`put_consent`](super::put_consent).
+    pub fn put_consent() -> Value {
+        json!({
+            "operationId": "putConsent",
+            "summary": "Grant or withdraw consent for a purpose (either session)",
+            "description": "Withdrawing (objecting) is always allowed; a grant needs the purpose on record or a legitimate-interest purpose (400 otherwise). A grant records the words the preference center shows (`notice`).",
+            "parameters": [{ "name": "purpose", "in": "path", "required": true, "schema": { "type": "string" } }],
+            "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["granted"], "properties": { "granted": { "type": "boolean" } } })),
+            "responses": with_body_errors(json!({
+                "200": json_response("recorded", json!({ "type": "object", "required": ["purpose", "granted", "updated_at"], "properties": { "purpose": { "type": "string" }, "granted": { "type": "boolean" }, "updated_at": { "type": "string" } } })),
+                "401": no_session()
+            }))
+        })
+    }
 
-/// `POST /v1/me/sign-in-link`: the contract of [`email_sign_in_link`].
-pub fn email_sign_in_link_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("post", "/v1/me/sign-in-link")
-}
+    /// `POST /v1/me/sign-in-link`: [`email_sign_in_link`](super::email_sign_in_link).
+    pub fn email_sign_in_link() -> Value {
+        json!({
+            "operationId": "emailSignInLink",
+            "summary": "Email a sign-in link to the session's own address (either session), the only way from a preferences link to a `full` session",
+            "description": "No body. At most three sign-in emails go to one mailbox in any 24 hours; beyond that nothing is sent and the answer is the same.",
+            "responses": {
+                "202": json_response("accepted", status_only("accepted")),
+                "401": no_session(),
+                "429": rate_limited("too many requests from this address; see Retry-After")
+            }
+        })
+    }
 
-/// `POST /v1/me/sign-out-everywhere`: the contract of [`sign_out_everywhere`].
-pub fn sign_out_everywhere_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("post", "/v1/me/sign-out-everywhere")
-}
+    /// `POST /v1/me/sign-out-everywhere`: [`sign_out_everywhere`](super::sign_out_everywhere).
+    pub fn sign_out_everywhere() -> Value {
+        json!({
+            "operationId": "signOutEverywhere",
+            "summary": "Revoke every preferences and unsubscribe link already emailed to the person and end every session, this one included (either session)",
+            "description": "No body. New emails carry new links.",
+            "responses": {
+                "200": json_response("signed out", status_only("signed_out")),
+                "401": no_session()
+            }
+        })
+    }
 
-/// `GET /me`: the contract of [`page`].
-pub fn page_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/me")
+    /// `GET /me`: [`page`](super::page).
+    pub fn page() -> Value {
+        json!({
+            "operationId": "preferenceCenter",
+            "summary": "The hosted preference center (reads ?t= magic link or ?p= preferences link)",
+            "responses": { "200": html_response("page") }
+        })
+    }
 }

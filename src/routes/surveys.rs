@@ -187,14 +187,42 @@ fn already_answered() -> AppError {
     }
 }
 
-// The contract: each handler's OpenAPI operation.
+/// The contract: each handler's OpenAPI operation, written beside it.
+pub mod doc {
+    #[allow(unused_imports)]
+    use crate::http::contract::*;
+    use serde_json::{json, Value};
 
-/// `GET /s/{token}`: the contract of [`page`].
-pub fn page_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/s/{token}")
-}
+    /// `GET /s/{token}`: [`page`](super::page).
+    pub fn page() -> Value {
+        json!({
+            "operationId": "surveyPage",
+            "summary": "The hosted survey page of an invitation link (`?embed=1` for an iframe)",
+            "parameters": [
+                { "name": "token", "in": "path", "required": true, "schema": { "type": "string" } },
+                { "name": "embed", "in": "query", "required": false, "schema": { "type": "string" }, "description": "`1` lays the page out for an iframe; any other value is the full page" }
+            ],
+            "responses": {
+                "200": html_response("the survey"),
+                "409": html_response("already answered"),
+                "410": html_response("invalid or expired link")
+            }
+        })
+    }
 
-/// `POST /v1/surveys/responses`: the contract of [`respond`].
-pub fn respond_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("post", "/v1/surveys/responses")
+    /// `POST /v1/surveys/responses`: [`respond`](super::respond).
+    pub fn respond() -> Value {
+        json!({
+            "operationId": "answerSurvey",
+            "summary": "Answer a survey once per invitation",
+            "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["token", "answers"], "properties": {
+                "token": { "type": "string" }, "answers": { "type": "object" } } })),
+            "responses": with_body_errors(json!({
+                "201": json_response("recorded", json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "recorded" } } })),
+                "409": error_response("already answered"),
+                "410": error_response("invalid or expired link"),
+                "429": rate_limited("too many requests; see Retry-After")
+            }))
+        })
+    }
 }

@@ -143,14 +143,33 @@ pub async fn post(req: Request, app: &App) -> AppResult<Response> {
     )
 }
 
-// The contract: each handler's OpenAPI operation.
+/// The contract: each handler's OpenAPI operation, written beside it.
+pub mod doc {
+    #[allow(unused_imports)]
+    use crate::http::contract::*;
+    use serde_json::{json, Value};
 
-/// `GET /unsubscribe`: the contract of [`page_get`].
-pub fn page_get_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/unsubscribe")
-}
+    /// `GET /unsubscribe`: [`page_get`](super::page_get).
+    pub fn page_get() -> Value {
+        json!({
+            "operationId": "unsubscribePage",
+            "summary": "Unsubscribe page with one button",
+            "parameters": [token_param()],
+            "responses": { "200": html_response("page"), "400": html_response("invalid or expired link") }
+        })
+    }
 
-/// `POST /unsubscribe`: the contract of [`post`].
-pub fn post_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("post", "/unsubscribe")
+    /// `POST /unsubscribe`: [`post`](super::post).
+    pub fn post() -> Value {
+        json!({
+            "operationId": "unsubscribe",
+            "summary": "RFC 8058 one-click unsubscribe (body List-Unsubscribe=One-Click): withdraws the purpose of the email the link came in (marketing_email or satisfaction_surveys)",
+            "description": "A revoked link, or one of an erased person, changes nothing and gets the same page.",
+            "parameters": [token_param()],
+            "responses": {
+                "200": html_response("unsubscribed"), "400": html_response("invalid or expired link"),
+                "429": rate_limited("too many requests from this address (per-IP limit); see Retry-After")
+            }
+        })
+    }
 }

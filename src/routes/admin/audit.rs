@@ -15,9 +15,32 @@ pub async fn list(req: Request, app: &App) -> AppResult<Response> {
     response::json(200, &json!({ "entries": entries }))
 }
 
-// The contract: each handler's OpenAPI operation.
+/// The contract: each handler's OpenAPI operation, written beside it.
+pub mod doc {
+    #[allow(unused_imports)]
+    use crate::http::contract::*;
+    use serde_json::{json, Value};
 
-/// `GET /admin/v1/audit`: the contract of [`list`].
-pub fn list_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/admin/v1/audit")
+    /// `GET /admin/v1/audit`: [`list`](super::list).
+    pub fn list() -> Value {
+        json!({
+            "operationId": "listAudit",
+            "summary": "Audit log entries from `since`, oldest first",
+            "parameters": [
+                { "name": "since", "in": "query", "schema": { "type": "string", "format": "date-time" } },
+                limit(1000)
+            ],
+            "responses": admin_errors(json!({
+                "200": json_response("entries", json!({ "type": "object", "required": ["entries"], "properties": { "entries": { "type": "array", "items": {
+                    "type": "object", "required": ["id", "at", "actor", "action"],
+                    "properties": {
+                        "id": { "type": "string" }, "at": { "type": "string", "format": "date-time" },
+                        "actor": { "type": "string" }, "action": { "type": "string" },
+                        "subject": { "type": ["string", "null"] }
+                    }
+                } } } })),
+                "400": error_response("invalid query")
+            }))
+        })
+    }
 }

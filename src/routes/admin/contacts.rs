@@ -103,19 +103,45 @@ pub async fn revoke_links(_req: Request, app: &App) -> AppResult<Response> {
     response::json(200, &json!({ "id": contact.id, "status": "links_revoked" }))
 }
 
-// The contract: each handler's OpenAPI operation.
+/// The contract: each handler's OpenAPI operation, written beside it.
+pub mod doc {
+    #[allow(unused_imports)]
+    use crate::http::contract::*;
+    use serde_json::{json, Value};
 
-/// `GET /admin/v1/contacts`: the contract of [`search`].
-pub fn search_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/admin/v1/contacts")
-}
+    /// `GET /admin/v1/contacts`: [`search`](super::search).
+    pub fn search() -> Value {
+        json!({
+            "operationId": "findContacts",
+            "summary": "Find a contact by email",
+            "parameters": [{ "name": "email", "in": "query", "required": true, "schema": { "type": "string" } }],
+            "responses": admin_errors(json!({
+                "200": linked(json_response("matches", json!({ "type": "object", "required": ["contacts"], "properties": { "contacts": { "type": "array", "items": { "$ref": "#/components/schemas/Contact" } } } })), "/contacts/0/id", &["getContact", "revokeContactLinks"]),
+                "400": error_response("invalid email")
+            }))
+        })
+    }
 
-/// `GET /admin/v1/contacts/{id}`: the contract of [`get`].
-pub fn get_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/admin/v1/contacts/{id}")
-}
+    /// `GET /admin/v1/contacts/{id}`: [`get`](super::get).
+    pub fn get() -> Value {
+        json!({
+            "operationId": "getContact",
+            "summary": "A contact with attributes, consents and consent history",
+            "parameters": [id_param()],
+            "responses": admin_errors(json!({ "200": json_response("contact", json!({ "$ref": "#/components/schemas/Contact" })), "404": error_response("no such contact") }))
+        })
+    }
 
-/// `POST /admin/v1/contacts/{id}/revoke-links`: the contract of [`revoke_links`].
-pub fn revoke_links_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("post", "/admin/v1/contacts/{id}/revoke-links")
+    /// `POST /admin/v1/contacts/{id}/revoke-links`: [`revoke_links`](super::revoke_links).
+    pub fn revoke_links() -> Value {
+        json!({
+            "operationId": "revokeContactLinks",
+            "summary": "Revoke every preferences and unsubscribe link already sent to the person and end their self-service sessions (a leaked export, a shared inbox); new emails carry new links",
+            "parameters": [id_param()],
+            "responses": admin_errors(json!({
+                "200": json_response("revoked", json!({ "type": "object", "required": ["id", "status"], "properties": { "id": { "type": "string" }, "status": { "const": "links_revoked" } } })),
+                "404": error_response("no such contact")
+            }))
+        })
+    }
 }

@@ -16,9 +16,33 @@ pub async fn list(req: Request, app: &App) -> AppResult<Response> {
     response::json(200, &json!({ "dead_letters": letters }))
 }
 
-// The contract: each handler's OpenAPI operation.
+/// The contract: each handler's OpenAPI operation, written beside it.
+pub mod doc {
+    #[allow(unused_imports)]
+    use crate::http::contract::*;
+    use serde_json::{json, Value};
 
-/// `GET /admin/v1/dead-letters`: the contract of [`list`].
-pub fn list_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/admin/v1/dead-letters")
+    /// `GET /admin/v1/dead-letters`: [`list`](super::list).
+    pub fn list() -> Value {
+        json!({
+            "operationId": "listDeadLetters",
+            "summary": "Queue messages that failed every attempt, oldest first from `since`",
+            "parameters": [
+                { "name": "since", "in": "query", "schema": { "type": "string", "format": "date-time" } },
+                limit(1000)
+            ],
+            "responses": admin_errors(json!({
+                "200": json_response("dead letters", json!({ "type": "object", "required": ["dead_letters"], "properties": { "dead_letters": { "type": "array", "items": {
+                    "type": "object", "required": ["message_id", "queue", "job", "body", "received_at"],
+                    "properties": {
+                        "message_id": { "type": "string" }, "queue": { "type": "string" },
+                        "job": { "type": ["string", "null"], "description": "the job kind; null when the body held no job" },
+                        "body": { "type": "string", "description": "the message as sent: a job envelope with ids, never an email" },
+                        "received_at": { "type": "string", "format": "date-time" }
+                    }
+                } } } })),
+                "400": error_response("invalid query")
+            }))
+        })
+    }
 }

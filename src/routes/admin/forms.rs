@@ -125,24 +125,49 @@ pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
     response::json(200, &document(&row, &call.config.public_base_url)?)
 }
 
-// The contract: each handler's OpenAPI operation.
+/// The contract: each handler's OpenAPI operation, written beside it.
+pub mod doc {
+    #[allow(unused_imports)]
+    use crate::http::contract::*;
+    use serde_json::{json, Value};
 
-/// `POST /admin/v1/forms`: the contract of [`create`].
-pub fn create_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("post", "/admin/v1/forms")
-}
+    /// `POST /admin/v1/forms`: [`create`](super::create).
+    pub fn create() -> Value {
+        json!({
+            "operationId": "createForm",
+            "summary": "Create a signup form",
+            "requestBody": json_body(json!({ "$ref": "#/components/schemas/FormInput" })),
+            "responses": admin_errors(with_body_errors(json!({ "201": linked(json_response("created", json!({ "$ref": "#/components/schemas/Form" })), "/id", &["getForm", "patchForm", "getPublicForm", "preflightPublicForm", "submitForm", "preflightSubmission"]) })))
+        })
+    }
 
-/// `GET /admin/v1/forms`: the contract of [`list`].
-pub fn list_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/admin/v1/forms")
-}
+    /// `GET /admin/v1/forms`: [`list`](super::list).
+    pub fn list() -> Value {
+        json!({
+            "operationId": "listForms",
+            "summary": "List forms",
+            "responses": admin_errors(json!({ "200": json_response("forms", json!({ "type": "object", "required": ["forms"], "properties": { "forms": { "type": "array", "items": { "$ref": "#/components/schemas/Form" } } } })) }))
+        })
+    }
 
-/// `GET /admin/v1/forms/{id}`: the contract of [`get`].
-pub fn get_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/admin/v1/forms/{id}")
-}
+    /// `GET /admin/v1/forms/{id}`: [`get`](super::get).
+    pub fn get() -> Value {
+        json!({
+            "operationId": "getForm",
+            "summary": "Read a form",
+            "parameters": [id_param()],
+            "responses": admin_errors(json!({ "200": json_response("form", json!({ "$ref": "#/components/schemas/Form" })), "404": error_response("no such form") }))
+        })
+    }
 
-/// `PATCH /admin/v1/forms/{id}`: the contract of [`patch`].
-pub fn patch_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("patch", "/admin/v1/forms/{id}")
+    /// `PATCH /admin/v1/forms/{id}`: [`patch`](super::patch).
+    pub fn patch() -> Value {
+        json!({
+            "operationId": "patchForm",
+            "summary": "Replace top-level keys of a form; the result is validated whole",
+            "parameters": [id_param()],
+            "requestBody": json_body(json!({ "type": "object" })),
+            "responses": admin_errors(with_body_errors(json!({ "200": json_response("form", json!({ "$ref": "#/components/schemas/Form" })), "404": error_response("no such form") })))
+        })
+    }
 }

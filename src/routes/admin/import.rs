@@ -266,9 +266,33 @@ fn row_statements(
     Ok(statements)
 }
 
-// The contract: each handler's OpenAPI operation.
+/// The contract: each handler's OpenAPI operation, written beside it.
+pub mod doc {
+    #[allow(unused_imports)]
+    use crate::http::contract::*;
+    use serde_json::{json, Value};
 
-/// `POST /admin/v1/contacts/import`: the contract of [`import`].
-pub fn import_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("post", "/admin/v1/contacts/import")
+    /// `POST /admin/v1/contacts/import`: [`import`](super::import).
+    pub fn import() -> Value {
+        json!({
+            "operationId": "importContacts",
+            "summary": "Import contacts from NDJSON or CSV; rows are created, updated or rejected with reasons",
+            "requestBody": { "required": true, "content": {
+                "application/x-ndjson": { "schema": { "type": "string" } },
+                "text/csv": { "schema": { "type": "string" } }
+            } },
+            "responses": admin_errors(with_body_errors(json!({
+                "200": json_response("the import report", json!({
+                    "type": "object",
+                    "required": ["created", "updated", "rejected", "consents_kept_withdrawn"],
+                    "properties": {
+                        "created": { "type": "integer", "minimum": 0 },
+                        "updated": { "type": "integer", "minimum": 0 },
+                        "rejected": { "type": "array", "items": { "type": "object", "required": ["line", "reason"], "properties": { "line": { "type": "integer" }, "reason": { "type": "string" } } } },
+                        "consents_kept_withdrawn": { "type": "array", "items": { "type": "object", "required": ["line", "purpose"], "properties": { "line": { "type": "integer" }, "purpose": { "type": "string" } } } }
+                    }
+                }))
+            })))
+        })
+    }
 }

@@ -127,19 +127,54 @@ pub async fn revoke(_req: Request, app: &App) -> AppResult<Response> {
     response::json(200, &key_json(&row))
 }
 
-// The contract: each handler's OpenAPI operation.
+/// The contract: each handler's OpenAPI operation, written beside it.
+pub mod doc {
+    #[allow(unused_imports)]
+    use crate::http::contract::*;
+    use serde_json::{json, Value};
 
-/// `POST /admin/v1/keys`: the contract of [`create`].
-pub fn create_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("post", "/admin/v1/keys")
-}
+    /// `POST /admin/v1/keys`: [`create`](super::create).
+    pub fn create() -> Value {
+        json!({
+            "operationId": "createKey",
+            "summary": "Create a scoped API key; the secret is returned once",
+            "description": "A key can only grant scopes it holds.",
+            "requestBody": json_body(json!({
+                "type": "object", "additionalProperties": false, "required": ["name", "scopes"],
+                "examples": [{ "name": "shop backend", "scopes": ["orders", "outbox"] }],
+                "properties": {
+                    "name": { "type": "string", "minLength": 1, "maxLength": 100 },
+                    "scopes": { "type": "array", "minItems": 1, "items": { "$ref": "#/components/schemas/Scope" } }
+                }
+            })),
+            "responses": admin_errors(with_body_errors(json!({
+                "201": linked(json_response("created", json!({ "allOf": [ { "$ref": "#/components/schemas/ApiKey" }, { "type": "object", "required": ["key"], "properties": { "key": { "type": "string" } } } ] })), "/id", &["revokeKey"])
+            })))
+        })
+    }
 
-/// `GET /admin/v1/keys`: the contract of [`list`].
-pub fn list_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/admin/v1/keys")
-}
+    /// `GET /admin/v1/keys`: [`list`](super::list).
+    pub fn list() -> Value {
+        json!({
+            "operationId": "listKeys",
+            "summary": "List API keys (never their secrets)",
+            "responses": admin_errors(json!({
+                "200": json_response("keys", json!({ "type": "object", "required": ["keys"], "properties": { "keys": { "type": "array", "items": { "$ref": "#/components/schemas/ApiKey" } } } }))
+            }))
+        })
+    }
 
-/// `DELETE /admin/v1/keys/{id}`: the contract of [`revoke`].
-pub fn revoke_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("delete", "/admin/v1/keys/{id}")
+    /// `DELETE /admin/v1/keys/{id}`: [`revoke`](super::revoke).
+    pub fn revoke() -> Value {
+        json!({
+            "operationId": "revokeKey",
+            "summary": "Revoke an API key (idempotent)",
+            "description": "A key can only revoke keys whose every scope it holds itself (403 `scope_escalation` otherwise).",
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+            "responses": with_status(admin_errors(json!({
+                "200": json_response("revoked", json!({ "$ref": "#/components/schemas/ApiKey" })),
+                "404": error_response("no such key")
+            })), "403", error_response("the API key lacks the scope, or the key to revoke holds a scope this one lacks (`scope_escalation`)"))
+        })
+    }
 }

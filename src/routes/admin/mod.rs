@@ -32,9 +32,18 @@ pub async fn page(_req: Request, _app: &App) -> AppResult<Response> {
     Ok(r)
 }
 
-// The contract: each handler's OpenAPI operation.
+/// The contract: each handler's OpenAPI operation, written beside it.
+pub mod doc {
+    #[allow(unused_imports)]
+    use crate::http::contract::*;
+    use serde_json::{json, Value};
 
-/// `GET /admin`: the contract of [`page`].
-pub fn page_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/admin")
+    /// `GET /admin`: [`page`](super::page).
+    pub fn page() -> Value {
+        json!({
+            "operationId": "adminPage",
+            "summary": "The marketer's page: segments with download buttons, forms, survey results",
+            "responses": { "200": html_response("the page") }
+        })
+    }
 }

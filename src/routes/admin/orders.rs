@@ -230,9 +230,36 @@ fn new_buyer_statement(
     )
 }
 
-// The contract: each handler's OpenAPI operation.
+/// The contract: each handler's OpenAPI operation, written beside it.
+pub mod doc {
+    #[allow(unused_imports)]
+    use crate::http::contract::*;
+    use serde_json::{json, Value};
 
-/// `POST /admin/v1/orders`: the contract of [`ingest`].
-pub fn ingest_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("post", "/admin/v1/orders")
+    /// `POST /admin/v1/orders`: [`ingest`](super::ingest).
+    pub fn ingest() -> Value {
+        json!({
+            "operationId": "ingestOrders",
+            "summary": "Record purchases, idempotent on external_id; unknown buyers become contacts without marketing consent",
+            "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["orders"],
+                "examples": [{ "orders": [{ "external_id": "1001", "email": "ana@example.com", "total": "129.90", "currency": "BRL",
+                    "placed_at": "2026-01-15T12:00:00Z", "items": [{ "sku": "BAG-1", "name": "Tote", "category": "Bags", "quantity": 1, "price": "129.90" }] }] }],
+                "properties": {
+                "orders": { "type": "array", "minItems": 1, "maxItems": 500, "items": { "type": "object", "additionalProperties": false,
+                    "required": ["external_id", "email", "total", "currency", "placed_at"], "properties": {
+                    "external_id": { "type": "string" }, "email": { "type": "string" }, "name": { "type": "string" },
+                    "total": { "type": "string", "pattern": "^[0-9]{1,12}(\\.[0-9]{1,2})?$" },
+                    "currency": { "type": "string", "pattern": "^[A-Za-z]{3}$" },
+                    "placed_at": { "type": "string", "format": "date-time" },
+                    "items": { "type": "array", "maxItems": 200, "items": { "type": "object", "additionalProperties": false,
+                        "required": ["sku", "quantity", "price"], "properties": {
+                        "sku": { "type": "string" }, "name": { "type": "string" }, "category": { "type": "string" },
+                        "quantity": { "type": "integer", "minimum": 1, "maximum": 10000 },
+                        "price": { "type": "string" } } } } } } } } })),
+            "responses": admin_errors(with_body_errors(json!({
+                "200": json_response("stored", json!({ "type": "object", "required": ["created", "updated"], "properties": {
+                    "created": { "type": "integer", "minimum": 0 }, "updated": { "type": "integer", "minimum": 0 } } }))
+            })))
+        })
+    }
 }

@@ -109,14 +109,42 @@ pub async fn send_test(mut req: Request, app: &App) -> AppResult<Response> {
     response::json(201, &json!({ "message": message }))
 }
 
-// The contract: each handler's OpenAPI operation.
+/// The contract: each handler's OpenAPI operation, written beside it.
+pub mod doc {
+    #[allow(unused_imports)]
+    use crate::http::contract::*;
+    use serde_json::{json, Value};
 
-/// `GET /admin/v1/outbox`: the contract of [`list`].
-pub fn list_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/admin/v1/outbox")
-}
+    /// `GET /admin/v1/outbox`: [`list`](super::list).
+    pub fn list() -> Value {
+        json!({
+            "operationId": "listOutbox",
+            "summary": "Emails in the outbox, newest first",
+            "description": "Only a key with `outbox:deliver` (the mail relay's) sees the body and links of a message still to be delivered; every other message, and every message for any other key, comes redacted (`text` and `url` null, no other links, `redacted` true). Delivered messages keep no body or link at all.",
+            "parameters": [
+                { "name": "to", "in": "query", "schema": { "type": "string", "format": "idn-email" } },
+                limit(500)
+            ],
+            "responses": admin_errors(json!({
+                "200": json_response("messages", json!({ "type": "object", "required": ["messages"], "properties": { "messages": { "type": "array", "items": { "$ref": "#/components/schemas/OutboxMessage" } } } })),
+                "400": error_response("invalid query")
+            }))
+        })
+    }
 
-/// `POST /admin/v1/outbox/test`: the contract of [`send_test`].
-pub fn send_test_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("post", "/admin/v1/outbox/test")
+    /// `POST /admin/v1/outbox/test`: [`send_test`](super::send_test).
+    pub fn send_test() -> Value {
+        json!({
+            "operationId": "sendTestMessage",
+            "summary": "Queue a test email to check delivery to the webhook",
+            "description": "The answer shows the message whole (`redacted` false).",
+            "requestBody": json_body(json!({
+                "type": "object", "additionalProperties": false, "required": ["to"],
+                "properties": { "to": { "type": "string", "format": "idn-email" } }
+            })),
+            "responses": admin_errors(with_body_errors(json!({
+                "201": json_response("queued", json!({ "type": "object", "required": ["message"], "properties": { "message": { "$ref": "#/components/schemas/OutboxMessage" } } }))
+            })))
+        })
+    }
 }

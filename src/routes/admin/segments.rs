@@ -465,39 +465,92 @@ impl Export {
     }
 }
 
-// The contract: each handler's OpenAPI operation.
+/// The contract: each handler's OpenAPI operation, written beside it.
+pub mod doc {
+    #[allow(unused_imports)]
+    use crate::http::contract::*;
+    use serde_json::{json, Value};
 
-/// `POST /admin/v1/segments`: the contract of [`create`].
-pub fn create_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("post", "/admin/v1/segments")
-}
+    /// `POST /admin/v1/segments`: [`create`](super::create).
+    pub fn create() -> Value {
+        json!({
+            "operationId": "createSegment",
+            "summary": "Save a segment; the queue builds its members (state building, then ready)",
+            "requestBody": json_body(json!({ "$ref": "#/components/schemas/SegmentInput" })),
+            "responses": admin_errors(with_body_errors(json!({ "201": linked(json_response("created", json!({ "$ref": "#/components/schemas/Segment" })), "/id", &["getSegment", "replaceSegment", "deleteSegment", "exportSegment"]) })))
+        })
+    }
 
-/// `GET /admin/v1/segments`: the contract of [`list`].
-pub fn list_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/admin/v1/segments")
-}
+    /// `GET /admin/v1/segments`: [`list`](super::list).
+    pub fn list() -> Value {
+        json!({
+            "operationId": "listSegments",
+            "summary": "List segments with size, state and version",
+            "responses": admin_errors(json!({ "200": json_response("segments", json!({ "type": "object", "required": ["segments"], "properties": { "segments": { "type": "array", "items": { "$ref": "#/components/schemas/Segment" } } } })) }))
+        })
+    }
 
-/// `POST /admin/v1/segments/preview`: the contract of [`preview`].
-pub fn preview_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("post", "/admin/v1/segments/preview")
-}
+    /// `POST /admin/v1/segments/preview`: [`preview`](super::preview).
+    pub fn preview() -> Value {
+        json!({
+            "operationId": "previewSegment",
+            "summary": "Count and a small sample of who matches a rule now, without saving",
+            "description": "The sample is personal data: it is filled only for a key that also holds `contacts:read`; for any other key it is empty and `sample_withheld` is true.",
+            "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["rule"], "properties": { "rule": { "type": "object" }, "purpose": { "type": "string" } } })),
+            "responses": admin_errors(with_body_errors(json!({ "200": json_response("preview", json!({ "type": "object", "required": ["count", "sample", "sample_withheld"], "properties": {
+                "count": { "type": "integer" },
+                "sample_withheld": { "type": "boolean", "description": "true when the key lacks `contacts:read`: the sample is then empty" },
+                "sample": { "type": "array", "items": { "type": "object", "required": ["id", "email"], "properties": {
+                    "id": { "type": "string" }, "email": { "type": "string" }, "name": { "type": ["string", "null"] }, "country": { "type": ["string", "null"] } } } } } })) })))
+        })
+    }
 
-/// `GET /admin/v1/segments/{id}`: the contract of [`get`].
-pub fn get_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/admin/v1/segments/{id}")
-}
+    /// `GET /admin/v1/segments/{id}`: [`get`](super::get).
+    pub fn get() -> Value {
+        json!({
+            "operationId": "getSegment",
+            "summary": "Read a segment",
+            "parameters": [id_param()],
+            "responses": admin_errors(json!({ "200": json_response("segment", json!({ "$ref": "#/components/schemas/Segment" })), "404": error_response("no such segment") }))
+        })
+    }
 
-/// `PUT /admin/v1/segments/{id}`: the contract of [`replace`].
-pub fn replace_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("put", "/admin/v1/segments/{id}")
-}
+    /// `PUT /admin/v1/segments/{id}`: [`replace`](super::replace).
+    pub fn replace() -> Value {
+        json!({
+            "operationId": "replaceSegment",
+            "summary": "Replace name, rule and purpose: a new version, rebuilt by the queue",
+            "parameters": [id_param()],
+            "requestBody": json_body(json!({ "$ref": "#/components/schemas/SegmentInput" })),
+            "responses": admin_errors(with_body_errors(json!({ "200": json_response("segment", json!({ "$ref": "#/components/schemas/Segment" })), "404": error_response("no such segment") })))
+        })
+    }
 
-/// `DELETE /admin/v1/segments/{id}`: the contract of [`delete`].
-pub fn delete_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("delete", "/admin/v1/segments/{id}")
-}
+    /// `DELETE /admin/v1/segments/{id}`: [`delete`](super::delete).
+    pub fn delete() -> Value {
+        json!({
+            "operationId": "deleteSegment",
+            "summary": "Delete a segment and its memberships",
+            "parameters": [id_param()],
+            "responses": admin_errors(json!({ "200": json_response("deleted", json!({ "type": "object", "required": ["id", "status"], "properties": { "id": { "type": "string" }, "status": { "const": "deleted" } } })), "404": error_response("no such segment") }))
+        })
+    }
 
-/// `GET /admin/v1/segments/{id}/export.csv`: the contract of [`export`].
-pub fn export_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/admin/v1/segments/{id}/export.csv")
+    /// `GET /admin/v1/segments/{id}/export.csv`: [`export`](super::export).
+    pub fn export() -> Value {
+        json!({
+            "operationId": "exportSegment",
+            "summary": "Stream the members as RFC 4180 CSV (or NDJSON); signed preferences and unsubscribe URLs only when named in `columns`",
+            "parameters": [
+                id_param(),
+                { "name": "columns", "in": "query", "required": false, "schema": { "type": "string" }, "description": columns_note() },
+                { "name": "format", "in": "query", "required": false, "schema": { "type": "string", "enum": ["csv", "ndjson"] } }
+            ],
+            "responses": admin_errors(json!({
+                "200": { "description": "the members", "content": { "text/csv": { "schema": { "type": "string" } }, "application/x-ndjson": { "schema": { "type": "string" } } } },
+                "400": error_response("unknown column or format"),
+                "404": error_response("no such segment")
+            }))
+        })
+    }
 }

@@ -491,39 +491,104 @@ pub async fn export_csv(_req: Request, app: &App) -> AppResult<Response> {
     Ok(r)
 }
 
-// The contract: each handler's OpenAPI operation.
+/// The contract: each handler's OpenAPI operation, written beside it.
+pub mod doc {
+    #[allow(unused_imports)]
+    use crate::http::contract::*;
+    use serde_json::{json, Value};
 
-/// `POST /admin/v1/surveys`: the contract of [`create`].
-pub fn create_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("post", "/admin/v1/surveys")
-}
+    /// `POST /admin/v1/surveys`: [`create`](super::create).
+    pub fn create() -> Value {
+        json!({
+            "operationId": "createSurvey",
+            "summary": "Create a survey: questions of type nps, csat, ces, single_choice, multi_choice, text",
+            "requestBody": json_body(json!({ "$ref": "#/components/schemas/SurveyInput" })),
+            "responses": admin_errors(with_body_errors(json!({ "201": linked(json_response("created", json!({ "$ref": "#/components/schemas/Survey" })), "/id", &["getSurvey", "patchSurvey", "inviteToSurvey", "surveyResults", "exportSurveyResponses"]) })))
+        })
+    }
 
-/// `GET /admin/v1/surveys`: the contract of [`list`].
-pub fn list_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/admin/v1/surveys")
-}
+    /// `GET /admin/v1/surveys`: [`list`](super::list).
+    pub fn list() -> Value {
+        json!({
+            "operationId": "listSurveys",
+            "summary": "List surveys",
+            "responses": admin_errors(json!({ "200": json_response("surveys", json!({ "type": "object", "required": ["surveys"], "properties": { "surveys": { "type": "array", "items": { "$ref": "#/components/schemas/Survey" } } } })) }))
+        })
+    }
 
-/// `GET /admin/v1/surveys/{id}`: the contract of [`get`].
-pub fn get_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/admin/v1/surveys/{id}")
-}
+    /// `GET /admin/v1/surveys/{id}`: [`get`](super::get).
+    pub fn get() -> Value {
+        json!({
+            "operationId": "getSurvey",
+            "summary": "Read a survey",
+            "parameters": [id_param()],
+            "responses": admin_errors(json!({ "200": json_response("survey", json!({ "$ref": "#/components/schemas/Survey" })), "404": error_response("no such survey") }))
+        })
+    }
 
-/// `PATCH /admin/v1/surveys/{id}`: the contract of [`patch`].
-pub fn patch_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("patch", "/admin/v1/surveys/{id}")
-}
+    /// `PATCH /admin/v1/surveys/{id}`: [`patch`](super::patch).
+    pub fn patch() -> Value {
+        json!({
+            "operationId": "patchSurvey",
+            "summary": "Replace top-level keys of a survey; the result is validated whole",
+            "parameters": [id_param()],
+            "requestBody": json_body(json!({ "type": "object" })),
+            "responses": admin_errors(with_body_errors(json!({ "200": json_response("survey", json!({ "$ref": "#/components/schemas/Survey" })), "404": error_response("no such survey") })))
+        })
+    }
 
-/// `POST /admin/v1/surveys/{id}/invitations`: the contract of [`invite`].
-pub fn invite_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("post", "/admin/v1/surveys/{id}/invitations")
-}
+    /// `POST /admin/v1/surveys/{id}/invitations`: [`invite`](super::invite).
+    pub fn invite() -> Value {
+        json!({
+            "operationId": "inviteToSurvey",
+            "summary": "Signed single-use survey links for contacts or emails, optionally about an order, optionally emailed",
+            "description": "People who erased their data (`erased`) or objected to survey emails (`objected`) are skipped and reported by their position in the request, never by address.",
+            "parameters": [id_param()],
+            "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["invitations"], "properties": {
+                "invitations": { "type": "array", "minItems": 1, "maxItems": 200, "items": { "type": "object", "additionalProperties": false, "properties": {
+                    "email": { "type": "string" }, "contact_id": { "type": "string" }, "order_id": { "type": "string", "description": "the order's external_id" } } } },
+                "send_email": { "type": "boolean", "default": false } } })),
+            "responses": admin_errors(with_body_errors(json!({
+                "201": json_response("links, and who was skipped", json!({ "type": "object", "required": ["invitations", "skipped"], "properties": { "invitations": { "type": "array", "items": {
+                    "type": "object", "required": ["id", "contact_id", "url", "expires_at"], "properties": {
+                    "id": { "type": "string" }, "contact_id": { "type": "string" }, "url": { "type": "string" }, "expires_at": { "type": "string", "format": "date-time" } } } },
+                    "skipped": { "type": "array", "items": { "type": "object", "required": ["index", "reason"], "properties": {
+                        "index": { "type": "integer", "minimum": 0, "description": "position in the request's `invitations`" },
+                        "reason": { "type": "string", "enum": ["erased", "objected"] } } } } } })),
+                "404": error_response("no such survey")
+            })))
+        })
+    }
 
-/// `GET /admin/v1/surveys/{id}/results`: the contract of [`results`].
-pub fn results_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/admin/v1/surveys/{id}/results")
-}
+    /// `GET /admin/v1/surveys/{id}/results`: [`results`](super::results).
+    pub fn results() -> Value {
+        json!({
+            "operationId": "surveyResults",
+            "summary": "Invited, responses, response rate, NPS, CSAT, CES and choice counts",
+            "parameters": [id_param()],
+            "responses": admin_errors(json!({
+                "200": json_response("results", json!({ "type": "object", "required": ["invited", "responses", "response_rate", "nps", "csat", "ces", "choices"], "properties": {
+                    "invited": { "type": "integer" }, "responses": { "type": "integer" }, "response_rate": { "type": ["number", "null"] },
+                    "nps": { "type": "object", "required": ["score", "promoters", "passives", "detractors"], "properties": {
+                        "score": { "type": ["number", "null"] }, "promoters": { "type": "integer" }, "passives": { "type": "integer" }, "detractors": { "type": "integer" } } },
+                    "csat": { "type": "object", "properties": { "average": { "type": ["number", "null"] }, "satisfied_pct": { "type": ["number", "null"] } } },
+                    "ces": { "type": "object", "properties": { "average": { "type": ["number", "null"] } } },
+                    "choices": { "type": "object" } } })),
+                "404": error_response("no such survey")
+            }))
+        })
+    }
 
-/// `GET /admin/v1/surveys/{id}/responses.csv`: the contract of [`export_csv`].
-pub fn export_csv_doc() -> serde_json::Value {
-    crate::routes::openapi::legacy_operation("get", "/admin/v1/surveys/{id}/responses.csv")
+    /// `GET /admin/v1/surveys/{id}/responses.csv`: [`export_csv`](super::export_csv).
+    pub fn export_csv() -> Value {
+        json!({
+            "operationId": "exportSurveyResponses",
+            "summary": "Every response as CSV, one column per question; formula-like text neutralised",
+            "parameters": [id_param()],
+            "responses": admin_errors(json!({
+                "200": { "description": "CSV download", "content": { "text/csv": { "schema": { "type": "string" } } } },
+                "404": error_response("no such survey")
+            }))
+        })
+    }
 }

@@ -1,0 +1,135 @@
+//! The vocabulary of the API contract: OpenAPI fragments every operation repeats (error answers,
+//! bodies, parameters, links). Each handler's operation is written beside it (a `doc` module in
+//! its `src/routes` file) with these; `src/openapi.rs` assembles the document.
+
+use serde_json::{json, Value};
+
+use crate::domain::export::ExportColumn;
+
+pub fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+    })
+}
+
+/// A 401, with the challenge every such answer carries.
+pub fn unauthorized(description: &str) -> Value {
+    let mut response = error_response(description);
+    response["headers"] = json!({ "WWW-Authenticate": { "required": true, "schema": { "type": "string", "const": "Bearer" } } });
+    response
+}
+
+/// A 429, with the seconds to wait before trying again.
+pub fn rate_limited(description: &str) -> Value {
+    let mut response = error_response(description);
+    response["headers"] = json!({ "Retry-After": { "required": true, "description": "seconds", "schema": { "type": "integer", "minimum": 1 } } });
+    response
+}
+
+pub fn json_response(description: &str, schema: Value) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+}
+
+/// A response whose `id` feeds the `{id}` of other operations: the links let clients and
+/// generated tests follow a created resource to its reads and writes.
+pub fn linked(mut response: Value, pointer: &str, operations: &[&str]) -> Value {
+    let links: serde_json::Map<String, Value> = operations
+        .iter()
+        .map(|op| {
+            let link = json!({ "operationId": op, "parameters": { "id": format!("$response.body#{pointer}") } });
+            (op.to_string(), link)
+        })
+        .collect();
+    response["links"] = Value::Object(links);
+    response
+}
+
+pub fn json_body(schema: Value) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": schema } } })
+}
+
+/// The standard admin answers besides success.
+pub fn admin_errors(mut responses: Value) -> Value {
+    let map = responses.as_object_mut();
+    if let Some(map) = map {
+        map.insert("401".into(), unauthorized("missing or invalid API key"));
+        map.insert("403".into(), error_response("the API key lacks the scope"));
+    }
+    responses
+}
+
+pub fn with_body_errors(mut responses: Value) -> Value {
+    if let Some(map) = responses.as_object_mut() {
+        map.insert("400".into(), error_response("validation failed"));
+        map.insert("413".into(), error_response("body too large"));
+        map.insert("415".into(), error_response("body is not JSON"));
+    }
+    responses
+}
+
+/// `responses` with one more (or a replaced) answer.
+pub fn with_status(mut responses: Value, status: &str, response: Value) -> Value {
+    if let Some(map) = responses.as_object_mut() {
+        map.insert(status.into(), response);
+    }
+    responses
+}
+
+/// The 403 of an operation a `preferences` session may not use.
+pub fn needs_sign_in() -> Value {
+    error_response("`needs_sign_in`: the session was opened by a preferences link; this needs a `full` session from a sign-in link (`POST /v1/me/sign-in-link` emails one)")
+}
+
+/// `{"status": <status>}`, the whole answer of many operations.
+pub fn status_only(status: &str) -> Value {
+    json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": status } } })
+}
+
+/// The export's `columns` parameter, from the columns the code knows.
+pub fn columns_note() -> String {
+    let names = |columns: &[ExportColumn]| {
+        columns
+            .iter()
+            .map(|c| c.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "comma-separated: {}. Absent or empty: {}. The signed preferences_url and unsubscribe_url come only when named.",
+        names(&ExportColumn::ALL),
+        names(&ExportColumn::DEFAULT)
+    )
+}
+
+pub fn id_param() -> Value {
+    json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } })
+}
+
+pub fn token_param() -> Value {
+    json!({ "name": "t", "in": "query", "required": true, "schema": { "type": "string" } })
+}
+
+pub fn html_response(description: &str) -> Value {
+    json!({ "description": description, "content": { "text/html": { "schema": { "type": "string" } } } })
+}
+
+/// A language tag the service reads by its primary subtag (`pt-BR`, `en-US`, `RO`): en, pt,
+/// ro or ru. Null or absent means the default.
+pub fn locale_tag() -> Value {
+    json!({
+        "type": ["string", "null"],
+        "pattern": "^\\s*([Ee][Nn]|[Pp][Tt]|[Rr][Oo]|[Rr][Uu])([-_].*)?\\s*$",
+        "description": "en, pt-BR, ro or ru (read by the primary subtag); null or absent: en"
+    })
+}
+
+/// A `limit` query parameter up to `max`.
+pub fn limit(max: u32) -> Value {
+    json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": max } })
+}
+
+/// The 401 of a self-service operation.
+pub fn no_session() -> Value {
+    unauthorized("no valid session")
+}
