@@ -54,6 +54,16 @@ pub enum AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// What an error says over HTTP (see [`AppError::answer`]).
+#[derive(Debug, PartialEq)]
+pub struct ErrorAnswer<'a> {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    /// Each bad field and what is wrong with it (validation errors only).
+    pub fields: Option<&'a BTreeMap<String, String>>,
+}
+
 impl AppError {
     pub fn validation(field: &str, problem: &str) -> Self {
         let mut fields = BTreeMap::new();
@@ -82,85 +92,71 @@ impl AppError {
         AppError::Internal(format!("{context}: {cause}"))
     }
 
-    /// Status, code, message, optional fields: the one place errors become HTTP.
-    pub fn parts(&self) -> (u16, &'static str, String, Option<&BTreeMap<String, String>>) {
+    /// The one place errors become HTTP: status, code, message and the fields at fault.
+    pub fn answer(&self) -> ErrorAnswer<'_> {
+        let answer = |status, code, message: &str| ErrorAnswer {
+            status,
+            code,
+            message: message.to_string(),
+            fields: None,
+        };
         match self {
-            AppError::Validation { message, fields } => {
-                (400, "validation_failed", message.clone(), Some(fields))
+            AppError::Validation { message, fields } => ErrorAnswer {
+                fields: Some(fields),
+                ..answer(400, "validation_failed", message)
+            },
+            AppError::BadRequest { code, message } => answer(400, code, message),
+            AppError::Unauthorized => {
+                answer(401, "unauthorized", "a valid bearer credential is required")
             }
-            AppError::BadRequest { code, message } => (400, code, message.clone(), None),
-            AppError::Unauthorized => (
-                401,
-                "unauthorized",
-                "a valid bearer credential is required".into(),
-                None,
-            ),
-            AppError::Forbidden { code, message } => (403, code, message.clone(), None),
-            AppError::NotFound => (404, "not_found", "no such resource".into(), None),
-            AppError::MethodNotAllowed { .. } => (
+            AppError::Forbidden { code, message } => answer(403, code, message),
+            AppError::NotFound => answer(404, "not_found", "no such resource"),
+            AppError::MethodNotAllowed { .. } => answer(
                 405,
                 "method_not_allowed",
-                "this method is not allowed on this resource".into(),
-                None,
+                "this method is not allowed on this resource",
             ),
-            AppError::Conflict { code, message } => (409, code, message.clone(), None),
-            AppError::Gone => (
-                410,
-                "link_invalid",
-                "this link is invalid or has expired".into(),
-                None,
-            ),
-            AppError::PayloadTooLarge { limit } => (
+            AppError::Conflict { code, message } => answer(409, code, message),
+            AppError::Gone => answer(410, "link_invalid", "this link is invalid or has expired"),
+            AppError::PayloadTooLarge { limit } => answer(
                 413,
                 "payload_too_large",
-                format!("the request body exceeds {limit} bytes"),
-                None,
+                &format!("the request body exceeds {limit} bytes"),
             ),
-            AppError::UnsupportedMediaType { expected } => (
+            AppError::UnsupportedMediaType { expected } => answer(
                 415,
                 "unsupported_media_type",
-                format!("the request body must be {expected}"),
-                None,
+                &format!("the request body must be {expected}"),
             ),
-            AppError::TooManyRequests { .. } => (
-                429,
-                "rate_limited",
-                "too many requests, retry later".into(),
-                None,
-            ),
-            AppError::Unavailable => (
-                503,
-                "unavailable",
-                "the service is temporarily unavailable".into(),
-                None,
-            ),
-            AppError::Misconfigured(what) => (
+            AppError::TooManyRequests { .. } => {
+                answer(429, "rate_limited", "too many requests, retry later")
+            }
+            AppError::Unavailable => {
+                answer(503, "unavailable", "the service is temporarily unavailable")
+            }
+            AppError::Misconfigured(what) => answer(
                 500,
                 "misconfigured",
-                format!("the service is not configured: {what} is missing"),
-                None,
+                &format!("the service is not configured: {what} is missing"),
             ),
-            AppError::Internal(_) => (
-                500,
-                "internal_error",
-                "something went wrong on our side".into(),
-                None,
-            ),
+            AppError::Internal(_) => {
+                answer(500, "internal_error", "something went wrong on our side")
+            }
         }
     }
 
     /// The JSON body of this error.
     pub fn body(&self) -> serde_json::Value {
-        let (_, code, message, fields) = self.parts();
-        let mut error = json!({ "code": code, "message": message });
-        if let Some(fields) = fields {
+        let answer = self.answer();
+        let mut error = json!({ "code": answer.code, "message": answer.message });
+        if let Some(fields) = answer.fields {
             error["fields"] = json!(fields);
         }
         json!({ "error": error })
     }
 
     pub fn status(&self) -> u16 {
-        self.parts().0
+        self.answer().status
     }
 
     /// Headers that belong to this error (e.g. `Retry-After`).
