@@ -15,7 +15,7 @@ PORT ?= 8787
 
 
 .PHONY: browser-deps schemathesis
-.PHONY: help setup tools dev build schema test test-unit test-integration lint bench deploy clean
+.PHONY: help setup tools dev build build-test schema test test-unit test-integration lint bench deploy clean
 .PHONY: fuzz-tools fuzz-build fuzz-smoke soak mutants mutants-diff mutants-tools
 
 help:
@@ -80,6 +80,23 @@ build/index.js: $(SOURCES) | tools
 	worker-build --release
 	@touch -r .tools/build-started $@
 
+## The integration tests' bundle: the same Worker with the `faults` feature (queue fault injection,
+## src/jobs/faults.rs), which `build`, `make dev` and `make deploy` never have. It has its own
+## cargo target directory, not only its own out dir: both builds would otherwise write the same
+## unhashed target/wasm32-unknown-unknown/release/clientela.wasm, and cargo, finding each feature
+## set's own fingerprint fresh, could hand one build the other's wasm. tests/api/harness.rs runs
+## `wrangler dev` on $(TEST_BUNDLE)/index.js.
+FAULTS_TARGET = target/faults
+TEST_BUNDLE = $(FAULTS_TARGET)/bundle
+build-test: $(TEST_BUNDLE)/index.js
+$(TEST_BUNDLE)/index.js: $(SOURCES) | tools
+	@mkdir -p .tools && touch .tools/build-test-started
+	WASM_BINDGEN_BIN=$$(command -v wasm-bindgen) \
+	ESBUILD_BIN=$(CURDIR)/node_modules/.bin/esbuild \
+	WASM_OPT_BIN=$(CURDIR)/node_modules/.bin/wasm-opt \
+	worker-build --release --out-dir $(TEST_BUNDLE) --features faults --target-dir $(FAULTS_TARGET)
+	@touch -r .tools/build-test-started $@
+
 # schema.sql is the schema of the first release; every change since is a file in migrations/,
 # applied in order by wrangler (it records what ran in the d1_migrations table). Both steps are
 # idempotent, so an existing local database is upgraded in place.
@@ -100,14 +117,15 @@ lint: tools
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
+	cargo clippy --lib --target wasm32-unknown-unknown --features faults -- -D warnings
 
 test-unit: tools
 	cargo test --lib --test promises
 
-test-integration: setup build browser-deps schemathesis
+test-integration: setup build-test browser-deps schemathesis
 	cargo test --test api
 
-test: setup build lint test-unit fuzz-smoke test-integration
+test: setup build-test lint test-unit fuzz-smoke test-integration
 
 ## Fuzzing (cargo-fuzz, libFuzzer): one target per parser of outside input, in fuzz/.
 # cargo-fuzz needs nightly for the sanitizer and coverage flags; the Worker itself stays on
@@ -148,7 +166,7 @@ fuzz-smoke: fuzz-build
 soak: fuzz-build
 	$(call fuzz_all,$(FUZZ_SECONDS))
 
-bench: setup build
+bench: setup build build-test
 	scripts/bench.sh
 	scripts/bench-segments.sh
 	scripts/bench-load.sh

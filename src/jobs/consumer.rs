@@ -44,7 +44,7 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
     }
     let mut faults = BatchFaults::for_batch(&env).await;
     let worked = faults
-        .crash_after
+        .crash_after()
         .map_or(messages.len(), |k| k.min(messages.len()));
     let mut settles = Vec::with_capacity(worked);
     // Contact changes are evaluated together: one load of facts and segments for the batch.
@@ -88,7 +88,7 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
             .iter()
             .for_each(|(index, _)| settles[*index] = Settle::RetryIn(ERROR_RETRY_SECS));
     }
-    if faults.crash_after.is_some() {
+    if faults.crash_after().is_some() {
         // The injected crash: the work above is done but nothing was acked, so the queue
         // redelivers the whole batch, exactly as after an isolate dying mid-batch.
         messages.iter().for_each(|m| retry(m, 0));

@@ -1,6 +1,7 @@
 //! `queue_faults`: the test-only fault plan the consumer follows when `QUEUE_FAULTS=on`.
-//! The table is created by the tests that arm it, never by `schema.sql`: production has none,
-//! and the consumer never reads it there.
+//! Compiled only with the `faults` cargo feature (the integration tests' bundle). The table is
+//! created by the tests that arm it, never by `schema.sql`: production has none, and its build
+//! has no code that reads it.
 
 use serde::Deserialize;
 use worker::D1Database;

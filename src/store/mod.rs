@@ -5,6 +5,7 @@ pub mod consents;
 pub mod contacts;
 pub mod dead_letters;
 pub mod erasure;
+#[cfg(feature = "faults")]
 pub mod faults;
 pub mod forms;
 pub mod health;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::ensure;
+use crate::ensure_eq;
 use crate::harness::{audit_entries, Auth, TestApp, TestFn};
 
 pub fn tests() -> Vec<(&'static str, TestFn)> {
@@ -39,8 +40,9 @@ async fn admin_api_without_a_key_is_401(app: Arc<TestApp>) -> Result<(), String>
         .get("/admin/v1/keys", Auth::None)
         .await?
         .expect_error(401, "unauthorized")?;
-    ensure!(
-        reply.header("www-authenticate").as_deref() == Some("Bearer"),
+    ensure_eq!(
+        reply.header("www-authenticate").as_deref(),
+        Some("Bearer"),
         "no WWW-Authenticate"
     );
     let basic = app
@@ -86,8 +88,9 @@ async fn created_key_is_shown_once_and_listed_without_its_secret(
         secret.starts_with("ck_") && secret.len() >= 35,
         "weak key {secret}"
     );
-    ensure!(
-        created["scopes"] == json!(["orders", "outbox"]),
+    ensure_eq!(
+        created["scopes"],
+        json!(["orders", "outbox"]),
         "scopes {}",
         created["scopes"]
     );
@@ -157,8 +160,9 @@ async fn revoked_key_is_refused_and_revoking_twice_is_harmless(
         .await?
         .expect(200)?
         .json();
-    ensure!(
-        again["revoked_at"] == revoked["revoked_at"],
+    ensure_eq!(
+        again["revoked_at"],
+        revoked["revoked_at"],
         "second revoke changed the time"
     );
     app.delete("/admin/v1/keys/key_doesnotexist", Auth::Admin)
@@ -245,7 +249,7 @@ async fn key_changes_land_in_the_audit_log(app: Arc<TestApp>) -> Result<(), Stri
         .await?
         .expect(200)?
         .json();
-    ensure!(later["entries"] == json!([]), "since does not filter");
+    ensure_eq!(later["entries"], json!([]), "since does not filter");
     Ok(())
 }
 

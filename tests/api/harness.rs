@@ -204,10 +204,15 @@ fn admin_key() -> String {
         .unwrap_or_else(|| panic!("ADMIN_BOOTSTRAP_KEY missing from .dev.vars"))
 }
 
+/// The Worker bundle the stories run: built by `make build-test` with the `faults` feature (queue
+/// fault injection), in a directory of its own, so it is never the `build/` that `make dev` serves
+/// and `make deploy` ships, and `make build` never overwrites it.
+const TEST_BUNDLE: &str = "target/faults/bundle/index.js";
+
 pub async fn start(webhook: Arc<Webhook>) -> (Runtime, Arc<TestApp>) {
     assert!(
-        root().join("build/index.js").exists(),
-        "build/index.js missing: run `make test`, which builds the Worker"
+        root().join(TEST_BUNDLE).exists(),
+        "{TEST_BUNDLE} missing: run `make build-test` (or `make test`), which builds the Worker"
     );
     let state = root().join(format!("target/it-state-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state);
@@ -304,7 +309,9 @@ fn spawn_wrangler(
 ) -> Child {
     let log_file = std::fs::File::create(log).expect("create wrangler log");
     let mut cmd = wrangler();
-    cmd.args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+    // The script argument replaces wrangler.toml's `main` (build/index.js); bindings stay.
+    cmd.args(["dev", TEST_BUNDLE])
+        .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
         .args(["--inspector-port", &free_port().to_string()])
         .args(["--show-interactive-dev-session=false", "--test-scheduled"])
         .args(["--var", &format!("EMAIL_WEBHOOK_URL:{}", webhook.url())])
@@ -314,7 +321,8 @@ fn spawn_wrangler(
             &format!("TURNSTILE_VERIFY_URL:{}", webhook.siteverify_url()),
         ])
         .args(["--var", "TURNSTILE_SECRET:test-turnstile-secret"])
-        // Test-only: lets `queue_faults` tests make the consumer crash or meet a poison message.
+        // Lets `queue_faults` tests make the consumer crash or meet a poison message; only a
+        // bundle built with the `faults` feature has the code that reads it.
         .args(["--var", "QUEUE_FAULTS:on"])
         // Chunks and pages of a few rows, so every rebuild, export, sweep and purge crosses its
         // boundaries with the handful of rows one story creates.
@@ -790,6 +798,31 @@ macro_rules! ensure {
             return Err(format!($($msg)+));
         }
     };
+}
+
+/// `assert_eq!` for tests that return `Result`: unless `left == right`, fails with the context
+/// and both sides (`Debug`), so a failure shows what was there as well as what was expected.
+/// Each side is evaluated once, and compared as `left == right` would be.
+#[macro_export]
+macro_rules! ensure_eq {
+    ($left:expr, $right:expr, $($msg:tt)+) => {
+        match (&$left, &$right) {
+            (left, right) => {
+                if !(*left == *right) {
+                    return Err($crate::harness::not_equal(format!($($msg)+), &left, &right));
+                }
+            }
+        }
+    };
+}
+
+/// The failure `ensure_eq!` reports, laid out as `assert_eq!` lays out its panic.
+pub fn not_equal(
+    context: String,
+    left: &dyn std::fmt::Debug,
+    right: &dyn std::fmt::Debug,
+) -> String {
+    format!("{context}\n  left: {left:?}\n right: {right:?}")
 }
 
 /// The audit entries with `action` whose subject is `subject` (`None`: entries without one),

@@ -6,8 +6,11 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::ensure;
-use crate::harness::{audit_entries, unique_email, Auth, Reply, TestApp, TestFn};
-use crate::signup::{contact, create_form, form_body, signed_up_and_confirmed};
+use crate::ensure_eq;
+use crate::given::{
+    contact, create_form, form_body, import, newsletter_links, signed_up_and_confirmed,
+};
+use crate::harness::{audit_entries, unique_email, Auth, TestApp, TestFn};
 
 pub fn tests() -> Vec<(&'static str, TestFn)> {
     crate::tests![
@@ -16,16 +19,6 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
         import_never_regrants_a_consent_the_person_withdrew,
         import_refuses_bad_files_whole,
     ]
-}
-
-pub async fn import(app: &TestApp, content_type: &str, body: &str) -> Result<Reply, String> {
-    app.post_raw(
-        "/admin/v1/contacts/import",
-        content_type,
-        body.as_bytes().to_vec(),
-        Auth::Admin,
-    )
-    .await
 }
 
 fn reasons(report: &Value) -> Vec<(u64, String)> {
@@ -110,7 +103,7 @@ async fn csv_import_creates_updates_and_rejects_with_reasons(
     let last = contact(&app, &twice)
         .await?
         .ok_or("duplicate not created")?;
-    ensure!(last["name"] == "Second", "the last duplicate wins: {last}");
+    ensure_eq!(last["name"], "Second", "the last duplicate wins: {last}");
 
     // One entry per row, about that row's contact, by the key that imported it, and no email.
     for (action, person) in [
@@ -218,7 +211,7 @@ async fn import_never_regrants_a_consent_the_person_withdrew(
 
 /// The signed one-click unsubscribe path a marketing email carries for `email`.
 async fn unsubscribe_path(app: &TestApp, email: &str) -> Result<String, String> {
-    Ok(crate::trust::newsletter_links(app, email).await?.0)
+    Ok(newsletter_links(app, email).await?.0)
 }
 
 async fn import_refuses_bad_files_whole(app: Arc<TestApp>) -> Result<(), String> {

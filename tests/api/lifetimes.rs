@@ -10,11 +10,12 @@ use clientela::domain::secret::sha256_hex;
 use serde_json::{json, Value};
 
 use crate::ensure;
-use crate::harness::{audit_entries, unique_email, Auth, TestApp, TestFn};
-use crate::signup::{
+use crate::ensure_eq;
+use crate::given::{
     confirm_messages, contact, create_form, form_body, signed_up_and_confirmed, signup, submit,
     token_of,
 };
+use crate::harness::{audit_entries, unique_email, Auth, TestApp, TestFn};
 
 /// All write the local D1 from a second process (see `harness::run`).
 pub fn serial_tests() -> Vec<(&'static str, TestFn)> {
@@ -96,8 +97,9 @@ async fn confirmation_link_works_for_seven_days_and_not_a_minute_more(
     let in_time = pending_signup(&app, &form, &early).await?;
     let too_late = pending_signup(&app, &form, &late).await?;
     let lifetime = stored_lifetime(&app, &in_time, "confirm")?;
-    ensure!(
-        lifetime == 7 * DAY,
+    ensure_eq!(
+        lifetime,
+        7 * DAY,
         "a confirmation link lives {lifetime} s, not 7 days"
     );
     age_token(&app, &in_time, 7 * DAY - MINUTE)?;
@@ -107,12 +109,14 @@ async fn confirmation_link_works_for_seven_days_and_not_a_minute_more(
         .await?
         .expect_error(410, "link_invalid")?;
     let status = |c: Option<Value>| c.map(|c| c["status"].clone()).unwrap_or(Value::Null);
-    ensure!(
-        status(contact(&app, &early).await?) == "active",
+    ensure_eq!(
+        status(contact(&app, &early).await?),
+        "active",
         "confirmed a minute before expiry, yet not active"
     );
-    ensure!(
-        status(contact(&app, &late).await?) == "pending",
+    ensure_eq!(
+        status(contact(&app, &late).await?),
+        "pending",
         "confirmed a minute after expiry"
     );
     Ok(())
@@ -168,8 +172,9 @@ async fn sign_in_link_works_for_thirty_minutes_and_not_a_minute_more(
     let in_time = sign_in_token(&app, &email).await?;
     let too_late = sign_in_token(&app, &email).await?;
     let lifetime = stored_lifetime(&app, &in_time, "magic_link")?;
-    ensure!(
-        lifetime == 30 * MINUTE,
+    ensure_eq!(
+        lifetime,
+        30 * MINUTE,
         "a sign-in link lives {lifetime} s, not 30 minutes"
     );
     age_token(&app, &in_time, 30 * MINUTE - MINUTE)?;
@@ -200,8 +205,9 @@ async fn session_lasts_sixty_minutes_and_not_a_minute_more(
     }
     let (in_time, too_late) = (&sessions[0], &sessions[1]);
     let lifetime = stored_lifetime(&app, in_time, "session")?;
-    ensure!(
-        lifetime == 60 * MINUTE,
+    ensure_eq!(
+        lifetime,
+        60 * MINUTE,
         "a session lives {lifetime} s, not 60 minutes"
     );
     age_token(&app, in_time, 60 * MINUTE - MINUTE)?;
@@ -210,7 +216,7 @@ async fn session_lasts_sixty_minutes_and_not_a_minute_more(
         .get("/v1/me", Auth::Bearer(in_time))
         .await?
         .expect(200)?;
-    ensure!(me.json()["email"] == email.as_str(), "me {}", me.text);
+    ensure_eq!(me.json()["email"], email.as_str(), "me {}", me.text);
     app.get("/v1/me", Auth::Bearer(too_late))
         .await?
         .expect_error(401, "unauthorized")?;
@@ -275,8 +281,9 @@ async fn unconfirmed_signups_are_kept_thirty_days_and_purged_by_the_daily_cron(
     .map_err(|e| format!("the daily cron did not purge a 31-day-old signup: {e}"))?;
     for ((email, age, kept), id) in people.iter().zip(&ids) {
         let there = contact(&app, email).await?.is_some();
-        ensure!(
-            there == *kept,
+        ensure_eq!(
+            there,
+            *kept,
             "{age} s old ({email}): {}",
             if there { "kept" } else { "purged" }
         );

@@ -1,6 +1,7 @@
 //! Integration tests over HTTP against the real Workers runtime (`wrangler dev`), local D1 and
 //! Queue. Run with `make test` (or `cargo test --test api -- <filter>` after `make build`).
 
+mod given;
 mod harness;
 mod webhook;
 

@@ -4,11 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::ensure;
-use crate::harness::{audit_entries, unique_email, Auth, Reply, TestApp, TestFn};
-use crate::signup::{contact, create_form, form_body, signed_up_and_confirmed, signup, submit};
+use crate::ensure_eq;
+use crate::given::{
+    answered, columns_holding, contact, create_form, create_segment, external_id, form_body,
+    import, magic_link_messages, magic_token, newsletter_links, order, request_link, run_tag,
+    send_orders, session_for, signed_up_and_confirmed, signup, submit,
+};
+use crate::harness::{audit_entries, unique_email, Auth, TestApp, TestFn};
 
 pub fn tests() -> Vec<(&'static str, TestFn)> {
     crate::tests![
@@ -33,56 +38,6 @@ pub fn serial_tests() -> Vec<(&'static str, TestFn)> {
     ]
 }
 
-async fn magic_link_messages(app: &TestApp, email: &str) -> Result<Vec<Value>, String> {
-    Ok(app
-        .mail_to(email)
-        .await?
-        .into_iter()
-        .filter(|x| x["kind"] == "magic_link")
-        .collect())
-}
-
-async fn request_link(app: &TestApp, email: &str) -> Result<Reply, String> {
-    app.send(
-        app.client
-            .post(app.url("/v1/me/link"))
-            .header("CF-Connecting-IP", app.visitor_ip())
-            .json(&json!({"email": email})),
-        Auth::None,
-    )
-    .await
-}
-
-/// Requests a magic link and waits for its email; returns the token.
-async fn magic_token(app: &TestApp, email: &str) -> Result<String, String> {
-    let before = magic_link_messages(app, email).await?.len();
-    request_link(app, email).await?.expect(202)?;
-    let messages = app
-        .eventually(Duration::from_secs(10), || async {
-            let m = magic_link_messages(app, email).await?;
-            Ok((m.len() > before).then_some(m))
-        })
-        .await?;
-    let url = messages[0]["url"].as_str().ok_or("no url")?;
-    ensure!(url.starts_with(&format!("{}/me?t=", app.base)), "url {url}");
-    url.split("t=")
-        .nth(1)
-        .map(str::to_string)
-        .ok_or_else(|| "no token".into())
-}
-
-pub async fn session_for(app: &TestApp, email: &str) -> Result<String, String> {
-    let token = magic_token(app, email).await?;
-    let reply = app
-        .post_json("/v1/me/session", &json!({"token": token}), Auth::None)
-        .await?
-        .expect(200)?;
-    reply.json()["session"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| "no session".into())
-}
-
 async fn customer_sees_fixes_exports_and_erases_their_data(
     app: Arc<TestApp>,
 ) -> Result<(), String> {
@@ -99,8 +54,9 @@ async fn customer_sees_fixes_exports_and_erases_their_data(
         me["email"] == email.as_str() && me["status"] == "active",
         "me {me}"
     );
-    ensure!(
-        me["attributes"]["interests"] == json!(["bags"]),
+    ensure_eq!(
+        me["attributes"]["interests"],
+        json!(["bags"]),
         "attributes {}",
         me["attributes"]
     );
@@ -154,8 +110,9 @@ async fn customer_sees_fixes_exports_and_erases_their_data(
         )
         .await?
         .expect(200)?;
-    ensure!(
-        withdraw.json()["granted"] == false,
+    ensure_eq!(
+        withdraw.json()["granted"],
+        false,
         "withdraw {}",
         withdraw.text
     );
@@ -201,8 +158,9 @@ async fn customer_sees_fixes_exports_and_erases_their_data(
         .delete("/v1/me", Auth::Bearer(&session))
         .await?
         .expect(200)?;
-    ensure!(
-        erased.json() == json!({"status": "erased"}),
+    ensure_eq!(
+        erased.json(),
+        json!({"status": "erased"}),
         "erase {}",
         erased.text
     );
@@ -234,8 +192,9 @@ async fn customer_sees_fixes_exports_and_erases_their_data(
         .as_array()
         .map(|m| m.iter().filter_map(|x| x["kind"].as_str()).collect())
         .unwrap_or_default();
-    ensure!(
-        kinds == ["erasure_notice"],
+    ensure_eq!(
+        kinds,
+        ["erasure_notice"],
         "outbox keeps messages to an erased person: {kinds:?}"
     );
     // A form without double opt-in cannot bring an erased person back.
@@ -248,7 +207,7 @@ async fn customer_sees_fixes_exports_and_erases_their_data(
         "resurrected by a form without double opt-in"
     );
     // Nor can the shop's next list upload.
-    let report = crate::import::import(
+    let report = import(
         &app,
         "text/csv",
         &format!("email,consents,consent_basis\n{email},marketing_email,newsletter list 2024\n"),
@@ -313,7 +272,7 @@ async fn profile_changes_refuse_mass_assignment(app: Arc<TestApp>) -> Result<(),
         .expect_error(400, "validation_failed")?;
     let fields = &reply.json()["error"]["fields"];
     for f in ["email", "status", "confirmed_at"] {
-        ensure!(fields[f] == "not editable", "{f} not refused: {fields}");
+        ensure_eq!(fields[f], "not editable", "{f} not refused: {fields}");
     }
     let c = contact(&app, &email).await?.ok_or("no contact")?;
     ensure!(
@@ -391,11 +350,12 @@ async fn one_click_unsubscribe_withdraws_marketing_consent(
     let form = create_form(&app, &form_body(true)).await?;
     let email = unique_email("oneclick");
     signed_up_and_confirmed(&app, &form, &email).await?;
-    let (url, _) = crate::trust::newsletter_links(&app, &email).await?;
+    let (url, _) = newsletter_links(&app, &email).await?;
     let page = app.get(&url, Auth::None).await?.expect(200)?;
     ensure!(page.text.contains(r#"id="unsubscribe""#), "no button");
-    ensure!(
-        contact(&app, &email).await?.ok_or("gone")?["consents"][0]["granted"] == true,
+    ensure_eq!(
+        contact(&app, &email).await?.ok_or("gone")?["consents"][0]["granted"],
+        true,
         "a GET unsubscribed"
     );
     let one_click = app
@@ -467,7 +427,7 @@ async fn preferences_link_opens_a_preferences_only_session(
     let form = create_form(&app, &form_body(true)).await?;
     let email = unique_email("prefs");
     signed_up_and_confirmed(&app, &form, &email).await?;
-    let (_, url) = crate::trust::newsletter_links(&app, &email).await?;
+    let (_, url) = newsletter_links(&app, &email).await?;
     let token = url.split("p=").nth(1).ok_or("no token")?;
     // Reusable until it expires or is revoked, and only ever for a preferences-only session.
     for _ in 0..2 {
@@ -476,7 +436,7 @@ async fn preferences_link_opens_a_preferences_only_session(
             .await?
             .expect(200)?
             .json();
-        ensure!(opened["scope"] == "preferences", "scope {opened}");
+        ensure_eq!(opened["scope"], "preferences", "scope {opened}");
     }
     let last = if token.ends_with('0') { "1" } else { "0" };
     let forged = format!("{}{last}", &token[..token.len() - 1]);
@@ -524,8 +484,9 @@ async fn erased_person_can_come_back_only_by_double_opt_in(
         .iter()
         .filter_map(|e| e["method"].as_str())
         .collect();
-    ensure!(
-        methods == ["form", "double_opt_in"],
+    ensure_eq!(
+        methods,
+        ["form", "double_opt_in"],
         "the first life's history is shown in the second: {methods:?}"
     );
     Ok(())
@@ -595,18 +556,14 @@ async fn the_export_holds_every_table_that_keeps_something_of_the_person(
     app: Arc<TestApp>,
 ) -> Result<(), String> {
     let form = create_form(&app, &form_body(true)).await?;
-    let tag = crate::segments::run_tag("export-all");
+    let tag = run_tag("export-all");
     let email = format!("{tag}-x@example.com");
     signed_up_and_confirmed(&app, &form, &email).await?;
-    let external = crate::orders::external_id("export-all");
+    let external = external_id("export-all");
     let placed = (chrono::Utc::now() - chrono::Duration::hours(3))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    crate::orders::send_orders(
-        &app,
-        vec![crate::orders::order(&external, &email, "49.90", &placed)],
-    )
-    .await?;
-    let survey = crate::surveys::answered(
+    send_orders(&app, vec![order(&external, &email, "49.90", &placed)]).await?;
+    let survey = answered(
         &app,
         &email,
         Some(&external),
@@ -614,7 +571,7 @@ async fn the_export_holds_every_table_that_keeps_something_of_the_person(
         json!({"nps": 9, "why": "the shoes fit"}),
     )
     .await?;
-    let segment = crate::segments::create_segment(
+    let segment = create_segment(
         &app,
         "Everyone exported",
         json!({"field": "email", "op": "starts_with", "value": tag}),
@@ -675,7 +632,7 @@ async fn the_export_holds_every_table_that_keeps_something_of_the_person(
             _ => false,
         }
     };
-    let holding = crate::trust::columns_holding(&app, &[&id, &email, &hash])?;
+    let holding = columns_holding(&app, &[&id, &email, &hash])?;
     let mut tables: Vec<&str> = holding.iter().filter_map(|c| c.split('.').next()).collect();
     tables.sort();
     tables.dedup();
@@ -713,7 +670,7 @@ async fn the_export_holds_every_table_that_keeps_something_of_the_person(
 async fn an_erased_address_stays_suppressed_in_every_spelling(
     app: Arc<TestApp>,
 ) -> Result<(), String> {
-    let local = crate::segments::run_tag("idn");
+    let local = run_tag("idn");
     let email = format!("{local}@jos\u{e9}.example");
     let form = create_form(&app, &form_body(false)).await?;
     submit(&app, &form, &signup(&email, "Zé"))
@@ -776,8 +733,9 @@ async fn a_sign_in_link_request_does_the_same_work_for_known_and_unknown_address
         let written = reply.header("x-d1-rows-written").ok_or("no row meter")?;
         counts.push((read, written));
     }
-    ensure!(
-        counts[0] == counts[1],
+    ensure_eq!(
+        counts[0],
+        counts[1],
         "rows (read, written) before the answer: unknown {:?}, known {:?}",
         counts[0],
         counts[1]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::ensure;
+use crate::ensure_eq;
 use crate::harness::{
     apply_migrations, d1_execute_at, d1_file_at, d1_rows_at, scratch_state, TestApp, TestFn,
 };
@@ -132,7 +133,7 @@ fn upgrade_story(state: &std::path::Path) -> Result<(), String> {
     let after = counts(state)?;
     for ((table, b), a) in TABLES.iter().zip(&before).zip(&after) {
         let expected = if *table == "consents" { b - 1 } else { *b };
-        ensure!(*a == expected, "{table}: {b} rows before, {a} after");
+        ensure_eq!(*a, expected, "{table}: {b} rows before, {a} after");
     }
     let row = d1_rows_at(state, AFTER_UPGRADE)?
         .into_iter()
@@ -157,15 +158,17 @@ fn upgrade_story(state: &std::path::Path) -> Result<(), String> {
                 .is_some_and(|h| h.iter().all(|e| e["email_hash"].is_null())),
         "consent proof changed: {history}"
     );
-    ensure!(row["suppression"] == "erased", "suppression lost: {row}");
+    ensure_eq!(row["suppression"], "erased", "suppression lost: {row}");
     // The promised change: a consent of a still-unconfirmed contact no longer counts (its
     // event stays as history, and its confirmation link still grants it), the confirmed one does.
-    ensure!(
-        json_of(&row, "current") == serde_json::json!(["c-active"]),
+    ensure_eq!(
+        json_of(&row, "current"),
+        serde_json::json!(["c-active"]),
         "current consents after upgrade: {row}"
     );
-    ensure!(
-        row["pending_history"] == 1,
+    ensure_eq!(
+        row["pending_history"],
+        1,
         "the unconfirmed contact's history was lost: {row}"
     );
     // A delivered email keeps its metadata and loses its live link and body; a pending one
@@ -178,14 +181,12 @@ fn upgrade_story(state: &std::path::Path) -> Result<(), String> {
             && sent["url"].is_null(),
         "delivered message after upgrade: {sent}"
     );
-    ensure!(
-        row["pending_url"] == "https://x/confirm?t=PENDING",
+    ensure_eq!(
+        row["pending_url"],
+        "https://x/confirm?t=PENDING",
         "pending message lost its link: {row}"
     );
-    ensure!(
-        row["notices"] == 0,
-        "notices table missing or filled: {row}"
-    );
+    ensure_eq!(row["notices"], 0, "notices table missing or filled: {row}");
 
     // Applying again changes nothing, nor does re-applying schema.sql (what `make dev` does).
     let again = apply_migrations(state)?;
@@ -194,6 +195,6 @@ fn upgrade_story(state: &std::path::Path) -> Result<(), String> {
         "a second apply ran the migration again: {again}"
     );
     d1_file_at(state, "schema.sql")?;
-    ensure!(counts(state)? == after, "re-applying changed the data");
+    ensure_eq!(counts(state)?, after, "re-applying changed the data");
     Ok(())
 }

@@ -2,11 +2,15 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::ensure;
+use crate::ensure_eq;
+use crate::given::{
+    contact, create_form, external_id, form_body, order, send_orders, session_for,
+    signed_up_and_confirmed,
+};
 use crate::harness::{as_stored, audit_entries, days_ago, unique_email, Auth, TestApp, TestFn};
-use crate::signup::{contact, create_form, form_body, signed_up_and_confirmed};
 
 pub fn tests() -> Vec<(&'static str, TestFn)> {
     crate::tests![
@@ -15,29 +19,6 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
         a_bad_row_is_named_and_nothing_is_stored,
         an_erased_buyer_is_not_brought_back_by_an_order,
     ]
-}
-
-pub fn order(external_id: &str, email: &str, total: &str, placed_at: &str) -> Value {
-    json!({"external_id": external_id, "email": email, "total": total, "currency": "BRL",
-           "placed_at": placed_at,
-           "items": [{"sku": "BAG-1", "name": "Tote", "category": "Bags", "quantity": 1, "price": total}]})
-}
-
-pub async fn send_orders(app: &TestApp, orders: Vec<Value>) -> Result<Value, String> {
-    Ok(app
-        .post_json(
-            "/admin/v1/orders",
-            &json!({ "orders": orders }),
-            Auth::Admin,
-        )
-        .await?
-        .expect(200)?
-        .json())
-}
-
-/// A per-test order number, so tests sharing one database never collide.
-pub fn external_id(tag: &str) -> String {
-    unique_email(tag).replace('@', "-at-")
 }
 
 async fn orders_are_tied_to_buyers_and_kept_in_their_facts(
@@ -64,7 +45,7 @@ async fn orders_are_tied_to_buyers_and_kept_in_their_facts(
         ],
     )
     .await?;
-    ensure!(report == json!({"created": 3, "updated": 0}), "{report}");
+    ensure_eq!(report, json!({"created": 3, "updated": 0}), "{report}");
 
     let known = contact(&app, &subscriber).await?.ok_or("subscriber gone")?;
     ensure!(
@@ -115,8 +96,9 @@ async fn orders_are_tied_to_buyers_and_kept_in_their_facts(
     .expect(200)?;
     let ingests = audit_entries(&app, "orders.ingest", None).await?;
     let by_key = ingests.iter().filter(|e| e["actor"] == key["id"]).count();
-    ensure!(
-        by_key == 1,
+    ensure_eq!(
+        by_key,
+        1,
         "{by_key} orders.ingest entries by this test's key"
     );
     Ok(())
@@ -129,14 +111,11 @@ async fn resending_an_order_updates_it_instead_of_counting_it_twice(
     let id = external_id("resend");
     let placed_at = days_ago(29);
     let first = send_orders(&app, vec![order(&id, &email, "50.00", &placed_at)]).await?;
-    ensure!(first == json!({"created": 1, "updated": 0}), "{first}");
+    ensure_eq!(first, json!({"created": 1, "updated": 0}), "{first}");
     let again = send_orders(&app, vec![order(&id, &email, "50.00", &placed_at)]).await?;
-    ensure!(again == json!({"created": 0, "updated": 1}), "{again}");
+    ensure_eq!(again, json!({"created": 0, "updated": 1}), "{again}");
     let refunded = send_orders(&app, vec![order(&id, &email, "35.50", &placed_at)]).await?;
-    ensure!(
-        refunded == json!({"created": 0, "updated": 1}),
-        "{refunded}"
-    );
+    ensure_eq!(refunded, json!({"created": 0, "updated": 1}), "{refunded}");
     let c = contact(&app, &email).await?.ok_or("buyer gone")?;
     ensure!(
         c["stats"]["order_count"] == 1 && c["stats"]["total_spent_cents"] == 3550,
@@ -220,7 +199,7 @@ async fn an_erased_buyer_is_not_brought_back_by_an_order(app: Arc<TestApp>) -> R
     let form = create_form(&app, &form_body(true)).await?;
     let email = unique_email("erased-buyer");
     signed_up_and_confirmed(&app, &form, &email).await?;
-    let session = crate::me::session_for(&app, &email).await?;
+    let session = session_for(&app, &email).await?;
     app.delete("/v1/me", Auth::Bearer(&session))
         .await?
         .expect(200)?;
@@ -234,7 +213,7 @@ async fn an_erased_buyer_is_not_brought_back_by_an_order(app: Arc<TestApp>) -> R
         )],
     )
     .await?;
-    ensure!(report == json!({"created": 1, "updated": 0}), "{report}");
+    ensure_eq!(report, json!({"created": 1, "updated": 0}), "{report}");
     ensure!(
         contact(&app, &email).await?.is_none(),
         "an order resurrected an erased person"

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::ensure;
+use crate::ensure_eq;
 use crate::harness::{unique_email, Auth, TestApp, TestFn};
 
 pub fn tests() -> Vec<(&'static str, TestFn)> {
@@ -23,8 +24,9 @@ async fn queue_test_message(app: &TestApp, to: &str) -> Result<String, String> {
         .await?
         .expect(201)?
         .json();
-    ensure!(
-        reply["message"]["kind"] == "test",
+    ensure_eq!(
+        reply["message"]["kind"],
+        "test",
         "kind {}",
         reply["message"]["kind"]
     );
@@ -53,8 +55,9 @@ async fn test_message_is_delivered_to_the_webhook_and_marked_sent(
             Ok(app.webhook.deliveries_to(&to).into_iter().next())
         })
         .await?;
-    ensure!(
-        delivery.body["id"] == id.as_str(),
+    ensure_eq!(
+        delivery.body["id"],
+        id.as_str(),
         "delivered {}",
         delivery.body
     );
@@ -62,16 +65,18 @@ async fn test_message_is_delivered_to_the_webhook_and_marked_sent(
         delivery.body["subject"].is_string() && delivery.body["text"].is_string(),
         "incomplete message"
     );
-    ensure!(
-        delivery.idempotency_key.as_deref() == Some(id.as_str()),
+    ensure_eq!(
+        delivery.idempotency_key.as_deref(),
+        Some(id.as_str()),
         "no Idempotency-Key"
     );
     app.eventually(Duration::from_secs(15), || sent_at(&app, &to))
         .await?;
     // A second delivery would come from the job run twice or retried at once.
     app.queue_caught_up().await?;
-    ensure!(
-        app.webhook.deliveries_to(&to).len() == 1,
+    ensure_eq!(
+        app.webhook.deliveries_to(&to).len(),
+        1,
         "delivered more than once"
     );
     Ok(())
@@ -89,7 +94,7 @@ async fn failing_webhook_is_retried_until_the_message_is_delivered(
         })
         .await?;
     let answers: Vec<u16> = deliveries.iter().map(|d| d.answered).collect();
-    ensure!(answers == [500, 200], "webhook answered {answers:?}");
+    ensure_eq!(answers, [500, 200], "webhook answered {answers:?}");
     ensure!(
         deliveries.iter().all(|d| d.body["id"] == id.as_str()),
         "different message ids"

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::ensure;
+use crate::ensure_eq;
 use crate::harness::{Auth, TestApp, TestFn};
 
 pub fn tests() -> Vec<(&'static str, TestFn)> {
@@ -23,8 +24,9 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
 
 async fn health_answers_ok_once_d1_is_ready(app: Arc<TestApp>) -> Result<(), String> {
     let reply = app.get("/healthz", Auth::None).await?.expect(200)?;
-    ensure!(
-        reply.json() == json!({"status": "ok"}),
+    ensure_eq!(
+        reply.json(),
+        json!({"status": "ok"}),
         "body was {}",
         reply.text
     );
@@ -37,8 +39,9 @@ async fn openapi_document_lists_exactly_the_served_routes(app: Arc<TestApp>) -> 
         .await?
         .expect(200)?
         .json();
-    ensure!(
-        doc["openapi"] == "3.1.0",
+    ensure_eq!(
+        doc["openapi"],
+        "3.1.0",
         "not OpenAPI 3.1: {}",
         doc["openapi"]
     );
@@ -81,8 +84,9 @@ async fn wrong_method_is_a_json_405(app: Arc<TestApp>) -> Result<(), String> {
         .delete("/healthz", Auth::None)
         .await?
         .expect_error(405, "method_not_allowed")?;
-    ensure!(
-        reply.header("allow").as_deref() == Some("GET, HEAD"),
+    ensure_eq!(
+        reply.header("allow").as_deref(),
+        Some("GET, HEAD"),
         "Allow was {:?}",
         reply.header("allow")
     );
@@ -95,8 +99,9 @@ async fn wrong_method_is_a_json_405(app: Arc<TestApp>) -> Result<(), String> {
         )
         .await?
         .expect_error(405, "method_not_allowed")?;
-    ensure!(
-        reply.header("allow").as_deref() == Some("POST, GET, HEAD"),
+    ensure_eq!(
+        reply.header("allow").as_deref(),
+        Some("POST, GET, HEAD"),
         "Allow was {:?}",
         reply.header("allow")
     );
@@ -146,16 +151,19 @@ async fn responses_forbid_sniffing_caching_and_referrers(app: Arc<TestApp>) -> R
         app.get("/healthz", Auth::None).await?,
         app.get("/nope", Auth::None).await?,
     ] {
-        ensure!(
-            reply.header("x-content-type-options").as_deref() == Some("nosniff"),
+        ensure_eq!(
+            reply.header("x-content-type-options").as_deref(),
+            Some("nosniff"),
             "no nosniff"
         );
-        ensure!(
-            reply.header("referrer-policy").as_deref() == Some("no-referrer"),
+        ensure_eq!(
+            reply.header("referrer-policy").as_deref(),
+            Some("no-referrer"),
             "no referrer policy"
         );
-        ensure!(
-            reply.header("cache-control").as_deref() == Some("no-store"),
+        ensure_eq!(
+            reply.header("cache-control").as_deref(),
+            Some("no-store"),
             "cacheable"
         );
         ensure!(

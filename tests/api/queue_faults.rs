@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::ensure;
+use crate::ensure_eq;
+use crate::given::{
+    create_form, create_segment, external_id, form_body, member_emails, order, ready_segment,
+    run_tag, send_orders, signed_up_and_confirmed,
+};
 use crate::harness::{days_ago, unique_email, Auth, TestApp, TestFn};
-use crate::orders::{external_id, order, send_orders};
-use crate::segments::{create_segment, member_emails, ready_segment, run_tag};
-use crate::signup::{create_form, form_body, signed_up_and_confirmed};
 
 /// Tests that write the local D1 from a second process (see `harness::run`).
 pub fn serial_tests() -> Vec<(&'static str, TestFn)> {
@@ -178,8 +180,9 @@ async fn a_consumer_dying_mid_batch_ends_in_the_state_of_a_clean_run(
     let faulty = story(&app, &run_tag("crashy")).await?;
     let crashy_secs = started.elapsed().as_secs_f64();
     crashes.disarm()?;
-    ensure!(
-        faulty == clean,
+    ensure_eq!(
+        faulty,
+        clean,
         "redelivery changed the outcome:\n clean {clean:?}\n crash {faulty:?}"
     );
     // `make bench` copies this line into BENCHMARKS.md.

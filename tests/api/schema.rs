@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::ensure;
+use crate::given::{external_id, order, send_orders, session_for};
 use crate::harness::{unique_email, TestApp, TestFn};
-use crate::me::session_for;
-use crate::orders::{external_id, order, send_orders};
 
 /// Runs after every other test: the run creates forms, keys, segments and contacts at random,
 /// and its requests would otherwise count against limits other tests rely on.

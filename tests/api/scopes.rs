@@ -9,6 +9,7 @@ use clientela::router::{Access, ROUTES};
 use serde_json::{json, Value};
 
 use crate::ensure;
+use crate::ensure_eq;
 use crate::harness::{Auth, Reply, TestApp, TestFn};
 
 pub fn tests() -> Vec<(&'static str, TestFn)> {
@@ -140,8 +141,9 @@ async fn every_admin_operation_refuses_a_key_lacking_only_its_scope(
             _ => None,
         })
         .collect();
-    ensure!(
-        documented == table,
+    ensure_eq!(
+        documented,
+        table,
         "the document's admin operations differ from the route table:\n{documented:?}\n{table:?}"
     );
     ensure!(

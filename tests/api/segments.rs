@@ -7,9 +7,13 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::ensure;
-use crate::harness::{audit_entries, unique_email, Auth, Reply, TestApp, TestFn};
-use crate::orders::{external_id, order, send_orders};
-use crate::signup::{contact, create_form, form_body, signup, submit};
+use crate::ensure_eq;
+use crate::given::{
+    answered, confirm_messages, contact, create_form, create_segment, export, external_id,
+    form_body, import, member_emails, newsletter_links, order, ready_segment, run_tag, send_orders,
+    session_for, signup, submit, token_of,
+};
+use crate::harness::{audit_entries, Auth, TestApp, TestFn};
 
 pub fn tests() -> Vec<(&'static str, TestFn)> {
     crate::tests![
@@ -28,15 +32,6 @@ pub fn serial_tests() -> Vec<(&'static str, TestFn)> {
     crate::tests![days_pass_and_the_daily_run_keeps_time_relative_segments_right]
 }
 
-/// A tag no other test's addresses contain, so a rule can pick exactly this test's people.
-pub fn run_tag(name: &str) -> String {
-    unique_email(name)
-        .split('@')
-        .next()
-        .unwrap_or(name)
-        .to_string()
-}
-
 async fn active_contact(
     app: &TestApp,
     form: &str,
@@ -50,55 +45,11 @@ async fn active_contact(
     let c = contact(app, email)
         .await?
         .ok_or("signup did not create a contact")?;
-    ensure!(c["status"] == "active", "not active: {c}");
+    ensure_eq!(c["status"], "active", "not active: {c}");
     c["id"]
         .as_str()
         .map(str::to_string)
         .ok_or_else(|| "no id".into())
-}
-
-pub async fn create_segment(app: &TestApp, name: &str, rule: Value) -> Result<Value, String> {
-    Ok(app
-        .post_json(
-            "/admin/v1/segments",
-            &json!({"name": name, "rule": rule}),
-            Auth::Admin,
-        )
-        .await?
-        .expect(201)?
-        .json())
-}
-
-pub async fn ready_segment(app: &TestApp, id: &str, version: i64) -> Result<Value, String> {
-    app.eventually(Duration::from_secs(30), || async {
-        let s = app
-            .get(&format!("/admin/v1/segments/{id}"), Auth::Admin)
-            .await?
-            .expect(200)?
-            .json();
-        Ok(if s["state"] == "ready" && s["version"] == version {
-            Some(s)
-        } else {
-            None
-        })
-    })
-    .await
-}
-
-async fn export(app: &TestApp, id: &str, query: &str) -> Result<Reply, String> {
-    app.get(
-        &format!("/admin/v1/segments/{id}/export.csv{query}"),
-        Auth::Admin,
-    )
-    .await
-}
-
-/// The emails in an export, sorted.
-pub async fn member_emails(app: &TestApp, id: &str) -> Result<Vec<String>, String> {
-    let csv = export(app, id, "?columns=email").await?.expect(200)?;
-    let mut emails: Vec<String> = csv.text.lines().skip(1).map(str::to_string).collect();
-    emails.sort();
-    Ok(emails)
 }
 
 async fn eventually_members(app: &TestApp, id: &str, want: &[&str]) -> Result<(), String> {
@@ -212,7 +163,7 @@ async fn segment_is_built_from_contacts_orders_and_answers_then_kept_current(
     );
 
     // Withdrawing marketing consent moves them out.
-    let session = crate::me::session_for(&app, &big).await?;
+    let session = session_for(&app, &big).await?;
     app.send(
         app.client
             .put(app.url("/v1/me/consents/marketing_email"))
@@ -231,7 +182,7 @@ async fn segment_is_built_from_contacts_orders_and_answers_then_kept_current(
     .map_err(|e| format!("size after withdrawal: {e}"))?;
 
     // Their own view lists the segments they are in.
-    let later_session = crate::me::session_for(&app, &later).await?;
+    let later_session = session_for(&app, &later).await?;
     let me = app
         .get("/v1/me", Auth::Bearer(&later_session))
         .await?
@@ -278,7 +229,7 @@ async fn unconfirmed_and_unconsented_people_never_join_a_marketing_segment(
     // The stored count, which the export's own eligibility re-check does not touch: a builder
     // that let the pending signup or the order-only buyer in shows here.
     let ready = ready_segment(&app, id, 1).await?;
-    ensure!(ready["size"] == 1, "the builder counted {}", ready["size"]);
+    ensure_eq!(ready["size"], 1, "the builder counted {}", ready["size"]);
     eventually_members(&app, id, &[&member]).await?;
     // A segment for a purpose nobody granted is empty.
     let sms = app
@@ -291,7 +242,7 @@ async fn unconfirmed_and_unconsented_people_never_join_a_marketing_segment(
         .expect(201)?
         .json();
     let sms_ready = ready_segment(&app, sms["id"].as_str().ok_or("no id")?, 1).await?;
-    ensure!(sms_ready["size"] == 0, "sms segment {sms_ready}");
+    ensure_eq!(sms_ready["size"], 0, "sms segment {sms_ready}");
     Ok(())
 }
 
@@ -401,8 +352,7 @@ async fn export_neutralises_formulas_and_offers_columns_and_ndjson(
         csv.headers
     );
     let mut lines = csv.text.split("\r\n");
-    ensure!(
-        lines.next() == Some("contact_id,email,name,locale,country,city,temperature,order_count,total_spent,last_order_at"),
+    ensure_eq!(lines.next(), Some("contact_id,email,name,locale,country,city,temperature,order_count,total_spent,last_order_at"),
         "header {}",
         csv.text
     );
@@ -439,7 +389,7 @@ async fn export_neutralises_formulas_and_offers_columns_and_ndjson(
         .await?
         .expect(200)?
         .json();
-    ensure!(opened["scope"] == "preferences", "scope {opened}");
+    ensure_eq!(opened["scope"], "preferences", "scope {opened}");
     let picked = export(&app, id, "?columns=email,name,order_count")
         .await?
         .expect(200)?;
@@ -459,8 +409,9 @@ async fn export_neutralises_formulas_and_offers_columns_and_ndjson(
         .expect(200)?;
     let first: Value =
         serde_json::from_str(nd.text.lines().next().unwrap_or("")).map_err(|e| e.to_string())?;
-    ensure!(
-        first == json!({"email": evil, "name": "=HYPERLINK(\"http://evil\",\"x\")"}),
+    ensure_eq!(
+        first,
+        json!({"email": evil, "name": "=HYPERLINK(\"http://evil\",\"x\")"}),
         "ndjson {first}"
     );
     // Every export of this segment is recorded about it: the CSV ones above and the NDJSON one.
@@ -551,8 +502,9 @@ async fn days_pass_and_the_daily_run_keeps_time_relative_segments_right(
     ready_segment(&app, &id, 1).await?;
     eventually_members(&app, &id, &[&fading, &fresh]).await?;
     let fresh_contact = contact(&app, &fresh).await?.ok_or("gone")?;
-    ensure!(
-        fresh_contact["stats"]["temperature"] == "hot",
+    ensure_eq!(
+        fresh_contact["stats"]["temperature"],
+        "hot",
         "a buyer of two days ago is not hot: {}",
         fresh_contact["stats"]
     );
@@ -664,7 +616,7 @@ async fn a_segment_larger_than_a_page_is_built_and_exported_whole(
         .filter(|e| !e.starts_with(&format!("{tag}-0@")))
         .cloned()
         .collect();
-    ensure!(brazil.len() == 2 * CHUNK_ROWS, "setup: {brazil:?}");
+    ensure_eq!(brazil.len(), 2 * CHUNK_ROWS, "setup: {brazil:?}");
     for (name, rule, want) in [
         (
             "seven",
@@ -681,24 +633,26 @@ async fn a_segment_larger_than_a_page_is_built_and_exported_whole(
         let created = create_segment(&app, name, rule).await?;
         let id = created["id"].as_str().ok_or("no id")?;
         let ready = ready_segment(&app, id, 1).await?;
-        ensure!(
-            ready["size"] == want.len(),
+        ensure_eq!(
+            ready["size"],
+            want.len(),
             "{name}: the rebuild counted {} members, not {}",
             ready["size"],
             want.len()
         );
         let csv = export(&app, id, "?columns=email").await?.expect(200)?;
         let rows: Vec<&str> = csv.text.split("\r\n").filter(|l| !l.is_empty()).collect();
-        ensure!(rows.first() == Some(&"email"), "{name}: header {rows:?}");
+        ensure_eq!(rows.first(), Some(&"email"), "{name}: header {rows:?}");
         let mut got: Vec<String> = rows[1..].iter().map(|s| s.to_string()).collect();
-        ensure!(
-            got.len() == want.len(),
+        ensure_eq!(
+            got.len(),
+            want.len(),
             "{name}: the CSV has {} rows for {} members: {got:?}",
             got.len(),
             want.len()
         );
         got.sort();
-        ensure!(&got == want, "{name}: CSV {got:?}, want {want:?}");
+        ensure_eq!(&got, want, "{name}: CSV {got:?}, want {want:?}");
         let nd = export(&app, id, "?format=ndjson&columns=email")
             .await?
             .expect(200)?;
@@ -712,7 +666,7 @@ async fn a_segment_larger_than_a_page_is_built_and_exported_whole(
             })
             .collect::<Result<_, _>>()?;
         lines.sort();
-        ensure!(&lines == want, "{name}: NDJSON {lines:?}, want {want:?}");
+        ensure_eq!(&lines, want, "{name}: NDJSON {lines:?}, want {want:?}");
     }
     Ok(())
 }
@@ -742,9 +696,9 @@ async fn every_change_to_a_person_moves_them_in_or_out_of_segments_at_once(
     pending["fields"]["country"] = json!("PT");
     submit(&app, &double_opt_in, &pending).await?.expect(202)?;
     // Links and sessions are fetched before the segments exist: fetching them makes no change.
-    let (unsubscribe_url, _) = crate::trust::newsletter_links(&app, &unsubscribing).await?;
-    let patch_session = crate::me::session_for(&app, &patched).await?;
-    let erase_session = crate::me::session_for(&app, &erased).await?;
+    let (unsubscribe_url, _) = newsletter_links(&app, &unsubscribing).await?;
+    let patch_session = session_for(&app, &patched).await?;
+    let erase_session = session_for(&app, &erased).await?;
 
     let portugal = create_segment(
         &app,
@@ -766,7 +720,7 @@ async fn every_change_to_a_person_moves_them_in_or_out_of_segments_at_once(
     .expect(200)?;
     eventually_size(&app, &portugal, 3, "after the person's own edit").await?;
 
-    crate::import::import(
+    import(
         &app,
         "text/csv",
         &format!("email,country\r\n{imported},PT\r\n"),
@@ -775,8 +729,8 @@ async fn every_change_to_a_person_moves_them_in_or_out_of_segments_at_once(
     .expect(200)?;
     eventually_size(&app, &portugal, 4, "after the shop's import").await?;
 
-    let messages = crate::signup::confirm_messages(&app, &confirming).await?;
-    let token = crate::signup::token_of(messages.first().ok_or("no confirmation email")?)?;
+    let messages = confirm_messages(&app, &confirming).await?;
+    let token = token_of(messages.first().ok_or("no confirmation email")?)?;
     app.post_json("/v1/confirm", &json!({"token": token}), Auth::None)
         .await?
         .expect(200)?;
@@ -810,7 +764,7 @@ async fn every_change_to_a_person_moves_them_in_or_out_of_segments_at_once(
     let promoters = promoters["id"].as_str().ok_or("no id")?.to_string();
     eventually_size(&app, &promoters, 0, "promoters built").await?;
     // No order: an order would enqueue a contact change of its own and hide a missing one.
-    crate::surveys::answered(&app, &answering, None, false, json!({"nps": 10})).await?;
+    answered(&app, &answering, None, false, json!({"nps": 10})).await?;
     eventually_size(&app, &promoters, 1, "after a survey answer").await?;
     eventually_members(&app, &promoters, &[&answering]).await?;
     Ok(())

@@ -6,7 +6,12 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::ensure;
-use crate::harness::{unique_email, Auth, Reply, TestApp, TestFn};
+use crate::ensure_eq;
+use crate::given::{
+    confirm_messages, contact, create_form, form_body, signed_up_and_confirmed, signup, submit,
+    submit_from, token_of, SHOP,
+};
+use crate::harness::{unique_email, Auth, TestApp, TestFn};
 
 pub fn tests() -> Vec<(&'static str, TestFn)> {
     crate::tests![
@@ -41,37 +46,6 @@ pub fn serial_tests() -> Vec<(&'static str, TestFn)> {
     ]
 }
 
-pub const SHOP: &str = "https://shop.example";
-
-pub fn form_body(double_opt_in: bool) -> Value {
-    json!({
-        "name": "Newsletter",
-        "allowed_origins": [SHOP],
-        "locale": "pt-BR",
-        "double_opt_in": double_opt_in,
-        "redirect_url": "https://shop.example/thanks",
-        "fields": [
-            {"key": "email", "type": "email", "required": true, "label": {"en": "Email", "pt-BR": "E-mail"}},
-            {"key": "name", "type": "text", "max_len": 100, "label": {"en": "Name", "pt-BR": "Nome"}},
-            {"key": "country", "type": "text"},
-            {"key": "interests", "type": "multi_choice", "options": ["shoes", "bags"]}
-        ],
-        "consents": [{"purpose": "marketing_email", "required": true, "policy_version": "2026-01",
-                      "text": {"en": "I agree to receive offers by email", "pt-BR": "Aceito receber ofertas por e-mail"}}]
-    })
-}
-
-pub async fn create_form(app: &TestApp, body: &Value) -> Result<String, String> {
-    let reply = app
-        .post_json("/admin/v1/forms", body, Auth::Admin)
-        .await?
-        .expect(201)?;
-    reply.json()["id"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| "no form id".into())
-}
-
 /// A distinct visitor IP per call, so per-IP limits only bite where a test wants them to.
 fn visitor_ip() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -80,94 +54,25 @@ fn visitor_ip() -> String {
     format!("198.51.{}.{}", (n / 250) % 250, n % 250 + 1)
 }
 
-pub async fn submit_from(
-    app: &TestApp,
-    form: &str,
-    body: &Value,
-    ip: &str,
-) -> Result<Reply, String> {
-    let builder = app
-        .client
-        .post(app.url(&format!("/v1/forms/{form}/submissions")))
-        .header("Origin", SHOP)
-        .header("CF-Connecting-IP", ip)
-        .header("User-Agent", "StoryBrowser/1.0")
-        .json(body);
-    app.send(builder, Auth::None).await
-}
-
-pub async fn submit(app: &TestApp, form: &str, body: &Value) -> Result<Reply, String> {
-    submit_from(app, form, body, &app.visitor_ip()).await
-}
-
-pub fn signup(email: &str, name: &str) -> Value {
-    json!({"fields": {"email": email, "name": name, "country": "br", "interests": ["bags"]},
-           "consents": {"marketing_email": true}})
-}
-
-pub async fn contact(app: &TestApp, email: &str) -> Result<Option<Value>, String> {
-    let reply = app
-        .get(
-            &format!("/admin/v1/contacts?email={}", email.replace('+', "%2B")),
-            Auth::Admin,
-        )
-        .await?
-        .expect(200)?;
-    Ok(reply.json()["contacts"]
-        .as_array()
-        .and_then(|c| c.first().cloned()))
-}
-
-pub async fn confirm_messages(app: &TestApp, email: &str) -> Result<Vec<Value>, String> {
-    Ok(app
-        .mail_to(email)
-        .await?
-        .into_iter()
-        .filter(|x| x["kind"] == "confirm")
-        .collect())
-}
-
-pub fn token_of(message: &Value) -> Result<String, String> {
-    let url = message["url"].as_str().ok_or("message without url")?;
-    url.split("t=")
-        .nth(1)
-        .map(str::to_string)
-        .ok_or_else(|| format!("no token in {url}"))
-}
-
-pub async fn signed_up_and_confirmed(app: &TestApp, form: &str, email: &str) -> Result<(), String> {
-    submit(app, form, &signup(email, "Ana"))
-        .await?
-        .expect(202)?;
-    let messages = confirm_messages(app, email).await?;
-    let token = token_of(messages.first().ok_or("no confirmation email")?)?;
-    app.post_json("/v1/confirm", &json!({"token": token}), Auth::None)
-        .await?
-        .expect(200)?;
-    Ok(())
-}
-
 async fn signup_then_confirm_makes_contact_active(app: Arc<TestApp>) -> Result<(), String> {
     let form = create_form(&app, &form_body(true)).await?;
     let email = unique_email("ana");
     let reply = submit(&app, &form, &signup(&email.to_uppercase(), "Ana Souza"))
         .await?
         .expect(202)?;
-    ensure!(
-        reply.json() == json!({"status": "accepted"}),
+    ensure_eq!(
+        reply.json(),
+        json!({"status": "accepted"}),
         "body {}",
         reply.text
     );
     let pending = contact(&app, &email)
         .await?
         .ok_or("no contact after signup")?;
-    ensure!(
-        pending["status"] == "pending",
-        "status {}",
-        pending["status"]
-    );
-    ensure!(
-        pending["email"] == email.as_str(),
+    ensure_eq!(pending["status"], "pending", "status {}", pending["status"]);
+    ensure_eq!(
+        pending["email"],
+        email.as_str(),
         "email not normalized: {}",
         pending["email"]
     );
@@ -175,24 +80,22 @@ async fn signup_then_confirm_makes_contact_active(app: Arc<TestApp>) -> Result<(
         pending["name"] == "Ana Souza" && pending["country"] == "BR",
         "columns {pending}"
     );
-    ensure!(
-        pending["attributes"]["interests"] == json!(["bags"]),
+    ensure_eq!(
+        pending["attributes"]["interests"],
+        json!(["bags"]),
         "attributes {}",
         pending["attributes"]
     );
     let messages = confirm_messages(&app, &email).await?;
-    ensure!(
-        messages.len() == 1,
-        "{} confirmation emails",
-        messages.len()
-    );
+    ensure_eq!(messages.len(), 1, "{} confirmation emails", messages.len());
     let url = messages[0]["url"].as_str().unwrap_or("");
     ensure!(
         url.starts_with(&format!("{}/confirm?t=", app.base)),
         "url {url}"
     );
-    ensure!(
-        messages[0]["subject"] == "Confirme sua inscrição",
+    ensure_eq!(
+        messages[0]["subject"],
+        "Confirme sua inscrição",
         "not localized: {}",
         messages[0]["subject"]
     );
@@ -201,8 +104,9 @@ async fn signup_then_confirm_makes_contact_active(app: Arc<TestApp>) -> Result<(
         .post_json("/v1/confirm", &json!({"token": token}), Auth::None)
         .await?
         .expect(200)?;
-    ensure!(
-        confirmed.json() == json!({"status": "confirmed"}),
+    ensure_eq!(
+        confirmed.json(),
+        json!({"status": "confirmed"}),
         "body {}",
         confirmed.text
     );
@@ -212,9 +116,9 @@ async fn signup_then_confirm_makes_contact_active(app: Arc<TestApp>) -> Result<(
         "after confirm {active}"
     );
     let consents = &active["consents"];
-    ensure!(
-        consents
-            == &json!([{"purpose": "marketing_email", "granted": true, "policy_version": "2026-01", "updated_at": consents[0]["updated_at"]}]),
+    ensure_eq!(
+        consents,
+        &json!([{"purpose": "marketing_email", "granted": true, "policy_version": "2026-01", "updated_at": consents[0]["updated_at"]}]),
         "consents {consents}"
     );
     Ok(())
@@ -232,7 +136,7 @@ async fn consent_proof_records_text_hash_policy_ip_and_agent(
         .iter()
         .filter_map(|e| e["method"].as_str())
         .collect();
-    ensure!(methods == ["form", "double_opt_in"], "methods {methods:?}");
+    ensure_eq!(methods, ["form", "double_opt_in"], "methods {methods:?}");
     // SHA-256 of the Portuguese text the visitor saw (the form's locale is pt-BR).
     let shown = clientela::domain::consent::notice_hash("Aceito receber ofertas por e-mail");
     for event in history {
@@ -240,17 +144,18 @@ async fn consent_proof_records_text_hash_policy_ip_and_agent(
             event["action"] == "granted" && event["purpose"] == "marketing_email",
             "event {event}"
         );
-        ensure!(event["policy_version"] == "2026-01", "policy {event}");
-        ensure!(event["notice_text_hash"] == shown.as_str(), "hash {event}");
-        ensure!(event["source"] == form.as_str(), "source {event}");
+        ensure_eq!(event["policy_version"], "2026-01", "policy {event}");
+        ensure_eq!(event["notice_text_hash"], shown.as_str(), "hash {event}");
+        ensure_eq!(event["source"], form.as_str(), "source {event}");
         ensure!(
             event["ip_hash"].as_str().is_some_and(|h| h.len() == 64),
             "ip hash {event}"
         );
         ensure!(!event.to_string().contains("198.51."), "raw IP stored");
     }
-    ensure!(
-        history[0]["user_agent"] == "StoryBrowser/1.0",
+    ensure_eq!(
+        history[0]["user_agent"],
+        "StoryBrowser/1.0",
         "agent {}",
         history[0]
     );
@@ -264,7 +169,7 @@ async fn form_without_double_opt_in_activates_at_once(app: Arc<TestApp>) -> Resu
         .await?
         .expect(202)?;
     let c = contact(&app, &email).await?.ok_or("no contact")?;
-    ensure!(c["status"] == "active", "status {}", c["status"]);
+    ensure_eq!(c["status"], "active", "status {}", c["status"]);
     ensure!(
         confirm_messages(&app, &email).await?.is_empty(),
         "sent a confirmation anyway"
@@ -289,8 +194,9 @@ async fn answers_are_identical_for_new_pending_and_confirmed_addresses(
             r.status,
             r.text
         );
-        ensure!(
-            r.header("content-type") == first.header("content-type"),
+        ensure_eq!(
+            r.header("content-type"),
+            first.header("content-type"),
             "content types differ"
         );
     }
@@ -319,7 +225,7 @@ async fn confirmed_address_is_never_made_pending_or_overwritten(
                         "consents": {"marketing_email": true}});
     submit(&app, &form, &change).await?.expect(202)?;
     let c = contact(&app, &email).await?.ok_or("no contact")?;
-    ensure!(c["status"] == "active", "went back to {}", c["status"]);
+    ensure_eq!(c["status"], "active", "went back to {}", c["status"]);
     ensure!(
         c["name"] == before["name"]
             && c["country"] == before["country"]
@@ -363,7 +269,7 @@ async fn at_most_one_confirmation_email_per_address_per_day(
             .expect(202)?;
     }
     let n = confirm_messages(&app, &email).await?.len();
-    ensure!(n == 1, "{n} confirmation emails for one address");
+    ensure_eq!(n, 1, "{n} confirmation emails for one address");
     Ok(())
 }
 
@@ -384,14 +290,16 @@ async fn plain_html_form_post_redirects_to_the_thank_you_page(
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body(body);
     let reply = app.send(builder, Auth::None).await?.expect(303)?;
-    ensure!(
-        reply.header("location").as_deref() == Some("https://shop.example/thanks"),
+    ensure_eq!(
+        reply.header("location").as_deref(),
+        Some("https://shop.example/thanks"),
         "location {:?}",
         reply.header("location")
     );
     let c = contact(&app, &email).await?.ok_or("no contact")?;
-    ensure!(
-        c["attributes"]["interests"] == json!(["shoes", "bags"]),
+    ensure_eq!(
+        c["attributes"]["interests"],
+        json!(["shoes", "bags"]),
         "attributes {}",
         c["attributes"]
     );
@@ -404,8 +312,9 @@ async fn honeypot_submissions_are_accepted_and_dropped(app: Arc<TestApp>) -> Res
     let mut body = signup(&email, "Bot");
     body["fields"]["website"] = json!("http://spam.example");
     let reply = submit(&app, &form, &body).await?.expect(202)?;
-    ensure!(
-        reply.json() == json!({"status": "accepted"}),
+    ensure_eq!(
+        reply.json(),
+        json!({"status": "accepted"}),
         "body {}",
         reply.text
     );
@@ -572,8 +481,9 @@ async fn allowed_origin_gets_cors_on_preflight_and_answers(
         .header("Access-Control-Request-Method", "POST")
         .header("Access-Control-Request-Headers", "content-type");
     let reply = app.send(preflight, Auth::None).await?.expect(204)?;
-    ensure!(
-        reply.header("access-control-allow-origin").as_deref() == Some(SHOP),
+    ensure_eq!(
+        reply.header("access-control-allow-origin").as_deref(),
+        Some(SHOP),
         "preflight ACAO {:?}",
         reply.header("access-control-allow-origin")
     );
@@ -586,15 +496,17 @@ async fn allowed_origin_gets_cors_on_preflight_and_answers(
     let ok = submit(&app, &form, &signup(&unique_email("cors"), "C"))
         .await?
         .expect(202)?;
-    ensure!(
-        ok.header("access-control-allow-origin").as_deref() == Some(SHOP),
+    ensure_eq!(
+        ok.header("access-control-allow-origin").as_deref(),
+        Some(SHOP),
         "202 without ACAO"
     );
     let bad = submit(&app, &form, &json!({"fields": {}}))
         .await?
         .expect(400)?;
-    ensure!(
-        bad.header("access-control-allow-origin").as_deref() == Some(SHOP),
+    ensure_eq!(
+        bad.header("access-control-allow-origin").as_deref(),
+        Some(SHOP),
         "400 without ACAO: the widget could not show errors"
     );
     Ok(())
@@ -618,11 +530,7 @@ async fn forged_used_and_expired_tokens_are_refused(app: Arc<TestApp>) -> Result
     let page = app
         .send(app.client.post(app.url("/confirm")), Auth::None)
         .await?;
-    ensure!(
-        page.status == 400,
-        "POST /confirm without t: {}",
-        page.status
-    );
+    ensure_eq!(page.status, 400, "POST /confirm without t: {}", page.status);
     let form = create_form(&app, &form_body(true)).await?;
     let email = unique_email("tokens");
     submit(&app, &form, &signup(&email, "T"))
@@ -639,8 +547,9 @@ async fn forged_used_and_expired_tokens_are_refused(app: Arc<TestApp>) -> Result
     confirm(tampered).await?.expect_error(410, "link_invalid")?;
     confirm(token.clone()).await?.expect(200)?;
     let reused = confirm(token).await?.expect_error(410, "link_invalid")?;
-    ensure!(
-        reused.json()["error"]["message"] == "this link is invalid or has expired",
+    ensure_eq!(
+        reused.json()["error"]["message"],
+        "this link is invalid or has expired",
         "not generic"
     );
     // An expired link: move its expiry into the past.
@@ -662,8 +571,9 @@ async fn forged_used_and_expired_tokens_are_refused(app: Arc<TestApp>) -> Result
         .await?
         .expect_error(410, "link_invalid")?;
     let c = contact(&app, &late).await?.ok_or("no contact")?;
-    ensure!(
-        c["status"] == "pending",
+    ensure_eq!(
+        c["status"],
+        "pending",
         "expired link confirmed: {}",
         c["status"]
     );
@@ -709,7 +619,7 @@ async fn confirm_link_get_shows_a_button_and_changes_nothing(
         );
     }
     let c = contact(&app, &email).await?.ok_or("no contact")?;
-    ensure!(c["status"] == "pending", "a GET confirmed the address");
+    ensure_eq!(c["status"], "pending", "a GET confirmed the address");
     let form_post = app
         .send(app.client.post(app.url(&url)), Auth::None)
         .await?
@@ -719,7 +629,7 @@ async fn confirm_link_get_shows_a_button_and_changes_nothing(
         "no result on the page"
     );
     let c = contact(&app, &email).await?.ok_or("no contact")?;
-    ensure!(c["status"] == "active", "the button did not confirm");
+    ensure_eq!(c["status"], "active", "the button did not confirm");
     Ok(())
 }
 
@@ -743,8 +653,9 @@ async fn too_many_submissions_from_one_ip_get_429_with_retry_after(
             .is_some_and(|s| s.parse::<u32>().is_ok_and(|n| n > 0)),
         "no Retry-After"
     );
-    ensure!(
-        reply.json()["error"]["code"] == "rate_limited",
+    ensure_eq!(
+        reply.json()["error"]["code"],
+        "rate_limited",
         "body {}",
         reply.text
     );
@@ -783,8 +694,9 @@ async fn turnstile_is_verified_server_side_and_fails_closed(
         .await?
         .expect(200)?
         .json();
-    ensure!(
-        public["turnstile_site_key"] == "0x4AAAAAAAtest",
+    ensure_eq!(
+        public["turnstile_site_key"],
+        "0x4AAAAAAAtest",
         "site key not public"
     );
     let email = unique_email("human");
@@ -932,8 +844,9 @@ async fn form_definitions_are_validated_and_patchable(app: Arc<TestApp>) -> Resu
         "PATCH did not persist: {after}"
     );
     let changed = ["name", "double_opt_in", "updated_at"];
-    ensure!(
-        without(after.clone(), &changed) == without(before.clone(), &changed),
+    ensure_eq!(
+        without(after.clone(), &changed),
+        without(before.clone(), &changed),
         "PATCH changed keys it did not name:\n{before}\n{after}"
     );
     let public_after = stored(public_path.clone()).await?;
@@ -941,8 +854,9 @@ async fn form_definitions_are_validated_and_patchable(app: Arc<TestApp>) -> Resu
         public_after["name"] == "Winter sale" && public_after["double_opt_in"] == false,
         "public definition not updated: {public_after}"
     );
-    ensure!(
-        without(public_after, &changed) == without(public_before, &changed),
+    ensure_eq!(
+        without(public_after, &changed),
+        without(public_before, &changed),
         "public definition changed beyond the PATCH"
     );
     // The stored setting is the one signups follow: no confirmation step any more.
@@ -951,8 +865,9 @@ async fn form_definitions_are_validated_and_patchable(app: Arc<TestApp>) -> Resu
         .await?
         .expect(202)?;
     let joined = contact(&app, &direct).await?.ok_or("no contact")?;
-    ensure!(
-        joined["status"] == "active",
+    ensure_eq!(
+        joined["status"],
+        "active",
         "double_opt_in false not applied: {}",
         joined["status"]
     );
@@ -964,8 +879,9 @@ async fn form_definitions_are_validated_and_patchable(app: Arc<TestApp>) -> Resu
     )
     .await?
     .expect_error(400, "validation_failed")?;
-    ensure!(
-        stored(admin_path.clone()).await? == after,
+    ensure_eq!(
+        stored(admin_path.clone()).await?,
+        after,
         "a refused PATCH changed the form"
     );
     let listed = app
@@ -1020,8 +936,9 @@ async fn public_definition_hides_allowed_origins(app: Arc<TestApp>) -> Result<()
         )
         .await?
         .expect(200)?;
-    ensure!(
-        reply.header("access-control-allow-origin").as_deref() == Some(SHOP),
+    ensure_eq!(
+        reply.header("access-control-allow-origin").as_deref(),
+        Some(SHOP),
         "no CORS on the definition"
     );
     let public = reply.json();
@@ -1030,13 +947,15 @@ async fn public_definition_hides_allowed_origins(app: Arc<TestApp>) -> Result<()
         "origins leak: {}",
         reply.text
     );
-    ensure!(
-        public["honeypot_field"] == "website",
+    ensure_eq!(
+        public["honeypot_field"],
+        "website",
         "honeypot {}",
         public["honeypot_field"]
     );
-    ensure!(
-        public["submit_url"] == format!("{}/v1/forms/{form}/submissions", app.base).as_str(),
+    ensure_eq!(
+        public["submit_url"],
+        format!("{}/v1/forms/{form}/submissions", app.base).as_str(),
         "submit_url {}",
         public["submit_url"]
     );

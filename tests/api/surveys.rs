@@ -7,9 +7,12 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::ensure;
-use crate::harness::{unique_email, Auth, Reply, TestApp, TestFn};
-use crate::orders::{external_id, order, send_orders};
-use crate::signup::contact;
+use crate::ensure_eq;
+use crate::given::{
+    answer, contact, create_survey, external_id, invitation_token, invite, order, send_orders,
+    survey_body,
+};
+use crate::harness::{unique_email, Auth, TestApp, TestFn};
 
 pub fn tests() -> Vec<(&'static str, TestFn)> {
     crate::tests![
@@ -24,77 +27,6 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
 /// Tests that move time by writing the local D1 directly (see `harness::run`).
 pub fn serial_tests() -> Vec<(&'static str, TestFn)> {
     crate::tests![forged_and_expired_survey_links_are_refused]
-}
-
-fn survey_body() -> Value {
-    json!({
-        "name": "After purchase",
-        "locale": "pt-BR",
-        "expires_after_days": 30,
-        "questions": [
-            {"key": "nps", "type": "nps", "required": true,
-             "text": {"en": "How likely are you to recommend us?", "pt-BR": "Qual a chance de você nos recomendar?"}},
-            {"key": "csat", "type": "csat", "text": {"en": "How satisfied are you?"}},
-            {"key": "ces", "type": "ces", "text": {"en": "How easy was it?"}},
-            {"key": "channel", "type": "single_choice", "text": {"en": "Where did you buy?"},
-             "options": [{"value": "web", "label": {"en": "Website"}}, {"value": "store", "label": {"en": "Store"}}]},
-            {"key": "liked", "type": "multi_choice", "text": {"en": "What did you like?"},
-             "options": [{"value": "price"}, {"value": "speed"}]},
-            {"key": "why", "type": "text", "max_len": 500, "text": {"en": "Anything else?"}}
-        ]
-    })
-}
-
-pub async fn create_survey(app: &TestApp) -> Result<String, String> {
-    let reply = app
-        .post_json("/admin/v1/surveys", &survey_body(), Auth::Admin)
-        .await?
-        .expect(201)?;
-    reply.json()["id"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| "no survey id".into())
-}
-
-async fn invite(
-    app: &TestApp,
-    survey: &str,
-    invitations: Value,
-    send_email: bool,
-) -> Result<Vec<Value>, String> {
-    let reply = app
-        .post_json(
-            &format!("/admin/v1/surveys/{survey}/invitations"),
-            &json!({"invitations": invitations, "send_email": send_email}),
-            Auth::Admin,
-        )
-        .await?
-        .expect(201)?;
-    reply.json()["invitations"]
-        .as_array()
-        .cloned()
-        .ok_or_else(|| "no invitations".into())
-}
-
-/// The token of an invitation link `<base>/s/<token>`.
-fn token_of(invitation: &Value) -> Result<String, String> {
-    invitation["url"]
-        .as_str()
-        .and_then(|u| u.rsplit("/s/").next())
-        .map(str::to_string)
-        .ok_or_else(|| format!("no url in {invitation}"))
-}
-
-async fn answer(app: &TestApp, token: &str, answers: Value) -> Result<Reply, String> {
-    // A visitor of its own: answers must not meet the per-IP limit other tests' requests fill.
-    app.send(
-        app.client
-            .post(app.url("/v1/surveys/responses"))
-            .header("CF-Connecting-IP", app.visitor_ip())
-            .json(&json!({"token": token, "answers": answers})),
-        Auth::None,
-    )
-    .await
 }
 
 async fn results(app: &TestApp, survey: &str) -> Result<Value, String> {
@@ -128,7 +60,7 @@ async fn buyer_answers_a_survey_about_their_order_and_results_follow(
         true,
     )
     .await?;
-    let token = token_of(&links[0])?;
+    let token = invitation_token(&links[0])?;
 
     let mail = app
         .eventually(Duration::from_secs(10), || async {
@@ -162,7 +94,7 @@ async fn buyer_answers_a_survey_about_their_order_and_results_follow(
         .send()
         .await
         .map_err(|e| e.to_string())?;
-    ensure!(page.status() == 200, "page status {}", page.status());
+    ensure_eq!(page.status(), 200, "page status {}", page.status());
     let html = page.text().await.map_err(|e| e.to_string())?;
     ensure!(
         html.contains(r#"lang="ro""#) && html.contains("survey-data") && html.contains(&token),
@@ -200,14 +132,16 @@ async fn buyer_answers_a_survey_about_their_order_and_results_follow(
         .send()
         .await
         .map_err(|e| e.to_string())?;
-    ensure!(
-        again.status() == 409,
+    ensure_eq!(
+        again.status(),
+        409,
         "answered page status {}",
         again.status()
     );
     let after = contact(&app, &email).await?.ok_or("buyer gone")?;
-    ensure!(
-        after["stats"]["last_nps"] == 9,
+    ensure_eq!(
+        after["stats"]["last_nps"],
+        9,
         "a refused answer moved the stats"
     );
     Ok(())
@@ -222,7 +156,7 @@ async fn bad_answers_are_refused_with_the_question_named(app: Arc<TestApp>) -> R
         false,
     )
     .await?;
-    let token = token_of(&links[0])?;
+    let token = invitation_token(&links[0])?;
     let cases = [
         (json!({"nps": 11}), "answers.nps"),
         (json!({"nps": -1}), "answers.nps"),
@@ -265,8 +199,9 @@ async fn bad_answers_are_refused_with_the_question_named(app: Arc<TestApp>) -> R
                 Auth::None,
             )
             .await?;
-        ensure!(
-            reply.status == 400,
+        ensure_eq!(
+            reply.status,
+            400,
             "non-JSON number answered {}",
             reply.status
         );
@@ -278,8 +213,9 @@ async fn bad_answers_are_refused_with_the_question_named(app: Arc<TestApp>) -> R
     )
     .await?
     .expect(400)?;
-    ensure!(
-        results(&app, &survey).await?["responses"] == 0,
+    ensure_eq!(
+        results(&app, &survey).await?["responses"],
+        0,
         "a refused answer was stored"
     );
     // Nothing was used up: the right answer still goes through.
@@ -293,7 +229,7 @@ async fn twenty_simultaneous_answers_on_one_link_record_one(
     let survey = create_survey(&app).await?;
     let email = unique_email("race");
     let links = invite(&app, &survey, json!([{"email": email}]), false).await?;
-    let token = token_of(&links[0])?;
+    let token = invitation_token(&links[0])?;
     // Each tap carries other scores, so the person's stats show whose answer they took.
     let attempts = (0..20).map(|i| {
         let app = app.clone();
@@ -310,7 +246,7 @@ async fn twenty_simultaneous_answers_on_one_link_record_one(
     ensure!(created == 1 && conflicts == 19, "statuses {statuses:?}");
     let winner = statuses.iter().position(|s| *s == 201).unwrap_or(0);
     let r = results(&app, &survey).await?;
-    ensure!(r["responses"] == 1, "more than one response stored: {r}");
+    ensure_eq!(r["responses"], 1, "more than one response stored: {r}");
     let stats = app
         .eventually(Duration::from_secs(10), || async {
             let c = contact(&app, &email).await?.ok_or("no contact")?;
@@ -342,7 +278,9 @@ async fn results_aggregate_nps_csat_ces_and_choices(app: Arc<TestApp>) -> Result
         json!({"nps": 3, "ces": 6, "why": "Slow\ndelivery"}),
     ];
     for (link, a) in links.iter().zip(answers) {
-        answer(&app, &token_of(link)?, a).await?.expect(201)?;
+        answer(&app, &invitation_token(link)?, a)
+            .await?
+            .expect(201)?;
     }
     let r = results(&app, &survey).await?;
     ensure!(
@@ -453,7 +391,10 @@ async fn survey_definitions_are_validated(app: Arc<TestApp>) -> Result<(), Strin
         "an invitation after the PATCH lives {minutes} minutes, not 7 days"
     );
     let page = app
-        .get(&format!("/s/{}", token_of(&invited[0])?), Auth::None)
+        .get(
+            &format!("/s/{}", invitation_token(&invited[0])?),
+            Auth::None,
+        )
         .await?
         .expect(200)?;
     ensure!(
@@ -470,8 +411,9 @@ async fn survey_definitions_are_validated(app: Arc<TestApp>) -> Result<(), Strin
     )
     .await?
     .expect_error(400, "validation_failed")?;
-    ensure!(
-        app.get(&path, Auth::Admin).await?.expect(200)?.json() == after,
+    ensure_eq!(
+        app.get(&path, Auth::Admin).await?.expect(200)?.json(),
+        after,
         "a refused PATCH changed the survey"
     );
     app.get("/admin/v1/surveys/srv_missing", Auth::Admin)
@@ -504,7 +446,7 @@ async fn forged_and_expired_survey_links_are_refused(app: Arc<TestApp>) -> Resul
         false,
     )
     .await?;
-    let token = token_of(&links[0])?;
+    let token = invitation_token(&links[0])?;
     let forged = format!("{}A", &token[..token.len() - 1]);
     let forged = if forged == token {
         format!("{}B", &token[..token.len() - 1])
@@ -522,7 +464,7 @@ async fn forged_and_expired_survey_links_are_refused(app: Arc<TestApp>) -> Resul
         .await?
         .expect_error(400, "validation_failed")?;
     let page = app.get(&format!("/s/{forged}"), Auth::None).await?;
-    ensure!(page.status == 410, "forged page status {}", page.status);
+    ensure_eq!(page.status, 410, "forged page status {}", page.status);
     let id = links[0]["id"].as_str().ok_or("no invitation id")?;
     app.sql(&format!(
         "UPDATE survey_invitations SET expires_at = '2020-01-01T00:00:00.000Z' WHERE id = '{id}'"
@@ -531,26 +473,6 @@ async fn forged_and_expired_survey_links_are_refused(app: Arc<TestApp>) -> Resul
         .await?
         .expect_error(410, "link_invalid")?;
     let page = app.get(&format!("/s/{token}"), Auth::None).await?;
-    ensure!(page.status == 410, "expired page status {}", page.status);
+    ensure_eq!(page.status, 410, "expired page status {}", page.status);
     Ok(())
-}
-
-/// A new survey, an invitation for `email` (about `order`, if given; emailed when `send_email`),
-/// and `answers` given through its link: the survey's id.
-pub async fn answered(
-    app: &TestApp,
-    email: &str,
-    order: Option<&str>,
-    send_email: bool,
-    answers: Value,
-) -> Result<String, String> {
-    let survey = create_survey(app).await?;
-    let mut invitation = json!({ "email": email });
-    if let Some(order) = order {
-        invitation["order_id"] = json!(order);
-    }
-    let links = invite(app, &survey, json!([invitation]), send_email).await?;
-    let token = token_of(links.first().ok_or("no invitation")?)?;
-    answer(app, &token, answers).await?.expect(201)?;
-    Ok(survey)
 }

@@ -8,14 +8,13 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::ensure;
-use crate::harness::{unique_email, Auth, Reply, TestApp, TestFn};
-use crate::me::session_for;
-use crate::segments::{create_segment, ready_segment};
-use crate::signup::{
-    confirm_messages, contact, create_form, form_body, signed_up_and_confirmed, signup, submit,
-    submit_from, token_of, SHOP,
+use crate::ensure_eq;
+use crate::given::{
+    answered, columns_holding, confirm_messages, contact, create_form, create_segment,
+    create_survey, external_id, form_body, import, newsletter_links, order, ready_segment,
+    send_orders, session_for, signed_up_and_confirmed, signup, submit, submit_from, token_of, SHOP,
 };
-use crate::surveys::create_survey;
+use crate::harness::{unique_email, Auth, Reply, TestApp, TestFn};
 
 pub fn tests() -> Vec<(&'static str, TestFn)> {
     crate::tests![
@@ -53,40 +52,6 @@ pub fn serial_tests() -> Vec<(&'static str, TestFn)> {
     ]
 }
 
-/// The links a marketing email carries for `email`, as a mail tool merges them from a segment
-/// export (`columns=…,preferences_url,unsubscribe_url`): (unsubscribe, preferences) paths.
-pub async fn newsletter_links(app: &TestApp, email: &str) -> Result<(String, String), String> {
-    let seg = create_segment(
-        app,
-        "newsletter",
-        json!({"field": "email", "op": "eq", "value": email}),
-    )
-    .await?;
-    let id = seg["id"].as_str().ok_or("no segment id")?.to_string();
-    ready_segment(app, &id, 1).await?;
-    let csv = app
-        .get(
-            &format!(
-                "/admin/v1/segments/{id}/export.csv?columns=email,unsubscribe_url,preferences_url"
-            ),
-            Auth::Admin,
-        )
-        .await?
-        .expect(200)?;
-    let line = csv
-        .text
-        .lines()
-        .find(|l| l.starts_with(email))
-        .ok_or_else(|| format!("{email} not in the export: {}", csv.text))?
-        .to_string();
-    let cells: Vec<&str> = line.split(',').collect();
-    ensure!(cells.len() == 3, "export line {line}");
-    Ok((
-        cells[1].replace(&app.base, ""),
-        cells[2].replace(&app.base, ""),
-    ))
-}
-
 /// The token of a `/me?p=…` path.
 fn preferences_token(path: &str) -> Result<String, String> {
     path.split("p=")
@@ -104,7 +69,7 @@ async fn preferences_session(app: &TestApp, email: &str) -> Result<(String, Stri
     let (_, preferences) = newsletter_links(app, email).await?;
     let token = preferences_token(&preferences)?;
     let reply = open_session(app, &token).await?.expect(200)?.json();
-    ensure!(reply["scope"] == "preferences", "scope {reply}");
+    ensure_eq!(reply["scope"], "preferences", "scope {reply}");
     let session = reply["session"].as_str().ok_or("no session")?.to_string();
     Ok((token, session))
 }
@@ -144,8 +109,9 @@ async fn a_forwarded_newsletter_cannot_erase_the_account(app: Arc<TestApp>) -> R
         .as_object()
         .map(|m| m.keys().map(String::as_str).collect())
         .unwrap_or_default();
-    ensure!(
-        keys == ["consents", "email", "locale", "scope"],
+    ensure_eq!(
+        keys,
+        ["consents", "email", "locale", "scope"],
         "preferences view holds {keys:?}"
     );
     ensure!(
@@ -171,7 +137,7 @@ async fn a_forwarded_newsletter_cannot_erase_the_account(app: Arc<TestApp>) -> R
         reply.expect_error(403, "needs_sign_in")?;
     }
     let c = contact(&app, &email).await?.ok_or("the account is gone")?;
-    ensure!(c["name"] == "Ana", "changed: {c}");
+    ensure_eq!(c["name"], "Ana", "changed: {c}");
     // What it may do: decide on purposes.
     put_consent(&app, &session, "marketing_email", false)
         .await?
@@ -223,7 +189,7 @@ async fn a_forwarded_newsletter_leads_to_the_account_only_through_the_mailbox(
     let url = mail["url"].as_str().unwrap_or_default();
     let token = url.split("t=").nth(1).ok_or("no token")?;
     let full = open_session(&app, token).await?.expect(200)?.json();
-    ensure!(full["scope"] == "full", "scope {full}");
+    ensure_eq!(full["scope"], "full", "scope {full}");
     let me = app
         .get(
             "/v1/me",
@@ -321,7 +287,7 @@ async fn signing_out_everywhere_kills_every_link_already_sent(
     .await?
     .expect(200)?;
     let c = contact(&app, &email).await?.ok_or("gone")?;
-    ensure!(c["status"] == "unsubscribed", "fresh link ignored: {c}");
+    ensure_eq!(c["status"], "unsubscribed", "fresh link ignored: {c}");
     Ok(())
 }
 
@@ -349,7 +315,7 @@ async fn an_operator_can_revoke_a_persons_links(app: Arc<TestApp>) -> Result<(),
         )
         .await?
         .expect(200)?;
-    ensure!(reply.json()["status"] == "links_revoked", "{}", reply.text);
+    ensure_eq!(reply.json()["status"], "links_revoked", "{}", reply.text);
     open_session(&app, &token)
         .await?
         .expect_error(410, "link_invalid")?;
@@ -543,7 +509,7 @@ async fn an_erased_address_is_not_revived_by_a_single_opt_in_form(
         .await?
         .expect(202)?;
     let pending = contact(&app, &email).await?.ok_or("no pending contact")?;
-    ensure!(pending["status"] == "pending", "{pending}");
+    ensure_eq!(pending["status"], "pending", "{pending}");
     // …then a single opt-in form would have activated it with consent.
     let single = create_form(&app, &form_body(false)).await?;
     submit(&app, &single, &signup(&email, "Mallory"))
@@ -561,7 +527,7 @@ async fn an_erased_address_is_not_revived_by_a_single_opt_in_form(
         .await?
         .expect(200)?;
     let back = contact(&app, &email).await?.ok_or("gone")?;
-    ensure!(back["status"] == "active", "{back}");
+    ensure_eq!(back["status"], "active", "{back}");
     Ok(())
 }
 
@@ -591,8 +557,9 @@ async fn unconfirmed_form_consent_counts_nowhere_until_confirmed(
         .await?
         .expect(200)?
         .json();
-    ensure!(
-        preview["count"] == 0,
+    ensure_eq!(
+        preview["count"],
+        0,
         "counted before confirmation: {preview}"
     );
     let mail = confirm_messages(&app, &email).await?;
@@ -618,10 +585,7 @@ async fn unconfirmed_form_consent_counts_nowhere_until_confirmed(
         .await?
         .expect(200)?
         .json();
-    ensure!(
-        preview["count"] == 1,
-        "not counted once confirmed: {preview}"
-    );
+    ensure_eq!(preview["count"], 1, "not counted once confirmed: {preview}");
     Ok(())
 }
 
@@ -631,11 +595,11 @@ async fn an_import_never_activates_an_unconfirmed_signup(app: Arc<TestApp>) -> R
     submit(&app, &form, &signup(&email, "Ivo"))
         .await?
         .expect(202)?;
-    let report = crate::import::import(&app, "text/csv", &format!("email,name\n{email},Ivo I\n"))
+    let report = import(&app, "text/csv", &format!("email,name\n{email},Ivo I\n"))
         .await?
         .expect(200)?
         .json();
-    ensure!(report["updated"] == 1, "report {report}");
+    ensure_eq!(report["updated"], 1, "report {report}");
     let c = contact(&app, &email).await?.ok_or("gone")?;
     ensure!(
         c["status"] == "pending" && c["consents"] == json!([]),
@@ -896,7 +860,7 @@ async fn sign_in_emails_are_capped_at_three_a_day(app: Arc<TestApp>) -> Result<(
     });
     for r in futures::future::join_all(requests).await {
         let status = r.map_err(|e| e.to_string())??;
-        ensure!(status == 202, "link request answered {status}");
+        ensure_eq!(status, 202, "link request answered {status}");
     }
     let sent = app
         .eventually(Duration::from_secs(10), || async {
@@ -955,7 +919,7 @@ async fn confirmation_emails_are_capped_per_mailbox_whatever_the_spelling(
     for address in &spellings {
         sent += confirm_messages(&app, &address.to_lowercase()).await?.len();
     }
-    ensure!(sent == 3, "{sent} confirmation emails reached one mailbox");
+    ensure_eq!(sent, 3, "{sent} confirmation emails reached one mailbox");
     Ok(())
 }
 
@@ -992,8 +956,9 @@ async fn an_ipv6_subnet_is_one_visitor_to_the_rate_limits(app: Arc<TestApp>) -> 
             Auth::None,
         )
         .await?;
-    ensure!(
-        other.status == 410,
+    ensure_eq!(
+        other.status,
+        410,
         "another subnet limited: {}",
         other.status
     );
@@ -1113,10 +1078,7 @@ async fn consent_notices_are_archived_word_for_word(app: Arc<TestApp>) -> Result
         .await?
         .expect(200)?
         .json();
-    ensure!(
-        archived["text"] == shown_there.as_str(),
-        "archive {archived}"
-    );
+    ensure_eq!(archived["text"], shown_there.as_str(), "archive {archived}");
     // Only readers of contacts may read notices; a malformed hash is a 400.
     let forms_key = create_key(&app, "forms only", &["forms"]).await?;
     app.get(
@@ -1175,10 +1137,10 @@ async fn erasure_keeps_minimal_consent_proof_and_unlinks_survey_scores_from_orde
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let order_id = crate::orders::external_id("proof");
-    crate::orders::send_orders(
+    let order_id = external_id("proof");
+    send_orders(
         &app,
-        vec![crate::orders::order(
+        vec![order(
             &order_id,
             &email,
             "10.00",
@@ -1202,7 +1164,7 @@ async fn erasure_keeps_minimal_consent_proof_and_unlinks_survey_scores_from_orde
         "SELECT purpose, action, method, notice_text_hash, email_hash, ip_hash, user_agent \
          FROM consent_events WHERE contact_id = '{id}' ORDER BY at"
     ))?;
-    ensure!(events.len() == 2, "proof not kept: {events:?}");
+    ensure_eq!(events.len(), 2, "proof not kept: {events:?}");
     for e in &events {
         ensure!(
             e["email_hash"].as_str().is_some_and(|h| h.len() == 64)
@@ -1299,14 +1261,15 @@ async fn rotating_link_keys_and_retiring_the_bootstrap_key_keep_every_hash_match
             .bearer_auth(key)
     };
     let status = |r: Reply| r.status;
-    ensure!(
+    ensure_eq!(
         status(
             app.send(
                 call(reqwest::Method::GET, "/admin/v1/keys", &app.admin_key),
                 Auth::None
             )
             .await?
-        ) == 401,
+        ),
+        401,
         "the retired bootstrap key still works"
     );
     app.send(
@@ -1328,8 +1291,9 @@ async fn rotating_link_keys_and_retiring_the_bootstrap_key_keep_every_hash_match
         .await?
         .expect(200)?
         .json();
-    ensure!(
-        found["contacts"][0]["email"] == email.as_str(),
+    ensure_eq!(
+        found["contacts"][0]["email"],
+        email.as_str(),
         "lost: {found}"
     );
     let form = app
@@ -1363,8 +1327,9 @@ async fn rotating_link_keys_and_retiring_the_bootstrap_key_keep_every_hash_match
         .await?
         .expect(200)?
         .json();
-    ensure!(
-        back["contacts"] == json!([]),
+    ensure_eq!(
+        back["contacts"],
+        json!([]),
         "the suppression stopped matching after rotation: {back}"
     );
     // Links signed with the retired key are dead; new ones, signed with key 2, work.
@@ -1377,8 +1342,9 @@ async fn rotating_link_keys_and_retiring_the_bootstrap_key_keep_every_hash_match
             Auth::None,
         )
         .await?;
-    ensure!(
-        refused.status == 410,
+    ensure_eq!(
+        refused.status,
+        410,
         "a retired key's link opened: {}",
         refused.status
     );
@@ -1388,8 +1354,9 @@ async fn rotating_link_keys_and_retiring_the_bootstrap_key_keep_every_hash_match
             Auth::None,
         )
         .await?;
-    ensure!(
-        page.status == 400,
+    ensure_eq!(
+        page.status,
+        400,
         "a retired unsubscribe link shows its button"
     );
     let csv = app
@@ -1448,7 +1415,7 @@ async fn a_mail_provider_posting_unsubscribes_from_one_address_is_never_limited(
                 Auth::None,
             )
             .await?;
-        ensure!(reply.status == 200, "post {i}: {}", reply.status);
+        ensure_eq!(reply.status, 200, "post {i}: {}", reply.status);
     }
     // Forged links from that address are what the limit is for.
     let forged = unsubscribe.replacen(".u.", ".s.", 1);
@@ -1478,48 +1445,6 @@ async fn a_mail_provider_posting_unsubscribes_from_one_address_is_never_limited(
 
 /// Where a person may still appear after erasure, as the README's record of processing says:
 /// (table, what may be found there).
-/// Every `table.column` of the local D1 whose text holds any of `needles`. The columns are read
-/// from the schema itself, so a table or column added later is searched without anyone
-/// remembering to. Serial tests only.
-pub fn columns_holding(app: &TestApp, needles: &[&str]) -> Result<Vec<String>, String> {
-    let columns = app.sql_rows(
-        "SELECT m.name AS tbl, p.name AS col FROM sqlite_master m, pragma_table_info(m.name) p \
-         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_cf_%' \
-           AND m.name <> 'd1_migrations' AND (p.type = 'TEXT' OR p.type = '')",
-    )?;
-    ensure!(columns.len() > 40, "schema read: {columns:?}");
-    let test = needles
-        .iter()
-        .map(|n| format!("instr(\"{{c}}\", '{}') > 0", n.replace('\'', "''")))
-        .collect::<Vec<_>>()
-        .join(" OR ");
-    // One count per column, 50 columns a query (D1 caps compound SELECTs and result columns).
-    let probes: Vec<String> = columns
-        .iter()
-        .filter_map(|c| Some((c["tbl"].as_str()?, c["col"].as_str()?)))
-        .map(|(t, c)| {
-            format!(
-                "(SELECT COUNT(*) FROM \"{t}\" WHERE {}) AS \"{t}.{c}\"",
-                test.replace("{c}", c)
-            )
-        })
-        .collect();
-    let mut holding = Vec::new();
-    for chunk in probes.chunks(50) {
-        let found = app.sql_rows(&format!("SELECT {}", chunk.join(", ")))?;
-        let counts = found
-            .first()
-            .and_then(Value::as_object)
-            .ok_or("no counts")?;
-        for (column, n) in counts {
-            if n.as_i64() > Some(0) {
-                holding.push(column.clone());
-            }
-        }
-    }
-    Ok(holding)
-}
-
 const KEPT_AFTER_ERASURE: &[(&str, &str)] = &[
     (
         "suppressions",
@@ -1550,10 +1475,10 @@ async fn after_erasure_no_table_holds_the_person_but_where_the_record_of_process
     // order, a survey answer with text, a segment membership, sessions and links.
     let email = unique_email("everywhere");
     confirmed(&app, &email).await?;
-    let external = crate::orders::external_id("everywhere");
-    crate::orders::send_orders(
+    let external = external_id("everywhere");
+    send_orders(
         &app,
-        vec![crate::orders::order(
+        vec![order(
             &external,
             &email,
             "49.90",
@@ -1561,7 +1486,7 @@ async fn after_erasure_no_table_holds_the_person_but_where_the_record_of_process
         )],
     )
     .await?;
-    let survey = crate::surveys::answered(
+    let survey = answered(
         &app,
         &email,
         Some(&external),
@@ -1647,7 +1572,7 @@ async fn after_erasure_no_table_holds_the_person_but_where_the_record_of_process
         "SELECT COUNT(*) AS n FROM audit_log WHERE instr(COALESCE(detail, ''), '{email}') > 0 \
            OR instr(subject, '{email}') > 0"
     ))?;
-    ensure!(audit[0]["n"] == 0, "an email in the audit log");
+    ensure_eq!(audit[0]["n"], 0, "an email in the audit log");
     let scores = app.sql_rows(&format!(
         "SELECT r.contact_id, r.answers, r.nps, i.order_id FROM survey_responses r \
          JOIN survey_invitations i ON i.id = r.invitation_id WHERE r.survey_id = '{survey}'"
