@@ -113,7 +113,10 @@ dev: setup build schema
 	@echo ""
 	wrangler dev --ip 127.0.0.1 --port $(PORT) --show-interactive-dev-session=false
 
+# Every backticked repository path in the Markdown docs and `//!` module docs exists (the rule is
+# in the script's header).
 lint: tools
+	scripts/check-doc-paths
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings

@@ -1,4 +1,16 @@
-//! Scheduled work: every run sweeps undelivered outbox messages back onto the queue.
+//! The daily cron (`wrangler.toml`'s `crons`), three steps in order; each runs even if an earlier
+//! one failed, and the sweeps and deletions are bounded per run, so a backlog is worked off over
+//! the following days.
+//!
+//! 1. Outbox sweep: unsent messages whose backoff has elapsed (lost queue jobs, dead letters) go
+//!    back onto the queue, when an email webhook is configured.
+//! 2. Retention (the record of processing, enforced): unconfirmed signups older than
+//!    `UNCONFIRMED_RETENTION_DAYS` are erased (without a suppression) and audited; expired tokens
+//!    and ones used over a week ago, old dead letters, delivered and never-delivered outbox rows,
+//!    spent rate-limit windows and the consent proof of erased people past its limitation period
+//!    are deleted.
+//! 3. Segments: derived facts first (temperatures cool down, RFM scores are recomputed), then
+//!    segments that age with the clock or read those facts, or were left `building`, are rebuilt.
 
 use chrono::Duration;
 use worker::Env;

@@ -1,5 +1,5 @@
 //! Unit tests: parsing and its errors, normalization, each operator in both backends on small
-//! hand-made contacts, eligibility and the helpers. The property test in `prop.rs` covers the
+//! hand-made contacts, eligibility and the helpers. The property test in `property.rs` covers the
 //! agreement of the backends at large.
 
 use std::collections::BTreeMap;
