@@ -9,12 +9,13 @@
 //!   [`choice_counts`](SurveyDefinition::choice_counts), [`results`](SurveyDefinition::results).
 //! - [`Answers`] (`nps()`, `csat()`, `ces()`, `get()`, `to_json()`).
 //! - [`nps_category`], [`NpsSummary`], [`CsatSummary`], [`CesSummary`], [`ChoiceCounts`],
-//!   [`response_rate`], [`next_avg`], [`csv_safe`].
+//!   [`response_rate`], [`next_avg`]. (Formula neutralising for the CSV export is
+//!   [`csv_safe`](crate::domain::csv::csv_safe).)
 //!
 //! Definition rules:
 //! - Top-level keys `name` (1–200 printable characters, trimmed), `locale` (en, pt-BR, ro, ru via
-//!   [`Locale::from_tag`]; default en), `expires_after_days` (a JSON integer 1–365; default 30) and
-//!   `questions` (1–30). Any other key is rejected, at every level. `null` for an optional key
+//!   [`Locale::from_tag`](crate::domain::i18n::Locale::from_tag); default en),
+//!   `expires_after_days` (a JSON integer 1–365; default 30) and `questions` (1–30). Any other key is rejected, at every level. `null` for an optional key
 //!   means "absent", so a PATCH can reset it to its default.
 //! - A question has `key` (1–40 of `[a-z0-9_]`, starting with a letter, unique), `type`,
 //!   `required` (default false), `text` (texts by locale), `max_len` (text questions only,
@@ -26,9 +27,10 @@
 //!   survey's locale, so the page can always show something; an option label is optional (the
 //!   value is shown instead) but, when given, obeys the same rule.
 //!
-//! Errors are [`FieldErrors`] keyed by JSON path (`questions[2].options[0].value`,
-//! `answers.why`); messages never quote what was submitted, path segments naming an unknown key
-//! are truncated to 40 characters.
+//! Errors are [`FieldErrors`](crate::domain::validate::FieldErrors) keyed by JSON path
+//! (`questions[2].options[0].value`, `answers.why`); messages never quote what was submitted,
+//! path segments naming an unknown key are truncated to 40 characters, control characters
+//! dropped ([`shown_key`](crate::domain::validate::shown_key)).
 //!
 //! Stages, one file each: `definition.rs` (the types and [`parse_definition`]), `patch.rs`
 //! ([`SurveyDefinition::patched`]), `view.rs` ([`SurveyDefinition::public_view`]), `answers.rs`
