@@ -6,9 +6,9 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
+use clientela::domain::csv::csv_safe;
 use clientela::domain::export::{csv_header, csv_line, ndjson_line, ExportColumn, ExportRow};
 use clientela::domain::order::Money;
-use clientela::domain::survey::csv_safe;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

@@ -4,7 +4,7 @@
 use chrono::{Datelike, NaiveDate};
 use serde_json::{Map, Value};
 
-use crate::domain::form::FieldErrors;
+use crate::domain::validate::{short_text, FieldErrors};
 
 /// Two ASCII letters, upper-cased: ISO 3166-1 alpha-2.
 pub fn country_code(input: &str) -> Option<String> {
@@ -44,13 +44,6 @@ pub fn birth_date(input: &str, today: NaiveDate) -> Option<String> {
     let date = NaiveDate::parse_from_str(input.trim(), "%Y-%m-%d").ok()?;
     (date <= today && today.year() - date.year() <= 130)
         .then(|| date.format("%Y-%m-%d").to_string())
-}
-
-/// Free text of at most `max` characters without control characters.
-pub fn short_text(input: &str, max: usize) -> Option<String> {
-    let t = input.trim();
-    (!t.is_empty() && t.chars().count() <= max && !t.chars().any(char::is_control))
-        .then(|| t.to_string())
 }
 
 pub fn channel(input: &str) -> Option<String> {

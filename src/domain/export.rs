@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::domain::csv::{csv_record, csv_safe};
 use crate::domain::order::Money;
-use crate::domain::survey::csv_safe;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportColumn {
@@ -182,31 +182,6 @@ pub fn csv_line(columns: &[ExportColumn], row: &ExportRow) -> String {
         })
         .collect();
     csv_record(&cells)
-}
-
-/// RFC 4180: quote a field holding a comma, quote, CR or LF, doubling its quotes; CRLF ends it.
-/// A record of one empty field is written `""`: a bare empty line is no record to a CSV reader.
-fn csv_record(cells: &[String]) -> String {
-    if let [only] = cells {
-        if only.is_empty() {
-            return "\"\"\r\n".to_string();
-        }
-    }
-    let mut line = String::new();
-    for (i, cell) in cells.iter().enumerate() {
-        if i > 0 {
-            line.push(',');
-        }
-        if cell.contains([',', '"', '\r', '\n']) {
-            line.push('"');
-            line.push_str(&cell.replace('"', "\"\""));
-            line.push('"');
-        } else {
-            line.push_str(cell);
-        }
-    }
-    line.push_str("\r\n");
-    line
 }
 
 /// One NDJSON line with the same columns; JSON needs no neutralising.

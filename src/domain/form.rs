@@ -11,8 +11,7 @@ use crate::domain::consent::{notice_hash, Purpose};
 use crate::domain::contact;
 use crate::domain::email::EmailAddress;
 use crate::domain::i18n::{pick, Locale};
-
-pub type FieldErrors = BTreeMap<String, String>;
+use crate::domain::validate::{printable, shown_key, valid_key, FieldErrors};
 
 /// Keys that fill `contacts` columns; every other field key is a custom attribute.
 pub const STANDARD_KEYS: [&str; 8] = [
@@ -139,18 +138,6 @@ pub struct FormDefinition {
     pub turnstile_site_key: Option<String>,
     pub fields: Vec<FieldDef>,
     pub consents: Vec<ConsentBlock>,
-}
-
-fn printable(s: &str) -> bool {
-    !s.chars().any(char::is_control)
-}
-
-fn valid_key(key: &str) -> bool {
-    (1..=40).contains(&key.len())
-        && key.starts_with(|c: char| c.is_ascii_lowercase())
-        && key
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn valid_locale_tag(tag: &str) -> bool {
@@ -619,7 +606,7 @@ impl Submission {
         let honeypot = form.honeypot_field();
         for key in input.fields.keys() {
             if key != honeypot && form.field(key).is_none() {
-                errors.insert(key.chars().take(40).collect(), "unknown field".into());
+                errors.insert(shown_key(key), "unknown field".into());
             }
         }
         let mut email = None;

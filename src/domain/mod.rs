@@ -2,6 +2,7 @@
 
 pub mod consent;
 pub mod contact;
+pub mod csv;
 pub mod email;
 pub mod export;
 pub mod form;
@@ -18,3 +19,4 @@ pub mod segment;
 pub mod signup;
 pub mod survey;
 pub mod time;
+pub mod validate;

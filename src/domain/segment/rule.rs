@@ -12,9 +12,9 @@ use serde_json::{json, Map, Number, Value};
 
 use crate::domain::consent::Purpose;
 use crate::domain::contact;
-use crate::domain::form::FieldErrors;
 use crate::domain::order::Money;
 use crate::domain::time;
+use crate::domain::validate::FieldErrors;
 
 /// Deepest nesting of combinators and conditions; the root is level 1.
 pub const MAX_DEPTH: usize = 6;

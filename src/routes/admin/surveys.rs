@@ -6,11 +6,12 @@ use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use crate::domain::consent::SATISFACTION_SURVEYS;
+use crate::domain::csv::csv_safe;
 use crate::domain::email::EmailAddress;
 use crate::domain::form::ContactFields;
 use crate::domain::i18n::{text, Locale, Text};
 use crate::domain::outbox::MessageKind;
-use crate::domain::survey::{csv_safe, parse_definition, StoredResponse, SurveyDefinition};
+use crate::domain::survey::{parse_definition, StoredResponse, SurveyDefinition};
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
 use crate::flows::links::{self, MailStream};

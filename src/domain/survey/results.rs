@@ -1,0 +1,272 @@
+//! The results maths behind `GET /admin/v1/surveys/{id}/results`: choice counts, NPS, CSAT and
+//! CES summaries (rounded in integers), the response rate, and the running mean kept in
+//! `contact_stats`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::definition::{Question, SurveyDefinition};
+
+impl SurveyDefinition {
+    /// Per choice question, how often each option was picked, from stored `answers` JSON. Values
+    /// that are no longer options (a PATCH removed them) and malformed rows are skipped rather
+    /// than failing the whole report.
+    pub fn choice_counts<'a, I>(&self, answers: I) -> BTreeMap<String, ChoiceCounts>
+    where
+        I: IntoIterator<Item = &'a Value>,
+    {
+        let choice: Vec<&Question> = self
+            .questions
+            .iter()
+            .filter(|q| q.kind.is_choice())
+            .collect();
+        let mut tallies: Vec<(u64, Vec<u64>)> = choice
+            .iter()
+            .map(|q| (0, vec![0; q.options.len()]))
+            .collect();
+        for row in answers {
+            for (q, (answered, counts)) in choice.iter().zip(tallies.iter_mut()) {
+                let picked: Vec<&str> = match row.get(&q.key) {
+                    Some(Value::String(s)) => vec![s.as_str()],
+                    Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+                    _ => continue,
+                };
+                let mut any = false;
+                for (option, count) in q.options.iter().zip(counts.iter_mut()) {
+                    if picked.contains(&option.value.as_str()) {
+                        *count += 1;
+                        any = true;
+                    }
+                }
+                *answered += u64::from(any);
+            }
+        }
+        choice
+            .into_iter()
+            .zip(tallies)
+            .map(|(q, (answered, counts))| {
+                let options = q
+                    .options
+                    .iter()
+                    .zip(counts)
+                    .map(|(o, count)| OptionCount {
+                        value: o.value.clone(),
+                        count,
+                    })
+                    .collect();
+                (q.key.clone(), ChoiceCounts { answered, options })
+            })
+            .collect()
+    }
+
+    /// The body of `GET /admin/v1/surveys/{id}/results`. Scores come from the response columns,
+    /// not from `answers`, because erasure empties `answers` but keeps the scores for aggregates.
+    pub fn results(&self, invited: u64, rows: &[StoredResponse]) -> SurveyResults {
+        let score = |v: Option<i64>| v.and_then(|n| u8::try_from(n).ok());
+        let responses = rows.len() as u64;
+        SurveyResults {
+            invited,
+            responses,
+            response_rate: response_rate(invited, responses),
+            nps: NpsSummary::from_scores(rows.iter().filter_map(|r| score(r.nps))),
+            csat: CsatSummary::from_scores(rows.iter().filter_map(|r| score(r.csat))),
+            ces: CesSummary::from_scores(rows.iter().filter_map(|r| score(r.ces))),
+            choices: self.choice_counts(rows.iter().map(|r| &r.answers)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NpsCategory {
+    Promoter,
+    Passive,
+    Detractor,
+}
+
+impl NpsCategory {
+    /// The value of `contact_stats.nps_category`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NpsCategory::Promoter => "promoter",
+            NpsCategory::Passive => "passive",
+            NpsCategory::Detractor => "detractor",
+        }
+    }
+}
+
+/// 9–10 promoter, 7–8 passive, 0–6 detractor. Scores are validated to 0–10 before they get here;
+/// anything above 10 would count as a promoter.
+pub fn nps_category(score: u8) -> NpsCategory {
+    match score {
+        9.. => NpsCategory::Promoter,
+        7 | 8 => NpsCategory::Passive,
+        _ => NpsCategory::Detractor,
+    }
+}
+
+/// `num / den` rounded half away from zero, in integers so that a result like 12.5 never
+/// becomes 12.4999… on its way to one decimal. `den` must be positive.
+fn div_round(num: i128, den: i128) -> i128 {
+    let (q, r) = (num / den, num % den);
+    if 2 * r.abs() >= den {
+        q + num.signum()
+    } else {
+        q
+    }
+}
+
+/// `num / den` with `decimals` decimals (0 to 3).
+fn ratio(num: u64, den: u64, decimals: u32) -> f64 {
+    let scale = 10i128.pow(decimals);
+    div_round(i128::from(num) * scale, i128::from(den)) as f64 / scale as f64
+}
+
+/// `{"score","promoters","passives","detractors"}`. `score` is % promoters − % detractors
+/// (−100 to 100, one decimal) and `None` (JSON `null`) without any response, because 0 would
+/// read as a real, neutral result.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct NpsSummary {
+    pub score: Option<f64>,
+    pub promoters: u64,
+    pub passives: u64,
+    pub detractors: u64,
+}
+
+impl NpsSummary {
+    /// Scores above 10 are not NPS answers and are skipped.
+    pub fn from_scores<I: IntoIterator<Item = u8>>(scores: I) -> NpsSummary {
+        let (mut promoters, mut passives, mut detractors) = (0u64, 0u64, 0u64);
+        for score in scores.into_iter().filter(|s| *s <= 10) {
+            match nps_category(score) {
+                NpsCategory::Promoter => promoters += 1,
+                NpsCategory::Passive => passives += 1,
+                NpsCategory::Detractor => detractors += 1,
+            }
+        }
+        let total = promoters + passives + detractors;
+        let score = (total > 0).then(|| {
+            let diff = i128::from(promoters) - i128::from(detractors);
+            div_round(diff * 1000, i128::from(total)) as f64 / 10.0
+        });
+        NpsSummary {
+            score,
+            promoters,
+            passives,
+            detractors,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.promoters + self.passives + self.detractors
+    }
+}
+
+/// `{"average","satisfied_pct"}`: the mean of 1–5 scores (two decimals) and the share of 4s and
+/// 5s in percent (one decimal), both `null` without any response.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CsatSummary {
+    pub average: Option<f64>,
+    pub satisfied_pct: Option<f64>,
+    #[serde(skip)]
+    pub count: u64,
+}
+
+impl CsatSummary {
+    /// Scores outside 1–5 are not CSAT answers and are skipped.
+    pub fn from_scores<I: IntoIterator<Item = u8>>(scores: I) -> CsatSummary {
+        let (mut count, mut sum, mut satisfied) = (0u64, 0u64, 0u64);
+        for score in scores.into_iter().filter(|s| (1..=5).contains(s)) {
+            count += 1;
+            sum += u64::from(score);
+            satisfied += u64::from(score >= 4);
+        }
+        CsatSummary {
+            average: (count > 0).then(|| ratio(sum, count, 2)),
+            satisfied_pct: (count > 0).then(|| ratio(satisfied * 100, count, 1)),
+            count,
+        }
+    }
+}
+
+/// `{"average"}`: the mean of 1–7 effort scores (two decimals), `null` without any response.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CesSummary {
+    pub average: Option<f64>,
+    #[serde(skip)]
+    pub count: u64,
+}
+
+impl CesSummary {
+    /// Scores outside 1–7 are not CES answers and are skipped.
+    pub fn from_scores<I: IntoIterator<Item = u8>>(scores: I) -> CesSummary {
+        let (mut count, mut sum) = (0u64, 0u64);
+        for score in scores.into_iter().filter(|s| (1..=7).contains(s)) {
+            count += 1;
+            sum += u64::from(score);
+        }
+        CesSummary {
+            average: (count > 0).then(|| ratio(sum, count, 2)),
+            count,
+        }
+    }
+}
+
+/// `{"answered": n, "options": [{"value","count"}, …]}` in the survey's option order. `answered`
+/// counts responses that picked at least one known option: the shares of a multiple choice do
+/// not add up to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChoiceCounts {
+    pub answered: u64,
+    pub options: Vec<OptionCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OptionCount {
+    pub value: String,
+    pub count: u64,
+}
+
+/// Responses per invitation as a fraction from 0 to 1 (three decimals), `None` before any
+/// invitation. More responses than invitations cannot happen (one per invitation); it is
+/// capped at 1 all the same.
+pub fn response_rate(invited: u64, responses: u64) -> Option<f64> {
+    (invited > 0).then(|| ratio(responses.min(invited), invited, 3))
+}
+
+/// One `survey_responses` row as the results query reads it (columns are D1 integers).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StoredResponse {
+    pub answers: Value,
+    pub nps: Option<i64>,
+    pub csat: Option<i64>,
+    pub ces: Option<i64>,
+}
+
+/// The whole results document; serializes to the shape of the API contract.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SurveyResults {
+    pub invited: u64,
+    pub responses: u64,
+    pub response_rate: Option<f64>,
+    pub nps: NpsSummary,
+    pub csat: CsatSummary,
+    pub ces: CesSummary,
+    pub choices: BTreeMap<String, ChoiceCounts>,
+}
+
+/// The running mean kept in `contact_stats` (`avg_csat`, `csat_count`) after one more score.
+/// No previous mean, a count below 1 or a non-finite mean start over at `new`: a broken stats
+/// row heals itself instead of poisoning every later average.
+pub fn next_avg(avg: Option<f64>, count: i64, new: u8) -> (f64, i64) {
+    match avg.filter(|a| a.is_finite()) {
+        Some(avg) if count > 0 => {
+            let next = count.saturating_add(1);
+            // The incremental form avoids the `avg * count` product losing precision.
+            (avg + (f64::from(new) - avg) / next as f64, next)
+        }
+        _ => (f64::from(new), 1),
+    }
+}
