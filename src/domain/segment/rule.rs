@@ -14,7 +14,7 @@ use crate::domain::consent::Purpose;
 use crate::domain::contact;
 use crate::domain::order::Money;
 use crate::domain::time;
-use crate::domain::validate::FieldErrors;
+use crate::domain::validate::{printable, shown_key, valid_key, FieldErrors};
 
 /// Deepest nesting of combinators and conditions; the root is level 1.
 pub const MAX_DEPTH: usize = 6;
@@ -31,7 +31,6 @@ pub const MAX_DAYS: u32 = 36_500;
 pub const MAX_AGE: i64 = 150;
 
 const MAX_TEXT_LEN: usize = 254;
-const SHOWN_KEY_LEN: usize = 40;
 
 /// A parsed segment rule. Build one with [`parse_rule`]; the JSON it serializes to parses back
 /// to the same rule.
@@ -338,7 +337,7 @@ impl Field {
                 .map_err(|_| "consent.<purpose> with a purpose of 2 to 40 lower-case letters, digits or underscores");
         }
         if let Some(key) = name.strip_prefix("attr.") {
-            return if valid_attribute_key(key) {
+            return if valid_key(key) {
                 Ok(Field::Attr(key.to_string()))
             } else {
                 Err("attr.<key> with a key of 1 to 40 lower-case letters, digits or underscores, starting with a letter")
@@ -419,24 +418,11 @@ impl Field {
     }
 }
 
-pub(super) fn valid_attribute_key(key: &str) -> bool {
-    (1..=40).contains(&key.len())
-        && key.starts_with(|c: char| c.is_ascii_lowercase())
-        && key
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
 fn valid_segment_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
-
-/// A submitted key as a path segment: bounded, so an error map cannot be inflated at will.
-fn shown(key: &str) -> String {
-    key.chars().take(SHOWN_KEY_LEN).collect()
 }
 
 /// Parses and normalizes a rule as `POST /admin/v1/segments` receives it. Errors are keyed by
@@ -508,7 +494,7 @@ impl Parser {
     fn reject_others(&mut self, map: &Map<String, Value>, kept: &str, path: &str) {
         for key in map.keys().filter(|k| k.as_str() != kept) {
             self.error(
-                format!("{path}.{}", shown(key)),
+                format!("{path}.{}", shown_key(key)),
                 format!("not allowed beside {kept}"),
             );
         }
@@ -559,7 +545,7 @@ impl Parser {
         let mut ok = true;
         for key in map.keys() {
             if !["field", "op", "value"].contains(&key.as_str()) {
-                self.error(format!("{path}.{}", shown(key)), "unknown key");
+                self.error(format!("{path}.{}", shown_key(key)), "unknown key");
                 ok = false;
             }
         }
@@ -775,10 +761,6 @@ fn attribute_scalar(op: Op, value: &Value) -> Result<Scalar, String> {
         _ if ordered => Err("a text or a number".into()),
         _ => Err("a text, a number, true or false".into()),
     }
-}
-
-fn printable(s: &str) -> bool {
-    !s.chars().any(char::is_control)
 }
 
 fn text(value: &Value, norm: Norm) -> Result<String, String> {
