@@ -1,5 +1,8 @@
 //! The locales Clientela speaks (en, pt-BR, ro, ru), how a request picks one, and the strings of
-//! the hosted pages and emails.
+//! the hosted pages and emails, read from one JSON file per locale in `src/domain/i18n/`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Locale {
@@ -90,9 +93,62 @@ pub fn pick(
         .map(|(tag, text)| (tag.as_str(), text.as_str()))
 }
 
-/// Every user-facing string of the hosted pages and emails.
-#[derive(Debug, Clone, Copy)]
-pub enum Text {
+/// The strings of one locale, as `src/domain/i18n/<tag>.json` holds them: the one table that the
+/// server's emails and pages (`text`, `preference_notice`) and the hosted pages' scripts
+/// (`page_strings`, injected into the page when it is served) all read.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Catalog {
+    /// `Text` variant name → text.
+    server: HashMap<String, String>,
+    /// Purpose → the words shown beside its switch in the preference center.
+    notices: HashMap<String, String>,
+    /// The notice of any other purpose; `{purpose}` is replaced with its name.
+    notice_for_other_purpose: String,
+    preferences: BTreeMap<String, String>,
+    survey: BTreeMap<String, String>,
+}
+
+/// The JSON source of each locale, in `Locale::ALL` order.
+const SOURCES: [&str; 4] = [
+    include_str!("i18n/en.json"),
+    include_str!("i18n/pt-BR.json"),
+    include_str!("i18n/ro.json"),
+    include_str!("i18n/ru.json"),
+];
+
+/// Parsed once per isolate. The files are compiled in and a unit test parses each one, so the
+/// empty fallback is never reached in a build that passed its tests; it keeps requests infallible.
+fn catalog(locale: Locale) -> &'static Catalog {
+    static CATALOGS: OnceLock<[Catalog; 4]> = OnceLock::new();
+    let all = CATALOGS
+        .get_or_init(|| SOURCES.map(|source| serde_json::from_str(source).unwrap_or_default()));
+    &all[locale as usize]
+}
+
+macro_rules! texts {
+    ($($variant:ident),* $(,)?) => {
+        /// Every user-facing string of the server's own pages and emails; each variant is a key
+        /// of the `server` table in every locale file.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Text {
+            $($variant,)*
+        }
+
+        impl Text {
+            pub const ALL: &'static [Text] = &[$(Text::$variant,)*];
+
+            /// The key in the locale files: the variant's own name.
+            fn key(self) -> &'static str {
+                match self {
+                    $(Text::$variant => stringify!($variant),)*
+                }
+            }
+        }
+    };
+}
+
+texts! {
     ConfirmTitle,
     ConfirmIntro,
     ConfirmButton,
@@ -120,9 +176,211 @@ pub enum Text {
 }
 
 pub fn text(locale: Locale, key: Text) -> &'static str {
-    use Locale::*;
-    use Text::*;
-    match (key, locale) {
+    catalog(locale)
+        .server
+        .get(key.key())
+        .map_or("", String::as_str)
+}
+
+/// The exact words the preference center shows next to a purpose's switch. A grant made there
+/// records the SHA-256 of this text, and the text itself goes to the notice archive.
+pub fn preference_notice(locale: Locale, purpose: &str) -> String {
+    let strings = catalog(locale);
+    match strings.notices.get(purpose) {
+        Some(text) => text.clone(),
+        None => strings
+            .notice_for_other_purpose
+            .replace("{purpose}", purpose),
+    }
+}
+
+/// A hosted page whose script reads its strings from the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// `GET /me`, the preference center (`src/pages/me.html`).
+    Preferences,
+    /// `GET /s/{token}`, the survey page (`src/pages/survey.html`).
+    Survey,
+}
+
+impl Page {
+    pub const ALL: [Page; 2] = [Page::Preferences, Page::Survey];
+}
+
+/// The strings a page's script looks up with `t('key')`, in `locale`. Keys ending in a CLDR
+/// plural category (`_one`, `_few`, …) are the forms of their base key for counts that need them.
+pub fn page_strings(locale: Locale, page: Page) -> &'static BTreeMap<String, String> {
+    let strings = catalog(locale);
+    match page {
+        Page::Preferences => &strings.preferences,
+        Page::Survey => &strings.survey,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    #[test]
+    fn tags_map_to_supported_locales() {
+        assert_eq!(Locale::from_tag("pt-BR"), Some(Locale::PtBr));
+        assert_eq!(Locale::from_tag("pt_pt"), Some(Locale::PtBr));
+        assert_eq!(Locale::from_tag("RO-ro"), Some(Locale::Ro));
+        assert_eq!(Locale::from_tag("de"), None);
+    }
+
+    #[test]
+    fn accept_language_honours_q_values() {
+        assert_eq!(
+            Locale::from_accept_language("de-DE,ru;q=0.5,ro;q=0.8"),
+            Some(Locale::Ro)
+        );
+        assert_eq!(
+            Locale::from_accept_language("pt-BR,pt;q=0.9,en;q=0.8"),
+            Some(Locale::PtBr)
+        );
+        assert_eq!(Locale::from_accept_language("fr, de"), None);
+        assert_eq!(
+            Locale::from_accept_language("ru;q=0, en;q=0.1"),
+            Some(Locale::En)
+        );
+    }
+
+    #[test]
+    fn form_locale_wins_over_the_browser() {
+        assert_eq!(
+            Locale::negotiate(Some(Locale::Ru), Some("pt-BR")),
+            Locale::Ru
+        );
+        assert_eq!(Locale::negotiate(None, Some("pt-BR")), Locale::PtBr);
+        assert_eq!(Locale::negotiate(None, None), Locale::En);
+    }
+
+    #[test]
+    fn pick_falls_back_to_english_then_first() {
+        let mut texts = BTreeMap::new();
+        texts.insert("en".to_string(), "Email".to_string());
+        texts.insert("pt-BR".to_string(), "E-mail".to_string());
+        assert_eq!(pick(&texts, Locale::PtBr), Some(("pt-BR", "E-mail")));
+        assert_eq!(pick(&texts, Locale::Ru), Some(("en", "Email")));
+        let mut only_ro = BTreeMap::new();
+        only_ro.insert("ro".to_string(), "Nume".to_string());
+        assert_eq!(pick(&only_ro, Locale::Ru), Some(("ro", "Nume")));
+    }
+
+    /// `key_one`, `key_few`, …: a CLDR plural form of `key`, present only where the language has it.
+    fn plural_base(key: &str) -> Option<&str> {
+        ["zero", "one", "two", "few", "many", "other"]
+            .iter()
+            .find_map(|category| key.strip_suffix(category)?.strip_suffix('_'))
+    }
+
+    /// The keys of a table that every locale must have: all but the plural forms.
+    fn base_keys<'a>(keys: impl Iterator<Item = &'a String>) -> BTreeSet<&'a str> {
+        keys.map(String::as_str)
+            .filter(|k| plural_base(k).is_none())
+            .collect()
+    }
+
+    fn parsed(locale: Locale) -> Catalog {
+        match serde_json::from_str(SOURCES[locale as usize]) {
+            Ok(catalog) => catalog,
+            Err(e) => panic!("src/domain/i18n/{}.json: {e}", locale.tag()),
+        }
+    }
+
+    #[test]
+    fn every_locale_file_parses_with_no_unknown_table() {
+        for l in Locale::ALL {
+            parsed(l);
+        }
+    }
+
+    #[test]
+    fn every_locale_has_exactly_the_keys_of_english() {
+        let en = parsed(Locale::En);
+        for l in Locale::ALL {
+            let other = parsed(l);
+            let tables: [(&str, BTreeSet<&str>, BTreeSet<&str>); 4] = [
+                (
+                    "server",
+                    base_keys(en.server.keys()),
+                    base_keys(other.server.keys()),
+                ),
+                (
+                    "notices",
+                    base_keys(en.notices.keys()),
+                    base_keys(other.notices.keys()),
+                ),
+                (
+                    "preferences",
+                    base_keys(en.preferences.keys()),
+                    base_keys(other.preferences.keys()),
+                ),
+                (
+                    "survey",
+                    base_keys(en.survey.keys()),
+                    base_keys(other.survey.keys()),
+                ),
+            ];
+            for (table, want, got) in tables {
+                assert_eq!(got, want, "{}: table {table}", l.tag());
+            }
+            for page in Page::ALL {
+                for key in page_strings(l, page).keys() {
+                    if let Some(base) = plural_base(key) {
+                        assert!(
+                            page_strings(l, page).contains_key(base),
+                            "{}: {key} is a plural form of a key that does not exist",
+                            l.tag()
+                        );
+                    }
+                }
+            }
+            assert!(other.notice_for_other_purpose.contains("{purpose}"));
+        }
+    }
+
+    #[test]
+    fn every_text_has_a_string_in_every_locale_and_no_string_lacks_a_text() {
+        let names: BTreeSet<&str> = Text::ALL.iter().map(|t| t.key()).collect();
+        for l in Locale::ALL {
+            for &t in Text::ALL {
+                assert!(!text(l, t).trim().is_empty(), "{}: {t:?}", l.tag());
+            }
+            let catalog = parsed(l);
+            let keys: BTreeSet<&str> = catalog.server.keys().map(String::as_str).collect();
+            assert_eq!(
+                keys,
+                names,
+                "{}: server keys are the Text variants",
+                l.tag()
+            );
+        }
+    }
+
+    #[test]
+    fn notices_of_other_purposes_name_the_purpose() {
+        assert_eq!(
+            preference_notice(Locale::Ro, "loyalty"),
+            "Sunt de acord cu folosirea datelor mele în scopul „loyalty”."
+        );
+        assert_eq!(
+            preference_notice(Locale::En, "sms"),
+            "I want to receive offers and news by text message (SMS)."
+        );
+    }
+}
+
+#[cfg(test)]
+mod legacy {
+    use super::*;
+    #[allow(clippy::all)]
+    pub fn old_text(locale: Locale, key: Text) -> &'static str {
+        use Locale::*;
+        use Text::*;
+        match (key, locale) {
         (ConfirmTitle, En) => "Confirm your subscription",
         (ConfirmTitle, PtBr) => "Confirme sua inscrição",
         (ConfirmTitle, Ro) => "Confirmă abonarea",
@@ -220,13 +478,13 @@ pub fn text(locale: Locale, key: Text) -> &'static str {
         (ErasureBody, Ro) => "La cererea ta, am șters profilul, consimțămintele și textele din chestionare. Nu vei mai primi mesaje de la noi decât dacă te abonezi din nou. Dacă nu ai cerut asta, răspunde la acest e-mail.",
         (ErasureBody, Ru) => "По вашему запросу мы удалили ваш профиль, согласия и тексты ответов на опросы. Вы больше не получите от нас писем, если не подпишетесь снова. Если вы этого не запрашивали, ответьте на это письмо.",
     }
-}
+    }
 
-/// The exact words the preference center shows next to a purpose's switch. A grant made there
-/// records the SHA-256 of this text, and the text itself goes to the notice archive.
-pub fn preference_notice(locale: Locale, purpose: &str) -> String {
-    use Locale::*;
-    let named = match (purpose, locale) {
+    /// The exact words the preference center shows next to a purpose's switch. A grant made there
+    /// records the SHA-256 of this text, and the text itself goes to the notice archive.
+    pub fn old_notice(locale: Locale, purpose: &str) -> String {
+        use Locale::*;
+        let named = match (purpose, locale) {
         ("marketing_email", En) => Some("I want to receive offers and news by email."),
         ("marketing_email", PtBr) => Some("Quero receber ofertas e novidades por e-mail."),
         ("marketing_email", Ro) => Some("Vreau să primesc oferte și noutăți prin e-mail."),
@@ -249,78 +507,36 @@ pub fn preference_notice(locale: Locale, purpose: &str) -> String {
         ("satisfaction_surveys", Ru) => Some("Я хочу, чтобы после покупки меня спрашивали, как всё прошло."),
         _ => None,
     };
-    match (named, locale) {
-        (Some(text), _) => text.to_string(),
-        (None, En) => format!("I agree to the use of my data for the purpose “{purpose}”."),
-        (None, PtBr) => format!("Concordo com o uso dos meus dados para a finalidade “{purpose}”."),
-        (None, Ro) => format!("Sunt de acord cu folosirea datelor mele în scopul „{purpose}”."),
-        (None, Ru) => format!("Я согласен(на) на использование моих данных для цели «{purpose}»."),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeMap;
-
-    #[test]
-    fn tags_map_to_supported_locales() {
-        assert_eq!(Locale::from_tag("pt-BR"), Some(Locale::PtBr));
-        assert_eq!(Locale::from_tag("pt_pt"), Some(Locale::PtBr));
-        assert_eq!(Locale::from_tag("RO-ro"), Some(Locale::Ro));
-        assert_eq!(Locale::from_tag("de"), None);
+        match (named, locale) {
+            (Some(text), _) => text.to_string(),
+            (None, En) => format!("I agree to the use of my data for the purpose “{purpose}”."),
+            (None, PtBr) => {
+                format!("Concordo com o uso dos meus dados para a finalidade “{purpose}”.")
+            }
+            (None, Ro) => format!("Sunt de acord cu folosirea datelor mele în scopul „{purpose}”."),
+            (None, Ru) => {
+                format!("Я согласен(на) на использование моих данных для цели «{purpose}».")
+            }
+        }
     }
 
     #[test]
-    fn accept_language_honours_q_values() {
-        assert_eq!(
-            Locale::from_accept_language("de-DE,ru;q=0.5,ro;q=0.8"),
-            Some(Locale::Ro)
-        );
-        assert_eq!(
-            Locale::from_accept_language("pt-BR,pt;q=0.9,en;q=0.8"),
-            Some(Locale::PtBr)
-        );
-        assert_eq!(Locale::from_accept_language("fr, de"), None);
-        assert_eq!(
-            Locale::from_accept_language("ru;q=0, en;q=0.1"),
-            Some(Locale::En)
-        );
-    }
-
-    #[test]
-    fn form_locale_wins_over_the_browser() {
-        assert_eq!(
-            Locale::negotiate(Some(Locale::Ru), Some("pt-BR")),
-            Locale::Ru
-        );
-        assert_eq!(Locale::negotiate(None, Some("pt-BR")), Locale::PtBr);
-        assert_eq!(Locale::negotiate(None, None), Locale::En);
-    }
-
-    #[test]
-    fn pick_falls_back_to_english_then_first() {
-        let mut texts = BTreeMap::new();
-        texts.insert("en".to_string(), "Email".to_string());
-        texts.insert("pt-BR".to_string(), "E-mail".to_string());
-        assert_eq!(pick(&texts, Locale::PtBr), Some(("pt-BR", "E-mail")));
-        assert_eq!(pick(&texts, Locale::Ru), Some(("en", "Email")));
-        let mut only_ro = BTreeMap::new();
-        only_ro.insert("ro".to_string(), "Nume".to_string());
-        assert_eq!(pick(&only_ro, Locale::Ru), Some(("ro", "Nume")));
-    }
-
-    #[test]
-    fn every_text_exists_in_every_locale() {
+    fn json_tables_equal_the_old_match() {
         for l in Locale::ALL {
-            for t in [
-                Text::ConfirmTitle,
-                Text::ConfirmButton,
-                Text::ConfirmDone,
-                Text::LinkInvalid,
-                Text::ConfirmEmailSubject,
+            for &t in Text::ALL {
+                assert_eq!(text(l, t), old_text(l, t), "{t:?} {l:?}");
+            }
+            for p in [
+                "marketing_email",
+                "sms",
+                "whatsapp",
+                "profiling",
+                "satisfaction_surveys",
+                "other",
+                "loyalty",
+                "x{purpose}",
             ] {
-                assert!(!text(l, t).is_empty());
+                assert_eq!(preference_notice(l, p), old_notice(l, p), "{p} {l:?}");
             }
         }
     }
