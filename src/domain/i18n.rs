@@ -1,5 +1,8 @@
 //! The locales Clientela speaks (en, pt-BR, ro, ru), how a request picks one, and the strings of
-//! the hosted pages and emails.
+//! the hosted pages and emails, read from one JSON file per locale in `src/domain/i18n/`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Locale {
@@ -90,9 +93,62 @@ pub fn pick(
         .map(|(tag, text)| (tag.as_str(), text.as_str()))
 }
 
-/// Every user-facing string of the hosted pages and emails.
-#[derive(Debug, Clone, Copy)]
-pub enum Text {
+/// The strings of one locale, as `src/domain/i18n/<tag>.json` holds them: the one table that the
+/// server's emails and pages (`text`, `preference_notice`) and the hosted pages' scripts
+/// (`page_strings`, injected into the page when it is served) all read.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Catalog {
+    /// `Text` variant name → text.
+    server: HashMap<String, String>,
+    /// Purpose → the words shown beside its switch in the preference center.
+    notices: HashMap<String, String>,
+    /// The notice of any other purpose; `{purpose}` is replaced with its name.
+    notice_for_other_purpose: String,
+    preferences: BTreeMap<String, String>,
+    survey: BTreeMap<String, String>,
+}
+
+/// The JSON source of each locale, in `Locale::ALL` order.
+const SOURCES: [&str; 4] = [
+    include_str!("i18n/en.json"),
+    include_str!("i18n/pt-BR.json"),
+    include_str!("i18n/ro.json"),
+    include_str!("i18n/ru.json"),
+];
+
+/// Parsed once per isolate. The files are compiled in and a unit test parses each one, so the
+/// empty fallback is never reached in a build that passed its tests; it keeps requests infallible.
+fn catalog(locale: Locale) -> &'static Catalog {
+    static CATALOGS: OnceLock<[Catalog; 4]> = OnceLock::new();
+    let all = CATALOGS
+        .get_or_init(|| SOURCES.map(|source| serde_json::from_str(source).unwrap_or_default()));
+    &all[locale as usize]
+}
+
+macro_rules! texts {
+    ($($variant:ident),* $(,)?) => {
+        /// Every user-facing string of the server's own pages and emails; each variant is a key
+        /// of the `server` table in every locale file.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Text {
+            $($variant,)*
+        }
+
+        impl Text {
+            pub const ALL: &'static [Text] = &[$(Text::$variant,)*];
+
+            /// The key in the locale files: the variant's own name.
+            fn key(self) -> &'static str {
+                match self {
+                    $(Text::$variant => stringify!($variant),)*
+                }
+            }
+        }
+    };
+}
+
+texts! {
     ConfirmTitle,
     ConfirmIntro,
     ConfirmButton,
@@ -120,148 +176,51 @@ pub enum Text {
 }
 
 pub fn text(locale: Locale, key: Text) -> &'static str {
-    use Locale::*;
-    use Text::*;
-    match (key, locale) {
-        (ConfirmTitle, En) => "Confirm your subscription",
-        (ConfirmTitle, PtBr) => "Confirme sua inscrição",
-        (ConfirmTitle, Ro) => "Confirmă abonarea",
-        (ConfirmTitle, Ru) => "Подтвердите подписку",
-        (ConfirmIntro, En) => "Press the button to confirm that this email address is yours and that you want to hear from us.",
-        (ConfirmIntro, PtBr) => "Clique no botão para confirmar que este e-mail é seu e que deseja receber nossas mensagens.",
-        (ConfirmIntro, Ro) => "Apasă butonul pentru a confirma că această adresă de e-mail îți aparține și că vrei să primești mesaje de la noi.",
-        (ConfirmIntro, Ru) => "Нажмите кнопку, чтобы подтвердить, что этот адрес принадлежит вам и вы хотите получать наши письма.",
-        (ConfirmButton, En) => "Confirm",
-        (ConfirmButton, PtBr) => "Confirmar",
-        (ConfirmButton, Ro) => "Confirmă",
-        (ConfirmButton, Ru) => "Подтвердить",
-        (ConfirmDone, En) => "Thank you! Your subscription is confirmed.",
-        (ConfirmDone, PtBr) => "Obrigado! Sua inscrição está confirmada.",
-        (ConfirmDone, Ro) => "Mulțumim! Abonarea ta este confirmată.",
-        (ConfirmDone, Ru) => "Спасибо! Подписка подтверждена.",
-        (LinkInvalid, En) => "This link is invalid or has expired. Please sign up again.",
-        (LinkInvalid, PtBr) => "Este link é inválido ou expirou. Inscreva-se novamente.",
-        (LinkInvalid, Ro) => "Acest link este invalid sau a expirat. Te rugăm să te abonezi din nou.",
-        (LinkInvalid, Ru) => "Ссылка недействительна или устарела. Пожалуйста, подпишитесь снова.",
-        (TryAgainLater, En) => "Something went wrong. Please try again in a moment.",
-        (TryAgainLater, PtBr) => "Algo deu errado. Tente novamente em instantes.",
-        (TryAgainLater, Ro) => "Ceva nu a mers. Încearcă din nou peste câteva momente.",
-        (TryAgainLater, Ru) => "Что-то пошло не так. Попробуйте ещё раз чуть позже.",
-        (SurveyEmailSubject, En) => "How did we do?",
-        (SurveyEmailSubject, PtBr) => "Como foi sua experiência?",
-        (SurveyEmailSubject, Ro) => "Cum a fost experiența ta?",
-        (SurveyEmailSubject, Ru) => "Как мы справились?",
-        (SurveyEmailBody, En) => "Thank you for your purchase. Would you tell us how it went? It takes a minute:",
-        (SurveyEmailBody, PtBr) => "Obrigado pela sua compra. Pode nos contar como foi? Leva um minuto:",
-        (SurveyEmailBody, Ro) => "Îți mulțumim pentru cumpărătură. Ne spui cum a fost? Durează un minut:",
-        (SurveyEmailBody, Ru) => "Спасибо за покупку. Расскажете, как всё прошло? Это займёт минуту:",
-        (SurveyTitle, En) => "Your opinion",
-        (SurveyTitle, PtBr) => "Sua opinião",
-        (SurveyTitle, Ro) => "Părerea ta",
-        (SurveyTitle, Ru) => "Ваше мнение",
-        (SurveyAnswered, En) => "This survey has already been answered. Thank you!",
-        (SurveyAnswered, PtBr) => "Esta pesquisa já foi respondida. Obrigado!",
-        (SurveyAnswered, Ro) => "La acest chestionar s-a răspuns deja. Mulțumim!",
-        (SurveyAnswered, Ru) => "На этот опрос уже ответили. Спасибо!",
-        (SurveyExpired, En) => "This survey link is invalid or has expired.",
-        (SurveyExpired, PtBr) => "Este link de pesquisa é inválido ou expirou.",
-        (SurveyExpired, Ro) => "Acest link către chestionar este invalid sau a expirat.",
-        (SurveyExpired, Ru) => "Ссылка на опрос недействительна или устарела.",
-        (ConfirmEmailSubject, En) => "Please confirm your subscription",
-        (ConfirmEmailSubject, PtBr) => "Confirme sua inscrição",
-        (ConfirmEmailSubject, Ro) => "Te rugăm să confirmi abonarea",
-        (ConfirmEmailSubject, Ru) => "Подтвердите подписку",
-        (ConfirmEmailBody, En) => "Someone, hopefully you, signed up with this address. To confirm, open this link:",
-        (ConfirmEmailBody, PtBr) => "Alguém, provavelmente você, se inscreveu com este endereço. Para confirmar, abra este link:",
-        (ConfirmEmailBody, Ro) => "Cineva, sperăm că tu, s-a abonat cu această adresă. Pentru a confirma, deschide acest link:",
-        (ConfirmEmailBody, Ru) => "Кто-то, надеемся, вы, подписался с этим адресом. Чтобы подтвердить, откройте ссылку:",
-        (Working, En) => "One moment…",
-        (Working, PtBr) => "Um momento…",
-        (Working, Ro) => "Un moment…",
-        (Working, Ru) => "Минутку…",
-        (MagicLinkSubject, En) => "Your link to see and manage your data",
-        (MagicLinkSubject, PtBr) => "Seu link para ver e gerenciar seus dados",
-        (MagicLinkSubject, Ro) => "Linkul tău pentru a-ți vedea și gestiona datele",
-        (MagicLinkSubject, Ru) => "Ссылка для просмотра и управления вашими данными",
-        (MagicLinkBody, En) => "Open this link within 30 minutes to see, correct, download or delete your data and to manage your consents:",
-        (MagicLinkBody, PtBr) => "Abra este link em até 30 minutos para ver, corrigir, baixar ou excluir seus dados e gerenciar seus consentimentos:",
-        (MagicLinkBody, Ro) => "Deschide acest link în 30 de minute pentru a-ți vedea, corecta, descărca sau șterge datele și a-ți gestiona consimțămintele:",
-        (MagicLinkBody, Ru) => "Откройте ссылку в течение 30 минут, чтобы просмотреть, исправить, скачать или удалить свои данные и управлять согласиями:",
-        (UnsubscribeTitle, En) => "Unsubscribe",
-        (UnsubscribeTitle, PtBr) => "Cancelar inscrição",
-        (UnsubscribeTitle, Ro) => "Dezabonare",
-        (UnsubscribeTitle, Ru) => "Отписка",
-        (UnsubscribeIntro, En) => "Press the button to stop receiving marketing emails from us.",
-        (UnsubscribeIntro, PtBr) => "Clique no botão para deixar de receber nossos e-mails de marketing.",
-        (UnsubscribeIntro, Ro) => "Apasă butonul pentru a nu mai primi e-mailuri de marketing de la noi.",
-        (UnsubscribeIntro, Ru) => "Нажмите кнопку, чтобы больше не получать от нас рекламные письма.",
-        (UnsubscribeButton, En) => "Unsubscribe",
-        (UnsubscribeButton, PtBr) => "Cancelar inscrição",
-        (UnsubscribeButton, Ro) => "Dezabonează-mă",
-        (UnsubscribeButton, Ru) => "Отписаться",
-        (UnsubscribeDone, En) => "You are unsubscribed. You will not receive marketing emails from us any more.",
-        (UnsubscribeDone, PtBr) => "Sua inscrição foi cancelada. Você não receberá mais nossos e-mails de marketing.",
-        (UnsubscribeDone, Ro) => "Te-ai dezabonat. Nu vei mai primi e-mailuri de marketing de la noi.",
-        (UnsubscribeDone, Ru) => "Вы отписались и больше не будете получать от нас рекламные письма.",
-        (UnsubscribeSurveysIntro, En) => "Press the button to stop receiving satisfaction surveys from us.",
-        (UnsubscribeSurveysIntro, PtBr) => "Clique no botão para deixar de receber nossas pesquisas de satisfação.",
-        (UnsubscribeSurveysIntro, Ro) => "Apasă butonul pentru a nu mai primi chestionare de satisfacție de la noi.",
-        (UnsubscribeSurveysIntro, Ru) => "Нажмите кнопку, чтобы больше не получать от нас опросы об удовлетворённости.",
-        (UnsubscribeSurveysDone, En) => "Done. You will not receive satisfaction surveys from us any more.",
-        (UnsubscribeSurveysDone, PtBr) => "Pronto. Você não receberá mais nossas pesquisas de satisfação.",
-        (UnsubscribeSurveysDone, Ro) => "Gata. Nu vei mai primi chestionare de satisfacție de la noi.",
-        (UnsubscribeSurveysDone, Ru) => "Готово. Вы больше не будете получать от нас опросы.",
-        (ErasureSubject, En) => "Your data has been erased",
-        (ErasureSubject, PtBr) => "Seus dados foram excluídos",
-        (ErasureSubject, Ro) => "Datele tale au fost șterse",
-        (ErasureSubject, Ru) => "Ваши данные удалены",
-        (ErasureBody, En) => "As requested, we erased your profile, your consents and your survey texts. You will not hear from us again unless you sign up anew. If you did not ask for this, reply to this email.",
-        (ErasureBody, PtBr) => "Como solicitado, excluímos seu perfil, seus consentimentos e os textos das suas pesquisas. Você não receberá mais mensagens nossas, a menos que se inscreva novamente. Se não foi você quem pediu, responda a este e-mail.",
-        (ErasureBody, Ro) => "La cererea ta, am șters profilul, consimțămintele și textele din chestionare. Nu vei mai primi mesaje de la noi decât dacă te abonezi din nou. Dacă nu ai cerut asta, răspunde la acest e-mail.",
-        (ErasureBody, Ru) => "По вашему запросу мы удалили ваш профиль, согласия и тексты ответов на опросы. Вы больше не получите от нас писем, если не подпишетесь снова. Если вы этого не запрашивали, ответьте на это письмо.",
-    }
+    catalog(locale)
+        .server
+        .get(key.key())
+        .map_or("", String::as_str)
 }
 
 /// The exact words the preference center shows next to a purpose's switch. A grant made there
 /// records the SHA-256 of this text, and the text itself goes to the notice archive.
 pub fn preference_notice(locale: Locale, purpose: &str) -> String {
-    use Locale::*;
-    let named = match (purpose, locale) {
-        ("marketing_email", En) => Some("I want to receive offers and news by email."),
-        ("marketing_email", PtBr) => Some("Quero receber ofertas e novidades por e-mail."),
-        ("marketing_email", Ro) => Some("Vreau să primesc oferte și noutăți prin e-mail."),
-        ("marketing_email", Ru) => Some("Я хочу получать предложения и новости по электронной почте."),
-        ("sms", En) => Some("I want to receive offers and news by text message (SMS)."),
-        ("sms", PtBr) => Some("Quero receber ofertas e novidades por mensagem de texto (SMS)."),
-        ("sms", Ro) => Some("Vreau să primesc oferte și noutăți prin mesaje text (SMS)."),
-        ("sms", Ru) => Some("Я хочу получать предложения и новости по SMS."),
-        ("whatsapp", En) => Some("I want to receive offers and news on WhatsApp."),
-        ("whatsapp", PtBr) => Some("Quero receber ofertas e novidades pelo WhatsApp."),
-        ("whatsapp", Ro) => Some("Vreau să primesc oferte și noutăți pe WhatsApp."),
-        ("whatsapp", Ru) => Some("Я хочу получать предложения и новости в WhatsApp."),
-        ("profiling", En) => Some("I agree that my purchases and answers are used to personalise offers for me."),
-        ("profiling", PtBr) => Some("Concordo que minhas compras e respostas sejam usadas para personalizar ofertas para mim."),
-        ("profiling", Ro) => Some("Sunt de acord ca achizițiile și răspunsurile mele să fie folosite pentru oferte personalizate."),
-        ("profiling", Ru) => Some("Я согласен(на), чтобы мои покупки и ответы использовались для персональных предложений."),
-        ("satisfaction_surveys", En) => Some("I want to be asked, after a purchase, how it went."),
-        ("satisfaction_surveys", PtBr) => Some("Quero ser consultado(a), após uma compra, sobre como foi."),
-        ("satisfaction_surveys", Ro) => Some("Vreau să fiu întrebat(ă), după o cumpărătură, cum a fost."),
-        ("satisfaction_surveys", Ru) => Some("Я хочу, чтобы после покупки меня спрашивали, как всё прошло."),
-        _ => None,
-    };
-    match (named, locale) {
-        (Some(text), _) => text.to_string(),
-        (None, En) => format!("I agree to the use of my data for the purpose “{purpose}”."),
-        (None, PtBr) => format!("Concordo com o uso dos meus dados para a finalidade “{purpose}”."),
-        (None, Ro) => format!("Sunt de acord cu folosirea datelor mele în scopul „{purpose}”."),
-        (None, Ru) => format!("Я согласен(на) на использование моих данных для цели «{purpose}»."),
+    let strings = catalog(locale);
+    match strings.notices.get(purpose) {
+        Some(text) => text.clone(),
+        None => strings
+            .notice_for_other_purpose
+            .replace("{purpose}", purpose),
+    }
+}
+
+/// A hosted page whose script reads its strings from the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// `GET /me`, the preference center (`src/pages/me.html`).
+    Preferences,
+    /// `GET /s/{token}`, the survey page (`src/pages/survey.html`).
+    Survey,
+}
+
+impl Page {
+    pub const ALL: [Page; 2] = [Page::Preferences, Page::Survey];
+}
+
+/// The strings a page's script looks up with `t('key')`, in `locale`. Keys ending in a CLDR
+/// plural category (`_one`, `_few`, …) are the forms of their base key for counts that need them.
+pub fn page_strings(locale: Locale, page: Page) -> &'static BTreeMap<String, String> {
+    let strings = catalog(locale);
+    match page {
+        Page::Preferences => &strings.preferences,
+        Page::Survey => &strings.survey,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, BTreeSet};
 
     #[test]
     fn tags_map_to_supported_locales() {
@@ -310,18 +269,106 @@ mod tests {
         assert_eq!(pick(&only_ro, Locale::Ru), Some(("ro", "Nume")));
     }
 
-    #[test]
-    fn every_text_exists_in_every_locale() {
-        for l in Locale::ALL {
-            for t in [
-                Text::ConfirmTitle,
-                Text::ConfirmButton,
-                Text::ConfirmDone,
-                Text::LinkInvalid,
-                Text::ConfirmEmailSubject,
-            ] {
-                assert!(!text(l, t).is_empty());
-            }
+    /// `key_one`, `key_few`, …: a CLDR plural form of `key`, present only where the language has it.
+    fn plural_base(key: &str) -> Option<&str> {
+        ["zero", "one", "two", "few", "many", "other"]
+            .iter()
+            .find_map(|category| key.strip_suffix(category)?.strip_suffix('_'))
+    }
+
+    /// The keys of a table that every locale must have: all but the plural forms.
+    fn base_keys<'a>(keys: impl Iterator<Item = &'a String>) -> BTreeSet<&'a str> {
+        keys.map(String::as_str)
+            .filter(|k| plural_base(k).is_none())
+            .collect()
+    }
+
+    fn parsed(locale: Locale) -> Catalog {
+        match serde_json::from_str(SOURCES[locale as usize]) {
+            Ok(catalog) => catalog,
+            Err(e) => panic!("src/domain/i18n/{}.json: {e}", locale.tag()),
         }
+    }
+
+    #[test]
+    fn every_locale_file_parses_with_no_unknown_table() {
+        for l in Locale::ALL {
+            parsed(l);
+        }
+    }
+
+    #[test]
+    fn every_locale_has_exactly_the_keys_of_english() {
+        let en = parsed(Locale::En);
+        for l in Locale::ALL {
+            let other = parsed(l);
+            let tables: [(&str, BTreeSet<&str>, BTreeSet<&str>); 4] = [
+                (
+                    "server",
+                    base_keys(en.server.keys()),
+                    base_keys(other.server.keys()),
+                ),
+                (
+                    "notices",
+                    base_keys(en.notices.keys()),
+                    base_keys(other.notices.keys()),
+                ),
+                (
+                    "preferences",
+                    base_keys(en.preferences.keys()),
+                    base_keys(other.preferences.keys()),
+                ),
+                (
+                    "survey",
+                    base_keys(en.survey.keys()),
+                    base_keys(other.survey.keys()),
+                ),
+            ];
+            for (table, want, got) in tables {
+                assert_eq!(got, want, "{}: table {table}", l.tag());
+            }
+            for page in Page::ALL {
+                for key in page_strings(l, page).keys() {
+                    if let Some(base) = plural_base(key) {
+                        assert!(
+                            page_strings(l, page).contains_key(base),
+                            "{}: {key} is a plural form of a key that does not exist",
+                            l.tag()
+                        );
+                    }
+                }
+            }
+            assert!(other.notice_for_other_purpose.contains("{purpose}"));
+        }
+    }
+
+    #[test]
+    fn every_text_has_a_string_in_every_locale_and_no_string_lacks_a_text() {
+        let names: BTreeSet<&str> = Text::ALL.iter().map(|t| t.key()).collect();
+        for l in Locale::ALL {
+            for &t in Text::ALL {
+                assert!(!text(l, t).trim().is_empty(), "{}: {t:?}", l.tag());
+            }
+            let catalog = parsed(l);
+            let keys: BTreeSet<&str> = catalog.server.keys().map(String::as_str).collect();
+            assert_eq!(
+                keys,
+                names,
+                "{}: server keys are the Text variants",
+                l.tag()
+            );
+        }
+    }
+
+    #[test]
+    fn notices_of_other_purposes_name_the_purpose() {
+        assert_eq!(
+            preference_notice(Locale::Ro, "loyalty"),
+            "Sunt de acord cu folosirea datelor mele în scopul „loyalty”."
+        );
+        assert_eq!(
+            preference_notice(Locale::En, "sms"),
+            "I want to receive offers and news by text message (SMS)."
+        );
     }
 }

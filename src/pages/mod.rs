@@ -1,14 +1,75 @@
-//! Hosted pages (server-rendered HTML, no external assets) and the embeddable widget script.
+//! Hosted pages (server-rendered HTML, no external assets) and the embeddable widget script, and
+//! how a scripted page is assembled: its template, the shared runtime and its locale's strings.
 
-use crate::domain::i18n::Locale;
+use crate::domain::i18n::{page_strings, Locale, Page};
+use serde_json::Value;
 
 pub const EMBED_JS: &str = include_str!("embed.js");
-/// The preference center; `{{lang}}` is replaced with the negotiated locale tag.
-pub const PREFERENCES_HTML: &str = include_str!("me.html");
-/// The survey page; `{{lang}}` is the locale tag and `{{data}}` the survey as script-safe JSON.
-pub const SURVEY_HTML: &str = include_str!("survey.html");
+/// The preference center; `{{lang}}`, `{{strings}}` and `{{runtime}}` are filled by `preferences`.
+const PREFERENCES_HTML: &str = include_str!("me.html");
+/// The survey page; as the preference center, plus `{{data}}`, the survey as script-safe JSON.
+const SURVEY_HTML: &str = include_str!("survey.html");
+/// `t`, `el`, `$`, `show` and JSON calls, shared by the scripted pages and inlined into each (the
+/// pages' CSP allows inline scripts only, so no extra request and no new source).
+const RUNTIME_JS: &str = include_str!("runtime.js");
 /// The marketer's page (`GET /admin`); it signs in with an API key kept in session storage.
 pub const ADMIN_HTML: &str = include_str!("admin.html");
+
+/// `GET /me`: the preference center, speaking `locale`.
+pub fn preferences(locale: Locale) -> String {
+    scripted(PREFERENCES_HTML, locale, Page::Preferences, None)
+}
+
+/// `GET /s/{token}`: the survey page, speaking `locale`; `data` is what its script renders.
+pub fn survey(locale: Locale, data: &Value) -> String {
+    scripted(SURVEY_HTML, locale, Page::Survey, Some(data))
+}
+
+/// Fills a scripted page's template in one pass, so text inserted for one placeholder (a survey
+/// name that reads `{{runtime}}`, say) is never read as another.
+fn scripted(template: &str, locale: Locale, page: Page, data: Option<&Value>) -> String {
+    let strings = script_json(&serde_json::json!({
+        "locale": locale.tag(),
+        "strings": page_strings(locale, page),
+    }));
+    let data = data.map(script_json).unwrap_or_default();
+    let mut out =
+        String::with_capacity(template.len() + RUNTIME_JS.len() + strings.len() + data.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start..].find("}}") else {
+            break;
+        };
+        let value = match &rest[start + 2..start + len] {
+            "lang" => locale.tag(),
+            "strings" => strings.as_str(),
+            "runtime" => RUNTIME_JS,
+            "data" => data.as_str(),
+            _ => {
+                // Not ours (none today): copied as it stands.
+                out.push_str(&rest[..start + 2]);
+                rest = &rest[start + 2..];
+                continue;
+            }
+        };
+        out.push_str(&rest[..start]);
+        out.push_str(value);
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// JSON for a `<script type="application/json">` element: no `<`, `>` or `&` survives unescaped,
+/// so no string can close the element (`</script>`) or open a comment (`<!--`) that changes how
+/// the HTML parser finds its end. `JSON.parse` reads the escapes back as the same characters.
+pub fn script_json(value: &Value) -> String {
+    value
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -75,5 +136,118 @@ mod tests {
     #[test]
     fn pages_declare_their_language() {
         assert!(page(Locale::Ru, "Т", "").contains(r#"<html lang="ru">"#));
+    }
+
+    /// The string keys a page's source names literally: `t('key'`, `has('key'` and `data-t="key"`.
+    /// Keys built at run time (`t('status_' + d.status)`) are looked up with `has` first.
+    fn literal_keys(source: &str) -> Vec<&str> {
+        let mut keys = Vec::new();
+        for opener in ["t('", "has('", "data-t=\""] {
+            let close = if opener.ends_with('"') { '"' } else { '\'' };
+            for (at, _) in source.match_indices(opener) {
+                // `t(` must be the call itself, not the end of a longer name such as `split(`.
+                let before = source[..at].chars().next_back();
+                if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+                    continue;
+                }
+                let rest = &source[at + opener.len()..];
+                let Some(end) = rest.find(close) else {
+                    continue;
+                };
+                // `t('status_' + d.status)`: a prefix, not a key.
+                if rest[end + 1..].trim_start().starts_with('+') {
+                    continue;
+                }
+                keys.push(&rest[..end]);
+            }
+        }
+        keys
+    }
+
+    #[test]
+    fn every_key_a_page_script_looks_up_exists_in_every_locale() {
+        for (page, source) in [
+            (Page::Preferences, PREFERENCES_HTML),
+            (Page::Survey, SURVEY_HTML),
+        ] {
+            let keys = literal_keys(source);
+            assert!(keys.len() > 20, "{page:?}: the scan found only {keys:?}");
+            for locale in Locale::ALL {
+                for key in &keys {
+                    assert!(
+                        page_strings(locale, page).contains_key(*key),
+                        "{page:?} looks up {key:?}, missing in {}",
+                        locale.tag()
+                    );
+                }
+            }
+        }
+        // The runtime is shared: it names no page's key.
+        assert_eq!(literal_keys(RUNTIME_JS), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn injected_json_cannot_leave_its_script_element() {
+        let hostile = serde_json::json!({ "name": "</script><script>alert(1)</script><!--<script>", "and": "&amp; >" });
+        let out = script_json(&hostile);
+        assert!(
+            !out.contains('<') && !out.contains('>') && !out.contains('&'),
+            "{out}"
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&out).ok(),
+            Some(hostile.clone())
+        );
+
+        // In a served page, only the template's own elements close: the survey data adds none.
+        let data = serde_json::json!({ "token": "t", "survey": hostile });
+        let html = survey(Locale::En, &data);
+        assert_eq!(
+            html.matches("</script").count(),
+            SURVEY_HTML.matches("</script").count()
+        );
+        assert!(!html.contains("<!--<script>"));
+    }
+
+    #[test]
+    fn the_runtime_and_the_strings_are_inlined_as_scripts_can_hold_them() {
+        // The runtime goes in raw, so it must not hold what would end or confuse its element.
+        assert!(!RUNTIME_JS.contains("</script") && !RUNTIME_JS.contains("<!--"));
+        for locale in Locale::ALL {
+            for page in Page::ALL {
+                let html = match page {
+                    Page::Preferences => preferences(locale),
+                    Page::Survey => survey(locale, &serde_json::json!({})),
+                };
+                assert!(
+                    !html.contains("{{"),
+                    "{page:?} {}: a placeholder is left",
+                    locale.tag()
+                );
+                assert!(html.contains(&format!(r#"<html lang="{}">"#, locale.tag())));
+                assert!(html.contains(RUNTIME_JS));
+                let start = html.find(r#"<script type="application/json" id="page-strings">"#);
+                let json = start.and_then(|s| {
+                    let from = &html[s..];
+                    let open = from.find('>')? + 1;
+                    Some(&from[open..from.find("</script>")?])
+                });
+                let injected: Option<Value> = json.and_then(|j| serde_json::from_str(j).ok());
+                let injected = injected.unwrap_or_default();
+                assert_eq!(injected["locale"], locale.tag());
+                assert_eq!(
+                    injected["strings"],
+                    serde_json::to_value(page_strings(locale, page)).unwrap_or_default()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_placeholder_in_the_data_stays_text() {
+        let data = serde_json::json!({ "survey": { "name": "{{runtime}} {{strings}} {{lang}}" } });
+        let html = survey(Locale::Ro, &data);
+        assert!(html.contains("{{runtime}} {{strings}} {{lang}}"));
+        assert_eq!(html.matches(RUNTIME_JS).count(), 1);
     }
 }

@@ -606,7 +606,7 @@ async fn changed(app: &App, id: &str) {
 /// `GET /me`: the hosted preference center.
 pub async fn page(req: Request, _app: &App) -> AppResult<Response> {
     let locale = crate::routes::confirm::page_locale(&req);
-    let html = crate::pages::PREFERENCES_HTML.replace("{{lang}}", locale.tag());
+    let html = crate::pages::preferences(locale);
     let mut r = response::text(200, "text/html; charset=utf-8", html)?;
     r.headers_mut().set(
         "Content-Security-Policy",

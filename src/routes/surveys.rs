@@ -74,10 +74,7 @@ pub async fn page(req: Request, app: &App) -> AppResult<Response> {
         "embed": embed,
         "survey": survey.public_view(locale),
     });
-    let html = crate::pages::SURVEY_HTML
-        .replace("{{lang}}", locale.tag())
-        .replace("{{data}}", &script_safe_json(&data));
-    html_response(200, html)
+    html_response(200, crate::pages::survey(locale, &data))
 }
 
 /// The contact's own language, then the browser's, then the survey's.
@@ -87,15 +84,6 @@ fn page_locale(contact: Option<&str>, accept: Option<&str>, survey: Option<Local
         .or_else(|| accept.and_then(Locale::from_accept_language))
         .or(survey)
         .unwrap_or(Locale::En)
-}
-
-/// JSON that cannot close the `<script>` element it sits in.
-fn script_safe_json(value: &Value) -> String {
-    value
-        .to_string()
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
 }
 
 fn message_page(status: u16, locale: Locale, message: Text) -> AppResult<Response> {
