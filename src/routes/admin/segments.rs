@@ -139,7 +139,7 @@ fn document(row: &segments::SegmentRow) -> Value {
 pub async fn create(mut req: Request, app: &App) -> AppResult<Response> {
     let call = app.admin()?;
     let input: SegmentInput = read_json(&mut req, JSON_LIMIT).await?;
-    let spec = parse_input(&call, input, None).await?;
+    let spec = parse_input(call, input, None).await?;
     let row = flow::create(&app.env, &call.db, &call.principal.actor, &spec).await?;
     response::json(201, &document(&row))
 }
@@ -170,7 +170,7 @@ pub async fn replace(mut req: Request, app: &App) -> AppResult<Response> {
     segments::find(&call.db, &id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let spec = parse_input(&call, input, Some(&id)).await?;
+    let spec = parse_input(call, input, Some(&id)).await?;
     let row = flow::replace(&app.env, &call.db, &call.principal.actor, &id, &spec).await?;
     response::json(200, &document(&row))
 }
@@ -197,7 +197,7 @@ pub async fn preview(mut req: Request, app: &App) -> AppResult<Response> {
     let call = app.admin()?;
     let input: PreviewInput = read_json(&mut req, JSON_LIMIT).await?;
     let spec = parse_input(
-        &call,
+        call,
         SegmentInput {
             name: "preview".into(),
             rule: input.rule,
