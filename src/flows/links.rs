@@ -2,6 +2,7 @@
 //! (see `domain::link`). Signed now, under the contact's current epoch and the current key.
 
 use crate::config::Config;
+use crate::domain::consent::{MARKETING_EMAIL, SATISFACTION_SURVEYS};
 use crate::domain::link::{self, LinkPurpose};
 use crate::domain::time;
 
@@ -19,6 +20,17 @@ pub struct ContactLinks {
 pub enum MailStream {
     Marketing,
     Surveys,
+}
+
+impl MailStream {
+    /// The stream whose one-click link withdraws consent `purpose`, if it has one of its own.
+    pub fn for_purpose(purpose: &str) -> Option<MailStream> {
+        match purpose {
+            MARKETING_EMAIL => Some(MailStream::Marketing),
+            SATISFACTION_SURVEYS => Some(MailStream::Surveys),
+            _ => None,
+        }
+    }
 }
 
 pub fn for_contact(

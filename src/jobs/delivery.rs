@@ -45,7 +45,7 @@ pub async fn deliver_email(env: &Env, id: &str) -> AppResult<Outcome> {
             }
             Err(reason) => {
                 let delay = retry_delay_secs(attempts);
-                let next = time::format(time::now() + Duration::seconds(delay as i64));
+                let next = time::format(time::now() + Duration::seconds(i64::from(delay)));
                 worker::console_warn!(
                     "outbox {id}: attempt {attempts} failed ({reason}); retry in {delay}s"
                 );

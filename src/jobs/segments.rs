@@ -15,8 +15,8 @@ use crate::domain::time;
 use crate::error::AppResult;
 use crate::jobs::delivery::Outcome;
 use crate::jobs::{enqueue, message::Job};
-use crate::routes::admin::segments::stored_rule;
-use crate::store::{self, segments};
+use crate::store;
+use crate::store::segments::{self, SegmentState};
 
 /// Contacts per set-based rebuild statement pair.
 const REBUILD_CHUNK: usize = 2000;
@@ -36,7 +36,7 @@ struct Live {
 fn in_dependency_order(rows: Vec<segments::SegmentRow>, now: DateTime<Utc>) -> Vec<Live> {
     let mut parsed: Vec<(segments::SegmentRow, SegmentRule)> = rows
         .into_iter()
-        .filter_map(|row| match stored_rule(&row) {
+        .filter_map(|row| match row.rule() {
             Ok(rule) => Some((row, rule)),
             Err(e) => {
                 worker::console_error!("segments: {} has an unreadable rule: {e:?}", row.id);
@@ -154,10 +154,10 @@ pub async fn rebuild_chunk(env: &Env, id: &str, version: i64, cursor: &str) -> A
     let Some(row) = segments::find(&db, id).await? else {
         return Ok(Outcome::Done);
     };
-    if row.version as i64 != version {
+    if row.version != version {
         return Ok(Outcome::Done);
     }
-    let rule = stored_rule(&row)?;
+    let rule = row.rule()?;
     let chunk = chunk_rows(env, REBUILD_CHUNK) as u32;
     let started = time::now();
     let mut cursor = cursor.to_string();
@@ -221,21 +221,16 @@ pub async fn refresh_daily(env: &Env) -> AppResult<usize> {
     let rows = segments::list(&db).await?;
     let by_id: BTreeMap<String, bool> = rows
         .iter()
-        .map(|r| {
-            (
-                r.id.clone(),
-                stored_rule(r).is_ok_and(|rule| ages_daily(&rule)),
-            )
-        })
+        .map(|r| (r.id.clone(), r.rule().is_ok_and(|rule| ages_daily(&rule))))
         .collect();
     for row in &rows {
         let ages = by_id.get(&row.id).copied().unwrap_or(false);
-        if ages || row.state == "building" {
+        if ages || row.state == SegmentState::Building {
             enqueue(
                 env,
                 Job::SegmentRebuild {
                     id: row.id.clone(),
-                    version: row.version as i64,
+                    version: row.version,
                     cursor: String::new(),
                 },
             )
@@ -278,7 +273,7 @@ pub async fn recompute_rfm(env: &Env) -> AppResult<usize> {
                 .as_deref()
                 .and_then(time::parse)
                 .map_or(i64::MAX / 4, |at| (now - at).num_days().max(0));
-            (i, recency, b.order_count as i64, b.total_spent_cents as i64)
+            (i, recency, b.order_count, b.total_spent_cents)
         })
         .collect();
     let at = time::format(now);
@@ -286,9 +281,9 @@ pub async fn recompute_rfm(env: &Env) -> AppResult<usize> {
     for (i, r, f, m) in rfm_scores(&values) {
         let b = &buyers[i];
         let group = rfm_group(r, f, m);
-        let same = b.rfm_r.map(|v| v as u8) == Some(r)
-            && b.rfm_f.map(|v| v as u8) == Some(f)
-            && b.rfm_m.map(|v| v as u8) == Some(m)
+        let same = b.rfm_r == Some(i64::from(r))
+            && b.rfm_f == Some(i64::from(f))
+            && b.rfm_m == Some(i64::from(m))
             && b.rfm_segment.as_deref() == Some(group);
         if !same {
             writes.push(segments::set_rfm_statement(

@@ -12,7 +12,6 @@ use crate::http::app::{param_value, query_pairs, App};
 use crate::http::body::{read_json, JSON_LIMIT};
 use crate::http::{client, response};
 use crate::jobs::{enqueue, message::Job};
-use crate::routes::admin::surveys::definition_of;
 use crate::store::{self, surveys};
 
 /// What a link token leads to.
@@ -62,7 +61,7 @@ pub async fn page(req: Request, app: &App) -> AppResult<Response> {
     let survey_row = surveys::find(&db, &row.survey_id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let survey = definition_of(&survey_row)?;
+    let survey = survey_row.definition()?;
     let locale = page_locale(
         row.locale.as_deref(),
         accept.as_deref(),
@@ -132,7 +131,7 @@ pub async fn respond(mut req: Request, app: &App) -> AppResult<Response> {
     let survey_row = surveys::find(&db, &invitation.survey_id)
         .await?
         .ok_or(AppError::Gone)?;
-    let survey = definition_of(&survey_row)?;
+    let survey = survey_row.definition()?;
     let answers = survey
         .parse_answers(&body.answers)
         .map_err(AppError::fields)?;

@@ -43,7 +43,7 @@ pub async fn since(db: &D1Database, since: &str, limit: u32) -> AppResult<Vec<Au
     all(
         db,
         "SELECT id, at, actor, action, subject FROM audit_log WHERE at >= ?1 ORDER BY at, id LIMIT ?2",
-        &[Arg::Text(since), Arg::Int(limit as i64)],
+        &[Arg::Text(since), Arg::Int(i64::from(limit))],
     )
     .await
 }

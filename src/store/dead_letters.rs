@@ -43,7 +43,7 @@ pub async fn since(db: &D1Database, since: &str, limit: u32) -> AppResult<Vec<De
         db,
         "SELECT message_id, queue, job, body, received_at FROM dead_letters \
          WHERE received_at >= ?1 ORDER BY received_at, message_id LIMIT ?2",
-        &[Arg::Text(since), Arg::Int(limit as i64)],
+        &[Arg::Text(since), Arg::Int(i64::from(limit))],
     )
     .await
 }

@@ -3,11 +3,12 @@
 use worker::D1Database;
 
 use crate::error::AppResult;
-use crate::store::{first, Arg};
+use crate::store::{first, js_int, Arg};
 
 #[derive(serde::Deserialize)]
 struct One {
-    ok: f64,
+    #[serde(deserialize_with = "js_int::int")]
+    ok: i64,
 }
 
 /// True when D1 answers a trivial query and the schema is applied.
@@ -18,5 +19,5 @@ pub async fn database_answers(db: &D1Database) -> AppResult<bool> {
         &[Arg::Text("contacts")],
     )
     .await?;
-    Ok(row.is_some_and(|r| r.ok == 1.0))
+    Ok(row.is_some_and(|r| r.ok == 1))
 }

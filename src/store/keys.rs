@@ -3,8 +3,9 @@
 use serde::Deserialize;
 use worker::D1Database;
 
-use crate::error::AppResult;
-use crate::store::{all, first, run, Arg};
+use crate::domain::scope::ScopeSet;
+use crate::error::{AppError, AppResult};
+use crate::store::{all, first, js_int, run, Arg};
 
 #[derive(Debug, Deserialize)]
 pub struct ApiKeyRow {
@@ -16,6 +17,21 @@ pub struct ApiKeyRow {
     pub last_used_at: Option<String>,
     pub revoked_at: Option<String>,
 }
+
+impl ApiKeyRow {
+    /// The scope names as stored (a JSON array of strings).
+    pub fn scope_names(&self) -> AppResult<Vec<String>> {
+        Ok(serde_json::from_str(&self.scopes)?)
+    }
+
+    /// The scopes the key holds; a name no longer known is a fault, not a narrower key.
+    pub fn scope_set(&self) -> AppResult<ScopeSet> {
+        ScopeSet::parse(&self.scope_names()?).map_err(|e| AppError::internal("stored scopes", e))
+    }
+}
+
+/// The columns of [`ApiKeyRow`]: never the hash.
+const COLUMNS: &str = "id, name, prefix, scopes, created_at, last_used_at, revoked_at";
 
 pub struct NewApiKey<'a> {
     pub id: &'a str,
@@ -48,7 +64,7 @@ pub fn insert_statement(
 pub async fn find_active_by_hash(db: &D1Database, hash: &str) -> AppResult<Option<ApiKeyRow>> {
     first(
         db,
-        "SELECT id, name, prefix, scopes, created_at, last_used_at, revoked_at FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL",
+        &format!("SELECT {COLUMNS} FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL"),
         &[Arg::Text(hash)],
     )
     .await
@@ -73,7 +89,7 @@ pub async fn touch_last_used(
 pub async fn list(db: &D1Database) -> AppResult<Vec<ApiKeyRow>> {
     all(
         db,
-        "SELECT id, name, prefix, scopes, created_at, last_used_at, revoked_at FROM api_keys ORDER BY id",
+        &format!("SELECT {COLUMNS} FROM api_keys ORDER BY id"),
         &[],
     )
     .await
@@ -82,7 +98,7 @@ pub async fn list(db: &D1Database) -> AppResult<Vec<ApiKeyRow>> {
 pub async fn find(db: &D1Database, id: &str) -> AppResult<Option<ApiKeyRow>> {
     first(
         db,
-        "SELECT id, name, prefix, scopes, created_at, last_used_at, revoked_at FROM api_keys WHERE id = ?1",
+        &format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"),
         &[Arg::Text(id)],
     )
     .await
@@ -102,7 +118,8 @@ pub fn revoke_statement(
 
 #[derive(Deserialize)]
 struct Found {
-    found: f64,
+    #[serde(deserialize_with = "js_int::int")]
+    found: i64,
 }
 
 /// Whether any unrevoked key holds `scope` (what lets the bootstrap key be retired).
@@ -114,5 +131,5 @@ pub async fn any_active_with_scope(db: &D1Database, scope: &str) -> AppResult<bo
         &[Arg::Text(scope)],
     )
     .await?;
-    Ok(row.is_some_and(|r| r.found > 0.0))
+    Ok(row.is_some_and(|r| r.found > 0))
 }

@@ -5,7 +5,7 @@ use worker::{D1Database, D1PreparedStatement};
 
 use crate::domain::outbox::OutboxMessage;
 use crate::error::AppResult;
-use crate::store::{all, first, run, statement, Arg};
+use crate::store::{all, first, js_int, run, statement, Arg};
 
 #[derive(Debug, Deserialize)]
 struct OutboxRow {
@@ -19,7 +19,8 @@ struct OutboxRow {
     preferences_url: Option<String>,
     created_at: String,
     sent_at: Option<String>,
-    attempts: f64,
+    #[serde(deserialize_with = "js_int::int")]
+    attempts: i64,
 }
 
 impl From<OutboxRow> for OutboxMessage {
@@ -58,24 +59,34 @@ pub struct NewMessage<'a> {
     pub mailbox_hash: Option<&'a str>,
 }
 
+/// The columns a [`NewMessage`] writes, bound `?1` to `?11` in this order by [`message_args`].
+const NEW_COLUMNS: &str =
+    "id, contact_id, to_email, kind, subject, body_text, url, unsubscribe_url, \
+     preferences_url, created_at, mailbox_hash";
+
+fn message_args<'a>(m: &NewMessage<'a>) -> [Arg<'a>; 11] {
+    [
+        Arg::Text(m.id),
+        Arg::OptText(m.contact_id),
+        Arg::Text(m.to),
+        Arg::Text(m.kind),
+        Arg::Text(m.subject),
+        Arg::Text(m.text),
+        Arg::OptText(m.url),
+        Arg::OptText(m.unsubscribe_url),
+        Arg::OptText(m.preferences_url),
+        Arg::Text(m.created_at),
+        Arg::OptText(m.mailbox_hash),
+    ]
+}
+
 pub fn insert_statement(db: &D1Database, m: &NewMessage<'_>) -> AppResult<D1PreparedStatement> {
     statement(
         db,
-        "INSERT INTO outbox (id, contact_id, to_email, kind, subject, body_text, url, unsubscribe_url, preferences_url, created_at, mailbox_hash) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        &[
-            Arg::Text(m.id),
-            Arg::OptText(m.contact_id),
-            Arg::Text(m.to),
-            Arg::Text(m.kind),
-            Arg::Text(m.subject),
-            Arg::Text(m.text),
-            Arg::OptText(m.url),
-            Arg::OptText(m.unsubscribe_url),
-            Arg::OptText(m.preferences_url),
-            Arg::Text(m.created_at),
-            Arg::OptText(m.mailbox_hash),
-        ],
+        &format!(
+            "INSERT INTO outbox ({NEW_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ),
+        &message_args(m),
     )
 }
 
@@ -97,28 +108,21 @@ pub fn insert_capped_statement(
     m: &NewMessage<'_>,
     cap: &Cap<'_>,
 ) -> AppResult<D1PreparedStatement> {
+    let mut args = Vec::from(message_args(m));
+    args.extend([
+        Arg::Text(cap.since),
+        Arg::Int(i64::from(cap.per_mailbox)),
+        Arg::Int(i64::from(cap.once_per_contact)),
+    ]);
     statement(
         db,
-        "INSERT INTO outbox (id, contact_id, to_email, kind, subject, body_text, url, unsubscribe_url, preferences_url, created_at, mailbox_hash) \
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
-         WHERE (SELECT COUNT(*) FROM outbox WHERE mailbox_hash = ?11 AND kind = ?4 AND created_at > ?12) < ?13 \
-           AND (?14 = 0 OR NOT EXISTS (SELECT 1 FROM outbox WHERE contact_id = ?2 AND kind = ?4 AND created_at > ?12))",
-        &[
-            Arg::Text(m.id),
-            Arg::OptText(m.contact_id),
-            Arg::Text(m.to),
-            Arg::Text(m.kind),
-            Arg::Text(m.subject),
-            Arg::Text(m.text),
-            Arg::OptText(m.url),
-            Arg::OptText(m.unsubscribe_url),
-            Arg::OptText(m.preferences_url),
-            Arg::Text(m.created_at),
-            Arg::OptText(m.mailbox_hash),
-            Arg::Text(cap.since),
-            Arg::Int(i64::from(cap.per_mailbox)),
-            Arg::Int(i64::from(cap.once_per_contact)),
-        ],
+        &format!(
+            "INSERT INTO outbox ({NEW_COLUMNS}) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+             WHERE (SELECT COUNT(*) FROM outbox WHERE mailbox_hash = ?11 AND kind = ?4 AND created_at > ?12) < ?13 \
+               AND (?14 = 0 OR NOT EXISTS (SELECT 1 FROM outbox WHERE contact_id = ?2 AND kind = ?4 AND created_at > ?12))"
+        ),
+        &args,
     )
 }
 
@@ -129,7 +133,7 @@ pub async fn list(db: &D1Database, to: Option<&str>, limit: u32) -> AppResult<Ve
             all(
                 db,
                 &format!("SELECT {COLUMNS} FROM outbox WHERE to_email = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2"),
-                &[Arg::Text(to), Arg::Int(limit as i64)],
+                &[Arg::Text(to), Arg::Int(i64::from(limit))],
             )
             .await?
         }
@@ -137,7 +141,7 @@ pub async fn list(db: &D1Database, to: Option<&str>, limit: u32) -> AppResult<Ve
             all(
                 db,
                 &format!("SELECT {COLUMNS} FROM outbox ORDER BY created_at DESC, id DESC LIMIT ?1"),
-                &[Arg::Int(limit as i64)],
+                &[Arg::Int(i64::from(limit))],
             )
             .await?
         }
@@ -178,7 +182,7 @@ pub async fn claim(db: &D1Database, id: &str, now: &str, lease_until: &str) -> A
     )
     .await?;
     if let Some(row) = claimed {
-        let attempts = row.attempts.max(0.0) as u32;
+        let attempts = u32::try_from(row.attempts.max(0)).unwrap_or(u32::MAX);
         return Ok(Claim::Claimed {
             message: Box::new(row.into()),
             attempts,
@@ -251,7 +255,7 @@ pub async fn stragglers(
             Arg::Text(now),
             Arg::Text(created_before),
             Arg::Text(after),
-            Arg::Int(limit as i64),
+            Arg::Int(i64::from(limit)),
         ],
     )
     .await?;

@@ -4,9 +4,30 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use worker::{D1Database, D1PreparedStatement};
 
-use crate::domain::segment::{facts, member_sql, numbered, ContactFacts, SegmentRule};
-use crate::error::AppResult;
-use crate::store::{all, all_in, first, rule_args, statement, Arg};
+use crate::domain::form::ContactFields;
+use crate::domain::segment::{facts, member_sql, numbered, parse_rule, ContactFacts, SegmentRule};
+use crate::error::{AppError, AppResult};
+use crate::store::js_int;
+use crate::store::{all, first, rule_args, statement, Arg};
+
+/// Where a segment's members stand: being (re)computed after a new rule, or current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SegmentState {
+    /// A rebuild is under way (or was lost: the daily run restarts it).
+    Building,
+    /// Every member was computed under the current rule.
+    Ready,
+}
+
+impl SegmentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SegmentState::Building => "building",
+            SegmentState::Ready => "ready",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct SegmentRow {
@@ -14,12 +35,23 @@ pub struct SegmentRow {
     pub name: String,
     pub rule: String,
     pub purpose: String,
-    pub version: f64,
-    pub size: f64,
-    pub state: String,
+    #[serde(deserialize_with = "js_int::int")]
+    pub version: i64,
+    #[serde(deserialize_with = "js_int::int")]
+    pub size: i64,
+    pub state: SegmentState,
     pub computed_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+impl SegmentRow {
+    /// The stored rule, parsed again: it was valid when saved, so failing here is a fault.
+    pub fn rule(&self) -> AppResult<SegmentRule> {
+        let value: serde_json::Value =
+            serde_json::from_str(&self.rule).map_err(|e| AppError::internal("stored rule", e))?;
+        parse_rule(&value).map_err(|_| AppError::internal("stored rule", "no longer parses"))
+    }
 }
 
 const COLUMNS: &str =
@@ -36,13 +68,14 @@ pub fn insert_statement(
     statement(
         db,
         "INSERT INTO segments (id, name, rule, purpose, version, size, state, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?5, 1, 0, 'building', ?4, ?4)",
+         VALUES (?1, ?2, ?3, ?4, 1, 0, ?5, ?6, ?6)",
         &[
             Arg::Text(id),
             Arg::Text(name),
             Arg::Text(rule_json),
-            Arg::Text(at),
             Arg::Text(purpose),
+            Arg::Text(SegmentState::Building.as_str()),
+            Arg::Text(at),
         ],
     )
 }
@@ -58,14 +91,15 @@ pub fn replace_statement(
 ) -> AppResult<D1PreparedStatement> {
     statement(
         db,
-        "UPDATE segments SET name = ?2, rule = ?3, purpose = ?5, version = version + 1, state = 'building', updated_at = ?4 \
+        "UPDATE segments SET name = ?2, rule = ?3, purpose = ?4, version = version + 1, state = ?5, updated_at = ?6 \
          WHERE id = ?1 AND deleted_at IS NULL",
         &[
             Arg::Text(id),
             Arg::Text(name),
             Arg::Text(rule_json),
-            Arg::Text(at),
             Arg::Text(purpose),
+            Arg::Text(SegmentState::Building.as_str()),
+            Arg::Text(at),
         ],
     )
 }
@@ -150,29 +184,6 @@ pub fn remove_members_statement(
     )
 }
 
-#[derive(Deserialize)]
-struct MemberRow {
-    segment_id: String,
-    contact_id: String,
-}
-
-/// Current memberships of these contacts (at most [`crate::store::LOOKUP_CHUNK`] per call).
-pub async fn memberships_of(
-    db: &D1Database,
-    contact_ids: &[&str],
-) -> AppResult<Vec<(String, String)>> {
-    let rows: Vec<MemberRow> = all_in(
-        db,
-        "SELECT segment_id, contact_id FROM segment_members WHERE contact_id IN ({})",
-        contact_ids,
-    )
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.segment_id, r.contact_id))
-        .collect())
-}
-
 /// Size and state after a change; `version` guards against a newer rule having replaced this one.
 pub fn refresh_size_statement(
     db: &D1Database,
@@ -184,13 +195,14 @@ pub fn refresh_size_statement(
     statement(
         db,
         "UPDATE segments SET size = (SELECT COUNT(*) FROM segment_members WHERE segment_id = ?1), \
-           state = CASE WHEN ?3 = 1 THEN 'ready' ELSE state END, \
-           computed_at = CASE WHEN ?3 = 1 THEN ?4 ELSE computed_at END \
+           state = CASE WHEN ?3 = 1 THEN ?4 ELSE state END, \
+           computed_at = CASE WHEN ?3 = 1 THEN ?5 ELSE computed_at END \
          WHERE id = ?1 AND version = ?2",
         &[
             Arg::Text(segment_id),
             Arg::Int(version),
             Arg::Int(i64::from(ready)),
+            Arg::Text(SegmentState::Ready.as_str()),
             Arg::Text(at),
         ],
     )
@@ -200,23 +212,23 @@ pub fn refresh_size_statement(
 pub struct ExportMember {
     pub contact_id: String,
     pub email: String,
-    pub name: Option<String>,
-    pub phone: Option<String>,
-    pub locale: Option<String>,
-    pub country: Option<String>,
-    pub city: Option<String>,
-    pub gender: Option<String>,
-    pub birth_date: Option<String>,
+    /// The profile columns, the same ones a form or an import writes.
+    #[serde(flatten)]
+    pub fields: ContactFields,
     pub preferred_channel: String,
     pub created_at: String,
     pub temperature: String,
-    pub order_count: f64,
-    pub total_spent_cents: f64,
+    #[serde(deserialize_with = "js_int::int")]
+    pub order_count: i64,
+    #[serde(deserialize_with = "js_int::int")]
+    pub total_spent_cents: i64,
     pub last_order_at: Option<String>,
-    pub last_nps: Option<f64>,
+    #[serde(deserialize_with = "js_int::opt_int", default)]
+    pub last_nps: Option<i64>,
     pub nps_category: Option<String>,
     /// For signing the links a marketer asks for by name.
-    pub link_epoch: f64,
+    #[serde(deserialize_with = "js_int::int")]
+    pub link_epoch: i64,
 }
 
 /// One keyset page of members after `after_id`. Eligibility is checked again here, so a consent
@@ -257,7 +269,8 @@ const MATCH_FROM: &str = "FROM contacts c LEFT JOIN contact_stats s ON s.contact
 
 #[derive(Deserialize)]
 struct CountRow {
-    n: f64,
+    #[serde(deserialize_with = "js_int::int")]
+    n: i64,
 }
 
 pub async fn count_matching(
@@ -276,7 +289,7 @@ pub async fn count_matching(
         &rule_args(&values),
     )
     .await?;
-    Ok(row.map_or(0, |r| r.n as u64))
+    Ok(row.map_or(0, |r| u64::try_from(r.n).unwrap_or(0)))
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -343,7 +356,7 @@ pub fn rebuild_chunk_statements(
         Arg::OptText(end),
         Arg::Text(&segment.id),
         Arg::Text(&at),
-        Arg::Int(segment.version as i64),
+        Arg::Int(segment.version),
     ];
     args.extend(rule_args(&values));
     // The chunk's ids first, then each contact by primary key: without the forced order the
@@ -462,24 +475,29 @@ struct FactsRow {
     created_at: String,
     confirmed_at: Option<String>,
     last_activity_at: Option<String>,
-    order_count: f64,
-    total_spent_cents: f64,
+    #[serde(deserialize_with = "js_int::int")]
+    order_count: i64,
+    #[serde(deserialize_with = "js_int::int")]
+    total_spent_cents: i64,
     first_order_at: Option<String>,
     last_order_at: Option<String>,
-    last_nps: Option<f64>,
+    #[serde(deserialize_with = "js_int::opt_int", default)]
+    last_nps: Option<i64>,
     nps_category: Option<String>,
     avg_csat: Option<f64>,
     temperature: String,
-    rfm_r: Option<f64>,
-    rfm_f: Option<f64>,
-    rfm_m: Option<f64>,
+    #[serde(deserialize_with = "js_int::opt_int", default)]
+    rfm_r: Option<i64>,
+    #[serde(deserialize_with = "js_int::opt_int", default)]
+    rfm_f: Option<i64>,
+    #[serde(deserialize_with = "js_int::opt_int", default)]
+    rfm_m: Option<i64>,
     rfm_segment: Option<String>,
     last_response_at: Option<String>,
 }
 
 impl FactsRow {
     fn into_facts(self) -> ContactFacts {
-        let int = |v: Option<f64>| v.map(|n| n as i64);
         ContactFacts {
             id: self.id,
             email: self.email,
@@ -494,17 +512,17 @@ impl FactsRow {
             created_at: self.created_at,
             confirmed_at: self.confirmed_at,
             last_activity_at: self.last_activity_at,
-            order_count: self.order_count as i64,
-            total_spent_cents: self.total_spent_cents as i64,
+            order_count: self.order_count,
+            total_spent_cents: self.total_spent_cents,
             first_order_at: self.first_order_at,
             last_order_at: self.last_order_at,
-            last_nps: int(self.last_nps),
+            last_nps: self.last_nps,
             nps_category: self.nps_category,
             avg_csat: self.avg_csat,
             temperature: self.temperature,
-            rfm_r: int(self.rfm_r),
-            rfm_f: int(self.rfm_f),
-            rfm_m: int(self.rfm_m),
+            rfm_r: self.rfm_r,
+            rfm_f: self.rfm_f,
+            rfm_m: self.rfm_m,
             rfm_segment: self.rfm_segment,
             last_response_at: self.last_response_at,
             ..ContactFacts::default()
@@ -557,11 +575,16 @@ pub fn set_temperature_statement(
 pub struct BuyerRow {
     pub contact_id: String,
     pub last_order_at: Option<String>,
-    pub order_count: f64,
-    pub total_spent_cents: f64,
-    pub rfm_r: Option<f64>,
-    pub rfm_f: Option<f64>,
-    pub rfm_m: Option<f64>,
+    #[serde(deserialize_with = "js_int::int")]
+    pub order_count: i64,
+    #[serde(deserialize_with = "js_int::int")]
+    pub total_spent_cents: i64,
+    #[serde(deserialize_with = "js_int::opt_int", default)]
+    pub rfm_r: Option<i64>,
+    #[serde(deserialize_with = "js_int::opt_int", default)]
+    pub rfm_f: Option<i64>,
+    #[serde(deserialize_with = "js_int::opt_int", default)]
+    pub rfm_m: Option<i64>,
     pub rfm_segment: Option<String>,
 }
 

@@ -3,8 +3,9 @@
 use serde::{Deserialize, Serialize};
 use worker::{D1Database, D1PreparedStatement};
 
-use crate::error::AppResult;
-use crate::store::{all, first, statement, Arg};
+use crate::domain::survey::{StoredResponse, SurveyDefinition};
+use crate::error::{AppError, AppResult};
+use crate::store::{all, first, js_int, statement, Arg};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct SurveyRow {
@@ -13,6 +14,13 @@ pub struct SurveyRow {
     pub definition: String,
     pub created_at: String,
     pub updated_at: String,
+}
+
+impl SurveyRow {
+    /// The stored definition: it was valid when saved, so failing to read it is a fault.
+    pub fn definition(&self) -> AppResult<SurveyDefinition> {
+        serde_json::from_str(&self.definition).map_err(|e| AppError::internal("stored survey", e))
+    }
 }
 
 const SURVEY_COLUMNS: &str = "id, name, definition, created_at, updated_at";
@@ -240,7 +248,8 @@ fn response_plan<'a>(r: &NewResponse<'a>) -> Vec<(&'static str, Vec<Arg<'a>>)> {
 
 #[derive(Deserialize)]
 struct CountRow {
-    n: f64,
+    #[serde(deserialize_with = "js_int::int")]
+    n: i64,
 }
 
 pub async fn invited_count(db: &D1Database, survey_id: &str) -> AppResult<u64> {
@@ -250,17 +259,32 @@ pub async fn invited_count(db: &D1Database, survey_id: &str) -> AppResult<u64> {
         &[Arg::Text(survey_id)],
     )
     .await?;
-    Ok(row.map_or(0, |r| r.n as u64))
+    Ok(row.map_or(0, |r| u64::try_from(r.n).unwrap_or(0)))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct ResponseRow {
     pub id: String,
     pub answers: String,
-    pub nps: Option<f64>,
-    pub csat: Option<f64>,
-    pub ces: Option<f64>,
+    #[serde(deserialize_with = "js_int::opt_int", default)]
+    pub nps: Option<i64>,
+    #[serde(deserialize_with = "js_int::opt_int", default)]
+    pub csat: Option<i64>,
+    #[serde(deserialize_with = "js_int::opt_int", default)]
+    pub ces: Option<i64>,
     pub created_at: String,
+}
+
+impl ResponseRow {
+    /// The answer as the results maths reads it (a stored answer that no longer parses is null).
+    pub fn to_stored(&self) -> StoredResponse {
+        StoredResponse {
+            answers: serde_json::from_str(&self.answers).unwrap_or(serde_json::Value::Null),
+            nps: self.nps,
+            csat: self.csat,
+            ces: self.ces,
+        }
+    }
 }
 
 /// Responses of a survey in answer order, after `after_id` (keyset paging for exports).
@@ -281,6 +305,27 @@ pub async fn responses_page(
         ],
     )
     .await
+}
+
+/// Every response of a survey in answer order, read `page_size` at a time.
+pub async fn all_responses(
+    db: &D1Database,
+    survey_id: &str,
+    page_size: usize,
+) -> AppResult<Vec<ResponseRow>> {
+    let mut rows = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = responses_page(db, survey_id, &after, page_size as u32).await?;
+        let done = page.len() < page_size;
+        if let Some(last) = page.last() {
+            after = last.id.clone();
+        }
+        rows.extend(page);
+        if done {
+            return Ok(rows);
+        }
+    }
 }
 
 #[cfg(test)]

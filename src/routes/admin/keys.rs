@@ -83,7 +83,7 @@ pub async fn create(mut req: Request, app: &App) -> AppResult<Response> {
 }
 
 fn key_json(row: &keys::ApiKeyRow) -> serde_json::Value {
-    let scopes: Vec<String> = serde_json::from_str(&row.scopes).unwrap_or_default();
+    let scopes = row.scope_names().unwrap_or_default();
     json!({
         "id": row.id,
         "name": row.name,
@@ -109,8 +109,7 @@ pub async fn revoke(_req: Request, app: &App) -> AppResult<Response> {
     let call = app.admin()?;
     let id = app.param("id")?;
     let row = keys::find(&call.db, id).await?.ok_or(AppError::NotFound)?;
-    let names: Vec<String> = serde_json::from_str(&row.scopes)?;
-    let target = ScopeSet::parse(&names).map_err(|e| AppError::internal("stored scopes", e))?;
+    let target = row.scope_set()?;
     if !target.is_subset_of(&call.principal.scopes) {
         return Err(AppError::Forbidden {
             code: "scope_escalation",

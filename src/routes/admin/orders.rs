@@ -35,8 +35,8 @@ pub async fn ingest(mut req: Request, app: &App) -> AppResult<Response> {
     let incoming = parse_orders(&body, now).map_err(AppError::fields)?;
     let at = time::format(now);
 
-    let buyers = resolve_buyers(&call, &incoming).await?;
-    let known_orders = known_external_ids(&call, &incoming).await?;
+    let buyers = resolve_buyers(call, &incoming).await?;
+    let known_orders = known_external_ids(call, &incoming).await?;
 
     let mut statements = Vec::new();
     let mut new_contacts = Vec::new();
@@ -67,7 +67,7 @@ pub async fn ingest(mut req: Request, app: &App) -> AppResult<Response> {
         };
         if let Some(Buyer::New(id)) = buyers.get(&hash) {
             if !new_contacts.contains(id) {
-                statements.push(new_buyer_statement(&call, order, id, &hash, &at)?);
+                statements.push(new_buyer_statement(call, order, id, &hash, &at)?);
                 statements.push(audit::record(
                     &call.db,
                     &call.principal.actor,
@@ -92,7 +92,7 @@ pub async fn ingest(mut req: Request, app: &App) -> AppResult<Response> {
         }
     }
     // A resent order may change its buyer's facts too.
-    for id in linked_contacts(&call, &known_orders).await? {
+    for id in linked_contacts(call, &known_orders).await? {
         touched.insert(id);
     }
     for id in &touched {

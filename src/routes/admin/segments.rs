@@ -8,21 +8,17 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Request, Response};
 
-use crate::config::Config;
-use crate::domain::consent::{Purpose, MARKETING_EMAIL, SATISFACTION_SURVEYS};
-use crate::domain::export::{
-    csv_header, csv_line, ndjson_line, parse_columns, ExportColumn, ExportRow,
-};
+use crate::domain::consent::Purpose;
+use crate::domain::export::{csv_header, parse_columns};
 use crate::domain::scope::Scope;
-use crate::domain::segment::{parse_rule, SegmentRule};
-use crate::domain::{secret, time};
+use crate::domain::segment::{parse_rule, DEFAULT_PURPOSE};
+use crate::domain::time;
 use crate::error::{AppError, AppResult};
-use crate::flows::links::{self, MailStream};
+use crate::flows::segments::{self as flow, MemberExport, SegmentSpec};
 use crate::http::app::AdminCall;
 use crate::http::app::{only_params, param_value, query_pairs, App};
 use crate::http::body::{read_json, JSON_LIMIT};
 use crate::http::response;
-use crate::jobs::{enqueue, message::Job};
 use crate::store::{self, audit, segments};
 
 /// Members per D1 query while exporting.
@@ -39,13 +35,6 @@ struct SegmentInput {
     purpose: Option<String>,
 }
 
-/// A segment as checked: its rule parsed, its purpose known, every segment it names existing.
-struct SegmentSpec {
-    name: String,
-    rule: SegmentRule,
-    purpose: Purpose,
-}
-
 async fn parse_input(
     call: &AdminCall,
     input: SegmentInput,
@@ -59,7 +48,7 @@ async fn parse_input(
             format!("1 to {MAX_NAME_LEN} characters"),
         );
     }
-    let purpose = match Purpose::parse(input.purpose.as_deref().unwrap_or(MARKETING_EMAIL)) {
+    let purpose = match Purpose::parse(input.purpose.as_deref().unwrap_or(DEFAULT_PURPOSE)) {
         Ok(p) => Some(p),
         Err(e) => {
             errors.insert("purpose".to_string(), e.to_string());
@@ -124,18 +113,12 @@ async fn reaches(call: &AdminCall, from: &str, target: &str) -> AppResult<bool> 
             continue;
         }
         if let Some(row) = segments::find(&call.db, &id).await? {
-            if let Ok(rule) = stored_rule(&row) {
+            if let Ok(rule) = row.rule() {
                 pending.extend(rule.referenced_segments());
             }
         }
     }
     Ok(false)
-}
-
-pub fn stored_rule(row: &segments::SegmentRow) -> AppResult<SegmentRule> {
-    let value: Value =
-        serde_json::from_str(&row.rule).map_err(|e| AppError::internal("stored rule", e))?;
-    parse_rule(&value).map_err(|_| AppError::internal("stored rule", "no longer parses"))
 }
 
 fn document(row: &segments::SegmentRow) -> Value {
@@ -144,52 +127,20 @@ fn document(row: &segments::SegmentRow) -> Value {
         "name": row.name,
         "rule": serde_json::from_str::<Value>(&row.rule).unwrap_or(Value::Null),
         "purpose": row.purpose,
-        "version": row.version as i64,
-        "state": row.state,
-        "size": row.size as i64,
+        "version": row.version,
+        "state": row.state.as_str(),
+        "size": row.size,
         "computed_at": row.computed_at,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     })
 }
 
-async fn start_rebuild(app: &App, id: &str, version: i64) {
-    let job = Job::SegmentRebuild {
-        id: id.to_string(),
-        version,
-        cursor: String::new(),
-    };
-    if let Err(e) = enqueue(&app.env, job).await {
-        // The daily cron restarts segments left `building`.
-        worker::console_error!("segments: enqueue rebuild failed: {e:?}");
-    }
-}
-
 pub async fn create(mut req: Request, app: &App) -> AppResult<Response> {
     let call = app.admin()?;
     let input: SegmentInput = read_json(&mut req, JSON_LIMIT).await?;
-    let spec = parse_input(&call, input, None).await?;
-    let id = secret::new_id("seg");
-    let at = time::now_string();
-    store::batch(
-        &call.db,
-        vec![
-            segments::insert_statement(
-                &call.db,
-                &id,
-                &spec.name,
-                &spec.rule.to_json().to_string(),
-                spec.purpose.as_str(),
-                &at,
-            )?,
-            audit::record(&call.db, &call.principal.actor, "segment.create", Some(&id))?,
-        ],
-    )
-    .await?;
-    start_rebuild(app, &id, 1).await;
-    let row = segments::find(&call.db, &id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let spec = parse_input(call, input, None).await?;
+    let row = flow::create(&app.env, &call.db, &call.principal.actor, &spec).await?;
     response::json(201, &document(&row))
 }
 
@@ -219,44 +170,15 @@ pub async fn replace(mut req: Request, app: &App) -> AppResult<Response> {
     segments::find(&call.db, &id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let spec = parse_input(&call, input, Some(&id)).await?;
-    store::batch(
-        &call.db,
-        vec![
-            segments::replace_statement(
-                &call.db,
-                &id,
-                &spec.name,
-                &spec.rule.to_json().to_string(),
-                spec.purpose.as_str(),
-                &time::now_string(),
-            )?,
-            audit::record(&call.db, &call.principal.actor, "segment.update", Some(&id))?,
-        ],
-    )
-    .await?;
-    let row = segments::find(&call.db, &id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    start_rebuild(app, &id, row.version as i64).await;
+    let spec = parse_input(call, input, Some(&id)).await?;
+    let row = flow::replace(&app.env, &call.db, &call.principal.actor, &id, &spec).await?;
     response::json(200, &document(&row))
 }
 
 pub async fn delete(_req: Request, app: &App) -> AppResult<Response> {
     let call = app.admin()?;
     let id = app.param("id")?.to_string();
-    segments::find(&call.db, &id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let at = time::now_string();
-    let mut statements = segments::delete_statements(&call.db, &id, &at)?;
-    statements.push(audit::record(
-        &call.db,
-        &call.principal.actor,
-        "segment.delete",
-        Some(&id),
-    )?);
-    store::batch(&call.db, statements).await?;
+    flow::delete(&call.db, &call.principal.actor, &id).await?;
     response::json(200, &json!({ "id": id, "status": "deleted" }))
 }
 
@@ -275,7 +197,7 @@ pub async fn preview(mut req: Request, app: &App) -> AppResult<Response> {
     let call = app.admin()?;
     let input: PreviewInput = read_json(&mut req, JSON_LIMIT).await?;
     let spec = parse_input(
-        &call,
+        call,
         SegmentInput {
             name: "preview".into(),
             rule: input.rule,
@@ -330,7 +252,7 @@ pub async fn export(req: Request, app: &App) -> AppResult<Response> {
     .await?;
 
     let page_size = call.config.chunk(EXPORT_PAGE);
-    let export = Export {
+    let export = MemberExport {
         db: app.db()?,
         config: call.config.clone(),
         segment_id: row.id.clone(),
@@ -375,94 +297,6 @@ pub async fn export(req: Request, app: &App) -> AppResult<Response> {
     )?;
     headers.set("Cache-Control", "no-store")?;
     Ok(response)
-}
-
-struct Export {
-    db: worker::D1Database,
-    config: Config,
-    segment_id: String,
-    purpose: String,
-    columns: Vec<ExportColumn>,
-    ndjson: bool,
-    page_size: usize,
-}
-
-impl Export {
-    /// The bytes of the page after `after`, and the cursor of the next page (none at the end).
-    async fn page(&self, after: &str) -> AppResult<(Vec<u8>, Option<String>)> {
-        let members = segments::export_page(
-            &self.db,
-            &self.segment_id,
-            &self.purpose,
-            after,
-            self.page_size as u32,
-        )
-        .await?;
-        let next = (members.len() == self.page_size)
-            .then(|| members.last().map(|m| m.contact_id.clone()))
-            .flatten();
-        let mut out = String::new();
-        for m in members {
-            // Signed only when asked for by name: they are merge fields for the shop's own
-            // mailings and manage consents only (a preferences link opens no account).
-            let wants_links = self.columns.iter().any(|c| {
-                matches!(
-                    c,
-                    ExportColumn::PreferencesUrl | ExportColumn::UnsubscribeUrl
-                )
-            });
-            // The unsubscribe link withdraws the segment's own purpose; purposes without a
-            // one-click link of their own (sms, …) get none: the preferences link manages all.
-            let stream = match self.purpose.as_str() {
-                MARKETING_EMAIL => Some(MailStream::Marketing),
-                SATISFACTION_SURVEYS => Some(MailStream::Surveys),
-                _ => None,
-            };
-            let (unsubscribe_url, preferences_url) = if wants_links {
-                let l = links::for_contact(
-                    &self.config,
-                    &m.contact_id,
-                    m.link_epoch as i64,
-                    stream.unwrap_or(MailStream::Marketing),
-                );
-                let unsubscribe = if stream.is_some() {
-                    l.unsubscribe_url
-                } else {
-                    String::new()
-                };
-                (unsubscribe, l.preferences_url)
-            } else {
-                (String::new(), String::new())
-            };
-            let row = ExportRow {
-                contact_id: m.contact_id,
-                email: m.email,
-                name: m.name,
-                phone: m.phone,
-                locale: m.locale,
-                country: m.country,
-                city: m.city,
-                gender: m.gender,
-                birth_date: m.birth_date,
-                preferred_channel: m.preferred_channel,
-                created_at: m.created_at,
-                temperature: m.temperature,
-                order_count: m.order_count as i64,
-                total_spent_cents: m.total_spent_cents as i64,
-                last_order_at: m.last_order_at,
-                last_nps: m.last_nps.map(|n| n as i64),
-                nps_category: m.nps_category,
-                preferences_url,
-                unsubscribe_url,
-            };
-            if self.ndjson {
-                out.push_str(&ndjson_line(&self.columns, &row));
-            } else {
-                out.push_str(&csv_line(&self.columns, &row));
-            }
-        }
-        Ok((out.into_bytes(), next))
-    }
 }
 
 /// The contract: each handler's OpenAPI operation, written beside it.

@@ -1,0 +1,304 @@
+//! Survey invitations: who may be invited (erased people and people who objected to survey
+//! emails are skipped), one signed single-use link each, and the email that carries it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use worker::{D1Database, Env};
+
+use crate::config::Config;
+use crate::domain::consent::SATISFACTION_SURVEYS;
+use crate::domain::email::EmailAddress;
+use crate::domain::form::ContactFields;
+use crate::domain::i18n::{text, Locale, Text};
+use crate::domain::outbox::MessageKind;
+use crate::domain::survey::SurveyDefinition;
+use crate::domain::{secret, time};
+use crate::error::{AppError, AppResult};
+use crate::flows::links::{self, MailStream};
+use crate::jobs::{enqueue_all, message::Job};
+use crate::store::{self, audit, consents, contacts, outbox, surveys, LOOKUP_CHUNK};
+
+/// Who the caller asks to invite: a known contact, or an address (a buyer not yet a contact).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationTarget {
+    pub email: Option<String>,
+    pub contact_id: Option<String>,
+    /// The shop's `external_id` of the order the survey asks about.
+    pub order_id: Option<String>,
+}
+
+/// The caller of an invitation run: where it writes, and who the audit log names.
+pub struct Inviter<'a> {
+    pub env: &'a Env,
+    pub config: &'a Config,
+    pub db: &'a D1Database,
+    pub actor: &'a str,
+}
+
+/// What an invitation run made, and whom it skipped.
+#[derive(Serialize)]
+pub struct InvitationReport {
+    pub invitations: Vec<IssuedInvitation>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// One link made. Fields in name order, the order the answer has always had.
+#[derive(Serialize)]
+pub struct IssuedInvitation {
+    pub contact_id: String,
+    pub expires_at: String,
+    pub id: String,
+    pub url: String,
+}
+
+/// Why an invitation was not made; the caller learns the position, never an address.
+#[derive(Serialize)]
+pub struct Skipped {
+    pub index: usize,
+    pub reason: &'static str,
+}
+
+/// Who one invitation goes to, once checked.
+struct Invitee {
+    contact_id: String,
+    email: EmailAddress,
+    locale: Locale,
+    /// Set when the address was unknown: the buyer becomes a contact without marketing consent.
+    create_with_hash: Option<String>,
+    order_id: Option<String>,
+    /// The contact's link epoch, for the links in the email.
+    epoch: i64,
+    /// Position in the request, for the report of who was skipped.
+    index: usize,
+}
+
+/// Invites `targets` to survey `survey_id`: one signed, single-use link per person, written in
+/// one batch with the contacts it creates and (with `send_email`) the emails that carry them.
+pub async fn invite(
+    by: &Inviter<'_>,
+    survey_id: &str,
+    survey: &SurveyDefinition,
+    targets: &[InvitationTarget],
+    send_email: bool,
+) -> AppResult<InvitationReport> {
+    let (invitees, skipped) = resolve_invitees(by, targets, survey.locale).await?;
+    let now = time::now();
+    let at = time::format(now);
+    let expires_at = time::format(now + Duration::days(i64::from(survey.expires_after_days)));
+    let mut statements = Vec::new();
+    let mut jobs = Vec::new();
+    let mut issued = Vec::new();
+    for invitee in &invitees {
+        if let Some(hash) = &invitee.create_with_hash {
+            statements.push(contacts::insert_statement(
+                by.db,
+                &contacts::NewContact {
+                    id: &invitee.contact_id,
+                    email: invitee.email.as_str(),
+                    email_hash: hash,
+                    fields: &ContactFields::default(),
+                    status: "active",
+                    source: "survey",
+                    at: &at,
+                },
+            )?);
+        }
+        let token = secret::random_secret(24).map_err(|e| AppError::internal("random", e))?;
+        let invitation_id = secret::new_id("inv");
+        let url = format!("{}/s/{token}", by.config.public_base_url);
+        statements.push(surveys::insert_invitation_statement(
+            by.db,
+            &surveys::NewInvitation {
+                id: &invitation_id,
+                survey_id,
+                contact_id: &invitee.contact_id,
+                order_id: invitee.order_id.as_deref(),
+                token_hash: &secret::sha256_hex(&token),
+                created_at: &at,
+                expires_at: &expires_at,
+            },
+        )?);
+        if send_email {
+            let message_id = secret::new_id("msg");
+            // Survey emails rest on legitimate interest: each carries a one-click way out of
+            // survey emails (not of marketing) and the preference center.
+            let mail_links = links::for_contact(
+                by.config,
+                &invitee.contact_id,
+                invitee.epoch,
+                MailStream::Surveys,
+            );
+            let body_text = format!("{}\n\n{url}\n", text(invitee.locale, Text::SurveyEmailBody));
+            statements.push(outbox::insert_statement(
+                by.db,
+                &outbox::NewMessage {
+                    id: &message_id,
+                    contact_id: Some(&invitee.contact_id),
+                    to: invitee.email.as_str(),
+                    kind: MessageKind::SurveyInvitation.as_str(),
+                    subject: text(invitee.locale, Text::SurveyEmailSubject),
+                    text: &body_text,
+                    url: Some(&url),
+                    unsubscribe_url: Some(&mail_links.unsubscribe_url),
+                    preferences_url: Some(&mail_links.preferences_url),
+                    created_at: &at,
+                    mailbox_hash: None,
+                },
+            )?);
+            jobs.push(Job::DeliverEmail { id: message_id });
+        }
+        issued.push(IssuedInvitation {
+            contact_id: invitee.contact_id.clone(),
+            expires_at: expires_at.clone(),
+            id: invitation_id,
+            url,
+        });
+    }
+    let report = InvitationReport {
+        invitations: issued,
+        skipped,
+    };
+    if invitees.is_empty() {
+        // Everyone was skipped: nothing to write but the report.
+        return Ok(report);
+    }
+    statements.push(audit::record(
+        by.db,
+        by.actor,
+        "survey.invite",
+        Some(survey_id),
+    )?);
+    store::batch(by.db, statements).await?;
+    if let Err(e) = enqueue_all(by.env, jobs).await {
+        // The outbox keeps the messages; the daily cron re-queues undelivered ones.
+        worker::console_error!("survey invitations: enqueue failed: {e:?}");
+    }
+    Ok(report)
+}
+
+/// The people to invite, and those skipped: an erased address (suppressed), or a person who
+/// objected to survey emails (`satisfaction_surveys` withdrawn). A bad target is a 400.
+async fn resolve_invitees(
+    by: &Inviter<'_>,
+    targets: &[InvitationTarget],
+    survey_locale: Locale,
+) -> AppResult<(Vec<Invitee>, Vec<Skipped>)> {
+    let mut skipped = Vec::new();
+    let mut errors = BTreeMap::new();
+    let mut invitees = Vec::new();
+    let mut new_by_hash: HashMap<String, String> = HashMap::new();
+    for (i, target) in targets.iter().enumerate() {
+        let path = |field: &str| format!("invitations[{i}].{field}");
+        let order_id = match &target.order_id {
+            Some(external) => match surveys::order_id_by_external_id(by.db, external).await? {
+                Some(id) => Some(id),
+                None => {
+                    errors.insert(path("order_id"), "no order with this external_id".into());
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let found = match (&target.email, &target.contact_id) {
+            (Some(raw), None) => {
+                let Ok(email) = EmailAddress::parse(raw) else {
+                    errors.insert(path("email"), "not a valid email address".into());
+                    continue;
+                };
+                let hashes = email.keyed_hashes(&by.config.token_secret);
+                let hash = hashes.current.clone();
+                if contacts::is_suppressed(by.db, &hashes).await? {
+                    skipped.push(Skipped {
+                        index: i,
+                        reason: "erased",
+                    });
+                    continue;
+                }
+                match contacts::find_by_email_hash(by.db, &hashes).await? {
+                    Some(c) => (c, email),
+                    None => {
+                        let id = new_by_hash
+                            .entry(hash.clone())
+                            .or_insert_with(|| uuid::Uuid::now_v7().to_string())
+                            .clone();
+                        let first = !invitees.iter().any(|x: &Invitee| x.contact_id == id);
+                        invitees.push(Invitee {
+                            contact_id: id,
+                            email,
+                            locale: survey_locale,
+                            create_with_hash: first.then_some(hash),
+                            order_id,
+                            epoch: 0,
+                            index: i,
+                        });
+                        continue;
+                    }
+                }
+            }
+            (None, Some(id)) => match contacts::find(by.db, id).await? {
+                Some(c) => match EmailAddress::parse(&c.email) {
+                    Ok(email) => (c, email),
+                    Err(_) => {
+                        errors.insert(
+                            path("contact_id"),
+                            "this contact has no usable email".into(),
+                        );
+                        continue;
+                    }
+                },
+                None => {
+                    errors.insert(path("contact_id"), "no such contact".into());
+                    continue;
+                }
+            },
+            _ => {
+                errors.insert(path("email"), "give either email or contact_id".into());
+                continue;
+            }
+        };
+        let (contact, email) = found;
+        let locale = contact
+            .locale
+            .as_deref()
+            .and_then(Locale::from_tag)
+            .unwrap_or(survey_locale);
+        invitees.push(Invitee {
+            contact_id: contact.id,
+            email,
+            locale,
+            create_with_hash: None,
+            order_id,
+            epoch: contact.link_epoch as i64,
+            index: i,
+        });
+    }
+    if !errors.is_empty() {
+        return Err(AppError::fields(errors));
+    }
+    // Objections to survey emails, looked up for the known people in D1-sized chunks.
+    let known: Vec<&str> = invitees
+        .iter()
+        .filter(|i| i.create_with_hash.is_none())
+        .map(|i| i.contact_id.as_str())
+        .collect();
+    let mut objected = HashSet::new();
+    for chunk in known.chunks(by.config.chunk(LOOKUP_CHUNK)) {
+        for w in consents::withdrawn_among(by.db, chunk).await? {
+            if w.purpose == SATISFACTION_SURVEYS {
+                objected.insert(w.contact_id);
+            }
+        }
+    }
+    let (invitees, objecting): (Vec<Invitee>, Vec<Invitee>) = invitees
+        .into_iter()
+        .partition(|i| !objected.contains(&i.contact_id));
+    skipped.extend(objecting.iter().map(|i| Skipped {
+        index: i.index,
+        reason: "objected",
+    }));
+    skipped.sort_by_key(|s| s.index);
+    Ok((invitees, skipped))
+}
