@@ -1,3 +1,7 @@
 //! Workflows shared by entry points (routes, jobs, cron). Nothing here imports `routes`.
 
+pub mod confirmation;
+pub mod contact;
+pub mod erasure;
 pub mod links;
+pub mod signup;

@@ -12,10 +12,10 @@ use crate::domain::link::{self, LinkPurpose, VerifiedLink};
 use crate::domain::time;
 use crate::error::AppResult;
 use crate::http::app::{param_value, query_pairs, App};
-use crate::http::client;
+use crate::http::client::{self, page_locale};
+use crate::http::response::html_page;
 use crate::jobs::{enqueue, message::Job};
 use crate::pages::{escape, page};
-use crate::routes::confirm::{html, page_locale};
 use crate::store::{self, audit, consents, contacts, profile};
 
 /// The link in `t`, if it is a genuine unsubscribe link of either kind.
@@ -43,7 +43,7 @@ fn invalid(locale: Locale) -> AppResult<Response> {
         r#"<p id="result" role="alert">{}</p>"#,
         escape(text(locale, Text::LinkInvalid))
     );
-    html(
+    html_page(
         400,
         page(locale, text(locale, Text::UnsubscribeTitle), &body),
     )
@@ -68,7 +68,7 @@ pub async fn page_get(req: Request, app: &App) -> AppResult<Response> {
         token = escape(token),
         button = escape(text(locale, Text::UnsubscribeButton)),
     );
-    html(
+    html_page(
         200,
         page(locale, text(locale, Text::UnsubscribeTitle), &body),
     )
@@ -137,7 +137,7 @@ pub async fn post(req: Request, app: &App) -> AppResult<Response> {
         r#"<p id="result" role="status">{}</p>"#,
         escape(text(locale, done))
     );
-    html(
+    html_page(
         200,
         page(locale, text(locale, Text::UnsubscribeTitle), &body),
     )

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement};
 
+use crate::domain::secret;
 use crate::error::AppResult;
 use crate::store::{all, first, statement, Arg};
 
@@ -13,6 +14,11 @@ pub struct FormRow {
     pub definition: String,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A new form's id (`frm_…`).
+pub fn new_form_id() -> String {
+    secret::new_id("frm")
 }
 
 pub fn insert_statement(
