@@ -5,6 +5,7 @@ use chrono::Duration;
 use worker::{D1Database, D1PreparedStatement, Env};
 
 use crate::config::Config;
+use crate::domain::consent::ConsentMethod;
 use crate::domain::email::EmailAddress;
 use crate::domain::i18n::{text, Locale, Text};
 use crate::domain::outbox::MessageKind;
@@ -12,9 +13,9 @@ use crate::domain::signup::{ConfirmPayload, SubmissionProof};
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{enqueue, message::Job};
-use crate::store::{self, audit, consents, contacts, outbox, tokens};
+use crate::store::tokens::{self, TokenPurpose};
+use crate::store::{self, audit, consents, contacts, outbox};
 
-const PURPOSE: &str = "confirm";
 /// A confirmation link works for a week; unconfirmed signups are purged later by retention.
 const CONFIRM_TTL_DAYS: i64 = 7;
 
@@ -84,7 +85,7 @@ pub fn confirm_message_statements(
             db,
             &tokens::NewToken {
                 hash: &hash,
-                purpose: PURPOSE,
+                purpose: TokenPurpose::Confirm,
                 contact_id,
                 payload: Some(&payload_json),
                 created_at: at,
@@ -115,7 +116,7 @@ pub async fn confirm(
 ) -> AppResult<Locale> {
     let now = time::now_string();
     let token_hash = secret::sha256_hex(token);
-    let consumed = tokens::consume(db, &token_hash, PURPOSE, &now)
+    let consumed = tokens::consume(db, &token_hash, TokenPurpose::Confirm, &now)
         .await?
         .ok_or(AppError::Gone)?;
     let payload: ConfirmPayload =
@@ -160,11 +161,11 @@ pub async fn confirm(
         ip_hash: by.ip_hash,
         user_agent: by.user_agent,
     };
-    let steps: Vec<(&str, &SubmissionProof)> = payload
+    let steps: Vec<(ConsentMethod, &SubmissionProof)> = payload
         .submitted
         .iter()
-        .map(|submitted| ("form", submitted))
-        .chain(std::iter::once(("double_opt_in", &confirmation)))
+        .map(|submitted| (ConsentMethod::Form, submitted))
+        .chain(std::iter::once((ConsentMethod::DoubleOptIn, &confirmation)))
         .collect();
     for consent in &payload.consents {
         for (method, proof) in &steps {
@@ -177,7 +178,7 @@ pub async fn confirm(
                     policy_version: Some(&consent.policy_version),
                     notice_text_hash: Some(&consent.notice_text_hash),
                     source: &payload.form_id,
-                    method,
+                    method: *method,
                     ip_hash: Some(&proof.ip_hash),
                     user_agent: proof.user_agent.as_deref(),
                     at: &proof.at,

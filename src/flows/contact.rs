@@ -26,24 +26,24 @@ pub async fn contact_document(db: &D1Database, contact: contacts::ContactRow) ->
     let current: Vec<Value> = consents::current(db, &contact.id)
         .await?
         .into_iter()
-        .map(|c| json!({"purpose": c.purpose, "granted": c.granted == 1.0, "policy_version": c.policy_version, "updated_at": c.updated_at}))
+        .map(|c| json!({"purpose": c.purpose, "granted": c.granted, "policy_version": c.policy_version, "updated_at": c.updated_at}))
         .collect();
     let history = consents::history(db, &contact.id).await?;
     let stats = profile::stats(db, &contact.id).await?.map(|s| {
         json!({
-            "order_count": s.order_count as i64,
-            "total_spent_cents": s.total_spent_cents as i64,
+            "order_count": s.order_count,
+            "total_spent_cents": s.total_spent_cents,
             "first_order_at": s.first_order_at,
             "last_order_at": s.last_order_at,
-            "last_nps": s.last_nps.map(|n| n as i64),
+            "last_nps": s.last_nps,
             "nps_category": s.nps_category,
             "avg_csat": s.avg_csat,
-            "csat_count": s.csat_count as i64,
+            "csat_count": s.csat_count,
             "temperature": s.temperature,
             "rfm": s.rfm_segment.as_ref().map(|group| json!({
-                "r": s.rfm_r.map(|n| n as i64),
-                "f": s.rfm_f.map(|n| n as i64),
-                "m": s.rfm_m.map(|n| n as i64),
+                "r": s.rfm_r,
+                "f": s.rfm_f,
+                "m": s.rfm_m,
                 "group": group,
             })),
         })
@@ -67,7 +67,7 @@ async fn purposes(db: &D1Database, contact_id: &str, locale: Locale) -> AppResul
         .map(|c| {
             json!({
                 "purpose": c.purpose,
-                "granted": c.granted == 1.0,
+                "granted": c.granted,
                 "basis": Basis::of(&c.purpose).as_str(),
                 "policy_version": c.policy_version,
                 "updated_at": c.updated_at,
@@ -102,7 +102,7 @@ pub async fn full_document(
         .map(|o| {
             json!({
                 "external_id": o.external_id,
-                "total": format!("{}.{:02}", (o.total_cents as i64) / 100, (o.total_cents as i64).rem_euclid(100)),
+                "total": format!("{}.{:02}", o.total_cents / 100, o.total_cents.rem_euclid(100)),
                 "currency": o.currency,
                 "placed_at": o.placed_at,
                 "items": serde_json::from_str::<Value>(&o.items).unwrap_or(Value::Array(vec![])),
@@ -140,7 +140,7 @@ pub async fn preferences_document(
     Ok(json!({
         "scope": SessionScope::Preferences.as_str(),
         "email": masked,
-        "locale": contact.locale,
+        "locale": contact.fields.locale,
         "consents": purposes(db, &contact.id, locale).await?,
     }))
 }

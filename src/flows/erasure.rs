@@ -41,6 +41,7 @@ pub async fn erase(
     // The notice has no contact (there is none left) and no link (nothing to reach); once
     // delivered only its metadata stays, and that goes after 30 days.
     let locale = contact
+        .fields
         .locale
         .as_deref()
         .and_then(Locale::from_tag)

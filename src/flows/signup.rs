@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Timelike, Utc};
 use worker::{D1Database, Env};
 
 use crate::config::Config;
+use crate::domain::consent::ConsentMethod;
 use crate::domain::form::Submission;
 use crate::domain::i18n::Locale;
 use crate::domain::signup::{
@@ -77,9 +78,7 @@ pub async fn sign_up(
     // not, so every submission makes the same round trips: a path one query shorter for known
     // addresses would tell them apart by timing.
     let suppressed = contacts::is_suppressed(db, &email_hashes).await?;
-    let status = existing
-        .as_ref()
-        .and_then(|c| ContactStatus::parse(&c.status));
+    let status = existing.as_ref().map(|c| c.status);
     let signup = Signup {
         config,
         db,
@@ -168,7 +167,7 @@ impl Signup<'_> {
                     policy_version: Some(&consent.policy_version),
                     notice_text_hash: Some(&consent.notice_text_hash),
                     source: self.form_id,
-                    method: "form",
+                    method: ConsentMethod::Form,
                     ip_hash: Some(&self.ip_hash),
                     user_agent: self.user_agent.as_deref(),
                     at: &self.at,
@@ -231,7 +230,11 @@ impl Signup<'_> {
                 email: self.submission.email.as_str(),
                 email_hash: self.email_hash,
                 fields: &fields,
-                status: if active { "active" } else { "pending" },
+                status: if active {
+                    ContactStatus::Active
+                } else {
+                    ContactStatus::Pending
+                },
                 source: self.form_id,
                 at: &self.at,
             },

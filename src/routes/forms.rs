@@ -5,7 +5,7 @@ use serde_json::json;
 use worker::{Request, Response};
 
 use crate::config::Config;
-use crate::domain::form::{FormDefinition, FormInput, Submission, SubmissionInput, SubmissionJson};
+use crate::domain::form::{FormDefinition, Submission, SubmissionInput, SubmissionJson};
 use crate::domain::i18n::Locale;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
@@ -19,11 +19,11 @@ use crate::store::{self, forms};
 const SUBMISSION_LIMIT: usize = 16 * 1024;
 
 /// Loads a live form and its validated definition, or 404.
-pub async fn load_form(db: &worker::D1Database, id: &str) -> AppResult<FormDefinition> {
-    let row = forms::find(db, id).await?.ok_or(AppError::NotFound)?;
-    let input: FormInput = serde_json::from_str(&row.definition)?;
-    FormDefinition::parse(input)
-        .map_err(|_| AppError::internal("stored form", "definition no longer valid"))
+async fn load_form(db: &worker::D1Database, id: &str) -> AppResult<FormDefinition> {
+    forms::find(db, id)
+        .await?
+        .ok_or(AppError::NotFound)?
+        .parse_definition()
 }
 
 pub async fn get_public(req: Request, app: &App) -> AppResult<Response> {

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use worker::{Env, Request, Response};
 
 use crate::config::Config;
-use crate::domain::consent::{Basis, Purpose, KNOWN_PURPOSES, MARKETING_EMAIL};
+use crate::domain::consent::{Basis, ConsentMethod, Purpose, KNOWN_PURPOSES, MARKETING_EMAIL};
 use crate::domain::contact::ProfilePatch;
 use crate::domain::email::EmailAddress;
 use crate::domain::i18n::{preference_notice, text, Locale, Text};
@@ -31,7 +31,8 @@ use crate::http::client::page_locale;
 use crate::http::session::{SessionPayload, SessionScope};
 use crate::http::{client, response};
 use crate::jobs::{enqueue, message::Job};
-use crate::store::{self, audit, consents, contacts, notices, outbox, profile, rate, tokens};
+use crate::store::tokens::{self, TokenPurpose};
+use crate::store::{self, audit, consents, contacts, notices, outbox, profile, rate};
 
 const MAGIC_LINK_MINUTES: i64 = 30;
 const SESSION_MINUTES: i64 = 60;
@@ -157,7 +158,7 @@ async fn send_sign_in_link(
                 &db,
                 &tokens::NewToken {
                     hash: &secret::sha256_hex(&token),
-                    purpose: "magic_link",
+                    purpose: TokenPurpose::MagicLink,
                     contact_id,
                     payload: None,
                     created_at: &at,
@@ -199,20 +200,16 @@ pub async fn start_session(mut req: Request, app: &App) -> AppResult<Response> {
             .await?
             .ok_or(AppError::Gone)?;
         // Revoked by "sign out everywhere" (or an operator) since it was issued.
-        if contact.link_epoch as i64 != link.epoch {
+        if contact.link_epoch != link.epoch {
             return Err(AppError::Gone);
         }
-        (
-            contact.id,
-            contact.link_epoch as i64,
-            SessionScope::Preferences,
-        )
+        (contact.id, contact.link_epoch, SessionScope::Preferences)
     } else {
         let token = parse_token(&body.token)?;
         let consumed = tokens::consume(
             &db,
             &secret::sha256_hex(token),
-            "magic_link",
+            TokenPurpose::MagicLink,
             &time::format(now),
         )
         .await?
@@ -220,7 +217,7 @@ pub async fn start_session(mut req: Request, app: &App) -> AppResult<Response> {
         let contact = contacts::find(&db, &consumed.contact_id)
             .await?
             .ok_or(AppError::Gone)?;
-        (contact.id, contact.link_epoch as i64, SessionScope::Full)
+        (contact.id, contact.link_epoch, SessionScope::Full)
     };
     let session = secret::random_secret(32).map_err(|e| AppError::internal("random", e))?;
     let expires_at = time::format(now + Duration::minutes(SESSION_MINUTES));
@@ -229,7 +226,7 @@ pub async fn start_session(mut req: Request, app: &App) -> AppResult<Response> {
         &db,
         &tokens::NewToken {
             hash: &secret::sha256_hex(&session),
-            purpose: "session",
+            purpose: TokenPurpose::Session,
             contact_id: &contact_id,
             payload: Some(&payload),
             created_at: &time::format(now),
@@ -248,7 +245,7 @@ pub async fn get(req: Request, app: &App) -> AppResult<Response> {
     let locale = page_locale(&req);
     let doc = match session.scope {
         SessionScope::Full => full_document(db, session.contact.clone(), locale).await?,
-        SessionScope::Preferences => preferences_document(&db, &session.contact, locale).await?,
+        SessionScope::Preferences => preferences_document(db, &session.contact, locale).await?,
     };
     response::json(200, &doc)
 }
@@ -264,21 +261,21 @@ pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
         .0
         .iter()
         .map(|(column, value)| {
-            profile::set_column_statement(&db, &contact.id, column, value.as_deref(), &at)
+            profile::set_column_statement(db, &contact.id, column, value.as_deref(), &at)
         })
         .collect::<AppResult<Vec<_>>>()?;
     statements.push(audit::record(
-        &db,
+        db,
         &session.actor(),
         "contact.update",
         Some(&contact.id),
     )?);
-    store::batch(&db, statements).await?;
+    store::batch(db, statements).await?;
     changed(app, &contact.id).await;
-    let updated = contacts::find(&db, &contact.id)
+    let updated = contacts::find(db, &contact.id)
         .await?
         .ok_or(AppError::Unauthorized)?;
-    response::json(200, &full_document(&db, updated, page_locale(&req)).await?)
+    response::json(200, &full_document(db, updated, page_locale(&req)).await?)
 }
 
 /// What we keep, why and for how long: part of every export (GDPR Art. 15(1), LGPD Art. 9).
@@ -326,7 +323,7 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
         Purpose::parse(app.param("purpose")?).map_err(|e| AppError::validation("purpose", e))?;
     let body: ConsentRequest = read_json(&mut req, JSON_LIMIT).await?;
     let at = time::now_string();
-    let current = consents::current(&db, &contact_id).await?;
+    let current = consents::current(db, &contact_id).await?;
     let on_record = current.iter().find(|c| c.purpose == purpose.as_str());
     let legitimate_interest = Basis::of(purpose.as_str()) == Basis::LegitimateInterest;
     // Objecting is always possible, to a purpose on record or one the product offers; other
@@ -342,7 +339,7 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
     // Legitimate-interest purposes are on by default, so turning one back on needs none.
     if body.granted
         && !legitimate_interest
-        && !consents::ever_granted(&db, &contact_id, purpose.as_str()).await?
+        && !consents::ever_granted(db, &contact_id, purpose.as_str()).await?
     {
         return Err(AppError::validation(
             "purpose",
@@ -353,7 +350,7 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
     let notice_text = preference_notice(locale, purpose.as_str());
     let policy_version = on_record.and_then(|c| c.policy_version.clone());
     let (archive, notice_hash) = notices::archive_statement(
-        &db,
+        db,
         &notices::NewNotice {
             text: &notice_text,
             locale: locale.tag(),
@@ -365,7 +362,7 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
     )?;
     let mut statements = vec![archive];
     statements.extend(consents::record_statements(
-        &db,
+        db,
         &consents::ConsentEvent {
             contact_id: &contact_id,
             purpose: purpose.as_str(),
@@ -373,7 +370,7 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
             policy_version: policy_version.as_deref(),
             notice_text_hash: Some(&notice_hash),
             source: "me",
-            method: "self_service",
+            method: ConsentMethod::SelfService,
             ip_hash: Some(&client::ip_hash(&req, &config.keys)),
             user_agent: client::user_agent(&req).as_deref(),
             at: &at,
@@ -381,7 +378,7 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
     )?);
     if purpose.as_str() == MARKETING_EMAIL {
         statements.push(profile::marketing_status_statement(
-            &db,
+            db,
             &contact_id,
             body.granted,
             &at,
@@ -393,12 +390,12 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
         "consent.withdraw"
     };
     statements.push(audit::record(
-        &db,
+        db,
         &session.actor(),
         action,
         Some(&contact_id),
     )?);
-    store::batch(&db, statements).await?;
+    store::batch(db, statements).await?;
     changed(app, &contact_id).await;
     response::json(
         200,
@@ -447,14 +444,14 @@ pub async fn email_sign_in_link(req: Request, app: &App) -> AppResult<Response> 
 pub async fn sign_out_everywhere(_req: Request, app: &App) -> AppResult<Response> {
     let PersonCall { db, session } = app.person()?;
     let at = time::now_string();
-    let mut statements = contacts::revoke_links_statements(&db, &session.contact.id, &at)?;
+    let mut statements = contacts::revoke_links_statements(db, &session.contact.id, &at)?;
     statements.push(audit::record(
-        &db,
+        db,
         &session.actor(),
         "contact.revoke_links",
         Some(&session.contact.id),
     )?);
-    store::batch(&db, statements).await?;
+    store::batch(db, statements).await?;
     response::json(200, &json!({ "status": "signed_out" }))
 }
 

@@ -6,7 +6,7 @@
 use worker::{Request, Response};
 
 use crate::config::Config;
-use crate::domain::consent::MARKETING_EMAIL;
+use crate::domain::consent::{ConsentMethod, MARKETING_EMAIL};
 use crate::domain::i18n::{text, Locale, Text};
 use crate::domain::link::{self, LinkPurpose, VerifiedLink};
 use crate::domain::time;
@@ -95,10 +95,7 @@ pub async fn post(req: Request, app: &App) -> AppResult<Response> {
     // Revoked ("sign out everywhere", or by an operator): said plainly, not a false success;
     // newer emails carry links that work. An erased person has nothing left to withdraw, and
     // gets the same page as a withdrawal, which tells nobody which case it was.
-    if contact
-        .as_ref()
-        .is_some_and(|c| c.link_epoch as i64 != link.epoch)
-    {
+    if contact.as_ref().is_some_and(|c| c.link_epoch != link.epoch) {
         return invalid(locale);
     }
     if contact.is_some() {
@@ -112,7 +109,7 @@ pub async fn post(req: Request, app: &App) -> AppResult<Response> {
                 policy_version: None,
                 notice_text_hash: None,
                 source: "unsubscribe_link",
-                method: "one_click_unsubscribe",
+                method: ConsentMethod::OneClickUnsubscribe,
                 ip_hash: Some(&client::ip_hash(&req, &config.keys)),
                 user_agent: client::user_agent(&req).as_deref(),
                 at: &at,

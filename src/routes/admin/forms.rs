@@ -69,7 +69,7 @@ pub async fn create(mut req: Request, app: &App) -> AppResult<Response> {
         forms::insert_statement(&call.db, &id, &form.name, &definition, &at)?,
         audit::record(&call.db, &call.principal.actor, "form.create", Some(&id))?,
     ];
-    statements.extend(archive_notices(&call, &id, &form, &at)?);
+    statements.extend(archive_notices(call, &id, &form, &at)?);
     store::batch(&call.db, statements).await?;
     let row = forms::find(&call.db, &id)
         .await?
@@ -116,7 +116,7 @@ pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
         forms::update_statement(&call.db, &id, &form.name, &definition, &at)?,
         audit::record(&call.db, &call.principal.actor, "form.update", Some(&id))?,
     ];
-    statements.extend(archive_notices(&call, &id, &form, &at)?);
+    statements.extend(archive_notices(call, &id, &form, &at)?);
     store::batch(&call.db, statements).await?;
     let row = forms::find(&call.db, &id)
         .await?
