@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::form::{ContactFields, GivenConsent};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A contact's `status` column, as stored and as documents show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ContactStatus {
     Pending,
     Active,
@@ -18,6 +20,14 @@ pub enum ContactStatus {
 }
 
 impl ContactStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContactStatus::Pending => "pending",
+            ContactStatus::Active => "active",
+            ContactStatus::Unsubscribed => "unsubscribed",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<ContactStatus> {
         match s {
             "pending" => Some(ContactStatus::Pending),
@@ -102,6 +112,17 @@ mod tests {
         assert_eq!(ContactStatus::parse("unsubscribed"), Some(Unsubscribed));
         assert_eq!(ContactStatus::parse("Active"), None);
         assert_eq!(ContactStatus::parse("erased"), None);
+        // The column is written with `as_str` and read back by serde: both spell it the same.
+        for status in [Pending, Active, Unsubscribed] {
+            assert_eq!(ContactStatus::parse(status.as_str()), Some(status));
+            let json = serde_json::to_value(status).ok();
+            assert_eq!(
+                json.as_ref().and_then(|v| v.as_str()),
+                Some(status.as_str())
+            );
+            let back: Option<ContactStatus> = json.and_then(|v| serde_json::from_value(v).ok());
+            assert_eq!(back, Some(status));
+        }
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! Workflows shared by entry points (routes, jobs, cron). Nothing here imports `routes`.
 
+pub mod confirmation;
+pub mod contact;
+pub mod erasure;
 pub mod links;
 pub mod segments;
+pub mod signup;
 pub mod survey;

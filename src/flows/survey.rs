@@ -13,6 +13,7 @@ use crate::domain::email::EmailAddress;
 use crate::domain::form::ContactFields;
 use crate::domain::i18n::{text, Locale, Text};
 use crate::domain::outbox::MessageKind;
+use crate::domain::signup::ContactStatus;
 use crate::domain::survey::SurveyDefinition;
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
@@ -100,7 +101,7 @@ pub async fn invite(
                     email: invitee.email.as_str(),
                     email_hash: hash,
                     fields: &ContactFields::default(),
-                    status: "active",
+                    status: ContactStatus::Active,
                     source: "survey",
                     at: &at,
                 },
@@ -261,6 +262,7 @@ async fn resolve_invitees(
         };
         let (contact, email) = found;
         let locale = contact
+            .fields
             .locale
             .as_deref()
             .and_then(Locale::from_tag)
@@ -271,7 +273,7 @@ async fn resolve_invitees(
             locale,
             create_with_hash: None,
             order_id,
-            epoch: contact.link_epoch as i64,
+            epoch: contact.link_epoch,
             index: i,
         });
     }

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use worker::Request;
 
+use crate::domain::email::EmailAddress;
+use crate::domain::secret;
 use crate::error::{AppError, AppResult};
 
 /// Admin and self-service JSON bodies; orders and imports set their own limits.
@@ -75,6 +77,24 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> AppResult<T> {
             fields.insert(field, problem);
             Err(AppError::fields(fields))
         }
+    }
+}
+
+/// Parses `email` the same way everywhere a raw address arrives.
+pub fn parse_email_field(field: &str, raw: &str) -> AppResult<EmailAddress> {
+    EmailAddress::parse(raw).map_err(|e| AppError::validation(field, e.message()))
+}
+
+/// A link token as it may appear in a URL, or 400.
+pub fn parse_token(raw: &str) -> AppResult<&str> {
+    let t = raw.trim();
+    if secret::is_token_shaped(t) {
+        Ok(t)
+    } else {
+        Err(AppError::bad_request(
+            "invalid_token",
+            "this link is malformed",
+        ))
     }
 }
 

@@ -4,6 +4,7 @@ use worker::Request;
 
 use worker::Env;
 
+use crate::domain::i18n::Locale;
 use crate::domain::keyring::Keyring;
 use crate::error::{AppError, AppResult};
 
@@ -48,4 +49,9 @@ pub fn user_agent(req: &Request) -> Option<String> {
 
 pub fn accept_language(req: &Request) -> Option<String> {
     req.headers().get("Accept-Language").ok().flatten()
+}
+
+/// The locale of the words a page shows: the one its requests name in `Accept-Language`.
+pub fn page_locale(req: &Request) -> Locale {
+    Locale::negotiate(None, accept_language(req).as_deref())
 }

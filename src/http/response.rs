@@ -33,6 +33,16 @@ pub fn text(
         .with_headers(base_headers(content_type)))
 }
 
+/// A hosted page (confirm, unsubscribe): no script, styles inline, posts only to itself.
+pub fn html_page(status: u16, body: String) -> Result<Response, AppError> {
+    let mut r = text(status, "text/html; charset=utf-8", body)?;
+    r.headers_mut().set(
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    )?;
+    Ok(r)
+}
+
 /// The response for an error. Server errors are logged here with their cause, which carries
 /// no request data; the body stays generic.
 pub fn error(err: &AppError) -> worker::Result<Response> {

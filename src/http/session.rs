@@ -81,7 +81,7 @@ pub async fn signed_in(req: &Request, db: &D1Database) -> AppResult<Session> {
     let contact = contacts::find(db, &session.contact_id)
         .await?
         .ok_or(AppError::Unauthorized)?;
-    if contact.link_epoch as i64 != payload.epoch {
+    if contact.link_epoch != payload.epoch {
         return Err(AppError::Unauthorized);
     }
     Ok(Session {

@@ -82,7 +82,7 @@ pub async fn apply_retention(env: &Env) -> AppResult<usize> {
     for _ in 0..chunks {
         // Each chunk erases what it read, so the next read starts where this one ended.
         let expired = profile::expired_pending(&db, &cutoff, chunk as u32).await?;
-        for (id, _) in &expired {
+        for id in &expired {
             let mut statements = erasure::erase_statements(&db, id, None, &at)?;
             statements.push(audit::record(&db, "system", "contact.expire", Some(id))?);
             store::batch(&db, statements).await?;

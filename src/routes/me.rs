@@ -12,12 +12,10 @@
 use chrono::{Duration, Timelike};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use worker::{D1Database, Env, Request, Response};
+use worker::{Env, Request, Response};
 
 use crate::config::Config;
-use crate::domain::consent::{
-    Basis, Purpose, KNOWN_PURPOSES, MARKETING_EMAIL, SATISFACTION_SURVEYS,
-};
+use crate::domain::consent::{Basis, ConsentMethod, Purpose, KNOWN_PURPOSES, MARKETING_EMAIL};
 use crate::domain::contact::ProfilePatch;
 use crate::domain::email::EmailAddress;
 use crate::domain::i18n::{preference_notice, text, Locale, Text};
@@ -25,17 +23,16 @@ use crate::domain::link::{self, LinkPurpose};
 use crate::domain::outbox::MessageKind;
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
+use crate::flows::contact::{full_document, preferences_document};
+use crate::flows::erasure;
 use crate::http::app::{App, PersonCall};
-use crate::http::body::{read_json, JSON_LIMIT};
+use crate::http::body::{parse_email_field, parse_token, read_json, JSON_LIMIT};
+use crate::http::client::page_locale;
 use crate::http::session::{SessionPayload, SessionScope};
 use crate::http::{client, response};
 use crate::jobs::{enqueue, message::Job};
-use crate::routes::admin::contacts::contact_document;
-use crate::routes::confirm::parse_token;
-use crate::routes::forms::parse_email_field;
-use crate::store::{
-    self, audit, consents, contacts, erasure, notices, outbox, profile, rate, tokens,
-};
+use crate::store::tokens::{self, TokenPurpose};
+use crate::store::{self, audit, consents, contacts, notices, outbox, profile, rate};
 
 const MAGIC_LINK_MINUTES: i64 = 30;
 const SESSION_MINUTES: i64 = 60;
@@ -81,7 +78,7 @@ pub async fn request_link(mut req: Request, app: &App) -> AppResult<Response> {
             retry_after_secs: retry,
         });
     }
-    let locale = Locale::negotiate(None, client::accept_language(&req).as_deref());
+    let locale = page_locale(&req);
     let env = app.env.clone();
     app.ctx.wait_until(async move {
         // Start only once the answer is on its way: work for a known address must not hold
@@ -161,7 +158,7 @@ async fn send_sign_in_link(
                 &db,
                 &tokens::NewToken {
                     hash: &secret::sha256_hex(&token),
-                    purpose: "magic_link",
+                    purpose: TokenPurpose::MagicLink,
                     contact_id,
                     payload: None,
                     created_at: &at,
@@ -203,20 +200,16 @@ pub async fn start_session(mut req: Request, app: &App) -> AppResult<Response> {
             .await?
             .ok_or(AppError::Gone)?;
         // Revoked by "sign out everywhere" (or an operator) since it was issued.
-        if contact.link_epoch as i64 != link.epoch {
+        if contact.link_epoch != link.epoch {
             return Err(AppError::Gone);
         }
-        (
-            contact.id,
-            contact.link_epoch as i64,
-            SessionScope::Preferences,
-        )
+        (contact.id, contact.link_epoch, SessionScope::Preferences)
     } else {
         let token = parse_token(&body.token)?;
         let consumed = tokens::consume(
             &db,
             &secret::sha256_hex(token),
-            "magic_link",
+            TokenPurpose::MagicLink,
             &time::format(now),
         )
         .await?
@@ -224,7 +217,7 @@ pub async fn start_session(mut req: Request, app: &App) -> AppResult<Response> {
         let contact = contacts::find(&db, &consumed.contact_id)
             .await?
             .ok_or(AppError::Gone)?;
-        (contact.id, contact.link_epoch as i64, SessionScope::Full)
+        (contact.id, contact.link_epoch, SessionScope::Full)
     };
     let session = secret::random_secret(32).map_err(|e| AppError::internal("random", e))?;
     let expires_at = time::format(now + Duration::minutes(SESSION_MINUTES));
@@ -233,7 +226,7 @@ pub async fn start_session(mut req: Request, app: &App) -> AppResult<Response> {
         &db,
         &tokens::NewToken {
             hash: &secret::sha256_hex(&session),
-            purpose: "session",
+            purpose: TokenPurpose::Session,
             contact_id: &contact_id,
             payload: Some(&payload),
             created_at: &time::format(now),
@@ -247,104 +240,12 @@ pub async fn start_session(mut req: Request, app: &App) -> AppResult<Response> {
     )
 }
 
-/// The locale of the words a page shows: the one its requests name in `Accept-Language`.
-fn request_locale(req: &Request) -> Locale {
-    Locale::negotiate(None, client::accept_language(req).as_deref())
-}
-
-/// Every purpose the person can decide on, with its state and the exact words shown beside it:
-/// those on record, and the legitimate-interest purposes (on until objected to).
-async fn purposes(db: &D1Database, contact_id: &str, locale: Locale) -> AppResult<Vec<Value>> {
-    let current = consents::current(db, contact_id).await?;
-    let mut list: Vec<Value> = current
-        .iter()
-        .map(|c| {
-            json!({
-                "purpose": c.purpose,
-                "granted": c.granted == 1.0,
-                "basis": Basis::of(&c.purpose).as_str(),
-                "policy_version": c.policy_version,
-                "updated_at": c.updated_at,
-                "notice": preference_notice(locale, &c.purpose),
-            })
-        })
-        .collect();
-    if !current.iter().any(|c| c.purpose == SATISFACTION_SURVEYS) {
-        list.push(json!({
-            "purpose": SATISFACTION_SURVEYS,
-            "granted": Basis::of(SATISFACTION_SURVEYS).allows(None),
-            "basis": Basis::LegitimateInterest.as_str(),
-            "policy_version": null,
-            "updated_at": null,
-            "notice": preference_notice(locale, SATISFACTION_SURVEYS),
-        }));
-    }
-    Ok(list)
-}
-
-/// Everything we hold about the person (a `full` session).
-async fn full_document(
-    db: &D1Database,
-    contact: contacts::ContactRow,
-    locale: Locale,
-) -> AppResult<Value> {
-    let id = contact.id.clone();
-    let mut doc = contact_document(db, contact).await?;
-    let orders: Vec<Value> = profile::orders(db, &id)
-        .await?
-        .into_iter()
-        .map(|o| {
-            json!({
-                "external_id": o.external_id,
-                "total": format!("{}.{:02}", (o.total_cents as i64) / 100, (o.total_cents as i64).rem_euclid(100)),
-                "currency": o.currency,
-                "placed_at": o.placed_at,
-                "items": serde_json::from_str::<Value>(&o.items).unwrap_or(Value::Array(vec![])),
-            })
-        })
-        .collect();
-    let responses: Vec<Value> = profile::survey_responses(db, &id)
-        .await?
-        .into_iter()
-        .map(|r| json!({"survey_id": r.survey_id, "answers": serde_json::from_str::<Value>(&r.answers).unwrap_or(Value::Null), "created_at": r.created_at}))
-        .collect();
-    let purposes = purposes(db, &id, locale).await?;
-    if let Some(map) = doc.as_object_mut() {
-        map.insert("scope".into(), json!(SessionScope::Full.as_str()));
-        map.insert("consents".into(), json!(purposes));
-        map.insert("orders".into(), json!(orders));
-        map.insert("survey_responses".into(), json!(responses));
-        map.insert(
-            "segments".into(),
-            json!(profile::segment_names(db, &id).await?),
-        );
-    }
-    Ok(doc)
-}
-
-/// What a preferences link shows: the purposes and the address masked, nothing else.
-async fn preferences_document(
-    db: &D1Database,
-    contact: &contacts::ContactRow,
-    locale: Locale,
-) -> AppResult<Value> {
-    let masked = EmailAddress::parse(&contact.email)
-        .map(|e| e.masked())
-        .unwrap_or_else(|_| "***".into());
-    Ok(json!({
-        "scope": SessionScope::Preferences.as_str(),
-        "email": masked,
-        "locale": contact.locale,
-        "consents": purposes(db, &contact.id, locale).await?,
-    }))
-}
-
 pub async fn get(req: Request, app: &App) -> AppResult<Response> {
     let PersonCall { db, session } = app.person()?;
-    let locale = request_locale(&req);
+    let locale = page_locale(&req);
     let doc = match session.scope {
         SessionScope::Full => full_document(db, session.contact.clone(), locale).await?,
-        SessionScope::Preferences => preferences_document(&db, &session.contact, locale).await?,
+        SessionScope::Preferences => preferences_document(db, &session.contact, locale).await?,
     };
     response::json(200, &doc)
 }
@@ -360,24 +261,21 @@ pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
         .0
         .iter()
         .map(|(column, value)| {
-            profile::set_column_statement(&db, &contact.id, column, value.as_deref(), &at)
+            profile::set_column_statement(db, &contact.id, column, value.as_deref(), &at)
         })
         .collect::<AppResult<Vec<_>>>()?;
     statements.push(audit::record(
-        &db,
+        db,
         &session.actor(),
         "contact.update",
         Some(&contact.id),
     )?);
-    store::batch(&db, statements).await?;
+    store::batch(db, statements).await?;
     changed(app, &contact.id).await;
-    let updated = contacts::find(&db, &contact.id)
+    let updated = contacts::find(db, &contact.id)
         .await?
         .ok_or(AppError::Unauthorized)?;
-    response::json(
-        200,
-        &full_document(&db, updated, request_locale(&req)).await?,
-    )
+    response::json(200, &full_document(db, updated, page_locale(&req)).await?)
 }
 
 /// What we keep, why and for how long: part of every export (GDPR Art. 15(1), LGPD Art. 9).
@@ -394,7 +292,7 @@ fn processing_record() -> Value {
 pub async fn export(req: Request, app: &App) -> AppResult<Response> {
     let PersonCall { db, session } = app.person()?;
     session.require_full()?;
-    let doc = full_document(db, session.contact.clone(), request_locale(&req)).await?;
+    let doc = full_document(db, session.contact.clone(), page_locale(&req)).await?;
     let export = json!({
         "format": "clientela-export/1",
         "generated_at": time::now_string(),
@@ -425,7 +323,7 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
         Purpose::parse(app.param("purpose")?).map_err(|e| AppError::validation("purpose", e))?;
     let body: ConsentRequest = read_json(&mut req, JSON_LIMIT).await?;
     let at = time::now_string();
-    let current = consents::current(&db, &contact_id).await?;
+    let current = consents::current(db, &contact_id).await?;
     let on_record = current.iter().find(|c| c.purpose == purpose.as_str());
     let legitimate_interest = Basis::of(purpose.as_str()) == Basis::LegitimateInterest;
     // Objecting is always possible, to a purpose on record or one the product offers; other
@@ -441,18 +339,18 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
     // Legitimate-interest purposes are on by default, so turning one back on needs none.
     if body.granted
         && !legitimate_interest
-        && !consents::ever_granted(&db, &contact_id, purpose.as_str()).await?
+        && !consents::ever_granted(db, &contact_id, purpose.as_str()).await?
     {
         return Err(AppError::validation(
             "purpose",
             "no consent on record for this purpose; it is granted where it is offered",
         ));
     }
-    let locale = request_locale(&req);
+    let locale = page_locale(&req);
     let notice_text = preference_notice(locale, purpose.as_str());
     let policy_version = on_record.and_then(|c| c.policy_version.clone());
     let (archive, notice_hash) = notices::archive_statement(
-        &db,
+        db,
         &notices::NewNotice {
             text: &notice_text,
             locale: locale.tag(),
@@ -464,7 +362,7 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
     )?;
     let mut statements = vec![archive];
     statements.extend(consents::record_statements(
-        &db,
+        db,
         &consents::ConsentEvent {
             contact_id: &contact_id,
             purpose: purpose.as_str(),
@@ -472,7 +370,7 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
             policy_version: policy_version.as_deref(),
             notice_text_hash: Some(&notice_hash),
             source: "me",
-            method: "self_service",
+            method: ConsentMethod::SelfService,
             ip_hash: Some(&client::ip_hash(&req, &config.keys)),
             user_agent: client::user_agent(&req).as_deref(),
             at: &at,
@@ -480,7 +378,7 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
     )?);
     if purpose.as_str() == MARKETING_EMAIL {
         statements.push(profile::marketing_status_statement(
-            &db,
+            db,
             &contact_id,
             body.granted,
             &at,
@@ -492,12 +390,12 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
         "consent.withdraw"
     };
     statements.push(audit::record(
-        &db,
+        db,
         &session.actor(),
         action,
         Some(&contact_id),
     )?);
-    store::batch(&db, statements).await?;
+    store::batch(db, statements).await?;
     changed(app, &contact_id).await;
     response::json(
         200,
@@ -511,54 +409,15 @@ pub async fn erase(req: Request, app: &App) -> AppResult<Response> {
     let config = Config::from_env(&app.env)?;
     let PersonCall { db, session } = app.person()?;
     session.require_full()?;
-    let contact = &session.contact;
-    let email = EmailAddress::parse(&contact.email)
-        .map_err(|_| AppError::internal("stored email", "unparseable"))?;
-    let at = time::now_string();
-    let mut statements = erasure::erase_statements(
-        &db,
-        &contact.id,
-        Some(&email.keyed_hash(&config.token_secret)),
-        &at,
-    )?;
-    statements.push(audit::record(
-        &db,
+    erasure::erase(
+        &app.env,
+        &config,
+        db,
+        &session.contact,
         &session.actor(),
-        "contact.erase",
-        Some(&contact.id),
-    )?);
-    // The notice has no contact (there is none left) and no link (nothing to reach); once
-    // delivered only its metadata stays, and that goes after 30 days.
-    let locale = contact
-        .locale
-        .as_deref()
-        .and_then(Locale::from_tag)
-        .unwrap_or_else(|| request_locale(&req));
-    let notice_id = secret::new_id("msg");
-    statements.push(outbox::insert_statement(
-        &db,
-        &outbox::NewMessage {
-            id: &notice_id,
-            contact_id: None,
-            to: email.as_str(),
-            kind: MessageKind::ErasureNotice.as_str(),
-            subject: text(locale, Text::ErasureSubject),
-            text: text(locale, Text::ErasureBody),
-            url: None,
-            unsubscribe_url: None,
-            preferences_url: None,
-            created_at: &at,
-            mailbox_hash: None,
-        },
-    )?);
-    store::batch(&db, statements).await?;
-    changed(app, &contact.id).await;
-    if config.email_webhook_url.is_some() {
-        if let Err(e) = enqueue(&app.env, Job::DeliverEmail { id: notice_id }).await {
-            // The outbox keeps it; the daily sweep delivers it.
-            worker::console_error!("erasure notice: enqueue failed: {e:?}");
-        }
-    }
+        page_locale(&req),
+    )
+    .await?;
     response::json(200, &json!({ "status": "erased" }))
 }
 
@@ -571,7 +430,7 @@ pub async fn email_sign_in_link(req: Request, app: &App) -> AppResult<Response> 
     client::limit_per_ip(&app.env, &req, "link").await?;
     let email = EmailAddress::parse(&session.contact.email)
         .map_err(|_| AppError::internal("stored email", "unparseable"))?;
-    let locale = request_locale(&req);
+    let locale = page_locale(&req);
     match send_sign_in_link(&app.env, &config, &session.contact.id, &email, locale).await? {
         SignInEmail::Sent => response::json(202, &json!({ "status": "accepted" })),
         SignInEmail::Capped => Err(AppError::TooManyRequests {
@@ -585,14 +444,14 @@ pub async fn email_sign_in_link(req: Request, app: &App) -> AppResult<Response> 
 pub async fn sign_out_everywhere(_req: Request, app: &App) -> AppResult<Response> {
     let PersonCall { db, session } = app.person()?;
     let at = time::now_string();
-    let mut statements = contacts::revoke_links_statements(&db, &session.contact.id, &at)?;
+    let mut statements = contacts::revoke_links_statements(db, &session.contact.id, &at)?;
     statements.push(audit::record(
-        &db,
+        db,
         &session.actor(),
         "contact.revoke_links",
         Some(&session.contact.id),
     )?);
-    store::batch(&db, statements).await?;
+    store::batch(db, statements).await?;
     response::json(200, &json!({ "status": "signed_out" }))
 }
 
@@ -605,7 +464,7 @@ async fn changed(app: &App, id: &str) {
 
 /// `GET /me`: the hosted preference center.
 pub async fn page(req: Request, _app: &App) -> AppResult<Response> {
-    let locale = crate::routes::confirm::page_locale(&req);
+    let locale = page_locale(&req);
     let html = crate::pages::preferences(locale);
     let mut r = response::text(200, "text/html; charset=utf-8", html)?;
     r.headers_mut().set(

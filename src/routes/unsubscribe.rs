@@ -6,16 +6,16 @@
 use worker::{Request, Response};
 
 use crate::config::Config;
-use crate::domain::consent::MARKETING_EMAIL;
+use crate::domain::consent::{ConsentMethod, MARKETING_EMAIL};
 use crate::domain::i18n::{text, Locale, Text};
 use crate::domain::link::{self, LinkPurpose, VerifiedLink};
 use crate::domain::time;
 use crate::error::AppResult;
 use crate::http::app::{param_value, query_pairs, App};
-use crate::http::client;
+use crate::http::client::{self, page_locale};
+use crate::http::response::html_page;
 use crate::jobs::{enqueue, message::Job};
 use crate::pages::{escape, page};
-use crate::routes::confirm::{html, page_locale};
 use crate::store::{self, audit, consents, contacts, profile};
 
 /// The link in `t`, if it is a genuine unsubscribe link of either kind.
@@ -43,7 +43,7 @@ fn invalid(locale: Locale) -> AppResult<Response> {
         r#"<p id="result" role="alert">{}</p>"#,
         escape(text(locale, Text::LinkInvalid))
     );
-    html(
+    html_page(
         400,
         page(locale, text(locale, Text::UnsubscribeTitle), &body),
     )
@@ -68,7 +68,7 @@ pub async fn page_get(req: Request, app: &App) -> AppResult<Response> {
         token = escape(token),
         button = escape(text(locale, Text::UnsubscribeButton)),
     );
-    html(
+    html_page(
         200,
         page(locale, text(locale, Text::UnsubscribeTitle), &body),
     )
@@ -95,10 +95,7 @@ pub async fn post(req: Request, app: &App) -> AppResult<Response> {
     // Revoked ("sign out everywhere", or by an operator): said plainly, not a false success;
     // newer emails carry links that work. An erased person has nothing left to withdraw, and
     // gets the same page as a withdrawal, which tells nobody which case it was.
-    if contact
-        .as_ref()
-        .is_some_and(|c| c.link_epoch as i64 != link.epoch)
-    {
+    if contact.as_ref().is_some_and(|c| c.link_epoch != link.epoch) {
         return invalid(locale);
     }
     if contact.is_some() {
@@ -112,7 +109,7 @@ pub async fn post(req: Request, app: &App) -> AppResult<Response> {
                 policy_version: None,
                 notice_text_hash: None,
                 source: "unsubscribe_link",
-                method: "one_click_unsubscribe",
+                method: ConsentMethod::OneClickUnsubscribe,
                 ip_hash: Some(&client::ip_hash(&req, &config.keys)),
                 user_agent: client::user_agent(&req).as_deref(),
                 at: &at,
@@ -137,7 +134,7 @@ pub async fn post(req: Request, app: &App) -> AppResult<Response> {
         r#"<p id="result" role="status">{}</p>"#,
         escape(text(locale, done))
     );
-    html(
+    html_page(
         200,
         page(locale, text(locale, Text::UnsubscribeTitle), &body),
     )

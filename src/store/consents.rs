@@ -3,8 +3,9 @@
 use serde::{Deserialize, Serialize};
 use worker::{D1Database, D1PreparedStatement};
 
+use crate::domain::consent::ConsentMethod;
 use crate::error::AppResult;
-use crate::store::{all, all_in, first, statement, Arg};
+use crate::store::{all, all_in, first, js_int, statement, Arg};
 
 pub struct ConsentEvent<'a> {
     pub contact_id: &'a str,
@@ -13,7 +14,7 @@ pub struct ConsentEvent<'a> {
     pub policy_version: Option<&'a str>,
     pub notice_text_hash: Option<&'a str>,
     pub source: &'a str,
-    pub method: &'a str,
+    pub method: ConsentMethod,
     pub ip_hash: Option<&'a str>,
     pub user_agent: Option<&'a str>,
     pub at: &'a str,
@@ -38,7 +39,7 @@ pub fn record_statements(
             Arg::OptText(e.policy_version),
             Arg::OptText(e.notice_text_hash),
             Arg::Text(e.source),
-            Arg::Text(e.method),
+            Arg::Text(e.method.as_str()),
             Arg::OptText(e.ip_hash),
             Arg::OptText(e.user_agent),
             Arg::Text(e.at),
@@ -60,10 +61,16 @@ pub fn record_statements(
     Ok(vec![event, current])
 }
 
+/// `granted` is stored as 0 or 1 (a CHECK holds it so).
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(js_int::int(d)? == 1)
+}
+
 #[derive(Debug, Deserialize, Serialize)]
 pub struct CurrentConsent {
     pub purpose: String,
-    pub granted: f64,
+    #[serde(deserialize_with = "flag")]
+    pub granted: bool,
     pub policy_version: Option<String>,
     pub updated_at: String,
 }
@@ -133,7 +140,8 @@ pub fn purge_erased_proof_statement(
 #[derive(Deserialize)]
 struct Found {
     #[allow(dead_code)]
-    found: f64,
+    #[serde(deserialize_with = "js_int::int")]
+    found: i64,
 }
 
 /// Whether the person ever granted `purpose` where it was offered with its notice (a form, a

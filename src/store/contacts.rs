@@ -5,30 +5,28 @@ use worker::{D1Database, D1PreparedStatement};
 
 use crate::domain::email::EmailHashes;
 use crate::domain::form::ContactFields;
+use crate::domain::signup::ContactStatus;
 use crate::error::AppResult;
-use crate::store::{all, all_in, first, statement, Arg};
+use crate::store::{all, all_in, first, js_int, statement, Arg};
 
+/// One `contacts` row as documents and flows read it.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ContactRow {
     pub id: String,
     pub email: String,
-    pub name: Option<String>,
-    pub phone: Option<String>,
-    pub locale: Option<String>,
-    pub country: Option<String>,
-    pub city: Option<String>,
-    pub birth_date: Option<String>,
-    pub gender: Option<String>,
+    /// The profile columns, the same ones a form or an import writes.
+    #[serde(flatten)]
+    pub fields: ContactFields,
     pub preferred_channel: String,
-    pub status: String,
+    pub status: ContactStatus,
     pub source: String,
     pub created_at: String,
     pub updated_at: String,
     pub confirmed_at: Option<String>,
     pub last_activity_at: Option<String>,
     /// Signed links carry it; moving it on revokes them all. Internal: never in a document.
-    #[serde(default, skip_serializing)]
-    pub link_epoch: f64,
+    #[serde(default, skip_serializing, deserialize_with = "js_int::int")]
+    pub link_epoch: i64,
 }
 
 const COLUMNS: &str =
@@ -38,7 +36,7 @@ const COLUMNS: &str =
 #[derive(Debug, Deserialize)]
 pub struct ContactState {
     pub id: String,
-    pub status: String,
+    pub status: ContactStatus,
 }
 
 /// The current hash first, then the one an earlier release may have stored (IDN domains).
@@ -85,7 +83,8 @@ pub async fn find_by_email_hash(
 #[derive(Deserialize)]
 struct Flag {
     #[allow(dead_code)]
-    found: f64,
+    #[serde(deserialize_with = "js_int::int")]
+    found: i64,
 }
 
 /// Whether the address is suppressed under either of its hashes.
@@ -99,40 +98,53 @@ pub async fn is_suppressed(db: &D1Database, hashes: &EmailHashes) -> AppResult<b
     Ok(row.is_some())
 }
 
+/// The profile columns of [`ContactFields`] as bindings, in the order every statement here
+/// lists them: name, phone, locale, country, city, birth_date, gender.
+fn field_args(f: &ContactFields) -> [Arg<'_>; 7] {
+    [
+        Arg::OptText(f.name.as_deref()),
+        Arg::OptText(f.phone.as_deref()),
+        Arg::OptText(f.locale.as_deref()),
+        Arg::OptText(f.country.as_deref()),
+        Arg::OptText(f.city.as_deref()),
+        Arg::OptText(f.birth_date.as_deref()),
+        Arg::OptText(f.gender.as_deref()),
+    ]
+}
+
+/// `SET` clauses that overwrite the profile columns a statement carries (`?2` to `?8`, in the
+/// order of [`field_args`]) and keep the others.
+const SET_FIELDS: &str = "name = COALESCE(?2, name), phone = COALESCE(?3, phone), locale = COALESCE(?4, locale), \
+     country = COALESCE(?5, country), city = COALESCE(?6, city), birth_date = COALESCE(?7, birth_date), \
+     gender = COALESCE(?8, gender)";
+
 pub struct NewContact<'a> {
     pub id: &'a str,
     pub email: &'a str,
     pub email_hash: &'a str,
     pub fields: &'a ContactFields,
-    pub status: &'a str,
+    pub status: ContactStatus,
     pub source: &'a str,
     pub at: &'a str,
 }
 
 pub fn insert_statement(db: &D1Database, c: &NewContact<'_>) -> AppResult<D1PreparedStatement> {
-    let active = c.status == "active";
-    let f = c.fields;
+    let active = c.status == ContactStatus::Active;
     statement(
         db,
         "INSERT INTO contacts (id, email, email_hash, name, phone, locale, country, city, birth_date, gender, \
            status, source, created_at, updated_at, confirmed_at, last_activity_at, data_confirmed_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?13, ?14)",
-        &[
-            Arg::Text(c.id),
-            Arg::Text(c.email),
-            Arg::Text(c.email_hash),
-            Arg::OptText(f.name.as_deref()),
-            Arg::OptText(f.phone.as_deref()),
-            Arg::OptText(f.locale.as_deref()),
-            Arg::OptText(f.country.as_deref()),
-            Arg::OptText(f.city.as_deref()),
-            Arg::OptText(f.birth_date.as_deref()),
-            Arg::OptText(f.gender.as_deref()),
-            Arg::Text(c.status),
-            Arg::Text(c.source),
-            Arg::Text(c.at),
-            Arg::OptText(active.then_some(c.at)),
-        ],
+        &[Arg::Text(c.id), Arg::Text(c.email), Arg::Text(c.email_hash)]
+            .into_iter()
+            .chain(field_args(c.fields))
+            .chain([
+                Arg::Text(c.status.as_str()),
+                Arg::Text(c.source),
+                Arg::Text(c.at),
+                Arg::OptText(active.then_some(c.at)),
+            ])
+            .collect::<Vec<_>>(),
     )
 }
 
@@ -145,20 +157,11 @@ pub fn update_fields_statement(
 ) -> AppResult<D1PreparedStatement> {
     statement(
         db,
-        "UPDATE contacts SET name = COALESCE(?2, name), phone = COALESCE(?3, phone), locale = COALESCE(?4, locale), \
-           country = COALESCE(?5, country), city = COALESCE(?6, city), birth_date = COALESCE(?7, birth_date), \
-           gender = COALESCE(?8, gender), updated_at = ?9 WHERE id = ?1",
-        &[
-            Arg::Text(id),
-            Arg::OptText(f.name.as_deref()),
-            Arg::OptText(f.phone.as_deref()),
-            Arg::OptText(f.locale.as_deref()),
-            Arg::OptText(f.country.as_deref()),
-            Arg::OptText(f.city.as_deref()),
-            Arg::OptText(f.birth_date.as_deref()),
-            Arg::OptText(f.gender.as_deref()),
-            Arg::Text(at),
-        ],
+        &format!("UPDATE contacts SET {SET_FIELDS}, updated_at = ?9 WHERE id = ?1"),
+        &std::iter::once(Arg::Text(id))
+            .chain(field_args(f))
+            .chain([Arg::Text(at)])
+            .collect::<Vec<_>>(),
     )
 }
 
@@ -220,7 +223,7 @@ pub fn lift_suppression_statement(
 pub struct KnownContact {
     pub id: String,
     pub email_hash: String,
-    pub status: String,
+    pub status: ContactStatus,
 }
 
 /// The contacts among these email hashes (at most [`crate::store::LOOKUP_CHUNK`] per call).
@@ -264,22 +267,14 @@ pub fn import_update_statement(
 ) -> AppResult<D1PreparedStatement> {
     statement(
         db,
-        "UPDATE contacts SET name = COALESCE(?2, name), phone = COALESCE(?3, phone), locale = COALESCE(?4, locale), \
-           country = COALESCE(?5, country), city = COALESCE(?6, city), birth_date = COALESCE(?7, birth_date), \
-           gender = COALESCE(?8, gender), preferred_channel = COALESCE(?9, preferred_channel), \
-           updated_at = ?10 WHERE id = ?1",
-        &[
-            Arg::Text(id),
-            Arg::OptText(f.name.as_deref()),
-            Arg::OptText(f.phone.as_deref()),
-            Arg::OptText(f.locale.as_deref()),
-            Arg::OptText(f.country.as_deref()),
-            Arg::OptText(f.city.as_deref()),
-            Arg::OptText(f.birth_date.as_deref()),
-            Arg::OptText(f.gender.as_deref()),
-            Arg::OptText(preferred_channel),
-            Arg::Text(at),
-        ],
+        &format!(
+            "UPDATE contacts SET {SET_FIELDS}, preferred_channel = COALESCE(?9, preferred_channel), \
+             updated_at = ?10 WHERE id = ?1"
+        ),
+        &std::iter::once(Arg::Text(id))
+            .chain(field_args(f))
+            .chain([Arg::OptText(preferred_channel), Arg::Text(at)])
+            .collect::<Vec<_>>(),
     )
 }
 

@@ -3,7 +3,9 @@
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement};
 
-use crate::error::AppResult;
+use crate::domain::form::{FormDefinition, FormInput};
+use crate::domain::secret;
+use crate::error::{AppError, AppResult};
 use crate::store::{all, first, statement, Arg};
 
 #[derive(Debug, Deserialize)]
@@ -13,6 +15,21 @@ pub struct FormRow {
     pub definition: String,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A new form's id (`frm_…`).
+pub fn new_form_id() -> String {
+    secret::new_id("frm")
+}
+
+impl FormRow {
+    /// The stored definition, validated again as a whole: one that no longer passes is a
+    /// server error, never a form served half-checked.
+    pub fn parse_definition(&self) -> AppResult<FormDefinition> {
+        let input: FormInput = serde_json::from_str(&self.definition)?;
+        FormDefinition::parse(input)
+            .map_err(|_| AppError::internal("stored form", "definition no longer valid"))
+    }
 }
 
 pub fn insert_statement(

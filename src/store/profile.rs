@@ -4,13 +4,15 @@
 use serde::{Deserialize, Serialize};
 use worker::{D1Database, D1PreparedStatement};
 
+use crate::domain::signup::ContactStatus;
 use crate::error::AppResult;
-use crate::store::{all, first, statement, Arg};
+use crate::store::{all, first, js_int, statement, Arg};
 
 #[derive(Debug, Deserialize, Serialize)]
 pub struct OrderRow {
     pub external_id: String,
-    pub total_cents: f64,
+    #[serde(deserialize_with = "js_int::int")]
+    pub total_cents: i64,
     pub currency: String,
     pub placed_at: String,
     pub items: String,
@@ -81,52 +83,63 @@ pub fn marketing_status_statement(
     at: &str,
 ) -> AppResult<D1PreparedStatement> {
     let (from, to) = if granted {
-        ("unsubscribed", "active")
+        (ContactStatus::Unsubscribed, ContactStatus::Active)
     } else {
-        ("active", "unsubscribed")
+        (ContactStatus::Active, ContactStatus::Unsubscribed)
     };
     statement(
         db,
         "UPDATE contacts SET status = ?3, updated_at = ?4, last_activity_at = ?4 WHERE id = ?1 AND status = ?2",
-        &[Arg::Text(id), Arg::Text(from), Arg::Text(to), Arg::Text(at)],
+        &[
+            Arg::Text(id),
+            Arg::Text(from.as_str()),
+            Arg::Text(to.as_str()),
+            Arg::Text(at),
+        ],
     )
 }
 
-/// Pending contacts older than `created_before` with no confirmation: retention.
+/// Ids of pending contacts older than `created_before` with no confirmation: retention.
 pub async fn expired_pending(
     db: &D1Database,
     created_before: &str,
     limit: u32,
-) -> AppResult<Vec<(String, String)>> {
+) -> AppResult<Vec<String>> {
     #[derive(Deserialize)]
     struct Row {
         id: String,
-        email_hash: String,
     }
     let rows: Vec<Row> = all(
         db,
-        "SELECT id, email_hash FROM contacts WHERE status = 'pending' AND confirmed_at IS NULL AND created_at < ?1 LIMIT ?2",
-        &[Arg::Text(created_before), Arg::Int(limit as i64)],
+        "SELECT id FROM contacts WHERE status = 'pending' AND confirmed_at IS NULL AND created_at < ?1 LIMIT ?2",
+        &[Arg::Text(created_before), Arg::Int(i64::from(limit))],
     )
     .await?;
-    Ok(rows.into_iter().map(|r| (r.id, r.email_hash)).collect())
+    Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
 /// A contact's derived facts, as segments see them.
 #[derive(Debug, Deserialize, Serialize)]
 pub struct StatsRow {
-    pub order_count: f64,
-    pub total_spent_cents: f64,
+    #[serde(deserialize_with = "js_int::int")]
+    pub order_count: i64,
+    #[serde(deserialize_with = "js_int::int")]
+    pub total_spent_cents: i64,
     pub first_order_at: Option<String>,
     pub last_order_at: Option<String>,
-    pub last_nps: Option<f64>,
+    #[serde(deserialize_with = "js_int::opt_int")]
+    pub last_nps: Option<i64>,
     pub nps_category: Option<String>,
     pub avg_csat: Option<f64>,
-    pub csat_count: f64,
+    #[serde(deserialize_with = "js_int::int")]
+    pub csat_count: i64,
     pub temperature: String,
-    pub rfm_r: Option<f64>,
-    pub rfm_f: Option<f64>,
-    pub rfm_m: Option<f64>,
+    #[serde(deserialize_with = "js_int::opt_int")]
+    pub rfm_r: Option<i64>,
+    #[serde(deserialize_with = "js_int::opt_int")]
+    pub rfm_f: Option<i64>,
+    #[serde(deserialize_with = "js_int::opt_int")]
+    pub rfm_m: Option<i64>,
     pub rfm_segment: Option<String>,
 }
 

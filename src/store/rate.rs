@@ -5,11 +5,12 @@ use serde::Deserialize;
 use worker::D1Database;
 
 use crate::error::AppResult;
-use crate::store::{first, statement, Arg};
+use crate::store::{first, js_int, statement, Arg};
 
 #[derive(Deserialize)]
 struct Count {
-    count: f64,
+    #[serde(deserialize_with = "js_int::int")]
+    count: i64,
 }
 
 /// Counts one hit for `key` in the window starting at `window_start` and returns the total.
@@ -24,7 +25,7 @@ pub async fn hit(db: &D1Database, key: &str, window_start: &str) -> AppResult<u3
         &[Arg::Text(key), Arg::Text(window_start)],
     )
     .await?;
-    Ok(row.map(|r| r.count as u32).unwrap_or(1))
+    Ok(row.map_or(1, |r| u32::try_from(r.count).unwrap_or(u32::MAX)))
 }
 
 /// Counters whose window started before `before` count nothing any more: retention.

@@ -7,9 +7,30 @@ use worker::{D1Database, D1PreparedStatement};
 use crate::error::AppResult;
 use crate::store::{first, statement, Arg};
 
+/// What a token row is for: the `purpose` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    /// A double opt-in link (single use, a week).
+    Confirm,
+    /// A sign-in link (single use, 30 minutes).
+    MagicLink,
+    /// A self-service session.
+    Session,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::Confirm => "confirm",
+            TokenPurpose::MagicLink => "magic_link",
+            TokenPurpose::Session => "session",
+        }
+    }
+}
+
 pub struct NewToken<'a> {
     pub hash: &'a str,
-    pub purpose: &'a str,
+    pub purpose: TokenPurpose,
     pub contact_id: &'a str,
     pub payload: Option<&'a str>,
     pub created_at: &'a str,
@@ -22,7 +43,7 @@ pub fn insert_statement(db: &D1Database, t: &NewToken<'_>) -> AppResult<D1Prepar
         "INSERT INTO tokens (hash, purpose, contact_id, payload, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         &[
             Arg::Text(t.hash),
-            Arg::Text(t.purpose),
+            Arg::Text(t.purpose.as_str()),
             Arg::Text(t.contact_id),
             Arg::OptText(t.payload),
             Arg::Text(t.created_at),
@@ -45,7 +66,7 @@ pub fn insert_with_message_statement(
          SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM outbox WHERE id = ?7)",
         &[
             Arg::Text(t.hash),
-            Arg::Text(t.purpose),
+            Arg::Text(t.purpose.as_str()),
             Arg::Text(t.contact_id),
             Arg::OptText(t.payload),
             Arg::Text(t.created_at),
@@ -66,14 +87,14 @@ pub struct ConsumedToken {
 pub async fn consume(
     db: &D1Database,
     hash: &str,
-    purpose: &str,
+    purpose: TokenPurpose,
     now: &str,
 ) -> AppResult<Option<ConsumedToken>> {
     first(
         db,
         "UPDATE tokens SET used_at = ?3 WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3 \
          RETURNING contact_id, payload",
-        &[Arg::Text(hash), Arg::Text(purpose), Arg::Text(now)],
+        &[Arg::Text(hash), Arg::Text(purpose.as_str()), Arg::Text(now)],
     )
     .await
 }

@@ -1,61 +1,15 @@
 //! `/admin/v1/contacts`: look a person up by email or id; the document lists everything held.
 
-use serde_json::{json, Value};
-use worker::{D1Database, Request, Response};
+use serde_json::json;
+use worker::{Request, Response};
 
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
+use crate::flows::contact::contact_document;
 use crate::http::app::{only_params, param_value, query_pairs, App};
+use crate::http::body::parse_email_field;
 use crate::http::response;
-use crate::routes::forms::parse_email_field;
-use crate::store::{self, audit, consents, contacts, profile};
-
-/// The contact, its attributes, current consents and full consent history.
-pub async fn contact_document(db: &D1Database, contact: contacts::ContactRow) -> AppResult<Value> {
-    let attributes: serde_json::Map<String, Value> = contacts::attributes(db, &contact.id)
-        .await?
-        .into_iter()
-        .map(|a| {
-            (
-                a.key,
-                serde_json::from_str(&a.value).unwrap_or(Value::String(a.value)),
-            )
-        })
-        .collect();
-    let current: Vec<Value> = consents::current(db, &contact.id)
-        .await?
-        .into_iter()
-        .map(|c| json!({"purpose": c.purpose, "granted": c.granted == 1.0, "policy_version": c.policy_version, "updated_at": c.updated_at}))
-        .collect();
-    let history = consents::history(db, &contact.id).await?;
-    let stats = profile::stats(db, &contact.id).await?.map(|s| {
-        json!({
-            "order_count": s.order_count as i64,
-            "total_spent_cents": s.total_spent_cents as i64,
-            "first_order_at": s.first_order_at,
-            "last_order_at": s.last_order_at,
-            "last_nps": s.last_nps.map(|n| n as i64),
-            "nps_category": s.nps_category,
-            "avg_csat": s.avg_csat,
-            "csat_count": s.csat_count as i64,
-            "temperature": s.temperature,
-            "rfm": s.rfm_segment.as_ref().map(|group| json!({
-                "r": s.rfm_r.map(|n| n as i64),
-                "f": s.rfm_f.map(|n| n as i64),
-                "m": s.rfm_m.map(|n| n as i64),
-                "group": group,
-            })),
-        })
-    });
-    let mut doc = serde_json::to_value(&contact)?;
-    if let Some(map) = doc.as_object_mut() {
-        map.insert("attributes".into(), Value::Object(attributes));
-        map.insert("consents".into(), json!(current));
-        map.insert("consent_history".into(), serde_json::to_value(history)?);
-        map.insert("stats".into(), stats.unwrap_or(Value::Null));
-    }
-    Ok(doc)
-}
+use crate::store::{self, audit, contacts};
 
 pub async fn search(req: Request, app: &App) -> AppResult<Response> {
     let call = app.admin()?;

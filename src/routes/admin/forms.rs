@@ -10,7 +10,6 @@ use crate::http::app::AdminCall;
 use crate::http::app::App;
 use crate::http::body::{decode_json, read_json, JSON_LIMIT};
 use crate::http::response;
-use crate::routes::forms::new_form_id;
 use crate::store::{self, audit, forms, notices};
 
 fn document(row: &forms::FormRow, base_url: &str) -> AppResult<Value> {
@@ -63,14 +62,14 @@ pub async fn create(mut req: Request, app: &App) -> AppResult<Response> {
     let call = app.admin()?;
     let input: FormInput = read_json(&mut req, JSON_LIMIT).await?;
     let form = FormDefinition::parse(input).map_err(AppError::fields)?;
-    let id = new_form_id();
+    let id = forms::new_form_id();
     let at = time::now_string();
     let definition = serde_json::to_string(&form)?;
     let mut statements = vec![
         forms::insert_statement(&call.db, &id, &form.name, &definition, &at)?,
         audit::record(&call.db, &call.principal.actor, "form.create", Some(&id))?,
     ];
-    statements.extend(archive_notices(&call, &id, &form, &at)?);
+    statements.extend(archive_notices(call, &id, &form, &at)?);
     store::batch(&call.db, statements).await?;
     let row = forms::find(&call.db, &id)
         .await?
@@ -117,7 +116,7 @@ pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
         forms::update_statement(&call.db, &id, &form.name, &definition, &at)?,
         audit::record(&call.db, &call.principal.actor, "form.update", Some(&id))?,
     ];
-    statements.extend(archive_notices(&call, &id, &form, &at)?);
+    statements.extend(archive_notices(call, &id, &form, &at)?);
     store::batch(&call.db, statements).await?;
     let row = forms::find(&call.db, &id)
         .await?

@@ -6,8 +6,10 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 use worker::{D1PreparedStatement, Request, Response};
 
+use crate::domain::consent::ConsentMethod;
 use crate::domain::email::EmailHashes;
 use crate::domain::import::{parse_import, ImportFormat, ImportRow, Rejection};
+use crate::domain::signup::ContactStatus;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
 use crate::http::app::AdminCall;
@@ -60,7 +62,7 @@ pub async fn import(mut req: Request, app: &App) -> AppResult<Response> {
         .iter()
         .flat_map(|h| h.all().into_iter().map(str::to_string))
         .collect();
-    let (mut known, mut suppressed) = look_up(&call, &candidates).await?;
+    let (mut known, mut suppressed) = look_up(call, &candidates).await?;
     for h in &row_hashes {
         if let Some(legacy) = &h.legacy {
             if suppressed.contains(legacy) {
@@ -73,7 +75,7 @@ pub async fn import(mut req: Request, app: &App) -> AppResult<Response> {
     }
     let hashes: Vec<String> = row_hashes.into_iter().map(|h| h.current).collect();
     let existing_ids: Vec<&str> = known.values().map(|c| c.id.as_str()).collect();
-    let withdrawn = withdrawn_purposes(&call, &existing_ids).await?;
+    let withdrawn = withdrawn_purposes(call, &existing_ids).await?;
 
     let at = time::format(now);
     let mut report = ImportReport {
@@ -118,7 +120,7 @@ pub async fn import(mut req: Request, app: &App) -> AppResult<Response> {
     for chunk in pending_rows.chunks(call.config.chunk(ROWS_PER_BATCH)) {
         let mut statements = Vec::new();
         for (row, hash, plan) in chunk {
-            statements.extend(row_statements(&call, row, hash, plan, &at)?);
+            statements.extend(row_statements(call, row, hash, plan, &at)?);
         }
         store::batch(&call.db, statements).await?;
         for (row, _, plan) in chunk {
@@ -208,7 +210,7 @@ fn row_statements(
                     email: row.email.as_str(),
                     email_hash: hash,
                     fields: &row.fields,
-                    status: "active",
+                    status: ContactStatus::Active,
                     source: "import",
                     at,
                 },
@@ -254,7 +256,7 @@ fn row_statements(
                     policy_version: row.policy_version.as_deref(),
                     notice_text_hash: None,
                     source: &source,
-                    method: "import",
+                    method: ConsentMethod::Import,
                     ip_hash: None,
                     user_agent: None,
                     at: consented_at,

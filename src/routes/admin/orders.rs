@@ -8,6 +8,7 @@ use worker::{Request, Response};
 
 use crate::domain::form::ContactFields;
 use crate::domain::order::{parse_orders, OrderInput};
+use crate::domain::signup::ContactStatus;
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
 use crate::http::app::AdminCall;
@@ -223,7 +224,7 @@ fn new_buyer_statement(
             email: order.email.as_str(),
             email_hash: hash,
             fields: &fields,
-            status: "active",
+            status: ContactStatus::Active,
             source: "order",
             at,
         },

@@ -1,0 +1,146 @@
+//! What a contact's documents say: everything held about them (the admin's view, and the
+//! person's own with orders, answers and segments), and what a preferences link shows.
+
+use serde_json::{json, Value};
+use worker::D1Database;
+
+use crate::domain::consent::{Basis, SATISFACTION_SURVEYS};
+use crate::domain::email::EmailAddress;
+use crate::domain::i18n::{preference_notice, Locale};
+use crate::error::AppResult;
+use crate::http::session::SessionScope;
+use crate::store::{consents, contacts, profile};
+
+/// The contact, its attributes, current consents and full consent history.
+pub async fn contact_document(db: &D1Database, contact: contacts::ContactRow) -> AppResult<Value> {
+    let attributes: serde_json::Map<String, Value> = contacts::attributes(db, &contact.id)
+        .await?
+        .into_iter()
+        .map(|a| {
+            (
+                a.key,
+                serde_json::from_str(&a.value).unwrap_or(Value::String(a.value)),
+            )
+        })
+        .collect();
+    let current: Vec<Value> = consents::current(db, &contact.id)
+        .await?
+        .into_iter()
+        .map(|c| json!({"purpose": c.purpose, "granted": c.granted, "policy_version": c.policy_version, "updated_at": c.updated_at}))
+        .collect();
+    let history = consents::history(db, &contact.id).await?;
+    let stats = profile::stats(db, &contact.id).await?.map(|s| {
+        json!({
+            "order_count": s.order_count,
+            "total_spent_cents": s.total_spent_cents,
+            "first_order_at": s.first_order_at,
+            "last_order_at": s.last_order_at,
+            "last_nps": s.last_nps,
+            "nps_category": s.nps_category,
+            "avg_csat": s.avg_csat,
+            "csat_count": s.csat_count,
+            "temperature": s.temperature,
+            "rfm": s.rfm_segment.as_ref().map(|group| json!({
+                "r": s.rfm_r,
+                "f": s.rfm_f,
+                "m": s.rfm_m,
+                "group": group,
+            })),
+        })
+    });
+    let mut doc = serde_json::to_value(&contact)?;
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("attributes".into(), Value::Object(attributes));
+        map.insert("consents".into(), json!(current));
+        map.insert("consent_history".into(), serde_json::to_value(history)?);
+        map.insert("stats".into(), stats.unwrap_or(Value::Null));
+    }
+    Ok(doc)
+}
+
+/// Every purpose the person can decide on, with its state and the exact words shown beside it:
+/// those on record, and the legitimate-interest purposes (on until objected to).
+async fn purposes(db: &D1Database, contact_id: &str, locale: Locale) -> AppResult<Vec<Value>> {
+    let current = consents::current(db, contact_id).await?;
+    let mut list: Vec<Value> = current
+        .iter()
+        .map(|c| {
+            json!({
+                "purpose": c.purpose,
+                "granted": c.granted,
+                "basis": Basis::of(&c.purpose).as_str(),
+                "policy_version": c.policy_version,
+                "updated_at": c.updated_at,
+                "notice": preference_notice(locale, &c.purpose),
+            })
+        })
+        .collect();
+    if !current.iter().any(|c| c.purpose == SATISFACTION_SURVEYS) {
+        list.push(json!({
+            "purpose": SATISFACTION_SURVEYS,
+            "granted": Basis::of(SATISFACTION_SURVEYS).allows(None),
+            "basis": Basis::LegitimateInterest.as_str(),
+            "policy_version": null,
+            "updated_at": null,
+            "notice": preference_notice(locale, SATISFACTION_SURVEYS),
+        }));
+    }
+    Ok(list)
+}
+
+/// Everything we hold about the person (a `full` session).
+pub async fn full_document(
+    db: &D1Database,
+    contact: contacts::ContactRow,
+    locale: Locale,
+) -> AppResult<Value> {
+    let id = contact.id.clone();
+    let mut doc = contact_document(db, contact).await?;
+    let orders: Vec<Value> = profile::orders(db, &id)
+        .await?
+        .into_iter()
+        .map(|o| {
+            json!({
+                "external_id": o.external_id,
+                "total": format!("{}.{:02}", o.total_cents / 100, o.total_cents.rem_euclid(100)),
+                "currency": o.currency,
+                "placed_at": o.placed_at,
+                "items": serde_json::from_str::<Value>(&o.items).unwrap_or(Value::Array(vec![])),
+            })
+        })
+        .collect();
+    let responses: Vec<Value> = profile::survey_responses(db, &id)
+        .await?
+        .into_iter()
+        .map(|r| json!({"survey_id": r.survey_id, "answers": serde_json::from_str::<Value>(&r.answers).unwrap_or(Value::Null), "created_at": r.created_at}))
+        .collect();
+    let purposes = purposes(db, &id, locale).await?;
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("scope".into(), json!(SessionScope::Full.as_str()));
+        map.insert("consents".into(), json!(purposes));
+        map.insert("orders".into(), json!(orders));
+        map.insert("survey_responses".into(), json!(responses));
+        map.insert(
+            "segments".into(),
+            json!(profile::segment_names(db, &id).await?),
+        );
+    }
+    Ok(doc)
+}
+
+/// What a preferences link shows: the purposes and the address masked, nothing else.
+pub async fn preferences_document(
+    db: &D1Database,
+    contact: &contacts::ContactRow,
+    locale: Locale,
+) -> AppResult<Value> {
+    let masked = EmailAddress::parse(&contact.email)
+        .map(|e| e.masked())
+        .unwrap_or_else(|_| "***".into());
+    Ok(json!({
+        "scope": SessionScope::Preferences.as_str(),
+        "email": masked,
+        "locale": contact.fields.locale,
+        "consents": purposes(db, &contact.id, locale).await?,
+    }))
+}

@@ -1,0 +1,86 @@
+//! A person erases themselves (GDPR Art. 17, LGPD Art. 18 VI): every row about them goes in one
+//! batch (`store::erasure`), minimal consent proof and a suppression stay, and a notice that it
+//! happened goes to the address.
+
+use worker::{D1Database, Env};
+
+use crate::config::Config;
+use crate::domain::email::EmailAddress;
+use crate::domain::i18n::{text, Locale, Text};
+use crate::domain::outbox::MessageKind;
+use crate::domain::{secret, time};
+use crate::error::{AppError, AppResult};
+use crate::jobs::{enqueue, message::Job};
+use crate::store::{self, audit, contacts, erasure, outbox};
+
+/// Erases `contact` on behalf of `actor`. The notice goes out in the contact's own locale, or
+/// `fallback` when none is on record.
+pub async fn erase(
+    env: &Env,
+    config: &Config,
+    db: &D1Database,
+    contact: &contacts::ContactRow,
+    actor: &str,
+    fallback: Locale,
+) -> AppResult<()> {
+    let email = EmailAddress::parse(&contact.email)
+        .map_err(|_| AppError::internal("stored email", "unparseable"))?;
+    let at = time::now_string();
+    let mut statements = erasure::erase_statements(
+        db,
+        &contact.id,
+        Some(&email.keyed_hash(&config.token_secret)),
+        &at,
+    )?;
+    statements.push(audit::record(
+        db,
+        actor,
+        "contact.erase",
+        Some(&contact.id),
+    )?);
+    // The notice has no contact (there is none left) and no link (nothing to reach); once
+    // delivered only its metadata stays, and that goes after 30 days.
+    let locale = contact
+        .fields
+        .locale
+        .as_deref()
+        .and_then(Locale::from_tag)
+        .unwrap_or(fallback);
+    let notice_id = secret::new_id("msg");
+    statements.push(outbox::insert_statement(
+        db,
+        &outbox::NewMessage {
+            id: &notice_id,
+            contact_id: None,
+            to: email.as_str(),
+            kind: MessageKind::ErasureNotice.as_str(),
+            subject: text(locale, Text::ErasureSubject),
+            text: text(locale, Text::ErasureBody),
+            url: None,
+            unsubscribe_url: None,
+            preferences_url: None,
+            created_at: &at,
+            mailbox_hash: None,
+        },
+    )?);
+    store::batch(db, statements).await?;
+    // Segments follow (sizes moved in the batch already); a lost message is repaired by the
+    // daily re-evaluation.
+    if let Err(e) = enqueue(
+        env,
+        Job::ContactChanged {
+            id: contact.id.clone(),
+        },
+    )
+    .await
+    {
+        worker::console_error!("enqueue ContactChanged: {e:?}");
+    }
+    if config.email_webhook_url.is_some() {
+        if let Err(e) = enqueue(env, Job::DeliverEmail { id: notice_id }).await {
+            // The outbox keeps it; the daily sweep delivers it.
+            worker::console_error!("erasure notice: enqueue failed: {e:?}");
+        }
+    }
+    Ok(())
+}
