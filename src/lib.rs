@@ -13,6 +13,9 @@ pub mod router;
 pub mod routes;
 pub mod store;
 
+#[cfg(test)]
+mod layering;
+
 use wasm_bindgen::JsValue;
 use worker::{
     event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent,
