@@ -403,19 +403,3 @@ mod tests {
         assert!(offered.contains(&json!("outbox:deliver")));
     }
 }
-
-/// The contract: each handler's OpenAPI operation, written beside it.
-pub mod doc {
-    #[allow(unused_imports)]
-    use crate::http::contract::*;
-    use serde_json::{json, Value};
-
-    /// `GET /openapi.json`: [`get`](super::get).
-    pub fn get() -> Value {
-        json!({
-            "operationId": "openapi",
-            "summary": "This document",
-            "responses": { "200": { "description": "OpenAPI 3.1 document", "content": { "application/json": { "schema": { "type": "object" } } } } }
-        })
-    }
-}

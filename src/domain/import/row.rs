@@ -22,22 +22,15 @@ const CONSENT_BASIS: &str = "consent_basis";
 const CONSENTED_AT: &str = "consented_at";
 const POLICY_VERSION: &str = "policy_version";
 
-/// Every column an import row may have, besides `attr.<key>`.
-const KNOWN_COLUMNS: [&str; 13] = [
-    EMAIL,
-    "name",
-    "phone",
-    "locale",
-    "country",
-    "city",
-    "birth_date",
-    "gender",
-    "preferred_channel",
-    CONSENTS,
-    CONSENT_BASIS,
-    CONSENTED_AT,
-    POLICY_VERSION,
-];
+/// Every column an import row may have, besides `attr.<key>`: the address, the profile columns
+/// a person may edit themselves (`contact::EDITABLE`, one list for both), and the consent columns.
+fn known_column(column: &str) -> Option<&'static str> {
+    [EMAIL, CONSENTS, CONSENT_BASIS, CONSENTED_AT, POLICY_VERSION]
+        .iter()
+        .chain(contact::EDITABLE.iter())
+        .find(|known| **known == column)
+        .copied()
+}
 
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Clock {
@@ -176,8 +169,8 @@ impl<'a> Columns<'a> {
                         .problems
                         .push(format!("invalid value for '{}'", shown_key(column))),
                 }
-            } else if let Some(known) = KNOWN_COLUMNS.iter().find(|known| **known == column) {
-                columns.known.insert(*known, cell);
+            } else if let Some(known) = known_column(column) {
+                columns.known.insert(known, cell);
             } else {
                 columns
                     .problems
