@@ -63,8 +63,7 @@ pub async fn authenticate(req: &Request, db: &D1Database, config: &Config) -> Ap
         }
         return Err(AppError::Unauthorized);
     };
-    let names: Vec<String> = serde_json::from_str(&row.scopes)?;
-    let scopes = ScopeSet::parse(&names).map_err(|e| AppError::internal("stored scopes", e))?;
+    let scopes = row.scope_set()?;
     let now = time::now();
     keys::touch_last_used(
         db,
