@@ -1,7 +1,9 @@
 //! Integer columns as `i64`. D1 hands every number to the Worker as a JavaScript double, so a
 //! row field reads through `#[serde(deserialize_with = "js_int::int")]` (or `opt_int` for a
-//! nullable column) instead of being an `f64` that every caller casts. A value that is not a
-//! whole number within JavaScript's safe range is an error, not a silent truncation.
+//! nullable column) instead of being an `f64` that every caller casts. A fraction is an error
+//! (an integer column cannot hold one). A whole number beyond JavaScript's safe range reads as
+//! the nearest safe one: the column holds more than a double can say exactly, and refusing the
+//! row would make whatever holds it (a person's own data) unreadable.
 
 use serde::de::Error;
 use serde::{Deserialize, Deserializer};
@@ -10,12 +12,10 @@ use serde::{Deserialize, Deserializer};
 const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
 
 fn whole<E: Error>(n: f64) -> Result<i64, E> {
-    if n.fract() == 0.0 && n.abs() <= MAX_SAFE {
-        Ok(n as i64)
+    if n.is_finite() && n.fract() == 0.0 {
+        Ok(n.clamp(-MAX_SAFE, MAX_SAFE) as i64)
     } else {
-        Err(E::custom(
-            "an integer column held a fraction or an unsafe integer",
-        ))
+        Err(E::custom("an integer column held a fraction"))
     }
 }
 
@@ -60,9 +60,24 @@ mod tests {
     }
 
     #[test]
-    fn fractions_and_unsafe_integers_are_refused() {
+    fn fractions_are_refused() {
         assert!(row(r#"{"n": 2.5}"#).is_err());
-        assert!(row(r#"{"n": 9007199254740992}"#).is_err());
         assert!(row(r#"{"n": 1, "m": 0.1}"#).is_err());
+    }
+
+    #[test]
+    fn integers_beyond_a_double_read_as_the_largest_safe_one() {
+        let max = 9_007_199_254_740_991;
+        assert_eq!(
+            row(r#"{"n": 9007199254740992}"#).ok(),
+            Some(Row { n: max, m: None })
+        );
+        assert_eq!(
+            row(r#"{"n": -1e300, "m": 1e20}"#).ok(),
+            Some(Row {
+                n: -max,
+                m: Some(max)
+            })
+        );
     }
 }

@@ -74,6 +74,9 @@ pub fn update_statement(db: &D1Database, o: &OrderWrite<'_>) -> AppResult<D1Prep
 
 /// Recomputes a contact's purchase facts from their orders. Run after the order writes in the
 /// same batch, it is exact whatever mix of new, resent and changed orders the batch carried.
+/// The sum is taken as `TOTAL` (never an integer overflow, which would fail the whole batch) and
+/// capped at 2^53 - 1, the largest integer the Worker reads exactly: an `orders` key sending
+/// hundreds of maximum-value orders must not make the person's data unreadable.
 pub fn refresh_stats_statement(
     db: &D1Database,
     contact_id: &str,
@@ -82,7 +85,7 @@ pub fn refresh_stats_statement(
     statement(
         db,
         "INSERT INTO contact_stats (contact_id, order_count, total_spent_cents, first_order_at, last_order_at, updated_at) \
-         SELECT ?1, COUNT(*), COALESCE(SUM(total_cents), 0), MIN(placed_at), MAX(placed_at), ?2 \
+         SELECT ?1, COUNT(*), CAST(MIN(TOTAL(total_cents), 9007199254740991) AS INTEGER), MIN(placed_at), MAX(placed_at), ?2 \
          FROM orders WHERE contact_id = ?1 \
          ON CONFLICT (contact_id) DO UPDATE SET order_count = excluded.order_count, \
            total_spent_cents = excluded.total_spent_cents, first_order_at = excluded.first_order_at, \

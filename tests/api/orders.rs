@@ -18,6 +18,7 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
         resending_an_order_updates_it_instead_of_counting_it_twice,
         a_bad_row_is_named_and_nothing_is_stored,
         an_erased_buyer_is_not_brought_back_by_an_order,
+        orders_summing_beyond_what_a_double_holds_leave_the_buyer_readable,
     ]
 }
 
@@ -218,5 +219,47 @@ async fn an_erased_buyer_is_not_brought_back_by_an_order(app: Arc<TestApp>) -> R
         contact(&app, &email).await?.is_none(),
         "an order resurrected an erased person"
     );
+    Ok(())
+}
+
+/// An `orders` key may send 500 orders of up to 999,999,999,999.99 each. Ninety-one of them sum
+/// beyond 2^53 cents, more than the Worker reads exactly from D1: the total is stored capped, so
+/// the person's own view and export and the admin look-up still answer (they once failed with a
+/// 500, locking the person out of their data).
+async fn orders_summing_beyond_what_a_double_holds_leave_the_buyer_readable(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let buyer = unique_email("whale");
+    let placed = days_ago(1);
+    let orders = (0..91)
+        .map(|i| {
+            order(
+                &external_id(&format!("whale{i}")),
+                &buyer,
+                "999999999999.99",
+                &placed,
+            )
+        })
+        .collect();
+    send_orders(&app, orders).await?;
+    let session = session_for(&app, &buyer).await?;
+    let me = app
+        .get("/v1/me", Auth::Bearer(&session))
+        .await?
+        .expect(200)?
+        .json();
+    ensure_eq!(
+        me["stats"]["total_spent_cents"],
+        json!(9_007_199_254_740_991_i64),
+        "the total is capped at 2^53 - 1: {me}"
+    );
+    ensure_eq!(me["stats"]["order_count"], json!(91), "every order counts");
+    app.get("/v1/me/export", Auth::Bearer(&session))
+        .await?
+        .expect(200)?;
+    let id = me["id"].as_str().ok_or("no id")?;
+    app.get(&format!("/admin/v1/contacts/{id}"), Auth::Admin)
+        .await?
+        .expect(200)?;
     Ok(())
 }
