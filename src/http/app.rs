@@ -69,10 +69,6 @@ impl App {
         }
     }
 
-    pub fn config(&self) -> AppResult<Config> {
-        Config::from_env(&self.env)
-    }
-
     pub fn db(&self) -> AppResult<D1Database> {
         crate::store::database(&self.env)
     }

@@ -124,6 +124,11 @@ pub fn locale_tag() -> Value {
     })
 }
 
+/// The `since` query parameter of the lists that read forward in time.
+pub fn since() -> Value {
+    json!({ "name": "since", "in": "query", "schema": { "type": "string", "format": "date-time" } })
+}
+
 /// A `limit` query parameter up to `max`.
 pub fn limit(max: u32) -> Value {
     json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": max } })

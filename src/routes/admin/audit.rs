@@ -27,7 +27,7 @@ pub mod doc {
             "operationId": "listAudit",
             "summary": "Audit log entries from `since`, oldest first",
             "parameters": [
-                { "name": "since", "in": "query", "schema": { "type": "string", "format": "date-time" } },
+                since(),
                 limit(1000)
             ],
             "responses": admin_errors(json!({

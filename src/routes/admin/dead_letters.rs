@@ -28,7 +28,7 @@ pub mod doc {
             "operationId": "listDeadLetters",
             "summary": "Queue messages that failed every attempt, oldest first from `since`",
             "parameters": [
-                { "name": "since", "in": "query", "schema": { "type": "string", "format": "date-time" } },
+                since(),
                 limit(1000)
             ],
             "responses": admin_errors(json!({
