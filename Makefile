@@ -111,7 +111,8 @@ dev: setup build schema
 	@echo "  admin key:  $$(grep ^ADMIN_BOOTSTRAP_KEY= .dev.vars | cut -d= -f2)"
 	@echo "  try:        curl http://127.0.0.1:$(PORT)/healthz"
 	@echo ""
-	wrangler dev --ip 127.0.0.1 --port $(PORT) --show-interactive-dev-session=false
+	wrangler dev --ip 127.0.0.1 --port $(PORT) --show-interactive-dev-session=false --test-scheduled \
+	  --var PLATFORM_LIMITS:enforce
 
 # Every backticked repository path in the Markdown docs and `//!` module docs exists (the rule is
 # in the script's header).

@@ -48,6 +48,9 @@ pub enum AppError {
     Unavailable,
     /// A required secret or binding is missing: the deployment, not the request, is wrong.
     Misconfigured(&'static str),
+    /// The invocation passed a Cloudflare limit the guard enforces (`store::budget`): a bug in
+    /// how the code chunks its work, logged as `platform limit exceeded:` where it happened.
+    PlatformLimit,
     /// Anything unexpected. The string is logged, never sent.
     Internal(String),
 }
@@ -138,6 +141,11 @@ impl AppError {
                 500,
                 "misconfigured",
                 &format!("the service is not configured: {what} is missing"),
+            ),
+            AppError::PlatformLimit => answer(
+                500,
+                "platform_limit",
+                "this request needed more than one invocation may do",
             ),
             AppError::Internal(_) => {
                 answer(500, "internal_error", "something went wrong on our side")

@@ -19,7 +19,8 @@ use crate::error::{AppError, AppResult};
 use crate::http::app::{AdminCall, App, Caller, PersonCall};
 use crate::http::{auth, response, session};
 use crate::routes::{admin, confirm, embed, forms, health, me, openapi, surveys, unsubscribe};
-use crate::store;
+use crate::store::{self, Budget, Db};
+use std::rc::Rc;
 
 /// Who may call a route. Every row of [`ROUTES`] says it, so no route can be added without
 /// deciding; dispatch enforces it before the handler runs, `/openapi.json` publishes it as each
@@ -232,12 +233,12 @@ pub fn resolve(method: &str, path: &str) -> AppResult<(&'static Route, Vec<(Stri
 }
 
 /// The caller a row admits, or the 401/403 that refuses them.
-async fn admit(access: Access, req: &Request, env: &Env) -> AppResult<Caller> {
+async fn admit(access: Access, req: &Request, env: &Env, budget: &Rc<Budget>) -> AppResult<Caller> {
     match access {
         Access::Public => Ok(Caller::Anyone),
         Access::Admin(scopes) => {
             let config = crate::config::Config::from_env(env)?;
-            let db = store::database(env)?;
+            let db = Db::open(env, budget)?;
             let principal = auth::authenticate(req, &db, &config).await?;
             if !scopes.iter().any(|s| principal.scopes.contains(*s)) {
                 // Names the first, the one the operation is really about.
@@ -250,7 +251,7 @@ async fn admit(access: Access, req: &Request, env: &Env) -> AppResult<Caller> {
             }))
         }
         Access::Session => {
-            let db = store::database(env)?;
+            let db = Db::open(env, budget)?;
             let session = session::signed_in(req, &db).await?;
             Ok(Caller::Person(PersonCall { db, session }))
         }
@@ -267,18 +268,22 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Resp
     store::set_row_meter(metered);
     let (read_before, written_before) = store::rows_metered();
     let outcome = match resolve(&method, &path) {
-        Ok((route, params)) => match admit(route.access, &req, &env).await {
-            Ok(caller) => {
-                let app = App {
-                    env,
-                    params,
-                    ctx,
-                    caller,
-                };
-                (route.handler)(req, &app).await
+        Ok((route, params)) => {
+            let budget = store::budget(&env, &format!("{} {}", route.method, route.path));
+            match admit(route.access, &req, &env, &budget).await {
+                Ok(caller) => {
+                    let app = App {
+                        env,
+                        budget,
+                        params,
+                        ctx,
+                        caller,
+                    };
+                    (route.handler)(req, &app).await
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
-        },
+        }
         Err(e) => Err(e),
     };
     let mut response = outcome.or_else(|e| response::error(&e))?;

@@ -1,8 +1,9 @@
 //! Double opt-in: the confirmation email a signup writes (within its caps), and what following
 //! its link does: the contact becomes active and the consents it carried are recorded.
 
+use crate::store::Db;
 use chrono::Duration;
-use worker::{D1Database, D1PreparedStatement, Env};
+use worker::{D1PreparedStatement, Env};
 
 use crate::config::Config;
 use crate::domain::consent::ConsentMethod;
@@ -39,7 +40,7 @@ pub struct ConfirmationEmail<'a> {
 /// `once_per_contact`, one per contact in 24 hours), and the token only with its message.
 pub fn confirm_message_statements(
     config: &Config,
-    db: &D1Database,
+    db: &Db,
     mail: &ConfirmationEmail<'_>,
 ) -> AppResult<(Vec<D1PreparedStatement>, String)> {
     let ConfirmationEmail {
@@ -110,7 +111,7 @@ pub struct Confirmer {
 pub async fn confirm(
     env: &Env,
     config: &Config,
-    db: &D1Database,
+    db: &Db,
     token: &str,
     by: Confirmer,
 ) -> AppResult<Locale> {

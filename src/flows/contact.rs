@@ -1,8 +1,8 @@
 //! What a contact's documents say: everything held about them (the admin's view, and the
 //! person's own with orders, answers and segments), and what a preferences link shows.
 
+use crate::store::Db;
 use serde_json::{json, Value};
-use worker::D1Database;
 
 use crate::domain::consent::{Basis, SATISFACTION_SURVEYS};
 use crate::domain::email::EmailAddress;
@@ -12,7 +12,7 @@ use crate::http::session::SessionScope;
 use crate::store::{consents, contacts, profile};
 
 /// The contact, its attributes, current consents and full consent history.
-pub async fn contact_document(db: &D1Database, contact: contacts::ContactRow) -> AppResult<Value> {
+pub async fn contact_document(db: &Db, contact: contacts::ContactRow) -> AppResult<Value> {
     let attributes: serde_json::Map<String, Value> = contacts::attributes(db, &contact.id)
         .await?
         .into_iter()
@@ -60,7 +60,7 @@ pub async fn contact_document(db: &D1Database, contact: contacts::ContactRow) ->
 
 /// Every purpose the person can decide on, with its state and the exact words shown beside it:
 /// those on record, and the legitimate-interest purposes (on until objected to).
-async fn purposes(db: &D1Database, contact_id: &str, locale: Locale) -> AppResult<Vec<Value>> {
+async fn purposes(db: &Db, contact_id: &str, locale: Locale) -> AppResult<Vec<Value>> {
     let current = consents::current(db, contact_id).await?;
     let mut list: Vec<Value> = current
         .iter()
@@ -90,7 +90,7 @@ async fn purposes(db: &D1Database, contact_id: &str, locale: Locale) -> AppResul
 
 /// Everything we hold about the person (a `full` session).
 pub async fn full_document(
-    db: &D1Database,
+    db: &Db,
     contact: contacts::ContactRow,
     locale: Locale,
 ) -> AppResult<Value> {
@@ -130,7 +130,7 @@ pub async fn full_document(
 
 /// What a preferences link shows: the purposes and the address masked, nothing else.
 pub async fn preferences_document(
-    db: &D1Database,
+    db: &Db,
     contact: &contacts::ContactRow,
     locale: Locale,
 ) -> AppResult<Value> {

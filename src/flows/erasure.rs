@@ -2,7 +2,8 @@
 //! batch (`store::erasure`), minimal consent proof and a suppression stay, and a notice that it
 //! happened goes to the address.
 
-use worker::{D1Database, Env};
+use crate::store::Db;
+use worker::Env;
 
 use crate::config::Config;
 use crate::domain::email::EmailAddress;
@@ -18,7 +19,7 @@ use crate::store::{self, audit, contacts, erasure, outbox};
 pub async fn erase(
     env: &Env,
     config: &Config,
-    db: &D1Database,
+    db: &Db,
     contact: &contacts::ContactRow,
     actor: &str,
     fallback: Locale,

@@ -1,7 +1,8 @@
 //! Saved segments as a workflow: saving a rule (with its audit entry) starts the rebuild of its
 //! members on the queue, and an export reads the members back page by page with their links.
 
-use worker::{D1Database, Env};
+use crate::store::Db;
+use worker::Env;
 
 use crate::config::Config;
 use crate::domain::consent::Purpose;
@@ -22,12 +23,7 @@ pub struct SegmentSpec {
 }
 
 /// Saves a new segment and starts building its members.
-pub async fn create(
-    env: &Env,
-    db: &D1Database,
-    actor: &str,
-    spec: &SegmentSpec,
-) -> AppResult<SegmentRow> {
+pub async fn create(env: &Env, db: &Db, actor: &str, spec: &SegmentSpec) -> AppResult<SegmentRow> {
     let id = secret::new_id("seg");
     let at = time::now_string();
     store::batch(
@@ -52,7 +48,7 @@ pub async fn create(
 /// A new rule is a new version: the members are rebuilt and older rebuilds stop.
 pub async fn replace(
     env: &Env,
-    db: &D1Database,
+    db: &Db,
     actor: &str,
     id: &str,
     spec: &SegmentSpec,
@@ -78,7 +74,7 @@ pub async fn replace(
 }
 
 /// Deletes a live segment and its memberships; a segment already gone is not found.
-pub async fn delete(db: &D1Database, actor: &str, id: &str) -> AppResult<()> {
+pub async fn delete(db: &Db, actor: &str, id: &str) -> AppResult<()> {
     segments::find(db, id).await?.ok_or(AppError::NotFound)?;
     let mut statements = segments::delete_statements(db, id, &time::now_string())?;
     statements.push(audit::record(db, actor, "segment.delete", Some(id))?);
@@ -99,7 +95,7 @@ async fn start_rebuild(env: &Env, id: &str, version: i64) {
 
 /// One segment's members as CSV lines or NDJSON, a keyset page at a time.
 pub struct MemberExport {
-    pub db: D1Database,
+    pub db: Db,
     pub config: Config,
     pub segment_id: String,
     pub purpose: String,

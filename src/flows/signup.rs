@@ -2,8 +2,9 @@
 //! known about it (`domain::signup`), and its statements (contact, attributes, consents granted
 //! now, the confirmation email) in one batch.
 
+use crate::store::Db;
 use chrono::{DateTime, Duration, Timelike, Utc};
-use worker::{D1Database, Env};
+use worker::Env;
 
 use crate::config::Config;
 use crate::domain::consent::ConsentMethod;
@@ -40,7 +41,7 @@ pub struct Submitted<'a> {
 pub async fn sign_up(
     env: &Env,
     config: &Config,
-    db: &D1Database,
+    db: &Db,
     submitted: Submitted<'_>,
 ) -> AppResult<()> {
     let Submitted {
@@ -123,7 +124,7 @@ fn existing_id(existing: &Option<contacts::ContactState>) -> AppResult<&str> {
 /// One submission being written: everything the statements need.
 struct Signup<'a> {
     config: &'a Config,
-    db: &'a D1Database,
+    db: &'a Db,
     form_id: &'a str,
     submission: &'a Submission,
     email_hash: &'a str,

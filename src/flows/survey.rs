@@ -3,9 +3,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::store::Db;
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
-use worker::{D1Database, Env};
+use worker::Env;
 
 use crate::config::Config;
 use crate::domain::consent::SATISFACTION_SURVEYS;
@@ -35,7 +36,7 @@ pub struct InvitationTarget {
 pub struct Inviter<'a> {
     pub env: &'a Env,
     pub config: &'a Config,
-    pub db: &'a D1Database,
+    pub db: &'a Db,
     pub actor: &'a str,
 }
 

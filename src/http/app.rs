@@ -1,7 +1,9 @@
 //! What a handler gets besides the request: the environment, the path parameters, and the caller
 //! the route table admitted (dispatch checks a route's `Access` before its handler runs).
 
-use worker::{D1Database, Env, Request};
+use crate::store::{Budget, Db};
+use std::rc::Rc;
+use worker::{Env, Request};
 
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
@@ -10,6 +12,8 @@ use crate::http::session::Session;
 
 pub struct App {
     pub env: Env,
+    /// This request's D1 allowance (the platform-limits guard); every `db()` shares it.
+    pub budget: Rc<Budget>,
     /// The path's `{name}` segments, in the order the pattern names them.
     pub params: Vec<(String, String)>,
     /// For work that must not delay the answer (and so must not reveal, by timing, what it found).
@@ -32,13 +36,13 @@ pub enum Caller {
 /// What every admin handler starts with: settings, the database, and the admitted key.
 pub struct AdminCall {
     pub config: Config,
-    pub db: D1Database,
+    pub db: Db,
     pub principal: Principal,
 }
 
 /// What every self-service handler starts with: the database and the session's person.
 pub struct PersonCall {
-    pub db: D1Database,
+    pub db: Db,
     pub session: Session,
 }
 
@@ -69,8 +73,9 @@ impl App {
         }
     }
 
-    pub fn db(&self) -> AppResult<D1Database> {
-        crate::store::database(&self.env)
+    /// The database, counted against this request's budget.
+    pub fn db(&self) -> AppResult<Db> {
+        Db::open(&self.env, &self.budget)
     }
 }
 

@@ -1,7 +1,8 @@
 //! Admin authentication: `Authorization: Bearer <api key>` resolved to a principal with scopes.
 
+use crate::store::Db;
 use chrono::Duration;
-use worker::{D1Database, Request};
+use worker::Request;
 
 use crate::config::Config;
 use crate::domain::scope::{Scope, ScopeSet};
@@ -40,7 +41,7 @@ pub fn bearer_token(req: &Request) -> Option<String> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
 }
 
-pub async fn authenticate(req: &Request, db: &D1Database, config: &Config) -> AppResult<Principal> {
+pub async fn authenticate(req: &Request, db: &Db, config: &Config) -> AppResult<Principal> {
     let token = bearer_token(req).ok_or(AppError::Unauthorized)?;
     if token.len() > 200 {
         return Err(AppError::Unauthorized);

@@ -1,8 +1,9 @@
 //! Self-service sessions: what a session may do (decided by the link that opened it) and the
 //! person behind a request's session token. Dispatch resolves it for every `Session` route.
 
+use crate::store::Db;
 use serde::{Deserialize, Serialize};
-use worker::{D1Database, Request};
+use worker::Request;
 
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
@@ -61,7 +62,7 @@ impl Session {
 }
 
 /// The contact behind the request's session, or 401.
-pub async fn signed_in(req: &Request, db: &D1Database) -> AppResult<Session> {
+pub async fn signed_in(req: &Request, db: &Db) -> AppResult<Session> {
     let token = bearer_token(req).ok_or(AppError::Unauthorized)?;
     if !secret::is_token_shaped(&token) {
         return Err(AppError::Unauthorized);

@@ -11,7 +11,7 @@ use crate::jobs::delivery::{self, Outcome};
 use crate::jobs::faults::BatchFaults;
 use crate::jobs::message::{decode, Job};
 use crate::jobs::segments;
-use crate::store::{self, dead_letters, dead_letters::DeadLetter};
+use crate::store::{self, dead_letters, dead_letters::DeadLetter, Db};
 
 /// Delay before retrying a job that failed unexpectedly (D1 hiccup, missing binding).
 const ERROR_RETRY_SECS: u32 = 5;
@@ -31,9 +31,19 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
     store::set_row_meter(metered);
     let queue = batch.queue();
     let messages: Vec<RawMessage> = batch.raw_iter().collect();
+    // One budget for the whole batch: Cloudflare counts a queue batch as one invocation.
+    let budget = store::budget(&env, &format!("queue {queue}"));
+    let db = match Db::open(&env, &budget) {
+        Ok(db) => db,
+        Err(e) => {
+            worker::console_error!("queue: no database: {e:?}");
+            messages.iter().for_each(|m| retry(m, ERROR_RETRY_SECS));
+            return;
+        }
+    };
     if queue.ends_with(DEAD_LETTER_SUFFIX) {
         let refs: Vec<&RawMessage> = messages.iter().collect();
-        match keep_dead_letters(&env, &queue, &refs).await {
+        match keep_dead_letters(&db, &queue, &refs).await {
             Ok(()) => messages.iter().for_each(|m| m.ack()),
             Err(e) => {
                 worker::console_error!("queue: keeping dead letters failed: {e:?}");
@@ -57,7 +67,7 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
                     "queue: message {} holds no job ({reason:?}); kept as a dead letter",
                     message.id()
                 );
-                settles.push(match keep_dead_letters(&env, &queue, &[message]).await {
+                settles.push(match keep_dead_letters(&db, &queue, &[message]).await {
                     Ok(()) => Settle::Ack,
                     Err(_) => Settle::RetryIn(ERROR_RETRY_SECS),
                 });
@@ -68,12 +78,13 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
             settles.push(Settle::RetryIn(0));
             continue;
         }
+        budget.set_path(&format!("queue {queue} {}", job.kind()));
         settles.push(match job {
             Job::ContactChanged { id } => {
                 changed.push((index, id));
                 Settle::Ack
             }
-            job => match run(&env, &job).await {
+            job => match run(&env, &db, &job).await {
                 Ok(Outcome::Done) => Settle::Ack,
                 Ok(Outcome::RetryIn(secs)) => Settle::RetryIn(secs),
                 Err(e) => {
@@ -83,7 +94,7 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
             },
         });
     }
-    if !changed.is_empty() && !contacts_changed(&env, &changed, metered).await {
+    if !changed.is_empty() && !contacts_changed(&env, &db, &changed, metered).await {
         changed
             .iter()
             .for_each(|(index, _)| settles[*index] = Settle::RetryIn(ERROR_RETRY_SECS));
@@ -103,10 +114,10 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
 }
 
 /// Re-evaluates segments for the batch's changed contacts; false when it must be retried.
-async fn contacts_changed(env: &Env, changed: &[(usize, String)], metered: bool) -> bool {
+async fn contacts_changed(env: &Env, db: &Db, changed: &[(usize, String)], metered: bool) -> bool {
     let ids: Vec<String> = changed.iter().map(|(_, id)| id.clone()).collect();
     let (read_before, written_before) = store::rows_metered();
-    match segments::contacts_changed(env, &ids).await {
+    match segments::contacts_changed(env, db, &ids).await {
         Ok(()) => {
             if metered {
                 // `make bench` reads D1 rows per incremental update from this line.
@@ -142,7 +153,7 @@ fn body_text(message: &RawMessage) -> String {
 }
 
 async fn keep_dead_letters(
-    env: &Env,
+    db: &Db,
     queue: &str,
     messages: &[&RawMessage],
 ) -> crate::error::AppResult<()> {
@@ -166,20 +177,20 @@ async fn keep_dead_letters(
             letter
         })
         .collect();
-    dead_letters::keep(&store::database(env)?, &letters).await
+    dead_letters::keep(db, &letters).await
 }
 
-async fn run(env: &Env, job: &Job) -> crate::error::AppResult<Outcome> {
+async fn run(env: &Env, db: &Db, job: &Job) -> crate::error::AppResult<Outcome> {
     match job {
-        Job::DeliverEmail { id } => delivery::deliver_email(env, id).await,
+        Job::DeliverEmail { id } => delivery::deliver_email(env, db, id).await,
         Job::SegmentRebuild {
             id,
             version,
             cursor,
-        } => segments::rebuild_chunk(env, id, *version, cursor).await,
+        } => segments::rebuild_chunk(env, db, id, *version, cursor).await,
         // Batched in `consume`.
         Job::ContactChanged { id } => {
-            segments::contacts_changed(env, std::slice::from_ref(id)).await?;
+            segments::contacts_changed(env, db, std::slice::from_ref(id)).await?;
             Ok(Outcome::Done)
         }
     }

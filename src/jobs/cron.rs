@@ -19,7 +19,9 @@ use crate::config::{chunk_rows, Config};
 use crate::domain::time;
 use crate::error::AppResult;
 use crate::jobs::{enqueue_all, message::Job, segments};
-use crate::store::{self, audit, consents, dead_letters, erasure, outbox, profile, rate, tokens};
+use crate::store::{
+    self, audit, consents, dead_letters, erasure, outbox, profile, rate, tokens, Db,
+};
 
 /// Messages younger than this are still in the queue's hands.
 const STRAGGLER_AGE_MINUTES: i64 = 5;
@@ -46,10 +48,19 @@ const UNDELIVERED_DAYS: i64 = 30;
 const ERASED_PROOF_DAYS: i64 = 5 * 365;
 
 pub async fn run(env: &Env, cron: &str) {
-    if let Err(e) = sweep_outbox(env).await {
+    let budget = store::budget(env, &format!("cron {cron}"));
+    let db = match Db::open(env, &budget) {
+        Ok(db) => db,
+        Err(e) => {
+            worker::console_error!("cron {cron}: no database: {e:?}");
+            return;
+        }
+    };
+    let db = &db;
+    if let Err(e) = sweep_outbox(env, db).await {
         worker::console_error!("cron {cron}: outbox sweep failed: {e:?}");
     }
-    match apply_retention(env).await {
+    match apply_retention(env, db).await {
         Ok(n) if n > 0 => {
             worker::console_log!("cron {cron}: retention removed {n} unconfirmed signups")
         }
@@ -57,13 +68,13 @@ pub async fn run(env: &Env, cron: &str) {
         Err(e) => worker::console_error!("cron {cron}: retention failed: {e:?}"),
     }
     // Derived facts first, then the segments that read them.
-    if let Err(e) = segments::refresh_temperatures(env).await {
+    if let Err(e) = segments::refresh_temperatures(db).await {
         worker::console_error!("cron {cron}: temperature refresh failed: {e:?}");
     }
-    if let Err(e) = segments::recompute_rfm(env).await {
+    if let Err(e) = segments::recompute_rfm(env, db).await {
         worker::console_error!("cron {cron}: RFM recompute failed: {e:?}");
     }
-    if let Err(e) = segments::refresh_daily(env).await {
+    if let Err(e) = segments::refresh_daily(env, db).await {
         worker::console_error!("cron {cron}: segment refresh failed: {e:?}");
     }
 }
@@ -71,9 +82,8 @@ pub async fn run(env: &Env, cron: &str) {
 /// Record of processing, enforced: unconfirmed signups older than the retention period are
 /// deleted (without a suppression: they never joined), and spent or expired tokens and old dead
 /// letters go too.
-pub async fn apply_retention(env: &Env) -> AppResult<usize> {
+pub async fn apply_retention(env: &Env, db: &Db) -> AppResult<usize> {
     let config = Config::from_env(env)?;
-    let db = store::database(env)?;
     let now = time::now();
     let at = time::format(now);
     let cutoff = time::format(now - Duration::days(config.unconfirmed_retention_days));
@@ -81,11 +91,11 @@ pub async fn apply_retention(env: &Env) -> AppResult<usize> {
     let mut removed = 0;
     for _ in 0..chunks {
         // Each chunk erases what it read, so the next read starts where this one ended.
-        let expired = profile::expired_pending(&db, &cutoff, chunk as u32).await?;
+        let expired = profile::expired_pending(db, &cutoff, chunk as u32).await?;
         for id in &expired {
-            let mut statements = erasure::erase_statements(&db, id, None, &at)?;
-            statements.push(audit::record(&db, "system", "contact.expire", Some(id))?);
-            store::batch(&db, statements).await?;
+            let mut statements = erasure::erase_statements(db, id, None, &at)?;
+            statements.push(audit::record(db, "system", "contact.expire", Some(id))?);
+            store::batch(db, statements).await?;
         }
         removed += expired.len();
         if expired.len() < chunk {
@@ -93,24 +103,29 @@ pub async fn apply_retention(env: &Env) -> AppResult<usize> {
         }
     }
     let week_ago = time::format(now - Duration::days(7));
-    store::execute(tokens::purge_statement(&db, &at, &week_ago)?, "token purge").await?;
+    store::execute(
+        db,
+        tokens::purge_statement(db, &at, &week_ago)?,
+        "token purge",
+    )
+    .await?;
     let letters_before = time::format(now - Duration::days(DEAD_LETTER_DAYS));
-    dead_letters::purge_before(&db, &letters_before).await?;
+    dead_letters::purge_before(db, &letters_before).await?;
     store::batch(
-        &db,
+        db,
         vec![
             outbox::purge_delivered_statement(
-                &db,
+                db,
                 &time::format(now - Duration::days(DELIVERED_DAYS)),
             )?,
             outbox::purge_undelivered_statement(
-                &db,
+                db,
                 &time::format(now - Duration::days(UNDELIVERED_DAYS)),
             )?,
             // Every window is at most a day long; two days back nothing counts any more.
-            rate::purge_statement(&db, &time::format(now - Duration::days(2)))?,
+            rate::purge_statement(db, &time::format(now - Duration::days(2)))?,
             consents::purge_erased_proof_statement(
-                &db,
+                db,
                 &time::format(now - Duration::days(ERASED_PROOF_DAYS)),
             )?,
         ],
@@ -121,12 +136,11 @@ pub async fn apply_retention(env: &Env) -> AppResult<usize> {
 
 /// Re-enqueues unsent messages whose backoff has elapsed (e.g. ones that exhausted their queue
 /// retries and went to the dead-letter queue), so no email is lost while the webhook is down.
-pub async fn sweep_outbox(env: &Env) -> AppResult<usize> {
+pub async fn sweep_outbox(env: &Env, db: &Db) -> AppResult<usize> {
     let config = Config::from_env(env)?;
     if config.email_webhook_url.is_none() {
         return Ok(0);
     }
-    let db = store::database(env)?;
     let now = time::now();
     let (chunk, chunks) = chunks_of(env, SWEEP_PER_RUN);
     let (at, created_before) = (
@@ -136,7 +150,7 @@ pub async fn sweep_outbox(env: &Env) -> AppResult<usize> {
     let mut after = String::new();
     let mut count = 0;
     for _ in 0..chunks {
-        let ids = outbox::stragglers(&db, &at, &created_before, &after, chunk as u32).await?;
+        let ids = outbox::stragglers(db, &at, &created_before, &after, chunk as u32).await?;
         let Some(last) = ids.last() else { break };
         after = last.clone();
         let full = ids.len() == chunk;

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::domain::outbox::{retry_delay_secs, OutboxMessage};
 use crate::domain::time;
 use crate::error::AppResult;
-use crate::store::{self, outbox, outbox::Claim};
+use crate::store::{outbox, outbox::Claim, Db};
 
 /// How long one attempt may hold a message before another may try.
 const LEASE_SECS: i64 = 60;
@@ -21,16 +21,15 @@ pub enum Outcome {
     RetryIn(u32),
 }
 
-pub async fn deliver_email(env: &Env, id: &str) -> AppResult<Outcome> {
+pub async fn deliver_email(env: &Env, db: &Db, id: &str) -> AppResult<Outcome> {
     let config = Config::from_env(env)?;
     let Some(webhook) = config.email_webhook_url.as_deref() else {
         // Without a webhook the outbox is the delivery: messages wait there for the admin API.
         return Ok(Outcome::Done);
     };
-    let db = store::database(env)?;
     let now = time::now();
     let lease_until = time::format(now + Duration::seconds(LEASE_SECS));
-    match outbox::claim(&db, id, &time::format(now), &lease_until).await? {
+    match outbox::claim(db, id, &time::format(now), &lease_until).await? {
         Claim::Settled => Ok(Outcome::Done),
         Claim::Busy { not_before } => {
             let wait = time::parse(&not_before)
@@ -40,7 +39,7 @@ pub async fn deliver_email(env: &Env, id: &str) -> AppResult<Outcome> {
         }
         Claim::Claimed { message, attempts } => match post(webhook, &message).await {
             Ok(()) => {
-                outbox::mark_sent(&db, id, &time::now_string()).await?;
+                outbox::mark_sent(db, id, &time::now_string()).await?;
                 Ok(Outcome::Done)
             }
             Err(reason) => {
@@ -49,7 +48,7 @@ pub async fn deliver_email(env: &Env, id: &str) -> AppResult<Outcome> {
                 worker::console_warn!(
                     "outbox {id}: attempt {attempts} failed ({reason}); retry in {delay}s"
                 );
-                outbox::mark_failed(&db, id, &reason, &next).await?;
+                outbox::mark_failed(db, id, &reason, &next).await?;
                 Ok(Outcome::RetryIn(delay))
             }
         },

@@ -17,13 +17,14 @@ pub use off::BatchFaults;
 
 #[cfg(feature = "faults")]
 mod armed {
-    use worker::{D1Database, Env};
+    use crate::store::Db;
+    use worker::Env;
 
     use crate::store::{self, faults};
 
     /// What the faults mean for one batch.
     pub struct BatchFaults {
-        db: Option<D1Database>,
+        db: Option<Db>,
         crash_after: Option<usize>,
         poison: Option<faults::PoisonRow>,
     }
@@ -41,7 +42,8 @@ mod armed {
             if !env.var("QUEUE_FAULTS").is_ok_and(|v| v.to_string() == "on") {
                 return Self::none();
             }
-            let Ok(db) = store::database(env) else {
+            // Its own budget: the test machinery must not spend the batch's queries.
+            let Ok(db) = Db::open(env, &store::budget(env, "queue faults")) else {
                 return Self::none();
             };
             // No `queue_faults` table means nothing is armed.

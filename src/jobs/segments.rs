@@ -4,8 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::store::Db;
 use chrono::{DateTime, Utc};
-use worker::{D1Database, Env};
+use worker::Env;
 
 use crate::config::chunk_rows;
 use crate::domain::segment::{
@@ -72,8 +73,7 @@ fn in_dependency_order(rows: Vec<segments::SegmentRow>, now: DateTime<Utc>) -> V
 }
 
 /// `ContactChanged` for a batch: refresh temperature, then re-evaluate every live segment.
-pub async fn contacts_changed(env: &Env, ids: &[String]) -> AppResult<()> {
-    let db = store::database(env)?;
+pub async fn contacts_changed(env: &Env, db: &Db, ids: &[String]) -> AppResult<()> {
     let ids: Vec<String> = ids
         .iter()
         .cloned()
@@ -82,19 +82,19 @@ pub async fn contacts_changed(env: &Env, ids: &[String]) -> AppResult<()> {
         .collect();
     let now = time::now();
     let at = time::format(now);
-    let mut facts = segments::facts_for(&db, &ids).await?;
+    let mut facts = segments::facts_for(db, &ids).await?;
     let thresholds = TemperatureThresholds::default();
     let mut statements = Vec::new();
     for f in &mut facts {
         let warmth = temperature(f, now, &thresholds).as_str();
         if f.temperature != warmth {
             statements.push(segments::set_temperature_statement(
-                &db, &f.id, warmth, &at,
+                db, &f.id, warmth, &at,
             )?);
             f.temperature = warmth.to_string();
         }
     }
-    let live = in_dependency_order(segments::list(&db).await?, now);
+    let live = in_dependency_order(segments::list(db).await?, now);
     for segment in &live {
         let mut joins = Vec::new();
         let mut leaves = Vec::new();
@@ -113,7 +113,7 @@ pub async fn contacts_changed(env: &Env, ids: &[String]) -> AppResult<()> {
             continue;
         }
         statements.extend(membership_statements(
-            &db,
+            db,
             &segment.row.id,
             (&joins, &leaves),
             chunk_rows(env, MEMBERS_PER_STATEMENT),
@@ -121,13 +121,13 @@ pub async fn contacts_changed(env: &Env, ids: &[String]) -> AppResult<()> {
         )?);
     }
     if !statements.is_empty() {
-        store::batch(&db, statements).await?;
+        store::batch(db, statements).await?;
     }
     Ok(())
 }
 
 fn membership_statements(
-    db: &D1Database,
+    db: &Db,
     segment_id: &str,
     (joins, leaves): (&[String], &[String]),
     per_statement: usize,
@@ -149,9 +149,14 @@ fn membership_statements(
 
 /// `SegmentRebuild`: recompute chunks after `cursor` until done or out of budget, then hand the
 /// rest to a new message. A message for a replaced or deleted segment is dropped.
-pub async fn rebuild_chunk(env: &Env, id: &str, version: i64, cursor: &str) -> AppResult<Outcome> {
-    let db = store::database(env)?;
-    let Some(row) = segments::find(&db, id).await? else {
+pub async fn rebuild_chunk(
+    env: &Env,
+    db: &Db,
+    id: &str,
+    version: i64,
+    cursor: &str,
+) -> AppResult<Outcome> {
+    let Some(row) = segments::find(db, id).await? else {
         return Ok(Outcome::Done);
     };
     if row.version != version {
@@ -163,20 +168,20 @@ pub async fn rebuild_chunk(env: &Env, id: &str, version: i64, cursor: &str) -> A
     let mut cursor = cursor.to_string();
     loop {
         let now = time::now();
-        let end = segments::chunk_end(&db, &cursor, chunk).await?;
+        let end = segments::chunk_end(db, &cursor, chunk).await?;
         let mut statements =
-            segments::rebuild_chunk_statements(&db, &row, &rule, &cursor, end.as_deref(), now)?;
+            segments::rebuild_chunk_statements(db, &row, &rule, &cursor, end.as_deref(), now)?;
         if end.is_none() {
             // Counting once at the end: a count per chunk would read the members again and again.
             statements.push(segments::refresh_size_statement(
-                &db,
+                db,
                 &row.id,
                 version,
                 true,
                 &time::format(now),
             )?);
         }
-        store::batch(&db, statements).await?;
+        store::batch(db, statements).await?;
         match end {
             None => return Ok(Outcome::Done),
             Some(next) => cursor = next,
@@ -215,10 +220,9 @@ fn ages_daily(rule: &SegmentRule) -> bool {
 
 /// Daily: segments that age (see [`ages_daily`]) and segments left `building` (a lost message)
 /// are rebuilt at their current version, which only writes the memberships that changed.
-pub async fn refresh_daily(env: &Env) -> AppResult<usize> {
-    let db = store::database(env)?;
+pub async fn refresh_daily(env: &Env, db: &Db) -> AppResult<usize> {
     let mut started = 0;
-    let rows = segments::list(&db).await?;
+    let rows = segments::list(db).await?;
     let by_id: BTreeMap<String, bool> = rows
         .iter()
         .map(|r| (r.id.clone(), r.rule().is_ok_and(|rule| ages_daily(&rule))))
@@ -247,14 +251,13 @@ const RFM_PAGE: usize = 5000;
 const RFM_WRITES_PER_BATCH: usize = 200;
 
 /// Daily: RFM quintiles over every buyer, written only where a score or group changed.
-pub async fn recompute_rfm(env: &Env) -> AppResult<usize> {
-    let db = store::database(env)?;
+pub async fn recompute_rfm(env: &Env, db: &Db) -> AppResult<usize> {
     let now = time::now();
     let page_size = chunk_rows(env, RFM_PAGE);
     let mut buyers = Vec::new();
     let mut after = String::new();
     loop {
-        let page = segments::buyers_page(&db, &after, page_size as u32).await?;
+        let page = segments::buyers_page(db, &after, page_size as u32).await?;
         let full = page.len() == page_size;
         if let Some(last) = page.last() {
             after = last.contact_id.clone();
@@ -287,7 +290,7 @@ pub async fn recompute_rfm(env: &Env) -> AppResult<usize> {
             && b.rfm_segment.as_deref() == Some(group);
         if !same {
             writes.push(segments::set_rfm_statement(
-                &db,
+                db,
                 &b.contact_id,
                 (r, f, m),
                 group,
@@ -302,14 +305,13 @@ pub async fn recompute_rfm(env: &Env) -> AppResult<usize> {
             .by_ref()
             .take(chunk_rows(env, RFM_WRITES_PER_BATCH))
             .collect();
-        store::batch(&db, chunk).await?;
+        store::batch(db, chunk).await?;
     }
     Ok(changed)
 }
 
 /// Daily: temperatures cool down as time passes without activity (set-based, changed rows only).
-pub async fn refresh_temperatures(env: &Env) -> AppResult<usize> {
-    let db = store::database(env)?;
+pub async fn refresh_temperatures(db: &Db) -> AppResult<usize> {
     let now = time::now();
-    segments::cool_down(&db, now, &TemperatureThresholds::default()).await
+    segments::cool_down(db, now, &TemperatureThresholds::default()).await
 }

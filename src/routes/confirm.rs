@@ -14,12 +14,11 @@ use crate::http::body::{parse_token, read_json, JSON_LIMIT};
 use crate::http::client::{self, page_locale};
 use crate::http::response::{self, html_page};
 use crate::pages::{escape, page};
-use crate::store;
 
 /// Follows a confirmation link for either entry point, once the caller is within its limit.
 async fn confirm(req: &Request, app: &App, token: &str) -> AppResult<Locale> {
     let config = Config::from_env(&app.env)?;
-    let db = store::database(&app.env)?;
+    let db = app.db()?;
     client::limit_per_ip(&app.env, req, "confirm").await?;
     let by = Confirmer {
         ip_hash: client::ip_hash(req, &config.keys),

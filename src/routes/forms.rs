@@ -13,13 +13,13 @@ use crate::flows::signup::{self, Submitted};
 use crate::http::app::App;
 use crate::http::body::{decode_json, media_type, read_limited};
 use crate::http::{client, cors, response, turnstile};
-use crate::store::{self, forms};
+use crate::store::forms;
 
 /// A signup is a handful of short fields; anything bigger is not a person typing.
 const SUBMISSION_LIMIT: usize = 16 * 1024;
 
 /// Loads a live form and its validated definition, or 404.
-async fn load_form(db: &worker::D1Database, id: &str) -> AppResult<FormDefinition> {
+async fn load_form(db: &crate::store::Db, id: &str) -> AppResult<FormDefinition> {
     forms::find(db, id)
         .await?
         .ok_or(AppError::NotFound)?
@@ -28,7 +28,7 @@ async fn load_form(db: &worker::D1Database, id: &str) -> AppResult<FormDefinitio
 
 pub async fn get_public(req: Request, app: &App) -> AppResult<Response> {
     let config = Config::from_env(&app.env)?;
-    let db = store::database(&app.env)?;
+    let db = app.db()?;
     let id = app.param("id")?;
     let form = load_form(&db, id).await?;
     let origin = cors::check_origin(&req, &form)?;
@@ -37,7 +37,7 @@ pub async fn get_public(req: Request, app: &App) -> AppResult<Response> {
 }
 
 pub async fn preflight(req: Request, app: &App) -> AppResult<Response> {
-    let db = store::database(&app.env)?;
+    let db = app.db()?;
     let form = load_form(&db, app.param("id")?).await?;
     match cors::check_origin(&req, &form)? {
         Some(origin) => cors::preflight(&origin),
@@ -50,7 +50,7 @@ pub async fn preflight(req: Request, app: &App) -> AppResult<Response> {
 
 pub async fn submit(mut req: Request, app: &App) -> AppResult<Response> {
     let config = Config::from_env(&app.env)?;
-    let db = store::database(&app.env)?;
+    let db = app.db()?;
     let form_id = app.param("id")?.to_string();
     let form = load_form(&db, &form_id).await?;
     let origin = cors::check_origin(&req, &form)?;
@@ -79,7 +79,7 @@ async fn accept(
     req: &mut Request,
     app: &App,
     config: &Config,
-    db: &worker::D1Database,
+    db: &crate::store::Db,
     form_id: &str,
     form: &FormDefinition,
 ) -> AppResult<Response> {

@@ -9,7 +9,7 @@ use crate::http::response;
 use crate::store;
 
 pub async fn get(_req: Request, app: &App) -> AppResult<Response> {
-    let db = store::database(&app.env)?;
+    let db = app.db()?;
     match store::health::database_answers(&db).await {
         Ok(true) => response::json(200, &json!({ "status": "ok" })),
         Ok(false) => {

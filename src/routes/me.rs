@@ -32,7 +32,7 @@ use crate::http::session::{SessionPayload, SessionScope};
 use crate::http::{client, response};
 use crate::jobs::{enqueue, message::Job};
 use crate::store::tokens::{self, TokenPurpose};
-use crate::store::{self, audit, consents, contacts, notices, outbox, profile, rate};
+use crate::store::{self, audit, consents, contacts, notices, outbox, profile, rate, Db};
 
 const MAGIC_LINK_MINUTES: i64 = 30;
 const SESSION_MINUTES: i64 = 60;
@@ -58,7 +58,7 @@ fn hour_start(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Ut
 /// so neither the bytes nor the timing tell whether the address is known.
 pub async fn request_link(mut req: Request, app: &App) -> AppResult<Response> {
     let config = Config::from_env(&app.env)?;
-    let db = store::database(&app.env)?;
+    let db = app.db()?;
     let body: LinkRequest = read_json(&mut req, JSON_LIMIT).await?;
     let email = parse_email_field("email", &body.email)?;
     client::limit_per_ip(&app.env, &req, "link").await?;
@@ -80,18 +80,18 @@ pub async fn request_link(mut req: Request, app: &App) -> AppResult<Response> {
     }
     let locale = page_locale(&req);
     let env = app.env.clone();
+    let db = app.db()?;
     app.ctx.wait_until(async move {
         // Start only once the answer is on its way: work for a known address must not hold
         // the response back where the database shares the runtime's thread (as locally).
         worker::Delay::from(std::time::Duration::ZERO).await;
         let sent = async {
-            let db = store::database(&env)?;
             // Capped or not, the caller's answer was the same: it must not tell. The link goes
             // to the address on record, not to the spelling in the request.
             if let Some(contact) = contacts::find_by_email_hash(&db, &email_hashes).await? {
                 let stored = EmailAddress::parse(&contact.email)
                     .map_err(|_| AppError::internal("stored email", "unparseable"))?;
-                send_sign_in_link(&env, &config, &contact.id, &stored, locale).await?;
+                send_sign_in_link(&env, &db, &config, &contact.id, &stored, locale).await?;
             }
             Ok::<(), AppError>(())
         };
@@ -114,12 +114,12 @@ enum SignInEmail {
 /// the last 24 hours.
 async fn send_sign_in_link(
     env: &Env,
+    db: &Db,
     config: &Config,
     contact_id: &str,
     email: &EmailAddress,
     locale: Locale,
 ) -> AppResult<SignInEmail> {
-    let db = store::database(env)?;
     let now = time::now();
     let mailbox_hash = email.mailbox_hash(&config.token_secret);
     let token = secret::random_secret(24).map_err(|e| AppError::internal("random", e))?;
@@ -131,10 +131,10 @@ async fn send_sign_in_link(
     // The cap is checked by the insert itself, so simultaneous requests cannot all pass it;
     // the token exists only if its email does.
     let changed = store::batch_changes(
-        &db,
+        db,
         vec![
             outbox::insert_capped_statement(
-                &db,
+                db,
                 &outbox::NewMessage {
                     id: &message_id,
                     contact_id: Some(contact_id),
@@ -155,7 +155,7 @@ async fn send_sign_in_link(
                 },
             )?,
             tokens::insert_with_message_statement(
-                &db,
+                db,
                 &tokens::NewToken {
                     hash: &secret::sha256_hex(&token),
                     purpose: TokenPurpose::MagicLink,
@@ -189,7 +189,7 @@ struct SessionRequest {
 /// preferences link (reusable until it expires or is revoked) for a `preferences` one.
 pub async fn start_session(mut req: Request, app: &App) -> AppResult<Response> {
     let config = Config::from_env(&app.env)?;
-    let db = store::database(&app.env)?;
+    let db = app.db()?;
     let body: SessionRequest = read_json(&mut req, JSON_LIMIT).await?;
     client::limit_per_ip(&app.env, &req, "session").await?;
     let now = time::now();
@@ -233,7 +233,7 @@ pub async fn start_session(mut req: Request, app: &App) -> AppResult<Response> {
             expires_at: &expires_at,
         },
     )?;
-    store::execute(insert, "session insert").await?;
+    store::execute(&db, insert, "session insert").await?;
     response::json(
         200,
         &json!({ "session": session, "expires_at": expires_at, "scope": scope.as_str() }),
@@ -426,12 +426,12 @@ pub async fn erase(req: Request, app: &App) -> AppResult<Response> {
 /// session holder knows the address exists, so a reached cap is said plainly (429).
 pub async fn email_sign_in_link(req: Request, app: &App) -> AppResult<Response> {
     let config = Config::from_env(&app.env)?;
-    let PersonCall { session, .. } = app.person()?;
+    let PersonCall { session, db } = app.person()?;
     client::limit_per_ip(&app.env, &req, "link").await?;
     let email = EmailAddress::parse(&session.contact.email)
         .map_err(|_| AppError::internal("stored email", "unparseable"))?;
     let locale = page_locale(&req);
-    match send_sign_in_link(&app.env, &config, &session.contact.id, &email, locale).await? {
+    match send_sign_in_link(&app.env, db, &config, &session.contact.id, &email, locale).await? {
         SignInEmail::Sent => response::json(202, &json!({ "status": "accepted" })),
         SignInEmail::Capped => Err(AppError::TooManyRequests {
             retry_after_secs: 3600,

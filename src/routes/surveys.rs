@@ -22,7 +22,7 @@ enum Invitation {
     Invalid,
 }
 
-async fn look_up(db: &worker::D1Database, token: &str) -> AppResult<Invitation> {
+async fn look_up(db: &crate::store::Db, token: &str) -> AppResult<Invitation> {
     if !secret::is_token_shaped(token) {
         return Ok(Invitation::Invalid);
     }
@@ -42,7 +42,7 @@ async fn look_up(db: &worker::D1Database, token: &str) -> AppResult<Invitation> 
 
 /// `GET /s/{token}`: the survey, in the buyer's language, one tap per answer.
 pub async fn page(req: Request, app: &App) -> AppResult<Response> {
-    let db = store::database(&app.env)?;
+    let db = app.db()?;
     let accept = client::accept_language(&req);
     let pairs = query_pairs(&req)?;
     let embed = param_value(&pairs, "embed") == Some("1");
@@ -113,7 +113,7 @@ struct ResponseRequest {
 
 /// `POST /v1/surveys/responses`: one answer per invitation, validated against every question.
 pub async fn respond(mut req: Request, app: &App) -> AppResult<Response> {
-    let db = store::database(&app.env)?;
+    let db = app.db()?;
     client::limit_per_ip(&app.env, &req, "survey").await?;
     let body: ResponseRequest = read_json(&mut req, JSON_LIMIT).await?;
     // A malformed body is a 400 whatever the link; only a well-formed answer learns about it.

@@ -81,7 +81,7 @@ pub async fn page_get(req: Request, app: &App) -> AppResult<Response> {
 /// unsubscribes from a few shared addresses, and a genuine withdrawal must never meet a 429.
 pub async fn post(req: Request, app: &App) -> AppResult<Response> {
     let config = Config::from_env(&app.env)?;
-    let db = store::database(&app.env)?;
+    let db = app.db()?;
     let locale = page_locale(&req);
     let pairs = query_pairs(&req)?;
     let token = param_value(&pairs, "t").unwrap_or("");

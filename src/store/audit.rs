@@ -1,7 +1,8 @@
 //! `audit_log`: who changed what, when. Subjects are ids, never emails.
 
+use crate::store::Db;
 use serde::{Deserialize, Serialize};
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::domain::time;
 use crate::error::AppResult;
@@ -18,7 +19,7 @@ pub struct AuditEntry {
 
 /// An audit insert, meant to go in the same batch as the change it records.
 pub fn record(
-    db: &D1Database,
+    db: &Db,
     actor: &str,
     action: &str,
     subject: Option<&str>,
@@ -39,7 +40,7 @@ pub fn record(
 }
 
 /// Entries at or after `since`, oldest first.
-pub async fn since(db: &D1Database, since: &str, limit: u32) -> AppResult<Vec<AuditEntry>> {
+pub async fn since(db: &Db, since: &str, limit: u32) -> AppResult<Vec<AuditEntry>> {
     all(
         db,
         "SELECT id, at, actor, action, subject FROM audit_log WHERE at >= ?1 ORDER BY at, id LIMIT ?2",

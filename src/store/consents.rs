@@ -1,7 +1,8 @@
 //! `consent_events` (append-only proof) and `consents` (current state per purpose).
 
+use crate::store::Db;
 use serde::{Deserialize, Serialize};
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::domain::consent::ConsentMethod;
 use crate::error::AppResult;
@@ -21,10 +22,7 @@ pub struct ConsentEvent<'a> {
 }
 
 /// The event and the new current state, to go in the caller's batch together.
-pub fn record_statements(
-    db: &D1Database,
-    e: &ConsentEvent<'_>,
-) -> AppResult<Vec<D1PreparedStatement>> {
+pub fn record_statements(db: &Db, e: &ConsentEvent<'_>) -> AppResult<Vec<D1PreparedStatement>> {
     let id = uuid::Uuid::now_v7().to_string();
     let action = if e.granted { "granted" } else { "withdrawn" };
     let event = statement(
@@ -75,7 +73,7 @@ pub struct CurrentConsent {
     pub updated_at: String,
 }
 
-pub async fn current(db: &D1Database, contact_id: &str) -> AppResult<Vec<CurrentConsent>> {
+pub async fn current(db: &Db, contact_id: &str) -> AppResult<Vec<CurrentConsent>> {
     all(
         db,
         "SELECT purpose, granted, policy_version, updated_at FROM consents WHERE contact_id = ?1 ORDER BY purpose",
@@ -97,7 +95,7 @@ pub struct ConsentEventRow {
     pub at: String,
 }
 
-pub async fn history(db: &D1Database, contact_id: &str) -> AppResult<Vec<ConsentEventRow>> {
+pub async fn history(db: &Db, contact_id: &str) -> AppResult<Vec<ConsentEventRow>> {
     all(
         db,
         "SELECT purpose, action, policy_version, notice_text_hash, source, method, ip_hash, user_agent, at \
@@ -114,7 +112,7 @@ pub struct Withdrawal {
 }
 
 /// The purposes these contacts have withdrawn (at most [`crate::store::LOOKUP_CHUNK`] ids per call).
-pub async fn withdrawn_among(db: &D1Database, contact_ids: &[&str]) -> AppResult<Vec<Withdrawal>> {
+pub async fn withdrawn_among(db: &Db, contact_ids: &[&str]) -> AppResult<Vec<Withdrawal>> {
     all_in(
         db,
         "SELECT contact_id, purpose FROM consents WHERE granted = 0 AND contact_id IN ({})",
@@ -125,10 +123,7 @@ pub async fn withdrawn_among(db: &D1Database, contact_ids: &[&str]) -> AppResult
 
 /// Minimal proof kept after erasure goes once the limitation period has passed (bounded per
 /// run; the daily cron continues where it stopped).
-pub fn purge_erased_proof_statement(
-    db: &D1Database,
-    before: &str,
-) -> AppResult<D1PreparedStatement> {
+pub fn purge_erased_proof_statement(db: &Db, before: &str) -> AppResult<D1PreparedStatement> {
     statement(
         db,
         "DELETE FROM consent_events WHERE id IN (SELECT id FROM consent_events \
@@ -146,7 +141,7 @@ struct Found {
 
 /// Whether the person ever granted `purpose` where it was offered with its notice (a form, a
 /// confirmation, an import's stated basis, an earlier self-service grant).
-pub async fn ever_granted(db: &D1Database, contact_id: &str, purpose: &str) -> AppResult<bool> {
+pub async fn ever_granted(db: &Db, contact_id: &str, purpose: &str) -> AppResult<bool> {
     let row: Option<Found> = first(
         db,
         "SELECT 1 AS found FROM consent_events WHERE contact_id = ?1 AND purpose = ?2 AND action = 'granted' LIMIT 1",

@@ -1,7 +1,8 @@
 //! `contacts`, `contact_attributes` and `suppressions`: the people in the base.
 
+use crate::store::Db;
 use serde::{Deserialize, Serialize};
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::domain::email::EmailHashes;
 use crate::domain::form::ContactFields;
@@ -47,10 +48,7 @@ fn hash_args(hashes: &EmailHashes) -> [Arg<'_>; 2] {
     ]
 }
 
-pub async fn state_by_email_hash(
-    db: &D1Database,
-    hashes: &EmailHashes,
-) -> AppResult<Option<ContactState>> {
+pub async fn state_by_email_hash(db: &Db, hashes: &EmailHashes) -> AppResult<Option<ContactState>> {
     first(
         db,
         "SELECT id, status FROM contacts WHERE email_hash IN (?1, ?2) ORDER BY email_hash = ?1 DESC LIMIT 1",
@@ -59,7 +57,7 @@ pub async fn state_by_email_hash(
     .await
 }
 
-pub async fn find(db: &D1Database, id: &str) -> AppResult<Option<ContactRow>> {
+pub async fn find(db: &Db, id: &str) -> AppResult<Option<ContactRow>> {
     first(
         db,
         &format!("SELECT {COLUMNS} FROM contacts WHERE id = ?1"),
@@ -68,10 +66,7 @@ pub async fn find(db: &D1Database, id: &str) -> AppResult<Option<ContactRow>> {
     .await
 }
 
-pub async fn find_by_email_hash(
-    db: &D1Database,
-    hashes: &EmailHashes,
-) -> AppResult<Option<ContactRow>> {
+pub async fn find_by_email_hash(db: &Db, hashes: &EmailHashes) -> AppResult<Option<ContactRow>> {
     first(
         db,
         &format!("SELECT {COLUMNS} FROM contacts WHERE email_hash IN (?1, ?2) ORDER BY email_hash = ?1 DESC LIMIT 1"),
@@ -88,7 +83,7 @@ struct Flag {
 }
 
 /// Whether the address is suppressed under either of its hashes.
-pub async fn is_suppressed(db: &D1Database, hashes: &EmailHashes) -> AppResult<bool> {
+pub async fn is_suppressed(db: &Db, hashes: &EmailHashes) -> AppResult<bool> {
     let row: Option<Flag> = first(
         db,
         "SELECT 1 AS found FROM suppressions WHERE email_hash IN (?1, ?2) LIMIT 1",
@@ -128,7 +123,7 @@ pub struct NewContact<'a> {
     pub at: &'a str,
 }
 
-pub fn insert_statement(db: &D1Database, c: &NewContact<'_>) -> AppResult<D1PreparedStatement> {
+pub fn insert_statement(db: &Db, c: &NewContact<'_>) -> AppResult<D1PreparedStatement> {
     let active = c.status == ContactStatus::Active;
     statement(
         db,
@@ -150,7 +145,7 @@ pub fn insert_statement(db: &D1Database, c: &NewContact<'_>) -> AppResult<D1Prep
 
 /// Overwrites the columns the submission carries, leaving the others as they are.
 pub fn update_fields_statement(
-    db: &D1Database,
+    db: &Db,
     id: &str,
     f: &ContactFields,
     at: &str,
@@ -166,7 +161,7 @@ pub fn update_fields_statement(
 }
 
 /// Double opt-in confirmed: the contact becomes active (an unsubscribed one re-subscribes).
-pub fn activate_statement(db: &D1Database, id: &str, at: &str) -> AppResult<D1PreparedStatement> {
+pub fn activate_statement(db: &Db, id: &str, at: &str) -> AppResult<D1PreparedStatement> {
     statement(
         db,
         "UPDATE contacts SET status = 'active', confirmed_at = COALESCE(confirmed_at, ?2), data_confirmed_at = ?2, \
@@ -176,7 +171,7 @@ pub fn activate_statement(db: &D1Database, id: &str, at: &str) -> AppResult<D1Pr
 }
 
 pub fn upsert_attribute_statement(
-    db: &D1Database,
+    db: &Db,
     contact_id: &str,
     key: &str,
     value_json: &str,
@@ -197,7 +192,7 @@ pub struct AttributeRow {
     pub updated_at: String,
 }
 
-pub async fn attributes(db: &D1Database, contact_id: &str) -> AppResult<Vec<AttributeRow>> {
+pub async fn attributes(db: &Db, contact_id: &str) -> AppResult<Vec<AttributeRow>> {
     all(
         db,
         "SELECT key, value, updated_at FROM contact_attributes WHERE contact_id = ?1 ORDER BY key",
@@ -208,10 +203,7 @@ pub async fn attributes(db: &D1Database, contact_id: &str) -> AppResult<Vec<Attr
 
 /// A person who erased their data and then confirmed a new signup is a member again (under
 /// either hash of their address).
-pub fn lift_suppression_statement(
-    db: &D1Database,
-    hashes: &EmailHashes,
-) -> AppResult<D1PreparedStatement> {
+pub fn lift_suppression_statement(db: &Db, hashes: &EmailHashes) -> AppResult<D1PreparedStatement> {
     statement(
         db,
         "DELETE FROM suppressions WHERE email_hash IN (?1, ?2)",
@@ -227,10 +219,7 @@ pub struct KnownContact {
 }
 
 /// The contacts among these email hashes (at most [`crate::store::LOOKUP_CHUNK`] per call).
-pub async fn known_by_email_hashes(
-    db: &D1Database,
-    hashes: &[&str],
-) -> AppResult<Vec<KnownContact>> {
+pub async fn known_by_email_hashes(db: &Db, hashes: &[&str]) -> AppResult<Vec<KnownContact>> {
     all_in(
         db,
         "SELECT id, email_hash, status FROM contacts WHERE email_hash IN ({})",
@@ -245,7 +234,7 @@ struct SuppressedHash {
 }
 
 /// Which of these email hashes are suppressed (at most [`crate::store::LOOKUP_CHUNK`] per call).
-pub async fn suppressed_among(db: &D1Database, hashes: &[&str]) -> AppResult<Vec<String>> {
+pub async fn suppressed_among(db: &Db, hashes: &[&str]) -> AppResult<Vec<String>> {
     let rows: Vec<SuppressedHash> = all_in(
         db,
         "SELECT email_hash FROM suppressions WHERE email_hash IN ({})",
@@ -259,7 +248,7 @@ pub async fn suppressed_among(db: &D1Database, hashes: &[&str]) -> AppResult<Vec
 /// status: a pending contact stays pending until its owner confirms (a shop's file is no proof
 /// that the person asked to join), and an unsubscribed one stays unsubscribed.
 pub fn import_update_statement(
-    db: &D1Database,
+    db: &Db,
     id: &str,
     f: &ContactFields,
     preferred_channel: Option<&str>,
@@ -280,7 +269,7 @@ pub fn import_update_statement(
 
 /// A new contact's preferred channel, when the import names one (the insert takes the default).
 pub fn preferred_channel_statement(
-    db: &D1Database,
+    db: &Db,
     id: &str,
     channel: &str,
 ) -> AppResult<D1PreparedStatement> {
@@ -294,7 +283,7 @@ pub fn preferred_channel_statement(
 /// "Sign out everywhere": every signed link of the contact stops verifying, every session ends,
 /// and so does every sign-in link not used yet.
 pub fn revoke_links_statements(
-    db: &D1Database,
+    db: &Db,
     contact_id: &str,
     at: &str,
 ) -> AppResult<Vec<D1PreparedStatement>> {

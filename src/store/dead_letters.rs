@@ -1,7 +1,7 @@
 //! `dead_letters`: queue messages that exhausted their retries, kept for operators to inspect.
 
+use crate::store::Db;
 use serde::{Deserialize, Serialize};
-use worker::D1Database;
 
 use crate::error::AppResult;
 use crate::store::{all, batch, run, statement, Arg};
@@ -16,7 +16,7 @@ pub struct DeadLetter {
 }
 
 /// Keeps dead letters in one batch; a message the dead-letter queue delivers again is kept once.
-pub async fn keep(db: &D1Database, letters: &[DeadLetter]) -> AppResult<()> {
+pub async fn keep(db: &Db, letters: &[DeadLetter]) -> AppResult<()> {
     let statements = letters
         .iter()
         .map(|letter| {
@@ -38,7 +38,7 @@ pub async fn keep(db: &D1Database, letters: &[DeadLetter]) -> AppResult<()> {
 }
 
 /// Dead letters received at or after `since`, oldest first.
-pub async fn since(db: &D1Database, since: &str, limit: u32) -> AppResult<Vec<DeadLetter>> {
+pub async fn since(db: &Db, since: &str, limit: u32) -> AppResult<Vec<DeadLetter>> {
     all(
         db,
         "SELECT message_id, queue, job, body, received_at FROM dead_letters \
@@ -49,7 +49,7 @@ pub async fn since(db: &D1Database, since: &str, limit: u32) -> AppResult<Vec<De
 }
 
 /// Forgets dead letters received before `before`.
-pub async fn purge_before(db: &D1Database, before: &str) -> AppResult<usize> {
+pub async fn purge_before(db: &Db, before: &str) -> AppResult<usize> {
     run(
         db,
         "DELETE FROM dead_letters WHERE received_at < ?1",

@@ -1,6 +1,7 @@
 //! Erasure (GDPR Art. 17, LGPD Art. 18 VI): every row about a person, gone in one D1 batch.
 
-use worker::{D1Database, D1PreparedStatement};
+use crate::store::Db;
+use worker::D1PreparedStatement;
 
 use crate::error::AppResult;
 use crate::store::{statement, Arg};
@@ -13,7 +14,7 @@ use crate::store::{statement, Arg};
 /// and notice hash; no IP hash, no user agent. Retention of never-confirmed signups passes
 /// `None`: those people never joined, and nothing of them is kept.
 pub fn erase_statements(
-    db: &D1Database,
+    db: &Db,
     id: &str,
     suppress_hash: Option<&str>,
     at: &str,

@@ -3,8 +3,8 @@
 //! created by the tests that arm it, never by `schema.sql`: production has none, and its build
 //! has no code that reads it.
 
+use crate::store::Db;
 use serde::Deserialize;
-use worker::D1Database;
 
 use crate::error::AppResult;
 use crate::store::{all, run, Arg};
@@ -15,7 +15,7 @@ struct CrashRow {
 }
 
 /// Takes one armed crash, if any: the number of messages to work before the batch "dies".
-pub async fn take_crash(db: &D1Database) -> AppResult<Option<usize>> {
+pub async fn take_crash(db: &Db) -> AppResult<Option<usize>> {
     let rows: Vec<CrashRow> = all(
         db,
         "UPDATE queue_faults SET remaining = remaining - 1 \
@@ -37,7 +37,7 @@ pub struct PoisonRow {
     pub message_id: Option<String>,
 }
 
-pub async fn poison(db: &D1Database) -> AppResult<Option<PoisonRow>> {
+pub async fn poison(db: &Db) -> AppResult<Option<PoisonRow>> {
     Ok(all(
         db,
         "SELECT job, message_id FROM queue_faults WHERE kind = 'poison'",
@@ -49,7 +49,7 @@ pub async fn poison(db: &D1Database) -> AppResult<Option<PoisonRow>> {
 }
 
 /// Makes `message_id` the poison unless another message already is; true when it now is.
-pub async fn choose_poison(db: &D1Database, message_id: &str) -> AppResult<bool> {
+pub async fn choose_poison(db: &Db, message_id: &str) -> AppResult<bool> {
     let changed = run(
         db,
         "UPDATE queue_faults SET message_id = ?1 WHERE kind = 'poison' AND message_id IS NULL",

@@ -1,7 +1,8 @@
 //! `forms`: signup form definitions, stored as normalized JSON.
 
+use crate::store::Db;
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::domain::form::{FormDefinition, FormInput};
 use crate::domain::secret;
@@ -33,7 +34,7 @@ impl FormRow {
 }
 
 pub fn insert_statement(
-    db: &D1Database,
+    db: &Db,
     id: &str,
     name: &str,
     definition: &str,
@@ -47,7 +48,7 @@ pub fn insert_statement(
 }
 
 pub fn update_statement(
-    db: &D1Database,
+    db: &Db,
     id: &str,
     name: &str,
     definition: &str,
@@ -60,7 +61,7 @@ pub fn update_statement(
     )
 }
 
-pub async fn find(db: &D1Database, id: &str) -> AppResult<Option<FormRow>> {
+pub async fn find(db: &Db, id: &str) -> AppResult<Option<FormRow>> {
     first(
         db,
         "SELECT id, name, definition, created_at, updated_at FROM forms WHERE id = ?1 AND archived_at IS NULL",
@@ -69,7 +70,7 @@ pub async fn find(db: &D1Database, id: &str) -> AppResult<Option<FormRow>> {
     .await
 }
 
-pub async fn list(db: &D1Database) -> AppResult<Vec<FormRow>> {
+pub async fn list(db: &Db) -> AppResult<Vec<FormRow>> {
     all(
         db,
         "SELECT id, name, definition, created_at, updated_at FROM forms WHERE archived_at IS NULL ORDER BY created_at DESC",

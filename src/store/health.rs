@@ -1,6 +1,6 @@
 //! The health probe's query.
 
-use worker::D1Database;
+use crate::store::Db;
 
 use crate::error::AppResult;
 use crate::store::{first, js_int, Arg};
@@ -12,7 +12,7 @@ struct One {
 }
 
 /// True when D1 answers a trivial query and the schema is applied.
-pub async fn database_answers(db: &D1Database) -> AppResult<bool> {
+pub async fn database_answers(db: &Db) -> AppResult<bool> {
     let row: Option<One> = first(
         db,
         "SELECT 1 AS ok FROM sqlite_master WHERE type = 'table' AND name = ?1",

@@ -1,7 +1,7 @@
 //! `api_keys`: admin credentials, stored as SHA-256 hashes of their secrets.
 
+use crate::store::Db;
 use serde::Deserialize;
-use worker::D1Database;
 
 use crate::domain::scope::ScopeSet;
 use crate::error::{AppError, AppResult};
@@ -42,10 +42,7 @@ pub struct NewApiKey<'a> {
     pub created_at: &'a str,
 }
 
-pub fn insert_statement(
-    db: &D1Database,
-    key: &NewApiKey<'_>,
-) -> AppResult<worker::D1PreparedStatement> {
+pub fn insert_statement(db: &Db, key: &NewApiKey<'_>) -> AppResult<worker::D1PreparedStatement> {
     crate::store::statement(
         db,
         "INSERT INTO api_keys (id, hash, prefix, name, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -61,7 +58,7 @@ pub fn insert_statement(
 }
 
 /// The live (unrevoked) key with this hash.
-pub async fn find_active_by_hash(db: &D1Database, hash: &str) -> AppResult<Option<ApiKeyRow>> {
+pub async fn find_active_by_hash(db: &Db, hash: &str) -> AppResult<Option<ApiKeyRow>> {
     first(
         db,
         &format!("SELECT {COLUMNS} FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL"),
@@ -71,12 +68,7 @@ pub async fn find_active_by_hash(db: &D1Database, hash: &str) -> AppResult<Optio
 }
 
 /// Records use at most once an hour per key, so authentication rarely writes.
-pub async fn touch_last_used(
-    db: &D1Database,
-    id: &str,
-    now: &str,
-    hour_ago: &str,
-) -> AppResult<()> {
+pub async fn touch_last_used(db: &Db, id: &str, now: &str, hour_ago: &str) -> AppResult<()> {
     run(
         db,
         "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?3)",
@@ -86,7 +78,7 @@ pub async fn touch_last_used(
     Ok(())
 }
 
-pub async fn list(db: &D1Database) -> AppResult<Vec<ApiKeyRow>> {
+pub async fn list(db: &Db) -> AppResult<Vec<ApiKeyRow>> {
     all(
         db,
         &format!("SELECT {COLUMNS} FROM api_keys ORDER BY id"),
@@ -95,7 +87,7 @@ pub async fn list(db: &D1Database) -> AppResult<Vec<ApiKeyRow>> {
     .await
 }
 
-pub async fn find(db: &D1Database, id: &str) -> AppResult<Option<ApiKeyRow>> {
+pub async fn find(db: &Db, id: &str) -> AppResult<Option<ApiKeyRow>> {
     first(
         db,
         &format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"),
@@ -104,11 +96,7 @@ pub async fn find(db: &D1Database, id: &str) -> AppResult<Option<ApiKeyRow>> {
     .await
 }
 
-pub fn revoke_statement(
-    db: &D1Database,
-    id: &str,
-    at: &str,
-) -> AppResult<worker::D1PreparedStatement> {
+pub fn revoke_statement(db: &Db, id: &str, at: &str) -> AppResult<worker::D1PreparedStatement> {
     crate::store::statement(
         db,
         "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
@@ -123,7 +111,7 @@ struct Found {
 }
 
 /// Whether any unrevoked key holds `scope` (what lets the bootstrap key be retired).
-pub async fn any_active_with_scope(db: &D1Database, scope: &str) -> AppResult<bool> {
+pub async fn any_active_with_scope(db: &Db, scope: &str) -> AppResult<bool> {
     let row: Option<Found> = first(
         db,
         "SELECT EXISTS (SELECT 1 FROM api_keys, json_each(api_keys.scopes) AS s \

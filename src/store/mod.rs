@@ -1,6 +1,7 @@
 //! All SQL lives here, one file per table group, with bound parameters only.
 
 pub mod audit;
+pub mod budget;
 pub mod consents;
 pub mod contacts;
 pub mod dead_letters;
@@ -23,12 +24,14 @@ pub mod surveys;
 pub mod tokens;
 
 use std::cell::Cell;
+use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result, Env};
 
 use crate::error::{AppError, AppResult};
+pub use budget::Budget;
 
 thread_local! {
     /// Whether D1 row counts are being tallied (`D1_ROW_METER=on`, for `make bench` only).
@@ -62,9 +65,49 @@ pub(crate) fn meter(result: &D1Result) {
     }
 }
 
-pub fn database(env: &Env) -> AppResult<D1Database> {
-    env.d1("DB")
-        .map_err(|_| AppError::Misconfigured("D1 binding DB"))
+/// The database as one invocation sees it: every D1 call goes through here and is counted
+/// against the invocation's [`Budget`] (the platform-limits guard).
+#[derive(Clone)]
+pub struct Db {
+    d1: Rc<D1Database>,
+    budget: Rc<Budget>,
+}
+
+impl Db {
+    /// The `DB` binding under `budget`, which the invocation's entry point made.
+    pub fn open(env: &Env, budget: &Rc<Budget>) -> AppResult<Db> {
+        let d1 = env
+            .d1("DB")
+            .map_err(|_| AppError::Misconfigured("D1 binding DB"))?;
+        Ok(Db {
+            d1: Rc::new(d1),
+            budget: budget.clone(),
+        })
+    }
+
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    fn spend(&self, sql: &str) -> AppResult<()> {
+        self.budget.spend(sql).map_err(exceeded)
+    }
+}
+
+/// A new invocation's budget from `PLATFORM_LIMITS` and `D1_QUERIES_PER_INVOCATION`.
+pub fn budget(env: &Env, path: &str) -> Rc<Budget> {
+    let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
+    Rc::new(Budget::new(
+        var("PLATFORM_LIMITS").as_deref(),
+        var("D1_QUERIES_PER_INVOCATION").as_deref(),
+        path,
+    ))
+}
+
+/// Logs the passed limit (the line operators and tests look for) and fails the invocation.
+fn exceeded(e: budget::Exceeded) -> AppError {
+    worker::console_error!("platform limit exceeded: {e}");
+    AppError::PlatformLimit
 }
 
 /// A bound SQL parameter. D1 rejects BigInt, so integers travel as f64 (exact to 2^53).
@@ -113,19 +156,21 @@ pub fn rule_args(values: &[crate::domain::segment::SqlValue]) -> Vec<Arg<'_>> {
         .collect()
 }
 
-pub fn statement(db: &D1Database, sql: &str, args: &[Arg<'_>]) -> AppResult<D1PreparedStatement> {
+pub fn statement(db: &Db, sql: &str, args: &[Arg<'_>]) -> AppResult<D1PreparedStatement> {
+    db.budget
+        .check_statement(sql, args.len())
+        .map_err(exceeded)?;
     let values: Vec<JsValue> = args.iter().map(JsValue::from).collect();
-    db.prepare(sql)
+    db.d1
+        .prepare(sql)
         .bind(&values)
         .map_err(|e| AppError::internal("d1 bind", e))
 }
 
-pub async fn all<T: DeserializeOwned>(
-    db: &D1Database,
-    sql: &str,
-    args: &[Arg<'_>],
-) -> AppResult<Vec<T>> {
-    let result = statement(db, sql, args)?
+pub async fn all<T: DeserializeOwned>(db: &Db, sql: &str, args: &[Arg<'_>]) -> AppResult<Vec<T>> {
+    let prepared = statement(db, sql, args)?;
+    db.spend(sql)?;
+    let result = prepared
         .all()
         .await
         .map_err(|e| AppError::internal("d1 query", e))?;
@@ -137,11 +182,7 @@ pub async fn all<T: DeserializeOwned>(
 
 /// Rows of `sql`, whose `{}` becomes one placeholder per key: `WHERE x IN ({})`. At most
 /// [`LOOKUP_CHUNK`] keys per call; no keys, no query.
-pub async fn all_in<T: DeserializeOwned>(
-    db: &D1Database,
-    sql: &str,
-    keys: &[&str],
-) -> AppResult<Vec<T>> {
+pub async fn all_in<T: DeserializeOwned>(db: &Db, sql: &str, keys: &[&str]) -> AppResult<Vec<T>> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
@@ -150,7 +191,7 @@ pub async fn all_in<T: DeserializeOwned>(
 }
 
 pub async fn first<T: DeserializeOwned>(
-    db: &D1Database,
+    db: &Db,
     sql: &str,
     args: &[Arg<'_>],
 ) -> AppResult<Option<T>> {
@@ -158,8 +199,10 @@ pub async fn first<T: DeserializeOwned>(
 }
 
 /// Runs a write; returns the number of rows it changed.
-pub async fn run(db: &D1Database, sql: &str, args: &[Arg<'_>]) -> AppResult<usize> {
-    let result = statement(db, sql, args)?
+pub async fn run(db: &Db, sql: &str, args: &[Arg<'_>]) -> AppResult<usize> {
+    let prepared = statement(db, sql, args)?;
+    db.spend(sql)?;
+    let result = prepared
         .run()
         .await
         .map_err(|e| AppError::internal("d1 write", e))?;
@@ -173,7 +216,8 @@ pub async fn run(db: &D1Database, sql: &str, args: &[Arg<'_>]) -> AppResult<usiz
 }
 
 /// Runs one prepared write.
-pub async fn execute(statement: D1PreparedStatement, what: &'static str) -> AppResult<()> {
+pub async fn execute(db: &Db, statement: D1PreparedStatement, what: &'static str) -> AppResult<()> {
+    db.spend(what)?;
     let result = statement
         .run()
         .await
@@ -183,27 +227,33 @@ pub async fn execute(statement: D1PreparedStatement, what: &'static str) -> AppR
 }
 
 /// Runs statements atomically and returns how many rows each one changed.
-pub async fn batch_changes(
-    db: &D1Database,
-    statements: Vec<D1PreparedStatement>,
-) -> AppResult<Vec<usize>> {
-    let results = db
-        .batch(statements)
-        .await
-        .map_err(|e| AppError::internal("d1 batch", e))?;
-    results.iter().for_each(meter);
+pub async fn batch_changes(db: &Db, statements: Vec<D1PreparedStatement>) -> AppResult<Vec<usize>> {
+    let results = batch_results(db, statements).await?;
     Ok(results
         .iter()
         .map(|r| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0))
         .collect())
 }
 
-/// Runs statements atomically: D1 batches are one transaction.
-pub async fn batch(db: &D1Database, statements: Vec<D1PreparedStatement>) -> AppResult<()> {
+/// Runs statements as one D1 batch (one call, one transaction) and returns their results.
+pub async fn batch_results(
+    db: &Db,
+    statements: Vec<D1PreparedStatement>,
+) -> AppResult<Vec<D1Result>> {
+    if statements.is_empty() {
+        return Ok(Vec::new());
+    }
+    db.spend("batch")?;
     let results = db
+        .d1
         .batch(statements)
         .await
         .map_err(|e| AppError::internal("d1 batch", e))?;
     results.iter().for_each(meter);
-    Ok(())
+    Ok(results)
+}
+
+/// Runs statements atomically: D1 batches are one transaction.
+pub async fn batch(db: &Db, statements: Vec<D1PreparedStatement>) -> AppResult<()> {
+    batch_results(db, statements).await.map(|_| ())
 }

@@ -1,8 +1,9 @@
 //! `notices`: every notice text a person may be shown, word for word, keyed by the SHA-256 that
 //! consent events record. Append-only: a text once archived is never changed or removed.
 
+use crate::store::Db;
 use serde::{Deserialize, Serialize};
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::domain::consent::notice_hash;
 use crate::error::AppResult;
@@ -19,10 +20,7 @@ pub struct NewNotice<'a> {
 }
 
 /// Archives the text unless it is there already; returns the statement and the hash.
-pub fn archive_statement(
-    db: &D1Database,
-    n: &NewNotice<'_>,
-) -> AppResult<(D1PreparedStatement, String)> {
+pub fn archive_statement(db: &Db, n: &NewNotice<'_>) -> AppResult<(D1PreparedStatement, String)> {
     let sha256 = notice_hash(n.text);
     let insert = statement(
         db,
@@ -52,7 +50,7 @@ pub struct NoticeRow {
     pub created_at: String,
 }
 
-pub async fn find(db: &D1Database, sha256: &str) -> AppResult<Option<NoticeRow>> {
+pub async fn find(db: &Db, sha256: &str) -> AppResult<Option<NoticeRow>> {
     first(
         db,
         "SELECT sha256, text, locale, purpose, policy_version, source, created_at FROM notices WHERE sha256 = ?1",

@@ -1,7 +1,8 @@
 //! `orders` and the purchase facts of `contact_stats` derived from them.
 
+use crate::store::Db;
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::error::AppResult;
 use crate::store::{all_in, statement, Arg};
@@ -13,10 +14,7 @@ pub struct KnownOrder {
 }
 
 /// The stored orders among these external ids (at most [`crate::store::LOOKUP_CHUNK`] per call).
-pub async fn known_by_external_ids(
-    db: &D1Database,
-    external_ids: &[&str],
-) -> AppResult<Vec<KnownOrder>> {
+pub async fn known_by_external_ids(db: &Db, external_ids: &[&str]) -> AppResult<Vec<KnownOrder>> {
     all_in(
         db,
         "SELECT id, external_id FROM orders WHERE external_id IN ({})",
@@ -37,7 +35,7 @@ pub struct OrderWrite<'a> {
     pub at: &'a str,
 }
 
-pub fn insert_statement(db: &D1Database, o: &OrderWrite<'_>) -> AppResult<D1PreparedStatement> {
+pub fn insert_statement(db: &Db, o: &OrderWrite<'_>) -> AppResult<D1PreparedStatement> {
     statement(
         db,
         "INSERT INTO orders (id, external_id, contact_id, total_cents, currency, placed_at, items, created_at, updated_at) \
@@ -56,7 +54,7 @@ pub fn insert_statement(db: &D1Database, o: &OrderWrite<'_>) -> AppResult<D1Prep
 }
 
 /// A resent order replaces its amounts and items; the buyer it was first linked to stays.
-pub fn update_statement(db: &D1Database, o: &OrderWrite<'_>) -> AppResult<D1PreparedStatement> {
+pub fn update_statement(db: &Db, o: &OrderWrite<'_>) -> AppResult<D1PreparedStatement> {
     statement(
         db,
         "UPDATE orders SET total_cents = ?2, currency = ?3, placed_at = ?4, items = ?5, updated_at = ?6 \
@@ -78,7 +76,7 @@ pub fn update_statement(db: &D1Database, o: &OrderWrite<'_>) -> AppResult<D1Prep
 /// capped at 2^53 - 1, the largest integer the Worker reads exactly: an `orders` key sending
 /// hundreds of maximum-value orders must not make the person's data unreadable.
 pub fn refresh_stats_statement(
-    db: &D1Database,
+    db: &Db,
     contact_id: &str,
     at: &str,
 ) -> AppResult<D1PreparedStatement> {
@@ -96,7 +94,7 @@ pub fn refresh_stats_statement(
 
 /// A purchase is activity: `last_activity_at` moves to the latest order time.
 pub fn touch_activity_statement(
-    db: &D1Database,
+    db: &Db,
     contact_id: &str,
     placed_at: &str,
 ) -> AppResult<D1PreparedStatement> {
@@ -114,7 +112,7 @@ struct Buyer {
 }
 
 /// The contacts linked to these orders (at most [`crate::store::LOOKUP_CHUNK`] per call).
-pub async fn buyers_of(db: &D1Database, external_ids: &[&str]) -> AppResult<Vec<String>> {
+pub async fn buyers_of(db: &Db, external_ids: &[&str]) -> AppResult<Vec<String>> {
     let rows: Vec<Buyer> = all_in(
         db,
         "SELECT DISTINCT contact_id FROM orders WHERE contact_id IS NOT NULL AND external_id IN ({})",

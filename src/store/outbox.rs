@@ -1,7 +1,8 @@
 //! `outbox`: emails waiting to be (or already) delivered to the email webhook.
 
+use crate::store::Db;
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::domain::outbox::OutboxMessage;
 use crate::error::AppResult;
@@ -80,7 +81,7 @@ fn message_args<'a>(m: &NewMessage<'a>) -> [Arg<'a>; 11] {
     ]
 }
 
-pub fn insert_statement(db: &D1Database, m: &NewMessage<'_>) -> AppResult<D1PreparedStatement> {
+pub fn insert_statement(db: &Db, m: &NewMessage<'_>) -> AppResult<D1PreparedStatement> {
     statement(
         db,
         &format!(
@@ -104,7 +105,7 @@ pub struct Cap<'a> {
 /// the count: a form or a sign-in page cannot be turned into a way to flood an inbox. How many
 /// rows it changed (0 or 1) says whether the message is there.
 pub fn insert_capped_statement(
-    db: &D1Database,
+    db: &Db,
     m: &NewMessage<'_>,
     cap: &Cap<'_>,
 ) -> AppResult<D1PreparedStatement> {
@@ -127,7 +128,7 @@ pub fn insert_capped_statement(
 }
 
 /// Newest first; `to` is a normalized address or none for every recipient.
-pub async fn list(db: &D1Database, to: Option<&str>, limit: u32) -> AppResult<Vec<OutboxMessage>> {
+pub async fn list(db: &Db, to: Option<&str>, limit: u32) -> AppResult<Vec<OutboxMessage>> {
     let rows: Vec<OutboxRow> = match to {
         Some(to) => {
             all(
@@ -170,7 +171,7 @@ struct StateRow {
 
 /// Takes a lease on an unsent message so that concurrent deliveries (queue redelivery, the
 /// sweeper) cannot both send it. The lease lasts until `lease_until`.
-pub async fn claim(db: &D1Database, id: &str, now: &str, lease_until: &str) -> AppResult<Claim> {
+pub async fn claim(db: &Db, id: &str, now: &str, lease_until: &str) -> AppResult<Claim> {
     let claimed: Option<OutboxRow> = first(
         db,
         &format!(
@@ -204,7 +205,7 @@ pub async fn claim(db: &D1Database, id: &str, now: &str, lease_until: &str) -> A
 }
 
 /// Delivered: the body and every live link are dropped, the metadata stays for the audit.
-pub async fn mark_sent(db: &D1Database, id: &str, at: &str) -> AppResult<()> {
+pub async fn mark_sent(db: &Db, id: &str, at: &str) -> AppResult<()> {
     run(
         db,
         "UPDATE outbox SET sent_at = ?2, next_attempt_at = NULL, last_error = NULL, \
@@ -218,12 +219,7 @@ pub async fn mark_sent(db: &D1Database, id: &str, at: &str) -> AppResult<()> {
 
 /// Records a failed attempt (a status code or transport error, never the payload) and when
 /// the next one may start.
-pub async fn mark_failed(
-    db: &D1Database,
-    id: &str,
-    error: &str,
-    next_attempt_at: &str,
-) -> AppResult<()> {
+pub async fn mark_failed(db: &Db, id: &str, error: &str, next_attempt_at: &str) -> AppResult<()> {
     run(
         db,
         "UPDATE outbox SET last_error = ?2, next_attempt_at = ?3 WHERE id = ?1 AND sent_at IS NULL",
@@ -241,7 +237,7 @@ struct IdRow {
 /// Unsent messages whose lease or backoff has run out, after `after` in id order (a keyset
 /// page): the sweeper hands them back to the queue.
 pub async fn stragglers(
-    db: &D1Database,
+    db: &Db,
     now: &str,
     created_before: &str,
     after: &str,
@@ -264,10 +260,7 @@ pub async fn stragglers(
 
 /// Messages never delivered and created before `before` go: their links expired long ago, and
 /// the address (an erased person's, for an erasure notice) must not stay for ever.
-pub fn purge_undelivered_statement(
-    db: &D1Database,
-    before: &str,
-) -> AppResult<D1PreparedStatement> {
+pub fn purge_undelivered_statement(db: &Db, before: &str) -> AppResult<D1PreparedStatement> {
     statement(
         db,
         "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND created_at < ?1 LIMIT 5000)",
@@ -276,7 +269,7 @@ pub fn purge_undelivered_statement(
 }
 
 /// Delivered messages older than `before` go: the delivery record is kept 30 days.
-pub fn purge_delivered_statement(db: &D1Database, before: &str) -> AppResult<D1PreparedStatement> {
+pub fn purge_delivered_statement(db: &Db, before: &str) -> AppResult<D1PreparedStatement> {
     statement(
         db,
         "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?1 LIMIT 5000)",

@@ -1,8 +1,9 @@
 //! What a person can read about themselves beyond the contact row: orders, survey answers,
 //! segment memberships; and the self-service writes to the contact row.
 
+use crate::store::Db;
 use serde::{Deserialize, Serialize};
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::domain::signup::ContactStatus;
 use crate::error::AppResult;
@@ -18,7 +19,7 @@ pub struct OrderRow {
     pub items: String,
 }
 
-pub async fn orders(db: &D1Database, contact_id: &str) -> AppResult<Vec<OrderRow>> {
+pub async fn orders(db: &Db, contact_id: &str) -> AppResult<Vec<OrderRow>> {
     all(
         db,
         "SELECT external_id, total_cents, currency, placed_at, items FROM orders WHERE contact_id = ?1 ORDER BY placed_at",
@@ -34,7 +35,7 @@ pub struct ResponseRow {
     pub created_at: String,
 }
 
-pub async fn survey_responses(db: &D1Database, contact_id: &str) -> AppResult<Vec<ResponseRow>> {
+pub async fn survey_responses(db: &Db, contact_id: &str) -> AppResult<Vec<ResponseRow>> {
     all(
         db,
         "SELECT survey_id, answers, created_at FROM survey_responses WHERE contact_id = ?1 ORDER BY created_at",
@@ -48,7 +49,7 @@ struct NameRow {
     name: String,
 }
 
-pub async fn segment_names(db: &D1Database, contact_id: &str) -> AppResult<Vec<String>> {
+pub async fn segment_names(db: &Db, contact_id: &str) -> AppResult<Vec<String>> {
     let rows: Vec<NameRow> = all(
         db,
         "SELECT s.name FROM segment_members m JOIN segments s ON s.id = m.segment_id \
@@ -61,7 +62,7 @@ pub async fn segment_names(db: &D1Database, contact_id: &str) -> AppResult<Vec<S
 
 /// Sets one whitelisted column. `column` comes from `domain::contact::EDITABLE`, never from input.
 pub fn set_column_statement(
-    db: &D1Database,
+    db: &Db,
     id: &str,
     column: &'static str,
     value: Option<&str>,
@@ -77,7 +78,7 @@ pub fn set_column_statement(
 /// Status follows the marketing consent: withdrawn → `unsubscribed`, granted again → `active`.
 /// A pending contact stays pending: only its confirmation activates it.
 pub fn marketing_status_statement(
-    db: &D1Database,
+    db: &Db,
     id: &str,
     granted: bool,
     at: &str,
@@ -100,11 +101,7 @@ pub fn marketing_status_statement(
 }
 
 /// Ids of pending contacts older than `created_before` with no confirmation: retention.
-pub async fn expired_pending(
-    db: &D1Database,
-    created_before: &str,
-    limit: u32,
-) -> AppResult<Vec<String>> {
+pub async fn expired_pending(db: &Db, created_before: &str, limit: u32) -> AppResult<Vec<String>> {
     #[derive(Deserialize)]
     struct Row {
         id: String,
@@ -143,7 +140,7 @@ pub struct StatsRow {
     pub rfm_segment: Option<String>,
 }
 
-pub async fn stats(db: &D1Database, contact_id: &str) -> AppResult<Option<StatsRow>> {
+pub async fn stats(db: &Db, contact_id: &str) -> AppResult<Option<StatsRow>> {
     first(
         db,
         "SELECT order_count, total_spent_cents, first_order_at, last_order_at, last_nps, nps_category, \

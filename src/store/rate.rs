@@ -1,8 +1,8 @@
 //! `rate_counters`: fixed-window counters in D1 for limits that must hold across isolates and
 //! locations (per email address), where the rate-limiting binding is per location.
 
+use crate::store::Db;
 use serde::Deserialize;
-use worker::D1Database;
 
 use crate::error::AppResult;
 use crate::store::{first, js_int, statement, Arg};
@@ -14,7 +14,7 @@ struct Count {
 }
 
 /// Counts one hit for `key` in the window starting at `window_start` and returns the total.
-pub async fn hit(db: &D1Database, key: &str, window_start: &str) -> AppResult<u32> {
+pub async fn hit(db: &Db, key: &str, window_start: &str) -> AppResult<u32> {
     let row: Option<Count> = first(
         db,
         "INSERT INTO rate_counters (key, window_start, count) VALUES (?1, ?2, 1) \
@@ -29,7 +29,7 @@ pub async fn hit(db: &D1Database, key: &str, window_start: &str) -> AppResult<u3
 }
 
 /// Counters whose window started before `before` count nothing any more: retention.
-pub fn purge_statement(db: &D1Database, before: &str) -> AppResult<worker::D1PreparedStatement> {
+pub fn purge_statement(db: &Db, before: &str) -> AppResult<worker::D1PreparedStatement> {
     statement(
         db,
         "DELETE FROM rate_counters WHERE window_start < ?1",

@@ -1,8 +1,9 @@
 //! `segments` and `segment_members`: saved rules and who matches them right now.
 
+use crate::store::Db;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::domain::form::ContactFields;
 use crate::domain::segment::{facts, member_sql, numbered, parse_rule, ContactFacts, SegmentRule};
@@ -58,7 +59,7 @@ const COLUMNS: &str =
     "id, name, rule, purpose, version, size, state, computed_at, created_at, updated_at";
 
 pub fn insert_statement(
-    db: &D1Database,
+    db: &Db,
     id: &str,
     name: &str,
     rule_json: &str,
@@ -82,7 +83,7 @@ pub fn insert_statement(
 
 /// A new rule is a new version: members are rebuilt from scratch, older rebuilds stop.
 pub fn replace_statement(
-    db: &D1Database,
+    db: &Db,
     id: &str,
     name: &str,
     rule_json: &str,
@@ -104,11 +105,7 @@ pub fn replace_statement(
     )
 }
 
-pub fn delete_statements(
-    db: &D1Database,
-    id: &str,
-    at: &str,
-) -> AppResult<Vec<D1PreparedStatement>> {
+pub fn delete_statements(db: &Db, id: &str, at: &str) -> AppResult<Vec<D1PreparedStatement>> {
     Ok(vec![
         statement(
             db,
@@ -123,7 +120,7 @@ pub fn delete_statements(
     ])
 }
 
-pub async fn find(db: &D1Database, id: &str) -> AppResult<Option<SegmentRow>> {
+pub async fn find(db: &Db, id: &str) -> AppResult<Option<SegmentRow>> {
     first(
         db,
         &format!("SELECT {COLUMNS} FROM segments WHERE id = ?1 AND deleted_at IS NULL"),
@@ -132,7 +129,7 @@ pub async fn find(db: &D1Database, id: &str) -> AppResult<Option<SegmentRow>> {
     .await
 }
 
-pub async fn list(db: &D1Database) -> AppResult<Vec<SegmentRow>> {
+pub async fn list(db: &Db) -> AppResult<Vec<SegmentRow>> {
     all(
         db,
         &format!(
@@ -145,7 +142,7 @@ pub async fn list(db: &D1Database) -> AppResult<Vec<SegmentRow>> {
 
 /// Adds `contact_ids` to the segment (already members stay as they were).
 pub fn add_members_statement(
-    db: &D1Database,
+    db: &Db,
     segment_id: &str,
     contact_ids: &[&str],
     at: &str,
@@ -167,7 +164,7 @@ pub fn add_members_statement(
 }
 
 pub fn remove_members_statement(
-    db: &D1Database,
+    db: &Db,
     segment_id: &str,
     contact_ids: &[&str],
 ) -> AppResult<D1PreparedStatement> {
@@ -186,7 +183,7 @@ pub fn remove_members_statement(
 
 /// Size and state after a change; `version` guards against a newer rule having replaced this one.
 pub fn refresh_size_statement(
-    db: &D1Database,
+    db: &Db,
     segment_id: &str,
     version: i64,
     ready: bool,
@@ -234,7 +231,7 @@ pub struct ExportMember {
 /// One keyset page of members after `after_id`. Eligibility is checked again here, so a consent
 /// withdrawn a moment ago never reaches an export even before the queue has caught up.
 pub async fn export_page(
-    db: &D1Database,
+    db: &Db,
     segment_id: &str,
     purpose: &str,
     after_id: &str,
@@ -274,7 +271,7 @@ struct CountRow {
 }
 
 pub async fn count_matching(
-    db: &D1Database,
+    db: &Db,
     rule: &SegmentRule,
     purpose: &str,
     now: DateTime<Utc>,
@@ -301,7 +298,7 @@ pub struct SampleRow {
 }
 
 pub async fn sample_matching(
-    db: &D1Database,
+    db: &Db,
     rule: &SegmentRule,
     purpose: &str,
     now: DateTime<Utc>,
@@ -327,7 +324,7 @@ struct IdRow {
 }
 
 /// The id that ends the chunk of `size` contacts after `cursor`, or none when fewer remain.
-pub async fn chunk_end(db: &D1Database, cursor: &str, size: u32) -> AppResult<Option<String>> {
+pub async fn chunk_end(db: &Db, cursor: &str, size: u32) -> AppResult<Option<String>> {
     let row: Option<IdRow> = first(
         db,
         "SELECT id FROM contacts WHERE id > ?1 ORDER BY id LIMIT 1 OFFSET ?2",
@@ -341,7 +338,7 @@ pub async fn chunk_end(db: &D1Database, cursor: &str, size: u32) -> AppResult<Op
 /// longer match leave, new matches join, everyone else is not written. Both statements only act
 /// while the segment is still at `version`, so a rebuild overtaken by a new rule writes nothing.
 pub fn rebuild_chunk_statements(
-    db: &D1Database,
+    db: &Db,
     segment: &SegmentRow,
     rule: &SegmentRule,
     cursor: &str,
@@ -387,7 +384,7 @@ pub fn rebuild_chunk_statements(
 }
 
 /// Everything segments need to know about these contacts, in one D1 round trip.
-pub async fn facts_for(db: &D1Database, ids: &[String]) -> AppResult<Vec<ContactFacts>> {
+pub async fn facts_for(db: &Db, ids: &[String]) -> AppResult<Vec<ContactFacts>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -405,11 +402,7 @@ pub async fn facts_for(db: &D1Database, ids: &[String]) -> AppResult<Vec<Contact
             statements.push(statement(db, sql, &[Arg::Text(id)])?);
         }
     }
-    let results = db
-        .batch(statements)
-        .await
-        .map_err(|e| crate::error::AppError::internal("d1 facts", e))?;
-    results.iter().for_each(crate::store::meter);
+    let results = crate::store::batch_results(db, statements).await?;
     let mut out = Vec::new();
     for chunk in results.chunks(queries.len()) {
         let decode = |e| crate::error::AppError::internal("d1 facts decode", e);
@@ -558,7 +551,7 @@ struct SegmentIdRow {
 
 /// The contact's temperature as the queue last computed it (creates the stats row if needed).
 pub fn set_temperature_statement(
-    db: &D1Database,
+    db: &Db,
     contact_id: &str,
     temperature: &str,
     at: &str,
@@ -589,7 +582,7 @@ pub struct BuyerRow {
 }
 
 /// Contacts with at least one order, keyset-paged by id.
-pub async fn buyers_page(db: &D1Database, after: &str, limit: u32) -> AppResult<Vec<BuyerRow>> {
+pub async fn buyers_page(db: &Db, after: &str, limit: u32) -> AppResult<Vec<BuyerRow>> {
     all(
         db,
         "SELECT contact_id, last_order_at, order_count, total_spent_cents, rfm_r, rfm_f, rfm_m, rfm_segment \
@@ -600,7 +593,7 @@ pub async fn buyers_page(db: &D1Database, after: &str, limit: u32) -> AppResult<
 }
 
 pub fn set_rfm_statement(
-    db: &D1Database,
+    db: &Db,
     contact_id: &str,
     (r, f, m): (u8, u8, u8),
     group: &str,
@@ -623,7 +616,7 @@ pub fn set_rfm_statement(
 
 /// The SQL twin of `domain::segment::temperature` for every stats row, writing changed rows.
 pub async fn cool_down(
-    db: &D1Database,
+    db: &Db,
     now: DateTime<Utc>,
     t: &crate::domain::segment::TemperatureThresholds,
 ) -> AppResult<usize> {
@@ -662,7 +655,7 @@ pub async fn cool_down(
 /// (`joined`) or deleted: SQLite's `changes()`, so the size stays exact without recounting
 /// every member on each update.
 pub fn follow_size_statement(
-    db: &D1Database,
+    db: &Db,
     segment_id: &str,
     joined: bool,
 ) -> AppResult<D1PreparedStatement> {

@@ -1,7 +1,8 @@
 //! `surveys`, `survey_invitations`, `survey_responses`, and the survey facts of `contact_stats`.
 
+use crate::store::Db;
 use serde::{Deserialize, Serialize};
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::domain::survey::{StoredResponse, SurveyDefinition};
 use crate::error::{AppError, AppResult};
@@ -26,7 +27,7 @@ impl SurveyRow {
 const SURVEY_COLUMNS: &str = "id, name, definition, created_at, updated_at";
 
 pub fn insert_statement(
-    db: &D1Database,
+    db: &Db,
     id: &str,
     name: &str,
     definition_json: &str,
@@ -48,7 +49,7 @@ pub fn insert_statement(
 }
 
 pub fn update_statement(
-    db: &D1Database,
+    db: &Db,
     id: &str,
     name: &str,
     definition_json: &str,
@@ -68,7 +69,7 @@ pub fn update_statement(
     )
 }
 
-pub async fn find(db: &D1Database, id: &str) -> AppResult<Option<SurveyRow>> {
+pub async fn find(db: &Db, id: &str) -> AppResult<Option<SurveyRow>> {
     first(
         db,
         &format!("SELECT {SURVEY_COLUMNS} FROM surveys WHERE id = ?1"),
@@ -77,7 +78,7 @@ pub async fn find(db: &D1Database, id: &str) -> AppResult<Option<SurveyRow>> {
     .await
 }
 
-pub async fn list(db: &D1Database) -> AppResult<Vec<SurveyRow>> {
+pub async fn list(db: &Db) -> AppResult<Vec<SurveyRow>> {
     all(
         db,
         &format!("SELECT {SURVEY_COLUMNS} FROM surveys ORDER BY created_at DESC LIMIT 500"),
@@ -97,7 +98,7 @@ pub struct NewInvitation<'a> {
 }
 
 pub fn insert_invitation_statement(
-    db: &D1Database,
+    db: &Db,
     i: &NewInvitation<'_>,
 ) -> AppResult<D1PreparedStatement> {
     statement(
@@ -128,7 +129,7 @@ pub struct InvitationRow {
 
 /// The invitation a link token belongs to, with its contact's locale for the page.
 pub async fn invitation_by_token_hash(
-    db: &D1Database,
+    db: &Db,
     token_hash: &str,
 ) -> AppResult<Option<InvitationRow>> {
     first(
@@ -146,10 +147,7 @@ struct IdRow {
 }
 
 /// The internal id of the shop's order `external_id`, if it exists.
-pub async fn order_id_by_external_id(
-    db: &D1Database,
-    external_id: &str,
-) -> AppResult<Option<String>> {
+pub async fn order_id_by_external_id(db: &Db, external_id: &str) -> AppResult<Option<String>> {
     let row: Option<IdRow> = first(
         db,
         "SELECT id FROM orders WHERE external_id = ?1",
@@ -181,7 +179,7 @@ fn score(v: Option<u8>) -> Arg<'static> {
 /// when this response is the one stored, so the loser of a race changes nothing. The caller
 /// reads the first statement's `changes` to tell the two apart.
 pub fn record_response_statements(
-    db: &D1Database,
+    db: &Db,
     r: &NewResponse<'_>,
 ) -> AppResult<Vec<D1PreparedStatement>> {
     response_plan(r)
@@ -252,7 +250,7 @@ struct CountRow {
     n: i64,
 }
 
-pub async fn invited_count(db: &D1Database, survey_id: &str) -> AppResult<u64> {
+pub async fn invited_count(db: &Db, survey_id: &str) -> AppResult<u64> {
     let row: Option<CountRow> = first(
         db,
         "SELECT COUNT(*) AS n FROM survey_invitations WHERE survey_id = ?1",
@@ -289,7 +287,7 @@ impl ResponseRow {
 
 /// Responses of a survey in answer order, after `after_id` (keyset paging for exports).
 pub async fn responses_page(
-    db: &D1Database,
+    db: &Db,
     survey_id: &str,
     after_id: &str,
     limit: u32,
@@ -309,7 +307,7 @@ pub async fn responses_page(
 
 /// Every response of a survey in answer order, read `page_size` at a time.
 pub async fn all_responses(
-    db: &D1Database,
+    db: &Db,
     survey_id: &str,
     page_size: usize,
 ) -> AppResult<Vec<ResponseRow>> {

@@ -1,8 +1,9 @@
 //! `tokens`: link tokens and sessions, stored as SHA-256 hashes; single-use ones are consumed
 //! atomically so that concurrent clicks yield exactly one success.
 
+use crate::store::Db;
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1PreparedStatement;
 
 use crate::error::AppResult;
 use crate::store::{first, statement, Arg};
@@ -37,7 +38,7 @@ pub struct NewToken<'a> {
     pub expires_at: &'a str,
 }
 
-pub fn insert_statement(db: &D1Database, t: &NewToken<'_>) -> AppResult<D1PreparedStatement> {
+pub fn insert_statement(db: &Db, t: &NewToken<'_>) -> AppResult<D1PreparedStatement> {
     statement(
         db,
         "INSERT INTO tokens (hash, purpose, contact_id, payload, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -56,7 +57,7 @@ pub fn insert_statement(db: &D1Database, t: &NewToken<'_>) -> AppResult<D1Prepar
 /// message `message_id` made it into the outbox earlier in the same batch, so no live token
 /// exists for an email that was never queued.
 pub fn insert_with_message_statement(
-    db: &D1Database,
+    db: &Db,
     t: &NewToken<'_>,
     message_id: &str,
 ) -> AppResult<D1PreparedStatement> {
@@ -85,7 +86,7 @@ pub struct ConsumedToken {
 /// Marks the token used if it exists, has this purpose, is unused and unexpired — in one
 /// statement, so only one of many simultaneous requests gets it.
 pub async fn consume(
-    db: &D1Database,
+    db: &Db,
     hash: &str,
     purpose: TokenPurpose,
     now: &str,
@@ -108,7 +109,7 @@ pub struct SessionRow {
 }
 
 /// The contact behind a live (unexpired, not ended) session.
-pub async fn session(db: &D1Database, hash: &str, now: &str) -> AppResult<Option<SessionRow>> {
+pub async fn session(db: &Db, hash: &str, now: &str) -> AppResult<Option<SessionRow>> {
     first(
         db,
         "SELECT contact_id, expires_at, payload FROM tokens WHERE hash = ?1 AND purpose = 'session' AND used_at IS NULL AND expires_at > ?2",
@@ -118,11 +119,7 @@ pub async fn session(db: &D1Database, hash: &str, now: &str) -> AppResult<Option
 }
 
 /// Expired tokens and sessions, and used ones older than `used_before`: retention.
-pub fn purge_statement(
-    db: &D1Database,
-    now: &str,
-    used_before: &str,
-) -> AppResult<D1PreparedStatement> {
+pub fn purge_statement(db: &Db, now: &str, used_before: &str) -> AppResult<D1PreparedStatement> {
     statement(
         db,
         "DELETE FROM tokens WHERE expires_at <= ?1 OR (used_at IS NOT NULL AND used_at < ?2)",
@@ -132,7 +129,7 @@ pub fn purge_statement(
 
 /// Drops what a spent token carried (a confirmation's consents, IP hash and browser, the changes
 /// it applied): once recorded where they belong, they are not kept twice.
-pub fn forget_payload_statement(db: &D1Database, hash: &str) -> AppResult<D1PreparedStatement> {
+pub fn forget_payload_statement(db: &Db, hash: &str) -> AppResult<D1PreparedStatement> {
     statement(
         db,
         "UPDATE tokens SET payload = NULL WHERE hash = ?1",

@@ -27,6 +27,8 @@ macro_rules! tests {
 
 /// `CHUNK_ROWS` for the Worker under test: stories that must cross a page boundary create more.
 pub const CHUNK_ROWS: usize = 3;
+/// D1 queries one invocation may make under test: the free plan's 50.
+pub const QUERIES_PER_INVOCATION: u32 = 50;
 
 pub struct TestApp {
     /// The `--persist-to` directory, for tests that must move time (expire a token).
@@ -326,7 +328,11 @@ fn spawn_wrangler(
         .args(["--var", "QUEUE_FAULTS:on"])
         // Chunks and pages of a few rows, so every rebuild, export, sweep and purge crosses its
         // boundaries with the handful of rows one story creates.
-        .args(["--var", &format!("CHUNK_ROWS:{CHUNK_ROWS}")]);
+        .args(["--var", &format!("CHUNK_ROWS:{CHUNK_ROWS}")])
+        // The platform-limits guard with the free plan's budget: any request, queue batch or
+        // cron run that would pass a Cloudflare limit fails its story here, not in production.
+        .args(["--var", "PLATFORM_LIMITS:enforce"])
+        .args(["--var", &format!("D1_QUERIES_PER_INVOCATION:{QUERIES_PER_INVOCATION}")]);
     for (name, value) in extra {
         cmd.args(["--var", &format!("{name}:{value}")]);
     }
