@@ -9,6 +9,7 @@ mod admin_keys;
 mod browser;
 mod import;
 mod lifetimes;
+mod limits;
 mod me;
 mod migrations;
 mod orders;
@@ -56,6 +57,7 @@ fn main() {
         serial.extend(segments::serial_tests());
         serial.extend(trust::serial_tests());
         serial.extend(queue_faults::serial_tests());
+        serial.extend(limits::serial_tests());
         let last = schema::last_tests();
         let passed = harness::run(app, all, serial, last, &wrangler.log).await;
         drop(wrangler);
