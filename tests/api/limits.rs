@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::ensure_eq;
-use crate::given::{create_segment, ready_segment, run_tag};
+use crate::given::{create_segment, run_tag};
 use crate::harness::{Auth, TestApp, TestFn, CHUNK_ROWS, QUERIES_PER_INVOCATION};
 
 /// Tests that write the local D1 directly (see `harness::run`).
@@ -58,9 +58,15 @@ async fn several_rebuilds_in_flight_finish_with_no_dead_letters(
         let id = segment["id"].as_str().ok_or("no id")?;
         let ready = app
             .eventually(Duration::from_secs(90), || async {
-                ready_segment(&app, id, 1).await.map(Some)
+                let s = app
+                    .get(&format!("/admin/v1/segments/{id}"), Auth::Admin)
+                    .await?
+                    .expect(200)?
+                    .json();
+                Ok((s["state"] == "ready").then_some(s))
             })
-            .await?;
+            .await
+            .map_err(|e| format!("segment {id} never became ready: {e}"))?;
         ensure_eq!(
             ready["size"],
             json!(count - 1),
