@@ -99,10 +99,12 @@ $(TEST_BUNDLE)/index.js: $(SOURCES) | tools
 	@touch -r .tools/build-test-started $@
 
 # schema.sql is the schema of the first release; every change since is a file in migrations/,
-# applied in order by wrangler (it records what ran in the d1_migrations table). Both steps are
-# idempotent, so an existing local database is upgraded in place.
+# applied in order by wrangler (it records what ran in the d1_migrations table), so an existing
+# local database is upgraded in place. schema.sql goes only into a database without it: its
+# `IF NOT EXISTS` statements would bring back what a migration dropped (0005's indexes).
 schema: setup
-	wrangler d1 execute DB --local --file schema.sql > /dev/null
+	@wrangler d1 execute DB --local --command "SELECT 1 FROM contacts LIMIT 1" > /dev/null 2>&1 \
+	  || wrangler d1 execute DB --local --file schema.sql > /dev/null
 	CI=true wrangler d1 migrations apply DB --local < /dev/null > /dev/null
 	@echo "schema and migrations applied to the local D1 (.wrangler/state)"
 

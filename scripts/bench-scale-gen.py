@@ -18,7 +18,8 @@ service's steady state, with one day of work for the daily run left in it):
     date), two `contact_attributes` (the form's custom fields);
   - consent proof for `marketing_email` (and `profiling` for a third): the `form` and
     `double_opt_in` events with policy version, notice SHA-256, form id, IP HMAC and the user
-    agent as the service stores it today, plus the current `consents` row;
+    agent as the service stores it (`stored_agent`), plus the current `consents` row; the
+    confirmation token of a pending signup carries the raw agent, as the service's does;
   - the confirmation: a `tokens` row (used, payload forgotten; kept while retention keeps it)
     and its `outbox` email (delivered: body and links gone as delivery does; kept 30 days);
   - `audit_log` rows `contact.signup` and `contact.confirm`;
@@ -146,6 +147,11 @@ NOTICES = {
 NOTICE_HASH = {p: hashlib.sha256(t.encode()).hexdigest() for p, (t, _) in NOTICES.items()}
 
 
+def stored_agent(agent):
+    """What a consent event keeps of the browser: src/domain/consent.rs `user_agent_hash`."""
+    return hashlib.sha256(agent.encode()).hexdigest()
+
+
 def ts(dt):
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
@@ -193,7 +199,8 @@ def main():
     db.execute("BEGIN")
     t0 = time.time()
     start = NOW - timedelta(days=DAYS)
-    form_def = json.dumps({
+    form_def = json.dumps({  # the stored shape: FormDefinition serialized back to the form input
+        "name": "Newsletter", "redirect_url": None, "turnstile_site_key": None,
         "fields": [{"key": "email", "type": "email", "required": True}, {"key": "name", "type": "text"},
                    {"key": "country", "type": "text"}, {"key": "city", "type": "text"},
                    {"key": "shoe_size", "type": "text"}, {"key": "interests", "type": "text"}],
@@ -204,10 +211,12 @@ def main():
     db.execute(SQL["form"], (FORM_ID, "Newsletter", form_def, at0))
     for p, (t, v) in NOTICES.items():
         db.execute(SQL["notice"], (NOTICE_HASH[p], t, "pt-BR", p, v, FORM_ID, at0))
-    db.execute(SQL["survey"], (SURVEY_ID, "Pós-compra", json.dumps({"locale": "pt-BR", "questions": [
-        {"key": "nps", "type": "nps", "text": {"pt-BR": "De 0 a 10, recomendaria a loja?"}},
-        {"key": "csat", "type": "csat", "text": {"pt-BR": "Como foi a entrega?"}},
-        {"key": "comment", "type": "text", "text": {"pt-BR": "Algo mais?"}}]}), 30, at0))
+    db.execute(SQL["survey"], (SURVEY_ID, "Pós-compra", json.dumps({  # the stored SurveyDefinition
+        "name": "Pós-compra", "locale": "pt-BR", "expires_after_days": 30, "questions": [
+            {"key": "nps", "type": "nps", "required": True, "text": {"pt-BR": "De 0 a 10, recomendaria a loja?"}},
+            {"key": "csat", "type": "csat", "required": False, "text": {"pt-BR": "Como foi a entrega?"}},
+            {"key": "comment", "type": "text", "required": False, "max_len": 2000, "text": {"pt-BR": "Algo mais?"}}]}),
+        30, at0))
 
     people = []
     rows = 0
@@ -264,7 +273,7 @@ def main():
         for p in purposes:
             for method, when, ua in (("form", at, agent), ("double_opt_in", cat, rng.choice([agent, agent, rng.choice(AGENTS)]))):
                 ex(SQL["consent_event"], (uuid7(created), cid, p, "granted", NOTICES[p][1], NOTICE_HASH[p], FORM_ID,
-                                          method, ip_hash, ua, when))
+                                          method, ip_hash, stored_agent(ua), when))
                 ex(SQL["consent"], (cid, p, 1, NOTICES[p][1], when))
                 rows += 2
         ex(SQL["audit"], (uuid7(confirmed), cat, f"contact:{cid}", "contact.confirm", cid))
@@ -273,7 +282,7 @@ def main():
             out = confirmed + timedelta(days=rng.random() * max(age_days - 1, 0.01))
             oat = ts(out)
             ex(SQL["consent_event"], (uuid7(out), cid, "marketing_email", "withdrawn", None, None, "unsubscribe",
-                                      "one_click_unsubscribe", hexid(64), rng.choice(AGENTS), oat))
+                                      "one_click_unsubscribe", hexid(64), stored_agent(rng.choice(AGENTS)), oat))
             ex(SQL["consent"], (cid, "marketing_email", 0, None, oat))
             ex("UPDATE contacts SET status = 'unsubscribed', updated_at = ?2 WHERE id = ?1", (cid, oat))
             ex(SQL["audit"], (uuid7(out), oat, f"contact:{cid}", "contact.unsubscribe", cid))

@@ -67,7 +67,7 @@ timeout 300 wrangler d1 execute DB --local --file schema.sql --persist-to "$STAT
   die "schema failed: $OUT/scale-schema.log"
 CI=true timeout 300 wrangler d1 migrations apply DB --local --persist-to "$STATE" </dev/null >>"$OUT/scale-schema.log" 2>&1 ||
   die "migrations failed: $OUT/scale-schema.log"
-DBFILE=$(find "$STATE/v3/d1" -name '*.sqlite' -size +1k | head -n 1)
+DBFILE=$(find "$STATE/v3/d1" -name '*.sqlite' ! -name metadata.sqlite | head -n 1)
 [[ -f $DBFILE ]] || die "no local D1 file under $STATE/v3/d1"
 t0=$(now_ms)
 python3 scripts/bench-scale-gen.py "$DBFILE" "$N" 2> >(tee "$OUT/scale-gen.log" >&2) || die "generator failed"
@@ -114,6 +114,14 @@ for _ in $(seq 360); do
 done
 [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$app/healthz") == 200 ]] || die "wrangler dev did not start: $LOG"
 workerd_pid=$(pgrep -g "$PGID" -f 'workerd serve' | head -n 1 || true)
+
+# The generated form, survey and a contact read back through the service: a shape the
+# service cannot parse fails the bench here, not silently in a figure.
+survey=$(curl -s -H "$AUTH" "$app/admin/v1/surveys" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s);const l=v.surveys||v.items||v.data||v;console.log((l[0]||{}).id||"")})')
+form=$(python3 -c 'import hashlib; print("frm_" + hashlib.sha256(b"bench-scale-form").hexdigest()[:32])')
+for path in "/admin/v1/forms/$form" "/admin/v1/surveys/$survey"; do
+  [[ $(code "$app$path") == 200 ]] || die "the service cannot read the generated $path: $(curl -s -H "$AUTH" "$app$path")"
+done
 
 # Idle: no segment building and the log unchanged for QUIET seconds. Prints the ms at which the
 # log last changed (the work's end), or fails after `limit` seconds.
@@ -165,7 +173,6 @@ log "full rebuild: ${rebuild_ms} ms, $size members"
 preview=$(curl -s -o "$OUT/scale-preview.json" -w '%{http_code} %{time_total}' -X POST "$app/admin/v1/segments/preview" \
   -H "$AUTH" -H 'Content-Type: application/json' --data \
   '{"rule":{"all":[{"field":"country","op":"eq","value":"PT"},{"field":"temperature","op":"eq","value":"hot"}]}}')
-survey=$(curl -s -H "$AUTH" "$app/admin/v1/surveys" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s);const l=v.surveys||v.items||v;console.log((l[0]||{}).id||"")})')
 results=$(curl -s -o "$OUT/scale-results.json" -w '%{http_code} %{time_total}' -H "$AUTH" "$app/admin/v1/surveys/$survey/results")
 log "preview: $preview; survey results: $results"
 
