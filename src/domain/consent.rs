@@ -108,9 +108,35 @@ pub fn notice_hash(text: &str) -> String {
     sha256_hex(text)
 }
 
+/// What a consent event keeps of the browser: the SHA-256 of its `User-Agent`. It answers
+/// "was it this browser?" for a claimed or logged agent string, as the IP hash does for an
+/// address, in 64 characters instead of a raw string of up to 256 (about 230 bytes less per
+/// confirmed subscriber on a realistic base, BENCHMARKS.md "Scale"), and it says nothing by
+/// itself about the device.
+pub fn user_agent_hash(user_agent: &str) -> String {
+    sha256_hex(user_agent)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_user_agent_is_kept_as_its_sha256() {
+        let agent = "Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0";
+        let kept = user_agent_hash(agent);
+        assert_eq!(kept.len(), 64);
+        assert!(!kept.contains("Mozilla"));
+        assert_eq!(
+            kept,
+            sha256_hex(agent),
+            "a claimed agent can be checked against it"
+        );
+        assert_ne!(
+            kept,
+            user_agent_hash("Mozilla/5.0 (X11; Linux x86_64) Firefox/131.0")
+        );
+    }
 
     #[test]
     fn purposes() {

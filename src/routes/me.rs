@@ -283,7 +283,7 @@ fn processing_record() -> Value {
     json!([
         {"data": "email address", "purpose": "to identify you and send what you agreed to", "retention": "until you erase your data; unconfirmed signups are removed after 30 days"},
         {"data": "profile fields (name, phone, locale, country, city, birth date, gender, preferences)", "purpose": "to personalise and group our messages", "retention": "until you erase your data"},
-        {"data": "consent history (purpose, policy version, hash of the text shown, IP hash, browser)", "purpose": "proof of your consent", "retention": "IP hash and browser until you erase your data; after erasure only a keyed fingerprint of your address with each decision (purpose, action, method, time, text hash) is kept as proof, for 5 years after the decision"},
+        {"data": "consent history (purpose, policy version, hash of the text shown, IP hash, hash of the browser's user agent)", "purpose": "proof of your consent", "retention": "IP hash and browser until you erase your data; after erasure only a keyed fingerprint of your address with each decision (purpose, action, method, time, text hash) is kept as proof, for 5 years after the decision"},
         {"data": "orders", "purpose": "purchase history and satisfaction surveys", "retention": "kept for accounting, unlinked from you on erasure"},
         {"data": "survey answers", "purpose": "to improve our service (legitimate interest; you can object in the preference center or with the link in every survey email)", "retention": "scores kept anonymously for statistics after erasure, without the order; text removed"}
     ])

@@ -4,7 +4,7 @@ use crate::store::Db;
 use serde::{Deserialize, Serialize};
 use worker::D1PreparedStatement;
 
-use crate::domain::consent::ConsentMethod;
+use crate::domain::consent::{self, ConsentMethod};
 use crate::error::AppResult;
 use crate::store::{all, all_in, first, js_int, statement, Arg};
 
@@ -17,6 +17,7 @@ pub struct ConsentEvent<'a> {
     pub source: &'a str,
     pub method: ConsentMethod,
     pub ip_hash: Option<&'a str>,
+    /// The raw `User-Agent`; the event stores its hash ([`consent::user_agent_hash`]).
     pub user_agent: Option<&'a str>,
     pub at: &'a str,
 }
@@ -24,6 +25,7 @@ pub struct ConsentEvent<'a> {
 /// The event and the new current state, to go in the caller's batch together.
 pub fn record_statements(db: &Db, e: &ConsentEvent<'_>) -> AppResult<Vec<D1PreparedStatement>> {
     let id = uuid::Uuid::now_v7().to_string();
+    let agent = e.user_agent.map(consent::user_agent_hash);
     let action = if e.granted { "granted" } else { "withdrawn" };
     let event = statement(
         db,
@@ -39,7 +41,7 @@ pub fn record_statements(db: &Db, e: &ConsentEvent<'_>) -> AppResult<Vec<D1Prepa
             Arg::Text(e.source),
             Arg::Text(e.method.as_str()),
             Arg::OptText(e.ip_hash),
-            Arg::OptText(e.user_agent),
+            Arg::OptText(agent.as_deref()),
             Arg::Text(e.at),
         ],
     )?;

@@ -153,9 +153,10 @@ async fn consent_proof_records_text_hash_policy_ip_and_agent(
         );
         ensure!(!event.to_string().contains("198.51."), "raw IP stored");
     }
+    // The browser is kept as the SHA-256 of its User-Agent (README, record of processing).
     ensure_eq!(
         history[0]["user_agent"],
-        "StoryBrowser/1.0",
+        clientela::domain::consent::user_agent_hash("StoryBrowser/1.0").as_str(),
         "agent {}",
         history[0]
     );
