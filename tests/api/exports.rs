@@ -422,6 +422,8 @@ async fn an_export_key_without_the_scope_cannot_start_or_read_exports(
         (json!({"columns": ["password"]}), "columns"),
         (json!({"columns": []}), "columns"),
         (json!({"columns": ["email,name"]}), "columns"),
+        (json!({"format": null}), "format"),
+        (json!({"columns": null}), "columns"),
     ] {
         let reply = app
             .post_json(&start_path, &body, Auth::Bearer(&exporter))
@@ -460,13 +462,14 @@ impl Drop for Disarm<'_> {
 async fn a_redelivered_export_chunk_writes_no_row_twice(app: Arc<TestApp>) -> Result<(), String> {
     let tag = run_tag("crashexport");
     let (segment, members) = segment_of(&app, &tag, MANY)?;
-    // The next eight batches work their first message (a chunk written and committed, the next
-    // one queued), then die before acking: each such chunk's message comes back after its
-    // commit. Eight, so that no message can pass `max_retries` and reach the dead letters.
+    // The next eight batches work every message (the new chunk written and committed, the next
+    // one queued; the chunks already committed met again), then die before acking: every
+    // message comes back after its commit, beside the continuation it queued. Eight, so that no
+    // message can pass `max_retries` and reach the dead letters.
     let guard = Disarm(&app);
     app.sql(&format!(
         "{FAULTS_TABLE}; DELETE FROM queue_faults; \
-         INSERT INTO queue_faults (kind, remaining, crash_after) VALUES ('crash', 8, 1)"
+         INSERT INTO queue_faults (kind, remaining, crash_after) VALUES ('crash', 8, 25)"
     ))?;
     let id = start(&app, &segment, json!({"columns": ["contact_id"]})).await?;
     let doc = ready(&app, &id).await?;

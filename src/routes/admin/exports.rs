@@ -3,7 +3,7 @@
 //! hands out a signed download link good for a day (the file streams from R2).
 
 use chrono::Duration;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use worker::{Request, Response};
 
@@ -26,8 +26,16 @@ const STALLED_SECS: i64 = 120;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ExportInput {
+    #[serde(default, deserialize_with = "present")]
     format: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     columns: Option<Vec<String>>,
+}
+
+/// An optional field that, when present, holds a value: `null` is refused like any wrong type
+/// (the contract says string and array, not null).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// `POST /admin/v1/segments/{id}/exports`: `202 {"id","state"}`; the queue writes the file.

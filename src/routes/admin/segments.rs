@@ -325,7 +325,7 @@ pub mod doc {
             "operationId": "createSegment",
             "summary": "Save a segment; the queue builds its members (state building, then ready)",
             "requestBody": json_body(json!({ "$ref": "#/components/schemas/SegmentInput" })),
-            "responses": admin_errors(with_body_errors(json!({ "201": linked(json_response("created", json!({ "$ref": "#/components/schemas/Segment" })), "/id", &["getSegment", "replaceSegment", "deleteSegment", "exportSegment"]) })))
+            "responses": admin_errors(with_body_errors(json!({ "201": linked(json_response("created", json!({ "$ref": "#/components/schemas/Segment" })), "/id", &["getSegment", "replaceSegment", "deleteSegment", "exportSegment", "startSegmentExport"]) })))
         })
     }
 
