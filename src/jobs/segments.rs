@@ -88,7 +88,9 @@ pub async fn contacts_changed(env: &Env, db: &Db, ids: &[String]) -> AppResult<(
     for f in &mut facts {
         let warmth = temperature(f, now, &thresholds).as_str();
         if f.temperature != warmth {
-            statements.push(segments::set_temperature_statement(db, &f.id, warmth, &at)?);
+            statements.push(segments::set_temperature_statement(
+                db, &f.id, warmth, &at,
+            )?);
             f.temperature = warmth.to_string();
         }
     }
