@@ -274,7 +274,8 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Resp
     let (read_before, written_before) = store::rows_metered();
     let outcome = match resolve(&method, &path) {
         Ok((route, params)) => {
-            let budget = store::budget(&env, &format!("{} {}", route.method, route.path));
+            let what = format!("{} {}", route.method, route.path);
+            let budget = store::budget(&env, &what);
             match admit(route.access, &req, &env, &budget).await {
                 Ok(caller) => {
                     let app = App {
@@ -284,7 +285,10 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Resp
                         ctx,
                         caller,
                     };
-                    (route.handler)(req, &app).await
+                    let answer = (route.handler)(req, &app).await;
+                    // A streamed body (exports) keeps querying after this; its calls are not seen.
+                    store::report_calls(&what, &app.budget);
+                    answer
                 }
                 Err(e) => Err(e),
             }

@@ -10,7 +10,7 @@ use crate::domain::time;
 use crate::jobs::delivery::{self, Outcome};
 use crate::jobs::export;
 use crate::jobs::faults::BatchFaults;
-use crate::jobs::message::{decode, Job};
+use crate::jobs::message::{decode, Job, CONTACT_CHANGES_QUERIES};
 use crate::jobs::segments;
 use crate::store::{self, dead_letters, dead_letters::DeadLetter, Db};
 
@@ -58,10 +58,27 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
         .crash_after()
         .map_or(messages.len(), |k| k.min(messages.len()));
     let mut settles = Vec::with_capacity(worked);
-    // Contact changes are evaluated together: one load of facts and segments for the batch.
+    let decoded: Vec<_> = messages
+        .iter()
+        .take(worked)
+        .map(|m| decode(&body_text(m)))
+        .collect();
+    // Contact changes are evaluated together at the end: one load of facts and segments for
+    // the batch, whose queries are kept aside from the start.
     let mut changed: Vec<(usize, String)> = Vec::new();
-    for (index, message) in messages.iter().take(worked).enumerate() {
-        let job = match decode(&body_text(message)) {
+    let reserve = if decoded
+        .iter()
+        .any(|job| matches!(job, Ok(Job::ContactChanged { .. })))
+    {
+        CONTACT_CHANGES_QUERIES
+    } else {
+        0
+    };
+    // Messages the invocation has no queries left for go back on the queue as new messages
+    // (a retry would count against their attempts and could send them to the dead letters).
+    let mut deferred: Vec<(usize, Job)> = Vec::new();
+    for ((index, message), job) in messages.iter().take(worked).enumerate().zip(decoded) {
+        let job = match job {
             Ok(job) => job,
             Err(reason) => {
                 worker::console_warn!(
@@ -80,6 +97,11 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
             continue;
         }
         budget.set_path(&format!("queue {queue} {}", job.kind()));
+        if budget.remaining() < job.queries_needed() + reserve {
+            deferred.push((index, job));
+            settles.push(Settle::Ack);
+            continue;
+        }
         settles.push(match job {
             Job::ContactChanged { id } => {
                 changed.push((index, id));
@@ -95,6 +117,19 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
             },
         });
     }
+    if !deferred.is_empty() {
+        worker::console_log!(
+            "queue {queue}: {} messages deferred to the next invocation (D1 budget spent)",
+            deferred.len()
+        );
+        let jobs = deferred.iter().map(|(_, job)| job.clone()).collect();
+        if let Err(e) = crate::jobs::enqueue_all(&env, jobs).await {
+            worker::console_error!("queue: deferring messages failed: {e:?}");
+            deferred
+                .iter()
+                .for_each(|(index, _)| settles[*index] = Settle::RetryIn(0));
+        }
+    }
     if !changed.is_empty() && !contacts_changed(&env, &db, &changed, metered).await {
         changed
             .iter()
@@ -106,6 +141,7 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
         messages.iter().for_each(|m| retry(m, 0));
         return;
     }
+    store::report_calls(&format!("queue {queue}"), &budget);
     for (message, settle) in messages.iter().zip(settles) {
         match settle {
             Settle::Ack => message.ack(),

@@ -57,6 +57,11 @@ pub async fn run(env: &Env, cron: &str) {
         }
     };
     let db = &db;
+    run_tasks(env, cron, db).await;
+    store::report_calls(&format!("cron {cron}"), &budget);
+}
+
+async fn run_tasks(env: &Env, cron: &str, db: &Db) {
     if let Err(e) = sweep_outbox(env, db).await {
         worker::console_error!("cron {cron}: outbox sweep failed: {e:?}");
     }

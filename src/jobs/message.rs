@@ -23,7 +23,62 @@ pub enum Job {
     ExportChunk { id: String, chunk: i64 },
 }
 
+/// The two queues. `JOBS` carries small, fixed-cost messages (an email, a contact's segments),
+/// many per batch. `WORK` carries chunked jobs that spend most of an invocation's D1 budget
+/// (rebuilds, exports, the daily tasks): one message per batch, so each chunk may take the whole
+/// budget and a batch of them can never pass it together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueBinding {
+    Jobs,
+    Work,
+}
+
+impl QueueBinding {
+    /// The producer binding's name in wrangler.toml.
+    pub fn name(self) -> &'static str {
+        match self {
+            QueueBinding::Jobs => "JOBS",
+            QueueBinding::Work => "WORK",
+        }
+    }
+
+    pub fn misconfigured(self) -> &'static str {
+        match self {
+            QueueBinding::Jobs => "queue binding JOBS",
+            QueueBinding::Work => "queue binding WORK",
+        }
+    }
+}
+
+/// D1 calls one `DeliverEmail` makes: claim (two) and the outcome.
+const DELIVERY_QUERIES: u32 = 3;
+/// The least a chunked job needs to make progress: read where it is, write one chunk, and
+/// bookkeeping. It takes whatever else the invocation has left.
+pub const CHUNK_QUERIES_MIN: u32 = 4;
+/// D1 calls the consumer keeps for a batch's contact changes, evaluated together at its end:
+/// facts, live segments (a few pages), temperatures and memberships in one write batch.
+pub const CONTACT_CHANGES_QUERIES: u32 = 8;
+
 impl Job {
+    /// Which queue carries this job.
+    pub fn queue(&self) -> QueueBinding {
+        match self {
+            Job::DeliverEmail { .. } | Job::ContactChanged { .. } => QueueBinding::Jobs,
+            _ => QueueBinding::Work,
+        }
+    }
+
+    /// D1 calls a message of this kind needs before it starts: the consumer defers a message
+    /// to a later invocation rather than start it without them.
+    pub fn queries_needed(&self) -> u32 {
+        match self {
+            Job::DeliverEmail { .. } => DELIVERY_QUERIES,
+            // Counted once per batch (see CONTACT_CHANGES_QUERIES).
+            Job::ContactChanged { .. } => 0,
+            _ => CHUNK_QUERIES_MIN,
+        }
+    }
+
     /// The job's `type` tag, as it travels in the envelope.
     pub fn kind(&self) -> &'static str {
         match self {

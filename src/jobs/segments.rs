@@ -21,9 +21,12 @@ use crate::store::segments::{self, SegmentState};
 
 /// Contacts per set-based rebuild statement pair.
 const REBUILD_CHUNK: usize = 2000;
-/// Wall time one rebuild message may spend before handing the rest to the next message. The
-/// work is D1's (set-based SQL), so the Worker's own CPU time stays far below its limit.
+/// Wall time one rebuild message may spend before handing the rest to the next message, so one
+/// rebuild does not hold the database's only writer for long. The work is D1's (set-based SQL),
+/// so the Worker's own CPU time stays far below its limit.
 const REBUILD_BUDGET_MS: i64 = 8000;
+/// D1 calls per rebuild chunk: where the chunk ends, then its statements in one batch.
+const QUERIES_PER_CHUNK: u32 = 2;
 /// Rows per multi-row membership insert (two bindings per row besides the segment and time).
 const MEMBERS_PER_STATEMENT: usize = 90;
 
@@ -88,9 +91,7 @@ pub async fn contacts_changed(env: &Env, db: &Db, ids: &[String]) -> AppResult<(
     for f in &mut facts {
         let warmth = temperature(f, now, &thresholds).as_str();
         if f.temperature != warmth {
-            statements.push(segments::set_temperature_statement(
-                db, &f.id, warmth, &at,
-            )?);
+            statements.push(segments::set_temperature_statement(db, &f.id, warmth, &at)?);
             f.temperature = warmth.to_string();
         }
     }
@@ -147,8 +148,8 @@ fn membership_statements(
     Ok(statements)
 }
 
-/// `SegmentRebuild`: recompute chunks after `cursor` until done or out of budget, then hand the
-/// rest to a new message. A message for a replaced or deleted segment is dropped.
+/// `SegmentRebuild`: recompute chunks after `cursor` until done or out of budget (time, or the
+/// invocation's D1 queries), then hand the rest to a new message. A message for a replaced or deleted segment is dropped.
 pub async fn rebuild_chunk(
     env: &Env,
     db: &Db,
@@ -186,7 +187,10 @@ pub async fn rebuild_chunk(
             None => return Ok(Outcome::Done),
             Some(next) => cursor = next,
         }
-        if (time::now() - started).num_milliseconds() > REBUILD_BUDGET_MS {
+        // Out of time or out of queries (the invocation's D1 budget): the rest is a new message.
+        if (time::now() - started).num_milliseconds() > REBUILD_BUDGET_MS
+            || db.budget().remaining() < QUERIES_PER_CHUNK
+        {
             enqueue(
                 env,
                 Job::SegmentRebuild {

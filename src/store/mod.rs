@@ -105,6 +105,13 @@ pub fn budget(env: &Env, path: &str) -> Rc<Budget> {
     ))
 }
 
+/// `make bench` reads the D1 calls of each invocation from this line (when `D1_ROW_METER=on`).
+pub fn report_calls(what: &str, budget: &Budget) {
+    if METER_ON.with(Cell::get) {
+        worker::console_log!("d1-calls {what} used={}", budget.used());
+    }
+}
+
 /// Logs the passed limit (the line operators and tests look for) and fails the invocation.
 fn exceeded(e: budget::Exceeded) -> AppError {
     worker::console_error!("platform limit exceeded: {e}");

@@ -332,7 +332,10 @@ fn spawn_wrangler(
         // The platform-limits guard with the free plan's budget: any request, queue batch or
         // cron run that would pass a Cloudflare limit fails its story here, not in production.
         .args(["--var", "PLATFORM_LIMITS:enforce"])
-        .args(["--var", &format!("D1_QUERIES_PER_INVOCATION:{QUERIES_PER_INVOCATION}")]);
+        .args([
+            "--var",
+            &format!("D1_QUERIES_PER_INVOCATION:{QUERIES_PER_INVOCATION}"),
+        ]);
     for (name, value) in extra {
         cmd.args(["--var", &format!("{name}:{value}")]);
     }
@@ -395,8 +398,11 @@ impl TestApp {
     /// rotated key, a retired bootstrap key): what an operator's redeploy does. Serial tests
     /// only; it ends when the returned runtime is dropped.
     pub async fn redeployed(&self, vars: &[(&str, &str)]) -> Result<(Runtime, String), String> {
+        // One log per redeploy, all named after this run, for `platform_limits_held`.
+        static REDEPLOYS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = REDEPLOYS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log = root().join(format!(
-            "target/it-wrangler-redeployed-{}.log",
+            "target/it-wrangler-redeployed-{n}-{}.log",
             std::process::id()
         ));
         launch(&self.client, &self.state, &self.webhook, vars, &log).await
@@ -436,6 +442,11 @@ pub async fn run(
     let mut results = run_batch(&app, concurrent, 4, TEST_TIME_LIMIT).await;
     results.extend(run_batch(&app, serial, 1, TEST_TIME_LIMIT).await);
     results.extend(run_batch(&app, last, 1, LAST_TIME_LIMIT).await);
+    results.push((
+        "no_invocation_passed_a_platform_limit",
+        platform_limits_held(runtime_log),
+        Duration::ZERO,
+    ));
     let failed: Vec<_> = results.iter().filter(|(_, r, _)| r.is_err()).collect();
     for (name, r, _) in &failed {
         if let Err(e) = r {
@@ -459,6 +470,41 @@ pub async fn run(
 }
 
 type Outcome = (&'static str, Result<(), String>, Duration);
+
+/// Every story ran under the platform-limits guard (`PLATFORM_LIMITS=enforce` at the free plan's
+/// budget): a request, queue batch or cron run that passed a limit logged
+/// `platform limit exceeded:`, and that fails the run even when the story's own checks passed
+/// (a queue batch that passed the limit is retried and may still end right, but would die in
+/// production). Reads this runtime's log and its redeploys' (`…-redeployed-<pid>.log`).
+fn platform_limits_held(runtime_log: &std::path::Path) -> Result<(), String> {
+    let pid = runtime_log
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.rsplit('-').next())
+        .unwrap_or_default()
+        .to_string();
+    let dir = runtime_log.parent().unwrap_or(std::path::Path::new("."));
+    let mut passed: Vec<String> = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| e.to_string())?.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !(name.starts_with("it-wrangler") && name.ends_with(&format!("-{pid}.log"))) {
+            continue;
+        }
+        let log = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        passed.extend(
+            log.lines()
+                .filter(|l| l.contains("platform limit exceeded:"))
+                .map(str::to_string),
+        );
+    }
+    match passed.first() {
+        None => Ok(()),
+        Some(first) => Err(format!(
+            "{} invocations passed a platform limit; the first: {first}",
+            passed.len()
+        )),
+    }
+}
 
 const TEST_TIME_LIMIT: Duration = Duration::from_secs(120);
 /// Tests that take long for a reason of their own, with a limit that keeps them far from it on a
@@ -743,7 +789,9 @@ impl TestApp {
         format!("2001:db8:{:x}:{:x}", n >> 16, n & 0xffff)
     }
 
-    /// Returns once every queue message sent before the call has been worked, and any that a
+    /// Returns once every `JOBS` queue message (emails, contact changes; not the chunked jobs of
+    /// the `WORK` queue, which stories await by their visible end) sent before the call has been
+    /// worked, and any that a
     /// batch before then handed back for an immediate retry: the positive signal to wait for
     /// before asserting that queued work did *not* do something. Two marker emails go through the
     /// queue one after the other. The runtime works one batch at a time, in order, so the first

@@ -10,6 +10,7 @@ mod browser;
 mod exports;
 mod import;
 mod lifetimes;
+mod limits;
 mod me;
 mod migrations;
 mod orders;
@@ -57,6 +58,7 @@ fn main() {
         serial.extend(segments::serial_tests());
         serial.extend(trust::serial_tests());
         serial.extend(queue_faults::serial_tests());
+        serial.extend(limits::serial_tests());
         serial.extend(exports::serial_tests());
         let last = schema::last_tests();
         let passed = harness::run(app, all, serial, last, &wrangler.log).await;

@@ -501,6 +501,9 @@ async fn days_pass_and_the_daily_run_keeps_time_relative_segments_right(
     let id = created["id"].as_str().ok_or("no id")?.to_string();
     ready_segment(&app, &id, 1).await?;
     eventually_members(&app, &id, &[&fading, &fresh]).await?;
+    // Temperature follows the order on the JOBS queue; the rebuild ran on the WORK queue, which
+    // may finish first.
+    app.queue_caught_up().await?;
     let fresh_contact = contact(&app, &fresh).await?.ok_or("gone")?;
     ensure_eq!(
         fresh_contact["stats"]["temperature"],
