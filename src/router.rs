@@ -18,7 +18,9 @@ use crate::domain::scope::Scope;
 use crate::error::{AppError, AppResult};
 use crate::http::app::{AdminCall, App, Caller, PersonCall};
 use crate::http::{auth, response, session};
-use crate::routes::{admin, confirm, embed, forms, health, me, openapi, surveys, unsubscribe};
+use crate::routes::{
+    admin, confirm, embed, exports, forms, health, me, openapi, surveys, unsubscribe,
+};
 use crate::store::{self, Budget, Db};
 use std::rc::Rc;
 
@@ -154,6 +156,9 @@ pub const ROUTES: &[Route] = &[
     route(PUT,    "/admin/v1/segments/{id}",              SEGMENTS,       handler!(admin::segments::replace),          admin::segments::doc::replace),
     route(DELETE, "/admin/v1/segments/{id}",              SEGMENTS,       handler!(admin::segments::delete),           admin::segments::doc::delete),
     route(GET,    "/admin/v1/segments/{id}/export.csv",   EXPORTS,        handler!(admin::segments::export),           admin::segments::doc::export),
+    route(POST,   "/admin/v1/segments/{id}/exports",      EXPORTS,        handler!(admin::exports::create),            admin::exports::doc::create),
+    route(GET,    "/admin/v1/exports/{id}",               EXPORTS,        handler!(admin::exports::get),               admin::exports::doc::get),
+    route(GET,    "/v1/exports/{id}/download",            PUBLIC,         handler!(exports::download),                 exports::doc::download),
     route(GET,    "/admin",                               PUBLIC,         handler!(admin::page),                       admin::doc::page),
     route(POST,   "/v1/me/link",                          PUBLIC,         handler!(me::request_link),                  me::doc::request_link),
     route(POST,   "/v1/me/session",                       PUBLIC,         handler!(me::start_session),                 me::doc::start_session),

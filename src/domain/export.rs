@@ -195,6 +195,14 @@ pub fn ndjson_line(columns: &[ExportColumn], row: &ExportRow) -> String {
     line
 }
 
+/// Members one invocation can stream whole with `queries` D1 calls left, reading pages of
+/// `page` rows: `n` members take `n / page + 1` queries (the last page, short or empty, ends
+/// the stream), so at most `queries × page − 1` fit. A larger segment must be refused up front:
+/// once the 200 is sent, running out of queries can only cut the file short.
+pub fn streamable_members(queries: u32, page: usize) -> u64 {
+    (u64::from(queries) * page as u64).saturating_sub(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +240,18 @@ mod tests {
                 ExportColumn::UnsubscribeUrl
             ]
         );
+    }
+
+    #[test]
+    fn a_stream_fits_its_members_and_the_page_that_ends_it() {
+        // Every page count a segment of n members needs stays within the queries left.
+        for (queries, page) in [(1u32, 3usize), (44, 3), (44, 500), (1000, 500)] {
+            let fits = streamable_members(queries, page);
+            let needed = |n: u64| n / page as u64 + 1;
+            assert!(needed(fits) <= u64::from(queries), "{queries} {page}");
+            assert!(needed(fits + 1) > u64::from(queries), "{queries} {page}");
+        }
+        assert_eq!(streamable_members(0, 500), 0);
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub enum LinkPurpose {
     UnsubscribeMarketing,
     /// Withdraws `satisfaction_surveys`, nothing else.
     UnsubscribeSurveys,
+    /// Downloads one finished segment export (the id is the export's, not a contact's); issued
+    /// to an API key holding `exports` by `GET /admin/v1/exports/{id}`, good for a day.
+    ExportDownload,
 }
 
 impl LinkPurpose {
@@ -37,6 +40,7 @@ impl LinkPurpose {
             LinkPurpose::Preferences => "p",
             LinkPurpose::UnsubscribeMarketing => "u",
             LinkPurpose::UnsubscribeSurveys => "s",
+            LinkPurpose::ExportDownload => "d",
         }
     }
 
@@ -45,6 +49,7 @@ impl LinkPurpose {
             LinkPurpose::Preferences,
             LinkPurpose::UnsubscribeMarketing,
             LinkPurpose::UnsubscribeSurveys,
+            LinkPurpose::ExportDownload,
         ]
         .into_iter()
         .find(|p| p.code() == code)
@@ -54,6 +59,7 @@ impl LinkPurpose {
     pub fn lifetime(self) -> Duration {
         match self {
             LinkPurpose::Preferences => Duration::days(90),
+            LinkPurpose::ExportDownload => Duration::hours(24),
             LinkPurpose::UnsubscribeMarketing | LinkPurpose::UnsubscribeSurveys => {
                 Duration::days(400)
             }
@@ -63,7 +69,7 @@ impl LinkPurpose {
     /// The consent purpose an unsubscribe link withdraws.
     pub fn withdraws(self) -> Option<&'static str> {
         match self {
-            LinkPurpose::Preferences => None,
+            LinkPurpose::Preferences | LinkPurpose::ExportDownload => None,
             LinkPurpose::UnsubscribeMarketing => Some("marketing_email"),
             LinkPurpose::UnsubscribeSurveys => Some("satisfaction_surveys"),
         }
@@ -251,6 +257,27 @@ mod tests {
         assert!(!is_signed_link_shaped(
             "q1w2e3r4t5y6u7i8o9p0-_AbCdEfGhIjKlMnOpQrStU"
         ));
+    }
+
+    /// An export's download link opens that export only, and only for a day.
+    #[test]
+    fn an_export_download_link_lasts_a_day_and_is_no_other_link() {
+        let export_id = "01970000-0000-7000-8000-00000000000e";
+        let d = sign(&keys(), export_id, LinkPurpose::ExportDownload, 0, at(0));
+        let v = verify(&keys(), &d, LinkPurpose::ExportDownload, at(0)).unwrap();
+        assert_eq!(v.contact_id, export_id);
+        let hours = |h: i64| at(0) + Duration::hours(h);
+        assert!(verify(&keys(), &d, LinkPurpose::ExportDownload, hours(23)).is_some());
+        assert!(verify(&keys(), &d, LinkPurpose::ExportDownload, hours(25)).is_none());
+        for other in [LinkPurpose::Preferences, LinkPurpose::UnsubscribeMarketing] {
+            assert_eq!(verify(&keys(), &d, other, at(0)), None);
+        }
+        let p = sign(&keys(), export_id, LinkPurpose::Preferences, 0, at(0));
+        assert_eq!(
+            verify(&keys(), &p, LinkPurpose::ExportDownload, at(0)),
+            None
+        );
+        assert_eq!(LinkPurpose::ExportDownload.withdraws(), None);
     }
 
     #[test]

@@ -107,6 +107,12 @@ pub struct MemberExport {
 impl MemberExport {
     /// The bytes of the page after `after`, and the cursor of the next page (none at the end).
     pub async fn page(&self, after: &str) -> AppResult<(Vec<u8>, Option<String>)> {
+        let (bytes, next, _) = self.page_counted(after).await?;
+        Ok((bytes, next))
+    }
+
+    /// [`page`](Self::page) and how many rows it holds (a CSV row may span lines).
+    pub async fn page_counted(&self, after: &str) -> AppResult<(Vec<u8>, Option<String>, usize)> {
         let members = segments::export_page(
             &self.db,
             &self.segment_id,
@@ -126,6 +132,7 @@ impl MemberExport {
                 ExportColumn::PreferencesUrl | ExportColumn::UnsubscribeUrl
             )
         });
+        let rows = members.len();
         let mut out = String::new();
         for m in members {
             let links = if wants_links {
@@ -143,7 +150,7 @@ impl MemberExport {
                 out.push_str(&csv_line(&self.columns, &row));
             }
         }
-        Ok((out.into_bytes(), next))
+        Ok((out.into_bytes(), next, rows))
     }
 
     /// The unsubscribe link withdraws the segment's own purpose; purposes without a one-click

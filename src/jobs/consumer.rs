@@ -8,6 +8,7 @@ use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage
 
 use crate::domain::time;
 use crate::jobs::delivery::{self, Outcome};
+use crate::jobs::export;
 use crate::jobs::faults::BatchFaults;
 use crate::jobs::message::{decode, Job, CONTACT_CHANGES_QUERIES};
 use crate::jobs::segments;
@@ -224,6 +225,7 @@ async fn run(env: &Env, db: &Db, job: &Job) -> crate::error::AppResult<Outcome> 
             version,
             cursor,
         } => segments::rebuild_chunk(env, db, id, *version, cursor).await,
+        Job::ExportChunk { id, chunk } => export::write_chunk(env, db, id, *chunk).await,
         // Batched in `consume`.
         Job::ContactChanged { id } => {
             segments::contacts_changed(env, db, std::slice::from_ref(id)).await?;

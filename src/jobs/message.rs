@@ -19,6 +19,8 @@ pub enum Job {
         version: i64,
         cursor: String,
     },
+    /// Write chunk `chunk` of export `id` to R2 if it is the next one (see `jobs::export`).
+    ExportChunk { id: String, chunk: i64 },
 }
 
 /// The two queues. `JOBS` carries small, fixed-cost messages (an email, a contact's segments),
@@ -83,6 +85,7 @@ impl Job {
             Job::DeliverEmail { .. } => "deliver_email",
             Job::ContactChanged { .. } => "contact_changed",
             Job::SegmentRebuild { .. } => "segment_rebuild",
+            Job::ExportChunk { .. } => "export_chunk",
         }
     }
 }
@@ -149,6 +152,10 @@ mod tests {
                 id: "s".into(),
                 version: 2,
                 cursor: String::new(),
+            },
+            Job::ExportChunk {
+                id: "e".into(),
+                chunk: 3,
             },
         ] {
             let json = serde_json::to_value(Envelope::v1(job.clone())).unwrap();

@@ -3,6 +3,7 @@
 pub mod consumer;
 pub mod cron;
 pub mod delivery;
+pub mod export;
 pub mod faults;
 pub mod message;
 pub mod segments;

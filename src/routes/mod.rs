@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod confirm;
 pub mod embed;
+pub mod exports;
 pub mod forms;
 pub mod health;
 pub mod me;

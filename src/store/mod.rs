@@ -6,6 +6,7 @@ pub mod consents;
 pub mod contacts;
 pub mod dead_letters;
 pub mod erasure;
+pub mod exports;
 #[cfg(feature = "faults")]
 pub mod faults;
 pub mod forms;

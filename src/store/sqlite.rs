@@ -13,6 +13,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../migrations/0001_trust_model.sql"),
     ),
     (
+        "0003_exports.sql",
+        include_str!("../../migrations/0003_exports.sql"),
+    ),
+    (
         "0005_smaller_rows.sql",
         include_str!("../../migrations/0005_smaller_rows.sql"),
     ),

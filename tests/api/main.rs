@@ -7,6 +7,7 @@ mod webhook;
 
 mod admin_keys;
 mod browser;
+mod exports;
 mod import;
 mod lifetimes;
 mod limits;
@@ -58,6 +59,7 @@ fn main() {
         serial.extend(trust::serial_tests());
         serial.extend(queue_faults::serial_tests());
         serial.extend(limits::serial_tests());
+        serial.extend(exports::serial_tests());
         let last = schema::last_tests();
         let passed = harness::run(app, all, serial, last, &wrangler.log).await;
         drop(wrangler);

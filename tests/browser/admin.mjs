@@ -1,7 +1,8 @@
 // The marketer's page in headless Chromium: the admin API creates a signup form, three people sign
 // up through it from the shop, and a segment picks two of them (one named like a spreadsheet
 // formula). The marketer opens /admin, is refused with a wrong key, signs in with the real one,
-// sees the segment ready with 2 contacts and downloads it as CSV (and NDJSON): the file has the
+// sees the segment ready with 2 contacts and downloads it as CSV (and NDJSON) through an export job
+// with a progress bar and a signed download link: the file has the
 // default columns (no links), only the two contacts and the formula neutralised; asked for by name,
 // the API adds absolute signed links. The
 // forms and surveys sections show the new form's embed code and a survey's results; on a phone
@@ -273,29 +274,46 @@ run('admin', async (t) => {
   });
 
   let csvText = '';
-  await t.check(`Download CSV is busy while the export runs, then saves ${csvFile}`, async () => {
-    const exportPath = `/admin/v1/segments/${segmentId}/export.csv`;
-    let release, auth = null;
+  await t.check(`Download CSV starts an export job, shows its progress, then saves ${csvFile}`, async () => {
+    const startPath = `/admin/v1/segments/${segmentId}/exports`;
+    let release, auth = null, body = null;
     const held = new Promise((r) => { release = r; });
-    const isExport = (u) => u.href === `${base}${exportPath}`;
-    await context.route(isExport, async (route) => { auth = route.request().headers().authorization; await held; await route.continue(); });
+    const isStart = (u) => u.href === `${base}${startPath}`;
+    const isDownload = (u) => u.origin === base && /^\/v1\/exports\/[^/]+\/download$/.test(u.pathname);
+    await context.route(isStart, async (route) => {
+      auth = route.request().headers().authorization;
+      body = route.request().postDataJSON();
+      await held;
+      await route.continue();
+    });
     const button = row.locator('button[data-action=csv]');
-    const downloadEvent = page.waitForEvent('download', { timeout: 20_000 });
-    const responseEvent = page.waitForResponse((r) => isExport(new URL(r.url())), { timeout: 20_000 });
+    const downloadEvent = page.waitForEvent('download', { timeout: 30_000 });
+    const responseEvent = page.waitForResponse((r) => isDownload(new URL(r.url())), { timeout: 30_000 });
+    const readyEvent = page.waitForResponse(async (r) => {
+      if (!new URL(r.url()).pathname.startsWith('/admin/v1/exports/')) return false;
+      try { return (await r.json()).state === 'ready'; } catch { return false; }
+    }, { timeout: 30_000 });
     await button.click();
-    await poll(() => auth !== null, { timeoutMs: 5_000, what: 'the export request' });
-    assertEq(auth, `Bearer ${adminKey}`, 'Authorization of the export request');
-    assertEq(await button.getAttribute('aria-disabled'), 'true', 'aria-disabled while downloading');
-    assert((await button.innerText()).includes('Preparing'), `button text while downloading: ${await button.innerText()}`);
+    await poll(() => auth !== null, { timeoutMs: 5_000, what: 'the request starting the export' });
+    assertEq(auth, `Bearer ${adminKey}`, 'Authorization of the request starting the export');
+    assertEq(body, { format: 'csv' }, 'the export asked for');
+    assertEq(await button.getAttribute('aria-disabled'), 'true', 'aria-disabled while exporting');
+    assert((await button.innerText()).includes('Preparing'), `button text while exporting: ${await button.innerText()}`);
+    const bar = row.getByRole('progressbar', { name: /Exporting segment-admin-test-/ });
+    assertEq(await bar.count(), 1, 'a labelled progress bar while the export runs');
     release();
-    const [download, response] = await Promise.all([downloadEvent, responseEvent]);
-    await context.unroute(isExport);
-    assertEq(response.status(), 200, 'export status');
-    assert((response.headers()['content-type'] || '').startsWith('text/csv'), `export content-type: ${response.headers()['content-type']}`);
+    const [download, response, readyAnswer] = await Promise.all([downloadEvent, responseEvent, readyEvent]);
+    await context.unroute(isStart);
+    const status = await readyAnswer.json();
+    assertEq([status.rows, status.total], [2, 2], 'rows written of the segment size when ready');
+    assertEq(response.status(), 200, 'download status');
+    assert((response.headers()['content-type'] || '').startsWith('text/csv'), `download content-type: ${response.headers()['content-type']}`);
+    assertEq((await response.request().allHeaders()).authorization, undefined, 'the signed link needs no key');
     assertEq(download.suggestedFilename(), csvFile, 'file name');
     csvText = fs.readFileSync(await download.path(), 'utf8');
     await poll(async () => (await button.getAttribute('aria-disabled')) === null, { timeoutMs: 5_000, what: 'the button to be usable again' });
     assert((await button.innerText()).includes('Download CSV'), 'the button label comes back');
+    assertEq(await bar.count(), 0, 'the progress bar goes once the file is saved');
     await page.waitForFunction((f) => document.getElementById('admin-status').textContent.includes(f), csvFile);
     assertEq((await page.locator('#segments-alert').innerText()).trim(), '', 'no error shown');
   });
@@ -344,7 +362,7 @@ run('admin', async (t) => {
     const lines = fs.readFileSync(await download.path(), 'utf8').split('\n').filter((l) => l.trim());
     const emails = lines.map((l) => JSON.parse(l).email).sort();
     assertEq(emails, [...inEmails].sort(), 'emails in the NDJSON export');
-    assert(seen.filter((s) => s.path.endsWith('?format=ndjson')).every((s) => s.auth === `Bearer ${adminKey}`), 'the NDJSON call sends the key');
+    assert(seen.filter((s) => s.path.includes('/exports')).every((s) => s.auth === `Bearer ${adminKey}`), 'the export calls send the key');
   });
 
   await t.check('the forms section lists the new form with its id and a copy-able embed code', async () => {

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod contacts;
 pub mod dead_letters;
+pub mod exports;
 pub mod forms;
 pub mod import;
 pub mod keys;

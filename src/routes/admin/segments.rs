@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use crate::domain::consent::Purpose;
-use crate::domain::export::{csv_header, parse_columns};
+use crate::domain::export::{csv_header, parse_columns, streamable_members};
 use crate::domain::scope::Scope;
 use crate::domain::segment::{parse_rule, DEFAULT_PURPOSE};
 use crate::domain::time;
@@ -19,10 +19,9 @@ use crate::http::app::AdminCall;
 use crate::http::app::{only_params, param_value, query_pairs, App};
 use crate::http::body::{read_json, JSON_LIMIT};
 use crate::http::response;
-use crate::store::{self, audit, segments};
+use crate::jobs::export::EXPORT_PAGE;
+use crate::store::{self, audit, exports, segments};
 
-/// Members per D1 query while exporting.
-const EXPORT_PAGE: usize = 500;
 /// Contacts shown by a preview.
 const SAMPLE: u32 = 10;
 const MAX_NAME_LEN: usize = 200;
@@ -221,7 +220,9 @@ pub async fn preview(mut req: Request, app: &App) -> AppResult<Response> {
 }
 
 /// `GET /admin/v1/segments/{id}/export.csv`: streamed CSV (or `?format=ndjson`), one keyset page
-/// of members at a time.
+/// of members at a time, for segments one request can stream whole within its D1 budget. A larger
+/// one is refused with `409 export_too_large` before anything is sent (a stream that ran out of
+/// queries would end a 200 short); `POST …/exports` exports any size through the queue.
 pub async fn export(req: Request, app: &App) -> AppResult<Response> {
     let call = app.admin()?;
     let pairs = query_pairs(&req)?;
@@ -236,6 +237,20 @@ pub async fn export(req: Request, app: &App) -> AppResult<Response> {
     let row = segments::find(&call.db, app.param("id")?)
         .await?
         .ok_or(AppError::NotFound)?;
+    let page_size = call.config.chunk(EXPORT_PAGE);
+    // What the stream may spend: the budget left once this count and the audit entry are made.
+    let for_pages = call.db.budget().remaining().saturating_sub(2);
+    let fits = streamable_members(for_pages, page_size);
+    if exports::members_up_to(&call.db, &row.id, fits.saturating_add(1)).await? > fits {
+        return Err(AppError::Conflict {
+            code: "export_too_large",
+            message: format!(
+                "this segment is larger than one request can stream ({fits} contacts); \
+                 start an export job with POST /admin/v1/segments/{}/exports",
+                row.id
+            ),
+        });
+    }
     store::batch(
         &call.db,
         vec![audit::record(
@@ -251,7 +266,6 @@ pub async fn export(req: Request, app: &App) -> AppResult<Response> {
     )
     .await?;
 
-    let page_size = call.config.chunk(EXPORT_PAGE);
     let export = MemberExport {
         db: app.db()?,
         config: call.config.clone(),
@@ -311,7 +325,7 @@ pub mod doc {
             "operationId": "createSegment",
             "summary": "Save a segment; the queue builds its members (state building, then ready)",
             "requestBody": json_body(json!({ "$ref": "#/components/schemas/SegmentInput" })),
-            "responses": admin_errors(with_body_errors(json!({ "201": linked(json_response("created", json!({ "$ref": "#/components/schemas/Segment" })), "/id", &["getSegment", "replaceSegment", "deleteSegment", "exportSegment"]) })))
+            "responses": admin_errors(with_body_errors(json!({ "201": linked(json_response("created", json!({ "$ref": "#/components/schemas/Segment" })), "/id", &["getSegment", "replaceSegment", "deleteSegment", "exportSegment", "startSegmentExport"]) })))
         })
     }
 
@@ -383,7 +397,8 @@ pub mod doc {
             "responses": admin_errors(json!({
                 "200": { "description": "the members", "content": { "text/csv": { "schema": { "type": "string" } }, "application/x-ndjson": { "schema": { "type": "string" } } } },
                 "400": error_response("unknown column or format"),
-                "404": error_response("no such segment")
+                "404": error_response("no such segment"),
+                "409": error_response("`export_too_large`: more members than one request can stream within its D1 budget; start an export job with `POST /admin/v1/segments/{id}/exports`")
             }))
         })
     }
