@@ -7,10 +7,16 @@ use super::Arg;
 
 const SCHEMA: &str = include_str!("../../schema.sql");
 /// Every file of `migrations/`, in order; a test fails when one is missing from this list.
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_trust_model.sql",
-    include_str!("../../migrations/0001_trust_model.sql"),
-)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_trust_model.sql",
+        include_str!("../../migrations/0001_trust_model.sql"),
+    ),
+    (
+        "0004_bounded_reads.sql",
+        include_str!("../../migrations/0004_bounded_reads.sql"),
+    ),
+];
 
 /// An empty database at the current schema: `schema.sql`, then each migration.
 pub fn fresh_database() -> Connection {
@@ -36,6 +42,21 @@ pub fn run(db: &Connection, plan: &[(&str, Vec<Arg<'_>>)]) -> Vec<usize> {
         .collect();
     db.execute_batch("COMMIT").expect("commit");
     changed
+}
+
+/// SQLite's plan for `sql` (every parameter bound to NULL), one step per line: what a test
+/// reads to prove a query walks an index instead of scanning or sorting a whole table.
+pub fn query_plan(db: &Connection, sql: &str) -> String {
+    let mut plan = db
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let nulls = vec![Value::Null; plan.parameter_count()];
+    let steps = plan
+        .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+        .expect("query plan")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("plan rows");
+    steps.join("\n")
 }
 
 fn value(arg: &Arg<'_>) -> Value {
