@@ -6,7 +6,7 @@ use worker::D1PreparedStatement;
 
 use crate::domain::survey::{ChoiceTally, ResultTotals, StoredResponse, SurveyDefinition};
 use crate::error::{AppError, AppResult};
-use crate::store::{all, first, js_int, statement, Arg};
+use crate::store::{all, all_in, first, js_int, statement, Arg};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct SurveyRow {
@@ -141,20 +141,55 @@ pub async fn invitation_by_token_hash(
     .await
 }
 
-#[derive(Deserialize)]
-struct IdRow {
-    id: String,
+/// An order an invitation may be about: its internal id by the shop's `external_id`.
+#[derive(Debug, Deserialize)]
+pub struct OrderRef {
+    pub id: String,
+    pub external_id: String,
 }
 
-/// The internal id of the shop's order `external_id`, if it exists.
-pub async fn order_id_by_external_id(db: &Db, external_id: &str) -> AppResult<Option<String>> {
-    let row: Option<IdRow> = first(
+/// The orders among these external ids (at most [`crate::store::LOOKUP_CHUNK`] per call).
+pub async fn orders_by_external_id(db: &Db, external_ids: &[&str]) -> AppResult<Vec<OrderRef>> {
+    all_in(
         db,
-        "SELECT id FROM orders WHERE external_id = ?1",
-        &[Arg::Text(external_id)],
+        "SELECT id, external_id FROM orders WHERE external_id IN ({})",
+        external_ids,
     )
-    .await?;
-    Ok(row.map(|r| r.id))
+    .await
+}
+
+/// What an invitation needs of a known contact: where to write, the link epoch and the locale
+/// of the email, and the hash it was found by.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InviteeRow {
+    pub id: String,
+    pub email: String,
+    pub email_hash: String,
+    pub locale: Option<String>,
+    #[serde(deserialize_with = "js_int::int")]
+    pub link_epoch: i64,
+}
+
+const INVITEE_COLUMNS: &str = "id, email, email_hash, locale, link_epoch";
+
+/// The contacts among these email hashes (at most [`crate::store::LOOKUP_CHUNK`] per call).
+pub async fn invitees_by_email_hash(db: &Db, hashes: &[&str]) -> AppResult<Vec<InviteeRow>> {
+    all_in(
+        db,
+        &format!("SELECT {INVITEE_COLUMNS} FROM contacts WHERE email_hash IN ({{}})"),
+        hashes,
+    )
+    .await
+}
+
+/// The contacts among these ids (at most [`crate::store::LOOKUP_CHUNK`] per call).
+pub async fn invitees_by_id(db: &Db, ids: &[&str]) -> AppResult<Vec<InviteeRow>> {
+    all_in(
+        db,
+        &format!("SELECT {INVITEE_COLUMNS} FROM contacts WHERE id IN ({{}})"),
+        ids,
+    )
+    .await
 }
 
 pub struct NewResponse<'a> {
