@@ -238,11 +238,7 @@ fn unique<'a>(keys: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     keys.into_iter().filter(|k| seen.insert(*k)).collect()
 }
 
-async fn look_up(
-    db: &Db,
-    targets: &[InvitationTarget],
-    parsed: &[Parsed<'_>],
-) -> AppResult<Known> {
+async fn look_up(db: &Db, targets: &[InvitationTarget], parsed: &[Parsed<'_>]) -> AppResult<Known> {
     let mut known = Known::default();
     let externals = unique(targets.iter().filter_map(|t| t.order_id.as_deref()));
     for chunk in externals.chunks(LOOKUP_CHUNK) {

@@ -10,7 +10,7 @@ use crate::domain::time;
 use crate::jobs::delivery::{self, Outcome};
 use crate::jobs::faults::BatchFaults;
 use crate::jobs::message::{decode, Job};
-use crate::jobs::segments;
+use crate::jobs::{segment_purge, segments};
 use crate::store::{self, dead_letters, dead_letters::DeadLetter, Db};
 
 /// Delay before retrying a job that failed unexpectedly (D1 hiccup, missing binding).
@@ -188,6 +188,7 @@ async fn run(env: &Env, db: &Db, job: &Job) -> crate::error::AppResult<Outcome> 
             version,
             cursor,
         } => segments::rebuild_chunk(env, db, id, *version, cursor).await,
+        Job::SegmentPurge { id } => segment_purge::purge_chunk(env, db, id).await,
         // Batched in `consume`.
         Job::ContactChanged { id } => {
             segments::contacts_changed(env, db, std::slice::from_ref(id)).await?;

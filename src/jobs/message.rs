@@ -19,6 +19,8 @@ pub enum Job {
         version: i64,
         cursor: String,
     },
+    /// Remove the membership rows of deleted segment `id`, a chunk per message.
+    SegmentPurge { id: String },
 }
 
 impl Job {
@@ -28,6 +30,7 @@ impl Job {
             Job::DeliverEmail { .. } => "deliver_email",
             Job::ContactChanged { .. } => "contact_changed",
             Job::SegmentRebuild { .. } => "segment_rebuild",
+            Job::SegmentPurge { .. } => "segment_purge",
         }
     }
 }
@@ -95,6 +98,7 @@ mod tests {
                 version: 2,
                 cursor: String::new(),
             },
+            Job::SegmentPurge { id: "s".into() },
         ] {
             let json = serde_json::to_value(Envelope::v1(job.clone())).unwrap();
             assert_eq!(json["type"], job.kind());

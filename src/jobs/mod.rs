@@ -5,6 +5,7 @@ pub mod cron;
 pub mod delivery;
 pub mod faults;
 pub mod message;
+pub mod segment_purge;
 pub mod segments;
 
 use worker::Env;

@@ -509,7 +509,9 @@ mod tests {
     /// A choice answer as stored, including what no longer parses as one: unknown options
     /// (removed by a PATCH), numbers, objects, repeats and nested arrays.
     fn choice_answer() -> impl Strategy<Value = Option<Value>> {
-        let word = prop::sample::select(vec!["web", "store", "price", "speed", "service", "gone", ""]);
+        let word = prop::sample::select(vec![
+            "web", "store", "price", "speed", "service", "gone", "",
+        ]);
         let item = prop_oneof![
             word.clone().prop_map(Value::from),
             (0i64..3).prop_map(Value::from),
@@ -556,7 +558,8 @@ mod tests {
     fn stored(rows: &[(String, Option<i64>, Option<i64>, Option<i64>)]) -> rusqlite::Connection {
         let db = fresh_database();
         // The responses alone: surveys and invitations do not change what is counted.
-        db.execute_batch("PRAGMA foreign_keys = OFF").expect("pragma");
+        db.execute_batch("PRAGMA foreign_keys = OFF")
+            .expect("pragma");
         let insert = |survey: &str, n: usize, answers: &str, scores: [Option<i64>; 3]| {
             db.execute(
                 "INSERT INTO survey_responses (id, survey_id, invitation_id, answers, nps, csat, ces, created_at) \
@@ -568,12 +571,20 @@ mod tests {
         for (n, (answers, nps, csat, ces)) in rows.iter().enumerate() {
             insert("srv_1", n, answers, [*nps, *csat, *ces]);
         }
-        insert("srv_2", rows.len(), r#"{"channel":"web"}"#, [Some(10), Some(5), Some(1)]);
+        insert(
+            "srv_2",
+            rows.len(),
+            r#"{"channel":"web"}"#,
+            [Some(10), Some(5), Some(1)],
+        );
         db
     }
 
     /// [`result_totals`] as D1 would answer it, run on SQLite.
-    fn by_sql(db: &rusqlite::Connection, survey: &SurveyDefinition) -> (ResultTotals, Vec<ChoiceTally>) {
+    fn by_sql(
+        db: &rusqlite::Connection,
+        survey: &SurveyDefinition,
+    ) -> (ResultTotals, Vec<ChoiceTally>) {
         let n = |v: i64| u64::try_from(v).expect("a count");
         let totals = db
             .query_row(TOTALS_SQL, ["srv_1"], |r| {
@@ -645,7 +656,8 @@ mod tests {
         for sql in [TOTALS_SQL, CHOICES_SQL] {
             let plan = crate::store::sqlite::query_plan(&db, sql);
             assert!(
-                plan.contains("survey_responses_survey_id") && !plan.contains("SCAN survey_responses"),
+                plan.contains("survey_responses_survey_id")
+                    && !plan.contains("SCAN survey_responses"),
                 "{sql}\n{plan}"
             );
         }

@@ -121,7 +121,11 @@ impl SurveyDefinition {
             responses: totals.responses,
             response_rate: response_rate(invited, totals.responses),
             nps: NpsSummary::from_counts(totals.promoters, totals.passives, totals.detractors),
-            csat: CsatSummary::from_totals(totals.csat_count, totals.csat_sum, totals.csat_satisfied),
+            csat: CsatSummary::from_totals(
+                totals.csat_count,
+                totals.csat_sum,
+                totals.csat_satisfied,
+            ),
             ces: CesSummary::from_totals(totals.ces_count, totals.ces_sum),
             choices,
         }
