@@ -162,7 +162,7 @@ pub async fn page(db: &Db, after: Option<&Cursor>, limit: u32) -> AppResult<Vec<
     });
     all(
         db,
-        &page_sql(),
+        PAGE_SQL,
         &[Arg::Text(at), Arg::Text(id), Arg::Int(i64::from(limit))],
     )
     .await
@@ -173,12 +173,10 @@ const BEFORE_ALL: (&str, &str) = ("9999-12-31T23:59:59.999Z", "~");
 
 /// `?1`/`?2`: the cursor's `(created_at, id)`; `?3`: the page size. A row-value comparison, so
 /// SQLite seeks the index to the cursor instead of walking past the pages before it.
-fn page_sql() -> String {
-    format!(
-        "SELECT {COLUMNS} FROM segments WHERE deleted_at IS NULL AND (created_at, id) < (?1, ?2) \
-         ORDER BY created_at DESC, id DESC LIMIT ?3"
-    )
-}
+pub(crate) const PAGE_SQL: &str =
+    "SELECT id, name, rule, purpose, version, size, state, computed_at, \
+     created_at, updated_at FROM segments WHERE deleted_at IS NULL AND (created_at, id) < (?1, ?2) \
+     ORDER BY created_at DESC, id DESC LIMIT ?3";
 
 /// Every live segment, read `page_size` at a time (one query per page): for the readers that
 /// must see them all (contact changes, the daily refresh), however many there are. Callers
@@ -739,4 +737,61 @@ pub fn follow_size_statement(
         "UPDATE segments SET size = size - changes() WHERE id = ?1"
     };
     statement(db, sql, &[Arg::Text(segment_id)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PURGE_SQL;
+    use crate::store::sqlite::{fresh_database, query_plan};
+    use rusqlite::{params, Connection};
+
+    fn members(db: &Connection, segment: &str) -> i64 {
+        db.query_row(
+            "SELECT COUNT(*) FROM segment_members WHERE segment_id = ?1",
+            [segment],
+            |r| r.get(0),
+        )
+        .expect("count")
+    }
+
+    /// A deleted segment's rows go `rows` at a time, a live segment's never, and the purge
+    /// reads them through the primary key rather than scanning every membership.
+    #[test]
+    fn a_purge_removes_a_bounded_chunk_of_a_deleted_segment_only() {
+        let db = fresh_database();
+        db.execute_batch(
+            "INSERT INTO segments (id, name, rule, created_at, updated_at, deleted_at) VALUES \
+               ('seg_gone', 'G', '{}', '2026-01-01', '2026-01-01', '2026-02-01'), \
+               ('seg_live', 'L', '{}', '2026-01-01', '2026-01-01', NULL);",
+        )
+        .expect("segments");
+        for n in 0..5 {
+            db.execute(
+                "INSERT INTO contacts (id, email, email_hash, status, source, created_at, updated_at) \
+                 VALUES (?1, ?1, ?1, 'active', 'import', '2026-01-01', '2026-01-01')",
+                [format!("c{n}")],
+            )
+            .expect("contact");
+            for segment in ["seg_gone", "seg_live"] {
+                db.execute(
+                    "INSERT INTO segment_members (segment_id, contact_id, since) VALUES (?1, ?2, '2026-01-01')",
+                    params![segment, format!("c{n}")],
+                )
+                .expect("member");
+            }
+        }
+        let purge = |segment: &str| db.execute(PURGE_SQL, params![segment, 2]).expect("purge");
+        assert_eq!(purge("seg_live"), 0, "a live segment lost members");
+        assert_eq!(
+            [purge("seg_gone"), purge("seg_gone"), purge("seg_gone")],
+            [2, 2, 1]
+        );
+        assert_eq!(members(&db, "seg_gone"), 0);
+        assert_eq!(members(&db, "seg_live"), 5);
+        let plan = query_plan(&db, PURGE_SQL);
+        assert!(
+            !plan.contains("SCAN segment_members") && !plan.contains("TEMP B-TREE"),
+            "{plan}"
+        );
+    }
 }

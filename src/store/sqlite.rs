@@ -80,3 +80,23 @@ fn every_migration_file_is_listed() {
     let listed: Vec<&str> = MIGRATIONS.iter().map(|(n, _)| *n).collect();
     assert_eq!(on_disk, listed);
 }
+
+/// The outbox list, for everyone and for one recipient, and the live segments' pages walk an
+/// index in the order they answer: no step sorts the table (`USE TEMP B-TREE`) or scans it.
+#[test]
+fn paged_lists_walk_their_index_without_sorting() {
+    let db = fresh_database();
+    for (sql, index) in [
+        (super::outbox::LIST_SQL, "outbox_created"),
+        (super::outbox::LIST_TO_SQL, "outbox_to"),
+        (super::segments::PAGE_SQL, "segments_live"),
+    ] {
+        let plan = query_plan(&db, sql);
+        assert!(
+            plan.contains(index)
+                && !plan.contains("TEMP B-TREE")
+                && !plan.contains("SCAN outbox\n"),
+            "{sql}\n{plan}"
+        );
+    }
+}
