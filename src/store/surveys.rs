@@ -550,12 +550,15 @@ mod tests {
         prop_oneof![Just(None), (-2i64..13).prop_map(Some), Just(Some(300))]
     }
 
-    fn response() -> impl Strategy<Value = (String, Option<i64>, Option<i64>, Option<i64>)> {
+    /// `answers` text and the nps, csat and ces columns of one response.
+    type Row = (String, Option<i64>, Option<i64>, Option<i64>);
+
+    fn response() -> impl Strategy<Value = Row> {
         (answers_text(), score(), score(), score())
     }
 
     /// Stores `rows` as responses of `srv_1` (and one of another survey, which must not count).
-    fn stored(rows: &[(String, Option<i64>, Option<i64>, Option<i64>)]) -> rusqlite::Connection {
+    fn stored(rows: &[Row]) -> rusqlite::Connection {
         let db = fresh_database();
         // The responses alone: surveys and invitations do not change what is counted.
         db.execute_batch("PRAGMA foreign_keys = OFF")
