@@ -327,6 +327,9 @@ pub async fn export_page(
 
 const MATCH_FROM: &str = "FROM contacts c LEFT JOIN contact_stats s ON s.contact_id = c.id";
 
+/// The largest count cap D1 receives exactly (the cap + 1 is bound).
+const MAX_EXACT_CAP: u64 = (1 << 53) - 2;
+
 #[derive(Deserialize)]
 struct CountRow {
     #[serde(deserialize_with = "js_int::int")]
@@ -343,10 +346,10 @@ pub async fn count_matching(
     now: DateTime<Utc>,
     cap: u64,
 ) -> AppResult<(u64, bool)> {
+    // D1 binds numbers as doubles: a cap past 2^53 would not arrive as an integer.
+    let cap = cap.min(MAX_EXACT_CAP);
     let (sql, values) = member_sql(rule, purpose, now);
-    let mut args = vec![Arg::Int(
-        i64::try_from(cap.saturating_add(1)).unwrap_or(i64::MAX),
-    )];
+    let mut args = vec![Arg::Int(i64::try_from(cap + 1).unwrap_or(i64::MAX))];
     args.extend(rule_args(&values));
     let row: Option<CountRow> = first(
         db,

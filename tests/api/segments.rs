@@ -843,7 +843,8 @@ async fn listed_ids(app: &TestApp, limit: usize) -> Result<Vec<String>, String> 
 /// Deleting a segment answers as before and it is gone for every reader at once (read, list,
 /// export, rules naming it); its membership rows are then purged by queue messages a chunk
 /// each. The rows outnumber what one invocation may delete a chunk at a time under the
-/// guard (50 queries of 3 rows), so only a purge that hands over to a continuation finishes.
+/// guard (50 queries of 3 rows), so only a purge that hands over to a continuation finishes
+/// without ever passing the cap.
 async fn a_deleted_segment_disappears_at_once_and_its_members_are_purged_in_chunks(
     app: Arc<TestApp>,
 ) -> Result<(), String> {
@@ -926,6 +927,18 @@ async fn a_deleted_segment_disappears_at_once_and_its_members_are_purged_in_chun
         .expect(200)?
         .text;
     ensure!(!dead.contains(&id), "a purge message died: {dead}");
+    // Chunked, not merely finished: no purge message ever passed the invocation's cap (one
+    // that tried to delete everything would, and finish only through its retries).
+    let log = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("target/it-wrangler-{}.log", std::process::id())),
+    )
+    .map_err(|e| format!("runtime log: {e}"))?;
+    let tripped: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("platform limit exceeded") && l.contains("segment_purge"))
+        .collect();
+    ensure!(tripped.is_empty(), "a purge passed the cap: {tripped:?}");
     unseed_contacts(&app, &tag)?;
     Ok(())
 }
