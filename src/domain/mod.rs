@@ -3,6 +3,7 @@
 pub mod consent;
 pub mod contact;
 pub mod csv;
+pub mod cursor;
 pub mod email;
 pub mod export;
 pub mod form;

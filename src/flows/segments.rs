@@ -73,12 +73,24 @@ pub async fn replace(
     Ok(row)
 }
 
-/// Deletes a live segment and its memberships; a segment already gone is not found.
-pub async fn delete(db: &Db, actor: &str, id: &str) -> AppResult<()> {
+/// Deletes a live segment at once (a segment already gone is not found); its memberships are
+/// purged afterwards by the queue, a bounded chunk per message.
+pub async fn delete(env: &Env, db: &Db, actor: &str, id: &str) -> AppResult<()> {
     segments::find(db, id).await?.ok_or(AppError::NotFound)?;
-    let mut statements = segments::delete_statements(db, id, &time::now_string())?;
-    statements.push(audit::record(db, actor, "segment.delete", Some(id))?);
-    store::batch(db, statements).await
+    store::batch(
+        db,
+        vec![
+            segments::soft_delete_statement(db, id, &time::now_string())?,
+            audit::record(db, actor, "segment.delete", Some(id))?,
+        ],
+    )
+    .await?;
+    let job = Job::SegmentPurge { id: id.to_string() };
+    if let Err(e) = enqueue(env, job).await {
+        // The rows count for nothing already; `jobs::segment_purge::resume_lost` restarts it.
+        worker::console_error!("segments: enqueue purge failed: {e:?}");
+    }
+    Ok(())
 }
 
 async fn start_rebuild(env: &Env, id: &str, version: i64) {

@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use crate::store::Db;
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
-use worker::Env;
+use worker::{D1PreparedStatement, Env};
 
 use crate::config::Config;
 use crate::domain::consent::SATISFACTION_SURVEYS;
-use crate::domain::email::EmailAddress;
+use crate::domain::email::{EmailAddress, EmailHashes};
 use crate::domain::form::ContactFields;
 use crate::domain::i18n::{text, Locale, Text};
 use crate::domain::outbox::MessageKind;
@@ -77,8 +77,11 @@ struct Invitee {
     index: usize,
 }
 
-/// Invites `targets` to survey `survey_id`: one signed, single-use link per person, written in
-/// one batch with the contacts it creates and (with `send_email`) the emails that carry them.
+/// Invites `targets` to survey `survey_id`: one signed, single-use link per person, written with
+/// the contacts it creates and (with `send_email`) the emails that carry them. Everyone is
+/// looked up before anything is written (a bad target refuses the whole request), then one
+/// batch per [`LOOKUP_CHUNK`] people: a constant number of D1 calls per chunk, so the largest
+/// request (200) fits the free plan's 50 queries.
 pub async fn invite(
     by: &Inviter<'_>,
     survey_id: &str,
@@ -90,95 +93,181 @@ pub async fn invite(
     let now = time::now();
     let at = time::format(now);
     let expires_at = time::format(now + Duration::days(i64::from(survey.expires_after_days)));
-    let mut statements = Vec::new();
     let mut jobs = Vec::new();
     let mut issued = Vec::new();
-    for invitee in &invitees {
-        if let Some(hash) = &invitee.create_with_hash {
-            statements.push(contacts::insert_statement(
-                by.db,
-                &contacts::NewContact {
-                    id: &invitee.contact_id,
-                    email: invitee.email.as_str(),
-                    email_hash: hash,
-                    fields: &ContactFields::default(),
-                    status: ContactStatus::Active,
-                    source: "survey",
-                    at: &at,
-                },
-            )?);
-        }
-        let token = secret::random_secret(24).map_err(|e| AppError::internal("random", e))?;
-        let invitation_id = secret::new_id("inv");
-        let url = format!("{}/s/{token}", by.config.public_base_url);
-        statements.push(surveys::insert_invitation_statement(
-            by.db,
-            &surveys::NewInvitation {
-                id: &invitation_id,
+    let chunks = invitees.chunks(LOOKUP_CHUNK).count();
+    // One write batch per chunk of people: a few statements each, so a batch stays small
+    // however many are invited, and a new contact is written before (or with) its invitation.
+    for (n, chunk) in invitees.chunks(LOOKUP_CHUNK).enumerate() {
+        let mut statements = Vec::new();
+        for invitee in chunk {
+            statements.extend(invitation_statements(
+                by,
                 survey_id,
-                contact_id: &invitee.contact_id,
-                order_id: invitee.order_id.as_deref(),
-                token_hash: &secret::sha256_hex(&token),
-                created_at: &at,
-                expires_at: &expires_at,
-            },
-        )?);
-        if send_email {
-            let message_id = secret::new_id("msg");
-            // Survey emails rest on legitimate interest: each carries a one-click way out of
-            // survey emails (not of marketing) and the preference center.
-            let mail_links = links::for_contact(
-                by.config,
-                &invitee.contact_id,
-                invitee.epoch,
-                MailStream::Surveys,
-            );
-            let body_text = format!("{}\n\n{url}\n", text(invitee.locale, Text::SurveyEmailBody));
-            statements.push(outbox::insert_statement(
-                by.db,
-                &outbox::NewMessage {
-                    id: &message_id,
-                    contact_id: Some(&invitee.contact_id),
-                    to: invitee.email.as_str(),
-                    kind: MessageKind::SurveyInvitation.as_str(),
-                    subject: text(invitee.locale, Text::SurveyEmailSubject),
-                    text: &body_text,
-                    url: Some(&url),
-                    unsubscribe_url: Some(&mail_links.unsubscribe_url),
-                    preferences_url: Some(&mail_links.preferences_url),
-                    created_at: &at,
-                    mailbox_hash: None,
-                },
+                invitee,
+                (&at, &expires_at),
+                send_email,
+                &mut issued,
+                &mut jobs,
             )?);
-            jobs.push(Job::DeliverEmail { id: message_id });
         }
-        issued.push(IssuedInvitation {
-            contact_id: invitee.contact_id.clone(),
-            expires_at: expires_at.clone(),
-            id: invitation_id,
-            url,
-        });
+        if n + 1 == chunks {
+            statements.push(audit::record(
+                by.db,
+                by.actor,
+                "survey.invite",
+                Some(survey_id),
+            )?);
+        }
+        store::batch(by.db, statements).await?;
     }
-    let report = InvitationReport {
-        invitations: issued,
-        skipped,
-    };
-    if invitees.is_empty() {
-        // Everyone was skipped: nothing to write but the report.
-        return Ok(report);
-    }
-    statements.push(audit::record(
-        by.db,
-        by.actor,
-        "survey.invite",
-        Some(survey_id),
-    )?);
-    store::batch(by.db, statements).await?;
     if let Err(e) = enqueue_all(by.env, jobs).await {
         // The outbox keeps the messages; the daily cron re-queues undelivered ones.
         worker::console_error!("survey invitations: enqueue failed: {e:?}");
     }
-    Ok(report)
+    // Everyone skipped: nothing was written, and the report says why.
+    Ok(InvitationReport {
+        invitations: issued,
+        skipped,
+    })
+}
+
+/// The statements that invite one person: their contact when new, the invitation, and with
+/// `send_email` the email carrying the link (whose delivery job joins `jobs`).
+fn invitation_statements(
+    by: &Inviter<'_>,
+    survey_id: &str,
+    invitee: &Invitee,
+    (at, expires_at): (&str, &str),
+    send_email: bool,
+    issued: &mut Vec<IssuedInvitation>,
+    jobs: &mut Vec<Job>,
+) -> AppResult<Vec<D1PreparedStatement>> {
+    let mut statements = Vec::new();
+    if let Some(hash) = &invitee.create_with_hash {
+        statements.push(contacts::insert_statement(
+            by.db,
+            &contacts::NewContact {
+                id: &invitee.contact_id,
+                email: invitee.email.as_str(),
+                email_hash: hash,
+                fields: &ContactFields::default(),
+                status: ContactStatus::Active,
+                source: "survey",
+                at,
+            },
+        )?);
+    }
+    let token = secret::random_secret(24).map_err(|e| AppError::internal("random", e))?;
+    let invitation_id = secret::new_id("inv");
+    let url = format!("{}/s/{token}", by.config.public_base_url);
+    statements.push(surveys::insert_invitation_statement(
+        by.db,
+        &surveys::NewInvitation {
+            id: &invitation_id,
+            survey_id,
+            contact_id: &invitee.contact_id,
+            order_id: invitee.order_id.as_deref(),
+            token_hash: &secret::sha256_hex(&token),
+            created_at: at,
+            expires_at,
+        },
+    )?);
+    if send_email {
+        let message_id = secret::new_id("msg");
+        // Survey emails rest on legitimate interest: each carries a one-click way out of
+        // survey emails (not of marketing) and the preference center.
+        let mail_links = links::for_contact(
+            by.config,
+            &invitee.contact_id,
+            invitee.epoch,
+            MailStream::Surveys,
+        );
+        let body_text = format!("{}\n\n{url}\n", text(invitee.locale, Text::SurveyEmailBody));
+        statements.push(outbox::insert_statement(
+            by.db,
+            &outbox::NewMessage {
+                id: &message_id,
+                contact_id: Some(&invitee.contact_id),
+                to: invitee.email.as_str(),
+                kind: MessageKind::SurveyInvitation.as_str(),
+                subject: text(invitee.locale, Text::SurveyEmailSubject),
+                text: &body_text,
+                url: Some(&url),
+                unsubscribe_url: Some(&mail_links.unsubscribe_url),
+                preferences_url: Some(&mail_links.preferences_url),
+                created_at: at,
+                mailbox_hash: None,
+            },
+        )?);
+        jobs.push(Job::DeliverEmail { id: message_id });
+    }
+    issued.push(IssuedInvitation {
+        contact_id: invitee.contact_id.clone(),
+        expires_at: expires_at.to_string(),
+        id: invitation_id,
+        url,
+    });
+    Ok(statements)
+}
+
+/// One target as read from the request, before anything is looked up.
+enum Parsed<'t> {
+    Email {
+        email: EmailAddress,
+        hashes: EmailHashes,
+    },
+    Contact(&'t str),
+    /// A field error, reported under `invitations[i].<field>`.
+    Invalid(&'static str, &'static str),
+}
+
+/// What the database knows about every target of a request, read with IN-lists of at most
+/// [`LOOKUP_CHUNK`] keys: a constant number of queries per chunk, not per person.
+#[derive(Default)]
+struct Known {
+    orders: HashMap<String, String>,
+    suppressed: HashSet<String>,
+    by_hash: HashMap<String, surveys::InviteeRow>,
+    by_id: HashMap<String, surveys::InviteeRow>,
+}
+
+/// Unique keys, in first-seen order.
+fn unique<'a>(keys: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = HashSet::new();
+    keys.into_iter().filter(|k| seen.insert(*k)).collect()
+}
+
+async fn look_up(db: &Db, targets: &[InvitationTarget], parsed: &[Parsed<'_>]) -> AppResult<Known> {
+    let mut known = Known::default();
+    let externals = unique(targets.iter().filter_map(|t| t.order_id.as_deref()));
+    for chunk in externals.chunks(LOOKUP_CHUNK) {
+        for o in surveys::orders_by_external_id(db, chunk).await? {
+            known.orders.insert(o.external_id, o.id);
+        }
+    }
+    let hashes = unique(parsed.iter().flat_map(|p| match p {
+        Parsed::Email { hashes, .. } => hashes.all(),
+        _ => Vec::new(),
+    }));
+    for chunk in hashes.chunks(LOOKUP_CHUNK) {
+        known
+            .suppressed
+            .extend(contacts::suppressed_among(db, chunk).await?);
+        for c in surveys::invitees_by_email_hash(db, chunk).await? {
+            known.by_hash.insert(c.email_hash.clone(), c);
+        }
+    }
+    let ids = unique(parsed.iter().filter_map(|p| match p {
+        Parsed::Contact(id) => Some(*id),
+        _ => None,
+    }));
+    for chunk in ids.chunks(LOOKUP_CHUNK) {
+        for c in surveys::invitees_by_id(db, chunk).await? {
+            known.by_id.insert(c.id.clone(), c);
+        }
+    }
+    Ok(known)
 }
 
 /// The people to invite, and those skipped: an erased address (suppressed), or a person who
@@ -188,15 +277,30 @@ async fn resolve_invitees(
     targets: &[InvitationTarget],
     survey_locale: Locale,
 ) -> AppResult<(Vec<Invitee>, Vec<Skipped>)> {
+    let parsed: Vec<Parsed<'_>> = targets
+        .iter()
+        .map(|target| match (&target.email, &target.contact_id) {
+            (Some(raw), None) => match EmailAddress::parse(raw) {
+                Ok(email) => Parsed::Email {
+                    hashes: email.keyed_hashes(&by.config.token_secret),
+                    email,
+                },
+                Err(_) => Parsed::Invalid("email", "not a valid email address"),
+            },
+            (None, Some(id)) => Parsed::Contact(id),
+            _ => Parsed::Invalid("email", "give either email or contact_id"),
+        })
+        .collect();
+    let known = look_up(by.db, targets, &parsed).await?;
     let mut skipped = Vec::new();
     let mut errors = BTreeMap::new();
     let mut invitees = Vec::new();
     let mut new_by_hash: HashMap<String, String> = HashMap::new();
-    for (i, target) in targets.iter().enumerate() {
+    for (i, (target, parsed)) in targets.iter().zip(parsed).enumerate() {
         let path = |field: &str| format!("invitations[{i}].{field}");
         let order_id = match &target.order_id {
-            Some(external) => match surveys::order_id_by_external_id(by.db, external).await? {
-                Some(id) => Some(id),
+            Some(external) => match known.orders.get(external) {
+                Some(id) => Some(id.clone()),
                 None => {
                     errors.insert(path("order_id"), "no order with this external_id".into());
                     continue;
@@ -204,24 +308,25 @@ async fn resolve_invitees(
             },
             None => None,
         };
-        let found = match (&target.email, &target.contact_id) {
-            (Some(raw), None) => {
-                let Ok(email) = EmailAddress::parse(raw) else {
-                    errors.insert(path("email"), "not a valid email address".into());
-                    continue;
-                };
-                let hashes = email.keyed_hashes(&by.config.token_secret);
-                let hash = hashes.current.clone();
-                if contacts::is_suppressed(by.db, &hashes).await? {
+        let (contact, email) = match parsed {
+            Parsed::Invalid(field, message) => {
+                errors.insert(path(field), message.into());
+                continue;
+            }
+            Parsed::Email { email, hashes } => {
+                if hashes.all().iter().any(|h| known.suppressed.contains(*h)) {
                     skipped.push(Skipped {
                         index: i,
                         reason: "erased",
                     });
                     continue;
                 }
-                match contacts::find_by_email_hash(by.db, &hashes).await? {
+                // The contact stored under the current hash first, as a single look-up would.
+                let found = hashes.all().into_iter().find_map(|h| known.by_hash.get(h));
+                match found {
                     Some(c) => (c, email),
                     None => {
+                        let hash = hashes.current;
                         let id = new_by_hash
                             .entry(hash.clone())
                             .or_insert_with(|| uuid::Uuid::now_v7().to_string())
@@ -240,7 +345,7 @@ async fn resolve_invitees(
                     }
                 }
             }
-            (None, Some(id)) => match contacts::find(by.db, id).await? {
+            Parsed::Contact(id) => match known.by_id.get(id) {
                 Some(c) => match EmailAddress::parse(&c.email) {
                     Ok(email) => (c, email),
                     Err(_) => {
@@ -256,20 +361,14 @@ async fn resolve_invitees(
                     continue;
                 }
             },
-            _ => {
-                errors.insert(path("email"), "give either email or contact_id".into());
-                continue;
-            }
         };
-        let (contact, email) = found;
         let locale = contact
-            .fields
             .locale
             .as_deref()
             .and_then(Locale::from_tag)
             .unwrap_or(survey_locale);
         invitees.push(Invitee {
-            contact_id: contact.id,
+            contact_id: contact.id.clone(),
             email,
             locale,
             create_with_hash: None,
@@ -282,13 +381,14 @@ async fn resolve_invitees(
         return Err(AppError::fields(errors));
     }
     // Objections to survey emails, looked up for the known people in D1-sized chunks.
-    let known: Vec<&str> = invitees
-        .iter()
-        .filter(|i| i.create_with_hash.is_none())
-        .map(|i| i.contact_id.as_str())
-        .collect();
+    let known: Vec<&str> = unique(
+        invitees
+            .iter()
+            .filter(|i| i.create_with_hash.is_none())
+            .map(|i| i.contact_id.as_str()),
+    );
     let mut objected = HashSet::new();
-    for chunk in known.chunks(by.config.chunk(LOOKUP_CHUNK)) {
+    for chunk in known.chunks(LOOKUP_CHUNK) {
         for w in consents::withdrawn_among(by.db, chunk).await? {
             if w.purpose == SATISFACTION_SURVEYS {
                 objected.insert(w.contact_id);

@@ -11,7 +11,7 @@ use crate::jobs::delivery::{self, Outcome};
 use crate::jobs::export;
 use crate::jobs::faults::BatchFaults;
 use crate::jobs::message::{decode, Job, CONTACT_CHANGES_QUERIES};
-use crate::jobs::segments;
+use crate::jobs::{segment_purge, segments};
 use crate::store::{self, dead_letters, dead_letters::DeadLetter, Db};
 
 /// Delay before retrying a job that failed unexpectedly (D1 hiccup, missing binding).
@@ -226,6 +226,7 @@ async fn run(env: &Env, db: &Db, job: &Job) -> crate::error::AppResult<Outcome> 
             cursor,
         } => segments::rebuild_chunk(env, db, id, *version, cursor).await,
         Job::ExportChunk { id, chunk } => export::write_chunk(env, db, id, *chunk).await,
+        Job::SegmentPurge { id } => segment_purge::purge_chunk(env, db, id).await,
         // Batched in `consume`.
         Job::ContactChanged { id } => {
             segments::contacts_changed(env, db, std::slice::from_ref(id)).await?;

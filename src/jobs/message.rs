@@ -21,6 +21,8 @@ pub enum Job {
     },
     /// Write chunk `chunk` of export `id` to R2 if it is the next one (see `jobs::export`).
     ExportChunk { id: String, chunk: i64 },
+    /// Remove the membership rows of deleted segment `id`, a chunk per message.
+    SegmentPurge { id: String },
 }
 
 /// The two queues. `JOBS` carries small, fixed-cost messages (an email, a contact's segments),
@@ -86,6 +88,7 @@ impl Job {
             Job::ContactChanged { .. } => "contact_changed",
             Job::SegmentRebuild { .. } => "segment_rebuild",
             Job::ExportChunk { .. } => "export_chunk",
+            Job::SegmentPurge { .. } => "segment_purge",
         }
     }
 }
@@ -157,6 +160,7 @@ mod tests {
                 id: "e".into(),
                 chunk: 3,
             },
+            Job::SegmentPurge { id: "s".into() },
         ] {
             let json = serde_json::to_value(Envelope::v1(job.clone())).unwrap();
             assert_eq!(json["type"], job.kind());

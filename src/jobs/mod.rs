@@ -6,6 +6,7 @@ pub mod delivery;
 pub mod export;
 pub mod faults;
 pub mod message;
+pub mod segment_purge;
 pub mod segments;
 
 use worker::Env;

@@ -4,6 +4,7 @@ use crate::store::Db;
 use serde::Deserialize;
 use worker::D1PreparedStatement;
 
+use crate::domain::cursor::Cursor;
 use crate::domain::outbox::OutboxMessage;
 use crate::error::AppResult;
 use crate::store::{all, first, js_int, run, statement, Arg};
@@ -127,26 +128,39 @@ pub fn insert_capped_statement(
     )
 }
 
-/// Newest first; `to` is a normalized address or none for every recipient.
-pub async fn list(db: &Db, to: Option<&str>, limit: u32) -> AppResult<Vec<OutboxMessage>> {
-    let rows: Vec<OutboxRow> = match to {
+/// The outbox newest first, strictly after the cursor `(?1, ?2)` = `(created_at, id)`, through
+/// the `outbox_created` index: a page costs its own rows, never a sort of the whole table.
+pub(crate) const LIST_SQL: &str =
+    "SELECT id, to_email, kind, subject, body_text, url, unsubscribe_url, \
+     preferences_url, created_at, sent_at, attempts FROM outbox \
+     WHERE (created_at, id) < (?1, ?2) ORDER BY created_at DESC, id DESC LIMIT ?3";
+
+/// [`LIST_SQL`] for one recipient `?4`, through the `outbox_to` index.
+pub(crate) const LIST_TO_SQL: &str = "SELECT id, to_email, kind, subject, body_text, url, unsubscribe_url, \
+     preferences_url, created_at, sent_at, attempts FROM outbox \
+     WHERE to_email = ?4 AND (created_at, id) < (?1, ?2) ORDER BY created_at DESC, id DESC LIMIT ?3";
+
+/// The cursor of the first page: after no message.
+const BEFORE_ALL: (&str, &str) = ("9999-12-31T23:59:59.999Z", "~");
+
+/// Newest first, a page of `limit` after `after` (none: from the newest); `to` is a normalized
+/// address or none for every recipient.
+pub async fn list(
+    db: &Db,
+    to: Option<&str>,
+    after: Option<&Cursor>,
+    limit: u32,
+) -> AppResult<Vec<OutboxMessage>> {
+    let (at, id) = after.map_or(BEFORE_ALL, |c| (c.at.as_str(), c.id.as_str()));
+    let mut args = vec![Arg::Text(at), Arg::Text(id), Arg::Int(i64::from(limit))];
+    let sql = match to {
         Some(to) => {
-            all(
-                db,
-                &format!("SELECT {COLUMNS} FROM outbox WHERE to_email = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2"),
-                &[Arg::Text(to), Arg::Int(i64::from(limit))],
-            )
-            .await?
+            args.push(Arg::Text(to));
+            LIST_TO_SQL
         }
-        None => {
-            all(
-                db,
-                &format!("SELECT {COLUMNS} FROM outbox ORDER BY created_at DESC, id DESC LIMIT ?1"),
-                &[Arg::Int(i64::from(limit))],
-            )
-            .await?
-        }
+        None => LIST_SQL,
     };
+    let rows: Vec<OutboxRow> = all(db, sql, &args).await?;
     Ok(rows.into_iter().map(OutboxMessage::from).collect())
 }
 

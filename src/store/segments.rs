@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use worker::D1PreparedStatement;
 
+use crate::domain::cursor::Cursor;
 use crate::domain::form::ContactFields;
 use crate::domain::segment::{facts, member_sql, numbered, parse_rule, ContactFacts, SegmentRule};
 use crate::error::{AppError, AppResult};
@@ -105,19 +106,40 @@ pub fn replace_statement(
     )
 }
 
-pub fn delete_statements(db: &Db, id: &str, at: &str) -> AppResult<Vec<D1PreparedStatement>> {
-    Ok(vec![
-        statement(
-            db,
-            "UPDATE segments SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
-            &[Arg::Text(id), Arg::Text(at)],
-        )?,
-        statement(
-            db,
-            "DELETE FROM segment_members WHERE segment_id = ?1",
-            &[Arg::Text(id)],
-        )?,
-    ])
+/// Deletes a live segment at once: every reader filters on `deleted_at`, so from this statement
+/// on it has no rows and no members anywhere. Its membership rows are purged afterwards in
+/// chunks ([`purge_members`]), so deleting a segment of a million never holds the writer for
+/// the whole of it. Changes one row, or none when the segment was not live.
+pub fn soft_delete_statement(db: &Db, id: &str, at: &str) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "UPDATE segments SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
+        &[Arg::Text(id), Arg::Text(at)],
+    )
+}
+
+/// Removes up to `rows` membership rows of a deleted segment through its primary key, and
+/// nothing of a live one; how many it removed (fewer than `rows`: the purge is done).
+pub async fn purge_members(db: &Db, id: &str, rows: u32) -> AppResult<usize> {
+    crate::store::run(db, PURGE_SQL, &[Arg::Text(id), Arg::Int(i64::from(rows))]).await
+}
+
+const PURGE_SQL: &str = "DELETE FROM segment_members WHERE segment_id = ?1 AND contact_id IN \
+       (SELECT contact_id FROM segment_members WHERE segment_id = ?1 ORDER BY contact_id LIMIT ?2) \
+     AND EXISTS (SELECT 1 FROM segments WHERE id = ?1 AND deleted_at IS NOT NULL)";
+
+/// Deleted segments whose memberships are still there (a purge message was lost): the daily
+/// run may start their purge again. At most `limit`, oldest deletions first.
+pub async fn unpurged(db: &Db, limit: u32) -> AppResult<Vec<String>> {
+    let rows: Vec<IdRow> = all(
+        db,
+        "SELECT g.id FROM segments g WHERE g.deleted_at IS NOT NULL \
+         AND EXISTS (SELECT 1 FROM segment_members m WHERE m.segment_id = g.id) \
+         ORDER BY g.deleted_at LIMIT ?1",
+        &[Arg::Int(i64::from(limit))],
+    )
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
 pub async fn find(db: &Db, id: &str) -> AppResult<Option<SegmentRow>> {
@@ -129,15 +151,54 @@ pub async fn find(db: &Db, id: &str) -> AppResult<Option<SegmentRow>> {
     .await
 }
 
-pub async fn list(db: &Db) -> AppResult<Vec<SegmentRow>> {
+/// Live segments per page of [`list_all_live`], when the caller has no reason to read fewer.
+pub const LIVE_PAGE: usize = 500;
+
+/// One page of live segments, newest first, strictly after `after` (none: from the newest),
+/// through the `segments_live` index.
+pub async fn page(db: &Db, after: Option<&Cursor>, limit: u32) -> AppResult<Vec<SegmentRow>> {
+    let (at, id) = after.map_or((BEFORE_ALL.0, BEFORE_ALL.1), |c| {
+        (c.at.as_str(), c.id.as_str())
+    });
     all(
         db,
-        &format!(
-            "SELECT {COLUMNS} FROM segments WHERE deleted_at IS NULL ORDER BY created_at DESC LIMIT 500"
-        ),
-        &[],
+        PAGE_SQL,
+        &[Arg::Text(at), Arg::Text(id), Arg::Int(i64::from(limit))],
     )
     .await
+}
+
+/// The cursor of the first page: after no row, so every row sorts below it.
+const BEFORE_ALL: (&str, &str) = ("9999-12-31T23:59:59.999Z", "~");
+
+/// `?1`/`?2`: the cursor's `(created_at, id)`; `?3`: the page size. A row-value comparison, so
+/// SQLite seeks the index to the cursor instead of walking past the pages before it.
+pub(crate) const PAGE_SQL: &str =
+    "SELECT id, name, rule, purpose, version, size, state, computed_at, \
+     created_at, updated_at FROM segments WHERE deleted_at IS NULL AND (created_at, id) < (?1, ?2) \
+     ORDER BY created_at DESC, id DESC LIMIT ?3";
+
+/// Every live segment, read `page_size` at a time (one query per page): for the readers that
+/// must see them all (contact changes, the daily refresh), however many there are. Callers
+/// size the page with `config::chunk_rows(env, LIVE_PAGE)`.
+pub async fn list_all_live(db: &Db, page_size: usize) -> AppResult<Vec<SegmentRow>> {
+    let page_size = page_size.max(1);
+    let mut rows: Vec<SegmentRow> = Vec::new();
+    loop {
+        let after = rows.last().map(|r| Cursor::new(&r.created_at, &r.id));
+        let next = page(db, after.as_ref(), page_size as u32).await?;
+        let done = next.len() < page_size;
+        rows.extend(next);
+        if done {
+            return Ok(rows);
+        }
+    }
+}
+
+/// Every live segment ([`list_all_live`] with [`LIVE_PAGE`]): kept for callers written before
+/// segments were paged; it no longer stops at 500.
+pub async fn list(db: &Db) -> AppResult<Vec<SegmentRow>> {
+    list_all_live(db, LIVE_PAGE).await
 }
 
 /// Adds `contact_ids` to the segment (already members stay as they were).
@@ -229,7 +290,8 @@ pub struct ExportMember {
 }
 
 /// One keyset page of members after `after_id`. Eligibility is checked again here, so a consent
-/// withdrawn a moment ago never reaches an export even before the queue has caught up.
+/// withdrawn a moment ago never reaches an export even before the queue has caught up; a
+/// segment deleted mid-export has no members from then on.
 pub async fn export_page(
     db: &Db,
     segment_id: &str,
@@ -246,6 +308,7 @@ pub async fn export_page(
          FROM segment_members m JOIN contacts c ON c.id = m.contact_id \
            LEFT JOIN contact_stats s ON s.contact_id = c.id \
          WHERE m.segment_id = ?1 AND m.contact_id > ?2 AND c.status = 'active' \
+           AND EXISTS (SELECT 1 FROM segments g WHERE g.id = ?1 AND g.deleted_at IS NULL) \
            AND EXISTS (SELECT 1 FROM consents k WHERE k.contact_id = c.id AND k.purpose = ?3 AND k.granted = 1) \
          ORDER BY m.contact_id LIMIT ?4",
         &[
@@ -264,29 +327,41 @@ pub async fn export_page(
 
 const MATCH_FROM: &str = "FROM contacts c LEFT JOIN contact_stats s ON s.contact_id = c.id";
 
+/// The largest count cap D1 receives exactly (the cap + 1 is bound).
+const MAX_EXACT_CAP: u64 = (1 << 53) - 2;
+
 #[derive(Deserialize)]
 struct CountRow {
     #[serde(deserialize_with = "js_int::int")]
     n: i64,
 }
 
+/// How many contacts match, counting no further than `cap`: `(count, capped)`, where `capped`
+/// says the true number is larger than `cap` (the count is then `cap`). At 1M contacts an
+/// uncapped count reads every row on the database's only writer for seconds per click.
 pub async fn count_matching(
     db: &Db,
     rule: &SegmentRule,
     purpose: &str,
     now: DateTime<Utc>,
-) -> AppResult<u64> {
+    cap: u64,
+) -> AppResult<(u64, bool)> {
+    // D1 binds numbers as doubles: a cap past 2^53 would not arrive as an integer.
+    let cap = cap.min(MAX_EXACT_CAP);
     let (sql, values) = member_sql(rule, purpose, now);
+    let mut args = vec![Arg::Int(i64::try_from(cap + 1).unwrap_or(i64::MAX))];
+    args.extend(rule_args(&values));
     let row: Option<CountRow> = first(
         db,
         &format!(
-            "SELECT COUNT(*) AS n {MATCH_FROM} WHERE {}",
-            numbered(&sql, 1)
+            "SELECT COUNT(*) AS n FROM (SELECT 1 {MATCH_FROM} WHERE {} LIMIT ?1)",
+            numbered(&sql, 2)
         ),
-        &rule_args(&values),
+        &args,
     )
     .await?;
-    Ok(row.map_or(0, |r| u64::try_from(r.n).unwrap_or(0)))
+    let n = row.map_or(0, |r| u64::try_from(r.n).unwrap_or(0));
+    Ok((n.min(cap), n > cap))
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -665,4 +740,61 @@ pub fn follow_size_statement(
         "UPDATE segments SET size = size - changes() WHERE id = ?1"
     };
     statement(db, sql, &[Arg::Text(segment_id)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PURGE_SQL;
+    use crate::store::sqlite::{fresh_database, query_plan};
+    use rusqlite::{params, Connection};
+
+    fn members(db: &Connection, segment: &str) -> i64 {
+        db.query_row(
+            "SELECT COUNT(*) FROM segment_members WHERE segment_id = ?1",
+            [segment],
+            |r| r.get(0),
+        )
+        .expect("count")
+    }
+
+    /// A deleted segment's rows go `rows` at a time, a live segment's never, and the purge
+    /// reads them through the primary key rather than scanning every membership.
+    #[test]
+    fn a_purge_removes_a_bounded_chunk_of_a_deleted_segment_only() {
+        let db = fresh_database();
+        db.execute_batch(
+            "INSERT INTO segments (id, name, rule, created_at, updated_at, deleted_at) VALUES \
+               ('seg_gone', 'G', '{}', '2026-01-01', '2026-01-01', '2026-02-01'), \
+               ('seg_live', 'L', '{}', '2026-01-01', '2026-01-01', NULL);",
+        )
+        .expect("segments");
+        for n in 0..5 {
+            db.execute(
+                "INSERT INTO contacts (id, email, email_hash, status, source, created_at, updated_at) \
+                 VALUES (?1, ?1, ?1, 'active', 'import', '2026-01-01', '2026-01-01')",
+                [format!("c{n}")],
+            )
+            .expect("contact");
+            for segment in ["seg_gone", "seg_live"] {
+                db.execute(
+                    "INSERT INTO segment_members (segment_id, contact_id, since) VALUES (?1, ?2, '2026-01-01')",
+                    params![segment, format!("c{n}")],
+                )
+                .expect("member");
+            }
+        }
+        let purge = |segment: &str| db.execute(PURGE_SQL, params![segment, 2]).expect("purge");
+        assert_eq!(purge("seg_live"), 0, "a live segment lost members");
+        assert_eq!(
+            [purge("seg_gone"), purge("seg_gone"), purge("seg_gone")],
+            [2, 2, 1]
+        );
+        assert_eq!(members(&db, "seg_gone"), 0);
+        assert_eq!(members(&db, "seg_live"), 5);
+        let plan = query_plan(&db, PURGE_SQL);
+        assert!(
+            !plan.contains("SCAN segment_members") && !plan.contains("TEMP B-TREE"),
+            "{plan}"
+        );
+    }
 }

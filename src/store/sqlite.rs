@@ -17,6 +17,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../migrations/0003_exports.sql"),
     ),
     (
+        "0004_bounded_reads.sql",
+        include_str!("../../migrations/0004_bounded_reads.sql"),
+    ),
+    (
         "0005_smaller_rows.sql",
         include_str!("../../migrations/0005_smaller_rows.sql"),
     ),
@@ -46,6 +50,21 @@ pub fn run(db: &Connection, plan: &[(&str, Vec<Arg<'_>>)]) -> Vec<usize> {
         .collect();
     db.execute_batch("COMMIT").expect("commit");
     changed
+}
+
+/// SQLite's plan for `sql` (every parameter bound to NULL), one step per line: what a test
+/// reads to prove a query walks an index instead of scanning or sorting a whole table.
+pub fn query_plan(db: &Connection, sql: &str) -> String {
+    let mut plan = db
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let nulls = vec![Value::Null; plan.parameter_count()];
+    let steps = plan
+        .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+        .expect("query plan")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("plan rows");
+    steps.join("\n")
 }
 
 fn value(arg: &Arg<'_>) -> Value {
@@ -209,4 +228,24 @@ fn every_index_is_read_by_some_query() {
         unread.is_empty(),
         "indexes no query reads (drop them in a migration, or add the query): {unread:?}"
     );
+}
+
+/// The outbox list, for everyone and for one recipient, and the live segments' pages walk an
+/// index in the order they answer: no step sorts the table (`USE TEMP B-TREE`) or scans it.
+#[test]
+fn paged_lists_walk_their_index_without_sorting() {
+    let db = fresh_database();
+    for (sql, index) in [
+        (super::outbox::LIST_SQL, "outbox_created"),
+        (super::outbox::LIST_TO_SQL, "outbox_to"),
+        (super::segments::PAGE_SQL, "segments_live"),
+    ] {
+        let plan = query_plan(&db, sql);
+        assert!(
+            plan.contains(index)
+                && !plan.contains("TEMP B-TREE")
+                && !plan.contains("SCAN outbox\n"),
+            "{sql}\n{plan}"
+        );
+    }
 }

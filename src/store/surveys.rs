@@ -4,9 +4,9 @@ use crate::store::Db;
 use serde::{Deserialize, Serialize};
 use worker::D1PreparedStatement;
 
-use crate::domain::survey::{StoredResponse, SurveyDefinition};
+use crate::domain::survey::{ChoiceTally, ResultTotals, StoredResponse, SurveyDefinition};
 use crate::error::{AppError, AppResult};
-use crate::store::{all, first, js_int, statement, Arg};
+use crate::store::{all, all_in, first, js_int, statement, Arg};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct SurveyRow {
@@ -141,20 +141,55 @@ pub async fn invitation_by_token_hash(
     .await
 }
 
-#[derive(Deserialize)]
-struct IdRow {
-    id: String,
+/// An order an invitation may be about: its internal id by the shop's `external_id`.
+#[derive(Debug, Deserialize)]
+pub struct OrderRef {
+    pub id: String,
+    pub external_id: String,
 }
 
-/// The internal id of the shop's order `external_id`, if it exists.
-pub async fn order_id_by_external_id(db: &Db, external_id: &str) -> AppResult<Option<String>> {
-    let row: Option<IdRow> = first(
+/// The orders among these external ids (at most [`crate::store::LOOKUP_CHUNK`] per call).
+pub async fn orders_by_external_id(db: &Db, external_ids: &[&str]) -> AppResult<Vec<OrderRef>> {
+    all_in(
         db,
-        "SELECT id FROM orders WHERE external_id = ?1",
-        &[Arg::Text(external_id)],
+        "SELECT id, external_id FROM orders WHERE external_id IN ({})",
+        external_ids,
     )
-    .await?;
-    Ok(row.map(|r| r.id))
+    .await
+}
+
+/// What an invitation needs of a known contact: where to write, the link epoch and the locale
+/// of the email, and the hash it was found by.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InviteeRow {
+    pub id: String,
+    pub email: String,
+    pub email_hash: String,
+    pub locale: Option<String>,
+    #[serde(deserialize_with = "js_int::int")]
+    pub link_epoch: i64,
+}
+
+const INVITEE_COLUMNS: &str = "id, email, email_hash, locale, link_epoch";
+
+/// The contacts among these email hashes (at most [`crate::store::LOOKUP_CHUNK`] per call).
+pub async fn invitees_by_email_hash(db: &Db, hashes: &[&str]) -> AppResult<Vec<InviteeRow>> {
+    all_in(
+        db,
+        &format!("SELECT {INVITEE_COLUMNS} FROM contacts WHERE email_hash IN ({{}})"),
+        hashes,
+    )
+    .await
+}
+
+/// The contacts among these ids (at most [`crate::store::LOOKUP_CHUNK`] per call).
+pub async fn invitees_by_id(db: &Db, ids: &[&str]) -> AppResult<Vec<InviteeRow>> {
+    all_in(
+        db,
+        &format!("SELECT {INVITEE_COLUMNS} FROM contacts WHERE id IN ({{}})"),
+        ids,
+    )
+    .await
 }
 
 pub struct NewResponse<'a> {
@@ -285,6 +320,127 @@ impl ResponseRow {
     }
 }
 
+/// The results' counts over every response of a survey, in one pass of the survey's rows:
+/// the twin of what [`SurveyDefinition::results`] counts in memory (scores out of range skipped).
+const TOTALS_SQL: &str = "SELECT COUNT(*) AS responses, \
+       COALESCE(SUM(nps BETWEEN 9 AND 10), 0) AS promoters, \
+       COALESCE(SUM(nps BETWEEN 7 AND 8), 0) AS passives, \
+       COALESCE(SUM(nps BETWEEN 0 AND 6), 0) AS detractors, \
+       COALESCE(SUM(csat BETWEEN 1 AND 5), 0) AS csat_count, \
+       COALESCE(SUM(CASE WHEN csat BETWEEN 1 AND 5 THEN csat END), 0) AS csat_sum, \
+       COALESCE(SUM(csat BETWEEN 4 AND 5), 0) AS csat_satisfied, \
+       COALESCE(SUM(ces BETWEEN 1 AND 7), 0) AS ces_count, \
+       COALESCE(SUM(CASE WHEN ces BETWEEN 1 AND 7 THEN ces END), 0) AS ces_sum \
+     FROM survey_responses WHERE survey_id = ?1";
+
+/// Choice counts over every response: `?2` is `{question key: [option values]}`. An answer
+/// counts when it is a string or an array (its string items) naming a current option, once per
+/// option however often it repeats; a row whose `answers` is not JSON counts nowhere, as in
+/// [`SurveyDefinition::choice_counts`]. Rows with a null `option` are each question's
+/// `answered`: responses that picked at least one known option.
+const CHOICES_SQL: &str = "WITH q AS (SELECT key AS qkey, '$.\"' || key || '\"' AS path, value AS options FROM json_each(?2)), \
+     a AS (SELECT id, CASE WHEN json_valid(answers) THEN answers ELSE '{}' END AS doc \
+       FROM survey_responses WHERE survey_id = ?1), \
+     picks AS (SELECT DISTINCT a.id AS rid, q.qkey AS qkey, p.value AS v \
+       FROM a CROSS JOIN q CROSS JOIN json_each(a.doc, q.path) AS p \
+       WHERE json_type(a.doc, q.path) IN ('text', 'array') AND p.type = 'text' \
+         AND p.value IN (SELECT o.value FROM json_each(q.options) AS o)) \
+     SELECT qkey AS question, v AS option, COUNT(*) AS n FROM picks GROUP BY qkey, v \
+     UNION ALL SELECT qkey, NULL, COUNT(DISTINCT rid) FROM picks GROUP BY qkey";
+
+/// `?2` of [`CHOICES_SQL`]: each choice question's key and option values.
+fn choice_options(survey: &SurveyDefinition) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = survey
+        .questions
+        .iter()
+        .filter(|q| q.kind.is_choice())
+        .map(|q| {
+            let values = q.options.iter().map(|o| o.value.clone().into()).collect();
+            (q.key.clone(), serde_json::Value::Array(values))
+        })
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+#[derive(Deserialize)]
+struct TotalsRow {
+    #[serde(deserialize_with = "js_int::int")]
+    responses: i64,
+    #[serde(deserialize_with = "js_int::int")]
+    promoters: i64,
+    #[serde(deserialize_with = "js_int::int")]
+    passives: i64,
+    #[serde(deserialize_with = "js_int::int")]
+    detractors: i64,
+    #[serde(deserialize_with = "js_int::int")]
+    csat_count: i64,
+    #[serde(deserialize_with = "js_int::int")]
+    csat_sum: i64,
+    #[serde(deserialize_with = "js_int::int")]
+    csat_satisfied: i64,
+    #[serde(deserialize_with = "js_int::int")]
+    ces_count: i64,
+    #[serde(deserialize_with = "js_int::int")]
+    ces_sum: i64,
+}
+
+impl TotalsRow {
+    fn totals(&self) -> ResultTotals {
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        ResultTotals {
+            responses: n(self.responses),
+            promoters: n(self.promoters),
+            passives: n(self.passives),
+            detractors: n(self.detractors),
+            csat_count: n(self.csat_count),
+            csat_sum: n(self.csat_sum),
+            csat_satisfied: n(self.csat_satisfied),
+            ces_count: n(self.ces_count),
+            ces_sum: n(self.ces_sum),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TallyRow {
+    question: String,
+    option: Option<String>,
+    #[serde(deserialize_with = "js_int::int")]
+    n: i64,
+}
+
+impl TallyRow {
+    fn tally(self) -> ChoiceTally {
+        ChoiceTally {
+            question: self.question,
+            option: self.option,
+            count: u64::try_from(self.n).unwrap_or(0),
+        }
+    }
+}
+
+/// Everything the results report counts, in two queries whatever the number of responses
+/// (one when the survey has no choice question).
+pub async fn result_totals(
+    db: &Db,
+    survey_id: &str,
+    survey: &SurveyDefinition,
+) -> AppResult<(ResultTotals, Vec<ChoiceTally>)> {
+    let totals: Option<TotalsRow> = first(db, TOTALS_SQL, &[Arg::Text(survey_id)]).await?;
+    let totals = totals.map(|t| t.totals()).unwrap_or_default();
+    if totals.responses == 0 || !survey.questions.iter().any(|q| q.kind.is_choice()) {
+        return Ok((totals, Vec::new()));
+    }
+    let options = choice_options(survey);
+    let rows: Vec<TallyRow> = all(
+        db,
+        CHOICES_SQL,
+        &[Arg::Text(survey_id), Arg::Text(&options)],
+    )
+    .await?;
+    Ok((totals, rows.into_iter().map(TallyRow::tally).collect()))
+}
+
 /// Responses of a survey in answer order, after `after_id` (keyset paging for exports).
 pub async fn responses_page(
     db: &Db,
@@ -329,7 +485,186 @@ pub async fn all_responses(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::survey::parse_definition;
     use crate::store::sqlite::{fresh_database, run};
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    fn survey() -> SurveyDefinition {
+        parse_definition(&json!({
+            "name": "After purchase",
+            "questions": [
+                {"key": "nps", "type": "nps", "text": {"en": "Recommend us?"}},
+                {"key": "channel", "type": "single_choice", "text": {"en": "Where?"},
+                 "options": [{"value": "web"}, {"value": "store"}]},
+                {"key": "liked", "type": "multi_choice", "text": {"en": "Liked?"},
+                 "options": [{"value": "price"}, {"value": "speed"}, {"value": "service"}]},
+                {"key": "csat", "type": "csat", "text": {"en": "Satisfied?"}},
+                {"key": "effort", "type": "ces", "text": {"en": "Easy?"}}
+            ]
+        }))
+        .expect("survey")
+    }
+
+    /// A choice answer as stored, including what no longer parses as one: unknown options
+    /// (removed by a PATCH), numbers, objects, repeats and nested arrays.
+    fn choice_answer() -> impl Strategy<Value = Option<Value>> {
+        let word = prop::sample::select(vec![
+            "web", "store", "price", "speed", "service", "gone", "",
+        ]);
+        let item = prop_oneof![
+            word.clone().prop_map(Value::from),
+            (0i64..3).prop_map(Value::from),
+            word.clone().prop_map(|w| json!([w])),
+        ];
+        prop_oneof![
+            Just(None),
+            word.prop_map(|w| Some(Value::from(w))),
+            prop::collection::vec(item, 0..5).prop_map(|v| Some(Value::Array(v))),
+            Just(Some(json!({"web": "web"}))),
+            Just(Some(Value::Null)),
+            (0i64..5).prop_map(|n| Some(Value::from(n))),
+        ]
+    }
+
+    /// The `answers` text: an object of choice answers, or (rarely) what erasure or damage
+    /// leaves: `{}`, a JSON value that is no object, text that is no JSON.
+    fn answers_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            8 => (choice_answer(), choice_answer()).prop_map(|(channel, liked)| {
+                let mut map = serde_json::Map::new();
+                if let Some(v) = channel {
+                    map.insert("channel".into(), v);
+                }
+                if let Some(v) = liked {
+                    map.insert("liked".into(), v);
+                }
+                Value::Object(map).to_string()
+            }),
+            1 => prop::sample::select(vec!["{}", "[\"web\"]", "\"web\"", "{not json", ""])
+                .prop_map(str::to_string),
+        ]
+    }
+
+    fn score() -> impl Strategy<Value = Option<i64>> {
+        prop_oneof![Just(None), (-2i64..13).prop_map(Some), Just(Some(300))]
+    }
+
+    /// `answers` text and the nps, csat and ces columns of one response.
+    type Row = (String, Option<i64>, Option<i64>, Option<i64>);
+
+    fn response() -> impl Strategy<Value = Row> {
+        (answers_text(), score(), score(), score())
+    }
+
+    /// Stores `rows` as responses of `srv_1` (and one of another survey, which must not count).
+    fn stored(rows: &[Row]) -> rusqlite::Connection {
+        let db = fresh_database();
+        // The responses alone: surveys and invitations do not change what is counted.
+        db.execute_batch("PRAGMA foreign_keys = OFF")
+            .expect("pragma");
+        let insert = |survey: &str, n: usize, answers: &str, scores: [Option<i64>; 3]| {
+            db.execute(
+                "INSERT INTO survey_responses (id, survey_id, invitation_id, answers, nps, csat, ces, created_at) \
+                 VALUES (?1, ?2, ?1, ?3, ?4, ?5, ?6, '2026-01-01')",
+                rusqlite::params![format!("r{n:04}"), survey, answers, scores[0], scores[1], scores[2]],
+            )
+            .expect("insert response");
+        };
+        for (n, (answers, nps, csat, ces)) in rows.iter().enumerate() {
+            insert("srv_1", n, answers, [*nps, *csat, *ces]);
+        }
+        insert(
+            "srv_2",
+            rows.len(),
+            r#"{"channel":"web"}"#,
+            [Some(10), Some(5), Some(1)],
+        );
+        db
+    }
+
+    /// [`result_totals`] as D1 would answer it, run on SQLite.
+    fn by_sql(
+        db: &rusqlite::Connection,
+        survey: &SurveyDefinition,
+    ) -> (ResultTotals, Vec<ChoiceTally>) {
+        let n = |v: i64| u64::try_from(v).expect("a count");
+        let totals = db
+            .query_row(TOTALS_SQL, ["srv_1"], |r| {
+                Ok(ResultTotals {
+                    responses: n(r.get(0)?),
+                    promoters: n(r.get(1)?),
+                    passives: n(r.get(2)?),
+                    detractors: n(r.get(3)?),
+                    csat_count: n(r.get(4)?),
+                    csat_sum: n(r.get(5)?),
+                    csat_satisfied: n(r.get(6)?),
+                    ces_count: n(r.get(7)?),
+                    ces_sum: n(r.get(8)?),
+                })
+            })
+            .expect("totals");
+        let mut query = db.prepare(CHOICES_SQL).expect("choices sql");
+        let tallies = query
+            .query_map(["srv_1".to_string(), choice_options(survey)], |r| {
+                Ok(ChoiceTally {
+                    question: r.get(0)?,
+                    option: r.get(1)?,
+                    count: n(r.get(2)?),
+                })
+            })
+            .expect("choices")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("choice rows");
+        (totals, tallies)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// The SQL aggregate behind the results endpoint says exactly what the in-memory
+        /// results maths says over the same stored responses.
+        #[test]
+        fn sql_results_equal_the_in_memory_results(
+            rows in prop::collection::vec(response(), 0..40),
+            invited in 0u64..60,
+        ) {
+            let survey = survey();
+            let db = stored(&rows);
+            let (totals, tallies) = by_sql(&db, &survey);
+            let memory: Vec<StoredResponse> = rows
+                .iter()
+                .map(|(answers, nps, csat, ces)| ResponseRow {
+                    id: String::new(),
+                    answers: answers.clone(),
+                    nps: *nps,
+                    csat: *csat,
+                    ces: *ces,
+                    created_at: String::new(),
+                }
+                .to_stored())
+                .collect();
+            prop_assert_eq!(
+                survey.results_from_totals(invited, &totals, &tallies),
+                survey.results(invited, &memory),
+                "rows {:?}", rows
+            );
+        }
+    }
+
+    /// The results read the survey's responses through the index on `(survey_id, …)`.
+    #[test]
+    fn results_queries_use_the_survey_index() {
+        let db = stored(&[]);
+        for sql in [TOTALS_SQL, CHOICES_SQL] {
+            let plan = crate::store::sqlite::query_plan(&db, sql);
+            assert!(
+                plan.contains("survey_responses_survey_id")
+                    && !plan.contains("SCAN survey_responses"),
+                "{sql}\n{plan}"
+            );
+        }
+    }
 
     fn tap<'a>(id: &'a str, nps: u8, csat: u8, at: &'a str) -> NewResponse<'a> {
         NewResponse {

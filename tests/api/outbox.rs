@@ -15,6 +15,7 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
         failing_webhook_is_retried_until_the_message_is_delivered,
         outbox_is_filtered_by_recipient,
         outbox_refuses_a_malformed_recipient_without_echoing_it,
+        the_outbox_is_read_newest_first_a_page_at_a_time,
     ]
 }
 
@@ -234,5 +235,71 @@ async fn a_message_whose_queue_job_was_lost_is_delivered_by_the_daily_sweep(
     })
     .await
     .map_err(|e| format!("the message whose backoff ended was not swept: {e}"))?;
+    Ok(())
+}
+
+/// The outbox list pages by its index: `limit` messages newest first and a `next_cursor` that
+/// continues exactly after the last one, for one recipient as for everyone; a cursor the
+/// service did not make is a 400.
+async fn the_outbox_is_read_newest_first_a_page_at_a_time(app: Arc<TestApp>) -> Result<(), String> {
+    let to = unique_email("outbox-pages");
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(queue_test_message(&app, &to).await?);
+        // Apart in time, so the newest-first order is the order they were sent in.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    ids.reverse();
+    let page = |cursor: Option<String>| {
+        let app = app.clone();
+        let to = to.clone();
+        async move {
+            let path = match cursor {
+                Some(c) => format!("/admin/v1/outbox?to={to}&limit=2&cursor={c}"),
+                None => format!("/admin/v1/outbox?to={to}&limit=2"),
+            };
+            Ok::<_, String>(app.get(&path, Auth::Admin).await?.expect(200)?.json())
+        }
+    };
+    let first = page(None).await?;
+    let second = page(first["next_cursor"].as_str().map(str::to_string)).await?;
+    let listed: Vec<&str> = [&first, &second]
+        .iter()
+        .flat_map(|p| p["messages"].as_array().into_iter().flatten())
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    ensure_eq!(listed, ids, "pages {first} {second}");
+    ensure!(
+        first["next_cursor"].is_string(),
+        "no cursor after a full page: {first}"
+    );
+    ensure!(
+        second["next_cursor"].is_null(),
+        "a cursor after the last page: {second}"
+    );
+
+    let everyone = app
+        .get("/admin/v1/outbox?limit=1", Auth::Admin)
+        .await?
+        .expect(200)?
+        .json();
+    let cursor = everyone["next_cursor"]
+        .as_str()
+        .ok_or("no cursor for everyone")?;
+    let next = app
+        .get(
+            &format!("/admin/v1/outbox?limit=1&cursor={cursor}"),
+            Auth::Admin,
+        )
+        .await?
+        .expect(200)?
+        .json();
+    ensure!(
+        next["messages"][0]["id"] != everyone["messages"][0]["id"],
+        "the next page repeated the first: {everyone} {next}"
+    );
+    app.get("/admin/v1/outbox?cursor=%00%01", Auth::Admin)
+        .await?
+        .expect_error(400, "validation_failed")?;
     Ok(())
 }

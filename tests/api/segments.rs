@@ -24,12 +24,17 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
         replacing_a_rule_rebuilds_a_new_version,
         a_segment_larger_than_a_page_is_built_and_exported_whole,
         every_change_to_a_person_moves_them_in_or_out_of_segments_at_once,
+        segments_are_listed_a_page_at_a_time,
     ]
 }
 
 /// Tests that move time by writing the local D1 directly (see `harness::run`).
 pub fn serial_tests() -> Vec<(&'static str, TestFn)> {
-    crate::tests![days_pass_and_the_daily_run_keeps_time_relative_segments_right]
+    crate::tests![
+        days_pass_and_the_daily_run_keeps_time_relative_segments_right,
+        a_deleted_segment_disappears_at_once_and_its_members_are_purged_in_chunks,
+        preview_reports_a_capped_count_on_a_large_base,
+    ]
 }
 
 async fn active_contact(
@@ -304,7 +309,9 @@ async fn segment_rules_are_validated_and_previewed(app: Arc<TestApp>) -> Result<
         .expect(200)?
         .json();
     ensure!(
-        preview["count"] == 3 && preview["sample"].as_array().map(Vec::len) == Some(3),
+        preview["count"] == 3
+            && preview["count_capped"] == false
+            && preview["sample"].as_array().map(Vec::len) == Some(3),
         "preview {preview}"
     );
     let list = app
@@ -770,5 +777,254 @@ async fn every_change_to_a_person_moves_them_in_or_out_of_segments_at_once(
     answered(&app, &answering, None, false, json!({"nps": 10})).await?;
     eventually_size(&app, &promoters, 1, "after a survey answer").await?;
     eventually_members(&app, &promoters, &[&answering]).await?;
+    Ok(())
+}
+
+/// `n` active contacts `{tag}-{i}@example.com` written straight into D1 (ids `{tag}-c-{i}`),
+/// with marketing consent when `consented`: a base larger than signing people up one by one
+/// would make in a story.
+fn seed_contacts(app: &TestApp, tag: &str, n: usize, consented: bool) -> Result<(), String> {
+    let at = "2026-01-01T00:00:00.000Z";
+    let mut sql = format!(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {last}) \
+         INSERT INTO contacts (id, email, email_hash, status, source, created_at, updated_at) \
+         SELECT '{tag}-c-' || i, '{tag}-' || i || '@example.com', '{tag}-h-' || i, 'active', 'import', '{at}', '{at}' FROM n;",
+        last = n - 1
+    );
+    if consented {
+        sql.push_str(&format!(
+            " INSERT INTO consents (contact_id, purpose, granted, updated_at) \
+             SELECT id, 'marketing_email', 1, '{at}' FROM contacts WHERE id LIKE '{tag}-c-%';"
+        ));
+    }
+    app.sql(&sql)
+}
+
+/// Removes what [`seed_contacts`] wrote, so later stories' rebuilds do not walk it.
+fn unseed_contacts(app: &TestApp, tag: &str) -> Result<(), String> {
+    app.sql(&format!(
+        "DELETE FROM consents WHERE contact_id LIKE '{tag}-c-%'; \
+         DELETE FROM segment_members WHERE contact_id LIKE '{tag}-c-%'; \
+         DELETE FROM contacts WHERE id LIKE '{tag}-c-%';"
+    ))
+}
+
+fn member_rows(app: &TestApp, id: &str) -> Result<i64, String> {
+    let rows = app.sql_rows(&format!(
+        "SELECT COUNT(*) AS n FROM segment_members WHERE segment_id = '{id}'"
+    ))?;
+    rows.first()
+        .and_then(|r| r["n"].as_i64())
+        .ok_or_else(|| format!("no count in {rows:?}"))
+}
+
+/// Every live segment id of the list, read a page of `limit` at a time by its cursor.
+async fn listed_ids(app: &TestApp, limit: usize) -> Result<Vec<String>, String> {
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..1000 {
+        let path = match &cursor {
+            Some(c) => format!("/admin/v1/segments?limit={limit}&cursor={c}"),
+            None => format!("/admin/v1/segments?limit={limit}"),
+        };
+        let page = app.get(&path, Auth::Admin).await?.expect(200)?.json();
+        let segments = page["segments"].as_array().ok_or("no segments")?;
+        ensure!(segments.len() <= limit, "a page longer than its limit");
+        ids.extend(
+            segments
+                .iter()
+                .filter_map(|s| s["id"].as_str().map(str::to_string)),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return Ok(ids),
+        }
+    }
+    Err("the list never ended".into())
+}
+
+/// Deleting a segment answers as before and it is gone for every reader at once (read, list,
+/// export, rules naming it); its membership rows are then purged by queue messages a chunk
+/// each. The rows outnumber what one invocation may delete a chunk at a time under the
+/// guard (50 queries of 3 rows), so only a purge that hands over to a continuation finishes
+/// without ever passing the cap.
+async fn a_deleted_segment_disappears_at_once_and_its_members_are_purged_in_chunks(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    const MEMBERS: usize = 200;
+    let tag = run_tag("purge");
+    let id = format!(
+        "seg_{}",
+        tag.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    );
+    seed_contacts(&app, &tag, MEMBERS, false)?;
+    app.sql(&format!(
+        "INSERT INTO segments (id, name, rule, purpose, version, size, state, computed_at, created_at, updated_at) \
+         VALUES ('{id}', 'Purged', '{{\"all\":[{{\"field\":\"email\",\"op\":\"starts_with\",\"value\":\"{tag}\"}}]}}', \
+           'marketing_email', 1, {MEMBERS}, 'ready', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'); \
+         INSERT INTO segment_members (segment_id, contact_id, since) \
+         SELECT '{id}', id, '2026-01-01T00:00:00.000Z' FROM contacts WHERE id LIKE '{tag}-c-%';"
+    ))?;
+    ensure_eq!(member_rows(&app, &id)?, MEMBERS as i64, "seeded members");
+    app.get(&format!("/admin/v1/segments/{id}"), Auth::Admin)
+        .await?
+        .expect(200)?;
+
+    let deleted = app
+        .delete(&format!("/admin/v1/segments/{id}"), Auth::Admin)
+        .await?
+        .expect(200)?
+        .json();
+    ensure_eq!(deleted, json!({"id": id, "status": "deleted"}), "answer");
+
+    app.get(&format!("/admin/v1/segments/{id}"), Auth::Admin)
+        .await?
+        .expect_error(404, "not_found")?;
+    app.delete(&format!("/admin/v1/segments/{id}"), Auth::Admin)
+        .await?
+        .expect_error(404, "not_found")?;
+    export(&app, &id, "")
+        .await?
+        .expect_error(404, "not_found")?;
+    ensure!(
+        !listed_ids(&app, 500).await?.contains(&id),
+        "a deleted segment is still listed"
+    );
+    app.post_json(
+        "/admin/v1/segments",
+        &json!({"name": "Inside", "rule": {"all": [{"field": "segment", "op": "eq", "value": id}]}}),
+        Auth::Admin,
+    )
+    .await?
+    .expect_error(400, "validation_failed")?;
+    let preview = app
+        .post_json(
+            "/admin/v1/segments/preview",
+            &json!({"rule": {"all": [{"field": "segment", "op": "in", "value": [id]}]}, "purpose": "marketing_email"}),
+            Auth::Admin,
+        )
+        .await?;
+    // A rule may not name it any more; were it read, no one would be in it.
+    ensure!(
+        preview.status == 400 || preview.json()["count"] == 0,
+        "preview over a deleted segment: {}",
+        preview.text
+    );
+
+    let left = app
+        .eventually(Duration::from_secs(60), || async {
+            let n = member_rows(&app, &id)?;
+            Ok((n == 0).then_some(n))
+        })
+        .await
+        .map_err(|e| {
+            format!(
+                "{e}; {} membership rows left",
+                member_rows(&app, &id).unwrap_or(-1)
+            )
+        })?;
+    ensure_eq!(left, 0, "rows left");
+    let dead = app
+        .get("/admin/v1/dead-letters", Auth::Admin)
+        .await?
+        .expect(200)?
+        .text;
+    ensure!(!dead.contains(&id), "a purge message died: {dead}");
+    // Chunked, not merely finished: no purge message ever passed the invocation's cap (one
+    // that tried to delete everything would, and finish only through its retries).
+    let log = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("target/it-wrangler-{}.log", std::process::id())),
+    )
+    .map_err(|e| format!("runtime log: {e}"))?;
+    let tripped: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("platform limit exceeded") && l.contains("segment_purge"))
+        .collect();
+    ensure!(tripped.is_empty(), "a purge passed the cap: {tripped:?}");
+    unseed_contacts(&app, &tag)?;
+    Ok(())
+}
+
+/// On a base larger than the cap (here a redeploy with `PREVIEW_COUNT_CAP=5`) a preview stops
+/// counting at the cap and says so; under it, the count is exact and not capped.
+async fn preview_reports_a_capped_count_on_a_large_base(app: Arc<TestApp>) -> Result<(), String> {
+    let tag = run_tag("capped");
+    seed_contacts(&app, &tag, 8, true)?;
+    let rule = json!({"rule": {"all": [{"field": "email", "op": "starts_with", "value": tag}]}});
+    let exact = app
+        .post_json("/admin/v1/segments/preview", &rule, Auth::Admin)
+        .await?
+        .expect(200)?
+        .json();
+    ensure!(
+        exact["count"] == 8 && exact["count_capped"] == false,
+        "uncapped preview {exact}"
+    );
+
+    let (_capped_runtime, base) = app.redeployed(&[("PREVIEW_COUNT_CAP", "5")]).await?;
+    let capped = app
+        .send(
+            app.client
+                .post(format!("{base}/admin/v1/segments/preview"))
+                .json(&rule),
+            Auth::Admin,
+        )
+        .await?
+        .expect(200)?
+        .json();
+    ensure!(
+        capped["count"] == 5
+            && capped["count_capped"] == true
+            && capped["sample"].as_array().map(Vec::len) == Some(8),
+        "capped preview {capped}"
+    );
+    let narrow = json!({"rule": {"all": [{"field": "email", "op": "starts_with", "value": format!("{tag}-1@")}]}});
+    let under = app
+        .send(
+            app.client
+                .post(format!("{base}/admin/v1/segments/preview"))
+                .json(&narrow),
+            Auth::Admin,
+        )
+        .await?
+        .expect(200)?
+        .json();
+    ensure!(
+        under["count"] == 1 && under["count_capped"] == false,
+        "preview under the cap {under}"
+    );
+    unseed_contacts(&app, &tag)?;
+    Ok(())
+}
+
+/// The list reads live segments a page at a time, newest first: following `next_cursor`
+/// reaches every segment once, and a cursor the service did not make is a 400.
+async fn segments_are_listed_a_page_at_a_time(app: Arc<TestApp>) -> Result<(), String> {
+    let tag = run_tag("paged");
+    let mut made = Vec::new();
+    for i in 0..3 {
+        let rule = json!({"all": [{"field": "email", "op": "starts_with", "value": format!("{tag}-{i}")}]});
+        let s = create_segment(&app, &format!("Paged {i}"), rule).await?;
+        made.push(s["id"].as_str().ok_or("no id")?.to_string());
+    }
+    let ids = listed_ids(&app, 2).await?;
+    let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+    ensure_eq!(unique.len(), ids.len(), "a segment listed twice: {ids:?}");
+    let at: Vec<usize> = made
+        .iter()
+        .map(|id| {
+            ids.iter()
+                .position(|x| x == id)
+                .ok_or(format!("{id} never listed"))
+        })
+        .collect::<Result<_, _>>()?;
+    ensure!(at[2] < at[1] && at[1] < at[0], "not newest first: {at:?}");
+    app.get("/admin/v1/segments?cursor=bm90LW91cnM", Auth::Admin)
+        .await?
+        .expect_error(400, "validation_failed")?;
+    app.get("/admin/v1/segments?limit=0", Auth::Admin)
+        .await?
+        .expect_error(400, "validation_failed")?;
     Ok(())
 }

@@ -21,12 +21,16 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
         twenty_simultaneous_answers_on_one_link_record_one,
         results_aggregate_nps_csat_ces_and_choices,
         survey_definitions_are_validated,
+        inviting_200_buyers_fits_the_free_plans_query_budget,
     ]
 }
 
 /// Tests that move time by writing the local D1 directly (see `harness::run`).
 pub fn serial_tests() -> Vec<(&'static str, TestFn)> {
-    crate::tests![forged_and_expired_survey_links_are_refused]
+    crate::tests![
+        forged_and_expired_survey_links_are_refused,
+        survey_results_over_thousands_of_responses_fit_one_invocation,
+    ]
 }
 
 async fn results(app: &TestApp, survey: &str) -> Result<Value, String> {
@@ -474,5 +478,132 @@ async fn forged_and_expired_survey_links_are_refused(app: Arc<TestApp>) -> Resul
         .expect_error(410, "link_invalid")?;
     let page = app.get(&format!("/s/{token}"), Auth::None).await?;
     ensure_eq!(page.status, 410, "expired page status {}", page.status);
+    Ok(())
+}
+
+/// The largest invitation request (200 people, some of them buyers already known by their
+/// order, the rest new addresses) is a handful of IN-list look-ups and one write batch per
+/// chunk: it fits the free plan's 50 queries, where a few queries per person would not.
+async fn inviting_200_buyers_fits_the_free_plans_query_budget(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    const BUYERS: usize = 40;
+    let buyers: Vec<(String, String)> = (0..BUYERS)
+        .map(|i| {
+            (
+                unique_email(&format!("invite200-buyer{i}")),
+                external_id(&format!("invite200-order{i}")),
+            )
+        })
+        .collect();
+    // A few orders per request: the orders endpoint's own look-ups are not what this measures.
+    for chunk in buyers.chunks(5) {
+        send_orders(
+            &app,
+            chunk
+                .iter()
+                .map(|(email, no)| order(no, email, "10.00", &crate::harness::days_ago(3)))
+                .collect(),
+        )
+        .await?;
+    }
+    let newcomers: Vec<String> = (0..200 - BUYERS)
+        .map(|i| unique_email(&format!("invite200-new{i}")))
+        .collect();
+    let mut targets: Vec<Value> = buyers
+        .iter()
+        .map(|(email, no)| json!({"email": email, "order_id": no}))
+        .collect();
+    targets.extend(newcomers.iter().map(|email| json!({"email": email})));
+    let survey = create_survey(&app).await?;
+
+    let links = invite(&app, &survey, Value::Array(targets.clone()), false).await?;
+    ensure_eq!(links.len(), 200, "invitations made");
+    for (i, (email, _)) in buyers.iter().enumerate().step_by(10) {
+        let known = contact(&app, email)
+            .await?
+            .ok_or("a buyer has no contact")?;
+        ensure_eq!(
+            links[i]["contact_id"],
+            known["id"],
+            "buyer {i} was not invited as the contact their order made"
+        );
+    }
+    let new_ids: std::collections::BTreeSet<&str> = links[BUYERS..]
+        .iter()
+        .filter_map(|l| l["contact_id"].as_str())
+        .collect();
+    ensure_eq!(
+        new_ids.len(),
+        200 - BUYERS,
+        "one new contact per new address"
+    );
+
+    // Inviting them all again finds every one of them, the new contacts included.
+    let again = invite(&app, &survey, Value::Array(targets), false).await?;
+    ensure_eq!(again.len(), 200, "second invitations made");
+    for (first, second) in links.iter().zip(&again) {
+        ensure_eq!(
+            first["contact_id"],
+            second["contact_id"],
+            "an invitee became someone else"
+        );
+    }
+    let results = results(&app, &survey).await?;
+    ensure_eq!(results["invited"], 400, "results {results}");
+    Ok(())
+}
+
+/// Results over thousands of answers come from SQL aggregates: a constant number of queries
+/// (it used to read every response a page at a time), the very numbers the results maths gives
+/// over the same rows, and text answers never loaded.
+async fn survey_results_over_thousands_of_responses_fit_one_invocation(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    const N: i64 = 3000;
+    let survey = create_survey(&app).await?;
+    let count = |i: i64| {
+        format!(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {}) ",
+            i - 1
+        )
+    };
+    app.sql(&format!(
+        "{}INSERT INTO survey_invitations (id, survey_id, token_hash, created_at, expires_at, answered_at) \
+         SELECT '{survey}-inv-' || i, '{survey}', '{survey}-tok-' || i, '2026-01-01T00:00:00.000Z', \
+           '2099-01-01T00:00:00.000Z', '2026-01-02T00:00:00.000Z' FROM n; \
+         {}INSERT INTO survey_responses (id, survey_id, invitation_id, answers, nps, csat, ces, created_at) \
+         SELECT '{survey}-r-' || printf('%05d', i), '{survey}', '{survey}-inv-' || i, \
+           json_object('nps', i % 11, \
+             'channel', CASE i % 3 WHEN 0 THEN 'web' WHEN 1 THEN 'store' ELSE 'gone' END, \
+             'liked', CASE WHEN i % 4 = 0 THEN json_array('price', 'price') ELSE json_array('speed', 'price') END, \
+             'why', 'answer number ' || i), \
+           i % 11, 1 + i % 5, CASE WHEN i % 10 = 0 THEN NULL ELSE 1 + i % 7 END, '2026-01-02T00:00:00.000Z' FROM n;",
+        count(N),
+        count(N)
+    ))?;
+    let got = results(&app, &survey).await?;
+
+    // The same rows through the in-memory results maths.
+    let definition = clientela::domain::survey::parse_definition(&survey_body())
+        .map_err(|e| format!("survey body: {e:?}"))?;
+    const CHANNELS: [&str; 3] = ["web", "store", "gone"];
+    let rows: Vec<clientela::domain::survey::StoredResponse> = (0..N)
+        .map(|i| clientela::domain::survey::StoredResponse {
+            answers: json!({
+                "nps": i % 11,
+                "channel": CHANNELS[(i % 3) as usize],
+                "liked": if i % 4 == 0 { json!(["price", "price"]) } else { json!(["speed", "price"]) },
+                "why": format!("answer number {i}"),
+            }),
+            nps: Some(i % 11),
+            csat: Some(1 + i % 5),
+            ces: (i % 10 != 0).then_some(1 + i % 7),
+        })
+        .collect();
+    let want =
+        serde_json::to_value(definition.results(N as u64, &rows)).map_err(|e| e.to_string())?;
+    ensure_eq!(got, want, "results over {N} responses");
+    ensure_eq!(got["responses"], N, "responses");
     Ok(())
 }

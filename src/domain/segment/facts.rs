@@ -120,6 +120,8 @@ pub const SKUS_SQL: &str = "SELECT DISTINCT json_extract(j.value, '$.sku') AS sk
      FROM orders o, json_each(o.items) j \
      WHERE o.contact_id = ?1 AND json_type(j.value, '$.sku') = 'text'";
 
-/// `segment_id` of every current membership.
-pub const SEGMENTS_SQL: &str =
-    "SELECT segment_id FROM segment_members WHERE contact_id = ?1 ORDER BY segment_id";
+/// `segment_id` of every current membership of a live segment (a deleted segment's rows stay
+/// until its purge job has removed them, and count for nothing meanwhile).
+pub const SEGMENTS_SQL: &str = "SELECT m.segment_id FROM segment_members m \
+     JOIN segments g ON g.id = m.segment_id AND g.deleted_at IS NULL \
+     WHERE m.contact_id = ?1 ORDER BY m.segment_id";

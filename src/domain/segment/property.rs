@@ -48,7 +48,8 @@ const ATTR_INTS: &[i64] = &[0, 2, 7];
 const ATTR_REALS: &[f64] = &[0.5, 7.0, -0.0, 1e20, 2.000001];
 const CATEGORIES: &[&str] = &["bags", "shoes", "bags & shoes", "ção"];
 const SKUS: &[&str] = &["SKU-1", "sku-1", "SHOE-9", "GIFT"];
-const SEGMENT_IDS: &[&str] = &["seg_a", "seg_b", "seg_c"];
+/// `seg_gone` is deleted (its memberships not yet purged): members of nothing, for SQL and eval.
+const SEGMENT_IDS: &[&str] = &["seg_a", "seg_b", "seg_c", "seg_gone"];
 const CENTS: &[i64] = &[0, 1, 999, 1000, 3333, 12990, 30000];
 const CSATS: &[f64] = &[1.0, 2.5, 3.0, 4.2, 4.5, 5.0];
 /// Ages of contacts, and the ages rules ask about: the same few, and their neighbours.
@@ -410,7 +411,8 @@ fn store(contacts: &[GenContact]) -> Connection {
     let at = "2026-01-01T00:00:00.000Z";
     for id in SEGMENT_IDS {
         db.execute(
-            "INSERT INTO segments (id, name, rule, created_at, updated_at) VALUES (?1, ?1, '{}', ?2, ?2)",
+            "INSERT INTO segments (id, name, rule, created_at, updated_at, deleted_at) \
+             VALUES (?1, ?1, '{}', ?2, ?2, CASE WHEN ?1 = 'seg_gone' THEN ?2 END)",
             params![id, at],
         )
         .unwrap();

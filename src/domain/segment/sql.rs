@@ -148,7 +148,10 @@ impl Writer {
             }
             Pred::Member(test) => {
                 self.push(
+                    // A deleted segment has no members from the moment it is deleted, however
+                    // long its rows take to purge.
                     "EXISTS (SELECT 1 FROM segment_members m \
+                     JOIN segments g ON g.id = m.segment_id AND g.deleted_at IS NULL \
                      WHERE m.contact_id = c.id AND ",
                 );
                 self.test("m.segment_id", test);

@@ -6,7 +6,9 @@
 //! - [`parse_definition`]`(&Value) -> Result<SurveyDefinition, FieldErrors>`, and on
 //!   [`SurveyDefinition`]: [`patched`](SurveyDefinition::patched),
 //!   [`public_view`](SurveyDefinition::public_view), [`parse_answers`](SurveyDefinition::parse_answers),
-//!   [`choice_counts`](SurveyDefinition::choice_counts), [`results`](SurveyDefinition::results).
+//!   [`choice_counts`](SurveyDefinition::choice_counts), [`results`](SurveyDefinition::results),
+//!   [`results_from_totals`](SurveyDefinition::results_from_totals) (with [`ResultTotals`] and
+//!   [`ChoiceTally`], what the SQL aggregate counts).
 //! - [`Answers`] (`nps()`, `csat()`, `ces()`, `get()`, `to_json()`).
 //! - [`nps_category`], [`NpsSummary`], [`CsatSummary`], [`CesSummary`], [`ChoiceCounts`],
 //!   [`response_rate`], [`next_avg`]. (Formula neutralising for the CSV export is
@@ -53,6 +55,6 @@ pub use definition::{
     MAX_QUESTIONS, MAX_TEXT_LEN,
 };
 pub use results::{
-    next_avg, nps_category, response_rate, CesSummary, ChoiceCounts, CsatSummary, NpsCategory,
-    NpsSummary, OptionCount, StoredResponse, SurveyResults,
+    next_avg, nps_category, response_rate, CesSummary, ChoiceCounts, ChoiceTally, CsatSummary,
+    NpsCategory, NpsSummary, OptionCount, ResultTotals, StoredResponse, SurveyResults,
 };

@@ -76,6 +76,85 @@ impl SurveyDefinition {
             choices: self.choice_counts(rows.iter().map(|r| &r.answers)),
         }
     }
+
+    /// The same document as [`results`](Self::results) from what SQL counted over the stored
+    /// responses, so the report costs a constant number of queries whatever their number. The
+    /// SQL twin must count exactly what `results` counts (a unit test in `store::surveys`
+    /// holds the two equal on generated responses).
+    pub fn results_from_totals(
+        &self,
+        invited: u64,
+        totals: &ResultTotals,
+        tallies: &[ChoiceTally],
+    ) -> SurveyResults {
+        let mut counted: BTreeMap<(&str, Option<&str>), u64> = BTreeMap::new();
+        for t in tallies {
+            *counted
+                .entry((t.question.as_str(), t.option.as_deref()))
+                .or_default() += t.count;
+        }
+        let choices = self
+            .questions
+            .iter()
+            .filter(|q| q.kind.is_choice())
+            .map(|q| {
+                let tally = |option: Option<&str>| {
+                    counted.get(&(q.key.as_str(), option)).copied().unwrap_or(0)
+                };
+                let options = q
+                    .options
+                    .iter()
+                    .map(|o| OptionCount {
+                        value: o.value.clone(),
+                        count: tally(Some(&o.value)),
+                    })
+                    .collect();
+                let counts = ChoiceCounts {
+                    answered: tally(None),
+                    options,
+                };
+                (q.key.clone(), counts)
+            })
+            .collect();
+        SurveyResults {
+            invited,
+            responses: totals.responses,
+            response_rate: response_rate(invited, totals.responses),
+            nps: NpsSummary::from_counts(totals.promoters, totals.passives, totals.detractors),
+            csat: CsatSummary::from_totals(
+                totals.csat_count,
+                totals.csat_sum,
+                totals.csat_satisfied,
+            ),
+            ces: CesSummary::from_totals(totals.ces_count, totals.ces_sum),
+            choices,
+        }
+    }
+}
+
+/// What the results query counts over a survey's responses: every response, the NPS split
+/// (0–10 only), and count and sum of CSAT (1–5) and CES (1–7) scores; scores out of range are
+/// skipped, as [`SurveyDefinition::results`] skips them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ResultTotals {
+    pub responses: u64,
+    pub promoters: u64,
+    pub passives: u64,
+    pub detractors: u64,
+    pub csat_count: u64,
+    pub csat_sum: u64,
+    pub csat_satisfied: u64,
+    pub ces_count: u64,
+    pub ces_sum: u64,
+}
+
+/// One count of the choice query: responses whose answer to `question` picked `option`, or,
+/// with `option` none, that picked at least one known option (`answered`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChoiceTally {
+    pub question: String,
+    pub option: Option<String>,
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -146,6 +225,11 @@ impl NpsSummary {
                 NpsCategory::Detractor => detractors += 1,
             }
         }
+        NpsSummary::from_counts(promoters, passives, detractors)
+    }
+
+    /// The summary of answers already counted by category (the SQL aggregate's split).
+    pub fn from_counts(promoters: u64, passives: u64, detractors: u64) -> NpsSummary {
         let total = promoters + passives + detractors;
         let score = (total > 0).then(|| {
             let diff = i128::from(promoters) - i128::from(detractors);
@@ -183,6 +267,11 @@ impl CsatSummary {
             sum += u64::from(score);
             satisfied += u64::from(score >= 4);
         }
+        CsatSummary::from_totals(count, sum, satisfied)
+    }
+
+    /// The summary of `count` scores of 1–5 adding up to `sum`, `satisfied` of them 4 or 5.
+    pub fn from_totals(count: u64, sum: u64, satisfied: u64) -> CsatSummary {
         CsatSummary {
             average: (count > 0).then(|| ratio(sum, count, 2)),
             satisfied_pct: (count > 0).then(|| ratio(satisfied * 100, count, 1)),
@@ -207,6 +296,11 @@ impl CesSummary {
             count += 1;
             sum += u64::from(score);
         }
+        CesSummary::from_totals(count, sum)
+    }
+
+    /// The summary of `count` scores of 1–7 adding up to `sum`.
+    pub fn from_totals(count: u64, sum: u64) -> CesSummary {
         CesSummary {
             average: (count > 0).then(|| ratio(sum, count, 2)),
             count,

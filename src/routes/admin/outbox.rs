@@ -4,6 +4,7 @@ use serde::Deserialize;
 use serde_json::json;
 use worker::{Request, Response};
 
+use crate::domain::cursor::Cursor;
 use crate::domain::email::EmailAddress;
 use crate::domain::outbox::{MessageKind, OutboxMessage};
 use crate::domain::scope::Scope;
@@ -23,24 +24,41 @@ pub async fn list(req: Request, app: &App) -> AppResult<Response> {
     let call = app.admin()?;
     let deliverer = call.principal.scopes.contains(Scope::OutboxDeliver);
     let pairs = query_pairs(&req)?;
-    only_params(&pairs, &["to", "limit"])?;
+    only_params(&pairs, &["to", "limit", "cursor"])?;
     let to = param_value(&pairs, "to")
         .map(|raw| EmailAddress::parse(raw).map_err(|e| AppError::validation("to", e.message())))
         .transpose()?;
+    let after = param_value(&pairs, "cursor")
+        .map(|raw| Cursor::parse(raw).map_err(|message| AppError::validation("cursor", message)))
+        .transpose()?;
     let limit = limit_param(&pairs, 50, 500)?;
-    let messages: Vec<OutboxMessage> =
-        outbox::list(&call.db, to.as_ref().map(EmailAddress::as_str), limit)
-            .await?
-            .into_iter()
-            .map(|m| {
-                if deliverer && m.sent_at.is_none() {
-                    m
-                } else {
-                    m.redacted()
-                }
-            })
-            .collect();
-    response::json(200, &json!({ "messages": messages }))
+    let page = outbox::list(
+        &call.db,
+        to.as_ref().map(EmailAddress::as_str),
+        after.as_ref(),
+        limit,
+    )
+    .await?;
+    let next_cursor = (page.len() == limit as usize)
+        .then(|| {
+            page.last()
+                .map(|m| Cursor::new(&m.created_at, &m.id).encode())
+        })
+        .flatten();
+    let messages: Vec<OutboxMessage> = page
+        .into_iter()
+        .map(|m| {
+            if deliverer && m.sent_at.is_none() {
+                m
+            } else {
+                m.redacted()
+            }
+        })
+        .collect();
+    response::json(
+        200,
+        &json!({ "messages": messages, "next_cursor": next_cursor }),
+    )
 }
 
 #[derive(Deserialize)]
@@ -119,14 +137,17 @@ pub mod doc {
     pub fn list() -> Value {
         json!({
             "operationId": "listOutbox",
-            "summary": "Emails in the outbox, newest first",
+            "summary": "Emails in the outbox, newest first, a page at a time",
             "description": "Only a key with `outbox:deliver` (the mail relay's) sees the body and links of a message still to be delivered; every other message, and every message for any other key, comes redacted (`text` and `url` null, no other links, `redacted` true). Delivered messages keep no body or link at all.",
             "parameters": [
                 { "name": "to", "in": "query", "schema": { "type": "string", "format": "idn-email" } },
+                { "name": "cursor", "in": "query", "schema": { "type": "string" }, "description": "`next_cursor` of the previous page" },
                 limit(500)
             ],
             "responses": admin_errors(json!({
-                "200": json_response("messages", json!({ "type": "object", "required": ["messages"], "properties": { "messages": { "type": "array", "items": { "$ref": "#/components/schemas/OutboxMessage" } } } })),
+                "200": json_response("messages", json!({ "type": "object", "required": ["messages", "next_cursor"], "properties": {
+                    "messages": { "type": "array", "items": { "$ref": "#/components/schemas/OutboxMessage" } },
+                    "next_cursor": { "type": ["string", "null"], "description": "the `cursor` of the next page; null on the last" } } })),
                 "400": error_response("invalid query")
             }))
         })

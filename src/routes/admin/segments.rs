@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use crate::domain::consent::Purpose;
+use crate::domain::cursor::Cursor;
 use crate::domain::export::{csv_header, parse_columns, streamable_members};
 use crate::domain::scope::Scope;
 use crate::domain::segment::{parse_rule, DEFAULT_PURPOSE};
@@ -16,7 +17,7 @@ use crate::domain::time;
 use crate::error::{AppError, AppResult};
 use crate::flows::segments::{self as flow, MemberExport, SegmentSpec};
 use crate::http::app::AdminCall;
-use crate::http::app::{only_params, param_value, query_pairs, App};
+use crate::http::app::{limit_param, only_params, param_value, query_pairs, App};
 use crate::http::body::{read_json, JSON_LIMIT};
 use crate::http::response;
 use crate::jobs::export::EXPORT_PAGE;
@@ -24,6 +25,11 @@ use crate::store::{self, audit, exports, segments};
 
 /// Contacts shown by a preview.
 const SAMPLE: u32 = 10;
+/// A preview counts matches up to this many and then says `count_capped`: an exact count of a
+/// large base would read every contact on the database's only writer at each click.
+const PREVIEW_COUNT_CAP: u64 = 100_000;
+/// Segments per page of the list (and its default).
+const LIST_PAGE: u32 = 500;
 const MAX_NAME_LEN: usize = 200;
 
 #[derive(Deserialize)]
@@ -143,14 +149,28 @@ pub async fn create(mut req: Request, app: &App) -> AppResult<Response> {
     response::json(201, &document(&row))
 }
 
-pub async fn list(_req: Request, app: &App) -> AppResult<Response> {
+/// `GET /admin/v1/segments?cursor=&limit=`: live segments newest first, a page at a time;
+/// `next_cursor` continues the list (null on its last page).
+pub async fn list(req: Request, app: &App) -> AppResult<Response> {
     let call = app.admin()?;
-    let docs: Vec<Value> = segments::list(&call.db)
-        .await?
-        .iter()
-        .map(document)
-        .collect();
-    response::json(200, &json!({ "segments": docs }))
+    let pairs = query_pairs(&req)?;
+    only_params(&pairs, &["cursor", "limit"])?;
+    let after = param_value(&pairs, "cursor")
+        .map(|raw| Cursor::parse(raw).map_err(|message| AppError::validation("cursor", message)))
+        .transpose()?;
+    let limit = limit_param(&pairs, LIST_PAGE, LIST_PAGE)?;
+    let rows = segments::page(&call.db, after.as_ref(), limit).await?;
+    let next_cursor = (rows.len() == limit as usize)
+        .then(|| {
+            rows.last()
+                .map(|r| Cursor::new(&r.created_at, &r.id).encode())
+        })
+        .flatten();
+    let docs: Vec<Value> = rows.iter().map(document).collect();
+    response::json(
+        200,
+        &json!({ "segments": docs, "next_cursor": next_cursor }),
+    )
 }
 
 pub async fn get(_req: Request, app: &App) -> AppResult<Response> {
@@ -177,7 +197,7 @@ pub async fn replace(mut req: Request, app: &App) -> AppResult<Response> {
 pub async fn delete(_req: Request, app: &App) -> AppResult<Response> {
     let call = app.admin()?;
     let id = app.param("id")?.to_string();
-    flow::delete(&call.db, &call.principal.actor, &id).await?;
+    flow::delete(&app.env, &call.db, &call.principal.actor, &id).await?;
     response::json(200, &json!({ "id": id, "status": "deleted" }))
 }
 
@@ -206,7 +226,9 @@ pub async fn preview(mut req: Request, app: &App) -> AppResult<Response> {
     )
     .await?;
     let now = time::now();
-    let count = segments::count_matching(&call.db, &spec.rule, spec.purpose.as_str(), now).await?;
+    let cap = preview_count_cap(app);
+    let (count, count_capped) =
+        segments::count_matching(&call.db, &spec.rule, spec.purpose.as_str(), now, cap).await?;
     let may_read_contacts = call.principal.scopes.contains(Scope::ContactsRead);
     let sample = if may_read_contacts {
         segments::sample_matching(&call.db, &spec.rule, spec.purpose.as_str(), now, SAMPLE).await?
@@ -215,8 +237,23 @@ pub async fn preview(mut req: Request, app: &App) -> AppResult<Response> {
     };
     response::json(
         200,
-        &json!({ "count": count, "sample": sample, "sample_withheld": !may_read_contacts }),
+        &json!({
+            "count": count,
+            "count_capped": count_capped,
+            "sample": sample,
+            "sample_withheld": !may_read_contacts
+        }),
     )
+}
+
+/// `PREVIEW_COUNT_CAP` (a positive integer; default [`PREVIEW_COUNT_CAP`]).
+fn preview_count_cap(app: &App) -> u64 {
+    app.env
+        .var("PREVIEW_COUNT_CAP")
+        .ok()
+        .and_then(|v| v.to_string().trim().parse::<u64>().ok())
+        .filter(|&cap| cap > 0)
+        .unwrap_or(PREVIEW_COUNT_CAP)
 }
 
 /// `GET /admin/v1/segments/{id}/export.csv`: streamed CSV (or `?format=ndjson`), one keyset page
@@ -333,8 +370,18 @@ pub mod doc {
     pub fn list() -> Value {
         json!({
             "operationId": "listSegments",
-            "summary": "List segments with size, state and version",
-            "responses": admin_errors(json!({ "200": json_response("segments", json!({ "type": "object", "required": ["segments"], "properties": { "segments": { "type": "array", "items": { "$ref": "#/components/schemas/Segment" } } } })) }))
+            "summary": "List segments with size, state and version, newest first, a page at a time",
+            "description": "At most `limit` segments (default and most 500); `next_cursor`, when not null, is the `cursor` of the next page.",
+            "parameters": [
+                { "name": "cursor", "in": "query", "schema": { "type": "string" }, "description": "`next_cursor` of the previous page" },
+                limit(500)
+            ],
+            "responses": admin_errors(json!({
+                "200": json_response("segments", json!({ "type": "object", "required": ["segments", "next_cursor"], "properties": {
+                    "segments": { "type": "array", "items": { "$ref": "#/components/schemas/Segment" } },
+                    "next_cursor": { "type": ["string", "null"] } } })),
+                "400": error_response("invalid cursor or limit")
+            }))
         })
     }
 
@@ -343,10 +390,11 @@ pub mod doc {
         json!({
             "operationId": "previewSegment",
             "summary": "Count and a small sample of who matches a rule now, without saving",
-            "description": "The sample is personal data: it is filled only for a key that also holds `contacts:read`; for any other key it is empty and `sample_withheld` is true.",
+            "description": "The sample is personal data: it is filled only for a key that also holds `contacts:read`; for any other key it is empty and `sample_withheld` is true. The count stops at a cap (`PREVIEW_COUNT_CAP`, default 100000) so a preview stays cheap on a large base: past it, `count` is the cap and `count_capped` is true.",
             "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["rule"], "properties": { "rule": { "type": "object" }, "purpose": { "type": "string" } } })),
-            "responses": admin_errors(with_body_errors(json!({ "200": json_response("preview", json!({ "type": "object", "required": ["count", "sample", "sample_withheld"], "properties": {
-                "count": { "type": "integer" },
+            "responses": admin_errors(with_body_errors(json!({ "200": json_response("preview", json!({ "type": "object", "required": ["count", "count_capped", "sample", "sample_withheld"], "properties": {
+                "count": { "type": "integer", "minimum": 0, "description": "contacts matching now, at most the cap" },
+                "count_capped": { "type": "boolean", "description": "true when more than the cap match: the true number is larger than `count`" },
                 "sample_withheld": { "type": "boolean", "description": "true when the key lacks `contacts:read`: the sample is then empty" },
                 "sample": { "type": "array", "items": { "type": "object", "required": ["id", "email"], "properties": {
                     "id": { "type": "string" }, "email": { "type": "string" }, "name": { "type": ["string", "null"] }, "country": { "type": ["string", "null"] } } } } } })) })))
@@ -378,7 +426,7 @@ pub mod doc {
     pub fn delete() -> Value {
         json!({
             "operationId": "deleteSegment",
-            "summary": "Delete a segment and its memberships",
+            "summary": "Delete a segment: gone at once for every reader; its memberships are purged by the queue in chunks",
             "parameters": [id_param()],
             "responses": admin_errors(json!({ "200": json_response("deleted", json!({ "type": "object", "required": ["id", "status"], "properties": { "id": { "type": "string" }, "status": { "const": "deleted" } } })), "404": error_response("no such segment") }))
         })

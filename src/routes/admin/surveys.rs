@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use crate::domain::csv::csv_safe;
-use crate::domain::survey::{parse_definition, StoredResponse};
+use crate::domain::survey::parse_definition;
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
 use crate::flows::survey::{self as flow, InvitationTarget, Inviter};
@@ -16,7 +16,7 @@ use crate::store::{self, audit, surveys};
 
 /// Invitations per request: each is a few statements in one D1 batch.
 const MAX_INVITATIONS: usize = 200;
-/// Responses read per D1 query when aggregating or exporting.
+/// Responses read per D1 query when exporting.
 const PAGE: usize = 500;
 
 fn document(row: &surveys::SurveyRow) -> AppResult<Value> {
@@ -158,13 +158,9 @@ pub async fn results(_req: Request, app: &App) -> AppResult<Response> {
         .ok_or(AppError::NotFound)?;
     let survey = row.definition()?;
     let invited = surveys::invited_count(&call.db, &survey_id).await?;
-    let responses: Vec<StoredResponse> =
-        surveys::all_responses(&call.db, &survey_id, call.config.chunk(PAGE))
-            .await?
-            .iter()
-            .map(surveys::ResponseRow::to_stored)
-            .collect();
-    response::json(200, &survey.results(invited, &responses))
+    // Counted by SQL: a constant number of queries however many answered.
+    let (totals, tallies) = surveys::result_totals(&call.db, &survey_id, &survey).await?;
+    response::json(200, &survey.results_from_totals(invited, &totals, &tallies))
 }
 
 /// `GET /admin/v1/surveys/{id}/responses.csv`: one row per answer, one column per question;
