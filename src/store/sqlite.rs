@@ -7,10 +7,16 @@ use super::Arg;
 
 const SCHEMA: &str = include_str!("../../schema.sql");
 /// Every file of `migrations/`, in order; a test fails when one is missing from this list.
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_trust_model.sql",
-    include_str!("../../migrations/0001_trust_model.sql"),
-)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_trust_model.sql",
+        include_str!("../../migrations/0001_trust_model.sql"),
+    ),
+    (
+        "0002_daily_jobs.sql",
+        include_str!("../../migrations/0002_daily_jobs.sql"),
+    ),
+];
 
 /// An empty database at the current schema: `schema.sql`, then each migration.
 pub fn fresh_database() -> Connection {

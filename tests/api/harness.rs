@@ -332,7 +332,10 @@ fn spawn_wrangler(
         // The platform-limits guard with the free plan's budget: any request, queue batch or
         // cron run that would pass a Cloudflare limit fails its story here, not in production.
         .args(["--var", "PLATFORM_LIMITS:enforce"])
-        .args(["--var", &format!("D1_QUERIES_PER_INVOCATION:{QUERIES_PER_INVOCATION}")]);
+        .args([
+            "--var",
+            &format!("D1_QUERIES_PER_INVOCATION:{QUERIES_PER_INVOCATION}"),
+        ]);
     for (name, value) in extra {
         cmd.args(["--var", &format!("{name}:{value}")]);
     }
