@@ -683,14 +683,15 @@ pub async fn cool_down_chunk(
 /// Days since the last order as `domain::segment::rfm_scores` counts them (whole days, none
 /// below 0), negated so that bigger is better, from `?{now}` (milliseconds since the epoch).
 /// Times are read to the millisecond in integers (`%s` and `%f`), never through a floating
-/// `julianday`, so a day boundary falls where chrono puts it. A time SQLite cannot read counts
+/// `julianday`, so a day boundary falls where chrono puts it; D1 binds every JavaScript number
+/// as a REAL, hence the `CAST` of `now`. A time SQLite cannot read counts
 /// as [`NEVER_DAYS`] ago.
 fn recency_key(now: usize) -> String {
     let ms = "(CAST(strftime('%s', last_order_at) AS INTEGER) * 1000 \
               + CAST(substr(strftime('%f', last_order_at), 4) AS INTEGER))";
     format!(
         "(-CASE WHEN strftime('%s', last_order_at) IS NULL THEN {NEVER_DAYS} \
-           ELSE MAX(0, (?{now} - {ms}) / 86400000) END)"
+           ELSE MAX(0, (CAST(?{now} AS INTEGER) - {ms}) / 86400000) END)"
     )
 }
 
@@ -896,12 +897,13 @@ mod daily_tests {
     use proptest::prelude::*;
     use rusqlite::{types::Value, Connection};
 
+    /// Bound as D1 binds them: every number is a JavaScript number, which D1 binds as a REAL.
     fn values(args: &[Arg<'_>]) -> Vec<Value> {
         args.iter()
             .map(|a| match a {
                 Arg::Text(s) | Arg::OptText(Some(s)) => Value::Text((*s).to_string()),
                 Arg::OptText(None) | Arg::Null => Value::Null,
-                Arg::Int(i) => Value::Integer(*i),
+                Arg::Int(i) => Value::Real(*i as f64),
                 Arg::Real(r) => Value::Real(*r),
             })
             .collect()

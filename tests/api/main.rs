@@ -7,6 +7,7 @@ mod webhook;
 
 mod admin_keys;
 mod browser;
+mod daily;
 mod import;
 mod lifetimes;
 mod me;
@@ -56,6 +57,7 @@ fn main() {
         serial.extend(segments::serial_tests());
         serial.extend(trust::serial_tests());
         serial.extend(queue_faults::serial_tests());
+        serial.extend(daily::serial_tests());
         let last = schema::last_tests();
         let passed = harness::run(app, all, serial, last, &wrangler.log).await;
         drop(wrangler);
