@@ -23,6 +23,27 @@ pub enum Job {
     ExportChunk { id: String, chunk: i64 },
     /// Remove the membership rows of deleted segment `id`, a chunk per message.
     SegmentPurge { id: String },
+    /// One chunk of a task of the daily run, after `cursor` (what that is, the task says; empty:
+    /// from the start). Each chunk enqueues the next one until its task is done.
+    Daily { task: DailyTask, cursor: String },
+}
+
+/// The tasks of the daily run (`jobs::daily`), each a chain of `Job::Daily` chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DailyTask {
+    /// Unsent messages whose backoff has run out go back onto the queue.
+    OutboxSweep,
+    /// Unconfirmed signups past `UNCONFIRMED_RETENTION_DAYS` are erased, however many.
+    Retention,
+    /// Spent tokens and sessions, rate counters, old outbox rows, dead letters, erased proof.
+    Purge,
+    /// Temperatures cool down; the last chunk starts [`DailyTask::Rfm`].
+    Temperatures,
+    /// RFM scores against the whole base; the last chunk starts [`DailyTask::SegmentRefresh`].
+    Rfm,
+    /// Segments that age with the clock (or were left building) are rebuilt.
+    SegmentRefresh,
 }
 
 /// The two queues. `JOBS` carries small, fixed-cost messages (an email, a contact's segments),
@@ -89,6 +110,7 @@ impl Job {
             Job::SegmentRebuild { .. } => "segment_rebuild",
             Job::ExportChunk { .. } => "export_chunk",
             Job::SegmentPurge { .. } => "segment_purge",
+            Job::Daily { .. } => "daily",
         }
     }
 }
@@ -161,10 +183,41 @@ mod tests {
                 chunk: 3,
             },
             Job::SegmentPurge { id: "s".into() },
+            Job::Daily {
+                task: DailyTask::Rfm,
+                cursor: String::new(),
+            },
         ] {
             let json = serde_json::to_value(Envelope::v1(job.clone())).unwrap();
             assert_eq!(json["type"], job.kind());
         }
+    }
+
+    #[test]
+    fn daily_chunks_travel_with_snake_case_task_names() {
+        let job = Job::Daily {
+            task: DailyTask::SegmentRefresh,
+            cursor: "seg_9".into(),
+        };
+        let json = Envelope::v1(job.clone()).to_json().unwrap();
+        assert_eq!(
+            json,
+            r#"{"v":1,"type":"daily","task":"segment_refresh","cursor":"seg_9"}"#
+        );
+        assert_eq!(decode(&json), Ok(job));
+        // Jobs written before the daily run was split still decode as they did.
+        assert_eq!(
+            decode(r#"{"v":1,"type":"segment_rebuild","id":"s","version":1,"cursor":""}"#),
+            Ok(Job::SegmentRebuild {
+                id: "s".into(),
+                version: 1,
+                cursor: String::new()
+            })
+        );
+        assert_eq!(
+            decode(r#"{"v":1,"type":"daily","task":"launch_rockets","cursor":""}"#),
+            Err(DecodeError::UnknownJob)
+        );
     }
 
     #[test]

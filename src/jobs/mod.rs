@@ -2,6 +2,7 @@
 
 pub mod consumer;
 pub mod cron;
+pub mod daily;
 pub mod delivery;
 pub mod export;
 pub mod faults;

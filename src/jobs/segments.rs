@@ -2,22 +2,20 @@
 //! queue batch (writing only differences), and rebuilds recompute a segment set-based, chunk by
 //! chunk, re-enqueueing themselves until done. Both are idempotent under redelivery.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use crate::store::Db;
 use chrono::{DateTime, Utc};
 use worker::Env;
 
 use crate::config::chunk_rows;
-use crate::domain::segment::{
-    rfm_group, rfm_scores, temperature, CompiledRule, Field, SegmentRule, TemperatureThresholds,
-};
+use crate::domain::segment::{temperature, CompiledRule, SegmentRule, TemperatureThresholds};
 use crate::domain::time;
 use crate::error::AppResult;
 use crate::jobs::delivery::Outcome;
 use crate::jobs::{enqueue, message::Job};
 use crate::store;
-use crate::store::segments::{self, SegmentState};
+use crate::store::segments;
 
 /// Contacts per set-based rebuild statement pair.
 const REBUILD_CHUNK: usize = 2000;
@@ -203,119 +201,4 @@ pub async fn rebuild_chunk(
             return Ok(Outcome::Done);
         }
     }
-}
-
-/// Whether a rule must be re-evaluated as days pass even if no contact changes: it reads the
-/// clock (day windows, ages) or facts the daily run recomputes (temperature, RFM).
-fn ages_daily(rule: &SegmentRule) -> bool {
-    rule.is_time_relative()
-        || rule.conditions().iter().any(|c| {
-            matches!(
-                c.field(),
-                Field::Temperature
-                    | Field::RfmR
-                    | Field::RfmF
-                    | Field::RfmM
-                    | Field::RfmSegment
-                    | Field::Segment
-            )
-        })
-}
-
-/// Daily: segments that age (see [`ages_daily`]) and segments left `building` (a lost message)
-/// are rebuilt at their current version, which only writes the memberships that changed.
-pub async fn refresh_daily(env: &Env, db: &Db) -> AppResult<usize> {
-    let mut started = 0;
-    let rows = segments::list(db).await?;
-    let by_id: BTreeMap<String, bool> = rows
-        .iter()
-        .map(|r| (r.id.clone(), r.rule().is_ok_and(|rule| ages_daily(&rule))))
-        .collect();
-    for row in &rows {
-        let ages = by_id.get(&row.id).copied().unwrap_or(false);
-        if ages || row.state == SegmentState::Building {
-            enqueue(
-                env,
-                Job::SegmentRebuild {
-                    id: row.id.clone(),
-                    version: row.version,
-                    cursor: String::new(),
-                },
-            )
-            .await?;
-            started += 1;
-        }
-    }
-    Ok(started)
-}
-
-/// Buyers read per query while recomputing RFM.
-const RFM_PAGE: usize = 5000;
-/// Score updates per D1 batch.
-const RFM_WRITES_PER_BATCH: usize = 200;
-
-/// Daily: RFM quintiles over every buyer, written only where a score or group changed.
-pub async fn recompute_rfm(env: &Env, db: &Db) -> AppResult<usize> {
-    let now = time::now();
-    let page_size = chunk_rows(env, RFM_PAGE);
-    let mut buyers = Vec::new();
-    let mut after = String::new();
-    loop {
-        let page = segments::buyers_page(db, &after, page_size as u32).await?;
-        let full = page.len() == page_size;
-        if let Some(last) = page.last() {
-            after = last.contact_id.clone();
-        }
-        buyers.extend(page);
-        if !full {
-            break;
-        }
-    }
-    let values: Vec<(usize, i64, i64, i64)> = buyers
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            let recency = b
-                .last_order_at
-                .as_deref()
-                .and_then(time::parse)
-                .map_or(i64::MAX / 4, |at| (now - at).num_days().max(0));
-            (i, recency, b.order_count, b.total_spent_cents)
-        })
-        .collect();
-    let at = time::format(now);
-    let mut writes = Vec::new();
-    for (i, r, f, m) in rfm_scores(&values) {
-        let b = &buyers[i];
-        let group = rfm_group(r, f, m);
-        let same = b.rfm_r == Some(i64::from(r))
-            && b.rfm_f == Some(i64::from(f))
-            && b.rfm_m == Some(i64::from(m))
-            && b.rfm_segment.as_deref() == Some(group);
-        if !same {
-            writes.push(segments::set_rfm_statement(
-                db,
-                &b.contact_id,
-                (r, f, m),
-                group,
-                &at,
-            )?);
-        }
-    }
-    let changed = writes.len();
-    let mut writes = writes.into_iter().peekable();
-    while writes.peek().is_some() {
-        let chunk: Vec<_> = writes
-            .by_ref()
-            .take(chunk_rows(env, RFM_WRITES_PER_BATCH))
-            .collect();
-        store::batch(db, chunk).await?;
-    }
-    Ok(changed)
-}
-
-/// Daily: temperatures cool down as time passes without activity (set-based, changed rows only).
-pub async fn refresh_temperatures(db: &Db) -> AppResult<usize> {
-    let now = time::now();
-    segments::cool_down(db, now, &TemperatureThresholds::default()).await
 }

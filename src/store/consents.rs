@@ -123,14 +123,13 @@ pub async fn withdrawn_among(db: &Db, contact_ids: &[&str]) -> AppResult<Vec<Wit
     .await
 }
 
-/// Minimal proof kept after erasure goes once the limitation period has passed (bounded per
-/// run; the daily cron continues where it stopped).
-pub fn purge_erased_proof_statement(db: &Db, before: &str) -> AppResult<D1PreparedStatement> {
-    statement(
-        db,
-        "DELETE FROM consent_events WHERE id IN (SELECT id FROM consent_events \
-           WHERE email_hash IS NOT NULL AND at < ?1 LIMIT 5000)",
-        &[Arg::Text(before)],
+/// Up to `limit` events of the minimal proof kept after erasure whose decision is older than
+/// `before`: it goes once the limitation period has passed (index `consent_events_erased_at`).
+pub fn purge_erased_proof_plan(before: &str, limit: i64) -> (&'static str, Vec<Arg<'_>>) {
+    (
+        "DELETE FROM consent_events WHERE rowid IN (SELECT rowid FROM consent_events \
+           WHERE email_hash IS NOT NULL AND at < ?1 LIMIT ?2)",
+        vec![Arg::Text(before), Arg::Int(limit)],
     )
 }
 

@@ -4,7 +4,7 @@ use crate::store::Db;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppResult;
-use crate::store::{all, batch, run, statement, Arg};
+use crate::store::{all, batch, statement, Arg};
 
 #[derive(Debug, Deserialize, Serialize)]
 pub struct DeadLetter {
@@ -48,12 +48,12 @@ pub async fn since(db: &Db, since: &str, limit: u32) -> AppResult<Vec<DeadLetter
     .await
 }
 
-/// Forgets dead letters received before `before`.
-pub async fn purge_before(db: &Db, before: &str) -> AppResult<usize> {
-    run(
-        db,
-        "DELETE FROM dead_letters WHERE received_at < ?1",
-        &[Arg::Text(before)],
+/// Up to `limit` dead letters received before `before`, forgotten (index
+/// `dead_letters_received`).
+pub fn purge_plan(before: &str, limit: i64) -> (&'static str, Vec<Arg<'_>>) {
+    (
+        "DELETE FROM dead_letters WHERE rowid IN \
+           (SELECT rowid FROM dead_letters WHERE received_at < ?1 LIMIT ?2)",
+        vec![Arg::Text(before), Arg::Int(limit)],
     )
-    .await
 }

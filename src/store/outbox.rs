@@ -272,21 +272,23 @@ pub async fn stragglers(
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
-/// Messages never delivered and created before `before` go: their links expired long ago, and
-/// the address (an erased person's, for an erasure notice) must not stay for ever.
-pub fn purge_undelivered_statement(db: &Db, before: &str) -> AppResult<D1PreparedStatement> {
-    statement(
-        db,
-        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND created_at < ?1 LIMIT 5000)",
-        &[Arg::Text(before)],
+/// Up to `limit` messages never delivered and created before `before`: their links expired long
+/// ago, and the address (an erased person's, for an erasure notice) must not stay for ever
+/// (index `outbox_unsent`, whose `sent_at IS NULL` rows are the few not yet delivered).
+pub fn purge_undelivered_plan(before: &str, limit: i64) -> (&'static str, Vec<Arg<'_>>) {
+    (
+        "DELETE FROM outbox WHERE rowid IN (SELECT rowid FROM outbox \
+           WHERE sent_at IS NULL AND created_at < ?1 LIMIT ?2)",
+        vec![Arg::Text(before), Arg::Int(limit)],
     )
 }
 
-/// Delivered messages older than `before` go: the delivery record is kept 30 days.
-pub fn purge_delivered_statement(db: &Db, before: &str) -> AppResult<D1PreparedStatement> {
-    statement(
-        db,
-        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?1 LIMIT 5000)",
-        &[Arg::Text(before)],
+/// Up to `limit` messages delivered before `before`: the delivery record (metadata only; body
+/// and links went at delivery) is kept 30 days (index `outbox_sent`).
+pub fn purge_delivered_plan(before: &str, limit: i64) -> (&'static str, Vec<Arg<'_>>) {
+    (
+        "DELETE FROM outbox WHERE rowid IN (SELECT rowid FROM outbox \
+           WHERE sent_at < ?1 LIMIT ?2)",
+        vec![Arg::Text(before), Arg::Int(limit)],
     )
 }

@@ -5,7 +5,7 @@ use crate::store::Db;
 use serde::Deserialize;
 
 use crate::error::AppResult;
-use crate::store::{first, js_int, statement, Arg};
+use crate::store::{first, js_int, Arg};
 
 #[derive(Deserialize)]
 struct Count {
@@ -28,11 +28,13 @@ pub async fn hit(db: &Db, key: &str, window_start: &str) -> AppResult<u32> {
     Ok(row.map_or(1, |r| u32::try_from(r.count).unwrap_or(u32::MAX)))
 }
 
-/// Counters whose window started before `before` count nothing any more: retention.
-pub fn purge_statement(db: &Db, before: &str) -> AppResult<worker::D1PreparedStatement> {
-    statement(
-        db,
-        "DELETE FROM rate_counters WHERE window_start < ?1",
-        &[Arg::Text(before)],
+/// Up to `limit` counters whose window started before `before`: they count nothing any more
+/// (the next hit starts a new window at 1), so retention drops them (index
+/// `rate_counters_window`).
+pub fn purge_plan(before: &str, limit: i64) -> (&'static str, Vec<Arg<'_>>) {
+    (
+        "DELETE FROM rate_counters WHERE rowid IN \
+           (SELECT rowid FROM rate_counters WHERE window_start < ?1 LIMIT ?2)",
+        vec![Arg::Text(before), Arg::Int(limit)],
     )
 }

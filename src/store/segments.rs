@@ -639,89 +639,309 @@ pub fn set_temperature_statement(
     )
 }
 
-#[derive(Debug, Deserialize)]
-pub struct BuyerRow {
-    pub contact_id: String,
-    pub last_order_at: Option<String>,
-    #[serde(deserialize_with = "js_int::int")]
-    pub order_count: i64,
-    #[serde(deserialize_with = "js_int::int")]
-    pub total_spent_cents: i64,
-    #[serde(deserialize_with = "js_int::opt_int", default)]
-    pub rfm_r: Option<i64>,
-    #[serde(deserialize_with = "js_int::opt_int", default)]
-    pub rfm_f: Option<i64>,
-    #[serde(deserialize_with = "js_int::opt_int", default)]
-    pub rfm_m: Option<i64>,
-    pub rfm_segment: Option<String>,
+// ---------------------------------------------------------------------------------------------
+// The daily run's derived facts: set-based SQL over one chunk of `contact_stats` (by contact id)
+// per statement, so no statement holds the only writer for long and no buyer is loaded.
+// ---------------------------------------------------------------------------------------------
+
+/// SQL and arguments, so unit tests can run them on SQLite.
+pub type Plan<'a> = (String, Vec<Arg<'a>>);
+
+/// The statement that ends a chunk: the id of the `limit`-th stats row after `after` (among
+/// buyers when `buyers`), or none when fewer remain and this chunk is the last.
+fn chunk_end_plan(after: &str, limit: i64, buyers: bool) -> Plan<'_> {
+    let filter = if buyers { "order_count > 0 AND " } else { "" };
+    (
+        format!(
+            "SELECT contact_id AS id FROM contact_stats WHERE {filter}contact_id > ?1 \
+             ORDER BY contact_id LIMIT 1 OFFSET ?2"
+        ),
+        vec![Arg::Text(after), Arg::Int(limit - 1)],
+    )
 }
 
-/// Contacts with at least one order, keyset-paged by id.
-pub async fn buyers_page(db: &Db, after: &str, limit: u32) -> AppResult<Vec<BuyerRow>> {
-    all(
+/// The instants temperatures are compared with: `now` minus each window of the thresholds.
+pub struct TemperatureCuts {
+    order: String,
+    response: String,
+    activity: String,
+    warm: String,
+    at: String,
+}
+
+impl TemperatureCuts {
+    pub fn new(now: DateTime<Utc>, t: &crate::domain::segment::TemperatureThresholds) -> Self {
+        let cut =
+            |days: u32| crate::domain::time::format(now - chrono::Duration::days(i64::from(days)));
+        TemperatureCuts {
+            order: cut(t.hot_order_days),
+            response: cut(t.hot_response_days),
+            activity: cut(t.hot_activity_days),
+            warm: cut(t.warm_days),
+            at: crate::domain::time::format(now),
+        }
+    }
+}
+
+/// The SQL twin of `domain::segment::temperature` for the `limit` stats rows after `after`,
+/// writing changed rows only; then the chunk's end ([`chunk_end_plan`]).
+fn cool_down_plan<'a>(cuts: &'a TemperatureCuts, after: &'a str, limit: i64) -> [Plan<'a>; 2] {
+    [
+        (
+            "UPDATE contact_stats AS s SET temperature = t.v, updated_at = ?5 FROM ( \
+               SELECT x.contact_id AS id, CASE \
+                 WHEN x.last_order_at >= ?1 OR x.last_response >= ?2 OR c.last_activity_at >= ?3 THEN 'hot' \
+                 WHEN x.last_order_at >= ?4 OR x.last_response >= ?4 OR c.last_activity_at >= ?4 THEN 'warm' \
+                 ELSE 'cold' END AS v \
+               FROM (SELECT k.contact_id, k.last_order_at, \
+                       (SELECT MAX(r.created_at) FROM survey_responses r WHERE r.contact_id = k.contact_id) \
+                         AS last_response \
+                     FROM contact_stats k WHERE k.contact_id > ?6 ORDER BY k.contact_id LIMIT ?7) AS x \
+               JOIN contacts c ON c.id = x.contact_id) AS t \
+             WHERE t.id = s.contact_id AND s.temperature <> t.v"
+                .to_string(),
+            vec![
+                Arg::Text(&cuts.order),
+                Arg::Text(&cuts.response),
+                Arg::Text(&cuts.activity),
+                Arg::Text(&cuts.warm),
+                Arg::Text(&cuts.at),
+                Arg::Text(after),
+                Arg::Int(limit),
+            ],
+        ),
+        chunk_end_plan(after, limit, false),
+    ]
+}
+
+#[derive(Deserialize)]
+struct EndRow {
+    id: String,
+}
+
+/// Runs a chunk's write and its end query as one batch (one D1 call, one transaction): the rows
+/// written, and where the next chunk starts (none: this was the last).
+async fn chunk(db: &Db, [write, end]: [Plan<'_>; 2]) -> AppResult<(usize, Option<String>)> {
+    let statements = vec![
+        statement(db, &write.0, &write.1)?,
+        statement(db, &end.0, &end.1)?,
+    ];
+    let results = crate::store::batch_results(db, statements).await?;
+    let changed = results
+        .first()
+        .and_then(|r| r.meta().ok().flatten())
+        .and_then(|m| m.changes)
+        .unwrap_or(0);
+    let next = match results.get(1) {
+        Some(r) => r
+            .results::<EndRow>()
+            .map_err(|e| AppError::internal("d1 decode", e))?
+            .into_iter()
+            .next()
+            .map(|r| r.id),
+        None => None,
+    };
+    Ok((changed, next))
+}
+
+/// Temperatures of the `limit` stats rows after `after` cool down (or warm up) to what the
+/// clock says: (rows changed, the next chunk's cursor or none when done).
+pub async fn cool_down_chunk(
+    db: &Db,
+    cuts: &TemperatureCuts,
+    after: &str,
+    limit: u32,
+) -> AppResult<(usize, Option<String>)> {
+    chunk(db, cool_down_plan(cuts, after, i64::from(limit))).await
+}
+
+/// Days since the last order as `domain::segment::rfm_scores` counts them (whole days, none
+/// below 0), negated so that bigger is better, from `?{now}` (milliseconds since the epoch).
+/// Times are read to the millisecond in integers (`%s` and `%f`), never through a floating
+/// `julianday`, so a day boundary falls where chrono puts it; D1 binds every JavaScript number
+/// as a REAL, hence the `CAST` of `now`. A time SQLite cannot read counts
+/// as [`NEVER_DAYS`] ago.
+fn recency_key(now: usize) -> String {
+    let ms = "(CAST(strftime('%s', last_order_at) AS INTEGER) * 1000 \
+              + CAST(substr(strftime('%f', last_order_at), 4) AS INTEGER))";
+    format!(
+        "(-CASE WHEN strftime('%s', last_order_at) IS NULL THEN {NEVER_DAYS} \
+           ELSE MAX(0, (CAST(?{now} AS INTEGER) - {ms}) / 86400000) END)"
+    )
+}
+
+/// Days since an order that never happened (or whose time does not parse): later than any real
+/// one. The domain uses `i64::MAX / 4`; only the order matters, and this stays exact through a
+/// JavaScript number.
+const NEVER_DAYS: i64 = 1_000_000_000_000;
+
+/// RFM cut-offs over every buyer: per dimension, the smallest key (recency negated, orders,
+/// cents) that scores 2, 3, 4 and 5 (none when no buyer scores that much).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RfmCuts {
+    pub r: [Option<i64>; 4],
+    pub f: [Option<i64>; 4],
+    pub m: [Option<i64>; 4],
+}
+
+/// The cut-offs of [`RfmCuts`] in one statement. Each buyer's score is the domain's
+/// `1 + ⌊5 · (2·worse + ties) / (2n)⌋`: with the buyers ordered by key, `RANK() - 1` counts the
+/// keys strictly worse and `COUNT(*)` over the default frame (up to the last peer) counts those
+/// worse or equal, so the sum is `2·worse + ties` exactly, in integers. Scores grow with the key,
+/// so each score's smallest key is its cut-off.
+fn rfm_cuts_plan(now_ms: i64) -> Plan<'static> {
+    let dimension = |name: &str, key: &str| {
+        format!(
+            "SELECT '{name}' AS dim, score, MIN(k) AS cut FROM ( \
+               SELECT {key} AS k, 1 + 5 * (RANK() OVER w - 1 + COUNT(*) OVER w) / (SELECT n FROM n) AS score \
+               FROM b WINDOW w AS (ORDER BY {key})) GROUP BY score"
+        )
+    };
+    (
+        format!(
+            "WITH b AS MATERIALIZED (SELECT {} AS rk, order_count AS fk, total_spent_cents AS mk \
+               FROM contact_stats WHERE order_count > 0), \
+             n(n) AS (SELECT 2 * COUNT(*) FROM b) \
+             {} UNION ALL {} UNION ALL {}",
+            recency_key(1),
+            dimension("r", "rk"),
+            dimension("f", "fk"),
+            dimension("m", "mk")
+        ),
+        vec![Arg::Int(now_ms)],
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct CutRow {
+    dim: String,
+    #[serde(deserialize_with = "js_int::int")]
+    score: i64,
+    #[serde(deserialize_with = "js_int::int")]
+    cut: i64,
+}
+
+impl RfmCuts {
+    /// From the rows of [`rfm_cuts_plan`]: a score no buyer has takes the next score's cut-off.
+    fn from_rows(rows: &[CutRow]) -> RfmCuts {
+        let cuts = |dim: &str| {
+            let mut out = [None; 4];
+            for (i, slot) in out.iter_mut().enumerate() {
+                let score = i as i64 + 2;
+                *slot = rows
+                    .iter()
+                    .filter(|r| r.dim == dim && r.score >= score)
+                    .map(|r| r.cut)
+                    .min();
+            }
+            out
+        };
+        RfmCuts {
+            r: cuts("r"),
+            f: cuts("f"),
+            m: cuts("m"),
+        }
+    }
+}
+
+/// The RFM cut-offs of every buyer at `now_ms`: one query (three window sorts), nothing loaded
+/// but the at most fifteen (dimension, score) rows.
+pub async fn rfm_cuts(db: &Db, now_ms: i64) -> AppResult<RfmCuts> {
+    let (sql, args) = rfm_cuts_plan(now_ms);
+    let rows: Vec<CutRow> = all(db, &sql, &args).await?;
+    Ok(RfmCuts::from_rows(&rows))
+}
+
+/// `domain::segment::rfm_group` as a SQL `CASE` over `r` and `fm = (f + m + 1) / 2`, built from
+/// the function itself, so the grid has one definition.
+fn rfm_group_sql() -> String {
+    let mut cases = String::from("CASE r * 10 + (f + m + 1) / 2");
+    for r in 1..=5u8 {
+        for fm in 1..=5u8 {
+            cases.push_str(&format!(
+                " WHEN {} THEN '{}'",
+                u16::from(r) * 10 + u16::from(fm),
+                crate::domain::segment::rfm_group(r, fm, fm)
+            ));
+        }
+    }
+    cases.push_str(" END");
+    cases
+}
+
+/// Scores and groups of the `limit` buyers after `after` from the cut-offs, written where they
+/// changed; then the chunk's end among buyers.
+fn rfm_chunk_plan<'a>(
+    cuts: &RfmCuts,
+    now_ms: i64,
+    (after, limit): (&'a str, i64),
+    at: &'a str,
+) -> [Plan<'a>; 2] {
+    let score = |key: &str, first: usize| {
+        (first..first + 4)
+            .map(|i| format!(" + COALESCE({key} >= ?{i}, 0)"))
+            .collect::<String>()
+    };
+    let mut args: Vec<Arg<'a>> = [cuts.r, cuts.f, cuts.m]
+        .iter()
+        .flatten()
+        .map(|cut| cut.map_or(Arg::Null, Arg::Int))
+        .collect();
+    args.extend([
+        Arg::Int(now_ms),
+        Arg::Text(after),
+        Arg::Int(limit),
+        Arg::Text(at),
+    ]);
+    [
+        (
+            format!(
+                "UPDATE contact_stats AS s SET rfm_r = t.r, rfm_f = t.f, rfm_m = t.m, rfm_segment = t.g, \
+                   updated_at = ?16 FROM ( \
+                   SELECT id, r, f, m, {group} AS g FROM ( \
+                     SELECT contact_id AS id, 1{r} AS r, 1{f} AS f, 1{m} AS m FROM ( \
+                       SELECT contact_id, {recency} AS rk, order_count AS fk, total_spent_cents AS mk \
+                       FROM contact_stats WHERE order_count > 0 AND contact_id > ?14 \
+                       ORDER BY contact_id LIMIT ?15))) AS t \
+                 WHERE t.id = s.contact_id AND (s.rfm_r IS NOT t.r OR s.rfm_f IS NOT t.f \
+                   OR s.rfm_m IS NOT t.m OR s.rfm_segment IS NOT t.g)",
+                group = rfm_group_sql(),
+                r = score("rk", 1),
+                f = score("fk", 5),
+                m = score("mk", 9),
+                recency = recency_key(13),
+            ),
+            args,
+        ),
+        chunk_end_plan(after, limit, true),
+    ]
+}
+
+/// RFM scores of the `limit` buyers after `after` against `cuts` (recency counted to `now_ms`),
+/// written with `updated_at` = `at`: (rows changed, the next chunk's cursor or none when done).
+pub async fn rfm_chunk(
+    db: &Db,
+    (cuts, now_ms): (&RfmCuts, i64),
+    after: &str,
+    limit: u32,
+    at: &str,
+) -> AppResult<(usize, Option<String>)> {
+    chunk(
         db,
-        "SELECT contact_id, last_order_at, order_count, total_spent_cents, rfm_r, rfm_f, rfm_m, rfm_segment \
-         FROM contact_stats WHERE order_count > 0 AND contact_id > ?1 ORDER BY contact_id LIMIT ?2",
-        &[Arg::Text(after), Arg::Int(i64::from(limit))],
+        rfm_chunk_plan(cuts, now_ms, (after, i64::from(limit)), at),
     )
     .await
 }
 
-pub fn set_rfm_statement(
-    db: &Db,
-    contact_id: &str,
-    (r, f, m): (u8, u8, u8),
-    group: &str,
-    at: &str,
-) -> AppResult<D1PreparedStatement> {
-    statement(
+/// Live segments after `after` in id order, `limit` at a time: the daily refresh pages through
+/// all of them.
+pub async fn live_after(db: &Db, after: &str, limit: u32) -> AppResult<Vec<SegmentRow>> {
+    all(
         db,
-        "UPDATE contact_stats SET rfm_r = ?2, rfm_f = ?3, rfm_m = ?4, rfm_segment = ?5, updated_at = ?6 \
-         WHERE contact_id = ?1",
-        &[
-            Arg::Text(contact_id),
-            Arg::Int(i64::from(r)),
-            Arg::Int(i64::from(f)),
-            Arg::Int(i64::from(m)),
-            Arg::Text(group),
-            Arg::Text(at),
-        ],
-    )
-}
-
-/// The SQL twin of `domain::segment::temperature` for every stats row, writing changed rows.
-pub async fn cool_down(
-    db: &Db,
-    now: DateTime<Utc>,
-    t: &crate::domain::segment::TemperatureThresholds,
-) -> AppResult<usize> {
-    let cut =
-        |days: u32| crate::domain::time::format(now - chrono::Duration::days(i64::from(days)));
-    let (order, response, activity, warm, at) = (
-        cut(t.hot_order_days),
-        cut(t.hot_response_days),
-        cut(t.hot_activity_days),
-        cut(t.warm_days),
-        crate::domain::time::format(now),
-    );
-    crate::store::run(
-        db,
-        "UPDATE contact_stats AS s SET temperature = t.v, updated_at = ?5 FROM ( \
-           SELECT x.contact_id AS id, CASE \
-             WHEN x.last_order_at >= ?1 OR r.last >= ?2 OR c.last_activity_at >= ?3 THEN 'hot' \
-             WHEN x.last_order_at >= ?4 OR r.last >= ?4 OR c.last_activity_at >= ?4 THEN 'warm' \
-             ELSE 'cold' END AS v \
-           FROM contact_stats x JOIN contacts c ON c.id = x.contact_id \
-           LEFT JOIN (SELECT contact_id, MAX(created_at) AS last FROM survey_responses GROUP BY contact_id) r \
-             ON r.contact_id = x.contact_id) AS t \
-         WHERE t.id = s.contact_id AND s.temperature <> t.v",
-        &[
-            Arg::Text(&order),
-            Arg::Text(&response),
-            Arg::Text(&activity),
-            Arg::Text(&warm),
-            Arg::Text(&at),
-        ],
+        &format!(
+            "SELECT {COLUMNS} FROM segments WHERE deleted_at IS NULL AND id > ?1 ORDER BY id LIMIT ?2"
+        ),
+        &[Arg::Text(after), Arg::Int(i64::from(limit))],
     )
     .await
 }
@@ -796,5 +1016,333 @@ mod tests {
             !plan.contains("SCAN segment_members") && !plan.contains("TEMP B-TREE"),
             "{plan}"
         );
+    }
+}
+
+#[cfg(test)]
+mod daily_tests {
+    //! The daily run's SQL on SQLite, held to the domain functions it twins.
+
+    use super::*;
+    use crate::domain::segment::{rfm_group, rfm_scores, temperature, TemperatureThresholds};
+    use crate::store::sqlite::fresh_database;
+    use proptest::prelude::*;
+    use rusqlite::{types::Value, Connection};
+
+    /// Bound as D1 binds them: every number is a JavaScript number, which D1 binds as a REAL.
+    fn values(args: &[Arg<'_>]) -> Vec<Value> {
+        args.iter()
+            .map(|a| match a {
+                Arg::Text(s) | Arg::OptText(Some(s)) => Value::Text((*s).to_string()),
+                Arg::OptText(None) | Arg::Null => Value::Null,
+                Arg::Int(i) => Value::Real(*i as f64),
+                Arg::Real(r) => Value::Real(*r),
+            })
+            .collect()
+    }
+
+    /// Runs a chunk's two statements as D1 would (one transaction): rows changed, next cursor.
+    fn run_chunk(db: &Connection, [write, end]: [Plan<'_>; 2]) -> (usize, Option<String>) {
+        db.execute_batch("BEGIN").unwrap();
+        let changed = db
+            .execute(&write.0, rusqlite::params_from_iter(values(&write.1)))
+            .unwrap_or_else(|e| panic!("{}: {e}", write.0));
+        let next = db
+            .query_row(&end.0, rusqlite::params_from_iter(values(&end.1)), |r| {
+                r.get::<_, String>(0)
+            })
+            .ok();
+        db.execute_batch("COMMIT").unwrap();
+        (changed, next)
+    }
+
+    fn cuts_of(db: &Connection, now_ms: i64) -> RfmCuts {
+        let (sql, args) = rfm_cuts_plan(now_ms);
+        let mut stmt = db.prepare(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let rows: Vec<CutRow> = stmt
+            .query_map(rusqlite::params_from_iter(values(&args)), |r| {
+                Ok(CutRow {
+                    dim: r.get(0)?,
+                    score: r.get(1)?,
+                    cut: r.get(2)?,
+                })
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        RfmCuts::from_rows(&rows)
+    }
+
+    /// Every chunk of `limit` buyers until the end; how many chunks it took.
+    fn rfm_run(db: &Connection, now_ms: i64, limit: i64) -> (usize, usize) {
+        let cuts = cuts_of(db, now_ms);
+        let (mut after, mut chunks, mut changed) = (String::new(), 0, 0);
+        loop {
+            chunks += 1;
+            let (n, next) = run_chunk(
+                db,
+                rfm_chunk_plan(&cuts, now_ms, (&after, limit), "2026-06-30T12:00:00.000Z"),
+            );
+            changed += n;
+            match next {
+                Some(end) => after = end,
+                None => return (chunks, changed),
+            }
+        }
+    }
+
+    const NOW: &str = "2026-06-30T12:00:00.000Z";
+
+    /// A buyer's last order: days back (with a millisecond either side of the day boundary), or
+    /// no order time at all, or one that does not parse.
+    fn last_order(now: DateTime<Utc>, choice: (u8, i64, i64)) -> Option<String> {
+        match choice.0 {
+            0 => None,
+            1 => Some("not a time".into()),
+            _ => Some(crate::domain::time::format(
+                now - chrono::Duration::days(choice.1) + chrono::Duration::milliseconds(choice.2),
+            )),
+        }
+    }
+
+    /// Scores in SQL equal the domain's `rfm_scores` and `rfm_group` over the same buyers,
+    /// ties included, chunked or not; buyers-to-be (no orders) are left unscored.
+    fn assert_rfm_matches_the_domain(buyers: &[(Option<String>, i64, i64)], limit: i64) {
+        let db = fresh_database();
+        let now = crate::domain::time::parse(NOW).unwrap();
+        for (i, (last, count, cents)) in buyers.iter().enumerate() {
+            db.execute(
+                "INSERT INTO contacts (id, email, email_hash, status, source, created_at, updated_at) \
+                 VALUES (?1, ?1, ?1, 'active', 'import', ?2, ?2)",
+                rusqlite::params![format!("c{i:03}"), NOW],
+            )
+            .unwrap();
+            db.execute(
+                "INSERT INTO contact_stats (contact_id, order_count, total_spent_cents, last_order_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![format!("c{i:03}"), count, cents, last, NOW],
+            )
+            .unwrap();
+        }
+        let (chunks, _) = rfm_run(&db, now.timestamp_millis(), limit);
+        let paying: Vec<(String, i64, i64, i64)> = buyers
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.1 > 0)
+            .map(|(i, (last, count, cents))| {
+                let recency = last
+                    .as_deref()
+                    .and_then(crate::domain::time::parse)
+                    .map_or(i64::MAX / 4, |at| (now - at).num_days().max(0));
+                (format!("c{i:03}"), recency, *count, *cents)
+            })
+            .collect();
+        let expected: std::collections::BTreeMap<String, (i64, i64, i64, String)> =
+            rfm_scores(&paying)
+                .into_iter()
+                .map(|(id, r, f, m)| {
+                    let g = rfm_group(r, f, m).to_string();
+                    (id, (i64::from(r), i64::from(f), i64::from(m), g))
+                })
+                .collect();
+        let mut stmt = db
+            .prepare("SELECT contact_id, order_count, rfm_r, rfm_f, rfm_m, rfm_segment FROM contact_stats")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                ))
+            })
+            .unwrap()
+            .map(Result::unwrap);
+        for (id, count, r, f, m, g) in rows {
+            match expected.get(&id) {
+                Some((er, ef, em, eg)) => assert_eq!(
+                    (r, f, m, g.as_deref()),
+                    (Some(*er), Some(*ef), Some(*em), Some(eg.as_str())),
+                    "{id} of {buyers:?}"
+                ),
+                None => {
+                    assert_eq!(count, 0);
+                    assert_eq!((r, f, m, g), (None, None, None, None), "{id}");
+                }
+            }
+        }
+        let paying = i64::try_from(paying.len()).unwrap();
+        assert!(
+            i64::try_from(chunks).unwrap() >= paying / limit,
+            "{chunks} chunks"
+        );
+        // The same day again writes nothing: the daily run is idempotent.
+        assert_eq!(rfm_run(&db, now.timestamp_millis(), limit).1, 0);
+    }
+
+    #[test]
+    fn rfm_in_sql_is_the_domains_rfm_on_its_own_examples() {
+        let now = crate::domain::time::parse(NOW).unwrap();
+        let days = |d: i64| last_order(now, (2, d, 0));
+        // rfm_quintiles_spread_over_one_to_five, as buyers.
+        let spread: Vec<_> = (1..=10).map(|i| (days(100 - i * 10), i, i * 100)).collect();
+        assert_rfm_matches_the_domain(&spread, 3);
+        // Everyone alike sits in the middle; a base of one too.
+        assert_rfm_matches_the_domain(&vec![(days(5), 1, 100); 7], 3);
+        assert_rfm_matches_the_domain(&[(days(0), 1, 0)], 3);
+        // Ties among others, never-parsed times, and contacts who never bought.
+        assert_rfm_matches_the_domain(
+            &[
+                (days(10), 1, 0),
+                (days(10), 1, 0),
+                (days(1), 9, 900),
+                (days(99), 1, 0),
+                (None, 2, 5),
+                (Some("not a time".into()), 2, 5),
+                (None, 0, 0),
+            ],
+            2,
+        );
+        // Exactly seven days, and a millisecond short of it.
+        assert_rfm_matches_the_domain(
+            &[
+                (last_order(now, (2, 7, 0)), 1, 1),
+                (last_order(now, (2, 7, 1)), 1, 1),
+                (last_order(now, (2, 6, -1)), 1, 1),
+                (last_order(now, (2, 0, 5)), 1, 1),
+            ],
+            1,
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn rfm_in_sql_is_the_domains_rfm(
+            buyers in proptest::collection::vec(
+                ((0u8..6, 0i64..400, -1i64..2), 0i64..6, prop_oneof![Just(0i64), Just(999), 0i64..100_000]),
+                1..40,
+            ),
+            limit in 1i64..7,
+        ) {
+            let now = crate::domain::time::parse(NOW).unwrap();
+            let buyers: Vec<_> = buyers
+                .into_iter()
+                .map(|(last, count, cents)| (last_order(now, last), count, cents))
+                .collect();
+            assert_rfm_matches_the_domain(&buyers, limit);
+        }
+    }
+
+    #[test]
+    fn temperatures_cool_down_chunk_by_chunk_as_the_domain_says() {
+        let db = fresh_database();
+        let now = crate::domain::time::parse(NOW).unwrap();
+        let ago = |d: i64| crate::domain::time::format(now - chrono::Duration::days(d));
+        // (order, response, activity, stored temperature)
+        type Person = (Option<String>, Option<String>, Option<String>, &'static str);
+        let people: Vec<Person> = vec![
+            (None, None, None, "hot"),
+            (Some(ago(2)), None, None, "cold"),
+            (Some(ago(40)), None, None, "hot"),
+            (None, Some(ago(10)), None, "cold"),
+            (None, None, Some(ago(6)), "warm"),
+            (None, None, Some(ago(8)), "hot"),
+            (Some(ago(200)), Some(ago(95)), Some(ago(91)), "warm"),
+            (None, None, None, "cold"),
+        ];
+        db.execute_batch(
+            "INSERT INTO surveys (id, name, definition, created_at, updated_at) \
+             VALUES ('srv', 'S', '{}', '2026-01-01', '2026-01-01')",
+        )
+        .unwrap();
+        for (i, (order, response, activity, stored)) in people.iter().enumerate() {
+            let id = format!("c{i}");
+            db.execute(
+                "INSERT INTO contacts (id, email, email_hash, status, source, created_at, updated_at, last_activity_at) \
+                 VALUES (?1, ?1, ?1, 'active', 'import', ?2, ?2, ?3)",
+                rusqlite::params![id, NOW, activity],
+            )
+            .unwrap();
+            db.execute(
+                "INSERT INTO contact_stats (contact_id, last_order_at, temperature, updated_at) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![id, order, stored, NOW],
+            )
+            .unwrap();
+            if let Some(at) = response {
+                db.execute_batch(&format!(
+                    "INSERT INTO survey_invitations (id, survey_id, contact_id, token_hash, created_at, expires_at) \
+                       VALUES ('inv{i}', 'srv', '{id}', 't{i}', '{at}', '2099-01-01'); \
+                     INSERT INTO survey_responses (id, survey_id, invitation_id, contact_id, answers, created_at) \
+                       VALUES ('r{i}', 'srv', 'inv{i}', '{id}', '{{}}', '{at}');"
+                ))
+                .unwrap();
+            }
+        }
+        let cuts = TemperatureCuts::new(now, &TemperatureThresholds::default());
+        let run = || {
+            let (mut after, mut changed, mut chunks) = (String::new(), 0, 0);
+            loop {
+                chunks += 1;
+                let (n, next) = run_chunk(&db, cool_down_plan(&cuts, &after, 3));
+                changed += n;
+                match next {
+                    Some(end) => after = end,
+                    None => return (changed, chunks),
+                }
+            }
+        };
+        assert_eq!(run(), (7, 3), "every row but the last changed, in 3 chunks");
+        for (i, (order, response, activity, _)) in people.iter().enumerate() {
+            let facts = ContactFacts {
+                last_order_at: order.clone(),
+                last_response_at: response.clone(),
+                last_activity_at: activity.clone(),
+                ..ContactFacts::default()
+            };
+            let want = temperature(&facts, now, &TemperatureThresholds::default());
+            let got: String = db
+                .query_row(
+                    "SELECT temperature FROM contact_stats WHERE contact_id = ?1",
+                    [format!("c{i}")],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(got, want.as_str(), "c{i}");
+        }
+        assert_eq!(run().0, 0, "a second run writes nothing");
+    }
+
+    #[test]
+    fn each_chunk_reads_its_range_by_primary_key() {
+        let db = fresh_database();
+        let now = crate::domain::time::parse(NOW).unwrap();
+        let cuts = TemperatureCuts::new(now, &TemperatureThresholds::default());
+        let rfm = RfmCuts::default();
+        let plans = [
+            cool_down_plan(&cuts, "c1", 3),
+            rfm_chunk_plan(&rfm, 0, ("c1", 3), NOW),
+        ];
+        for [write, end] in plans {
+            for (sql, args) in [write, end] {
+                let mut stmt = db.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+                let plan: Vec<String> = stmt
+                    .query_map(rusqlite::params_from_iter(values(&args)), |r| r.get(3))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                let text = plan.join("\n");
+                assert!(
+                    !text.contains("SCAN k")
+                        && !text.contains("SCAN contact_stats\n")
+                        && !text.ends_with("SCAN contact_stats"),
+                    "{sql}\n{text}"
+                );
+            }
+        }
     }
 }

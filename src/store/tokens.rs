@@ -118,12 +118,23 @@ pub async fn session(db: &Db, hash: &str, now: &str) -> AppResult<Option<Session
     .await
 }
 
-/// Expired tokens and sessions, and used ones older than `used_before`: retention.
-pub fn purge_statement(db: &Db, now: &str, used_before: &str) -> AppResult<D1PreparedStatement> {
-    statement(
-        db,
-        "DELETE FROM tokens WHERE expires_at <= ?1 OR (used_at IS NOT NULL AND used_at < ?2)",
-        &[Arg::Text(now), Arg::Text(used_before)],
+/// Up to `limit` expired tokens and sessions (`expires_at` at or before `now`): retention, one
+/// bounded chunk per call (index `tokens_expires`).
+pub fn purge_expired_plan(now: &str, limit: i64) -> (&'static str, Vec<Arg<'_>>) {
+    (
+        "DELETE FROM tokens WHERE rowid IN \
+           (SELECT rowid FROM tokens WHERE expires_at <= ?1 LIMIT ?2)",
+        vec![Arg::Text(now), Arg::Int(limit)],
+    )
+}
+
+/// Up to `limit` tokens used (a link clicked, a session ended) before `used_before`, expired or
+/// not (index `tokens_used`).
+pub fn purge_used_plan(used_before: &str, limit: i64) -> (&'static str, Vec<Arg<'_>>) {
+    (
+        "DELETE FROM tokens WHERE rowid IN \
+           (SELECT rowid FROM tokens WHERE used_at < ?1 LIMIT ?2)",
+        vec![Arg::Text(used_before), Arg::Int(limit)],
     )
 }
 

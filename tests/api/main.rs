@@ -7,6 +7,7 @@ mod webhook;
 
 mod admin_keys;
 mod browser;
+mod daily;
 mod exports;
 mod import;
 mod lifetimes;
@@ -60,6 +61,7 @@ fn main() {
         serial.extend(queue_faults::serial_tests());
         serial.extend(limits::serial_tests());
         serial.extend(exports::serial_tests());
+        serial.extend(daily::serial_tests());
         let last = schema::last_tests();
         let passed = harness::run(app, all, serial, last, &wrangler.log).await;
         drop(wrangler);

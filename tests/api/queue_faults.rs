@@ -278,14 +278,28 @@ async fn a_message_that_always_fails_reaches_the_dead_letter_queue(
          ('old-letter', 'clientela-jobs-dlq', 'deliver_email', '{}', '2020-01-01T00:00:00.000Z')",
     )?;
     app.get("/__scheduled?cron=17+3+*+*+*", Auth::None).await?;
-    let ids: Vec<Value> = app
-        .get("/admin/v1/dead-letters?limit=1000", Auth::Admin)
-        .await?
-        .expect(200)?
-        .json()["dead_letters"]
-        .as_array()
-        .map(|all| all.iter().map(|l| l["message_id"].clone()).collect())
-        .unwrap_or_default();
+    // The cron only enqueues; the purge runs on the queue a moment later.
+    let letter_ids = || async {
+        Ok::<Vec<Value>, String>(
+            app.get("/admin/v1/dead-letters?limit=1000", Auth::Admin)
+                .await?
+                .expect(200)?
+                .json()["dead_letters"]
+                .as_array()
+                .map(|all| all.iter().map(|l| l["message_id"].clone()).collect())
+                .unwrap_or_default(),
+        )
+    };
+    let purged = app
+        .eventually(Duration::from_secs(20), || async {
+            let ids = letter_ids().await?;
+            Ok((!ids.contains(&json!("old-letter"))).then_some(ids))
+        })
+        .await;
+    let ids = match purged {
+        Ok(ids) => ids,
+        Err(_) => letter_ids().await?,
+    };
     ensure!(
         !ids.contains(&json!("old-letter")) && ids.contains(&letter["message_id"]),
         "after the daily run the dead letters are {ids:?}"
