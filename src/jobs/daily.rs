@@ -18,8 +18,9 @@
 //! - [`DailyTask::Purge`]: expired tokens and sessions, tokens used over a week ago, rate
 //!   counters whose window has passed, delivered and never-delivered outbox rows older than 30
 //!   days, dead letters older than 30 days, and the consent proof of erased people past its
-//!   five-year limitation period, each a bounded `DELETE` per step. Cursor: the purges not yet
-//!   exhausted.
+//!   five-year limitation period, each a bounded `DELETE` per step; then segment export files
+//!   past their seven days (R2 objects and rows), and a new purge for deleted segments whose
+//!   purge message was lost. Cursor: the purges not yet exhausted.
 //! - [`DailyTask::Temperatures`], then [`DailyTask::Rfm`], then [`DailyTask::SegmentRefresh`]:
 //!   derived facts first, by `contact_id` range (cursor: the last id done), then segments that
 //!   age with the clock or read those facts, or were left `building`, are rebuilt (cursor: the
@@ -338,12 +339,33 @@ async fn purge(env: &Env, db: &Db, cursor: &str) -> AppResult<Next> {
             .map(|(p, _)| p)
             .collect();
     }
-    Ok(if left.is_empty() {
-        Next::Done
-    } else {
-        Next::Continue(left.iter().map(|p| p.name()).collect::<Vec<_>>().join(","))
-    })
+    if !left.is_empty() {
+        return Ok(Next::Continue(
+            left.iter().map(|p| p.name()).collect::<Vec<_>>().join(","),
+        ));
+    }
+    // Then export files past their seven days (R2 objects, then rows), a bounded number per
+    // call, until none is left; then deleted segments whose purge message was lost.
+    let mut steps = Steps::new(db, EXPORT_PURGE_QUERIES);
+    loop {
+        if !steps.take() {
+            return Ok(Next::Continue(EXPORTS_LEFT.to_string()));
+        }
+        if crate::jobs::export::purge_expired(env, db).await? == 0 {
+            break;
+        }
+    }
+    if db.budget().remaining() > RESERVE {
+        crate::jobs::segment_purge::resume_lost(env, db).await?;
+    }
+    Ok(Next::Done)
 }
+
+/// D1 calls of one [`crate::jobs::export::purge_expired`].
+const EXPORT_PURGE_QUERIES: u32 = 2;
+/// The purge cursor once every table purge is done and export files remain: a name no table
+/// purge has, so [`Purge::left`] gives none of them.
+const EXPORTS_LEFT: &str = "exports";
 
 /// Temperatures cool down as time passes without activity, one `contact_id` range per step
 /// (changed rows only); the last step starts RFM.
