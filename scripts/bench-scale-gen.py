@@ -105,7 +105,10 @@ SQL = {
     "order": rust_sql("src/store/orders.rs", "INSERT INTO orders"),
     "stats": rust_sql("src/store/orders.rs", "INSERT INTO contact_stats (contact_id, order_count"),
     "temperature": rust_sql("src/store/segments.rs", "INSERT INTO contact_stats (contact_id, temperature"),
-    "rfm": rust_sql("src/store/segments.rs", "UPDATE contact_stats SET rfm_r"),
+    # The service scores RFM set-based in the daily run (one UPDATE … FROM per contact range,
+    # src/store/segments.rs), which the bench runs itself; the base starts from the same columns.
+    "rfm": "UPDATE contact_stats SET rfm_r = ?2, rfm_f = ?3, rfm_m = ?4, rfm_segment = ?5, "
+           "updated_at = ?6 WHERE contact_id = ?1",
     "survey": rust_sql("src/store/surveys.rs", "INSERT INTO surveys (id, name, definition, expires_after_days"),
     "invitation": rust_sql("src/store/surveys.rs", "INSERT INTO survey_invitations (id, survey_id, contact_id, order_id"),
     "response": rust_sql("src/store/surveys.rs", "INSERT INTO survey_responses"),

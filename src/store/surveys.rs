@@ -462,14 +462,18 @@ pub async fn responses_page(
 }
 
 /// Every response of a survey in answer order, read `page_size` at a time.
+/// Every response of a survey, a keyset page per query, in at most `max_pages` queries: `None`
+/// when there are more than that many pages can hold (the caller refuses rather than answer
+/// part of them).
 pub async fn all_responses(
     db: &Db,
     survey_id: &str,
     page_size: usize,
-) -> AppResult<Vec<ResponseRow>> {
+    max_pages: usize,
+) -> AppResult<Option<Vec<ResponseRow>>> {
     let mut rows = Vec::new();
     let mut after = String::new();
-    loop {
+    for _ in 0..max_pages {
         let page = responses_page(db, survey_id, &after, page_size as u32).await?;
         let done = page.len() < page_size;
         if let Some(last) = page.last() {
@@ -477,9 +481,10 @@ pub async fn all_responses(
         }
         rows.extend(page);
         if done {
-            return Ok(rows);
+            return Ok(Some(rows));
         }
     }
+    Ok(None)
 }
 
 #[cfg(test)]

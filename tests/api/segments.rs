@@ -493,8 +493,10 @@ async fn days_pass_and_the_daily_run_keeps_time_relative_segments_right(
     send_orders(
         &app,
         vec![
-            order(&external_id("fresh"), &fresh, "300.00", &recent),
-            order(&external_id("fading"), &fading, "20.00", &recent),
+            // Amounts at the ends of any base's range, so their money quintiles differ whatever
+            // the other stories' buyers spent (quintiles rank against the whole base).
+            order(&external_id("fresh"), &fresh, "99999.00", &recent),
+            order(&external_id("fading"), &fading, "0.01", &recent),
         ],
     )
     .await?;

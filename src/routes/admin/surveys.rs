@@ -172,7 +172,19 @@ pub async fn export_csv(_req: Request, app: &App) -> AppResult<Response> {
         .await?
         .ok_or(AppError::NotFound)?;
     let survey = row.definition()?;
-    let rows = surveys::all_responses(&call.db, &survey_id, call.config.chunk(PAGE)).await?;
+    // As many pages as this request's D1 budget can read, keeping two queries spare: a survey
+    // with more answers is refused whole rather than answered in part.
+    let pages = call.db.budget().remaining().saturating_sub(2).max(1) as usize;
+    let rows = surveys::all_responses(&call.db, &survey_id, call.config.chunk(PAGE), pages)
+        .await?
+        .ok_or_else(|| AppError::Conflict {
+            code: "export_too_large",
+            message: format!(
+                "this survey has more answers than one request can read ({}); \
+                 GET /admin/v1/surveys/{survey_id}/results has its aggregates",
+                pages * call.config.chunk(PAGE)
+            ),
+        })?;
     let mut writer = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["response_id".to_string(), "answered_at".to_string()];
     header.extend(survey.questions.iter().map(|q| q.key.clone()));
@@ -322,7 +334,8 @@ pub mod doc {
             "parameters": [id_param()],
             "responses": admin_errors(json!({
                 "200": { "description": "CSV download", "content": { "text/csv": { "schema": { "type": "string" } } } },
-                "404": error_response("no such survey")
+                "404": error_response("no such survey"),
+                "409": error_response("`export_too_large`: more answers than one request can read within its D1 budget (about 500,000 at the paid plan's 1,000 queries); the results endpoint has the aggregates")
             }))
         })
     }
