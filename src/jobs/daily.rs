@@ -43,8 +43,8 @@ use crate::store::{
     self, audit, consents, dead_letters, erasure, outbox, profile, rate, tokens, Arg, Db,
 };
 
-/// D1 calls a chunk leaves unspent: for the other messages of its queue batch (one budget for
-/// the whole batch) and for anything after its last step.
+/// D1 calls a chunk leaves unspent, for what follows its last step (the export purge's calls,
+/// the restart of lost segment purges).
 const RESERVE: u32 = 5;
 /// Wall time a chunk may spend before handing on, far below the consumer's limits.
 const TIME_LIMIT_MS: i64 = 8000;
@@ -131,9 +131,9 @@ pub async fn run_task(env: &Env, db: &Db, task: DailyTask, cursor: &str) -> AppR
     Ok(Outcome::Done)
 }
 
-/// How many steps of `cost` D1 calls a chunk may take: half of what the batch has left above the
-/// reserve (the batch's other messages, other daily chunks among them, need their share), at
-/// least one when one fits, and no more once the time limit has passed.
+/// How many steps of `cost` D1 calls a chunk may take: what its invocation has left above the
+/// reserve (daily chunks travel on the WORK queue, one message per batch, so no other message
+/// shares the budget), at least one when one fits, and no more once the time limit has passed.
 struct Steps {
     left: u32,
     started: DateTime<Utc>,
@@ -143,7 +143,7 @@ impl Steps {
     fn new(db: &Db, cost: u32) -> Steps {
         let spare = db.budget().remaining().saturating_sub(RESERVE);
         let left = if spare >= cost {
-            (spare / 2 / cost).max(1)
+            (spare / cost).max(1)
         } else {
             0
         };

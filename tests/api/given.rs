@@ -426,3 +426,26 @@ pub fn columns_holding(app: &TestApp, needles: &[&str]) -> Result<Vec<String>, S
     }
     Ok(holding)
 }
+
+// --- The queue's dead letters.
+
+/// The dead letter received since `since` whose body holds `text`, if there is one yet.
+pub async fn dead_letter_holding(
+    app: &TestApp,
+    since: &str,
+    text: &str,
+) -> Result<Option<Value>, String> {
+    let letters = app
+        .get(
+            &format!("/admin/v1/dead-letters?since={since}&limit=1000"),
+            Auth::Admin,
+        )
+        .await?
+        .expect(200)?
+        .json();
+    Ok(letters["dead_letters"].as_array().and_then(|all| {
+        all.iter()
+            .find(|l| l["body"].as_str().is_some_and(|b| b.contains(text)))
+            .cloned()
+    }))
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::ensure_eq;
-use crate::given::{create_segment, run_tag};
+use crate::given::{create_segment, dead_letter_holding, run_tag};
 use crate::harness::{Auth, TestApp, TestFn, CHUNK_ROWS, QUERIES_PER_INVOCATION};
 
 /// Tests that write the local D1 directly (see `harness::run`).
@@ -73,18 +73,10 @@ async fn several_rebuilds_in_flight_finish_with_no_dead_letters(
             "segment {id} built to the wrong size: {ready}"
         );
     }
-    let letters = app
-        .get(
-            &format!("/admin/v1/dead-letters?since={since}&limit=1000"),
-            Auth::Admin,
-        )
-        .await?
-        .expect(200)?
-        .json();
-    ensure_eq!(
-        letters["dead_letters"],
-        json!([]),
-        "rebuilds reached the dead-letter queue"
-    );
+    // Only this story's kind of message: an earlier story's email may reach the dead letters
+    // meanwhile, by design.
+    if let Some(letter) = dead_letter_holding(&app, &since, "segment_rebuild").await? {
+        return Err(format!("a rebuild reached the dead-letter queue: {letter}"));
+    }
     Ok(())
 }

@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use crate::ensure;
 use crate::ensure_eq;
 use crate::given::{
-    create_form, create_segment, external_id, form_body, member_emails, order, ready_segment,
-    run_tag, send_orders, signed_up_and_confirmed,
+    create_form, create_segment, dead_letter_holding, external_id, form_body, member_emails, order,
+    ready_segment, run_tag, send_orders, signed_up_and_confirmed,
 };
 use crate::harness::{days_ago, unique_email, Auth, TestApp, TestFn};
 
@@ -315,25 +315,4 @@ async fn a_message_that_always_fails_reaches_the_dead_letter_queue(
          email never was"
     );
     Ok(())
-}
-
-/// The dead letter received since `since` whose body holds `text`, if there is one yet.
-async fn dead_letter_holding(
-    app: &TestApp,
-    since: &str,
-    text: &str,
-) -> Result<Option<Value>, String> {
-    let letters = app
-        .get(
-            &format!("/admin/v1/dead-letters?since={since}&limit=1000"),
-            Auth::Admin,
-        )
-        .await?
-        .expect(200)?
-        .json();
-    Ok(letters["dead_letters"].as_array().and_then(|all| {
-        all.iter()
-            .find(|l| l["body"].as_str().is_some_and(|b| b.contains(text)))
-            .cloned()
-    }))
 }
