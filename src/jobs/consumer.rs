@@ -108,7 +108,7 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
                 changed.push((index, id));
                 Settle::Ack
             }
-            job => match run(&env, &db, &job).await {
+            job => match metered_run(&env, &db, &job, metered).await {
                 Ok(Outcome::Done) => Settle::Ack,
                 Ok(Outcome::RetryIn(secs)) => Settle::RetryIn(secs),
                 Err(e) => {
@@ -216,6 +216,30 @@ async fn keep_dead_letters(
         })
         .collect();
     dead_letters::keep(db, &letters).await
+}
+
+/// [`run`], and with `D1_ROW_METER=on` a `d1-rows job <kind> calls= read= written=` line: what
+/// one job cost, which `make bench` adds to the request that caused it.
+async fn metered_run(
+    env: &Env,
+    db: &Db,
+    job: &Job,
+    metered: bool,
+) -> crate::error::AppResult<Outcome> {
+    let calls_before = db.budget().used();
+    let (read_before, written_before) = store::rows_metered();
+    let outcome = run(env, db, job).await;
+    if metered {
+        let (read, written) = store::rows_metered();
+        worker::console_log!(
+            "d1-rows job {} calls={} read={} written={}",
+            job.kind(),
+            db.budget().used() - calls_before,
+            read - read_before,
+            written - written_before
+        );
+    }
+    outcome
 }
 
 async fn run(env: &Env, db: &Db, job: &Job) -> crate::error::AppResult<Outcome> {
