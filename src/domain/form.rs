@@ -515,6 +515,23 @@ impl From<SubmissionJson> for SubmissionInput {
     }
 }
 
+/// The address a raw submission names (its `email` field, which every form has), read before
+/// its form is, so what is known about it can be looked up in the same read as the form. Only a
+/// hint: the submission parsed against its form decides. A plain form post's last `email`
+/// wins, as in [`SubmissionInput::from_pairs`].
+pub fn named_email(body: &[u8], plain_form_post: bool) -> Option<EmailAddress> {
+    let raw = if plain_form_post {
+        url::form_urlencoded::parse(body)
+            .filter(|(k, _)| k == "email")
+            .last()
+            .map(|(_, v)| v.into_owned())
+    } else {
+        let json: SubmissionJson = serde_json::from_slice(body).ok()?;
+        json.fields.get("email")?.as_str().map(str::to_string)
+    }?;
+    EmailAddress::parse(&raw).ok()
+}
+
 fn truthy(v: &str) -> bool {
     matches!(v.to_ascii_lowercase().as_str(), "on" | "true" | "1" | "yes")
 }

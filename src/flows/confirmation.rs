@@ -117,16 +117,31 @@ pub async fn confirm(
 ) -> AppResult<Locale> {
     let now = time::now_string();
     let token_hash = secret::sha256_hex(token);
-    let consumed = tokens::consume(db, &token_hash, TokenPurpose::Confirm, &now)
-        .await?
-        .ok_or(AppError::Gone)?;
+    // The token and its contact in one round trip: the second statement sees the first's
+    // `used_at`, so it finds the contact only if this request took the token.
+    let read = store::batch_results(
+        db,
+        vec![
+            tokens::consume_statement(db, &token_hash, TokenPurpose::Confirm, &now)?,
+            contacts::of_consumed_token_statement(db, &token_hash, &now)?,
+        ],
+    )
+    .await?;
+    let consumed = match read.first() {
+        Some(r) => tokens::consumed(r)?,
+        None => None,
+    }
+    .ok_or(AppError::Gone)?;
     let payload: ConfirmPayload =
         serde_json::from_str(consumed.payload.as_deref().unwrap_or("null"))
             .map_err(|e| AppError::internal("confirm payload", e))?;
     let locale = Locale::from_tag(&payload.locale).unwrap_or(Locale::En);
     let id = consumed.contact_id.as_str();
     // Erased since the email went out: the link has nothing left to confirm.
-    let Some(contact) = contacts::find(db, id).await? else {
+    let Some(contact) = (match read.get(1) {
+        Some(r) => contacts::found(r)?,
+        None => None,
+    }) else {
         return Err(AppError::Gone);
     };
     let email = EmailAddress::parse(&contact.email)

@@ -1,6 +1,8 @@
-//! A form submission written to the base: the address throttled, the plan chosen from what is
-//! known about it (`domain::signup`), and its statements (contact, attributes, consents granted
-//! now, the confirmation email) in one batch.
+//! A form submission written to the base in two D1 round trips: one read for everything the
+//! decision needs (the form, the contact under the address, its suppression; see [`look_up`]),
+//! the plan chosen from it (`domain::signup`), and one batch of writes behind the address's
+//! hourly counter (contact, attributes, consents granted now, the confirmation email and its
+//! token), which the database refuses whole past the limit.
 
 use crate::store::Db;
 use chrono::{DateTime, Duration, Timelike, Utc};
@@ -8,6 +10,7 @@ use worker::Env;
 
 use crate::config::Config;
 use crate::domain::consent::ConsentMethod;
+use crate::domain::email::EmailHashes;
 use crate::domain::form::Submission;
 use crate::domain::i18n::Locale;
 use crate::domain::signup::{
@@ -17,10 +20,37 @@ use crate::domain::time;
 use crate::error::{AppError, AppResult};
 use crate::flows::confirmation;
 use crate::jobs::{enqueue_all, message::Job};
+use crate::store::contacts::Known;
+use crate::store::forms::{self, FormRow};
 use crate::store::{self, audit, consents, contacts, rate};
 
 /// Submissions per address per hour, across every form and location.
 const EMAIL_HOURLY_LIMIT: u32 = 10;
+
+/// The form, and what is known about the address its submission names (when it names one that
+/// parses), in one D1 batch: the first of a signup's two round trips. The address is only the
+/// body's hint, read before the form is; [`sign_up`] looks again in the rare case the
+/// submission, parsed against its form, comes out as another address.
+pub async fn look_up(
+    db: &Db,
+    form_id: &str,
+    hashes: Option<&EmailHashes>,
+) -> AppResult<(Option<FormRow>, Option<Known>)> {
+    let mut statements = vec![forms::find_statement(db, form_id)?];
+    if let Some(hashes) = hashes {
+        statements.push(contacts::known_statement(db, hashes)?);
+    }
+    let results = store::batch_results(db, statements).await?;
+    let form = match results.first() {
+        Some(r) => forms::found(r)?,
+        None => None,
+    };
+    let known = match results.get(1) {
+        Some(r) => Some(contacts::known_from(r)?),
+        None => None,
+    };
+    Ok((form, known))
+}
 
 /// A submission that passed its form's checks, and where it came from.
 pub struct Submitted<'a> {
@@ -35,14 +65,16 @@ pub struct Submitted<'a> {
     pub user_agent: Option<String>,
 }
 
-/// Writes the submission as its plan says (nothing for a dropped one), or 429 past the hourly
-/// limit of its address. Every accepted submission ends the same way for the caller, so neither
-/// the answer nor the round trips tell known addresses from new ones.
+/// Writes the submission as its plan says (only the count, for a dropped one), or 429 past
+/// the hourly limit of its address. `known` is what [`look_up`] found for the address the body
+/// named. Every accepted submission ends the same way for the caller, with the same round
+/// trips, so neither the answer nor its timing tells known addresses from new ones.
 pub async fn sign_up(
     env: &Env,
     config: &Config,
     db: &Db,
     submitted: Submitted<'_>,
+    known: Option<(EmailHashes, Known)>,
 ) -> AppResult<()> {
     let Submitted {
         form_id,
@@ -54,31 +86,20 @@ pub async fn sign_up(
         user_agent,
     } = submitted;
     let email_hashes = submission.email.keyed_hashes(&config.token_secret);
+    // Checked for pending contacts too: a double opt-in form leaves an erased address pending,
+    // and only its owner's confirmation may bring it back. Looked up for every address, known
+    // or not, in the same read.
+    let known = match known {
+        Some((hashes, known)) if hashes == email_hashes => known,
+        _ => contacts::known(db, &email_hashes).await?,
+    };
     let email_hash = email_hashes.current.clone();
     let hour = now
         .with_minute(0)
         .and_then(|t| t.with_second(0))
         .and_then(|t| t.with_nanosecond(0))
         .unwrap_or(now);
-    if rate::hit(
-        db,
-        &format!("signup-email:{email_hash}"),
-        &time::format(hour),
-    )
-    .await?
-        > EMAIL_HOURLY_LIMIT
-    {
-        let retry = (hour + Duration::hours(1) - now).num_seconds().max(1) as u32;
-        return Err(AppError::TooManyRequests {
-            retry_after_secs: retry,
-        });
-    }
-    let existing = contacts::state_by_email_hash(db, &email_hashes).await?;
-    // Checked for pending contacts too: a double opt-in form leaves an erased address pending,
-    // and only its owner's confirmation may bring it back. Checked for every address, known or
-    // not, so every submission makes the same round trips: a path one query shorter for known
-    // addresses would tell them apart by timing.
-    let suppressed = contacts::is_suppressed(db, &email_hashes).await?;
+    let existing = known.contact;
     let status = existing.as_ref().map(|c| c.status);
     let signup = Signup {
         config,
@@ -91,22 +112,22 @@ pub async fn sign_up(
         ip_hash,
         user_agent,
     };
-    let jobs = match plan(status, suppressed, double_opt_in) {
-        SignupPlan::Drop => Vec::new(),
-        SignupPlan::CreateActive => signup.create(true).await?,
-        SignupPlan::CreatePending => signup.create(false).await?,
-        SignupPlan::RefreshPending => {
-            signup
-                .refresh_pending(existing_id(&existing)?, false)
-                .await?
-        }
-        SignupPlan::ActivatePending => {
-            signup
-                .refresh_pending(existing_id(&existing)?, true)
-                .await?
-        }
-        SignupPlan::ConfirmChanges => signup.request_confirmation(existing_id(&existing)?).await?,
+    let (statements, jobs) = match plan(status, known.suppressed, double_opt_in) {
+        SignupPlan::Drop => (Vec::new(), Vec::new()),
+        SignupPlan::CreateActive => signup.create(true)?,
+        SignupPlan::CreatePending => signup.create(false)?,
+        SignupPlan::RefreshPending => signup.refresh_pending(existing_id(&existing)?, false)?,
+        SignupPlan::ActivatePending => signup.refresh_pending(existing_id(&existing)?, true)?,
+        SignupPlan::ConfirmChanges => signup.request_confirmation(existing_id(&existing)?)?,
     };
+    let window = time::format(hour);
+    let counter = rate::Hit {
+        key: &format!("signup-email:{email_hash}"),
+        window_start: &window,
+        cap: EMAIL_HOURLY_LIMIT,
+    };
+    let retry = (hour + Duration::hours(1) - now).num_seconds().max(1) as u32;
+    rate::guarded_batch(db, &counter, statements, retry).await?;
     if let Err(e) = enqueue_all(env, jobs).await {
         // The rows are written; the cron sweep delivers stranded emails.
         worker::console_error!("signup: enqueue failed: {e:?}");
@@ -120,6 +141,9 @@ fn existing_id(existing: &Option<contacts::ContactState>) -> AppResult<&str> {
         .map(|c| c.id.as_str())
         .ok_or_else(|| AppError::internal("signup", "plan needs an existing contact"))
 }
+
+/// A plan's statements for the signup's write batch, and the jobs that follow it.
+type Writes = (Vec<worker::D1PreparedStatement>, Vec<Job>);
 
 /// One submission being written: everything the statements need.
 struct Signup<'a> {
@@ -202,7 +226,7 @@ impl Signup<'_> {
         contact_id: &str,
         is_new: bool,
         payload: &ConfirmPayload,
-    ) -> AppResult<(Vec<worker::D1PreparedStatement>, Vec<Job>)> {
+    ) -> AppResult<Writes> {
         let (statements, message_id) = confirmation::confirm_message_statements(
             self.config,
             self.db,
@@ -218,7 +242,7 @@ impl Signup<'_> {
         Ok((statements, vec![Job::DeliverEmail { id: message_id }]))
     }
 
-    async fn create(&self, active: bool) -> AppResult<Vec<Job>> {
+    fn create(&self, active: bool) -> AppResult<Writes> {
         let id = uuid::Uuid::now_v7().to_string();
         let mut fields = self.submission.contact.clone();
         fields.locale = fields
@@ -255,11 +279,10 @@ impl Signup<'_> {
             statements.extend(mail);
             jobs.extend(mail_jobs);
         }
-        store::batch(self.db, statements).await?;
-        Ok(jobs)
+        Ok((statements, jobs))
     }
 
-    async fn refresh_pending(&self, id: &str, activate: bool) -> AppResult<Vec<Job>> {
+    fn refresh_pending(&self, id: &str, activate: bool) -> AppResult<Writes> {
         let mut statements = vec![contacts::update_fields_statement(
             self.db,
             id,
@@ -282,20 +305,15 @@ impl Signup<'_> {
             statements.extend(mail);
             jobs.extend(mail_jobs);
         }
-        store::batch(self.db, statements).await?;
-        Ok(jobs)
+        Ok((statements, jobs))
     }
 
     /// A confirmed address: nothing changes until its owner follows the emailed link.
-    async fn request_confirmation(&self, id: &str) -> AppResult<Vec<Job>> {
+    fn request_confirmation(&self, id: &str) -> AppResult<Writes> {
         let changes = PendingChanges {
             fields: self.submission.contact.clone(),
             attributes: self.submission.attributes.clone(),
         };
-        let (statements, jobs) = self.confirmation(id, false, &self.payload(Some(changes)))?;
-        if !statements.is_empty() {
-            store::batch(self.db, statements).await?;
-        }
-        Ok(jobs)
+        self.confirmation(id, false, &self.payload(Some(changes)))
     }
 }

@@ -5,7 +5,10 @@ use serde_json::json;
 use worker::{Request, Response};
 
 use crate::config::Config;
-use crate::domain::form::{FormDefinition, Submission, SubmissionInput, SubmissionJson};
+use crate::domain::email::EmailHashes;
+use crate::domain::form::{
+    named_email, FormDefinition, Submission, SubmissionInput, SubmissionJson,
+};
 use crate::domain::i18n::Locale;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
@@ -13,6 +16,7 @@ use crate::flows::signup::{self, Submitted};
 use crate::http::app::App;
 use crate::http::body::{decode_json, media_type, read_limited};
 use crate::http::{client, cors, response, turnstile};
+use crate::store::contacts::Known;
 use crate::store::forms;
 
 /// A signup is a handful of short fields; anything bigger is not a person typing.
@@ -52,15 +56,41 @@ pub async fn submit(mut req: Request, app: &App) -> AppResult<Response> {
     let config = Config::from_env(&app.env)?;
     let db = app.db()?;
     let form_id = app.param("id")?.to_string();
-    let form = load_form(&db, &form_id).await?;
+    // The body is read first (it is bounded), so the address it names is looked up in the same
+    // D1 read as the form: one round trip for everything the signup decides on, one for its
+    // writes. Its errors are raised below, where they always were.
+    let kind = media_type(&req);
+    let body = read_limited(&mut req, SUBMISSION_LIMIT).await;
+    let hashes = body
+        .as_ref()
+        .ok()
+        .and_then(|b| named_email(b, kind == URLENCODED))
+        .map(|email| email.keyed_hashes(&config.token_secret));
+    let (row, known) = signup::look_up(&db, &form_id, hashes.as_ref()).await?;
+    let form = row.ok_or(AppError::NotFound)?.parse_definition()?;
     let origin = cors::check_origin(&req, &form)?;
+    let received = Received {
+        kind,
+        body,
+        known: hashes.zip(known),
+    };
     // From here on the browser may read every answer, errors included.
-    let outcome = accept(&mut req, app, &config, &db, &form_id, &form).await;
+    let outcome = accept(&req, app, &config, &db, &form_id, &form, received).await;
     let response = match outcome {
         Ok(r) => r,
         Err(e) => response::error(&e)?,
     };
     Ok(cors::allow(response, origin.as_deref()))
+}
+
+const URLENCODED: &str = "application/x-www-form-urlencoded";
+
+/// A submission as it arrived, before its form's checks: media type, body (or why it could not
+/// be read), and what the first read found about the address it names.
+struct Received {
+    kind: String,
+    body: AppResult<Vec<u8>>,
+    known: Option<(EmailHashes, Known)>,
 }
 
 /// The one answer for every accepted submission: new, known, pending, suppressed or a bot.
@@ -76,23 +106,24 @@ fn accepted(form: &FormDefinition, plain_form_post: bool) -> AppResult<Response>
 }
 
 async fn accept(
-    req: &mut Request,
+    req: &Request,
     app: &App,
     config: &Config,
     db: &crate::store::Db,
     form_id: &str,
     form: &FormDefinition,
+    received: Received,
 ) -> AppResult<Response> {
     let ip = client::ip(req);
     client::limit_per_ip(&app.env, req, "signup").await?;
-    let kind = media_type(req);
-    let plain_form_post = kind == "application/x-www-form-urlencoded";
+    let Received { kind, body, known } = received;
+    let plain_form_post = kind == URLENCODED;
     if kind != "application/json" && !plain_form_post {
         return Err(AppError::UnsupportedMediaType {
             expected: "application/json or application/x-www-form-urlencoded",
         });
     }
-    let body = read_limited(req, SUBMISSION_LIMIT).await?;
+    let body = body?;
     let input: SubmissionInput = if plain_form_post {
         let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body)
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -150,6 +181,7 @@ async fn accept(
             ip_hash: client::ip_hash(req, &config.keys),
             user_agent: client::user_agent(req),
         },
+        known,
     )
     .await?;
     accepted(form, plain_form_post)

@@ -48,13 +48,20 @@ fn hash_args(hashes: &EmailHashes) -> [Arg<'_>; 2] {
     ]
 }
 
-pub async fn state_by_email_hash(db: &Db, hashes: &EmailHashes) -> AppResult<Option<ContactState>> {
-    first(
+/// The contact of the token `?1` that this batch consumed at `?2` (none if it was not).
+pub fn of_consumed_token_statement(
+    db: &Db,
+    token_hash: &str,
+    used_at: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
         db,
-        "SELECT id, status FROM contacts WHERE email_hash IN (?1, ?2) ORDER BY email_hash = ?1 DESC LIMIT 1",
-        &hash_args(hashes),
+        &format!(
+            "SELECT {COLUMNS} FROM contacts WHERE id = \
+             (SELECT contact_id FROM tokens WHERE hash = ?1 AND used_at = ?2)"
+        ),
+        &[Arg::Text(token_hash), Arg::Text(used_at)],
     )
-    .await
 }
 
 pub async fn find(db: &Db, id: &str) -> AppResult<Option<ContactRow>> {
@@ -67,30 +74,90 @@ pub async fn find(db: &Db, id: &str) -> AppResult<Option<ContactRow>> {
 }
 
 pub async fn find_by_email_hash(db: &Db, hashes: &EmailHashes) -> AppResult<Option<ContactRow>> {
-    first(
-        db,
-        &format!("SELECT {COLUMNS} FROM contacts WHERE email_hash IN (?1, ?2) ORDER BY email_hash = ?1 DESC LIMIT 1"),
-        &hash_args(hashes),
-    )
-    .await
+    first(db, &by_email_hash_sql(), &hash_args(hashes)).await
+}
+
+fn by_email_hash_sql() -> String {
+    format!("SELECT {COLUMNS} FROM contacts WHERE email_hash IN (?1, ?2) ORDER BY email_hash = ?1 DESC LIMIT 1")
+}
+
+/// [`find_by_email_hash`] as a statement, for a batch; [`found`] reads its result.
+pub fn find_by_email_hash_statement(
+    db: &Db,
+    hashes: &EmailHashes,
+) -> AppResult<D1PreparedStatement> {
+    statement(db, &by_email_hash_sql(), &hash_args(hashes))
+}
+
+/// The contact in a result of [`find_by_email_hash_statement`].
+pub fn found(result: &worker::D1Result) -> AppResult<Option<ContactRow>> {
+    let rows: Vec<ContactRow> = result
+        .results()
+        .map_err(|e| crate::error::AppError::internal("d1 decode", e))?;
+    Ok(rows.into_iter().next())
+}
+
+/// What the base knows about an address: its contact (if any) and whether it is suppressed.
+#[derive(Debug)]
+pub struct Known {
+    pub contact: Option<ContactState>,
+    pub suppressed: bool,
 }
 
 #[derive(Deserialize)]
-struct Flag {
-    #[allow(dead_code)]
+struct KnownRow {
+    id: Option<String>,
+    status: Option<ContactStatus>,
     #[serde(deserialize_with = "js_int::int")]
-    found: i64,
+    suppressed: i64,
 }
 
-/// Whether the address is suppressed under either of its hashes.
-pub async fn is_suppressed(db: &Db, hashes: &EmailHashes) -> AppResult<bool> {
-    let row: Option<Flag> = first(
+impl KnownRow {
+    fn into_known(self) -> Known {
+        Known {
+            contact: self
+                .id
+                .zip(self.status)
+                .map(|(id, status)| ContactState { id, status }),
+            suppressed: self.suppressed != 0,
+        }
+    }
+}
+
+/// [`Known`] about an address in one statement, for a read batch: always one row, so a known
+/// and an unknown address cost the same reads.
+pub fn known_statement(db: &Db, hashes: &EmailHashes) -> AppResult<D1PreparedStatement> {
+    statement(
         db,
-        "SELECT 1 AS found FROM suppressions WHERE email_hash IN (?1, ?2) LIMIT 1",
+        "SELECT c.id, c.status, \
+           EXISTS (SELECT 1 FROM suppressions WHERE email_hash IN (?1, ?2)) AS suppressed \
+         FROM (SELECT 1) LEFT JOIN (SELECT id, status FROM contacts WHERE email_hash IN (?1, ?2) \
+           ORDER BY email_hash = ?1 DESC LIMIT 1) AS c",
         &hash_args(hashes),
     )
-    .await?;
-    Ok(row.is_some())
+}
+
+/// The [`Known`] in a result of [`known_statement`].
+pub fn known_from(result: &worker::D1Result) -> AppResult<Known> {
+    let rows: Vec<KnownRow> = result
+        .results()
+        .map_err(|e| crate::error::AppError::internal("d1 decode", e))?;
+    Ok(rows.into_iter().next().map_or(
+        Known {
+            contact: None,
+            suppressed: false,
+        },
+        KnownRow::into_known,
+    ))
+}
+
+/// [`Known`] about an address, on its own.
+pub async fn known(db: &Db, hashes: &EmailHashes) -> AppResult<Known> {
+    let result = crate::store::batch_results(db, vec![known_statement(db, hashes)?]).await?;
+    match result.first() {
+        Some(r) => known_from(r),
+        None => Err(crate::error::AppError::internal("known", "no result")),
+    }
 }
 
 /// The profile columns of [`ContactFields`] as bindings, in the order every statement here

@@ -61,13 +61,23 @@ pub fn update_statement(
     )
 }
 
+const FIND_SQL: &str = "SELECT id, name, definition, created_at, updated_at FROM forms WHERE id = ?1 AND archived_at IS NULL";
+
 pub async fn find(db: &Db, id: &str) -> AppResult<Option<FormRow>> {
-    first(
-        db,
-        "SELECT id, name, definition, created_at, updated_at FROM forms WHERE id = ?1 AND archived_at IS NULL",
-        &[Arg::Text(id)],
-    )
-    .await
+    first(db, FIND_SQL, &[Arg::Text(id)]).await
+}
+
+/// [`find`] as a statement, for a read batch.
+pub fn find_statement(db: &Db, id: &str) -> AppResult<D1PreparedStatement> {
+    statement(db, FIND_SQL, &[Arg::Text(id)])
+}
+
+/// The form in a result of [`find_statement`].
+pub fn found(result: &worker::D1Result) -> AppResult<Option<FormRow>> {
+    let rows: Vec<FormRow> = result
+        .results()
+        .map_err(|e| AppError::internal("d1 decode", e))?;
+    Ok(rows.into_iter().next())
 }
 
 pub async fn list(db: &Db) -> AppResult<Vec<FormRow>> {

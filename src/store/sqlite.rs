@@ -28,6 +28,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_smaller_rows.sql",
         include_str!("../../migrations/0005_smaller_rows.sql"),
     ),
+    (
+        "0006_two_round_trip_writes.sql",
+        include_str!("../../migrations/0006_two_round_trip_writes.sql"),
+    ),
 ];
 
 /// An empty database at the current schema: `schema.sql`, then each migration.

@@ -83,6 +83,32 @@ pub struct ConsumedToken {
     pub payload: Option<String>,
 }
 
+const CONSUME_SQL: &str = "UPDATE tokens SET used_at = ?3 WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3 \
+     RETURNING contact_id, payload";
+
+/// [`consume`] as a statement, for a batch whose later statements may read the token's
+/// contact (`used_at` is then the batch's `now`); [`consumed`] reads its result.
+pub fn consume_statement(
+    db: &Db,
+    hash: &str,
+    purpose: TokenPurpose,
+    now: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        CONSUME_SQL,
+        &[Arg::Text(hash), Arg::Text(purpose.as_str()), Arg::Text(now)],
+    )
+}
+
+/// The token a [`consume_statement`] took, if it took one.
+pub fn consumed(result: &worker::D1Result) -> AppResult<Option<ConsumedToken>> {
+    let rows: Vec<ConsumedToken> = result
+        .results()
+        .map_err(|e| crate::error::AppError::internal("d1 decode", e))?;
+    Ok(rows.into_iter().next())
+}
+
 /// Marks the token used if it exists, has this purpose, is unused and unexpired — in one
 /// statement, so only one of many simultaneous requests gets it.
 pub async fn consume(
@@ -93,8 +119,7 @@ pub async fn consume(
 ) -> AppResult<Option<ConsumedToken>> {
     first(
         db,
-        "UPDATE tokens SET used_at = ?3 WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3 \
-         RETURNING contact_id, payload",
+        CONSUME_SQL,
         &[Arg::Text(hash), Arg::Text(purpose.as_str()), Arg::Text(now)],
     )
     .await
@@ -122,8 +147,8 @@ pub async fn session(db: &Db, hash: &str, now: &str) -> AppResult<Option<Session
 /// bounded chunk per call (index `tokens_expires`).
 pub fn purge_expired_plan(now: &str, limit: i64) -> (&'static str, Vec<Arg<'_>>) {
     (
-        "DELETE FROM tokens WHERE rowid IN \
-           (SELECT rowid FROM tokens WHERE expires_at <= ?1 LIMIT ?2)",
+        "DELETE FROM tokens WHERE hash IN \
+           (SELECT hash FROM tokens WHERE expires_at <= ?1 LIMIT ?2)",
         vec![Arg::Text(now), Arg::Int(limit)],
     )
 }
@@ -132,8 +157,8 @@ pub fn purge_expired_plan(now: &str, limit: i64) -> (&'static str, Vec<Arg<'_>>)
 /// not (index `tokens_used`).
 pub fn purge_used_plan(used_before: &str, limit: i64) -> (&'static str, Vec<Arg<'_>>) {
     (
-        "DELETE FROM tokens WHERE rowid IN \
-           (SELECT rowid FROM tokens WHERE used_at < ?1 LIMIT ?2)",
+        "DELETE FROM tokens WHERE hash IN \
+           (SELECT hash FROM tokens WHERE used_at < ?1 LIMIT ?2)",
         vec![Arg::Text(used_before), Arg::Int(limit)],
     )
 }

@@ -30,6 +30,7 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
         confirm_link_get_shows_a_button_and_changes_nothing,
         too_many_submissions_from_one_ip_get_429_with_retry_after,
         too_many_submissions_for_one_address_get_429,
+        a_burst_for_one_address_is_cut_at_ten_and_the_refused_store_nothing,
         turnstile_is_verified_server_side_and_fails_closed,
         form_definitions_are_validated_and_patchable,
         public_definition_hides_allowed_origins,
@@ -681,6 +682,37 @@ async fn too_many_submissions_for_one_address_get_429(app: Arc<TestApp>) -> Resu
         statuses[10..].iter().all(|s| *s == 429),
         "statuses {statuses:?}"
     );
+    Ok(())
+}
+
+/// The per-address counter rides in the signup's own write batch and the database refuses a
+/// count past the cap: sent all at once from many places, exactly ten submissions of one address
+/// land (ten audit entries), and each refused one left nothing behind, not even half a write.
+async fn a_burst_for_one_address_is_cut_at_ten_and_the_refused_store_nothing(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let form = create_form(&app, &form_body(true)).await?;
+    let email = unique_email("burst");
+    let body = signup(&email, "B");
+    let ips: Vec<String> = (0..14).map(|_| app.visitor_ip()).collect();
+    let replies =
+        futures::future::join_all(ips.iter().map(|ip| submit_from(&app, &form, &body, ip))).await;
+    let mut statuses = Vec::new();
+    for reply in replies {
+        statuses.push(reply?.status);
+    }
+    statuses.sort_unstable();
+    ensure_eq!(
+        statuses,
+        [vec![202; 10], vec![429; 4]].concat(),
+        "statuses of 14 simultaneous submissions"
+    );
+    let id = contact(&app, &email).await?.ok_or("no contact")?["id"]
+        .as_str()
+        .ok_or("no id")?
+        .to_string();
+    let landed = crate::harness::audit_entries(&app, "contact.signup", Some(&id)).await?;
+    ensure_eq!(landed.len(), 10, "submissions written for the address");
     Ok(())
 }
 

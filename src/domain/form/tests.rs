@@ -314,3 +314,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_address_a_raw_body_names_is_the_one_its_form_would_parse() {
+    let json = br#"{"fields": {"email": " Ana@Example.com ", "name": "Ana"}}"#;
+    assert_eq!(
+        named_email(json, false).map(|e| e.as_str().to_string()),
+        Some("ana@example.com".to_string())
+    );
+    // A plain form post: the last `email` wins, as `SubmissionInput::from_pairs` takes it.
+    let pairs = b"email=first%40example.com&name=A&email=second%40example.com";
+    assert_eq!(
+        named_email(pairs, true).map(|e| e.as_str().to_string()),
+        Some("second@example.com".to_string())
+    );
+    // Nothing usable names no address: the look-up is skipped, the form's checks answer.
+    assert!(named_email(br#"{"fields": {"email": 5}}"#, false).is_none());
+    assert!(named_email(b"not json", false).is_none());
+    assert!(named_email(b"name=A", true).is_none());
+    assert!(named_email(br#"{"fields": {"email": "no-at-sign"}}"#, false).is_none());
+}
