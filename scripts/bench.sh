@@ -568,7 +568,7 @@ if [[ -f $REPORT ]]; then cp "$REPORT" "$PREVIOUS"; else : >"$PREVIOUS"; fi
 case ${BENCH_BEFORE:-} in
 "")
   cp "$PREVIOUS" "$BEFORE"
-  BEFORE_WHAT="the BENCHMARKS.md this run replaced"
+  BEFORE_WHAT="the BENCHMARKS.md it replaced"
   ;;
 git:*)
   rev=$(git rev-parse --short "${BENCH_BEFORE#git:}^{commit}" 2>/dev/null) ||
@@ -830,8 +830,8 @@ regression_note() {
 
 ## Before and after (issue 15)
 
-Regression note: this run against $BEFORE_WHAT${BEFORE_DATE:+ (dated $BEFORE_DATE)}, read
-before it was overwritten (\`BENCH_BEFORE=git:REV\` or a file compares with another). A figure
+Regression note: this run compared with $BEFORE_WHAT${BEFORE_DATE:+ (dated $BEFORE_DATE)},
+read before it was overwritten (\`BENCH_BEFORE=git:REV\` or a file compares with another). A figure
 the old report did not have is n/a; an old report counted only the request's own rows, so its
 total is n/a and "after ÷ before" then compares the new total with its request figure (†).
 Issue 15's goals: a new-address signup in ≤ 2 D1 round trips and ≤ 12 rows written counting
