@@ -5,17 +5,22 @@
 #   - an empty JS Worker (bench/empty): the runtime by itself,
 #   - a JS Worker doing one D1 `SELECT 1` per request (bench/d1-baseline): runtime + local D1,
 #   - Clientela: GET /healthz and an authenticated admin read, GET /admin/v1/keys,
-# each also as a ratio to those two baselines, plus the size of the Worker bundle in build/.
+# each also as a ratio to those two baselines; the D1 round trips and rows each write operation
+# costs, with the rows written by the queued jobs it causes; the size of the Worker bundle in
+# build/ and its cold start; and a regression note comparing with the BENCHMARKS.md it replaces.
 # All Workers run under `wrangler dev` (workerd) on 127.0.0.1 with fresh state under
-# target/bench-state; no load leaves the machine. Scenarios are measured round-robin over
-# several rounds, and ratios are taken within a round, so background load that comes and goes
-# skews the ratios far less than the absolute numbers. A measurement, not a test: it asserts
-# nothing about timings.
+# target/bench-state; no load leaves the machine (Clientela's email webhook is a local sink,
+# bench/mail-sink.mjs). Scenarios are measured round-robin over several rounds, and ratios are
+# taken within a round, so background load that comes and goes skews the ratios far less than
+# the absolute numbers. A measurement, not a test: it asserts nothing about timings.
 #
 # Adding a scenario is one line, `scenario NAME URL [wrk args...]`, in the block marked
 # "Scenarios added by later issues" below. Raw wrk output and wrangler logs go to bench/out/.
 # Knobs (environment): BENCH_ROUNDS (3), BENCH_DURATION (5s per round), BENCH_WARMUP (2s before
-# each measurement), BENCH_THREADS (2), BENCH_CONNECTIONS (16).
+# each measurement), BENCH_THREADS (2), BENCH_CONNECTIONS (8: issue 15's "8 clients"),
+# BENCH_ROWS_SAMPLES (9), BENCH_SURVEY_SAMPLES (200), BENCH_COLD_STARTS (3 fresh `wrangler dev`
+# per Worker), BENCH_BEFORE (the report the regression note compares with: a file, or git:REV
+# for BENCHMARKS.md at that commit; default the BENCHMARKS.md this run replaces).
 
 set -euo pipefail
 
@@ -32,7 +37,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 DURATION=${BENCH_DURATION:-5s}
 WARMUP=${BENCH_WARMUP:-2s}
 THREADS=${BENCH_THREADS:-2}
-CONNECTIONS=${BENCH_CONNECTIONS:-16}
+CONNECTIONS=${BENCH_CONNECTIONS:-8}
 STATE="$ROOT/target/bench-state/run-$$"
 OUT="$ROOT/bench/out"
 REPORT="$ROOT/BENCHMARKS.md"
@@ -137,6 +142,23 @@ free_ports() {
     }' "$1"
 }
 
+# adopt_group NAME PID LOG: PID was started with setsid in the background; record its group.
+# Without job control the child is not a group leader, so setsid does not fork: the pid we
+# hold becomes the id of the new process group. Confirm it before ever signalling the group.
+adopt_group() {
+  local name=$1 pid=$2 logfile=$3 i pgid=""
+  for ((i = 0; i < 50; i++)); do
+    pgid=$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ') || true
+    [[ $pgid == "$pid" ]] && break
+    sleep 0.1
+  done
+  if [[ $pgid != "$pid" ]]; then
+    kill -TERM "$pid" 2>/dev/null || true
+    die "$name: did not get its own process group (pid $pid, pgid '$pgid'); see $logfile"
+  fi
+  GROUPS_STARTED+=("$pid")
+}
+
 # start_worker NAME PORT INSPECTOR_PORT [wrangler dev args...]; state in $STATE/NAME.
 declare -A WORKER_PID=()
 start_worker() {
@@ -146,21 +168,27 @@ start_worker() {
     --show-interactive-dev-session=false --persist-to "$STATE/$name" "$@" \
     </dev/null >"$OUT/$name.wrangler.log" 2>&1 &
   local pid=$!
-  # Without job control the child is not a group leader, so setsid does not fork: the pid we
-  # hold becomes the id of the new process group. Confirm it before ever signalling the group.
-  local i pgid=""
-  for ((i = 0; i < 50; i++)); do
-    pgid=$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ') || true
-    [[ $pgid == "$pid" ]] && break
-    sleep 0.1
-  done
-  if [[ $pgid != "$pid" ]]; then
-    kill -TERM "$pid" 2>/dev/null || true
-    die "$name: wrangler dev did not get its own process group (pid $pid, pgid '$pgid'); see $OUT/$name.wrangler.log"
-  fi
-  GROUPS_STARTED+=("$pid")
+  adopt_group "$name" "$pid" "$OUT/$name.wrangler.log"
   WORKER_PID[$name]=$pid
   log "$name: wrangler dev on 127.0.0.1:$port (process group $pid)"
+}
+
+# start_mail_sink PORT: Clientela's email webhook (bench/mail-sink.mjs), in its own process
+# group like the Workers, so the exit trap stops it. Every message it is posted lands as one
+# JSON line in $MAIL; the bench reads confirmation links from there.
+MAIL="$OUT/mail.jsonl"
+start_mail_sink() {
+  local port=$1 i
+  setsid node bench/mail-sink.mjs "$port" "$MAIL" </dev/null >"$OUT/mail-sink.log" 2>&1 &
+  local pid=$!
+  adopt_group mail-sink "$pid" "$OUT/mail-sink.log"
+  for ((i = 0; i < 100; i++)); do # up to 10 s
+    [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$port/") == 200 ]] && break
+    kill -0 "$pid" 2>/dev/null || die "mail sink exited: $(tail -n 20 "$OUT/mail-sink.log")"
+    sleep 0.1
+  done
+  ((i < 100)) || die "mail sink did not answer on 127.0.0.1:$port"
+  log "mail sink on 127.0.0.1:$port (process group $pid)"
 }
 
 # wait_ready NAME URL: until URL answers 200; on failure show the wrangler log.
@@ -298,40 +326,146 @@ render_table() {
 # med NUMBERS...: the median.
 med() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
-# rows_per_op NAME METHOD URL BODY [curl args...]: D1 rows read and written by one request, from
-# the X-D1-Rows-* headers (Clientela's D1_ROW_METER, the baseline's own D1 meta). Requests go one
-# at a time, so no other request's rows mix in; the median of ROWS_SAMPLES is reported, which
-# keeps a queue job that happens to run in the same isolate mid-request out of the figure.
-# Nine, so the repeated-address line stays under the 10 submissions per address and hour.
+# ---------------------------------------------------------------------------------------------
+# D1 round trips and rows per operation. A request reports its own in headers (Clientela's
+# D1_ROW_METER: X-D1-Calls, X-D1-Rows-Read, X-D1-Rows-Written; the baseline's from D1's meta).
+# What it causes later is in the wrangler log: every queued job the consumer runs logs
+# `d1-rows job <kind> calls=N read=R written=W`, every grouped contact-change update
+# `d1-rows contacts_changed contacts=N read=R written=W`. So the samples of one operation go one
+# at a time, then the bench waits for the queue to go quiet and sums the `written=` of every
+# d1-rows line logged between the first sample and that moment: the jobs' rows, per request.
+# The samples go back to back, so the jobs they queue (batched for up to 1 s) mostly run after
+# them: the row meter counts per isolate, and a job running beside a request would mix rows.
+# ---------------------------------------------------------------------------------------------
+
 ROWS_SAMPLES=${BENCH_ROWS_SAMPLES:-9}
-ROWS_TSV=""
+ROWS_TSV=""    # operation, request, round trips, rows read, written by it, by its jobs, in total
+ROWS_LOG=""    # the wrangler log with the d1-rows lines (Clientela's; the baseline logs none)
+ROWS_BODIES=() # when set, sample i sends ROWS_BODIES[i-1] instead of BODY (one token each)
+ROW_READS=() ROW_WRITES=() ROW_CALLS=()
+QUIET_SECS=3 # no new d1-rows line for this long: every job the samples caused has run
+QUIET_MAX=20 # ...but wait no longer than this (a stuck retry would hold the bench forever)
+ROWS_WARNINGS=""
+
+now_us() {
+  local t=$EPOCHREALTIME
+  echo "${t/[.,]/}"
+}
+log_size() { stat -c %s "$1"; }
+
+# d1_rows_lines LOG START [END]: the d1-rows lines LOG gained between two byte offsets.
+d1_rows_lines() {
+  local logfile=$1 start=$2 end=${3:-}
+  [[ -n $end ]] || end=$(log_size "$logfile")
+  tail -c +"$((start + 1))" "$logfile" | head -c "$((end - start))" | grep -a 'd1-rows ' || true
+}
+
+# queue_quiet LOG START: until LOG has gained no d1-rows line (since START) for QUIET_SECS.
+# The queue batches for up to 1 s (max_batch_timeout), so 3 s without a line means its work is
+# done. False after QUIET_MAX seconds.
+queue_quiet() {
+  local logfile=$1 start=$2 count last=-1 since now limit
+  now=$(now_us)
+  since=$now limit=$((now + QUIET_MAX * 1000000))
+  while :; do
+    count=$(d1_rows_lines "$logfile" "$start" | wc -l)
+    now=$(now_us)
+    ((count == last)) || last=$count since=$now
+    ((now - since < QUIET_SECS * 1000000)) || return 0
+    ((now < limit)) || return 1
+    sleep 0.5
+  done
+}
+
+# record_rows NAME REQUEST START SAMPLES: one row of the table from ROW_* (one entry per sample)
+# and the d1-rows lines ROWS_LOG gained since byte START, once the queue is quiet.
+record_rows() {
+  local name=$1 request=$2 start=$3 n=$4 end jobs written calls total c
+  if ! queue_quiet "$ROWS_LOG" "$start"; then
+    log "warning: $name: jobs still logging rows ${QUIET_MAX}s after the last sample"
+    ROWS_WARNINGS+="- $name: the queue was still busy ${QUIET_MAX}s after the last sample, so the jobs' rows may be short"$'\n'
+  fi
+  end=$(log_size "$ROWS_LOG")
+  # Per request: a grouped contact-change update serves several samples, hence a fraction.
+  jobs=$(d1_rows_lines "$ROWS_LOG" "$start" "$end" | awk -v n="$n" '
+    { for (f = 1; f <= NF; f++) if ($f ~ /^written=[0-9]+$/) w += substr($f, 9) }
+    END { v = sprintf("%.1f", w / n); sub(/\.0$/, "", v); print v }')
+  written=$(med "${ROW_WRITES[@]}")
+  # Round trips only where every sample reported them (the JS baseline does by hand).
+  calls=$(med "${ROW_CALLS[@]}")
+  for c in "${ROW_CALLS[@]}"; do [[ -n $c ]] || calls="—"; done
+  total=$(awk -v a="$written" -v b="$jobs" 'BEGIN { v = sprintf("%.1f", a + b); sub(/\.0$/, "", v); print v }')
+  ROWS_TSV+="$name"$'\t'"$request"$'\t'"$calls"$'\t'"$(med "${ROW_READS[@]}")"$'\t'"$written"$'\t'"$jobs"$'\t'"$total"$'\n'
+  log "rows: $name: $calls round trips, read $(med "${ROW_READS[@]}"), written $written + jobs $jobs = $total"
+}
+
+# header_value NAME HEADERS: a header's value as a number, empty when absent.
+header_value() { awk -F': *' -v h="$1" 'tolower($1) == h { print $2 + 0; exit }' <<<"$2"; }
+
+# rows_per_op NAME METHOD URL BODY [curl args...]: ROWS_SAMPLES requests one at a time, each
+# from its own client IP; `{n}` in the body becomes a per-sample tag. Reports the medians of
+# the request's own figures (which keeps a job that happens to run in the same isolate
+# mid-request out of them) and the jobs' rows per request. Every sample must answer 2xx.
+# Nine, so the repeated-address line stays under the 10 submissions per address and hour.
 rows_per_op() {
-  local name=$1 method=$2 url=$3 body=$4 i headers reads=() writes=()
+  local name=$1 method=$2 url=$3 body=$4 i data headers code start
   shift 4
+  ROW_READS=() ROW_WRITES=() ROW_CALLS=()
+  start=$(log_size "$ROWS_LOG")
   for ((i = 1; i <= ROWS_SAMPLES; i++)); do
     local args=(-s -o /dev/null -D - --max-time 10 -X "$method" -H "CF-Connecting-IP: 10.250.0.$i" "$@")
-    [[ -z $body ]] || args+=(-H 'Content-Type: application/json' --data "${body//\{n\}/rows-$$-$i}")
+    data=$body
+    ((${#ROWS_BODIES[@]} == 0)) || data=${ROWS_BODIES[i - 1]}
+    [[ -z $data ]] || args+=(-H 'Content-Type: application/json' --data "${data//\{n\}/rows-$$-$i}")
     headers=$(curl "${args[@]}" "$url") || die "$name: request failed"
-    reads+=("$(awk -F': *' 'tolower($1) == "x-d1-rows-read" { print $2 + 0 }' <<<"$headers")")
-    writes+=("$(awk -F': *' 'tolower($1) == "x-d1-rows-written" { print $2 + 0 }' <<<"$headers")")
+    code=$(awk 'NR == 1 { print $2 }' <<<"$headers")
+    [[ $code == 2?? ]] || die "$name: sample $i answered $code, expected 2xx"
+    ROW_READS+=("$(header_value x-d1-rows-read "$headers")")
+    ROW_WRITES+=("$(header_value x-d1-rows-written "$headers")")
+    ROW_CALLS+=("$(header_value x-d1-calls "$headers")")
   done
-  [[ -n ${reads[0]} ]] || die "$name: no X-D1-Rows-Read header (is D1_ROW_METER on?)"
-  ROWS_TSV+="$name"$'\t'"$method /${url#http://*/}"$'\t'"$(med "${reads[@]}")"$'\t'"$(med "${writes[@]}")"$'\n'
-  log "rows: $name: read $(med "${reads[@]}"), written $(med "${writes[@]}")"
+  [[ -n ${ROW_READS[0]} ]] || die "$name: no X-D1-Rows-Read header (is D1_ROW_METER on?)"
+  record_rows "$name" "$method /${url#http://*/}" "$start" "$ROWS_SAMPLES"
+}
+
+# settle START: wait for the jobs that seeding (since ROWS_LOG's byte START) queued, so that
+# they do not count against the next operation.
+settle() {
+  queue_quiet "$ROWS_LOG" "$1" || log "warning: the queue was still busy ${QUIET_MAX}s after seeding"
+}
+
+# confirm_tokens ADDRESS...: the token of the confirmation email each address got, from the
+# mail sink, one a line, in order. A delivered message keeps no link in the outbox (only the
+# webhook saw it), so the sink's copy is where a token can be read back.
+confirm_tokens() {
+  # shellcheck disable=SC2016 # JavaScript template literals, not shell expansions
+  node -e '
+    const fs = require("fs");
+    const [file, ...addresses] = process.argv.slice(1);
+    const mail = fs.readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    for (const to of addresses) {
+      const m = mail.filter((x) => x && x.to === to && x.kind === "confirm" && typeof x.url === "string").pop();
+      const token = m && new URL(m.url).searchParams.get("t");
+      if (!token) { console.error(`no confirmation email with a link for ${to}`); process.exit(1); }
+      console.log(token);
+    }' "$MAIL" "$@"
 }
 
 # survey_answers: a survey and SURVEY_SAMPLES invitations, answered one at a time; records the
-# latency of each answer (curl's time_total) and the median D1 rows, like rows_per_op. An answer
-# uses up its link, so this cannot be a wrk scenario without a token per request.
+# latency of each answer (curl's time_total) and, from the first ROWS_SAMPLES, the D1 figures
+# like rows_per_op. An answer uses up its link, so this cannot be a wrk scenario without a
+# token per request.
 SURVEY_SAMPLES=${BENCH_SURVEY_SAMPLES:-200}
 SURVEY_LATENCY=""
 survey_answers() {
-  local survey tokens i code out reads=() writes=() times=()
+  local survey tokens i code out start seeded times=() name="Survey answer (NPS, CSAT, text)"
+  seeded=$(log_size "$ROWS_LOG")
   survey=$(curl -s --max-time 10 -X POST "$APP/admin/v1/surveys" -H "$AUTH" -H 'Content-Type: application/json' \
     --data '{"name":"Bench","questions":[{"key":"nps","type":"nps","required":true,"text":{"en":"Recommend us?"}},
       {"key":"csat","type":"csat","text":{"en":"Satisfied?"}},{"key":"why","type":"text","text":{"en":"Why?"}}]}' |
     node -p 'JSON.parse(require("fs").readFileSync(0)).id') || die "seeding: could not create the bench survey"
   [[ $survey == srv_* ]] || die "seeding: POST /admin/v1/surveys gave no id ($survey)"
+  # shellcheck disable=SC2016 # JavaScript template literals, not shell expansions
   tokens=$(node -e '
     const [base, key, survey, n] = process.argv.slice(1);
     (async () => {
@@ -346,6 +480,9 @@ survey_answers() {
       }
       console.log(out.join("\n"));
     })();' "$APP" "$ADMIN_KEY" "$survey" "$SURVEY_SAMPLES") || die "seeding: survey invitations failed"
+  settle "$seeded"
+  ROW_READS=() ROW_WRITES=() ROW_CALLS=()
+  start=$(log_size "$ROWS_LOG")
   i=0
   while read -r token; do
     i=$((i + 1))
@@ -355,15 +492,60 @@ survey_answers() {
       die "survey answer $i failed"
     code=$(awk 'NR == 1 { print $2 }' <<<"$out")
     [[ $code == 201 ]] || die "survey answer $i answered $code"
-    reads+=("$(awk -F': *' 'tolower($1) == "x-d1-rows-read" { print $2 + 0 }' <<<"$out")")
-    writes+=("$(awk -F': *' 'tolower($1) == "x-d1-rows-written" { print $2 + 0 }' <<<"$out")")
     times+=("$(awk '$1 == "TIME" { print $2 * 1000 }' <<<"$out")")
+    # The rows line is the first ROWS_SAMPLES answers, sent back to back like rows_per_op's, so
+    # the jobs they queue (batched for up to 1 s) run after them, not mixed into their figures.
+    ((i <= ROWS_SAMPLES)) || continue
+    ROW_READS+=("$(header_value x-d1-rows-read "$out")")
+    ROW_WRITES+=("$(header_value x-d1-rows-written "$out")")
+    ROW_CALLS+=("$(header_value x-d1-calls "$out")")
+    ((i < ROWS_SAMPLES)) || record_rows "$name" "POST /v1/surveys/responses" "$start" "$i"
   done <<<"$tokens"
-  ROWS_TSV+="Survey answer (NPS, CSAT, text)"$'\t'"POST /v1/surveys/responses"$'\t'"$(med "${reads[@]}")"$'\t'"$(med "${writes[@]}")"$'\n'
+  ((i >= ROWS_SAMPLES)) || record_rows "$name" "POST /v1/surveys/responses" "$start" "$i"
   SURVEY_LATENCY=$(printf '%s\n' "${times[@]}" | sort -n | awk '{ a[NR] = $1 } END {
     p50 = a[int(NR * 0.50 + 0.5)]; p99 = a[int(NR * 0.99 + 0.5)]; if (p99 == "") p99 = a[NR]
     printf "%d answers one at a time: p50 %.2f ms, p99 %.2f ms, max %.2f ms", NR, p50, p99, a[NR] }')
   log "survey answers: $SURVEY_LATENCY"
+}
+
+# =============================================================================================
+# Cold start: how long a Worker takes from nothing to its first answer.
+# =============================================================================================
+
+# cold_start NAME K PATH STATE_FROM [wrangler dev args...]: a fresh `wrangler dev` (its own
+# process, its own state, copied from STATE_FROM when that is not empty) and its first request
+# to PATH, timed with curl once wrangler says "Ready", then a second one for comparison. Adds
+# "NAME ready_s first_ms second_ms" to COLD_TSV.
+COLD_STARTS=${BENCH_COLD_STARTS:-3}
+[[ $COLD_STARTS =~ ^[1-9][0-9]*$ ]] || die "BENCH_COLD_STARTS must be a positive integer, got '$COLD_STARTS'"
+COLD_TSV=""
+cold_start() {
+  local name=$1 k=$2 path=$3 from=$4 worker="cold-$1-$2" port inspector t0 deadline ready out
+  local code first second
+  shift 4
+  read -r port inspector <<<"$(free_ports 2)"
+  rm -rf "${STATE:?}/$worker"
+  [[ -z $from ]] || cp -a "$from" "$STATE/$worker"
+  t0=$(now_us)
+  start_worker "$worker" "$port" "$inspector" "$@"
+  deadline=$((SECONDS + READY_TIMEOUT))
+  # Wrangler's own line, not a probe request: the first request must be the timed one.
+  until grep -q 'Ready on' "$OUT/$worker.wrangler.log" 2>/dev/null; do
+    kill -0 "${WORKER_PID[$worker]}" 2>/dev/null || die "$worker: wrangler dev exited (see $OUT/$worker.wrangler.log)"
+    ((SECONDS < deadline)) || die "$worker: not ready within ${READY_TIMEOUT}s (see $OUT/$worker.wrangler.log)"
+    sleep 0.05
+  done
+  ready=$(($(now_us) - t0))
+  out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time 60 "http://127.0.0.1:$port$path") || true
+  read -r code first <<<"$out"
+  [[ $code == 200 ]] || die "$worker: the first request answered ${code:-nothing}"
+  out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time 60 "http://127.0.0.1:$port$path") || true
+  read -r code second <<<"$out"
+  [[ $code == 200 ]] || die "$worker: the second request answered ${code:-nothing}"
+  stop_groups
+  out=$(awk -v r="$ready" -v a="$first" -v b="$second" 'BEGIN { printf "%.2f\t%.1f\t%.1f", r / 1e6, a * 1000, b * 1000 }')
+  COLD_TSV+="$name"$'\t'"$out"$'\n'
+  log "cold start $k/$COLD_STARTS $name: \"Ready\" after $(cut -f1 <<<"$out") s, first request $(cut -f2 <<<"$out") ms, second $(cut -f3 <<<"$out") ms"
 }
 
 # =============================================================================================
@@ -377,13 +559,39 @@ rm -f "$OUT"/*.txt "$OUT"/*.warmup "$OUT"/*.log "$OUT"/*.tsv "$OUT"/*.json
 # Keep these sessions out of (and unaffected by) any other `wrangler dev`'s dev registry.
 export WRANGLER_REGISTRY_PATH="$STATE/registry"
 
-read -r EMPTY_PORT D1_PORT APP_PORT WRITE_PORT EMPTY_INSPECT D1_INSPECT APP_INSPECT WRITE_INSPECT \
-  <<<"$(free_ports 8)"
-[[ -n ${WRITE_INSPECT:-} ]] || die "could not find eight free loopback ports"
+# The report this run replaces, read before it is overwritten: the regression note compares
+# with it (or with BENCH_BEFORE), and the sections other scripts keep in it between markers
+# (segments, load, scale) carry over until those scripts rewrite them.
+PREVIOUS="$OUT/BENCHMARKS.previous.md"
+BEFORE="$OUT/BENCHMARKS.before.md"
+if [[ -f $REPORT ]]; then cp "$REPORT" "$PREVIOUS"; else : >"$PREVIOUS"; fi
+case ${BENCH_BEFORE:-} in
+"")
+  cp "$PREVIOUS" "$BEFORE"
+  BEFORE_WHAT="the BENCHMARKS.md it replaced"
+  ;;
+git:*)
+  rev=$(git rev-parse --short "${BENCH_BEFORE#git:}^{commit}" 2>/dev/null) ||
+    die "BENCH_BEFORE=$BENCH_BEFORE: no such commit"
+  git show "$rev:BENCHMARKS.md" >"$BEFORE" 2>/dev/null || die "BENCH_BEFORE: commit $rev has no BENCHMARKS.md"
+  BEFORE_WHAT="BENCHMARKS.md of commit $rev"
+  ;;
+*)
+  [[ -f $BENCH_BEFORE ]] || die "BENCH_BEFORE=$BENCH_BEFORE: no such file (a file, or git:REV)"
+  cp "$BENCH_BEFORE" "$BEFORE"
+  BEFORE_WHAT="$BENCH_BEFORE"
+  ;;
+esac
+BEFORE_DATE=$(sed -n 's/^- \*\*Date:\*\* *//p' "$BEFORE" | head -n 1)
+
+read -r EMPTY_PORT D1_PORT APP_PORT WRITE_PORT EMPTY_INSPECT D1_INSPECT APP_INSPECT WRITE_INSPECT SINK_PORT \
+  <<<"$(free_ports 9)"
+[[ -n ${SINK_PORT:-} ]] || die "could not find nine free loopback ports"
 EMPTY="http://127.0.0.1:$EMPTY_PORT"
 D1="http://127.0.0.1:$D1_PORT"
 APP="http://127.0.0.1:$APP_PORT"
 WRITE="http://127.0.0.1:$WRITE_PORT"
+SINK="http://127.0.0.1:$SINK_PORT"
 
 log "applying schema.sql to a fresh local D1 in $STATE/clientela"
 timeout 120 wrangler d1 execute DB --local --file schema.sql --persist-to "$STATE/clientela" \
@@ -404,8 +612,15 @@ timeout 120 wrangler d1 execute DB --local --file bench/insert-queue/schema.sql 
 start_worker empty "$EMPTY_PORT" "$EMPTY_INSPECT" --config bench/empty/wrangler.toml
 start_worker d1-baseline "$D1_PORT" "$D1_INSPECT" --config bench/d1-baseline/wrangler.toml
 start_worker insert-queue "$WRITE_PORT" "$WRITE_INSPECT" --config bench/insert-queue/wrangler.toml
-# D1_ROW_METER=on: responses report the D1 rows they read and wrote (X-D1-Rows-*), see below.
-start_worker clientela "$APP_PORT" "$APP_INSPECT" --var "PUBLIC_BASE_URL:$APP" --var D1_ROW_METER:on
+# D1_ROW_METER=on: responses report their D1 round trips and rows (X-D1-*), and queued jobs log
+# theirs (see rows_per_op). With an email webhook, deliver_email claims, posts and marks each
+# message as in production, so its rows are real; the sink is local (not the empty baseline
+# Worker, whose figures the extra requests would skew). The JOBS consumer then does that work
+# during the load rounds too, as a deployed Clientela would.
+start_mail_sink "$SINK_PORT"
+start_worker clientela "$APP_PORT" "$APP_INSPECT" --var "PUBLIC_BASE_URL:$APP" --var D1_ROW_METER:on \
+  --var "EMAIL_WEBHOOK_URL:$SINK/"
+ROWS_LOG="$OUT/clientela.wrangler.log"
 wait_ready empty "$EMPTY/"
 wait_ready d1-baseline "$D1/"
 wait_ready clientela "$APP/healthz"
@@ -463,16 +678,53 @@ BENCH_METHOD=POST BENCH_BODY=$SIGNUP_BODY BENCH_UNIQUE=1 \
 BENCH_METHOD=POST BENCH_BODY='{"email":"nobody-{n}@example.com"}' BENCH_UNIQUE=1 \
   scenario "Self-service link request" "$APP/v1/me/link" -H 'Content-Type: application/json'
 
-rows_per_op "Baseline: D1 insert + queue send (JS)" POST "$WRITE/" "$SIGNUP_BODY"
+# Issue 15: each operation's D1 round trips and rows, the rows of the jobs it causes included.
+# The baseline's consumer only acks, so its jobs write nothing (its log has no d1-rows lines).
+ROWS_LOG="$OUT/insert-queue.wrangler.log" \
+  rows_per_op "Baseline: D1 insert + queue send (JS)" POST "$WRITE/" "$SIGNUP_BODY"
 rows_per_op "Signup submission, new address" POST "$APP/v1/forms/$FORM_ID/submissions" "$SIGNUP_BODY" \
   -H 'Origin: https://shop.example'
 rows_per_op "Signup submission, same address again" POST "$APP/v1/forms/$FORM_ID/submissions" \
   '{"fields":{"email":"bench-repeat@example.com","name":"Bench Buyer"},"consents":{"marketing_email":true}}' \
   -H 'Origin: https://shop.example'
+
+# Confirm: one signup per sample first (not measured), each token read back from the mail sink.
+seeded=$(log_size "$ROWS_LOG")
+confirm_addresses=()
+for ((i = 1; i <= ROWS_SAMPLES; i++)); do
+  confirm_addresses+=("confirm-$$-$i@example.com")
+  code=$(curl -s -o "$OUT/seed.json" -w '%{http_code}' --max-time 10 -X POST "$APP/v1/forms/$FORM_ID/submissions" \
+    -H 'Content-Type: application/json' -H 'Origin: https://shop.example' -H "CF-Connecting-IP: 10.249.0.$i" \
+    --data "{\"fields\":{\"email\":\"confirm-$$-$i@example.com\"},\"consents\":{\"marketing_email\":true}}") || true
+  [[ $code == 202 ]] || die "seeding: a signup to confirm answered $code: $(cat "$OUT/seed.json" 2>/dev/null)"
+done
+settle "$seeded" # the confirmation emails are delivered to the sink
+tokens=$(confirm_tokens "${confirm_addresses[@]}") || die "seeding: no confirmation link in $MAIL"
+ROWS_BODIES=()
+while read -r token; do ROWS_BODIES+=("{\"token\":\"$token\"}"); done <<<"$tokens"
+((${#ROWS_BODIES[@]} == ROWS_SAMPLES)) || die "seeding: ${#ROWS_BODIES[@]} confirmation tokens, expected $ROWS_SAMPLES"
+rows_per_op "Confirm (double opt-in link)" POST "$APP/v1/confirm" ""
+ROWS_BODIES=()
+
+# Sign-in link for a known address: imported contacts (an import is no form submission, so no
+# signup limit is spent), one address per sample, as the per-address hourly cap would refuse a
+# repeat. The lookup and the email happen after the answer (waitUntil): X-D1-* cover only what
+# ran before it, and the rest counts here only where Clientela logs it as a d1-rows line.
+seeded=$(log_size "$ROWS_LOG")
+{
+  echo "email,name"
+  for ((i = 1; i <= ROWS_SAMPLES; i++)); do echo "link-known-rows-$$-$i@example.com,Known $i"; done
+} >"$STATE/known.csv"
+code=$(curl -s -o "$OUT/seed.json" -w '%{http_code}' --max-time 10 -X POST "$APP/admin/v1/contacts/import" \
+  -H "$AUTH" -H 'Content-Type: text/csv' --data-binary "@$STATE/known.csv") || true
+[[ $code == 200 ]] || die "seeding: importing the known addresses answered $code: $(cat "$OUT/seed.json" 2>/dev/null)"
+settle "$seeded"
+rows_per_op "Sign-in link request, known address" POST "$APP/v1/me/link" '{"email":"link-known-{n}@example.com"}'
 rows_per_op "Admin read (10 keys)" GET "$APP/admin/v1/keys" "" -H "$AUTH"
 
 # Issue 5: order ingest (rows per order, alone and in a batch of 10) and survey answers.
 ORDER_ONE='{"orders":[{"external_id":"bench-{n}","email":"buyer-{n}@example.com","total":"129.90","currency":"BRL","placed_at":"2026-11-01T12:00:00Z","items":[{"sku":"BAG-1","category":"bags","quantity":1,"price":"129.90"}]}]}'
+# shellcheck disable=SC2016 # JavaScript template literals, not shell expansions
 ORDER_TEN=$(node -e '
   const orders = [];
   for (let i = 1; i <= 10; i++) orders.push({ external_id: `bench-{n}-${i}`, email: `buyer-{n}-${i % 3}@example.com`,
@@ -487,6 +739,16 @@ survey_answers
 
 measure_all
 stop_groups
+
+# Cold start, on a machine the load has left: Clientela (its /healthz queries D1, so it starts
+# on a copy of the bench's database) and the empty Worker, alternately, each fresh; then the
+# bundle's wasm compile and instantiation in Node.js (bench/cold-start.mjs, 5 fresh processes).
+for ((round = 1; round <= COLD_STARTS; round++)); do
+  cold_start clientela "$round" /healthz "$STATE/clientela"
+  cold_start empty "$round" / "" --config bench/empty/wrangler.toml
+done
+WASM_COLD=$(node bench/cold-start.mjs build 5) || die "bench/cold-start.mjs failed"
+log "wasm start-up in Node.js:"$'\n'"$WASM_COLD"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 elapsed=$((SECONDS - started))
 
@@ -502,6 +764,22 @@ WASM_GZ=$(gz_bytes build/index_bg.wasm)
 JS_RAW=$(bytes build/index.js)
 JS_GZ=$(gz_bytes build/index.js)
 
+# cold_row NAME LABEL: the medians of COLD_TSV's starts of NAME as a table row.
+cold_row() {
+  local col out=""
+  for col in 2 3 4; do
+    # shellcheck disable=SC2046 # one number per start, split on purpose
+    out+=" $(med $(awk -F'\t' -v n="$1" -v c="$col" '$1 == n { print $c }' <<<"$COLD_TSV")) |"
+  done
+  echo "| $2 |$out"
+}
+# wasm_row MODE LABEL: bench/cold-start.mjs's line for MODE as a table row.
+wasm_row() {
+  awk -v m="mode=$1" -v label="$2" '$1 == "COLD" && $2 == m {
+      for (f = 3; f <= NF; f++) { split($f, kv, "="); v[kv[1]] = kv[2] }
+      printf "| %s | %s | %s | %s |\n", label, v["compile_ms"], v["instantiate_ms"], v["total_ms"] }' <<<"$WASM_COLD"
+}
+
 CPU=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 MEM=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 WRANGLER_VERSION=$(node -p 'require("./node_modules/wrangler/package.json").version')
@@ -512,6 +790,108 @@ HEADER='| Scenario | Request | p50 ms | p99 ms | req/s | req/s range | errors (�
 WARNINGS=$(awk -F'\t' '$6 + $7 > 0 { print $2 }' "$OUT/results.tsv" | sort -un | while read -r i; do
   echo "- ${SC_NAME[$i]}: responses ≥ 400 or socket errors; see bench/out/${SC_SLUG[$i]}.round*.txt"
 done)
+WARNINGS+=${ROWS_WARNINGS:+${WARNINGS:+$'\n'}${ROWS_WARNINGS%$'\n'}}
+
+# md_cell FILE SECTION ROW COLUMN...: in a BENCHMARKS.md, the cell of the table row whose first
+# cell is ROW, under the first of the COLUMN headers its table has, in section "## SECTION".
+# Empty when the file, section, row or column is not there (an older report's layout).
+md_cell() {
+  local file=$1 section=$2 row=$3 cols
+  shift 3
+  [[ -s $file ]] || return 0
+  cols=$(printf '%s|' "$@")
+  awk -v sec="## $section" -v row="$row" -v cols="${cols%|}" '
+    function trim(x) { gsub(/^[ \t]+|[ \t]+$/, "", x); return x }
+    BEGIN { nc = split(cols, want, "|") }
+    $0 == sec { inside = 1; next }
+    inside && /^## / { exit }
+    !inside { next }
+    !/^\|/ { header = 0; next }
+    {
+      n = split($0, cell, "|")
+      for (i = 2; i < n; i++) cell[i] = trim(cell[i])
+      if (!header) { header = 1; split("", at); for (i = 2; i < n; i++) at[cell[i]] = i; next }
+      if (cell[2] != row) next
+      for (j = 1; j <= nc; j++) if (want[j] in at) { print cell[at[want[j]]]; exit }
+    }' "$file"
+}
+
+# connections_of FILE: the wrk -c of a BENCHMARKS.md's load line.
+connections_of() { sed -n 's/.*`wrk -t[0-9]* -c\([0-9]*\).*/\1/p' "$1" 2>/dev/null | head -n 1; }
+
+# regression_note NEW: the "Before and after" section, from BEFORE (the old report) and NEW.
+ROWS_SECTION="D1 rows per operation"
+SIGNUP_SCENARIO="Signup submission (double opt-in)"
+regression_note() {
+  local new=$1 name b_conn a_conn
+  b_conn=$(connections_of "$BEFORE")
+  a_conn=$(connections_of "$new")
+  cat <<EOF
+
+## Before and after (issue 15)
+
+Regression note: this run compared with $BEFORE_WHAT${BEFORE_DATE:+ (dated $BEFORE_DATE)},
+read before it was overwritten (\`BENCH_BEFORE=git:REV\` or a file compares with another). A figure
+the old report did not have is n/a; an old report counted only the request's own rows, so its
+total is n/a and "after ÷ before" then compares the new total with its request figure (†).
+Issue 15's goals: a new-address signup in ≤ 2 D1 round trips and ≤ 12 rows written counting
+its jobs; the other operations of the issue ≤ 2 round trips and at most half the rows written
+before (compared here by their totals).
+
+| Operation | round trips before | round trips after | rows written before (request) | before (in total) | after (request) | after (in total) | after ÷ before | issue 15 goal | met |
+|---|--:|--:|--:|--:|--:|--:|--:|---|---|
+EOF
+  while IFS= read -r name; do
+    [[ -n $name ]] || continue
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" \
+      "$(md_cell "$BEFORE" "$ROWS_SECTION" "$name" "D1 round trips")" \
+      "$(md_cell "$BEFORE" "$ROWS_SECTION" "$name" "rows written by the request" "rows written")" \
+      "$(md_cell "$BEFORE" "$ROWS_SECTION" "$name" "rows written in total")" \
+      "$(md_cell "$new" "$ROWS_SECTION" "$name" "D1 round trips")" \
+      "$(md_cell "$new" "$ROWS_SECTION" "$name" "rows written by the request")" \
+      "$(md_cell "$new" "$ROWS_SECTION" "$name" "rows written in total")"
+  done < <(cut -f1 <<<"$ROWS_TSV") | awk -F'\t' '
+    function known(x) { return x ~ /^[0-9]+(\.[0-9]+)?$/ }
+    function show(x) { return known(x) ? x : "n/a" }
+    BEGIN {
+      goal["Signup submission, new address"] = "rows12"
+      split("Signup submission, same address again|Confirm (double opt-in link)|Sign-in link request, known address|Survey answer (NPS, CSAT, text)|Order ingest, 1 order, new buyer", half, "|")
+      for (i in half) goal[half[i]] = "half"
+    }
+    {
+      name = $1; bt = $2; br = $3; btot = $4; at = $5; ar = $6; atot = $7
+      base = known(btot) ? btot : br; dagger = known(btot) ? "" : " †"
+      ratio = (known(atot) && known(base) && base > 0) ? sprintf("%.2f×%s", atot / base, dagger) : "n/a"
+      g = "—"; met = "—"
+      if (goal[name] != "") {
+        limit = (goal[name] == "rows12") ? 12 : (known(base) ? base / 2 : "")
+        g = "≤ 2 round trips, " (limit == "" ? "≤ half the rows (n/a before)" : sprintf("≤ %g rows in total", limit))
+        if (!known(at) || !known(atot) || limit == "") met = "n/a"
+        else met = (at <= 2 && atot <= limit) ? "yes" : "no"
+      }
+      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, show(bt), show(at), show(br), show(btot),
+        show(ar), show(atot), ratio, g, met
+    }'
+  local b50 a50 brs ars be ae
+  b50=$(md_cell "$BEFORE" "Scenarios added by later issues" "$SIGNUP_SCENARIO" "p50 vs yardstick")
+  a50=$(md_cell "$new" "Scenarios added by later issues" "$SIGNUP_SCENARIO" "p50 vs yardstick")
+  brs=$(md_cell "$BEFORE" "Scenarios added by later issues" "$SIGNUP_SCENARIO" "req/s vs yardstick")
+  ars=$(md_cell "$new" "Scenarios added by later issues" "$SIGNUP_SCENARIO" "req/s vs yardstick")
+  be=$(md_cell "$BEFORE" "Scenarios added by later issues" "$SIGNUP_SCENARIO" "errors (≥400 / socket)")
+  ae=$(md_cell "$new" "Scenarios added by later issues" "$SIGNUP_SCENARIO" "errors (≥400 / socket)")
+  cat <<EOF
+
+Signup capture against its yardstick, the JS Worker doing one D1 insert and one queue send,
+measured in the same rounds (medians of the per-round ratios). The old report's load may have
+used another number of connections, shown in its column.
+
+| $SIGNUP_SCENARIO ÷ baseline | before (${b_conn:-?} connections) | after (${a_conn:-?} connections) | issue 15 goal |
+|---|--:|--:|--:|
+| p50 | ${b50:-n/a} | ${a50:-n/a} | ≤ 1.50× |
+| req/s | ${brs:-n/a} | ${ars:-n/a} | ≥ 0.67× |
+| signup errors (≥400 / socket) | ${be:-n/a} | ${ae:-n/a} | 0 / 0 |
+EOF
+}
 
 {
   cat <<EOF
@@ -524,9 +904,12 @@ not this file.
 - **Machine:** $(nproc) CPUs${CPU:+ ($CPU)}, $MEM memory, $(uname -sr); load average $LOAD_BEFORE
   before the run, $LOAD_AFTER after
 - **Command:** \`make bench\` (the whole run took ${elapsed}s)
-- **Load:** \`wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency\` per scenario and round, after a
-  $WARMUP warm-up at the same load; $ROUNDS rounds, round-robin over the scenarios, against
-  \`wrangler dev\` on 127.0.0.1 with fresh local state. wrk shares the CPUs with the runtime.
+- **Load:** \`wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency\` per scenario and round: $CONNECTIONS
+  connections, each sending its next request when the last is answered ($CONNECTIONS clients; issue 15's
+  goals are set at 8), after a $WARMUP warm-up at the same load; $ROUNDS rounds, round-robin over
+  the scenarios, against \`wrangler dev\` on 127.0.0.1 with fresh local state. wrk shares the
+  CPUs with the runtime. Clientela delivers its emails to a local webhook sink meanwhile, as a
+  deployed one would to its mail relay, so its queue consumer works during the rounds too.
 - **Versions:** wrangler $WRANGLER_VERSION, workerd $WORKERD_VERSION, Node.js $(node --version), wrk $WRK_VERSION
 
 **How to read this.** Compare the ratios, not the absolute numbers: the empty Worker and the D1
@@ -566,14 +949,23 @@ EOF
 
 ## D1 rows per operation
 
-Rows read and written by one request, as D1 reports them in each result's \`meta\`
-(\`rows_read\`, \`rows_written\`; written rows include index entries), summed over the
-request's queries. Median of $ROWS_SAMPLES requests sent one at a time, before the load.
-Clientela reports them when run with \`D1_ROW_METER=on\` (bench only).
+What one request costs in D1, and what the queued jobs it causes write after it. **D1 round
+trips**: the queries and batches the request sent to D1 (a batch is one round trip; Clientela's
+\`X-D1-Calls\`). **Rows** as D1 reports them in each result's \`meta\` (\`rows_read\`,
+\`rows_written\`; written rows include index entries), summed over the request's queries;
+medians of $ROWS_SAMPLES requests sent one at a time, before the load. **Rows written by its
+jobs**: every queued job the consumer runs logs its rows (\`d1-rows job <kind> …\`, e.g. the
+confirmation email's delivery claiming and marking its outbox row, delivered to a local webhook
+sink), and so does each grouped segment update (\`d1-rows contacts_changed …\`); the
+\`written\` of every such line logged from the first sample until the queue had been quiet for
+${QUIET_SECS} s, divided by the samples (a grouped update serves several, hence fractions).
+**In total**: the request's median plus its jobs'. Clientela reports all of this when run with
+\`D1_ROW_METER=on\` (bench only). The sign-in link request looks the address up and queues its
+email after answering (\`waitUntil\`), so its own columns show only what ran before the answer.
 
-| Operation | Request | rows read | rows written |
-|---|---|--:|--:|
-$(printf '%s' "$ROWS_TSV" | awk -F'\t' 'NF == 4 { printf "| %s | `%s` | %s | %s |\n", $1, $2, $3, $4 }')
+| Operation | Request | D1 round trips | rows read | rows written by the request | rows written by its jobs | rows written in total |
+|---|---|--:|--:|--:|--:|--:|
+$(printf '%s' "$ROWS_TSV" | awk -F'\t' 'NF == 7 { printf "| %s | `%s` | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7 }')
 
 ## Survey answer latency
 
@@ -590,11 +982,47 @@ facts in one D1 batch).
 
 As built by \`make build\` (worker-build --release, wasm-opt). Cloudflare's Worker size limit
 applies to the compressed upload, so the gzip column is the one to watch.
+
+### Cold start
+
+Each Worker started afresh with \`wrangler dev\` (fresh starts: $COLD_STARTS each, alternately,
+after the load rounds): the time until wrangler prints "Ready", then the first request, timed
+by curl, and a second one. Medians. Clientela answers \`GET /healthz\` (one D1 query, on a copy of the bench's
+database), the empty Worker \`GET /\`.
+
+| Worker | start until "Ready" (s) | first request (ms) | second request (ms) |
+|---|--:|--:|--:|
+$(cold_row clientela "Clientela (\`GET /healthz\`)")
+$(cold_row empty "Empty Worker (JS, \`GET /\`)")
+
+The wasm part in Node.js $(node --version) (\`bench/cold-start.mjs\`): \`WebAssembly.compile\` of
+build/index_bg.wasm, then evaluating build/index.js on that module, which instantiates it with
+the glue's import object and runs \`__wbindgen_start\` as workerd does when it loads the Worker.
+Median of 5 fresh processes each (V8 caches compiled wasm within a process). By default V8
+compiles a wasm function on its first call (lazy), so the rest of that cost lands on the first
+requests; the eager rows compile every function up front, with the baseline compiler (Liftoff)
+or the optimizing one (TurboFan): what the whole bundle costs to compile. Node's V8 is not
+workerd's; the sizes of the figures, not their milliseconds, carry over.
+
+| V8 compilation | compile (ms) | instantiate and start (ms) | total (ms) |
+|---|--:|--:|--:|
+$(wasm_row lazy "lazy (V8's default)")
+$(wasm_row eager "eager, baseline compiler (Liftoff)")
+$(wasm_row optimized "eager, optimizing compiler (TurboFan)")
 EOF
+} >"$REPORT.tmp"
+# The note reads this run's figures back from the report just written, the same way as the old
+# report's, so both sides come from identical tables.
+regression_note "$REPORT.tmp" >"$OUT/regression-note.md"
+{
+  cat "$OUT/regression-note.md"
   if [[ -n $WARNINGS ]]; then
     printf '\n## Warnings\n\n%s\n' "$WARNINGS"
   fi
-} >"$REPORT.tmp"
+  # The other bench scripts' sections (between their markers) stay until they rewrite them.
+  awk '/^<!-- [a-z0-9-]+:(start|begin) -->$/ { keep = 1; print "" } keep { print } /^<!-- [a-z0-9-]+:end -->$/ { keep = 0 }' \
+    "$PREVIOUS"
+} >>"$REPORT.tmp"
 mv "$REPORT.tmp" "$REPORT"
 
 log "wrote BENCHMARKS.md in ${elapsed}s (raw wrk output and wrangler logs in bench/out/)"

@@ -17,6 +17,8 @@ export default {
         "content-type": "application/json",
         "x-d1-rows-read": String(result.meta.rows_read ?? 0),
         "x-d1-rows-written": String(result.meta.rows_written ?? 0),
+        // One D1 round trip (the insert); the queue send is not D1.
+        "x-d1-calls": "1",
       },
     });
   },
