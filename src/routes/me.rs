@@ -94,6 +94,7 @@ pub async fn request_link(mut req: Request, app: &App) -> AppResult<Response> {
         // Start only once the answer is on its way: work for a known address must not hold
         // the response back where the database shares the runtime's thread (as locally).
         worker::Delay::from(std::time::Duration::ZERO).await;
+        let before = (store::rows_metered(), db.budget().used());
         let sent = async {
             // Capped or not, the caller's answer was the same: it must not tell.
             if let Some(contact) = contact {
@@ -106,6 +107,7 @@ pub async fn request_link(mut req: Request, app: &App) -> AppResult<Response> {
         if let Err(e) = sent.await {
             worker::console_error!("magic link: {e:?}");
         }
+        store::report_after_answer("me_link", db.budget(), before);
     });
     response::json(202, &json!({ "status": "accepted" }))
 }

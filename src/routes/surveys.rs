@@ -16,7 +16,8 @@ use crate::store::{self, surveys};
 
 /// What a link token leads to.
 enum Invitation {
-    Open(surveys::InvitationRow),
+    /// Open, with its survey (read in the same round trip).
+    Open(surveys::InvitationRow, Box<surveys::SurveyRow>),
     Answered(surveys::InvitationRow),
     /// Forged, unknown or past its expiry: the same answer for all three.
     Invalid,
@@ -26,17 +27,18 @@ async fn look_up(db: &crate::store::Db, token: &str) -> AppResult<Invitation> {
     if !secret::is_token_shaped(token) {
         return Ok(Invitation::Invalid);
     }
-    let Some(row) = surveys::invitation_by_token_hash(db, &secret::sha256_hex(token)).await? else {
+    let Some((row, survey)) =
+        surveys::invitation_by_token_hash(db, &secret::sha256_hex(token)).await?
+    else {
         return Ok(Invitation::Invalid);
     };
     if row.answered_at.is_some() {
         return Ok(Invitation::Answered(row));
     }
     let expired = time::parse(&row.expires_at).is_none_or(|at| at <= time::now());
-    Ok(if expired {
-        Invitation::Invalid
-    } else {
-        Invitation::Open(row)
+    Ok(match survey {
+        Some(survey) if !expired => Invitation::Open(row, Box::new(survey)),
+        _ => Invitation::Invalid,
     })
 }
 
@@ -47,8 +49,8 @@ pub async fn page(req: Request, app: &App) -> AppResult<Response> {
     let pairs = query_pairs(&req)?;
     let embed = param_value(&pairs, "embed") == Some("1");
     let token = app.param("token")?;
-    let row = match look_up(&db, token).await? {
-        Invitation::Open(row) => row,
+    let (row, survey_row) = match look_up(&db, token).await? {
+        Invitation::Open(row, survey) => (row, survey),
         Invitation::Answered(row) => {
             let locale = page_locale(row.locale.as_deref(), accept.as_deref(), None);
             return message_page(409, locale, Text::SurveyAnswered);
@@ -58,9 +60,6 @@ pub async fn page(req: Request, app: &App) -> AppResult<Response> {
             return message_page(410, locale, Text::SurveyExpired);
         }
     };
-    let survey_row = surveys::find(&db, &row.survey_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
     let survey = survey_row.definition()?;
     let locale = page_locale(
         row.locale.as_deref(),
@@ -123,14 +122,11 @@ pub async fn respond(mut req: Request, app: &App) -> AppResult<Response> {
             "an object of answers by question key",
         ));
     }
-    let invitation = match look_up(&db, body.token.trim()).await? {
-        Invitation::Open(row) => row,
+    let (invitation, survey_row) = match look_up(&db, body.token.trim()).await? {
+        Invitation::Open(row, survey) => (row, survey),
         Invitation::Answered(_) => return Err(already_answered()),
         Invitation::Invalid => return Err(AppError::Gone),
     };
-    let survey_row = surveys::find(&db, &invitation.survey_id)
-        .await?
-        .ok_or(AppError::Gone)?;
     let survey = survey_row.definition()?;
     let answers = survey
         .parse_answers(&body.answers)

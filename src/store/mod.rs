@@ -112,6 +112,22 @@ pub fn report_calls(what: &str, budget: &Budget) {
     }
 }
 
+/// Work done after the answer (`wait_until`) is in no response's headers: with the meter on,
+/// it logs `d1-rows after_answer <what> calls= read= written=`, which `make bench` adds to the
+/// request's figure. `before` is [`rows_metered`] and the budget's `used()` when it began.
+pub fn report_after_answer(what: &str, budget: &Budget, before: ((u64, u64), u32)) {
+    if METER_ON.with(Cell::get) {
+        let ((read_before, written_before), calls_before) = before;
+        let (read, written) = rows_metered();
+        worker::console_log!(
+            "d1-rows after_answer {what} calls={} read={} written={}",
+            budget.used() - calls_before,
+            read - read_before,
+            written - written_before
+        );
+    }
+}
+
 /// Logs the passed limit (the line operators and tests look for) and fails the invocation.
 fn exceeded(e: budget::Exceeded) -> AppError {
     worker::console_error!("platform limit exceeded: {e}");

@@ -128,17 +128,45 @@ pub struct InvitationRow {
 }
 
 /// The invitation a link token belongs to, with its contact's locale for the page.
+/// The invitation behind a link and its survey, in one round trip (a batch of two look-ups).
 pub async fn invitation_by_token_hash(
     db: &Db,
     token_hash: &str,
-) -> AppResult<Option<InvitationRow>> {
-    first(
+) -> AppResult<Option<(InvitationRow, Option<SurveyRow>)>> {
+    let results = crate::store::batch_results(
         db,
-        "SELECT i.id, i.survey_id, i.contact_id, i.expires_at, i.answered_at, c.locale \
-         FROM survey_invitations i LEFT JOIN contacts c ON c.id = i.contact_id WHERE i.token_hash = ?1",
-        &[Arg::Text(token_hash)],
+        vec![
+            statement(
+                db,
+                "SELECT i.id, i.survey_id, i.contact_id, i.expires_at, i.answered_at, c.locale \
+                 FROM survey_invitations i LEFT JOIN contacts c ON c.id = i.contact_id WHERE i.token_hash = ?1",
+                &[Arg::Text(token_hash)],
+            )?,
+            statement(
+                db,
+                &format!(
+                    "SELECT {SURVEY_COLUMNS} FROM surveys WHERE id = \
+                     (SELECT survey_id FROM survey_invitations WHERE token_hash = ?1)"
+                ),
+                &[Arg::Text(token_hash)],
+            )?,
+        ],
     )
-    .await
+    .await?;
+    let decode = |e| crate::error::AppError::internal("d1 decode", e);
+    let invitation = match results.first() {
+        Some(r) => r
+            .results::<InvitationRow>()
+            .map_err(decode)?
+            .into_iter()
+            .next(),
+        None => None,
+    };
+    let survey = match results.get(1) {
+        Some(r) => r.results::<SurveyRow>().map_err(decode)?.into_iter().next(),
+        None => None,
+    };
+    Ok(invitation.map(|i| (i, survey)))
 }
 
 /// An order an invitation may be about: its internal id by the shop's `external_id`.
