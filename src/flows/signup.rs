@@ -99,8 +99,6 @@ pub async fn sign_up(
         .and_then(|t| t.with_second(0))
         .and_then(|t| t.with_nanosecond(0))
         .unwrap_or(now);
-    let existing = known.contact;
-    let status = existing.as_ref().map(|c| c.status);
     let signup = Signup {
         config,
         db,
@@ -112,14 +110,6 @@ pub async fn sign_up(
         ip_hash,
         user_agent,
     };
-    let (statements, jobs) = match plan(status, known.suppressed, double_opt_in) {
-        SignupPlan::Drop => (Vec::new(), Vec::new()),
-        SignupPlan::CreateActive => signup.create(true)?,
-        SignupPlan::CreatePending => signup.create(false)?,
-        SignupPlan::RefreshPending => signup.refresh_pending(existing_id(&existing)?, false)?,
-        SignupPlan::ActivatePending => signup.refresh_pending(existing_id(&existing)?, true)?,
-        SignupPlan::ConfirmChanges => signup.request_confirmation(existing_id(&existing)?)?,
-    };
     let window = time::format(hour);
     let counter = rate::Hit {
         key: &format!("signup-email:{email_hash}"),
@@ -127,7 +117,22 @@ pub async fn sign_up(
         cap: EMAIL_HOURLY_LIMIT,
     };
     let retry = (hour + Duration::hours(1) - now).num_seconds().max(1) as u32;
-    rate::guarded_batch(db, &counter, statements, retry).await?;
+    let mut known = known;
+    let mut raced = false;
+    let jobs = loop {
+        let (statements, jobs) = signup.writes(known, double_opt_in)?;
+        match rate::guarded_batch(db, &counter, statements, retry).await {
+            Ok(_) => break jobs,
+            // A simultaneous submission of the same new address created it between our read and
+            // our write, and the batch rolled back whole: plan again from what is there now
+            // (once; it cannot be new twice).
+            Err(e) if !raced && contacts::is_duplicate_address(&e) => {
+                raced = true;
+                known = contacts::known(db, &email_hashes).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     if let Err(e) = enqueue_all(env, jobs).await {
         // The rows are written; the cron sweep delivers stranded emails.
         worker::console_error!("signup: enqueue failed: {e:?}");
@@ -159,6 +164,20 @@ struct Signup<'a> {
 }
 
 impl Signup<'_> {
+    /// The statements and jobs of the plan for what is `known` about the address.
+    fn writes(&self, known: Known, double_opt_in: bool) -> AppResult<Writes> {
+        let existing = known.contact;
+        let status = existing.as_ref().map(|c| c.status);
+        match plan(status, known.suppressed, double_opt_in) {
+            SignupPlan::Drop => Ok((Vec::new(), Vec::new())),
+            SignupPlan::CreateActive => self.create(true),
+            SignupPlan::CreatePending => self.create(false),
+            SignupPlan::RefreshPending => self.refresh_pending(existing_id(&existing)?, false),
+            SignupPlan::ActivatePending => self.refresh_pending(existing_id(&existing)?, true),
+            SignupPlan::ConfirmChanges => self.request_confirmation(existing_id(&existing)?),
+        }
+    }
+
     /// The submitted attributes, and the consents when `activate`: a form without double
     /// opt-in grants them at once; on a double opt-in form they wait in the confirmation token
     /// and are recorded only when the person confirms, so an unconfirmed consent counts nowhere.

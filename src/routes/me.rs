@@ -17,7 +17,7 @@ use worker::{Env, Request, Response};
 use crate::config::Config;
 use crate::domain::consent::{Basis, ConsentMethod, Purpose, KNOWN_PURPOSES, MARKETING_EMAIL};
 use crate::domain::contact::ProfilePatch;
-use crate::domain::email::EmailAddress;
+use crate::domain::email::{EmailAddress, EmailHashes};
 use crate::domain::i18n::{preference_notice, text, Locale, Text};
 use crate::domain::link::{self, LinkPurpose};
 use crate::domain::outbox::MessageKind;
@@ -73,20 +73,11 @@ pub async fn request_link(mut req: Request, app: &App) -> AppResult<Response> {
         cap: LINKS_PER_ADDRESS_HOURLY,
     };
     let retry = (hour + Duration::hours(1) - now).num_seconds().max(1) as u32;
-    // The count and the look-up are one round trip, the same for every address; the email (a
-    // second, after the answer) only for a known one. The link goes to the address on record,
-    // not to the spelling in the request.
-    let results = rate::guarded_batch(
-        &db,
-        &counter,
-        vec![contacts::find_by_email_hash_statement(&db, &email_hashes)?],
-        retry,
-    )
-    .await?;
-    let contact = match results.first() {
-        Some(r) => contacts::found(r)?,
-        None => None,
-    };
+    // The count alone before the answer, the same for every address; the look-up and the email
+    // are one statement after it, so neither the bytes, the timing nor the rows read before the
+    // answer tell whether the address is known. The link goes to the address on record, not to
+    // the spelling in the request.
+    rate::guarded_batch(&db, &counter, Vec::new(), retry).await?;
     let locale = page_locale(&req);
     let env = app.env.clone();
     let db = app.db()?;
@@ -95,21 +86,31 @@ pub async fn request_link(mut req: Request, app: &App) -> AppResult<Response> {
         // the response back where the database shares the runtime's thread (as locally).
         worker::Delay::from(std::time::Duration::ZERO).await;
         let before = (store::rows_metered(), db.budget().used());
-        let sent = async {
-            // Capped or not, the caller's answer was the same: it must not tell.
-            if let Some(contact) = contact {
-                let stored = EmailAddress::parse(&contact.email)
-                    .map_err(|_| AppError::internal("stored email", "unparseable"))?;
-                send_sign_in_link(&env, &db, &config, &contact.id, &stored, locale).await?;
-            }
-            Ok::<(), AppError>(())
+        let to = SignInRecipient::Holder {
+            email: &email,
+            hashes: &email_hashes,
         };
-        if let Err(e) = sent.await {
+        // Capped or not, the caller's answer was the same: it must not tell.
+        if let Err(e) = send_sign_in_link(&env, &db, &config, to, locale).await {
             worker::console_error!("magic link: {e:?}");
         }
         store::report_after_answer("me_link", db.budget(), before);
     });
     response::json(202, &json!({ "status": "accepted" }))
+}
+
+/// Who a sign-in email goes to.
+enum SignInRecipient<'a> {
+    /// A signed-in contact, at their address on record.
+    Contact {
+        id: &'a str,
+        email: &'a EmailAddress,
+    },
+    /// Whoever holds this address, if anyone (looked up by the insert itself).
+    Holder {
+        email: &'a EmailAddress,
+        hashes: &'a EmailHashes,
+    },
 }
 
 /// Whether a sign-in email went out.
@@ -126,10 +127,13 @@ async fn send_sign_in_link(
     env: &Env,
     db: &Db,
     config: &Config,
-    contact_id: &str,
-    email: &EmailAddress,
+    to: SignInRecipient<'_>,
     locale: Locale,
 ) -> AppResult<SignInEmail> {
+    let (contact_id, email) = match to {
+        SignInRecipient::Contact { id, email } => (Some(id), email),
+        SignInRecipient::Holder { email, .. } => (None, email),
+    };
     let now = time::now();
     let mailbox_hash = email.mailbox_hash(&config.token_secret);
     let token = secret::random_secret(24).map_err(|e| AppError::internal("random", e))?;
@@ -140,36 +144,40 @@ async fn send_sign_in_link(
     let body = format!("{}\n\n{url}\n", text(locale, Text::MagicLinkBody));
     // The cap is checked by the insert itself, so simultaneous requests cannot all pass it;
     // the token exists only if its email does.
+    let message = outbox::NewMessage {
+        id: &message_id,
+        contact_id,
+        to: email.as_str(),
+        kind: MessageKind::MagicLink.as_str(),
+        subject: text(locale, Text::MagicLinkSubject),
+        text: &body,
+        url: Some(&url),
+        unsubscribe_url: None,
+        preferences_url: None,
+        created_at: &at,
+        mailbox_hash: Some(&mailbox_hash),
+    };
+    let cap = outbox::Cap {
+        since: &day_ago,
+        per_mailbox: SIGN_IN_EMAILS_PER_DAY,
+        once_per_contact: false,
+    };
+    let insert = match to {
+        SignInRecipient::Contact { .. } => outbox::insert_capped_statement(db, &message, &cap)?,
+        SignInRecipient::Holder { hashes, .. } => {
+            outbox::insert_capped_to_holder_statement(db, &message, &cap, hashes)?
+        }
+    };
     let changed = store::batch_changes(
         db,
         vec![
-            outbox::insert_capped_statement(
-                db,
-                &outbox::NewMessage {
-                    id: &message_id,
-                    contact_id: Some(contact_id),
-                    to: email.as_str(),
-                    kind: MessageKind::MagicLink.as_str(),
-                    subject: text(locale, Text::MagicLinkSubject),
-                    text: &body,
-                    url: Some(&url),
-                    unsubscribe_url: None,
-                    preferences_url: None,
-                    created_at: &at,
-                    mailbox_hash: Some(&mailbox_hash),
-                },
-                &outbox::Cap {
-                    since: &day_ago,
-                    per_mailbox: SIGN_IN_EMAILS_PER_DAY,
-                    once_per_contact: false,
-                },
-            )?,
-            tokens::insert_with_message_statement(
+            insert,
+            tokens::insert_for_message_statement(
                 db,
                 &tokens::NewToken {
                     hash: &secret::sha256_hex(&token),
                     purpose: TokenPurpose::MagicLink,
-                    contact_id,
+                    contact_id: contact_id.unwrap_or_default(),
                     payload: None,
                     created_at: &at,
                     expires_at: &time::format(now + Duration::minutes(MAGIC_LINK_MINUTES)),
@@ -441,7 +449,11 @@ pub async fn email_sign_in_link(req: Request, app: &App) -> AppResult<Response> 
     let email = EmailAddress::parse(&session.contact.email)
         .map_err(|_| AppError::internal("stored email", "unparseable"))?;
     let locale = page_locale(&req);
-    match send_sign_in_link(&app.env, db, &config, &session.contact.id, &email, locale).await? {
+    let to = SignInRecipient::Contact {
+        id: &session.contact.id,
+        email: &email,
+    };
+    match send_sign_in_link(&app.env, db, &config, to, locale).await? {
         SignInEmail::Sent => response::json(202, &json!({ "status": "accepted" })),
         SignInEmail::Capped => Err(AppError::TooManyRequests {
             retry_after_secs: 3600,

@@ -151,6 +151,13 @@ pub fn known_from(result: &worker::D1Result) -> AppResult<Known> {
     ))
 }
 
+/// Whether a D1 error is an insert losing the race for an address to another one (the unique
+/// `contacts_email_hash`).
+pub fn is_duplicate_address(error: &crate::error::AppError) -> bool {
+    matches!(error, crate::error::AppError::Internal(detail)
+        if detail.contains("UNIQUE constraint failed: contacts.email_hash"))
+}
+
 /// [`Known`] about an address, on its own.
 pub async fn known(db: &Db, hashes: &EmailHashes) -> AppResult<Known> {
     let result = crate::store::batch_results(db, vec![known_statement(db, hashes)?]).await?;

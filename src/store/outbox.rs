@@ -128,6 +128,36 @@ pub fn insert_capped_statement(
     )
 }
 
+/// [`insert_capped_statement`] for whoever holds the address `hashes` name, if anyone: the
+/// message goes to the contact's stored address and id (`m.to` and `m.contact_id` are not
+/// used), and nothing is written for an address nobody holds. The look-up and the write are one
+/// statement, so work done after an answer needs no read of its own.
+pub fn insert_capped_to_holder_statement(
+    db: &Db,
+    m: &NewMessage<'_>,
+    cap: &Cap<'_>,
+    hashes: &crate::domain::email::EmailHashes,
+) -> AppResult<D1PreparedStatement> {
+    let mut args = Vec::from(message_args(m));
+    args.extend([
+        Arg::Text(cap.since),
+        Arg::Int(i64::from(cap.per_mailbox)),
+        Arg::Text(&hashes.current),
+        Arg::Text(hashes.legacy.as_deref().unwrap_or(&hashes.current)),
+    ]);
+    statement(
+        db,
+        &format!(
+            "INSERT INTO outbox ({NEW_COLUMNS}) \
+             SELECT ?1, c.id, c.email, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 FROM contacts c \
+             WHERE c.email_hash IN (?14, ?15) AND ?2 IS ?2 AND ?3 IS ?3 \
+               AND (SELECT COUNT(*) FROM outbox WHERE mailbox_hash = ?11 AND kind = ?4 AND created_at > ?12) < ?13 \
+             ORDER BY c.email_hash = ?14 DESC LIMIT 1"
+        ),
+        &args,
+    )
+}
+
 /// The outbox newest first, strictly after the cursor `(?1, ?2)` = `(created_at, id)`, through
 /// the `outbox_created` index: a page costs its own rows, never a sort of the whole table.
 pub(crate) const LIST_SQL: &str =

@@ -77,6 +77,28 @@ pub fn insert_with_message_statement(
     )
 }
 
+/// A token for message `message_id`'s contact (`t.contact_id` is not used), written only if
+/// that message was: for an email whose recipient the same batch looked up.
+pub fn insert_for_message_statement(
+    db: &Db,
+    t: &NewToken<'_>,
+    message_id: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "INSERT INTO tokens (hash, purpose, contact_id, payload, created_at, expires_at) \
+         SELECT ?1, ?2, contact_id, ?3, ?4, ?5 FROM outbox WHERE id = ?6",
+        &[
+            Arg::Text(t.hash),
+            Arg::Text(t.purpose.as_str()),
+            Arg::OptText(t.payload),
+            Arg::Text(t.created_at),
+            Arg::Text(t.expires_at),
+            Arg::Text(message_id),
+        ],
+    )
+}
+
 #[derive(Debug, Deserialize)]
 pub struct ConsumedToken {
     pub contact_id: String,

@@ -345,14 +345,14 @@ async fn the_daily_run_purges_spent_tokens_old_counters_and_old_mail(
         (1..=n).map(row).collect::<Vec<_>>().join(", ")
     };
     app.sql(&format!(
-        "INSERT INTO rate_counters (key, window_start, count) VALUES {}, ('d14p:now', '{now_window}', 1); \
+        "INSERT INTO rate_counters (key, window_start, count, cap) VALUES {}, ('d14p:now', '{now_window}', 1, 10); \
          INSERT INTO tokens (hash, purpose, created_at, expires_at, used_at) VALUES {}, {}, {}, \
            ('d14p-live', 'session', '{fresh}', '{live}', NULL); \
          INSERT INTO outbox (id, to_email, kind, subject, body_text, created_at, sent_at, next_attempt_at) VALUES {}, {}, \
            ('d14p-recent', 'd14p@example.com', 'test', 'Recent', '', '{fresh}', '{fresh}', NULL); \
          INSERT INTO dead_letters (message_id, queue, job, body, received_at) VALUES {}, \
            ('d14p-young', 'clientela-jobs-dlq', 'deliver_email', '{{}}', '{fresh}')",
-        rows(7, &|i| format!("('d14p:old{i}', '{old_window}', 3)")),
+        rows(7, &|i| format!("('d14p:old{i}', '{old_window}', 3, 10)")),
         rows(4, &|i| format!("('d14p-session{i}', 'session', '{month_ago}', '{expired}', NULL)")),
         rows(4, &|i| format!("('d14p-link{i}', 'magic_link', '{month_ago}', '{month_ago}', NULL)")),
         rows(4, &|i| format!("('d14p-used{i}', 'session', '{used}', '{live}', '{used}')")),

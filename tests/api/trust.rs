@@ -1202,10 +1202,11 @@ async fn the_daily_run_forgets_delivered_mail_and_old_rate_counters(
     })
     .await?;
     app.sql(&format!(
-        "UPDATE outbox SET sent_at = '2020-01-01T00:00:00.000Z' WHERE to_email = '{email}' AND sent_at IS NOT NULL"
+        "UPDATE outbox SET created_at = '2020-01-01T00:00:00.000Z', sent_at = '2020-01-01T00:00:00.000Z' \
+         WHERE to_email = '{email}' AND sent_at IS NOT NULL"
     ))?;
     app.sql(
-        "INSERT INTO rate_counters (key, window_start, count) VALUES ('test:old', '2020-01-01T00:00:00.000Z', 3)",
+        "INSERT INTO rate_counters (key, window_start, count, cap) VALUES ('test:old', '2020-01-01T00:00:00.000Z', 3, 10)",
     )?;
     app.get("/__scheduled?cron=17+3+*+*+*", Auth::None).await?;
     app.eventually(Duration::from_secs(15), || async {
