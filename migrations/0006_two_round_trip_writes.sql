@@ -2,7 +2,8 @@
 -- "D1 rows per operation"). D1 bills every row written, index entries included: an insert into a
 -- rowid table with a TEXT primary key writes the row, the key's own index and one entry per
 -- secondary index. Nothing here changes what a query returns. The outbox and tokens copies are
--- small (delivered mail keeps 30 days of metadata, tokens live hours to days).
+-- small (delivered mail keeps 30 days of metadata, tokens live hours to days); consent events
+-- are not (see 6).
 
 -- 1. Rate counters: one row per key and window, no secondary index (the window leads the key, so
 --    retention deletes old windows by key range), and the cap in the row: the database refuses a
@@ -23,15 +24,17 @@ CREATE TABLE rate_counters (
 --    index only repeated the key.
 DROP INDEX IF EXISTS audit_log_at;
 
--- 3. Contacts: retention looks for pending signups only; active ones no longer carry an entry.
---    Country is indexed for the contacts that have one (a comparison implies NOT NULL, so segment
---    rules still use it).
+-- 3. Contacts: no status index. Retention looks for signups left pending once a day, over a
+--    table it reads whole anyway in chunks (a few cents a year of rows read at 1M contacts); an
+--    index would cost every signup and every confirmation a row written. Country is indexed for
+--    the contacts that have one (a comparison implies NOT NULL, so segment rules still use it).
 DROP INDEX IF EXISTS contacts_status_created;
-CREATE INDEX contacts_pending ON contacts(created_at) WHERE status = 'pending';
 DROP INDEX IF EXISTS contacts_country;
 CREATE INDEX contacts_country ON contacts(country) WHERE country IS NOT NULL;
 
--- 4. Tokens, looked up by hash: WITHOUT ROWID stores the key once.
+-- 4. Tokens, looked up by hash: WITHOUT ROWID stores the key once. Only the contact's index
+--    stays (erasure, signing out everywhere); retention finds expired and spent tokens by reading
+--    the table, which holds days of tokens, not years.
 CREATE TABLE tokens_0006 (
   hash       TEXT PRIMARY KEY,
   purpose    TEXT NOT NULL,                     -- confirm, magic_link, session, ...
@@ -46,12 +49,13 @@ INSERT INTO tokens_0006 (hash, purpose, contact_id, payload, created_at, expires
 DROP TABLE tokens;
 ALTER TABLE tokens_0006 RENAME TO tokens;
 CREATE INDEX tokens_contact ON tokens(contact_id);
-CREATE INDEX tokens_expires ON tokens(expires_at);
-CREATE INDEX tokens_used ON tokens(used_at) WHERE used_at IS NOT NULL;
 
--- 5. Outbox, looked up by id: WITHOUT ROWID. Only undelivered messages sit in `outbox_unsent`
---    (a claim no longer moves an index entry; delivery removes one), and delivered metadata is
---    purged by creation time through `outbox_created`, so `outbox_sent` goes.
+-- 5. Outbox, looked up by id: WITHOUT ROWID, and two indexes instead of six. Every message now
+--    carries the HMAC of its folded mailbox, and `outbox_mailbox` serves the caps, a recipient's
+--    list (the few messages of one mailbox, filtered by address) and erasure. `outbox_created`
+--    serves the admin list, the retry sweep and retention: the table holds 30 days of mail.
+--    Messages written before this release have no mailbox HMAC: the `outbox_legacy_*` indexes
+--    hold only those (no message written from now on enters them) until retention empties them.
 CREATE TABLE outbox_0006 (
   id              TEXT PRIMARY KEY,             -- msg_...
   contact_id      TEXT,
@@ -76,8 +80,38 @@ INSERT INTO outbox_0006 (id, contact_id, to_email, kind, subject, body_text, url
   FROM outbox;
 DROP TABLE outbox;
 ALTER TABLE outbox_0006 RENAME TO outbox;
-CREATE INDEX outbox_unsent ON outbox(id) WHERE sent_at IS NULL;
-CREATE INDEX outbox_contact ON outbox(contact_id);
 CREATE INDEX outbox_mailbox ON outbox(mailbox_hash, kind, created_at) WHERE mailbox_hash IS NOT NULL;
 CREATE INDEX outbox_created ON outbox(created_at, id);
-CREATE INDEX outbox_to ON outbox(to_email, created_at, id);
+CREATE INDEX outbox_legacy_to ON outbox(to_email, created_at, id) WHERE mailbox_hash IS NULL;
+CREATE INDEX outbox_legacy_contact ON outbox(contact_id) WHERE mailbox_hash IS NULL;
+
+-- 6. Consent events: WITHOUT ROWID keyed by (contact_id, at, id), the order a person's history
+--    is read in, so an event is one row written instead of three (row, id key, contact index).
+--    The two erased-proof indexes hold erased people's events only. On a large base this copy is
+--    the longest statement here: run it in a quiet hour (each statement must stay within 30 s).
+CREATE TABLE consent_events_0006 (
+  id               TEXT NOT NULL,
+  contact_id       TEXT NOT NULL,
+  purpose          TEXT NOT NULL,               -- marketing_email, sms, whatsapp, profiling, ...
+  action           TEXT NOT NULL CHECK (action IN ('granted','withdrawn')),
+  policy_version   TEXT,
+  notice_text_hash TEXT,                        -- SHA-256 of the exact text shown
+  source           TEXT NOT NULL,               -- form id, 'me', 'import', 'order', ...
+  method           TEXT NOT NULL CHECK (method IN ('form','double_opt_in','self_service','one_click_unsubscribe','import','admin','re_permission')),
+  ip_hash          TEXT,
+  user_agent       TEXT,
+  at               TEXT NOT NULL,
+  email_hash       TEXT,
+  PRIMARY KEY (contact_id, at, id)
+) WITHOUT ROWID;
+INSERT INTO consent_events_0006 (id, contact_id, purpose, action, policy_version, notice_text_hash,
+    source, method, ip_hash, user_agent, at, email_hash)
+  SELECT id, contact_id, purpose, action, policy_version, notice_text_hash,
+    source, method, ip_hash, user_agent, at, email_hash
+  FROM consent_events;
+DROP TABLE consent_events;
+ALTER TABLE consent_events_0006 RENAME TO consent_events;
+CREATE INDEX consent_events_email_hash ON consent_events(email_hash, at)
+  WHERE email_hash IS NOT NULL;
+CREATE INDEX consent_events_erased_at ON consent_events(at)
+  WHERE email_hash IS NOT NULL;

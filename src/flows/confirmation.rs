@@ -74,7 +74,7 @@ pub fn confirm_message_statements(
                 unsubscribe_url: None,
                 preferences_url: None,
                 created_at: at,
-                mailbox_hash: Some(&email.mailbox_hash(&config.token_secret)),
+                mailbox_hash: &email.mailbox_hash(&config.token_secret),
             },
             &outbox::Cap {
                 since: &day_ago,
@@ -117,19 +117,24 @@ pub async fn confirm(
 ) -> AppResult<Locale> {
     let now = time::now_string();
     let token_hash = secret::sha256_hex(token);
-    // The token and its contact in one round trip: the second statement sees the first's
-    // `used_at`, so it finds the contact only if this request took the token.
-    let read = store::batch_results(
+    // The token (taken and emptied: what it carried is recorded below, not kept twice) and its
+    // contact in one round trip: the last statement sees the update's `used_at`, so it finds
+    // the contact only if this request took the token.
+    let mut statements = Vec::from(tokens::take_statements(
         db,
-        vec![
-            tokens::consume_statement(db, &token_hash, TokenPurpose::Confirm, &now)?,
-            contacts::of_consumed_token_statement(db, &token_hash, &now)?,
-        ],
-    )
-    .await?;
-    let consumed = match read.first() {
-        Some(r) => tokens::consumed(r)?,
-        None => None,
+        &token_hash,
+        TokenPurpose::Confirm,
+        &now,
+    )?);
+    statements.push(contacts::of_consumed_token_statement(
+        db,
+        &token_hash,
+        &now,
+    )?);
+    let read = store::batch_results(db, statements).await?;
+    let consumed = match (read.first(), read.get(1)) {
+        (Some(token), Some(took)) => tokens::taken(token, took)?,
+        _ => None,
     }
     .ok_or(AppError::Gone)?;
     let payload: ConfirmPayload =
@@ -138,7 +143,7 @@ pub async fn confirm(
     let locale = Locale::from_tag(&payload.locale).unwrap_or(Locale::En);
     let id = consumed.contact_id.as_str();
     // Erased since the email went out: the link has nothing left to confirm.
-    let Some(contact) = (match read.get(1) {
+    let Some(contact) = (match read.get(2) {
         Some(r) => contacts::found(r)?,
         None => None,
     }) else {
@@ -202,7 +207,6 @@ pub async fn confirm(
             )?);
         }
     }
-    statements.push(tokens::forget_payload_statement(db, &token_hash)?);
     statements.push(audit::record(
         db,
         &format!("contact:{id}"),

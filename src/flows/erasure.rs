@@ -27,9 +27,13 @@ pub async fn erase(
     let email = EmailAddress::parse(&contact.email)
         .map_err(|_| AppError::internal("stored email", "unparseable"))?;
     let at = time::now_string();
+    let mailbox_hash = email.mailbox_hash(&config.token_secret);
     let mut statements = erasure::erase_statements(
         db,
-        &contact.id,
+        &erasure::Erased {
+            id: &contact.id,
+            mailbox_hash: &mailbox_hash,
+        },
         Some(&email.keyed_hash(&config.token_secret)),
         &at,
     )?;
@@ -61,7 +65,7 @@ pub async fn erase(
             unsubscribe_url: None,
             preferences_url: None,
             created_at: &at,
-            mailbox_hash: None,
+            mailbox_hash: &mailbox_hash,
         },
     )?);
     store::batch(db, statements).await?;

@@ -197,7 +197,7 @@ fn invitation_statements(
                 unsubscribe_url: Some(&mail_links.unsubscribe_url),
                 preferences_url: Some(&mail_links.preferences_url),
                 created_at: at,
-                mailbox_hash: None,
+                mailbox_hash: &invitee.email.mailbox_hash(&by.config.token_secret),
             },
         )?);
         jobs.push(Job::DeliverEmail { id: message_id });

@@ -171,7 +171,7 @@ async fn sweep_outbox(env: &Env, db: &Db, cursor: &str) -> AppResult<Next> {
         return Ok(Next::Done);
     }
     let rows = config.chunk(SWEEP_ROWS);
-    let mut after = cursor.to_string();
+    let mut after = outbox::SweepCursor::decode(cursor);
     let mut steps = Steps::new(db, 1);
     while steps.take() {
         let now = time::now();
@@ -179,21 +179,24 @@ async fn sweep_outbox(env: &Env, db: &Db, cursor: &str) -> AppResult<Next> {
             time::format(now),
             time::format(now - Duration::minutes(STRAGGLER_AGE_MINUTES)),
         );
-        let ids = outbox::stragglers(db, &at, &created_before, &after, rows as u32).await?;
-        let last = ids.len() < rows;
-        if let Some(id) = ids.last() {
-            after = id.clone();
+        let found = outbox::stragglers(db, &at, &created_before, &after, rows as u32).await?;
+        let last = found.len() < rows;
+        if let Some(cursor) = found.last() {
+            after = cursor.clone();
         }
         enqueue_all(
             env,
-            ids.into_iter().map(|id| Job::DeliverEmail { id }).collect(),
+            found
+                .into_iter()
+                .map(|m| Job::DeliverEmail { id: m.id })
+                .collect(),
         )
         .await?;
         if last {
             return Ok(Next::Done);
         }
     }
-    Ok(Next::Continue(after))
+    Ok(Next::Continue(after.encode()))
 }
 
 /// Record of processing, enforced: every unconfirmed signup older than the retention period is
@@ -211,9 +214,22 @@ async fn retention(env: &Env, db: &Db) -> AppResult<Next> {
         // Each step erases what it read, so the next read starts where this one ended.
         let expired = profile::expired_pending(db, &cutoff, rows as u32).await?;
         let mut statements = Vec::new();
-        for id in &expired {
-            statements.extend(erasure::erase_statements(db, id, None, &at)?);
-            statements.push(audit::record(db, "system", "contact.expire", Some(id))?);
+        for pending in &expired {
+            // A stored address that no longer parses still has its messages found by id.
+            let mailbox_hash = crate::domain::email::EmailAddress::parse(&pending.email)
+                .map(|e| e.mailbox_hash(&config.token_secret))
+                .unwrap_or_default();
+            let erased = erasure::Erased {
+                id: &pending.id,
+                mailbox_hash: &mailbox_hash,
+            };
+            statements.extend(erasure::erase_statements(db, &erased, None, &at)?);
+            statements.push(audit::record(
+                db,
+                "system",
+                "contact.expire",
+                Some(&pending.id),
+            )?);
         }
         store::batch(db, statements).await?;
         erased += expired.len();
@@ -497,9 +513,13 @@ mod tests {
     }
 
     /// Each chunk finds its rows through an index: a scan would read the whole table again for
-    /// every chunk of a large backlog.
+    /// every chunk of a large backlog. Tokens are the exception, on purpose: the table holds
+    /// days of tokens, an index would cost every token written a row, and a scan stops at its
+    /// LIMIT, so in a backlog (most rows expired) a chunk reads little more than it deletes and
+    /// otherwise (few expired among many live) there are few chunks.
     #[test]
     fn every_purge_chunk_finds_its_rows_through_an_index() {
+        const SCANNED_ON_PURPOSE: &[&str] = &["expired_tokens", "used_tokens"];
         let db = crate::store::sqlite::fresh_database();
         let cuts = PurgeCuts::at(time::parse("2026-06-30T12:00:00Z").unwrap());
         for p in PURGES {
@@ -519,7 +539,8 @@ mod tests {
                 .map(Result::unwrap)
                 .collect();
             assert!(
-                plan.iter().all(|step| !step.starts_with("SCAN")),
+                SCANNED_ON_PURPOSE.contains(&p.name())
+                    || plan.iter().all(|step| !step.starts_with("SCAN")),
                 "{}: {plan:?}",
                 p.name()
             );

@@ -155,7 +155,7 @@ async fn send_sign_in_link(
         unsubscribe_url: None,
         preferences_url: None,
         created_at: &at,
-        mailbox_hash: Some(&mailbox_hash),
+        mailbox_hash: &mailbox_hash,
     };
     let cap = outbox::Cap {
         since: &day_ago,

@@ -127,8 +127,8 @@ pub async fn withdrawn_among(db: &Db, contact_ids: &[&str]) -> AppResult<Vec<Wit
 /// `before`: it goes once the limitation period has passed (index `consent_events_erased_at`).
 pub fn purge_erased_proof_plan(before: &str, limit: i64) -> (&'static str, Vec<Arg<'_>>) {
     (
-        "DELETE FROM consent_events WHERE rowid IN (SELECT rowid FROM consent_events \
-           WHERE email_hash IS NOT NULL AND at < ?1 LIMIT ?2)",
+        "DELETE FROM consent_events WHERE (contact_id, at, id) IN (SELECT contact_id, at, id \
+           FROM consent_events WHERE email_hash IS NOT NULL AND at < ?1 LIMIT ?2)",
         vec![Arg::Text(before), Arg::Int(limit)],
     )
 }

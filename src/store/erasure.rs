@@ -13,17 +13,25 @@ use crate::store::{statement, Arg};
 /// proof: the email HMAC instead of the person, purpose, action, method, time, policy version
 /// and notice hash; no IP hash, no user agent. Retention of never-confirmed signups passes
 /// `None`: those people never joined, and nothing of them is kept.
+/// Who is erased: the contact, and the mailbox HMAC its messages carry.
+pub struct Erased<'a> {
+    pub id: &'a str,
+    pub mailbox_hash: &'a str,
+}
+
 pub fn erase_statements(
     db: &Db,
-    id: &str,
+    erased: &Erased<'_>,
     suppress_hash: Option<&str>,
     at: &str,
 ) -> AppResult<Vec<D1PreparedStatement>> {
+    let id = erased.id;
     let by_contact = [
         "DELETE FROM contact_attributes WHERE contact_id = ?1",
         "DELETE FROM consents WHERE contact_id = ?1",
         "DELETE FROM tokens WHERE contact_id = ?1",
-        "DELETE FROM outbox WHERE contact_id = ?1",
+        // Written before every message carried its mailbox HMAC (`outbox_legacy_contact`).
+        "DELETE FROM outbox WHERE mailbox_hash IS NULL AND contact_id = ?1",
         // The segments' counts follow at once, as they do when a contact change moves someone
         // out; the next rebuild would only correct them later.
         "UPDATE segments SET size = MAX(size - 1, 0) \
@@ -39,16 +47,27 @@ pub fn erase_statements(
         .iter()
         .map(|sql| statement(db, sql, &[Arg::Text(id)]))
         .collect::<AppResult<Vec<_>>>()?;
-    statements.push(statement(
-        db,
-        "DELETE FROM outbox WHERE to_email IN (SELECT email FROM contacts WHERE id = ?1)",
-        &[Arg::Text(id)],
-    )?);
-    // Must run before the contact row goes: move it to the front.
-    let by_address = statements.pop();
-    if let Some(s) = by_address {
-        statements.insert(0, s);
-    }
+    // Every message to the person or their address, by the mailbox index; and the legacy ones
+    // to the address. Both read the contact's email, so they run before its row goes: at the
+    // front.
+    statements.insert(
+        0,
+        statement(
+            db,
+            "DELETE FROM outbox WHERE mailbox_hash = ?2 \
+               AND (contact_id = ?1 OR to_email IN (SELECT email FROM contacts WHERE id = ?1))",
+            &[Arg::Text(id), Arg::Text(erased.mailbox_hash)],
+        )?,
+    );
+    statements.insert(
+        1,
+        statement(
+            db,
+            "DELETE FROM outbox WHERE mailbox_hash IS NULL \
+               AND to_email IN (SELECT email FROM contacts WHERE id = ?1)",
+            &[Arg::Text(id)],
+        )?,
+    );
     statements.push(match suppress_hash {
         Some(hash) => statement(
             db,

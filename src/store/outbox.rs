@@ -57,8 +57,12 @@ pub struct NewMessage<'a> {
     pub unsubscribe_url: Option<&'a str>,
     pub preferences_url: Option<&'a str>,
     pub created_at: &'a str,
-    /// HMAC of the folded mailbox, for caps that `+tag` spellings must not dodge.
-    pub mailbox_hash: Option<&'a str>,
+    /// HMAC of the folded mailbox ([`EmailAddress::mailbox_hash`]), on every message: the caps
+    /// count by it, so `+tag` spellings cannot dodge them, and the `outbox_mailbox` index finds
+    /// a recipient's and a person's messages by it.
+    ///
+    /// [`EmailAddress::mailbox_hash`]: crate::domain::email::EmailAddress::mailbox_hash
+    pub mailbox_hash: &'a str,
 }
 
 /// The columns a [`NewMessage`] writes, bound `?1` to `?11` in this order by [`message_args`].
@@ -78,7 +82,7 @@ fn message_args<'a>(m: &NewMessage<'a>) -> [Arg<'a>; 11] {
         Arg::OptText(m.unsubscribe_url),
         Arg::OptText(m.preferences_url),
         Arg::Text(m.created_at),
-        Arg::OptText(m.mailbox_hash),
+        Arg::Text(m.mailbox_hash),
     ]
 }
 
@@ -95,7 +99,7 @@ pub fn insert_statement(db: &Db, m: &NewMessage<'_>) -> AppResult<D1PreparedStat
 /// How many messages of a kind may go out, counted over the rolling window since `since`.
 pub struct Cap<'a> {
     pub since: &'a str,
-    /// Messages of this kind to one mailbox (`NewMessage::mailbox_hash`, which must be set).
+    /// Messages of this kind to one mailbox (`NewMessage::mailbox_hash`).
     pub per_mailbox: u32,
     /// At most one of this kind to the message's contact.
     pub once_per_contact: bool,
@@ -122,7 +126,8 @@ pub fn insert_capped_statement(
             "INSERT INTO outbox ({NEW_COLUMNS}) \
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
              WHERE (SELECT COUNT(*) FROM outbox WHERE mailbox_hash = ?11 AND kind = ?4 AND created_at > ?12) < ?13 \
-               AND (?14 = 0 OR NOT EXISTS (SELECT 1 FROM outbox WHERE contact_id = ?2 AND kind = ?4 AND created_at > ?12))"
+               AND (?14 = 0 OR NOT EXISTS (SELECT 1 FROM outbox \
+                 WHERE mailbox_hash = ?11 AND kind = ?4 AND created_at > ?12 AND contact_id = ?2))"
         ),
         &args,
     )
@@ -165,19 +170,29 @@ pub(crate) const LIST_SQL: &str =
      preferences_url, created_at, sent_at, attempts FROM outbox \
      WHERE (created_at, id) < (?1, ?2) ORDER BY created_at DESC, id DESC LIMIT ?3";
 
-/// [`LIST_SQL`] for one recipient `?4`, through the `outbox_to` index.
-pub(crate) const LIST_TO_SQL: &str = "SELECT id, to_email, kind, subject, body_text, url, unsubscribe_url, \
+/// [`LIST_SQL`] for one recipient `?4` whose mailbox HMAC is `?5`: the few messages of that
+/// mailbox (`outbox_mailbox`), and those written before every message carried the HMAC
+/// (`outbox_legacy_to`).
+pub(crate) const LIST_TO_SQL: &str =
+    "SELECT id, to_email, kind, subject, body_text, url, unsubscribe_url, \
      preferences_url, created_at, sent_at, attempts FROM outbox \
-     WHERE to_email = ?4 AND (created_at, id) < (?1, ?2) ORDER BY created_at DESC, id DESC LIMIT ?3";
+     WHERE ((mailbox_hash = ?5 AND to_email = ?4) OR (mailbox_hash IS NULL AND to_email = ?4)) \
+       AND (created_at, id) < (?1, ?2) ORDER BY created_at DESC, id DESC LIMIT ?3";
 
 /// The cursor of the first page: after no message.
 const BEFORE_ALL: (&str, &str) = ("9999-12-31T23:59:59.999Z", "~");
 
-/// Newest first, a page of `limit` after `after` (none: from the newest); `to` is a normalized
-/// address or none for every recipient.
+/// A recipient to list the messages of: the normalized address and its mailbox HMAC.
+pub struct Recipient<'a> {
+    pub address: &'a str,
+    pub mailbox_hash: &'a str,
+}
+
+/// Newest first, a page of `limit` after `after` (none: from the newest); `to` is one recipient
+/// or none for every recipient.
 pub async fn list(
     db: &Db,
-    to: Option<&str>,
+    to: Option<&Recipient<'_>>,
     after: Option<&Cursor>,
     limit: u32,
 ) -> AppResult<Vec<OutboxMessage>> {
@@ -185,7 +200,8 @@ pub async fn list(
     let mut args = vec![Arg::Text(at), Arg::Text(id), Arg::Int(i64::from(limit))];
     let sql = match to {
         Some(to) => {
-            args.push(Arg::Text(to));
+            args.push(Arg::Text(to.address));
+            args.push(Arg::Text(to.mailbox_hash));
             LIST_TO_SQL
         }
         None => LIST_SQL,
@@ -273,38 +289,59 @@ pub async fn mark_failed(db: &Db, id: &str, error: &str, next_attempt_at: &str) 
     Ok(())
 }
 
-#[derive(Deserialize)]
-struct IdRow {
-    id: String,
+/// Where the retry sweep stands: the last message it handed back, in `outbox_created` order.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct SweepCursor {
+    pub created_at: String,
+    pub id: String,
 }
 
-/// Unsent messages whose lease or backoff has run out, after `after` in id order (a keyset
-/// page): the sweeper hands them back to the queue.
+impl SweepCursor {
+    /// `created_at id`, as a daily job's cursor carries it (neither holds a space).
+    pub fn encode(&self) -> String {
+        format!("{} {}", self.created_at, self.id)
+    }
+
+    /// A cursor from [`Self::encode`]; anything else starts from the oldest message.
+    pub fn decode(raw: &str) -> SweepCursor {
+        raw.split_once(' ')
+            .map(|(created_at, id)| SweepCursor {
+                created_at: created_at.to_string(),
+                id: id.to_string(),
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Unsent messages whose lease or backoff has run out, after `after` in (created_at, id)
+/// order (a keyset page over `outbox_created`, which spans the 30 days of mail the outbox
+/// keeps): the sweeper hands them back to the queue.
 pub async fn stragglers(
     db: &Db,
     now: &str,
     created_before: &str,
-    after: &str,
+    after: &SweepCursor,
     limit: u32,
-) -> AppResult<Vec<String>> {
-    let rows: Vec<IdRow> = all(
+) -> AppResult<Vec<SweepCursor>> {
+    all(
         db,
-        "SELECT id FROM outbox WHERE sent_at IS NULL AND created_at < ?2 \
-         AND (next_attempt_at IS NULL OR next_attempt_at <= ?1) AND id > ?3 ORDER BY id LIMIT ?4",
+        "SELECT created_at, id FROM outbox WHERE sent_at IS NULL AND created_at < ?2 \
+         AND (next_attempt_at IS NULL OR next_attempt_at <= ?1) AND (created_at, id) > (?3, ?4) \
+         ORDER BY created_at, id LIMIT ?5",
         &[
             Arg::Text(now),
             Arg::Text(created_before),
-            Arg::Text(after),
+            Arg::Text(&after.created_at),
+            Arg::Text(&after.id),
             Arg::Int(i64::from(limit)),
         ],
     )
-    .await?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
+    .await
 }
 
 /// Up to `limit` messages never delivered and created before `before`: their links expired long
 /// ago, and the address (an erased person's, for an erasure notice) must not stay for ever
-/// (index `outbox_unsent`, which holds only the few messages not yet delivered).
+/// (index `outbox_created`: what is older than 30 days is at most a day's mail).
 pub fn purge_undelivered_plan(before: &str, limit: i64) -> (&'static str, Vec<Arg<'_>>) {
     (
         "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \

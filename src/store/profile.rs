@@ -100,19 +100,27 @@ pub fn marketing_status_statement(
     )
 }
 
-/// Ids of pending contacts older than `created_before` with no confirmation: retention.
-pub async fn expired_pending(db: &Db, created_before: &str, limit: u32) -> AppResult<Vec<String>> {
-    #[derive(Deserialize)]
-    struct Row {
-        id: String,
-    }
-    let rows: Vec<Row> = all(
+/// A pending contact past retention.
+#[derive(Deserialize)]
+pub struct ExpiredPending {
+    pub id: String,
+    pub email: String,
+}
+
+/// Pending contacts older than `created_before` with no confirmation: retention. No index:
+/// once a day it reads the table (a status index would cost every signup and confirmation a
+/// row written, for one daily read).
+pub async fn expired_pending(
+    db: &Db,
+    created_before: &str,
+    limit: u32,
+) -> AppResult<Vec<ExpiredPending>> {
+    all(
         db,
-        "SELECT id FROM contacts WHERE status = 'pending' AND confirmed_at IS NULL AND created_at < ?1 LIMIT ?2",
+        "SELECT id, email FROM contacts WHERE status = 'pending' AND confirmed_at IS NULL AND created_at < ?1 LIMIT ?2",
         &[Arg::Text(created_before), Arg::Int(i64::from(limit))],
     )
-    .await?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
+    .await
 }
 
 /// A contact's derived facts, as segments see them.

@@ -108,27 +108,49 @@ pub struct ConsumedToken {
 const CONSUME_SQL: &str = "UPDATE tokens SET used_at = ?3 WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3 \
      RETURNING contact_id, payload";
 
-/// [`consume`] as a statement, for a batch whose later statements may read the token's
-/// contact (`used_at` is then the batch's `now`); [`consumed`] reads its result.
-pub fn consume_statement(
+/// A token consumed and emptied at once, for a batch: the first statement reads what it
+/// carries, the second marks it used and drops the payload in the same write (one row written,
+/// not two), and returns a row only if this batch took it. Read [`taken`] from the results.
+pub fn take_statements(
     db: &Db,
     hash: &str,
     purpose: TokenPurpose,
     now: &str,
-) -> AppResult<D1PreparedStatement> {
-    statement(
-        db,
-        CONSUME_SQL,
-        &[Arg::Text(hash), Arg::Text(purpose.as_str()), Arg::Text(now)],
-    )
+) -> AppResult<[D1PreparedStatement; 2]> {
+    let args = [Arg::Text(hash), Arg::Text(purpose.as_str()), Arg::Text(now)];
+    Ok([
+        statement(
+            db,
+            "SELECT contact_id, payload FROM tokens \
+             WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3",
+            &args,
+        )?,
+        statement(
+            db,
+            "UPDATE tokens SET used_at = ?3, payload = NULL \
+             WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3 \
+             RETURNING contact_id",
+            &args,
+        )?,
+    ])
 }
 
-/// The token a [`consume_statement`] took, if it took one.
-pub fn consumed(result: &worker::D1Result) -> AppResult<Option<ConsumedToken>> {
-    let rows: Vec<ConsumedToken> = result
-        .results()
-        .map_err(|e| crate::error::AppError::internal("d1 decode", e))?;
-    Ok(rows.into_iter().next())
+/// What [`take_statements`] took: the token as it was, if the update took it.
+pub fn taken(read: &worker::D1Result, took: &worker::D1Result) -> AppResult<Option<ConsumedToken>> {
+    #[derive(Deserialize)]
+    struct Took {
+        #[allow(dead_code)]
+        contact_id: String,
+    }
+    let decode = |e| crate::error::AppError::internal("d1 decode", e);
+    if took.results::<Took>().map_err(decode)?.is_empty() {
+        return Ok(None);
+    }
+    Ok(read
+        .results::<ConsumedToken>()
+        .map_err(decode)?
+        .into_iter()
+        .next())
 }
 
 /// Marks the token used if it exists, has this purpose, is unused and unexpired — in one
@@ -166,7 +188,8 @@ pub async fn session(db: &Db, hash: &str, now: &str) -> AppResult<Option<Session
 }
 
 /// Up to `limit` expired tokens and sessions (`expires_at` at or before `now`): retention, one
-/// bounded chunk per call (index `tokens_expires`).
+/// bounded chunk per call. No index: the table holds days of tokens, and one read a day of it
+/// costs less than an index entry on every token written.
 pub fn purge_expired_plan(now: &str, limit: i64) -> (&'static str, Vec<Arg<'_>>) {
     (
         "DELETE FROM tokens WHERE hash IN \
@@ -176,21 +199,11 @@ pub fn purge_expired_plan(now: &str, limit: i64) -> (&'static str, Vec<Arg<'_>>)
 }
 
 /// Up to `limit` tokens used (a link clicked, a session ended) before `used_before`, expired or
-/// not (index `tokens_used`).
+/// not (read like [`purge_expired_plan`]).
 pub fn purge_used_plan(used_before: &str, limit: i64) -> (&'static str, Vec<Arg<'_>>) {
     (
         "DELETE FROM tokens WHERE hash IN \
            (SELECT hash FROM tokens WHERE used_at < ?1 LIMIT ?2)",
         vec![Arg::Text(used_before), Arg::Int(limit)],
-    )
-}
-
-/// Drops what a spent token carried (a confirmation's consents, IP hash and browser, the changes
-/// it applied): once recorded where they belong, they are not kept twice.
-pub fn forget_payload_statement(db: &Db, hash: &str) -> AppResult<D1PreparedStatement> {
-    statement(
-        db,
-        "UPDATE tokens SET payload = NULL WHERE hash = ?1",
-        &[Arg::Text(hash)],
     )
 }

@@ -32,13 +32,17 @@ pub async fn list(req: Request, app: &App) -> AppResult<Response> {
         .map(|raw| Cursor::parse(raw).map_err(|message| AppError::validation("cursor", message)))
         .transpose()?;
     let limit = limit_param(&pairs, 50, 500)?;
-    let page = outbox::list(
-        &call.db,
-        to.as_ref().map(EmailAddress::as_str),
-        after.as_ref(),
-        limit,
-    )
-    .await?;
+    let mailbox_hash = to
+        .as_ref()
+        .map(|to| to.mailbox_hash(&call.config.token_secret));
+    let recipient = to
+        .as_ref()
+        .zip(mailbox_hash.as_deref())
+        .map(|(to, mailbox_hash)| outbox::Recipient {
+            address: to.as_str(),
+            mailbox_hash,
+        });
+    let page = outbox::list(&call.db, recipient.as_ref(), after.as_ref(), limit).await?;
     let next_cursor = (page.len() == limit as usize)
         .then(|| {
             page.last()
@@ -101,7 +105,7 @@ pub async fn send_test(mut req: Request, app: &App) -> AppResult<Response> {
             unsubscribe_url: None,
             preferences_url: None,
             created_at: &message.created_at,
-            mailbox_hash: None,
+            mailbox_hash: &to.mailbox_hash(&call.config.token_secret),
         },
     )?;
     let audit = audit::record(
