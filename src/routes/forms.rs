@@ -66,10 +66,18 @@ pub async fn submit(mut req: Request, app: &App) -> AppResult<Response> {
         .ok()
         .and_then(|b| named_email(b, kind == URLENCODED))
         .map(|email| email.keyed_hashes(&config.token_secret));
-    let (row, known) = signup::look_up(&db, &form_id, hashes.as_ref()).await?;
+    // The per-IP limiter (a binding, not D1) is asked while the read runs: neither waits for
+    // the other. Its verdict is applied below, where it always was.
+    let (limited, read) = futures_util::future::join(
+        client::limit_per_ip(&app.env, &req, "signup"),
+        signup::look_up(&db, &form_id, hashes.as_ref()),
+    )
+    .await;
+    let (row, known) = read?;
     let form = row.ok_or(AppError::NotFound)?.parse_definition()?;
     let origin = cors::check_origin(&req, &form)?;
     let received = Received {
+        limited,
         kind,
         body,
         known: hashes.zip(known),
@@ -88,6 +96,8 @@ const URLENCODED: &str = "application/x-www-form-urlencoded";
 /// A submission as it arrived, before its form's checks: media type, body (or why it could not
 /// be read), and what the first read found about the address it names.
 struct Received {
+    /// The per-IP limiter's verdict.
+    limited: AppResult<()>,
     kind: String,
     body: AppResult<Vec<u8>>,
     known: Option<(EmailHashes, Known)>,
@@ -115,8 +125,13 @@ async fn accept(
     received: Received,
 ) -> AppResult<Response> {
     let ip = client::ip(req);
-    client::limit_per_ip(&app.env, req, "signup").await?;
-    let Received { kind, body, known } = received;
+    let Received {
+        limited,
+        kind,
+        body,
+        known,
+    } = received;
+    limited?;
     let plain_form_post = kind == URLENCODED;
     if kind != "application/json" && !plain_form_post {
         return Err(AppError::UnsupportedMediaType {

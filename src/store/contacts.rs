@@ -294,27 +294,25 @@ pub struct KnownContact {
 
 /// The contacts among these email hashes (at most [`crate::store::LOOKUP_CHUNK`] per call).
 pub async fn known_by_email_hashes(db: &Db, hashes: &[&str]) -> AppResult<Vec<KnownContact>> {
-    all_in(
-        db,
-        "SELECT id, email_hash, status FROM contacts WHERE email_hash IN ({})",
-        hashes,
-    )
-    .await
+    all_in(db, KNOWN_BY_EMAIL_HASHES_SQL, hashes).await
 }
 
+/// [`known_by_email_hashes`] for [`crate::store::Reads::add_in`].
+pub const KNOWN_BY_EMAIL_HASHES_SQL: &str =
+    "SELECT id, email_hash, status FROM contacts WHERE email_hash IN ({})";
+
+/// [`suppressed_among`] for [`crate::store::Reads::add_in`]; rows decode as [`SuppressedHash`].
+pub const SUPPRESSED_AMONG_SQL: &str =
+    "SELECT email_hash FROM suppressions WHERE email_hash IN ({})";
+
 #[derive(Deserialize)]
-struct SuppressedHash {
-    email_hash: String,
+pub struct SuppressedHash {
+    pub email_hash: String,
 }
 
 /// Which of these email hashes are suppressed (at most [`crate::store::LOOKUP_CHUNK`] per call).
 pub async fn suppressed_among(db: &Db, hashes: &[&str]) -> AppResult<Vec<String>> {
-    let rows: Vec<SuppressedHash> = all_in(
-        db,
-        "SELECT email_hash FROM suppressions WHERE email_hash IN ({})",
-        hashes,
-    )
-    .await?;
+    let rows: Vec<SuppressedHash> = all_in(db, SUPPRESSED_AMONG_SQL, hashes).await?;
     Ok(rows.into_iter().map(|r| r.email_hash).collect())
 }
 

@@ -214,6 +214,45 @@ pub async fn all_in<T: DeserializeOwned>(db: &Db, sql: &str, keys: &[&str]) -> A
     all(db, &sql.replace("{}", &placeholders(keys.len())), &args).await
 }
 
+/// Look-ups gathered into one D1 batch: one round trip for reads that do not depend on each
+/// other. [`Reads::add_in`] queues an `all_in`-style statement and says where its rows will be;
+/// [`Reads::run`] sends them all; [`rows`] decodes one result.
+#[derive(Default)]
+pub struct Reads {
+    statements: Vec<D1PreparedStatement>,
+}
+
+impl Reads {
+    /// `sql` with `{}` as one placeholder per key (at most [`LOOKUP_CHUNK`] keys); the index of
+    /// its result, or none for no keys (no statement).
+    pub fn add_in(&mut self, db: &Db, sql: &str, keys: &[&str]) -> AppResult<Option<usize>> {
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let args: Vec<Arg<'_>> = keys.iter().map(|k| Arg::Text(k)).collect();
+        self.statements.push(statement(
+            db,
+            &sql.replace("{}", &placeholders(keys.len())),
+            &args,
+        )?);
+        Ok(Some(self.statements.len() - 1))
+    }
+
+    pub async fn run(self, db: &Db) -> AppResult<Vec<D1Result>> {
+        batch_results(db, self.statements).await
+    }
+}
+
+/// The rows of result `at` of a [`Reads`] batch (none for `None`).
+pub fn rows<T: DeserializeOwned>(results: &[D1Result], at: Option<usize>) -> AppResult<Vec<T>> {
+    match at.and_then(|i| results.get(i)) {
+        Some(r) => r
+            .results::<T>()
+            .map_err(|e| AppError::internal("d1 decode", e)),
+        None => Ok(Vec::new()),
+    }
+}
+
 pub async fn first<T: DeserializeOwned>(
     db: &Db,
     sql: &str,

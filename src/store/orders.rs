@@ -5,22 +5,18 @@ use serde::Deserialize;
 use worker::D1PreparedStatement;
 
 use crate::error::AppResult;
-use crate::store::{all_in, statement, Arg};
+use crate::store::{statement, Arg};
+
+/// The stored orders among some external ids and who bought them, for
+/// [`crate::store::Reads::add_in`]: rows decode as [`StoredOrder`].
+pub const STORED_BY_EXTERNAL_IDS_SQL: &str =
+    "SELECT external_id, contact_id FROM orders WHERE external_id IN ({})";
 
 #[derive(Debug, Deserialize)]
-pub struct KnownOrder {
-    pub id: String,
+pub struct StoredOrder {
     pub external_id: String,
-}
-
-/// The stored orders among these external ids (at most [`crate::store::LOOKUP_CHUNK`] per call).
-pub async fn known_by_external_ids(db: &Db, external_ids: &[&str]) -> AppResult<Vec<KnownOrder>> {
-    all_in(
-        db,
-        "SELECT id, external_id FROM orders WHERE external_id IN ({})",
-        external_ids,
-    )
-    .await
+    /// None once its buyer erased their data.
+    pub contact_id: Option<String>,
 }
 
 pub struct OrderWrite<'a> {
@@ -104,20 +100,4 @@ pub fn touch_activity_statement(
          WHERE id = ?1 AND (last_activity_at IS NULL OR last_activity_at < ?2)",
         &[Arg::Text(contact_id), Arg::Text(placed_at)],
     )
-}
-
-#[derive(Deserialize)]
-struct Buyer {
-    contact_id: String,
-}
-
-/// The contacts linked to these orders (at most [`crate::store::LOOKUP_CHUNK`] per call).
-pub async fn buyers_of(db: &Db, external_ids: &[&str]) -> AppResult<Vec<String>> {
-    let rows: Vec<Buyer> = all_in(
-        db,
-        "SELECT DISTINCT contact_id FROM orders WHERE contact_id IS NOT NULL AND external_id IN ({})",
-        external_ids,
-    )
-    .await?;
-    Ok(rows.into_iter().map(|r| r.contact_id).collect())
 }

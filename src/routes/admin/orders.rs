@@ -36,8 +36,11 @@ pub async fn ingest(mut req: Request, app: &App) -> AppResult<Response> {
     let incoming = parse_orders(&body, now).map_err(AppError::fields)?;
     let at = time::format(now);
 
-    let buyers = resolve_buyers(call, &incoming).await?;
-    let known_orders = known_external_ids(call, &incoming).await?;
+    let Found {
+        buyers,
+        known_orders,
+        linked,
+    } = look_up(call, &incoming).await?;
 
     let mut statements = Vec::new();
     let mut new_contacts = Vec::new();
@@ -93,9 +96,7 @@ pub async fn ingest(mut req: Request, app: &App) -> AppResult<Response> {
         }
     }
     // A resent order may change its buyer's facts too.
-    for id in linked_contacts(call, &known_orders).await? {
-        touched.insert(id);
-    }
+    touched.extend(linked);
     for id in &touched {
         statements.push(orders::refresh_stats_statement(&call.db, id, &at)?);
     }
@@ -127,11 +128,17 @@ enum Buyer {
     New(String),
 }
 
-/// Every buyer's email hash mapped to what the batch does with them.
-async fn resolve_buyers(
-    call: &AdminCall,
-    incoming: &[OrderInput],
-) -> AppResult<HashMap<String, Buyer>> {
+/// What one read found for an ingest: every buyer's email hash mapped to what the batch does
+/// with them, the external ids already stored, and the buyers those are linked to.
+struct Found {
+    buyers: HashMap<String, Buyer>,
+    known_orders: HashSet<String>,
+    linked: Vec<String>,
+}
+
+/// Everything the ingest decides on, in one D1 round trip: contacts and suppressions by email
+/// hash, and stored orders by external id, in chunks of a few dozen keys per statement.
+async fn look_up(call: &AdminCall, incoming: &[OrderInput]) -> AppResult<Found> {
     let all_hashes: Vec<crate::domain::email::EmailHashes> = incoming
         .iter()
         .map(|o| o.email.keyed_hashes(&call.config.token_secret))
@@ -149,13 +156,33 @@ async fn resolve_buyers(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    let external_ids: Vec<&str> = incoming
+        .iter()
+        .map(|o| o.external_id.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let chunk = call.config.chunk(LOOKUP_CHUNK);
+    let mut reads = store::Reads::default();
+    let mut suppressed_at = Vec::new();
+    let mut contacts_at = Vec::new();
+    for keys in candidates.chunks(chunk) {
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        suppressed_at.push(reads.add_in(&call.db, contacts::SUPPRESSED_AMONG_SQL, &keys)?);
+        contacts_at.push(reads.add_in(&call.db, contacts::KNOWN_BY_EMAIL_HASHES_SQL, &keys)?);
+    }
+    let mut orders_at = Vec::new();
+    for keys in external_ids.chunks(chunk) {
+        orders_at.push(reads.add_in(&call.db, orders::STORED_BY_EXTERNAL_IDS_SQL, keys)?);
+    }
+    let results = reads.run(&call.db).await?;
+
     let mut buyers = HashMap::new();
-    for chunk in candidates.chunks(call.config.chunk(LOOKUP_CHUNK)) {
-        let keys: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        for hash in contacts::suppressed_among(&call.db, &keys).await? {
-            buyers.insert(hash, Buyer::Suppressed);
+    for (suppressed, known) in suppressed_at.into_iter().zip(contacts_at) {
+        for row in store::rows::<contacts::SuppressedHash>(&results, suppressed)? {
+            buyers.insert(row.email_hash, Buyer::Suppressed);
         }
-        for contact in contacts::known_by_email_hashes(&call.db, &keys).await? {
+        for contact in store::rows::<contacts::KnownContact>(&results, known)? {
             buyers
                 .entry(contact.email_hash)
                 .or_insert(Buyer::Known(contact.id));
@@ -174,33 +201,19 @@ async fn resolve_buyers(
             .entry(hash)
             .or_insert_with(|| Buyer::New(uuid::Uuid::now_v7().to_string()));
     }
-    Ok(buyers)
-}
-
-async fn known_external_ids(
-    call: &AdminCall,
-    incoming: &[OrderInput],
-) -> AppResult<HashSet<String>> {
-    let ids: Vec<&str> = incoming.iter().map(|o| o.external_id.as_str()).collect();
-    let mut known = HashSet::new();
-    for chunk in ids.chunks(call.config.chunk(LOOKUP_CHUNK)) {
-        for order in orders::known_by_external_ids(&call.db, chunk).await? {
-            known.insert(order.external_id);
+    let mut known_orders = HashSet::new();
+    let mut linked = BTreeSet::new();
+    for at in orders_at {
+        for order in store::rows::<orders::StoredOrder>(&results, at)? {
+            known_orders.insert(order.external_id);
+            linked.extend(order.contact_id);
         }
     }
-    Ok(known)
-}
-
-async fn linked_contacts(
-    call: &AdminCall,
-    external_ids: &HashSet<String>,
-) -> AppResult<Vec<String>> {
-    let ids: Vec<&str> = external_ids.iter().map(String::as_str).collect();
-    let mut linked = Vec::new();
-    for chunk in ids.chunks(call.config.chunk(LOOKUP_CHUNK)) {
-        linked.extend(orders::buyers_of(&call.db, chunk).await?);
-    }
-    Ok(linked)
+    Ok(Found {
+        buyers,
+        known_orders,
+        linked: linked.into_iter().collect(),
+    })
 }
 
 fn new_buyer_statement(
