@@ -115,3 +115,32 @@ CREATE INDEX consent_events_email_hash ON consent_events(email_hash, at)
   WHERE email_hash IS NOT NULL;
 CREATE INDEX consent_events_erased_at ON consent_events(at)
   WHERE email_hash IS NOT NULL;
+
+-- 7. A contact's derived facts, looked up by contact: WITHOUT ROWID, so an order or a survey
+--    answer moving them writes one row, not two. One row per buyer or respondent.
+CREATE TABLE contact_stats_0006 (
+  contact_id        TEXT PRIMARY KEY REFERENCES contacts(id) ON DELETE CASCADE,
+  order_count       INTEGER NOT NULL DEFAULT 0,
+  total_spent_cents INTEGER NOT NULL DEFAULT 0,
+  first_order_at    TEXT,
+  last_order_at     TEXT,
+  last_nps          INTEGER,
+  nps_category      TEXT CHECK (nps_category IN ('promoter','passive','detractor')),
+  avg_csat          REAL,
+  csat_count        INTEGER NOT NULL DEFAULT 0,
+  temperature       TEXT NOT NULL DEFAULT 'cold' CHECK (temperature IN ('cold','warm','hot')),
+  rfm_r             INTEGER,
+  rfm_f             INTEGER,
+  rfm_m             INTEGER,
+  rfm_segment       TEXT,
+  updated_at        TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO contact_stats_0006 (contact_id, order_count, total_spent_cents, first_order_at,
+    last_order_at, last_nps, nps_category, avg_csat, csat_count, temperature, rfm_r, rfm_f, rfm_m,
+    rfm_segment, updated_at)
+  SELECT contact_id, order_count, total_spent_cents, first_order_at,
+    last_order_at, last_nps, nps_category, avg_csat, csat_count, temperature, rfm_r, rfm_f, rfm_m,
+    rfm_segment, updated_at
+  FROM contact_stats;
+DROP TABLE contact_stats;
+ALTER TABLE contact_stats_0006 RENAME TO contact_stats;

@@ -11,7 +11,7 @@ use crate::jobs::daily;
 use crate::jobs::delivery::{self, Outcome};
 use crate::jobs::export;
 use crate::jobs::faults::BatchFaults;
-use crate::jobs::message::{decode, Job, CONTACT_CHANGES_QUERIES};
+use crate::jobs::message::{decode, Job, CONTACT_CHANGES_QUERIES, DELIVERY_QUERIES};
 use crate::jobs::{segment_purge, segments};
 use crate::store::{self, dead_letters, dead_letters::DeadLetter, Db};
 
@@ -67,11 +67,15 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
     // Contact changes are evaluated together at the end: one load of facts and segments for
     // the batch, whose queries are kept aside from the start.
     let mut changed: Vec<(usize, String)> = Vec::new();
-    let reserve = if decoded
-        .iter()
-        .any(|job| matches!(job, Ok(Job::ContactChanged { .. })))
-    {
+    // Emails likewise: one claim and one write of outcomes for all of the batch's deliveries.
+    let mut deliveries: Vec<(usize, String)> = Vec::new();
+    let has = |f: fn(&Job) -> bool| decoded.iter().any(|job| job.as_ref().is_ok_and(f));
+    let reserve = if has(|j| matches!(j, Job::ContactChanged { .. })) {
         CONTACT_CHANGES_QUERIES
+    } else {
+        0
+    } + if has(|j| matches!(j, Job::DeliverEmail { .. })) {
+        DELIVERY_QUERIES
     } else {
         0
     };
@@ -108,6 +112,10 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
                 changed.push((index, id));
                 Settle::Ack
             }
+            Job::DeliverEmail { id } => {
+                deliveries.push((index, id));
+                Settle::Ack
+            }
             job => match metered_run(&env, &db, &job, metered).await {
                 Ok(Outcome::Done) => Settle::Ack,
                 Ok(Outcome::RetryIn(secs)) => Settle::RetryIn(secs),
@@ -131,6 +139,9 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
                 .for_each(|(index, _)| settles[*index] = Settle::RetryIn(0));
         }
     }
+    for (index, settle) in deliver(&env, &db, &deliveries, metered).await {
+        settles[index] = settle;
+    }
     if !changed.is_empty() && !contacts_changed(&env, &db, &changed, metered).await {
         changed
             .iter()
@@ -147,6 +158,55 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
         match settle {
             Settle::Ack => message.ack(),
             Settle::RetryIn(secs) => retry(message, secs),
+        }
+    }
+}
+
+/// Delivers the batch's emails together; how each message settles.
+async fn deliver(
+    env: &Env,
+    db: &Db,
+    deliveries: &[(usize, String)],
+    metered: bool,
+) -> Vec<(usize, Settle)> {
+    if deliveries.is_empty() {
+        return Vec::new();
+    }
+    let ids: Vec<&str> = deliveries.iter().map(|(_, id)| id.as_str()).collect();
+    let calls_before = db.budget().used();
+    let (read_before, written_before) = store::rows_metered();
+    let outcomes = delivery::deliver_all(env, db, &ids).await;
+    if metered {
+        // `make bench` adds these rows to the request that queued the email.
+        let (read, written) = store::rows_metered();
+        worker::console_log!(
+            "d1-rows job deliver_email messages={} calls={} read={} written={}",
+            ids.len(),
+            db.budget().used() - calls_before,
+            read - read_before,
+            written - written_before
+        );
+    }
+    match outcomes {
+        Ok(outcomes) => deliveries
+            .iter()
+            .zip(outcomes)
+            .map(|((index, _), outcome)| {
+                (
+                    *index,
+                    match outcome {
+                        Outcome::Done => Settle::Ack,
+                        Outcome::RetryIn(secs) => Settle::RetryIn(secs),
+                    },
+                )
+            })
+            .collect(),
+        Err(e) => {
+            worker::console_error!("queue: delivering {} emails failed: {e:?}", ids.len());
+            deliveries
+                .iter()
+                .map(|(index, _)| (*index, Settle::RetryIn(ERROR_RETRY_SECS)))
+                .collect()
         }
     }
 }

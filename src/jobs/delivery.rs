@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::domain::outbox::{retry_delay_secs, OutboxMessage};
 use crate::domain::time;
 use crate::error::AppResult;
-use crate::store::{outbox, outbox::Claim, Db};
+use crate::store::{self, outbox, outbox::Claim, Db};
 
 /// How long one attempt may hold a message before another may try.
 const LEASE_SECS: i64 = 60;
@@ -21,38 +21,73 @@ pub enum Outcome {
     RetryIn(u32),
 }
 
-pub async fn deliver_email(env: &Env, db: &Db, id: &str) -> AppResult<Outcome> {
+/// Delivers the messages `ids` (one queue batch's worth): per [`store::LOOKUP_CHUNK`] of them,
+/// one claim, the posts, then one batch recording every outcome. Returns each message's
+/// outcome, in the order of `ids`.
+pub async fn deliver_all(env: &Env, db: &Db, ids: &[&str]) -> AppResult<Vec<Outcome>> {
+    let mut outcomes = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(store::LOOKUP_CHUNK) {
+        outcomes.extend(deliver_chunk(env, db, chunk).await?);
+    }
+    Ok(outcomes)
+}
+
+async fn deliver_chunk(env: &Env, db: &Db, ids: &[&str]) -> AppResult<Vec<Outcome>> {
     let config = Config::from_env(env)?;
     let Some(webhook) = config.email_webhook_url.as_deref() else {
         // Without a webhook the outbox is the delivery: messages wait there for the admin API.
-        return Ok(Outcome::Done);
+        return Ok(ids.iter().map(|_| Outcome::Done).collect());
     };
     let now = time::now();
     let lease_until = time::format(now + Duration::seconds(LEASE_SECS));
-    match outbox::claim(db, id, &time::format(now), &lease_until).await? {
-        Claim::Settled => Ok(Outcome::Done),
-        Claim::Busy { not_before } => {
-            let wait = time::parse(&not_before)
-                .map(|t| (t - now).num_seconds())
-                .unwrap_or(LEASE_SECS);
-            Ok(Outcome::RetryIn(wait.clamp(1, 3600) as u32))
+    let claims = outbox::claim_all(db, ids, &time::format(now), &lease_until).await?;
+    // The posts run side by side, so the last of a batch starts well within its lease.
+    let posted = futures_util::future::join_all(claims.iter().map(|claim| async move {
+        match claim {
+            Claim::Claimed { message, .. } => Some(post(webhook, message).await),
+            _ => None,
         }
-        Claim::Claimed { message, attempts } => match post(webhook, &message).await {
-            Ok(()) => {
-                outbox::mark_sent(db, id, &time::now_string()).await?;
-                Ok(Outcome::Done)
+    }))
+    .await;
+    let mut outcomes = Vec::with_capacity(ids.len());
+    let mut records = Vec::new();
+    for ((id, claim), posted) in ids.iter().zip(claims).zip(posted) {
+        outcomes.push(match claim {
+            Claim::Settled => Outcome::Done,
+            Claim::Busy { not_before } => {
+                let wait = time::parse(&not_before)
+                    .map(|t| (t - now).num_seconds())
+                    .unwrap_or(LEASE_SECS);
+                Outcome::RetryIn(wait.clamp(1, 3600) as u32)
             }
-            Err(reason) => {
-                let delay = retry_delay_secs(attempts);
-                let next = time::format(time::now() + Duration::seconds(i64::from(delay)));
-                worker::console_warn!(
-                    "outbox {id}: attempt {attempts} failed ({reason}); retry in {delay}s"
-                );
-                outbox::mark_failed(db, id, &reason, &next).await?;
-                Ok(Outcome::RetryIn(delay))
-            }
-        },
+            Claim::Claimed { attempts, .. } => match posted.unwrap_or(Ok(())) {
+                Ok(()) => {
+                    records.push(outbox::mark_sent_statement(db, id, &time::now_string())?);
+                    Outcome::Done
+                }
+                Err(reason) => {
+                    let delay = retry_delay_secs(attempts);
+                    let next = time::format(time::now() + Duration::seconds(i64::from(delay)));
+                    worker::console_warn!(
+                        "outbox {id}: attempt {attempts} failed ({reason}); retry in {delay}s"
+                    );
+                    records.push(outbox::mark_failed_statement(db, id, &reason, &next)?);
+                    Outcome::RetryIn(delay)
+                }
+            },
+        });
     }
+    // Should this write fail, the leases run out and the messages are tried again: a sent one
+    // may go twice, which the receiver's `Idempotency-Key` absorbs.
+    store::batch(db, records).await?;
+    Ok(outcomes)
+}
+
+pub async fn deliver_email(env: &Env, db: &Db, id: &str) -> AppResult<Outcome> {
+    Ok(deliver_all(env, db, &[id])
+        .await?
+        .pop()
+        .unwrap_or(Outcome::Done))
 }
 
 /// POSTs the message JSON; any non-2xx answer or transport failure is a failed attempt.

@@ -73,8 +73,9 @@ impl QueueBinding {
     }
 }
 
-/// D1 calls one `DeliverEmail` makes: claim (two) and the outcome.
-const DELIVERY_QUERIES: u32 = 3;
+/// D1 calls a batch's `DeliverEmail`s make together: the claim (two) and the outcomes. Kept
+/// aside once per batch, like [`CONTACT_CHANGES_QUERIES`].
+pub const DELIVERY_QUERIES: u32 = 3;
 /// The least a chunked job needs to make progress: read where it is, write one chunk, and
 /// bookkeeping. It takes whatever else the invocation has left.
 pub const CHUNK_QUERIES_MIN: u32 = 4;
@@ -95,9 +96,8 @@ impl Job {
     /// to a later invocation rather than start it without them.
     pub fn queries_needed(&self) -> u32 {
         match self {
-            Job::DeliverEmail { .. } => DELIVERY_QUERIES,
-            // Counted once per batch (see CONTACT_CHANGES_QUERIES).
-            Job::ContactChanged { .. } => 0,
+            // Counted once per batch (see DELIVERY_QUERIES and CONTACT_CHANGES_QUERIES).
+            Job::DeliverEmail { .. } | Job::ContactChanged { .. } => 0,
             _ => CHUNK_QUERIES_MIN,
         }
     }

@@ -7,7 +7,7 @@ use worker::D1PreparedStatement;
 use crate::domain::cursor::Cursor;
 use crate::domain::outbox::OutboxMessage;
 use crate::error::AppResult;
-use crate::store::{all, first, js_int, run, statement, Arg};
+use crate::store::{all, js_int, statement, Arg};
 
 #[derive(Debug, Deserialize)]
 struct OutboxRow {
@@ -225,68 +225,109 @@ pub enum Claim {
 
 #[derive(Deserialize)]
 struct StateRow {
+    id: String,
     sent_at: Option<String>,
     next_attempt_at: Option<String>,
 }
 
-/// Takes a lease on an unsent message so that concurrent deliveries (queue redelivery, the
-/// sweeper) cannot both send it. The lease lasts until `lease_until`.
-pub async fn claim(db: &Db, id: &str, now: &str, lease_until: &str) -> AppResult<Claim> {
-    let claimed: Option<OutboxRow> = first(
+/// Takes a lease on each unsent message of `ids` (at most [`crate::store::LOOKUP_CHUNK`]) so
+/// that concurrent deliveries (queue redelivery, the sweeper) cannot both send one. The lease
+/// lasts until `lease_until`. One statement for all of them, and one more only when some were
+/// not claimed (to tell a busy message from a settled one): a batch of 25 emails costs the
+/// queue's invocation two queries, not fifty. The claims come back in the order of `ids`.
+pub async fn claim_all(
+    db: &Db,
+    ids: &[&str],
+    now: &str,
+    lease_until: &str,
+) -> AppResult<Vec<Claim>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = (3..ids.len() + 3)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut args = vec![Arg::Text(now), Arg::Text(lease_until)];
+    args.extend(ids.iter().map(|id| Arg::Text(id)));
+    let claimed: Vec<OutboxRow> = all(
         db,
         &format!(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?3 \
-             WHERE id = ?1 AND sent_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= ?2) \
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2 \
+             WHERE id IN ({list}) AND sent_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= ?1) \
              RETURNING {COLUMNS}"
         ),
-        &[Arg::Text(id), Arg::Text(now), Arg::Text(lease_until)],
+        &args,
     )
     .await?;
-    if let Some(row) = claimed {
-        let attempts = u32::try_from(row.attempts.max(0)).unwrap_or(u32::MAX);
-        return Ok(Claim::Claimed {
-            message: Box::new(row.into()),
-            attempts,
-        });
-    }
-    let state: Option<StateRow> = first(
-        db,
-        "SELECT sent_at, next_attempt_at FROM outbox WHERE id = ?1",
-        &[Arg::Text(id)],
-    )
-    .await?;
-    Ok(match state {
-        Some(StateRow {
-            sent_at: None,
-            next_attempt_at: Some(t),
-        }) => Claim::Busy { not_before: t },
-        _ => Claim::Settled,
-    })
+    let mut claimed: std::collections::HashMap<String, OutboxRow> =
+        claimed.into_iter().map(|r| (r.id.clone(), r)).collect();
+    let missing: Vec<&str> = ids
+        .iter()
+        .copied()
+        .filter(|id| !claimed.contains_key(*id))
+        .collect();
+    let states: std::collections::HashMap<String, StateRow> = if missing.is_empty() {
+        std::collections::HashMap::new()
+    } else {
+        crate::store::all_in::<StateRow>(
+            db,
+            "SELECT id, sent_at, next_attempt_at FROM outbox WHERE id IN ({})",
+            &missing,
+        )
+        .await?
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect()
+    };
+    Ok(ids
+        .iter()
+        .map(|id| match claimed.remove(*id) {
+            Some(row) => {
+                let attempts = u32::try_from(row.attempts.max(0)).unwrap_or(u32::MAX);
+                Claim::Claimed {
+                    message: Box::new(row.into()),
+                    attempts,
+                }
+            }
+            None => match states.get(*id) {
+                Some(StateRow {
+                    sent_at: None,
+                    next_attempt_at: Some(t),
+                    ..
+                }) => Claim::Busy {
+                    not_before: t.clone(),
+                },
+                _ => Claim::Settled,
+            },
+        })
+        .collect())
 }
 
 /// Delivered: the body and every live link are dropped, the metadata stays for the audit.
-pub async fn mark_sent(db: &Db, id: &str, at: &str) -> AppResult<()> {
-    run(
+pub fn mark_sent_statement(db: &Db, id: &str, at: &str) -> AppResult<D1PreparedStatement> {
+    statement(
         db,
         "UPDATE outbox SET sent_at = ?2, next_attempt_at = NULL, last_error = NULL, \
            body_text = '', url = NULL, unsubscribe_url = NULL, preferences_url = NULL \
          WHERE id = ?1 AND sent_at IS NULL",
         &[Arg::Text(id), Arg::Text(at)],
     )
-    .await?;
-    Ok(())
 }
 
-/// Records a failed attempt (a status code or transport error, never the payload) and when
-/// the next one may start.
-pub async fn mark_failed(db: &Db, id: &str, error: &str, next_attempt_at: &str) -> AppResult<()> {
-    run(
+/// A failed attempt (a status code or transport error, never the payload) and when the next one
+/// may start.
+pub fn mark_failed_statement(
+    db: &Db,
+    id: &str,
+    error: &str,
+    next_attempt_at: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
         db,
         "UPDATE outbox SET last_error = ?2, next_attempt_at = ?3 WHERE id = ?1 AND sent_at IS NULL",
         &[Arg::Text(id), Arg::Text(error), Arg::Text(next_attempt_at)],
     )
-    .await?;
-    Ok(())
 }
 
 /// Where the retry sweep stands: the last message it handed back, in `outbox_created` order.
