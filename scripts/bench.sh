@@ -330,8 +330,8 @@ med() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) 
 # D1 round trips and rows per operation. A request reports its own in headers (Clientela's
 # D1_ROW_METER: X-D1-Calls, X-D1-Rows-Read, X-D1-Rows-Written; the baseline's from D1's meta).
 # What it causes later is in the wrangler log: every queued job the consumer runs logs
-# `d1-rows job <kind> calls=N read=R written=W`, every grouped contact-change update
-# `d1-rows contacts_changed contacts=N read=R written=W`. So the samples of one operation go one
+# `d1-rows job <kind> read=R written=W calls=N`, every grouped contact-change update
+# `d1-rows contacts_changed contacts=N read=R written=W calls=N`. So the samples of one operation go one
 # at a time, then the bench waits for the queue to go quiet and sums the `written=` of every
 # d1-rows line logged between the first sample and that moment: the jobs' rows, per request.
 # The samples go back to back, so the jobs they queue (batched for up to 1 s) mostly run after

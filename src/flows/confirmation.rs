@@ -82,7 +82,7 @@ pub fn confirm_message_statements(
                 once_per_contact,
             },
         )?,
-        tokens::insert_with_message_statement(
+        tokens::insert_for_message_statement(
             db,
             &tokens::NewToken {
                 hash: &hash,

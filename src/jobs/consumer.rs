@@ -116,7 +116,7 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
                 deliveries.push((index, id));
                 Settle::Ack
             }
-            job => match metered_run(&env, &db, &job, metered).await {
+            job => match metered_run(&env, &db, &job).await {
                 Ok(Outcome::Done) => Settle::Ack,
                 Ok(Outcome::RetryIn(secs)) => Settle::RetryIn(secs),
                 Err(e) => {
@@ -139,10 +139,10 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
                 .for_each(|(index, _)| settles[*index] = Settle::RetryIn(0));
         }
     }
-    for (index, settle) in deliver(&env, &db, &deliveries, metered).await {
+    for (index, settle) in deliver(&env, &db, &deliveries).await {
         settles[index] = settle;
     }
-    if !changed.is_empty() && !contacts_changed(&env, &db, &changed, metered).await {
+    if !changed.is_empty() && !contacts_changed(&env, &db, &changed).await {
         changed
             .iter()
             .for_each(|(index, _)| settles[*index] = Settle::RetryIn(ERROR_RETRY_SECS));
@@ -163,30 +163,17 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
 }
 
 /// Delivers the batch's emails together; how each message settles.
-async fn deliver(
-    env: &Env,
-    db: &Db,
-    deliveries: &[(usize, String)],
-    metered: bool,
-) -> Vec<(usize, Settle)> {
+async fn deliver(env: &Env, db: &Db, deliveries: &[(usize, String)]) -> Vec<(usize, Settle)> {
     if deliveries.is_empty() {
         return Vec::new();
     }
     let ids: Vec<&str> = deliveries.iter().map(|(_, id)| id.as_str()).collect();
-    let calls_before = db.budget().used();
-    let (read_before, written_before) = store::rows_metered();
+    let mark = store::RowMark::start(db.budget());
     let outcomes = delivery::deliver_all(env, db, &ids).await;
-    if metered {
-        // `make bench` adds these rows to the request that queued the email.
-        let (read, written) = store::rows_metered();
-        worker::console_log!(
-            "d1-rows job deliver_email messages={} calls={} read={} written={}",
-            ids.len(),
-            db.budget().used() - calls_before,
-            read - read_before,
-            written - written_before
-        );
-    }
+    mark.log(
+        &format!("job deliver_email messages={}", ids.len()),
+        db.budget(),
+    );
     match outcomes {
         Ok(outcomes) => deliveries
             .iter()
@@ -212,21 +199,13 @@ async fn deliver(
 }
 
 /// Re-evaluates segments for the batch's changed contacts; false when it must be retried.
-async fn contacts_changed(env: &Env, db: &Db, changed: &[(usize, String)], metered: bool) -> bool {
+async fn contacts_changed(env: &Env, db: &Db, changed: &[(usize, String)]) -> bool {
     let ids: Vec<String> = changed.iter().map(|(_, id)| id.clone()).collect();
-    let (read_before, written_before) = store::rows_metered();
+    let mark = store::RowMark::start(db.budget());
     match segments::contacts_changed(env, db, &ids).await {
         Ok(()) => {
-            if metered {
-                // `make bench` reads D1 rows per incremental update from this line.
-                let (read, written) = store::rows_metered();
-                worker::console_log!(
-                    "d1-rows contacts_changed contacts={} read={} written={}",
-                    ids.len(),
-                    read - read_before,
-                    written - written_before
-                );
-            }
+            let what = format!("contacts_changed contacts={}", ids.len());
+            mark.log(&what, db.budget());
             true
         }
         Err(e) => {
@@ -278,27 +257,12 @@ async fn keep_dead_letters(
     dead_letters::keep(db, &letters).await
 }
 
-/// [`run`], and with `D1_ROW_METER=on` a `d1-rows job <kind> calls= read= written=` line: what
-/// one job cost, which `make bench` adds to the request that caused it.
-async fn metered_run(
-    env: &Env,
-    db: &Db,
-    job: &Job,
-    metered: bool,
-) -> crate::error::AppResult<Outcome> {
-    let calls_before = db.budget().used();
-    let (read_before, written_before) = store::rows_metered();
+/// [`run`], and with `D1_ROW_METER=on` a `d1-rows job <kind> …` line: what one job cost,
+/// which `make bench` adds to the request that caused it.
+async fn metered_run(env: &Env, db: &Db, job: &Job) -> crate::error::AppResult<Outcome> {
+    let mark = store::RowMark::start(db.budget());
     let outcome = run(env, db, job).await;
-    if metered {
-        let (read, written) = store::rows_metered();
-        worker::console_log!(
-            "d1-rows job {} calls={} read={} written={}",
-            job.kind(),
-            db.budget().used() - calls_before,
-            read - read_before,
-            written - written_before
-        );
-    }
+    mark.log(&format!("job {}", job.kind()), db.budget());
     outcome
 }
 

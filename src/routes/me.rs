@@ -85,7 +85,7 @@ pub async fn request_link(mut req: Request, app: &App) -> AppResult<Response> {
         // Start only once the answer is on its way: work for a known address must not hold
         // the response back where the database shares the runtime's thread (as locally).
         worker::Delay::from(std::time::Duration::ZERO).await;
-        let before = (store::rows_metered(), db.budget().used());
+        let mark = store::RowMark::start(db.budget());
         let to = SignInRecipient::Holder {
             email: &email,
             hashes: &email_hashes,
@@ -94,7 +94,7 @@ pub async fn request_link(mut req: Request, app: &App) -> AppResult<Response> {
         if let Err(e) = send_sign_in_link(&env, &db, &config, to, locale).await {
             worker::console_error!("magic link: {e:?}");
         }
-        store::report_after_answer("me_link", db.budget(), before);
+        mark.log("after_answer me_link", db.budget());
     });
     response::json(202, &json!({ "status": "accepted" }))
 }

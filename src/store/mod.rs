@@ -112,19 +112,33 @@ pub fn report_calls(what: &str, budget: &Budget) {
     }
 }
 
-/// Work done after the answer (`wait_until`) is in no response's headers: with the meter on,
-/// it logs `d1-rows after_answer <what> calls= read= written=`, which `make bench` adds to the
-/// request's figure. `before` is [`rows_metered`] and the budget's `used()` when it began.
-pub fn report_after_answer(what: &str, budget: &Budget, before: ((u64, u64), u32)) {
-    if METER_ON.with(Cell::get) {
-        let ((read_before, written_before), calls_before) = before;
-        let (read, written) = rows_metered();
-        worker::console_log!(
-            "d1-rows after_answer {what} calls={} read={} written={}",
-            budget.used() - calls_before,
-            read - read_before,
-            written - written_before
-        );
+/// Where some work began, to log what D1 work it did when the meter is on: a line
+/// `d1-rows <what> read=R written=W calls=N`. `make bench` adds the lines of queued jobs and of
+/// work done after an answer (`wait_until`, in no response's headers) to the request that
+/// caused them, and reads grouped segment updates from theirs.
+pub struct RowMark {
+    rows: (u64, u64),
+    calls: u32,
+}
+
+impl RowMark {
+    pub fn start(budget: &Budget) -> RowMark {
+        RowMark {
+            rows: rows_metered(),
+            calls: budget.used(),
+        }
+    }
+
+    pub fn log(&self, what: &str, budget: &Budget) {
+        if METER_ON.with(Cell::get) {
+            let (read, written) = rows_metered();
+            worker::console_log!(
+                "d1-rows {what} read={} written={} calls={}",
+                read - self.rows.0,
+                written - self.rows.1,
+                budget.used() - self.calls
+            );
+        }
     }
 }
 

@@ -53,32 +53,9 @@ pub fn insert_statement(db: &Db, t: &NewToken<'_>) -> AppResult<D1PreparedStatem
     )
 }
 
-/// The token of a capped email (see `outbox::insert_capped_statement`): inserted only if the
-/// message `message_id` made it into the outbox earlier in the same batch, so no live token
-/// exists for an email that was never queued.
-pub fn insert_with_message_statement(
-    db: &Db,
-    t: &NewToken<'_>,
-    message_id: &str,
-) -> AppResult<D1PreparedStatement> {
-    statement(
-        db,
-        "INSERT INTO tokens (hash, purpose, contact_id, payload, created_at, expires_at) \
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM outbox WHERE id = ?7)",
-        &[
-            Arg::Text(t.hash),
-            Arg::Text(t.purpose.as_str()),
-            Arg::Text(t.contact_id),
-            Arg::OptText(t.payload),
-            Arg::Text(t.created_at),
-            Arg::Text(t.expires_at),
-            Arg::Text(message_id),
-        ],
-    )
-}
-
 /// A token for message `message_id`'s contact (`t.contact_id` is not used), written only if
-/// that message was: for an email whose recipient the same batch looked up.
+/// that message was (a capped email that did not go out leaves no live link behind), in the
+/// same batch.
 pub fn insert_for_message_statement(
     db: &Db,
     t: &NewToken<'_>,
