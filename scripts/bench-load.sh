@@ -99,7 +99,8 @@ form=$(curl -s -X POST "$app/admin/v1/forms" -H "$AUTH" -H 'Content-Type: applic
 code=$(curl -s -o "$OUT/load-import.json" -w '%{http_code}' -X POST "$app/admin/v1/contacts/import" -H "$AUTH" \
   -H 'Content-Type: text/csv' --data-binary "@$STATE/known.csv")
 [[ $code == 200 ]] || die "importing the known addresses answered $code: $(head -c 300 "$OUT/load-import.json")"
-tail -n +2 "$STATE/known.csv" | cut -d, -f1 | head -n "$SAMPLES" >"$STATE/known-link.txt"
+# sed, not head: head exits early and, under pipefail, its writer's SIGPIPE would end the run.
+sed -n "2,$((SAMPLES + 1))p" "$STATE/known.csv" | cut -d, -f1 >"$STATE/known-link.txt"
 tail -n +2 "$STATE/known.csv" | cut -d, -f1 | tail -n "$SAMPLES" >"$STATE/known-signup.txt"
 
 log "timing: $SAMPLES known and $SAMPLES unknown addresses on /v1/me/link, then on signup"
