@@ -54,8 +54,8 @@ CREATE INDEX tokens_contact ON tokens(contact_id);
 --    carries the HMAC of its folded mailbox, and `outbox_mailbox` serves the caps, a recipient's
 --    list (the few messages of one mailbox, filtered by address) and erasure. `outbox_created`
 --    serves the admin list, the retry sweep and retention: the table holds 30 days of mail.
---    Messages written before this release have no mailbox HMAC: the `outbox_legacy_*` indexes
---    hold only those (no message written from now on enters them) until retention empties them.
+--    Messages written before this release have no mailbox HMAC: `outbox_legacy_to` holds only
+--    those (no message written from now on enters it) until retention empties it.
 CREATE TABLE outbox_0006 (
   id              TEXT PRIMARY KEY,             -- msg_...
   contact_id      TEXT,
@@ -83,7 +83,6 @@ ALTER TABLE outbox_0006 RENAME TO outbox;
 CREATE INDEX outbox_mailbox ON outbox(mailbox_hash, kind, created_at) WHERE mailbox_hash IS NOT NULL;
 CREATE INDEX outbox_created ON outbox(created_at, id);
 CREATE INDEX outbox_legacy_to ON outbox(to_email, created_at, id) WHERE mailbox_hash IS NULL;
-CREATE INDEX outbox_legacy_contact ON outbox(contact_id) WHERE mailbox_hash IS NULL;
 
 -- 6. Consent events: WITHOUT ROWID keyed by (contact_id, at, id), the order a person's history
 --    is read in, so an event is one row written instead of three (row, id key, contact index).

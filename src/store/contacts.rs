@@ -91,10 +91,7 @@ pub fn find_by_email_hash_statement(
 
 /// The contact in a result of [`find_by_email_hash_statement`].
 pub fn found(result: &worker::D1Result) -> AppResult<Option<ContactRow>> {
-    let rows: Vec<ContactRow> = result
-        .results()
-        .map_err(|e| crate::error::AppError::internal("d1 decode", e))?;
-    Ok(rows.into_iter().next())
+    crate::store::decode_first(result)
 }
 
 /// What the base knows about an address: its contact (if any) and whether it is suppressed.
@@ -139,10 +136,7 @@ pub fn known_statement(db: &Db, hashes: &EmailHashes) -> AppResult<D1PreparedSta
 
 /// The [`Known`] in a result of [`known_statement`].
 pub fn known_from(result: &worker::D1Result) -> AppResult<Known> {
-    let rows: Vec<KnownRow> = result
-        .results()
-        .map_err(|e| crate::error::AppError::internal("d1 decode", e))?;
-    Ok(rows.into_iter().next().map_or(
+    Ok(crate::store::decode_first::<KnownRow>(result)?.map_or(
         Known {
             contact: None,
             suppressed: false,

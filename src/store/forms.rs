@@ -74,10 +74,7 @@ pub fn find_statement(db: &Db, id: &str) -> AppResult<D1PreparedStatement> {
 
 /// The form in a result of [`find_statement`].
 pub fn found(result: &worker::D1Result) -> AppResult<Option<FormRow>> {
-    let rows: Vec<FormRow> = result
-        .results()
-        .map_err(|e| AppError::internal("d1 decode", e))?;
-    Ok(rows.into_iter().next())
+    crate::store::decode_first(result)
 }
 
 pub async fn list(db: &Db) -> AppResult<Vec<FormRow>> {

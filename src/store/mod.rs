@@ -257,14 +257,22 @@ impl Reads {
     }
 }
 
+/// The rows of one statement's result in a batch.
+pub fn decode<T: DeserializeOwned>(result: &D1Result) -> AppResult<Vec<T>> {
+    result
+        .results::<T>()
+        .map_err(|e| AppError::internal("d1 decode", e))
+}
+
+/// The first row of one statement's result in a batch, if it has one.
+pub fn decode_first<T: DeserializeOwned>(result: &D1Result) -> AppResult<Option<T>> {
+    Ok(decode(result)?.into_iter().next())
+}
+
 /// The rows of result `at` of a [`Reads`] batch (none for `None`).
 pub fn rows<T: DeserializeOwned>(results: &[D1Result], at: Option<usize>) -> AppResult<Vec<T>> {
-    match at.and_then(|i| results.get(i)) {
-        Some(r) => r
-            .results::<T>()
-            .map_err(|e| AppError::internal("d1 decode", e)),
-        None => Ok(Vec::new()),
-    }
+    at.and_then(|i| results.get(i))
+        .map_or(Ok(Vec::new()), decode)
 }
 
 pub async fn first<T: DeserializeOwned>(

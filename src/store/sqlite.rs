@@ -264,3 +264,49 @@ fn paged_lists_walk_their_index_without_sorting() {
         );
     }
 }
+
+/// Messages written before every message carried its mailbox HMAC (0006) stay reachable: a
+/// recipient's list shows them beside the new ones, and erasing the person deletes both.
+#[test]
+fn messages_without_a_mailbox_hmac_are_listed_and_erased_like_the_others() {
+    let db = fresh_database();
+    db.execute_batch(
+        "INSERT INTO contacts (id, email, email_hash, status, source, created_at, updated_at) \
+           VALUES ('c1', 'ana@example.com', 'h1', 'active', 'import', 't', 't'); \
+         INSERT INTO outbox (id, contact_id, to_email, kind, subject, body_text, created_at, mailbox_hash) VALUES \
+           ('m-old', 'c1', 'ana@example.com', 'confirm', 's', 'b', '2026-01-01T00:00:00.000Z', NULL), \
+           ('m-new', 'c1', 'ana@example.com', 'magic_link', 's', 'b', '2026-01-02T00:00:00.000Z', 'mb1'), \
+           ('m-other', NULL, 'bob@example.com', 'test', 's', 'b', '2026-01-03T00:00:00.000Z', 'mb2');",
+    )
+    .expect("rows");
+    let listed: Vec<String> = db
+        .prepare(super::outbox::LIST_TO_SQL)
+        .expect("list")
+        .query_map(
+            rusqlite::params![
+                "9999-12-31T23:59:59.999Z",
+                "~",
+                10,
+                "ana@example.com",
+                "mb1"
+            ],
+            |r| r.get::<_, String>(0),
+        )
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(listed, ["m-new", "m-old"]);
+    let erased = super::erasure::Erased {
+        id: "c1",
+        mailbox_hash: "mb1",
+    };
+    run(&db, &super::erasure::erase_plan(&erased, None, "t"));
+    let left: Vec<String> = db
+        .prepare("SELECT id FROM outbox ORDER BY id")
+        .expect("left")
+        .query_map([], |r| r.get::<_, String>(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(left, ["m-other"]);
+}

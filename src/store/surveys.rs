@@ -153,17 +153,12 @@ pub async fn invitation_by_token_hash(
         ],
     )
     .await?;
-    let decode = |e| crate::error::AppError::internal("d1 decode", e);
     let invitation = match results.first() {
-        Some(r) => r
-            .results::<InvitationRow>()
-            .map_err(decode)?
-            .into_iter()
-            .next(),
+        Some(r) => crate::store::decode_first::<InvitationRow>(r)?,
         None => None,
     };
     let survey = match results.get(1) {
-        Some(r) => r.results::<SurveyRow>().map_err(decode)?.into_iter().next(),
+        Some(r) => crate::store::decode_first::<SurveyRow>(r)?,
         None => None,
     };
     Ok(invitation.map(|i| (i, survey)))

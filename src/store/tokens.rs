@@ -119,15 +119,10 @@ pub fn taken(read: &worker::D1Result, took: &worker::D1Result) -> AppResult<Opti
         #[allow(dead_code)]
         contact_id: String,
     }
-    let decode = |e| crate::error::AppError::internal("d1 decode", e);
-    if took.results::<Took>().map_err(decode)?.is_empty() {
+    if crate::store::decode::<Took>(took)?.is_empty() {
         return Ok(None);
     }
-    Ok(read
-        .results::<ConsumedToken>()
-        .map_err(decode)?
-        .into_iter()
-        .next())
+    crate::store::decode_first(read)
 }
 
 /// Marks the token used if it exists, has this purpose, is unused and unexpired — in one
