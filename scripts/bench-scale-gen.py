@@ -99,7 +99,7 @@ SQL = {
     "forget": rust_sql("src/store/tokens.rs", "UPDATE tokens SET payload = NULL"),
     "outbox": rust_sql("src/store/outbox.rs", "INSERT INTO outbox ({NEW_COLUMNS}) VALUES"),
     "claim": rust_sql("src/store/outbox.rs", "UPDATE outbox SET attempts = attempts + 1", COLUMNS="id"),
-    "sent": rust_sql("src/store/outbox.rs", "UPDATE outbox SET sent_at = ?2"),
+    "sent": rust_sql("src/store/outbox.rs", "UPDATE outbox SET sent_at = ?1", list="?2"),
     "audit": rust_sql("src/store/audit.rs", "INSERT INTO audit_log"),
     "activate": rust_sql("src/store/contacts.rs", "UPDATE contacts SET status = 'active'"),
     "order": rust_sql("src/store/orders.rs", "INSERT INTO orders"),
@@ -259,7 +259,7 @@ def main():
                                f"https://clientela.example/confirm?t={hexid(43)}", None, None, at,
                                hexid(64)))
             ex(SQL["claim"], (msg, at, ts(created + timedelta(minutes=1))))
-            ex(SQL["sent"], (msg, ts(created + timedelta(seconds=3))))
+            ex(SQL["sent"], (ts(created + timedelta(seconds=3)), msg))
             rows += 1
         rows += 5 + token_kept
         person = {"id": cid, "country": country, "spent": 0, "temperature": "cold", "nps_category": None,
@@ -305,7 +305,7 @@ def main():
                 rows += 1
                 if last_order is None or placed > last_order[1]:
                     last_order = (oid, placed)
-            ex(SQL["stats"], (cid, ts(last_order[1])))
+            ex(SQL["stats"], (cid, ts(last_order[1]), None))
             rows += 1
             recency = (NOW - last_order[1]).days
             temperature = "hot" if recency < 30 else "warm" if recency < 120 else "cold"
@@ -323,16 +323,16 @@ def main():
                         msg = "msg_" + hexid()
                         ex(SQL["outbox"], (msg, cid, email, "survey_invitation", "Como foi sua compra?", "y" * 500,
                                            "https://clientela.example/s/x", None, None, ts(inv_at), None))
-                        ex(SQL["sent"], (msg, ts(inv_at + timedelta(seconds=5))))
+                        ex(SQL["sent"], (ts(inv_at + timedelta(seconds=5)), msg))
                         rows += 1
                     if rng.random() < 0.4:
                         nps, csat = rng.choice([10, 10, 9, 9, 8, 7, 6, 3]), rng.randrange(1, 6)
                         cat_nps = "promoter" if nps >= 9 else "passive" if nps >= 7 else "detractor"
                         rid, rat = "rsp_" + hexid(), ts(inv_at + timedelta(hours=rng.randrange(1, 72)))
                         answers = json.dumps({"nps": nps, "csat": csat, "comment": rng.choice(["", "", "Entrega rápida!", "Gostei muito dos produtos, voltarei a comprar."])})
-                        ex(SQL["response"], (rid, SURVEY_ID, inv, cid, answers, nps, csat, None, rat))
-                        ex(SQL["answered"], (inv, rat, rid))
-                        ex(SQL["survey_stats"], (cid, nps, cat_nps, csat, rat, rid))
+                        ex(SQL["answered"], (inv, rid, rat))
+                        ex(SQL["response"], (inv, rid, SURVEY_ID, cid, answers, nps, csat, None, rat))
+                        ex(SQL["survey_stats"], (inv, rid, cid, nps, cat_nps, csat, rat))
                         rows += 1
                         if person is not None:
                             person["nps_category"] = cat_nps

@@ -22,7 +22,8 @@ pub enum Outcome {
 }
 
 /// Delivers the messages `ids` (one queue batch's worth): per [`store::LOOKUP_CHUNK`] of them,
-/// one claim, the posts, then one batch recording every outcome. Returns each message's
+/// one claim, the posts, then one batch recording every outcome (one statement for all that
+/// went out, one per failure). Returns each message's
 /// outcome, in the order of `ids`.
 pub async fn deliver_all(env: &Env, db: &Db, ids: &[&str]) -> AppResult<Vec<Outcome>> {
     let mut outcomes = Vec::with_capacity(ids.len());
@@ -51,6 +52,7 @@ async fn deliver_chunk(env: &Env, db: &Db, ids: &[&str]) -> AppResult<Vec<Outcom
     .await;
     let mut outcomes = Vec::with_capacity(ids.len());
     let mut records = Vec::new();
+    let mut sent: Vec<&str> = Vec::new();
     for ((id, claim), posted) in ids.iter().zip(claims).zip(posted) {
         outcomes.push(match claim {
             Claim::Settled => Outcome::Done,
@@ -62,7 +64,7 @@ async fn deliver_chunk(env: &Env, db: &Db, ids: &[&str]) -> AppResult<Vec<Outcom
             }
             Claim::Claimed { attempts, .. } => match posted.unwrap_or(Ok(())) {
                 Ok(()) => {
-                    records.push(outbox::mark_sent_statement(db, id, &time::now_string())?);
+                    sent.push(id);
                     Outcome::Done
                 }
                 Err(reason) => {
@@ -76,6 +78,9 @@ async fn deliver_chunk(env: &Env, db: &Db, ids: &[&str]) -> AppResult<Vec<Outcom
                 }
             },
         });
+    }
+    if !sent.is_empty() {
+        records.push(outbox::mark_sent_statement(db, &sent, &time::now_string())?);
     }
     // Should this write fail, the leases run out and the messages are tried again: a sent one
     // may go twice, which the receiver's `Idempotency-Key` absorbs.

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use crate::domain::i18n::{text, Locale, Text};
+use crate::domain::segment::{temperature_on_activity, TemperatureThresholds};
 use crate::domain::survey::nps_category;
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
@@ -133,8 +134,10 @@ pub async fn respond(mut req: Request, app: &App) -> AppResult<Response> {
         .map_err(AppError::fields)?;
     let response_id = uuid::Uuid::now_v7().to_string();
     let answers_json = answers.to_json().to_string();
-    let at = time::now_string();
+    let now = time::now();
+    let at = time::format(now);
     let nps = answers.nps();
+    let temperature = temperature_on_activity(now, &TemperatureThresholds::default());
     let statements = surveys::record_response_statements(
         &db,
         &surveys::NewResponse {
@@ -148,6 +151,7 @@ pub async fn respond(mut req: Request, app: &App) -> AppResult<Response> {
             csat: answers.csat(),
             ces: answers.ces(),
             at: &at,
+            temperature: temperature.as_str(),
         },
     )?;
     let changes = store::batch_changes(&db, statements).await?;

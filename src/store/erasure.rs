@@ -64,8 +64,11 @@ pub(crate) fn erase_plan<'a>(
         "DELETE FROM segment_members WHERE contact_id = ?1",
         "DELETE FROM contact_stats WHERE contact_id = ?1",
         "UPDATE orders SET contact_id = NULL WHERE contact_id = ?1",
+        // A person's answers are found through their invitations, so before those let go.
+        "UPDATE survey_responses SET contact_id = NULL, answers = '{}' \
+         WHERE (survey_id, id) IN (SELECT survey_id, response_id FROM survey_invitations \
+                                   WHERE contact_id = ?1 AND response_id IS NOT NULL)",
         "UPDATE survey_invitations SET contact_id = NULL, order_id = NULL WHERE contact_id = ?1",
-        "UPDATE survey_responses SET contact_id = NULL, answers = '{}' WHERE contact_id = ?1",
         "DELETE FROM contacts WHERE id = ?1",
     ];
     plan.extend(by_contact.iter().map(|sql| (*sql, vec![Arg::Text(id)])));

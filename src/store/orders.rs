@@ -70,21 +70,26 @@ pub fn update_statement(db: &Db, o: &OrderWrite<'_>) -> AppResult<D1PreparedStat
 /// same batch, it is exact whatever mix of new, resent and changed orders the batch carried.
 /// The sum is taken as `TOTAL` (never an integer overflow, which would fail the whole batch) and
 /// capped at 2^53 - 1, the largest integer the Worker reads exactly: an `orders` key sending
-/// hundreds of maximum-value orders must not make the person's data unreadable.
+/// hundreds of maximum-value orders must not make the person's data unreadable. `temperature`
+/// is written with the facts when the caller knows it (a buyer created now, active now); else
+/// the row keeps its own, for the queued refresh to recompute.
 pub fn refresh_stats_statement(
     db: &Db,
     contact_id: &str,
     at: &str,
+    temperature: Option<&str>,
 ) -> AppResult<D1PreparedStatement> {
     statement(
         db,
-        "INSERT INTO contact_stats (contact_id, order_count, total_spent_cents, first_order_at, last_order_at, updated_at) \
-         SELECT ?1, COUNT(*), CAST(MIN(TOTAL(total_cents), 9007199254740991) AS INTEGER), MIN(placed_at), MAX(placed_at), ?2 \
+        "INSERT INTO contact_stats (contact_id, order_count, total_spent_cents, first_order_at, last_order_at, temperature, updated_at) \
+         SELECT ?1, COUNT(*), CAST(MIN(TOTAL(total_cents), 9007199254740991) AS INTEGER), MIN(placed_at), MAX(placed_at), \
+           COALESCE(?3, 'cold'), ?2 \
          FROM orders WHERE contact_id = ?1 \
          ON CONFLICT (contact_id) DO UPDATE SET order_count = excluded.order_count, \
            total_spent_cents = excluded.total_spent_cents, first_order_at = excluded.first_order_at, \
-           last_order_at = excluded.last_order_at, updated_at = excluded.updated_at",
-        &[Arg::Text(contact_id), Arg::Text(at)],
+           last_order_at = excluded.last_order_at, updated_at = excluded.updated_at, \
+           temperature = COALESCE(?3, contact_stats.temperature)",
+        &[Arg::Text(contact_id), Arg::Text(at), Arg::OptText(temperature)],
     )
 }
 

@@ -304,14 +304,25 @@ pub async fn claim_all(
         .collect())
 }
 
-/// Delivered: the body and every live link are dropped, the metadata stays for the audit.
-pub fn mark_sent_statement(db: &Db, id: &str, at: &str) -> AppResult<D1PreparedStatement> {
+/// Delivered: the body and every live link are dropped, the metadata stays for the audit. One
+/// statement for every message of a delivery chunk that went out (at most
+/// [`LOOKUP_CHUNK`](super::LOOKUP_CHUNK) ids), so a busy queue batch costs one write, not one
+/// per email.
+pub fn mark_sent_statement(db: &Db, ids: &[&str], at: &str) -> AppResult<D1PreparedStatement> {
+    let list = (2..ids.len() + 2)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut args = vec![Arg::Text(at)];
+    args.extend(ids.iter().map(|id| Arg::Text(id)));
     statement(
         db,
-        "UPDATE outbox SET sent_at = ?2, next_attempt_at = NULL, last_error = NULL, \
-           body_text = '', url = NULL, unsubscribe_url = NULL, preferences_url = NULL \
-         WHERE id = ?1 AND sent_at IS NULL",
-        &[Arg::Text(id), Arg::Text(at)],
+        &format!(
+            "UPDATE outbox SET sent_at = ?1, next_attempt_at = NULL, last_error = NULL, \
+               body_text = '', url = NULL, unsubscribe_url = NULL, preferences_url = NULL \
+             WHERE id IN ({list}) AND sent_at IS NULL"
+        ),
+        &args,
     )
 }
 

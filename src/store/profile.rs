@@ -38,7 +38,9 @@ pub struct ResponseRow {
 pub async fn survey_responses(db: &Db, contact_id: &str) -> AppResult<Vec<ResponseRow>> {
     all(
         db,
-        "SELECT survey_id, answers, created_at FROM survey_responses WHERE contact_id = ?1 ORDER BY created_at",
+        "SELECT r.survey_id, r.answers, r.created_at FROM survey_invitations i \
+         JOIN survey_responses r ON r.survey_id = i.survey_id AND r.id = i.response_id \
+         WHERE i.contact_id = ?1 ORDER BY r.created_at",
         &[Arg::Text(contact_id)],
     )
     .await

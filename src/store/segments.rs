@@ -694,7 +694,7 @@ fn cool_down_plan<'a>(cuts: &'a TemperatureCuts, after: &'a str, limit: i64) -> 
                  WHEN x.last_order_at >= ?4 OR x.last_response >= ?4 OR c.last_activity_at >= ?4 THEN 'warm' \
                  ELSE 'cold' END AS v \
                FROM (SELECT k.contact_id, k.last_order_at, \
-                       (SELECT MAX(r.created_at) FROM survey_responses r WHERE r.contact_id = k.contact_id) \
+                       (SELECT MAX(i.answered_at) FROM survey_invitations i WHERE i.contact_id = k.contact_id) \
                          AS last_response \
                      FROM contact_stats k WHERE k.contact_id > ?6 ORDER BY k.contact_id LIMIT ?7) AS x \
                JOIN contacts c ON c.id = x.contact_id) AS t \
@@ -1275,8 +1275,8 @@ mod daily_tests {
             .unwrap();
             if let Some(at) = response {
                 db.execute_batch(&format!(
-                    "INSERT INTO survey_invitations (id, survey_id, contact_id, token_hash, created_at, expires_at) \
-                       VALUES ('inv{i}', 'srv', '{id}', 't{i}', '{at}', '2099-01-01'); \
+                    "INSERT INTO survey_invitations (id, survey_id, contact_id, token_hash, created_at, expires_at, answered_at, response_id) \
+                       VALUES ('inv{i}', 'srv', '{id}', 't{i}', '{at}', '2099-01-01', '{at}', 'r{i}'); \
                      INSERT INTO survey_responses (id, survey_id, invitation_id, contact_id, answers, created_at) \
                        VALUES ('r{i}', 'srv', 'inv{i}', '{id}', '{{}}', '{at}');"
                 ))

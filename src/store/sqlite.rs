@@ -32,6 +32,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_two_round_trip_writes.sql",
         include_str!("../../migrations/0006_two_round_trip_writes.sql"),
     ),
+    (
+        "0007_lean_answers_and_orders.sql",
+        include_str!("../../migrations/0007_lean_answers_and_orders.sql"),
+    ),
 ];
 
 /// An empty database at the current schema: `schema.sql`, then each migration.

@@ -226,16 +226,20 @@ pub struct NewResponse<'a> {
     pub csat: Option<u8>,
     pub ces: Option<u8>,
     pub at: &'a str,
+    /// The respondent's temperature after answering
+    /// ([`temperature_on_activity`](crate::domain::segment::temperature_on_activity)).
+    pub temperature: &'a str,
 }
 
 fn score(v: Option<u8>) -> Arg<'static> {
     v.map_or(Arg::Null, |n| Arg::Int(i64::from(n)))
 }
 
-/// The response and everything it moves, as one batch. The first statement inserts nothing
-/// when the invitation already has an answer (two taps racing); every later statement only acts
-/// when this response is the one stored, so the loser of a race changes nothing. The caller
-/// reads the first statement's `changes` to tell the two apart.
+/// The response and everything it moves, as one batch. The first statement marks the
+/// invitation answered, by this response, only when it has no answer yet (two taps racing:
+/// the first to commit wins); every later statement only acts when the invitation names this
+/// response, so the loser of a race changes nothing. The caller reads the first statement's
+/// `changes` to tell the two apart.
 pub fn record_response_statements(
     db: &Db,
     r: &NewResponse<'_>,
@@ -249,14 +253,21 @@ pub fn record_response_statements(
 /// [`record_response_statements`] as SQL and arguments, so the race it settles can be run on
 /// SQLite in a unit test.
 fn response_plan<'a>(r: &NewResponse<'a>) -> Vec<(&'static str, Vec<Arg<'a>>)> {
+    // `?1` is always the invitation and `?2` the response in the guard of each statement.
     let mut plan = vec![
         (
+            "UPDATE survey_invitations SET answered_at = ?3, response_id = ?2 \
+             WHERE id = ?1 AND answered_at IS NULL",
+            vec![Arg::Text(r.invitation_id), Arg::Text(r.id), Arg::Text(r.at)],
+        ),
+        (
             "INSERT INTO survey_responses (id, survey_id, invitation_id, contact_id, answers, nps, csat, ces, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (invitation_id) DO NOTHING",
+             SELECT ?2, ?3, ?1, ?4, ?5, ?6, ?7, ?8, ?9 \
+             WHERE EXISTS (SELECT 1 FROM survey_invitations WHERE id = ?1 AND response_id = ?2)",
             vec![
+                Arg::Text(r.invitation_id),
                 Arg::Text(r.id),
                 Arg::Text(r.survey_id),
-                Arg::Text(r.invitation_id),
                 Arg::OptText(r.contact_id),
                 Arg::Text(r.answers_json),
                 score(r.nps),
@@ -265,18 +276,14 @@ fn response_plan<'a>(r: &NewResponse<'a>) -> Vec<(&'static str, Vec<Arg<'a>>)> {
                 Arg::Text(r.at),
             ],
         ),
-        (
-            "UPDATE survey_invitations SET answered_at = ?2 WHERE id = ?1 AND answered_at IS NULL \
-             AND EXISTS (SELECT 1 FROM survey_responses WHERE id = ?3)",
-            vec![Arg::Text(r.invitation_id), Arg::Text(r.at), Arg::Text(r.id)],
-        ),
     ];
     if let Some(contact_id) = r.contact_id {
         plan.push((
-            "INSERT INTO contact_stats (contact_id, last_nps, nps_category, avg_csat, csat_count, updated_at) \
-             SELECT ?1, ?2, ?3, ?4, CASE WHEN ?4 IS NULL THEN 0 ELSE 1 END, ?5 \
-             WHERE EXISTS (SELECT 1 FROM survey_responses WHERE id = ?6) \
+            "INSERT INTO contact_stats (contact_id, last_nps, nps_category, avg_csat, csat_count, temperature, updated_at) \
+             SELECT ?3, ?4, ?5, ?6, CASE WHEN ?6 IS NULL THEN 0 ELSE 1 END, ?8, ?7 \
+             WHERE EXISTS (SELECT 1 FROM survey_invitations WHERE id = ?1 AND response_id = ?2) \
              ON CONFLICT (contact_id) DO UPDATE SET \
+               temperature = excluded.temperature, \
                last_nps = COALESCE(excluded.last_nps, contact_stats.last_nps), \
                nps_category = COALESCE(excluded.nps_category, contact_stats.nps_category), \
                avg_csat = CASE WHEN excluded.avg_csat IS NULL THEN contact_stats.avg_csat \
@@ -285,18 +292,25 @@ fn response_plan<'a>(r: &NewResponse<'a>) -> Vec<(&'static str, Vec<Arg<'a>>)> {
                csat_count = contact_stats.csat_count + excluded.csat_count, \
                updated_at = excluded.updated_at",
             vec![
+                Arg::Text(r.invitation_id),
+                Arg::Text(r.id),
                 Arg::Text(contact_id),
                 score(r.nps),
                 Arg::OptText(r.nps_category),
                 score(r.csat),
                 Arg::Text(r.at),
-                Arg::Text(r.id),
+                Arg::Text(r.temperature),
             ],
         ));
         plan.push((
-            "UPDATE contacts SET last_activity_at = ?2 WHERE id = ?1 \
-             AND EXISTS (SELECT 1 FROM survey_responses WHERE id = ?3)",
-            vec![Arg::Text(contact_id), Arg::Text(r.at), Arg::Text(r.id)],
+            "UPDATE contacts SET last_activity_at = ?4 WHERE id = ?3 \
+             AND EXISTS (SELECT 1 FROM survey_invitations WHERE id = ?1 AND response_id = ?2)",
+            vec![
+                Arg::Text(r.invitation_id),
+                Arg::Text(r.id),
+                Arg::Text(contact_id),
+                Arg::Text(r.at),
+            ],
         ));
     }
     plan
@@ -680,14 +694,14 @@ mod tests {
         }
     }
 
-    /// The results read the survey's responses through the index on `(survey_id, …)`.
+    /// The results read the survey's responses through their key, `(survey_id, id)`.
     #[test]
     fn results_queries_use_the_survey_index() {
         let db = stored(&[]);
         for sql in [TOTALS_SQL, CHOICES_SQL] {
             let plan = crate::store::sqlite::query_plan(&db, sql);
             assert!(
-                plan.contains("survey_responses_survey_id")
+                plan.contains("SEARCH survey_responses USING PRIMARY KEY (survey_id=?)")
                     && !plan.contains("SCAN survey_responses"),
                 "{sql}\n{plan}"
             );
@@ -706,6 +720,7 @@ mod tests {
             csat: Some(csat),
             ces: None,
             at,
+            temperature: "hot",
         }
     }
 

@@ -18,7 +18,8 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
 
 /// Rows as the first release wrote them: an active buyer with consent history, an unconfirmed
 /// signup whose form consent was recorded as granted, an erased address, a delivered and a
-/// pending email with live links, tokens, a segment and its member, audit entries.
+/// pending email with live links, tokens, a segment and its member, audit entries, and a survey
+/// Ana answered about her order.
 const FIRST_RELEASE_ROWS: &str = "
 INSERT INTO contacts (id, email, email_hash, name, status, source, created_at, updated_at, confirmed_at)
   VALUES ('c-active', 'ana@example.com', 'h-ana', 'Ana', 'active', 'frm_1', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:05:00.000Z'),
@@ -45,9 +46,15 @@ INSERT INTO segments (id, name, rule, created_at, updated_at, state, size) VALUE
 INSERT INTO segment_members (segment_id, contact_id, since) VALUES ('seg_1', 'c-active', '2026-01-02T00:00:00.000Z');
 INSERT INTO audit_log (id, at, actor, action, subject) VALUES ('a1', '2026-01-01T00:00:00.000Z', 'bootstrap', 'form.create', 'frm_1');
 INSERT INTO rate_counters (key, window_start, count) VALUES ('signup-email:h-ana', '2026-01-01T00:00:00.000Z', 1);
+INSERT INTO surveys (id, name, definition, created_at, updated_at) VALUES ('srv_1', 'After purchase', '{}', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z');
+INSERT INTO survey_invitations (id, survey_id, contact_id, order_id, token_hash, created_at, expires_at, answered_at)
+  VALUES ('inv_1', 'srv_1', 'c-active', 'o1', 'th-1', '2026-02-02T00:00:00.000Z', '2026-03-04T00:00:00.000Z', '2026-02-03T00:00:00.000Z'),
+         ('inv_2', 'srv_1', 'c-pending', NULL, 'th-2', '2026-02-02T00:00:00.000Z', '2026-03-04T00:00:00.000Z', NULL);
+INSERT INTO survey_responses (id, survey_id, invitation_id, contact_id, answers, nps, csat, created_at)
+  VALUES ('r-ana', 'srv_1', 'inv_1', 'c-active', '{\"nps\":9}', 9, 5, '2026-02-03T00:00:00.000Z');
 ";
 
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 17] = [
     "contacts",
     "contact_attributes",
     "consent_events",
@@ -62,6 +69,9 @@ const TABLES: [&str; 14] = [
     "audit_log",
     "rate_counters",
     "dead_letters",
+    "surveys",
+    "survey_invitations",
+    "survey_responses",
 ];
 
 /// Rows per table, in one query (each `wrangler d1 execute` is a Node process of its own).
@@ -96,7 +106,12 @@ const AFTER_UPGRADE: &str = "SELECT
   (SELECT json_object('to', to_email, 'subject', subject, 'body', body_text, 'url', url)
      FROM outbox WHERE id = 'm-sent') AS sent,
   (SELECT url FROM outbox WHERE id = 'm-pending') AS pending_url,
-  (SELECT COUNT(*) FROM notices) AS notices";
+  (SELECT COUNT(*) FROM notices) AS notices,
+  (SELECT json_group_array(json_object('invitation', i.id, 'response', r.id, 'nps', r.nps, 'answers', r.answers))
+     FROM survey_invitations i JOIN survey_responses r ON r.survey_id = i.survey_id AND r.id = i.response_id
+     WHERE i.contact_id = 'c-active') AS ana_answers,
+  (SELECT response_id FROM survey_invitations WHERE id = 'inv_2') AS unanswered,
+  (SELECT json_object('id', id, 'contact', contact_id, 'total', total_cents) FROM orders WHERE external_id = '1001') AS order_1001";
 
 fn json_of(row: &Value, key: &str) -> Value {
     row[key]
@@ -193,6 +208,22 @@ fn upgrade_story(state: &std::path::Path) -> Result<(), String> {
         "pending message lost its link: {row}"
     );
     ensure_eq!(row["notices"], 0, "notices table missing or filled: {row}");
+    // 0007: Ana's answer is found through her invitation, which now names it; the unanswered
+    // invitation names none; her order is found by its external id with its own id kept.
+    ensure_eq!(
+        json_of(&row, "ana_answers"),
+        serde_json::json!([{"invitation": "inv_1", "response": "r-ana", "nps": 9, "answers": "{\"nps\":9}"}]),
+        "the answer is not found through its invitation after upgrade: {row}"
+    );
+    ensure!(
+        row["unanswered"].is_null(),
+        "an unanswered invitation names a response: {row}"
+    );
+    ensure_eq!(
+        json_of(&row, "order_1001"),
+        serde_json::json!({"id": "o1", "contact": "c-active", "total": 12990}),
+        "order after upgrade: {row}"
+    );
 
     // Applying again changes nothing, nor does re-applying schema.sql (what `make dev` does).
     let again = apply_migrations(state)?;

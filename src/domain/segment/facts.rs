@@ -99,7 +99,7 @@ pub const CONTACT_SQL: &str = "SELECT c.id, c.email, c.name, c.locale, c.country
      COALESCE(s.total_spent_cents, 0) AS total_spent_cents, s.first_order_at, s.last_order_at, \
      s.last_nps, s.nps_category, s.avg_csat, COALESCE(s.temperature, 'cold') AS temperature, \
      s.rfm_r, s.rfm_f, s.rfm_m, s.rfm_segment, \
-     (SELECT MAX(r.created_at) FROM survey_responses r WHERE r.contact_id = c.id) AS last_response_at \
+     (SELECT MAX(i.answered_at) FROM survey_invitations i WHERE i.contact_id = c.id) AS last_response_at \
      FROM contacts c LEFT JOIN contact_stats s ON s.contact_id = c.id WHERE c.id = ?1";
 
 /// `key`, `value` (JSON text, to decode into [`ContactFacts::attributes`]).

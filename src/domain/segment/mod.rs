@@ -66,7 +66,9 @@ pub use rule::{
     parse_rule, Condition, Field, Op, Operand, Scalar, SegmentRule, MAX_CONDITIONS, MAX_DAYS,
     MAX_DEPTH, MAX_LIST, MAX_PARAMS,
 };
-pub use scores::{rfm_group, rfm_scores, temperature, Temperature, TemperatureThresholds};
+pub use scores::{
+    rfm_group, rfm_scores, temperature, temperature_on_activity, Temperature, TemperatureThresholds,
+};
 pub use sql::{numbered, SqlValue};
 
 /// The consent purpose marketing segments require unless told otherwise.

@@ -95,6 +95,21 @@ pub fn temperature(
     }
 }
 
+/// The temperature of someone active at `now` (a survey answer, a first order): the same for
+/// everyone, since one recent sign is enough to be hot and nothing else lowers it. The writes
+/// that record such activity set it with the activity, so the queued refresh that follows has
+/// nothing to change.
+pub fn temperature_on_activity(
+    now: DateTime<Utc>,
+    thresholds: &TemperatureThresholds,
+) -> Temperature {
+    let facts = ContactFacts {
+        last_activity_at: Some(time::format(now)),
+        ..ContactFacts::default()
+    };
+    temperature(&facts, now, thresholds)
+}
+
 /// RFM quintile scores, 1 (worst) to 5 (best), for every `(id, recency_days, frequency,
 /// monetary_cents)`, in input order. Fewer days since the last order is better; more orders and
 /// more money are better.
@@ -229,6 +244,36 @@ mod tests {
         assert_eq!(temperature(&f, now, &strict), Temperature::Cold);
         assert_eq!(Temperature::parse("warm"), Some(Temperature::Warm));
         assert_eq!(Temperature::parse("Warm"), None);
+    }
+
+    proptest::proptest! {
+        /// Whatever else is known about a person, activity at `now` gives them the temperature
+        /// `temperature_on_activity` writes with it (so the refresh after it writes nothing).
+        #[test]
+        fn activity_now_decides_the_temperature_whatever_else_is_known(
+            order in proptest::option::of(0i64..400),
+            response in proptest::option::of(0i64..400),
+            hot_activity_days in 0u32..10,
+            warm_days in 0u32..120,
+        ) {
+            let now = at("2026-06-30T12:00:00Z");
+            let days_ago = |d: i64| time::format(now - Duration::days(d));
+            let thresholds = TemperatureThresholds {
+                hot_activity_days,
+                warm_days,
+                ..TemperatureThresholds::default()
+            };
+            let facts = ContactFacts {
+                last_order_at: order.map(days_ago),
+                last_response_at: response.map(days_ago),
+                last_activity_at: Some(time::format(now)),
+                ..ContactFacts::default()
+            };
+            proptest::prop_assert_eq!(
+                temperature(&facts, now, &thresholds),
+                temperature_on_activity(now, &thresholds)
+            );
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use worker::{Request, Response};
 
 use crate::domain::form::ContactFields;
 use crate::domain::order::{parse_orders, OrderInput};
+use crate::domain::segment::{temperature_on_activity, TemperatureThresholds};
 use crate::domain::signup::ContactStatus;
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
@@ -97,8 +98,16 @@ pub async fn ingest(mut req: Request, app: &App) -> AppResult<Response> {
     }
     // A resent order may change its buyer's facts too.
     touched.extend(linked);
+    // A buyer created now was active now (their row says so), which settles their temperature.
+    let created_hot = temperature_on_activity(now, &TemperatureThresholds::default());
     for id in &touched {
-        statements.push(orders::refresh_stats_statement(&call.db, id, &at)?);
+        let temperature = new_contacts.contains(id).then_some(created_hot.as_str());
+        statements.push(orders::refresh_stats_statement(
+            &call.db,
+            id,
+            &at,
+            temperature,
+        )?);
     }
     statements.push(audit::record(
         &call.db,
