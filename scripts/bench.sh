@@ -173,18 +173,20 @@ start_worker() {
   log "$name: wrangler dev on 127.0.0.1:$port (process group $pid)"
 }
 
-# start_mail_sink PORT: Clientela's email webhook (bench/mail-sink.mjs), in its own process
-# group like the Workers, so the exit trap stops it. Every message it is posted lands as one
-# JSON line in $MAIL; the bench reads confirmation links from there.
+# start_mail_sink PORT [FILE]: an email webhook (bench/mail-sink.mjs), in its own process group
+# like the Workers, so the exit trap stops it. Every message it is posted lands as one JSON line
+# in FILE ($MAIL, Clientela's, by default); the bench reads confirmation links from there.
 MAIL="$OUT/mail.jsonl"
 start_mail_sink() {
-  local port=$1 i
-  setsid node bench/mail-sink.mjs "$port" "$MAIL" </dev/null >"$OUT/mail-sink.log" 2>&1 &
+  local port=$1 file=${2:-$MAIL} i
+  local name
+  name=$(basename "$file" .jsonl)-sink
+  setsid node bench/mail-sink.mjs "$port" "$file" </dev/null >"$OUT/$name.log" 2>&1 &
   local pid=$!
-  adopt_group mail-sink "$pid" "$OUT/mail-sink.log"
+  adopt_group "$name" "$pid" "$OUT/$name.log"
   for ((i = 0; i < 100; i++)); do # up to 10 s
     [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$port/") == 200 ]] && break
-    kill -0 "$pid" 2>/dev/null || die "mail sink exited: $(tail -n 20 "$OUT/mail-sink.log")"
+    kill -0 "$pid" 2>/dev/null || die "mail sink exited: $(tail -n 20 "$OUT/$name.log")"
     sleep 0.1
   done
   ((i < 100)) || die "mail sink did not answer on 127.0.0.1:$port"
@@ -585,13 +587,14 @@ esac
 BEFORE_DATE=$(sed -n 's/^- \*\*Date:\*\* *//p' "$BEFORE" | head -n 1)
 
 read -r EMPTY_PORT D1_PORT APP_PORT WRITE_PORT EMPTY_INSPECT D1_INSPECT APP_INSPECT WRITE_INSPECT SINK_PORT \
-  <<<"$(free_ports 9)"
-[[ -n ${SINK_PORT:-} ]] || die "could not find nine free loopback ports"
+  TWIN_PORT TWIN_INSPECT TWIN_SINK_PORT <<<"$(free_ports 12)"
+[[ -n ${TWIN_SINK_PORT:-} ]] || die "could not find twelve free loopback ports"
 EMPTY="http://127.0.0.1:$EMPTY_PORT"
 D1="http://127.0.0.1:$D1_PORT"
 APP="http://127.0.0.1:$APP_PORT"
 WRITE="http://127.0.0.1:$WRITE_PORT"
 SINK="http://127.0.0.1:$SINK_PORT"
+TWIN="http://127.0.0.1:$TWIN_PORT"
 
 log "applying schema.sql to a fresh local D1 in $STATE/clientela"
 timeout 120 wrangler d1 execute DB --local --file schema.sql --persist-to "$STATE/clientela" \
@@ -612,6 +615,23 @@ timeout 120 wrangler d1 execute DB --local --file bench/insert-queue/schema.sql 
 start_worker empty "$EMPTY_PORT" "$EMPTY_INSPECT" --config bench/empty/wrangler.toml
 start_worker d1-baseline "$D1_PORT" "$D1_INSPECT" --config bench/d1-baseline/wrangler.toml
 start_worker insert-queue "$WRITE_PORT" "$WRITE_INSPECT" --config bench/insert-queue/wrangler.toml
+
+# The signup's JS twin (bench/signup-twin): Clientela's schema and SQL, its own state and sink.
+TWIN_CONFIG=bench/signup-twin/wrangler.toml
+{
+  timeout 120 wrangler d1 execute DB --local --file schema.sql --config "$TWIN_CONFIG" \
+    --persist-to "$STATE/signup-twin" </dev/null &&
+    CI=true timeout 120 wrangler d1 migrations apply DB --local --config "$TWIN_CONFIG" \
+      --persist-to "$STATE/signup-twin" </dev/null &&
+    timeout 120 wrangler d1 execute DB --local --config "$TWIN_CONFIG" --persist-to "$STATE/signup-twin" \
+      --command "INSERT INTO forms (id, name, definition, created_at, updated_at) VALUES ('frm_twin', 'Twin', '{}', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')" </dev/null
+} >"$OUT/schema-signup-twin.log" 2>&1 || {
+  tail -n 40 "$OUT/schema-signup-twin.log" >&2
+  die "preparing the signup twin's database failed"
+}
+start_mail_sink "$TWIN_SINK_PORT" "$OUT/mail-twin.jsonl"
+start_worker signup-twin "$TWIN_PORT" "$TWIN_INSPECT" --config "$TWIN_CONFIG" \
+  --var "EMAIL_WEBHOOK_URL:http://127.0.0.1:$TWIN_SINK_PORT/"
 # restart_unmetered_clientela: Clientela again on its port and state, without D1_ROW_METER.
 restart_unmetered_clientela() {
   local pid=${WORKER_PID[clientela]} i
@@ -644,6 +664,14 @@ wait_ready d1-baseline "$D1/"
 wait_ready clientela "$APP/healthz"
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X POST "$WRITE/" --data '{}') || true
 [[ $code == 202 ]] || die "insert-queue baseline answered $code, expected 202"
+for ((i = 0; i < 360; i++)); do # the twin answers 202 once wrangler dev serves it
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -X POST "$TWIN/" -H 'CF-Connecting-IP: 10.255.0.1' \
+    --data '{"fields":{"email":"probe@example.com"},"consents":{}}') || true
+  [[ $code == 202 ]] && break
+  kill -0 "${WORKER_PID[signup-twin]}" 2>/dev/null || die "signup twin exited: see $OUT/signup-twin.wrangler.log"
+  sleep 0.25
+done
+[[ $code == 202 ]] || die "signup twin answered $code, expected 202 (log: $OUT/signup-twin.wrangler.log)"
 
 # Data the scenarios read: a few API keys, so the admin list returns rows, not an empty array.
 AUTH="Authorization: Bearer $ADMIN_KEY"
@@ -692,6 +720,10 @@ yardstick
 BENCH_METHOD=POST BENCH_BODY=$SIGNUP_BODY BENCH_UNIQUE=1 \
   scenario "Signup submission (double opt-in)" "$APP/v1/forms/$FORM_ID/submissions" \
   -H 'Content-Type: application/json' -H 'Origin: https://shop.example'
+# Issue 15: what the platform work of that signup costs by itself (bench/signup-twin/worker.js).
+TWIN_SCENARIO="Signup twin (JS: the same limiter, D1 batches, queue and delivery)"
+BENCH_METHOD=POST BENCH_BODY=$SIGNUP_BODY BENCH_UNIQUE=1 \
+  scenario "$TWIN_SCENARIO" "$TWIN/" -H 'Content-Type: application/json'
 # Issue 4: magic-link request for addresses nobody holds (the answer is the same for known ones).
 BENCH_METHOD=POST BENCH_BODY='{"email":"nobody-{n}@example.com"}' BENCH_UNIQUE=1 \
   scenario "Self-service link request" "$APP/v1/me/link" -H 'Content-Type: application/json'
@@ -901,6 +933,13 @@ EOF
   ars=$(md_cell "$new" "Scenarios added by later issues" "$SIGNUP_SCENARIO" "req/s vs yardstick")
   be=$(md_cell "$BEFORE" "Scenarios added by later issues" "$SIGNUP_SCENARIO" "errors (≥400 / socket)")
   ae=$(md_cell "$new" "Scenarios added by later issues" "$SIGNUP_SCENARIO" "errors (≥400 / socket)")
+  local t50 trs te c50 crs
+  t50=$(md_cell "$new" "Scenarios added by later issues" "$TWIN_SCENARIO" "p50 vs yardstick")
+  trs=$(md_cell "$new" "Scenarios added by later issues" "$TWIN_SCENARIO" "req/s vs yardstick")
+  te=$(md_cell "$new" "Scenarios added by later issues" "$TWIN_SCENARIO" "errors (≥400 / socket)")
+  # Clientela ÷ twin: the ratio of their ratios to the same baseline in the same rounds.
+  c50=$(awk -v a="${a50%×}" -v t="${t50%×}" 'BEGIN { if (a + 0 > 0 && t + 0 > 0) printf "%.2f×", a / t; else print "n/a" }')
+  crs=$(awk -v a="${ars%×}" -v t="${trs%×}" 'BEGIN { if (a + 0 > 0 && t + 0 > 0) printf "%.2f×", a / t; else print "n/a" }')
   cat <<EOF
 
 Signup capture against its yardstick, the JS Worker doing one D1 insert and one queue send,
@@ -912,6 +951,18 @@ used another number of connections, shown in its column.
 | p50 | ${b50:-n/a} | ${a50:-n/a} | ≤ 1.50× |
 | req/s | ${brs:-n/a} | ${ars:-n/a} | ≥ 0.67× |
 | signup errors (≥400 / socket) | ${be:-n/a} | ${ae:-n/a} | 0 / 0 |
+
+What the platform work alone costs: the signup's JS twin (bench/signup-twin/worker.js) makes the
+same calls Clientela's signup makes (the per-IP limiter, one D1 read batch, one write batch of
+Clientela's own SQL on its schema, one queue send, and a consumer that claims, posts and marks
+each email as Clientela's does), with none of Clientela's code. Its ratio to the same baseline
+is the floor any implementation of this signup meets on this runtime; Clientela ÷ twin is what
+Clientela's own code adds.
+
+| measured in the same rounds | p50 | req/s | errors (≥400 / socket) |
+|---|--:|--:|--:|
+| twin ÷ baseline | ${t50:-n/a} | ${trs:-n/a} | ${te:-n/a} |
+| Clientela ÷ twin | $c50 | $crs | — |
 EOF
 }
 

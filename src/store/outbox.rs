@@ -309,20 +309,25 @@ pub async fn claim_all(
 /// [`LOOKUP_CHUNK`](super::LOOKUP_CHUNK) ids), so a busy queue batch costs one write, not one
 /// per email.
 pub fn mark_sent_statement(db: &Db, ids: &[&str], at: &str) -> AppResult<D1PreparedStatement> {
+    let (sql, args) = mark_sent_plan(ids, at);
+    statement(db, &sql, &args)
+}
+
+/// [`mark_sent_statement`] as SQL and arguments, run on SQLite by a unit test.
+fn mark_sent_plan<'a>(ids: &[&'a str], at: &'a str) -> (String, Vec<Arg<'a>>) {
     let list = (2..ids.len() + 2)
         .map(|i| format!("?{i}"))
         .collect::<Vec<_>>()
         .join(", ");
     let mut args = vec![Arg::Text(at)];
     args.extend(ids.iter().map(|id| Arg::Text(id)));
-    statement(
-        db,
-        &format!(
+    (
+        format!(
             "UPDATE outbox SET sent_at = ?1, next_attempt_at = NULL, last_error = NULL, \
                body_text = '', url = NULL, unsubscribe_url = NULL, preferences_url = NULL \
              WHERE id IN ({list}) AND sent_at IS NULL"
         ),
-        &args,
+        args,
     )
 }
 
@@ -412,4 +417,53 @@ pub fn purge_delivered_plan(before: &str, limit: i64) -> (&'static str, Vec<Arg<
            WHERE created_at < ?1 AND sent_at IS NOT NULL LIMIT ?2)",
         vec![Arg::Text(before), Arg::Int(limit)],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::{fresh_database, run};
+
+    /// A delivery chunk's sent emails are marked in one statement: every one named, none other,
+    /// and one already marked keeps the time it was first sent.
+    #[test]
+    fn one_statement_marks_every_sent_email_of_a_chunk_and_only_those() {
+        let db = fresh_database();
+        for (id, sent) in [
+            ("m1", None),
+            ("m2", None),
+            ("m3", None),
+            ("m4", Some("2026-01-01")),
+        ] {
+            db.execute(
+                "INSERT INTO outbox (id, to_email, kind, subject, body_text, url, created_at, sent_at, mailbox_hash) \
+                 VALUES (?1, 'a@example.com', 'confirm', 'S', 'open https://x/c?t=LIVE', 'https://x/c?t=LIVE', '2026-01-01', ?2, 'mb')",
+                rusqlite::params![id, sent],
+            )
+            .expect("seed");
+        }
+        let (sql, args) = mark_sent_plan(&["m1", "m3", "m4"], "2026-02-01");
+        assert_eq!(run(&db, &[(sql.as_str(), args)]), vec![2]);
+        let rows: Vec<(String, Option<String>, String)> = db
+            .prepare("SELECT id, sent_at, body_text FROM outbox ORDER BY id")
+            .expect("prepare")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        let sent = |s: &str| Some(s.to_string());
+        assert_eq!(
+            rows,
+            vec![
+                ("m1".into(), sent("2026-02-01"), String::new()),
+                ("m2".into(), None, "open https://x/c?t=LIVE".into()),
+                ("m3".into(), sent("2026-02-01"), String::new()),
+                (
+                    "m4".into(),
+                    sent("2026-01-01"),
+                    "open https://x/c?t=LIVE".into()
+                ),
+            ]
+        );
+    }
 }
