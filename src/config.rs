@@ -1,6 +1,7 @@
 //! Typed settings read from the Worker's environment. A missing secret is a clear
 //! `misconfigured` 500 naming it, never a panic.
 
+use crate::domain::standard_webhooks::WebhookSecret;
 use worker::Env;
 
 use crate::domain::keyring::Keyring;
@@ -23,6 +24,8 @@ pub struct Config {
     /// Where links in emails point, without a trailing slash.
     pub public_base_url: String,
     pub email_webhook_url: Option<String>,
+    /// `EMAIL_WEBHOOK_SECRET`, parsed where it signs: see [`Config::email_webhook_secret`].
+    email_webhook_secret: Option<String>,
     /// Days an unconfirmed signup is kept before retention deletes it.
     pub unconfirmed_retention_days: i64,
     /// `CHUNK_ROWS`, when set: see [`chunk_rows`].
@@ -62,12 +65,28 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_TURNSTILE_VERIFY_URL.to_string()),
             public_base_url,
             email_webhook_url: optional(env, "EMAIL_WEBHOOK_URL"),
+            email_webhook_secret: optional(env, "EMAIL_WEBHOOK_SECRET"),
             unconfirmed_retention_days: optional(env, "UNCONFIRMED_RETENTION_DAYS")
                 .and_then(|d| d.parse::<i64>().ok())
                 .filter(|d| (1..=3650).contains(d))
                 .unwrap_or(30),
             chunk_rows: chunk_rows_var(env),
         })
+    }
+
+    /// The key that signs deliveries to `EMAIL_WEBHOOK_URL` (Standard Webhooks), when one is
+    /// set. A malformed one fails the delivery, which is retried, rather than send unsigned
+    /// mail a relay expecting signatures would reject; nothing else depends on it.
+    pub fn email_webhook_secret(&self) -> AppResult<Option<WebhookSecret>> {
+        self.email_webhook_secret
+            .as_deref()
+            .map(WebhookSecret::parse)
+            .transpose()
+            .map_err(|_| {
+                AppError::Misconfigured(
+                    "EMAIL_WEBHOOK_SECRET (whsec_ and the base64 of 24 to 64 bytes)",
+                )
+            })
     }
 
     /// [`chunk_rows`] for code that already holds the settings.

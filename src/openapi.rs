@@ -50,6 +50,11 @@ fn shared() -> Value {
             "url": { "type": ["string", "null"], "description": "the link the message is about; null when it has none or when redacted" },
             "unsubscribe_url": { "type": ["string", "null"], "description": "one-click unsubscribe link of marketing and survey emails; absent when the message has none or when redacted" },
             "preferences_url": { "type": ["string", "null"], "description": "preference-center link of marketing and survey emails; absent when the message has none or when redacted" },
+            "headers": {
+                "type": "object",
+                "additionalProperties": { "type": "string" },
+                "description": "headers the relay puts on the email as they are: `List-Unsubscribe` (RFC 2369) with the unsubscribe link and `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058), on every email with an unsubscribe link; absent when it has none or when redacted"
+            },
             "created_at": { "type": "string", "format": "date-time" },
             "sent_at": { "type": ["string", "null"], "format": "date-time" },
             "redacted": { "type": "boolean", "description": "true when the body and links were withheld (the key lacks `outbox:deliver`, or the message was delivered)" }

@@ -18,6 +18,7 @@ pub mod scope;
 pub mod secret;
 pub mod segment;
 pub mod signup;
+pub mod standard_webhooks;
 pub mod survey;
 pub mod time;
 pub mod validate;

@@ -1,6 +1,7 @@
 //! Outbox messages: their kinds, the JSON a webhook receives, and the delivery retry schedule.
 
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageKind {
@@ -41,6 +42,9 @@ pub struct OutboxMessage {
     pub unsubscribe_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preferences_url: Option<String>,
+    /// Headers the relay puts on the email as they are ([`relay_headers`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
     pub created_at: String,
     pub sent_at: Option<String>,
     /// Whether the body and links were withheld (not `outbox:deliver`, or delivered already).
@@ -56,9 +60,29 @@ impl OutboxMessage {
         self.url = None;
         self.unsubscribe_url = None;
         self.preferences_url = None;
+        self.headers.clear();
         self.redacted = true;
         self
     }
+}
+
+/// The headers an email carrying an unsubscribe link goes out with, ready for the relay to add
+/// as they are: `List-Unsubscribe` (RFC 2369) with that link, and `List-Unsubscribe-Post:
+/// List-Unsubscribe=One-Click` (RFC 8058), so mail providers unsubscribe with one POST to it
+/// (the link withdraws the purpose of the email it came in). Transactional mail (confirmation,
+/// sign-in) has no such link and gets none.
+pub fn relay_headers(unsubscribe_url: Option<&str>) -> BTreeMap<String, String> {
+    unsubscribe_url
+        .map(|url| {
+            BTreeMap::from([
+                ("List-Unsubscribe".to_string(), format!("<{url}>")),
+                (
+                    "List-Unsubscribe-Post".to_string(),
+                    "List-Unsubscribe=One-Click".to_string(),
+                ),
+            ])
+        })
+        .unwrap_or_default()
 }
 
 /// Seconds to wait before delivery attempt `attempts + 1`: exponential from 2 s, capped at
@@ -83,6 +107,7 @@ mod tests {
             url: Some("https://x/me?t=secret".into()),
             unsubscribe_url: Some("https://x/unsubscribe?t=s".into()),
             preferences_url: Some("https://x/me?p=s".into()),
+            headers: relay_headers(Some("https://x/unsubscribe?t=s")),
             created_at: "2026-01-01T00:00:00.000Z".into(),
             sent_at: None,
             redacted: false,
@@ -91,6 +116,20 @@ mod tests {
         let json = serde_json::to_string(&m).unwrap();
         assert!(!json.contains("secret") && !json.contains("?t=") && !json.contains("?p="));
         assert!(m.redacted && m.subject == "Sign in");
+    }
+
+    #[test]
+    fn mail_with_an_unsubscribe_link_carries_rfc_8058_headers_and_other_mail_none() {
+        let headers = relay_headers(Some("https://x/unsubscribe?t=abc"));
+        assert_eq!(
+            headers.get("List-Unsubscribe").map(String::as_str),
+            Some("<https://x/unsubscribe?t=abc>")
+        );
+        assert_eq!(
+            headers.get("List-Unsubscribe-Post").map(String::as_str),
+            Some("List-Unsubscribe=One-Click")
+        );
+        assert!(relay_headers(None).is_empty());
     }
 
     #[test]

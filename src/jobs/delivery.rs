@@ -8,6 +8,7 @@ use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
 
 use crate::config::Config;
 use crate::domain::outbox::{retry_delay_secs, OutboxMessage};
+use crate::domain::standard_webhooks::WebhookSecret;
 use crate::domain::time;
 use crate::error::AppResult;
 use crate::store::{self, outbox, outbox::Claim, Db};
@@ -39,13 +40,15 @@ async fn deliver_chunk(env: &Env, db: &Db, ids: &[&str]) -> AppResult<Vec<Outcom
         // Without a webhook the outbox is the delivery: messages wait there for the admin API.
         return Ok(ids.iter().map(|_| Outcome::Done).collect());
     };
+    let secret = config.email_webhook_secret()?;
+    let secret = secret.as_ref();
     let now = time::now();
     let lease_until = time::format(now + Duration::seconds(LEASE_SECS));
     let claims = outbox::claim_all(db, ids, &time::format(now), &lease_until).await?;
     // The posts run side by side, so the last of a batch starts well within its lease.
     let posted = futures_util::future::join_all(claims.iter().map(|claim| async move {
         match claim {
-            Claim::Claimed { message, .. } => Some(post(webhook, message).await),
+            Claim::Claimed { message, .. } => Some(post(webhook, secret, message).await),
             _ => None,
         }
     }))
@@ -95,14 +98,30 @@ pub async fn deliver_email(env: &Env, db: &Db, id: &str) -> AppResult<Outcome> {
         .unwrap_or(Outcome::Done))
 }
 
-/// POSTs the message JSON; any non-2xx answer or transport failure is a failed attempt.
-async fn post(webhook: &str, message: &OutboxMessage) -> Result<(), String> {
+/// POSTs the message JSON; any non-2xx answer or transport failure is a failed attempt. With
+/// `EMAIL_WEBHOOK_SECRET` the post is signed as Standard Webhooks describe: every attempt
+/// carries the message id as `webhook-id` and the same body, with its own timestamp and
+/// signature, so a relay can verify it with the specification's libraries and drop replays.
+async fn post(
+    webhook: &str,
+    secret: Option<&WebhookSecret>,
+    message: &OutboxMessage,
+) -> Result<(), String> {
     let body = serde_json::to_string(message).map_err(|e| format!("encode: {e}"))?;
     let headers = Headers::new();
     let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| format!("header: {e}"));
     set("Content-Type", "application/json")?;
     set("Idempotency-Key", &message.id)?;
     set("User-Agent", "Clientela-Outbox/1")?;
+    if let Some(secret) = secret {
+        let timestamp = time::now().timestamp();
+        set("webhook-id", &message.id)?;
+        set("webhook-timestamp", &timestamp.to_string())?;
+        set(
+            "webhook-signature",
+            &secret.sign(&message.id, timestamp, body.as_bytes()),
+        )?;
+    }
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_headers(headers)

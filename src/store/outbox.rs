@@ -5,7 +5,7 @@ use serde::Deserialize;
 use worker::D1PreparedStatement;
 
 use crate::domain::cursor::Cursor;
-use crate::domain::outbox::OutboxMessage;
+use crate::domain::outbox::{relay_headers, OutboxMessage};
 use crate::error::AppResult;
 use crate::store::{all, js_int, statement, Arg};
 
@@ -34,6 +34,7 @@ impl From<OutboxRow> for OutboxMessage {
             subject: r.subject,
             text: Some(r.body_text),
             url: r.url,
+            headers: relay_headers(r.unsubscribe_url.as_deref()),
             unsubscribe_url: r.unsubscribe_url,
             preferences_url: r.preferences_url,
             created_at: r.created_at,

@@ -63,7 +63,7 @@ impl Drop for Runtime {
     }
 }
 
-fn root() -> PathBuf {
+pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -317,6 +317,10 @@ fn spawn_wrangler(
         .args(["--inspector-port", &free_port().to_string()])
         .args(["--show-interactive-dev-session=false", "--test-scheduled"])
         .args(["--var", &format!("EMAIL_WEBHOOK_URL:{}", webhook.url())])
+        .args([
+            "--var",
+            &format!("EMAIL_WEBHOOK_SECRET:{}", crate::webhook::TEST_SECRET),
+        ])
         .args(["--var", &format!("PUBLIC_BASE_URL:http://127.0.0.1:{port}")])
         .args([
             "--var",

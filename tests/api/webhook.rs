@@ -9,10 +9,17 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// The `EMAIL_WEBHOOK_SECRET` the test Worker signs its deliveries with (32 bytes of `7`).
+pub const TEST_SECRET: &str = "whsec_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub body: Value,
+    /// The body's bytes as they came, which a signature covers.
+    pub raw: String,
     pub idempotency_key: Option<String>,
+    /// `webhook-id`, `webhook-timestamp` and `webhook-signature` (Standard Webhooks), as sent.
+    pub signed: [Option<String>; 3],
     pub answered: u16,
 }
 
@@ -113,12 +120,20 @@ impl Webhook {
             buf.extend_from_slice(&chunk[..n]);
         }
         let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-        let idempotency_key = head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case("idempotency-key")
-                .then(|| v.trim().to_string())
-        });
+        let header = |name: &str| {
+            head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_string())
+            })
+        };
+        let idempotency_key = header("idempotency-key");
+        let signed = [
+            header("webhook-id"),
+            header("webhook-timestamp"),
+            header("webhook-signature"),
+        ];
         if head.starts_with("GET /mailbox?") {
             // What the relay delivered to one address, newest last: the mailbox a test reads a
             // link from, as a person would (the outbox keeps no live link once delivered).
@@ -189,6 +204,7 @@ impl Webhook {
             stream.write_all(reply.as_bytes()).await?;
             return stream.shutdown().await;
         }
+        let raw = String::from_utf8_lossy(&buf[head_end..]).to_string();
         let body: Value = serde_json::from_slice(&buf[head_end..]).unwrap_or(Value::Null);
         let to = body["to"].as_str().unwrap_or("").to_string();
         let id = body["id"].as_str().unwrap_or("").to_string();
@@ -196,7 +212,9 @@ impl Webhook {
         if let Ok(mut d) = self.deliveries.lock() {
             d.push(Delivery {
                 body,
+                raw,
                 idempotency_key,
+                signed,
                 answered: status,
             });
         }

@@ -88,6 +88,7 @@ pub async fn send_test(mut req: Request, app: &App) -> AppResult<Response> {
         url: None,
         unsubscribe_url: None,
         preferences_url: None,
+        headers: Default::default(),
         created_at: time::now_string(),
         sent_at: None,
         redacted: false,
