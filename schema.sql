@@ -1,6 +1,8 @@
 -- Clientela: the one schema (DESIGN.md "Data model").
--- Applied locally with `wrangler d1 execute DB --local --file schema.sql` and in production with
--- `--remote`. Every statement is idempotent so it can be re-applied to an existing database.
+-- This is the schema of the first release, applied once to an empty database (locally with
+-- `wrangler d1 execute DB --local --file schema.sql`, in production with `--remote`); every change
+-- since is a file in migrations/. Never re-apply it to a migrated database: its IF NOT EXISTS
+-- statements would bring back tables and indexes the migrations dropped (`make dev` checks).
 -- Times are RFC 3339 UTC text; money is integer cents plus an ISO 4217 currency.
 
 CREATE TABLE IF NOT EXISTS contacts (

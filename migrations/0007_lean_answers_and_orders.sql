@@ -16,7 +16,9 @@ UPDATE survey_invitations
 --    them in (ids are UUID v7, in answer order), so an answer is one row written instead of
 --    five. One answer per invitation is the invitation's guard above, and a person's answers
 --    are found through their invitations (indexed by contact, naming their response), as is
---    when they last answered (the invitation's `answered_at`).
+--    when they last answered (the invitation's `answered_at`). `invitation_id` keeps its
+--    reference but no index: invitations are never deleted or renumbered; a change that
+--    deletes them must index it first, or each delete would read every answer.
 CREATE TABLE survey_responses_0007 (
   id            TEXT NOT NULL,
   survey_id     TEXT NOT NULL REFERENCES surveys(id),

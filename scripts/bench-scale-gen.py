@@ -95,10 +95,9 @@ SQL = {
     "form": rust_sql("src/store/forms.rs", "INSERT INTO forms"),
     "notice": rust_sql("src/store/notices.rs", "INSERT INTO notices"),
     "token": rust_sql("src/store/tokens.rs", "INSERT INTO tokens (hash, purpose, contact_id, payload, created_at, expires_at) VALUES"),
-    "consume": rust_sql("src/store/tokens.rs", "UPDATE tokens SET used_at"),
-    "forget": rust_sql("src/store/tokens.rs", "UPDATE tokens SET payload = NULL"),
+    "take": rust_sql("src/store/tokens.rs", "UPDATE tokens SET used_at = ?3, payload = NULL"),
     "outbox": rust_sql("src/store/outbox.rs", "INSERT INTO outbox ({NEW_COLUMNS}) VALUES"),
-    "claim": rust_sql("src/store/outbox.rs", "UPDATE outbox SET attempts = attempts + 1", COLUMNS="id"),
+    "claim": rust_sql("src/store/outbox.rs", "UPDATE outbox SET attempts = attempts + 1", COLUMNS="id", list="?3"),
     "sent": rust_sql("src/store/outbox.rs", "UPDATE outbox SET sent_at = ?1", list="?2"),
     "audit": rust_sql("src/store/audit.rs", "INSERT INTO audit_log"),
     "activate": rust_sql("src/store/contacts.rs", "UPDATE contacts SET status = 'active'"),
@@ -258,7 +257,7 @@ def main():
             ex(SQL["outbox"], (msg, cid, email, "confirm", "Confirme sua inscrição", "Olá! " + "x" * 600,
                                f"https://clientela.example/confirm?t={hexid(43)}", None, None, at,
                                hexid(64)))
-            ex(SQL["claim"], (msg, at, ts(created + timedelta(minutes=1))))
+            ex(SQL["claim"], (at, ts(created + timedelta(minutes=1)), msg)).fetchall()
             ex(SQL["sent"], (ts(created + timedelta(seconds=3)), msg))
             rows += 1
         rows += 5 + token_kept
@@ -271,8 +270,7 @@ def main():
         cat = ts(confirmed)
         ex(SQL["activate"], (cid, cat))
         if token_kept:
-            ex(SQL["consume"], (token, "confirm", cat))
-            ex(SQL["forget"], (token,))
+            ex(SQL["take"], (token, "confirm", cat)).fetchall()
         for p in purposes:
             for method, when, ua in (("form", at, agent), ("double_opt_in", cat, rng.choice([agent, agent, rng.choice(AGENTS)]))):
                 ex(SQL["consent_event"], (uuid7(created), cid, p, "granted", NOTICES[p][1], NOTICE_HASH[p], FORM_ID,
@@ -332,7 +330,7 @@ def main():
                         answers = json.dumps({"nps": nps, "csat": csat, "comment": rng.choice(["", "", "Entrega rápida!", "Gostei muito dos produtos, voltarei a comprar."])})
                         ex(SQL["answered"], (inv, rid, rat))
                         ex(SQL["response"], (inv, rid, SURVEY_ID, cid, answers, nps, csat, None, rat))
-                        ex(SQL["survey_stats"], (inv, rid, cid, nps, cat_nps, csat, rat))
+                        ex(SQL["survey_stats"], (inv, rid, cid, nps, cat_nps, csat, rat, "hot"))
                         rows += 1
                         if person is not None:
                             person["nps_category"] = cat_nps

@@ -68,10 +68,16 @@ pub(crate) fn erase_plan<'a>(
         "UPDATE survey_responses SET contact_id = NULL, answers = '{}' \
          WHERE (survey_id, id) IN (SELECT survey_id, response_id FROM survey_invitations \
                                    WHERE contact_id = ?1 AND response_id IS NOT NULL)",
-        "UPDATE survey_invitations SET contact_id = NULL, order_id = NULL WHERE contact_id = ?1",
-        "DELETE FROM contacts WHERE id = ?1",
     ];
     plan.extend(by_contact.iter().map(|sql| (*sql, vec![Arg::Text(id)])));
+    // Their survey links close too: an answer through one after erasure would store free text
+    // that belongs to nobody and that nobody could erase.
+    plan.push((
+        "UPDATE survey_invitations SET contact_id = NULL, order_id = NULL, \
+           expires_at = MIN(expires_at, ?2) WHERE contact_id = ?1",
+        vec![Arg::Text(id), Arg::Text(at)],
+    ));
+    plan.push(("DELETE FROM contacts WHERE id = ?1", vec![Arg::Text(id)]));
     match suppress_hash {
         Some(hash) => {
             plan.push((

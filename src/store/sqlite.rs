@@ -314,3 +314,55 @@ fn messages_without_a_mailbox_hmac_are_listed_and_erased_like_the_others() {
         .expect("rows");
     assert_eq!(left, ["m-other"]);
 }
+
+/// Erasing a person unlinks their survey answers (found through their invitations, answered
+/// before or after 0007) and closes their open survey links, so nothing they write later is
+/// stored; other people's invitations and answers are untouched.
+#[test]
+fn erasure_unlinks_answers_through_invitations_and_closes_open_survey_links() {
+    let db = fresh_database();
+    db.execute_batch(
+        "INSERT INTO contacts (id, email, email_hash, status, source, created_at, updated_at) VALUES \
+           ('c1', 'ana@example.com', 'h1', 'active', 'import', 't', 't'), \
+           ('c2', 'bob@example.com', 'h2', 'active', 'import', 't', 't'); \
+         INSERT INTO surveys (id, name, definition, created_at, updated_at) VALUES ('s1', 'S', '{}', 't', 't'); \
+         INSERT INTO survey_invitations (id, survey_id, contact_id, token_hash, created_at, expires_at, answered_at, response_id) VALUES \
+           ('i-answered', 's1', 'c1', 't1', '2026-01-01', '2099-01-01', '2026-01-02', 'r1'), \
+           ('i-open', 's1', 'c1', 't2', '2026-01-01', '2099-01-01', NULL, NULL), \
+           ('i-bob', 's1', 'c2', 't3', '2026-01-01', '2099-01-01', '2026-01-02', 'r2'); \
+         INSERT INTO survey_responses (id, survey_id, invitation_id, contact_id, answers, nps, created_at) VALUES \
+           ('r1', 's1', 'i-answered', 'c1', '{\"comment\":\"call me on 555\"}', 9, '2026-01-02'), \
+           ('r2', 's1', 'i-bob', 'c2', '{\"comment\":\"fine\"}', 7, '2026-01-02');",
+    )
+    .expect("rows");
+    let erased = super::erasure::Erased {
+        id: "c1",
+        mailbox_hash: "mb1",
+    };
+    run(
+        &db,
+        &super::erasure::erase_plan(&erased, Some("h1"), "2026-03-01T00:00:00.000Z"),
+    );
+    let rows = |sql: &str| -> Vec<String> {
+        db.prepare(sql)
+            .expect("prepare")
+            .query_map([], |r| r.get::<_, String>(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    assert_eq!(
+        rows("SELECT id || ' ' || COALESCE(contact_id, '-') || ' ' || answers || ' ' || nps FROM survey_responses ORDER BY id"),
+        ["r1 - {} 9", "r2 c2 {\"comment\":\"fine\"} 7"],
+        "the answer is unlinked and emptied, its score kept; the other person's untouched"
+    );
+    assert_eq!(
+        rows("SELECT id || ' ' || COALESCE(contact_id, '-') || ' ' || expires_at FROM survey_invitations ORDER BY id"),
+        [
+            "i-answered - 2026-03-01T00:00:00.000Z",
+            "i-bob c2 2099-01-01",
+            "i-open - 2026-03-01T00:00:00.000Z",
+        ],
+        "the person's links close at the erasure; the other person's stay open"
+    );
+}
