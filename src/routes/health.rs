@@ -1,14 +1,18 @@
-//! `GET /healthz`: 200 once D1 answers with the schema applied, 503 otherwise.
+//! `GET /healthz`: 200 once D1 answers with the schema applied, 503 otherwise; 500
+//! `misconfigured` when a setting is missing or malformed, including the one only a background
+//! job reads (the relay's signing secret), so a deployment shows it at once, not when mail stops.
 
 use serde_json::json;
 use worker::{Request, Response};
 
+use crate::config::Config;
 use crate::error::{AppError, AppResult};
 use crate::http::app::App;
 use crate::http::response;
 use crate::store;
 
 pub async fn get(_req: Request, app: &App) -> AppResult<Response> {
+    Config::from_env(&app.env)?.email_webhook_secret()?;
     let db = app.db()?;
     match store::health::database_answers(&db).await {
         Ok(true) => response::json(200, &json!({ "status": "ok" })),
@@ -36,6 +40,7 @@ pub mod doc {
             "summary": "Liveness and D1 readiness",
             "responses": {
                 "200": json_response("D1 answers", json!({ "type": "object", "required": ["status"], "properties": { "status": { "const": "ok" } } })),
+                "500": error_response("a setting is missing or malformed (`misconfigured`, naming it)"),
                 "503": error_response("D1 does not answer")
             }
         })

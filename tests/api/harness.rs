@@ -383,7 +383,12 @@ async fn healthy(
         }
         if log.contains(&ready) {
             if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
-                if r.status() == 200 {
+                // Up: healthy, or answering that a setting is wrong (a story deploys a bad
+                // one on purpose; anywhere else every request would say so just as clearly).
+                let status = r.status().as_u16();
+                if status == 200
+                    || (status == 500 && r.text().await.is_ok_and(|t| t.contains("misconfigured")))
+                {
                     return Ok(());
                 }
             }

@@ -157,7 +157,46 @@ async fn outbox_refuses_a_malformed_recipient_without_echoing_it(
 
 /// Tests that write the local D1 directly (see `harness::run`).
 pub fn serial_tests() -> Vec<(&'static str, TestFn)> {
-    crate::tests![a_message_whose_queue_job_was_lost_is_delivered_by_the_daily_sweep]
+    crate::tests![
+        a_message_whose_queue_job_was_lost_is_delivered_by_the_daily_sweep,
+        a_malformed_relay_secret_shows_in_the_health_check_and_no_mail_goes_out_unsigned,
+    ]
+}
+
+/// A deployment whose `EMAIL_WEBHOOK_SECRET` is not a Standard Webhooks secret says so at
+/// `/healthz` (naming the setting, never echoing it), and its mail waits in the outbox rather
+/// than reach the relay unsigned.
+async fn a_malformed_relay_secret_shows_in_the_health_check_and_no_mail_goes_out_unsigned(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let bad = "whsec_dG9vLXNob3J0";
+    let (_runtime, base) = app.redeployed(&[("EMAIL_WEBHOOK_SECRET", bad)]).await?;
+    let health = app
+        .send(app.client.get(format!("{base}/healthz")), Auth::None)
+        .await?
+        .expect_error(500, "misconfigured")?;
+    ensure!(
+        health.text.contains("EMAIL_WEBHOOK_SECRET") && !health.text.contains(bad),
+        "health check: {}",
+        health.text
+    );
+    let to = unique_email("unsigned");
+    app.send(
+        app.client
+            .post(format!("{base}/admin/v1/outbox/test"))
+            .json(&json!({ "to": to })),
+        Auth::Admin,
+    )
+    .await?
+    .expect(201)?;
+    // Its queue tries (and retries) the delivery meanwhile; none may reach the relay.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    ensure_eq!(
+        app.webhook.deliveries_to(&to).len(),
+        0,
+        "mail reached the relay unsigned"
+    );
+    Ok(())
 }
 
 /// "No email is lost": messages written to the outbox whose delivery job never ran (a queue
