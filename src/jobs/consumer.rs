@@ -268,7 +268,11 @@ async fn metered_run(env: &Env, db: &Db, job: &Job) -> crate::error::AppResult<O
 
 async fn run(env: &Env, db: &Db, job: &Job) -> crate::error::AppResult<Outcome> {
     match job {
-        Job::DeliverEmail { id } => delivery::deliver_email(env, db, id).await,
+        // Batched in `consume`.
+        Job::DeliverEmail { id } => Ok(delivery::deliver_all(env, db, &[id.as_str()])
+            .await?
+            .pop()
+            .unwrap_or(Outcome::Done)),
         Job::SegmentRebuild {
             id,
             version,

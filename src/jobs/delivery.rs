@@ -24,8 +24,7 @@ pub enum Outcome {
 
 /// Delivers the messages `ids` (one queue batch's worth): per [`store::LOOKUP_CHUNK`] of them,
 /// one claim, the posts, then one batch recording every outcome (one statement for all that
-/// went out, one per failure). Returns each message's
-/// outcome, in the order of `ids`.
+/// went out, one per failure). Returns each message's outcome, in the order of `ids`.
 pub async fn deliver_all(env: &Env, db: &Db, ids: &[&str]) -> AppResult<Vec<Outcome>> {
     let mut outcomes = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(store::LOOKUP_CHUNK) {
@@ -89,13 +88,6 @@ async fn deliver_chunk(env: &Env, db: &Db, ids: &[&str]) -> AppResult<Vec<Outcom
     // may go twice, which the receiver's `Idempotency-Key` absorbs.
     store::batch(db, records).await?;
     Ok(outcomes)
-}
-
-pub async fn deliver_email(env: &Env, db: &Db, id: &str) -> AppResult<Outcome> {
-    Ok(deliver_all(env, db, &[id])
-        .await?
-        .pop()
-        .unwrap_or(Outcome::Done))
 }
 
 /// POSTs the message JSON; any non-2xx answer or transport failure is a failed attempt. With

@@ -174,7 +174,13 @@ pub const LOOKUP_CHUNK: usize = 90;
 
 /// SQL placeholders `?1, ?2, …` for an `IN (…)` list of `count` bound values.
 fn placeholders(count: usize) -> String {
-    (1..=count)
+    placeholders_after(0, count)
+}
+
+/// SQL placeholders for an `IN (…)` list of `count` values bound after `leading` others:
+/// `?{leading + 1}, …, ?{leading + count}`.
+pub fn placeholders_after(leading: usize, count: usize) -> String {
+    (leading + 1..=leading + count)
         .map(|i| format!("?{i}"))
         .collect::<Vec<_>>()
         .join(", ")

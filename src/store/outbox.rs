@@ -7,7 +7,7 @@ use worker::D1PreparedStatement;
 use crate::domain::cursor::Cursor;
 use crate::domain::outbox::{relay_headers, OutboxMessage};
 use crate::error::AppResult;
-use crate::store::{all, js_int, statement, Arg};
+use crate::store::{all, js_int, placeholders_after, statement, Arg};
 
 #[derive(Debug, Deserialize)]
 struct OutboxRow {
@@ -245,10 +245,7 @@ pub async fn claim_all(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let list = (3..ids.len() + 3)
-        .map(|i| format!("?{i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = placeholders_after(2, ids.len());
     let mut args = vec![Arg::Text(now), Arg::Text(lease_until)];
     args.extend(ids.iter().map(|id| Arg::Text(id)));
     let claimed: Vec<OutboxRow> = all(
@@ -316,10 +313,7 @@ pub fn mark_sent_statement(db: &Db, ids: &[&str], at: &str) -> AppResult<D1Prepa
 
 /// [`mark_sent_statement`] as SQL and arguments, run on SQLite by a unit test.
 fn mark_sent_plan<'a>(ids: &[&'a str], at: &'a str) -> (String, Vec<Arg<'a>>) {
-    let list = (2..ids.len() + 2)
-        .map(|i| format!("?{i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = placeholders_after(1, ids.len());
     let mut args = vec![Arg::Text(at)];
     args.extend(ids.iter().map(|id| Arg::Text(id)));
     (

@@ -229,10 +229,7 @@ pub fn remove_members_statement(
     segment_id: &str,
     contact_ids: &[&str],
 ) -> AppResult<D1PreparedStatement> {
-    let list = (0..contact_ids.len())
-        .map(|i| format!("?{}", i + 2))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = crate::store::placeholders_after(1, contact_ids.len());
     let mut args = vec![Arg::Text(segment_id)];
     args.extend(contact_ids.iter().map(|id| Arg::Text(id)));
     statement(

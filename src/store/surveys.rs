@@ -742,15 +742,19 @@ mod tests {
         let second = run(&db, &response_plan(&tap("r2", 0, 1, "2026-02-02")));
         assert_eq!(first[0], 1, "the first tap is stored");
         assert_eq!(second, vec![0, 0, 0, 0], "the second tap changed rows");
-        let (last_nps, avg_csat, count, activity): (i64, f64, i64, String) = db
+        let (last_nps, avg_csat, count, activity, temperature): (i64, f64, i64, String, String) = db
             .query_row(
-                "SELECT s.last_nps, s.avg_csat, s.csat_count, c.last_activity_at \
+                "SELECT s.last_nps, s.avg_csat, s.csat_count, c.last_activity_at, s.temperature \
                  FROM contact_stats s JOIN contacts c ON c.id = s.contact_id WHERE s.contact_id = 'c1'",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .expect("stats");
         assert_eq!((last_nps, avg_csat, count), (10, 5.0, 1));
+        assert_eq!(
+            temperature, "hot",
+            "the answer's temperature is written with it"
+        );
         assert_eq!(activity, "2026-02-01");
         let answered: String = db
             .query_row(
