@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use crate::domain::scope::Scope;
 use crate::http::contract::locale_tag;
 use crate::router::{Access, ROUTES};
+use crate::routes::admin::webhooks::doc as webhooks;
 
 /// The document: the shared parts, and every route with its contract and who may call it.
 pub fn document() -> Value {
@@ -76,6 +77,9 @@ fn shared() -> Value {
                 })),
         ("Scope", json!({ "type": "string", "enum": Scope::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>() })),
         ("ApiKey", key),
+        ("EventType", webhooks::event_type_schema()),
+        ("Webhook", webhooks::webhook_schema()),
+        ("Event", webhooks::event_schema()),
         ("FormInput", form_input_schema()),
         ("Form", json!({ "allOf": [ form_input_schema_open(), { "type": "object", "required": ["id", "created_at", "updated_at", "embed_html"], "properties": {
                     "id": { "type": "string" }, "created_at": { "type": "string", "format": "date-time" },
@@ -141,6 +145,7 @@ fn shared() -> Value {
                     "properties": {
                     "name": { "type": "string" }, "locale": locale_tag(),
                     "expires_after_days": { "type": ["integer", "null"], "minimum": 1, "maximum": 365, "description": "null or absent: 30" },
+                    "reminder_after_days": { "type": ["integer", "null"], "minimum": 1, "maximum": 364, "description": "days after an emailed invitation when one reminder goes to whoever has not answered (and has not objected), before expiry: less than expires_after_days; null or absent: no reminder" },
                     "questions": { "type": "array", "minItems": 1, "maxItems": 30, "items": { "type": "object", "additionalProperties": false, "required": ["key", "type", "text"], "properties": {
                         "key": { "type": "string" }, "type": { "type": "string", "enum": ["nps", "csat", "ces", "single_choice", "multi_choice", "text"] },
                         "required": { "type": ["boolean", "null"], "description": "null or absent: false" },
@@ -150,7 +155,7 @@ fn shared() -> Value {
                             "value": { "type": "string" }, "label": { "type": ["object", "null"], "additionalProperties": { "type": "string" } } } } } } } } } })),
         ("Survey", json!({ "type": "object", "required": ["id", "name", "questions", "created_at", "updated_at"], "properties": {
                     "id": { "type": "string" }, "name": { "type": "string" }, "locale": { "type": "string" },
-                    "expires_after_days": { "type": "integer" }, "questions": { "type": "array" },
+                    "expires_after_days": { "type": "integer" }, "reminder_after_days": { "type": ["integer", "null"] }, "questions": { "type": "array" },
                     "created_at": { "type": "string", "format": "date-time" }, "updated_at": { "type": "string", "format": "date-time" } } })),
         ("OutboxMessage", message),
     ]

@@ -108,6 +108,7 @@ const CONTACTS_WRITE: Access = Access::Admin(&[Scope::ContactsWrite]);
 const SEGMENTS: Access = Access::Admin(&[Scope::Segments]);
 const EXPORTS: Access = Access::Admin(&[Scope::Exports]);
 const OUTBOX: Access = Access::Admin(&[Scope::Outbox]);
+const WEBHOOKS: Access = Access::Admin(&[Scope::Webhooks]);
 /// The outbox list: the marketer's `outbox` (redacted) or the mail relay's `outbox:deliver`.
 const OUTBOX_READ: Access = Access::Admin(&[Scope::Outbox, Scope::OutboxDeliver]);
 
@@ -122,6 +123,14 @@ pub const ROUTES: &[Route] = &[
     route(GET,    "/admin/v1/dead-letters",               AUDIT,          handler!(admin::dead_letters::list),         admin::dead_letters::doc::list),
     route(GET,    "/admin/v1/outbox",                     OUTBOX_READ,    handler!(admin::outbox::list),               admin::outbox::doc::list),
     route(POST,   "/admin/v1/outbox/test",                OUTBOX,         handler!(admin::outbox::send_test),          admin::outbox::doc::send_test),
+    route(POST,   "/admin/v1/webhooks",                   WEBHOOKS,       handler!(admin::webhooks::create),           admin::webhooks::doc::create),
+    route(GET,    "/admin/v1/webhooks",                   WEBHOOKS,       handler!(admin::webhooks::list),             admin::webhooks::doc::list),
+    route(GET,    "/admin/v1/webhooks/{id}",              WEBHOOKS,       handler!(admin::webhooks::get),              admin::webhooks::doc::get),
+    route(PATCH,  "/admin/v1/webhooks/{id}",              WEBHOOKS,       handler!(admin::webhooks::patch),            admin::webhooks::doc::patch),
+    route(DELETE, "/admin/v1/webhooks/{id}",              WEBHOOKS,       handler!(admin::webhooks::delete),           admin::webhooks::doc::delete),
+    route(GET,    "/admin/v1/webhooks/{id}/deliveries",   WEBHOOKS,       handler!(admin::webhooks::deliveries),       admin::webhooks::doc::deliveries),
+    route(POST,   "/admin/v1/webhooks/{id}/deliveries/{delivery_id}/retry", WEBHOOKS, handler!(admin::webhooks::retry), admin::webhooks::doc::retry),
+    route(GET,    "/admin/v1/events",                     WEBHOOKS,       handler!(admin::webhooks::feed),             admin::webhooks::doc::feed),
     route(GET,    "/embed.js",                            PUBLIC,         handler!(embed::get),                        embed::doc::get),
     route(GET,    "/v1/forms/{id}",                       PUBLIC,         handler!(forms::get_public),                 forms::doc::get_public),
     route(OPTIONS,"/v1/forms/{id}",                       PUBLIC,         handler!(forms::preflight),                  forms::doc::preflight),

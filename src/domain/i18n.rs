@@ -166,6 +166,8 @@ texts! {
     UnsubscribeDone,
     SurveyEmailSubject,
     SurveyEmailBody,
+    SurveyReminderSubject,
+    SurveyReminderBody,
     SurveyTitle,
     SurveyAnswered,
     SurveyExpired,

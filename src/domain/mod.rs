@@ -22,3 +22,4 @@ pub mod standard_webhooks;
 pub mod survey;
 pub mod time;
 pub mod validate;
+pub mod webhook;

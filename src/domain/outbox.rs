@@ -8,6 +8,8 @@ pub enum MessageKind {
     Confirm,
     MagicLink,
     SurveyInvitation,
+    /// The one reminder of a survey invitation not yet answered.
+    SurveyReminder,
     UpdateRequest,
     /// Tells a person their data was erased (no link: there is nothing left to reach).
     ErasureNotice,
@@ -21,6 +23,7 @@ impl MessageKind {
             MessageKind::Confirm => "confirm",
             MessageKind::MagicLink => "magic_link",
             MessageKind::SurveyInvitation => "survey_invitation",
+            MessageKind::SurveyReminder => "survey_reminder",
             MessageKind::UpdateRequest => "update_request",
             MessageKind::ErasureNotice => "erasure_notice",
             MessageKind::Test => "test",

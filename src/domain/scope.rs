@@ -17,10 +17,12 @@ pub enum Scope {
     OutboxDeliver,
     Audit,
     Keys,
+    /// Event subscriptions, their deliveries and the change feed.
+    Webhooks,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 11] = [
+    pub const ALL: [Scope; 12] = [
         Scope::Forms,
         Scope::Surveys,
         Scope::Orders,
@@ -32,6 +34,7 @@ impl Scope {
         Scope::OutboxDeliver,
         Scope::Audit,
         Scope::Keys,
+        Scope::Webhooks,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +50,7 @@ impl Scope {
             Scope::OutboxDeliver => "outbox:deliver",
             Scope::Audit => "audit",
             Scope::Keys => "keys",
+            Scope::Webhooks => "webhooks",
         }
     }
 

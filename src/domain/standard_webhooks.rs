@@ -34,6 +34,17 @@ impl WebhookSecret {
         Ok(WebhookSecret(key))
     }
 
+    /// A new secret: `whsec_` and the base64 of 32 random bytes, as the specification's are.
+    /// Returns the text (shown once) with its parsed key.
+    pub fn generate() -> Result<(String, WebhookSecret), getrandom::Error> {
+        let mut key = vec![0u8; 32];
+        getrandom::fill(&mut key)?;
+        Ok((
+            format!("{PREFIX}{}", STANDARD.encode(&key)),
+            WebhookSecret(key),
+        ))
+    }
+
     /// The `webhook-signature` value for one delivery attempt: `v1,` and the base64 HMAC-SHA256
     /// of `id.timestamp.body` (`timestamp` in whole seconds since the Unix epoch).
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {

@@ -11,11 +11,12 @@ use crate::domain::email::EmailAddress;
 use crate::domain::i18n::{text, Locale, Text};
 use crate::domain::outbox::MessageKind;
 use crate::domain::signup::{ConfirmPayload, SubmissionProof};
+use crate::domain::webhook::EventType;
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{enqueue, message::Job};
 use crate::store::tokens::{self, TokenPurpose};
-use crate::store::{self, audit, consents, contacts, outbox};
+use crate::store::{self, audit, consents, contacts, outbox, webhooks};
 
 /// A confirmation link works for a week; unconfirmed signups are purged later by retention.
 const CONFIRM_TTL_DAYS: i64 = 7;
@@ -212,6 +213,20 @@ pub async fn confirm(
         &format!("contact:{id}"),
         "contact.confirm",
         Some(id),
+    )?);
+    let purposes: Vec<&str> = payload
+        .consents
+        .iter()
+        .map(|c| c.purpose.as_str())
+        .collect();
+    statements.push(webhooks::contact_event(
+        db,
+        EventType::ContactConfirmed,
+        id,
+        &now,
+        Some(serde_json::json!({
+            "form_id": payload.form_id, "consents": purposes, "double_opt_in": true
+        })),
     )?);
     store::batch(db, statements).await?;
     if let Err(e) = enqueue(env, Job::ContactChanged { id: id.to_string() }).await {

@@ -9,10 +9,11 @@ use crate::config::Config;
 use crate::domain::email::EmailAddress;
 use crate::domain::i18n::{text, Locale, Text};
 use crate::domain::outbox::MessageKind;
+use crate::domain::webhook::EventType;
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
 use crate::jobs::{enqueue, message::Job};
-use crate::store::{self, audit, contacts, erasure, outbox};
+use crate::store::{self, audit, contacts, erasure, outbox, webhooks};
 
 /// Erases `contact` on behalf of `actor`. The notice goes out in the contact's own locale, or
 /// `fallback` when none is on record.
@@ -42,6 +43,15 @@ pub async fn erase(
         actor,
         "contact.erase",
         Some(&contact.id),
+    )?);
+    // Every recipient of the person's data hears of it (GDPR Art. 19): the id only, never the
+    // address, and memberships end with it (no `segment.exited` follows).
+    statements.push(webhooks::contact_event(
+        db,
+        EventType::ContactErased,
+        &contact.id,
+        &at,
+        None,
     )?);
     // The notice has no contact (there is none left) and no link (nothing to reach); once
     // delivered only its metadata stays, and that goes after 30 days.

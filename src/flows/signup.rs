@@ -17,12 +17,13 @@ use crate::domain::signup::{
     plan, ConfirmPayload, ContactStatus, PendingChanges, SignupPlan, SubmissionProof,
 };
 use crate::domain::time;
+use crate::domain::webhook::EventType;
 use crate::error::{AppError, AppResult};
 use crate::flows::confirmation;
 use crate::jobs::{enqueue_all, message::Job};
 use crate::store::contacts::Known;
 use crate::store::forms::{self, FormRow};
-use crate::store::{self, audit, consents, contacts, rate};
+use crate::store::{self, audit, consents, contacts, rate, webhooks};
 
 /// Submissions per address per hour, across every form and location.
 const EMAIL_HOURLY_LIMIT: u32 = 10;
@@ -221,6 +222,26 @@ impl Signup<'_> {
         Ok(statements)
     }
 
+    /// `contact.confirmed` for a form without double opt-in: the person is a member at once,
+    /// as they are on a double opt-in form when they confirm (`flows::confirmation`).
+    fn joined_event(&self, contact_id: &str) -> AppResult<worker::D1PreparedStatement> {
+        let purposes: Vec<&str> = self
+            .submission
+            .consents
+            .iter()
+            .map(|c| c.purpose.as_str())
+            .collect();
+        webhooks::contact_event(
+            self.db,
+            EventType::ContactConfirmed,
+            contact_id,
+            &self.at,
+            Some(serde_json::json!({
+                "form_id": self.form_id, "consents": purposes, "double_opt_in": false
+            })),
+        )
+    }
+
     fn payload(&self, changes: Option<PendingChanges>) -> ConfirmPayload {
         ConfirmPayload {
             form_id: self.form_id.to_string(),
@@ -292,6 +313,7 @@ impl Signup<'_> {
         )?);
         let mut jobs = Vec::new();
         if active {
+            statements.push(self.joined_event(&id)?);
             jobs.push(Job::ContactChanged { id: id.clone() });
         } else {
             let (mail, mail_jobs) = self.confirmation(&id, true, &self.payload(None))?;
@@ -318,6 +340,7 @@ impl Signup<'_> {
         let mut jobs = Vec::new();
         if activate {
             statements.push(contacts::activate_statement(self.db, id, &self.at)?);
+            statements.push(self.joined_event(id)?);
             jobs.push(Job::ContactChanged { id: id.to_string() });
         } else {
             let (mail, mail_jobs) = self.confirmation(id, false, &self.payload(None))?;

@@ -93,6 +93,11 @@ pub async fn invite(
     let now = time::now();
     let at = time::format(now);
     let expires_at = time::format(now + Duration::days(i64::from(survey.expires_after_days)));
+    // Only invitations we email get a reminder: a shop handing links out itself follows up itself.
+    let remind_at = survey
+        .reminder_after_days
+        .filter(|_| send_email)
+        .map(|days| time::format(now + Duration::days(i64::from(days))));
     let mut jobs = Vec::new();
     let mut issued = Vec::new();
     let chunks = invitees.chunks(LOOKUP_CHUNK).count();
@@ -105,7 +110,7 @@ pub async fn invite(
                 by,
                 survey_id,
                 invitee,
-                (&at, &expires_at),
+                (&at, &expires_at, remind_at.as_deref()),
                 send_email,
                 &mut issued,
                 &mut jobs,
@@ -138,7 +143,7 @@ fn invitation_statements(
     by: &Inviter<'_>,
     survey_id: &str,
     invitee: &Invitee,
-    (at, expires_at): (&str, &str),
+    (at, expires_at, remind_at): (&str, &str, Option<&str>),
     send_email: bool,
     issued: &mut Vec<IssuedInvitation>,
     jobs: &mut Vec<Job>,
@@ -171,6 +176,7 @@ fn invitation_statements(
             token_hash: &secret::sha256_hex(&token),
             created_at: at,
             expires_at,
+            remind_at,
         },
     )?);
     if send_email {
@@ -404,4 +410,82 @@ async fn resolve_invitees(
     }));
     skipped.sort_by_key(|s| s.index);
     Ok((invitees, skipped))
+}
+
+/// One chunk of the daily reminders: up to `limit` invitations whose reminder is due. Each is
+/// sent, with a link of its own and the same ways out as the invitation, if its person has not
+/// answered, has not objected to survey emails, still exists and the link still works for a
+/// day; otherwise it is settled unsent. Returns how many were due (fewer than `limit`: done).
+pub async fn send_due_reminders(
+    env: &Env,
+    config: &Config,
+    db: &Db,
+    limit: u32,
+) -> AppResult<usize> {
+    let now = time::now();
+    let at = time::format(now);
+    let due = surveys::due_reminders(db, &at, limit).await?;
+    let open_until = now + Duration::days(1);
+    let mut statements = Vec::new();
+    let mut jobs = Vec::new();
+    for d in &due {
+        let still_open = d.answered_at.is_none()
+            && d.objected == 0
+            && time::parse(&d.expires_at).is_some_and(|e| e > open_until);
+        let target = match (&d.contact_id, &d.email) {
+            (Some(contact_id), Some(email)) if still_open => EmailAddress::parse(email)
+                .ok()
+                .map(|email| (contact_id, email)),
+            _ => None,
+        };
+        let Some((contact_id, email)) = target else {
+            statements.push(surveys::settle_reminder_statement(db, &d.id, None)?);
+            continue;
+        };
+        let token = secret::random_secret(24).map_err(|e| AppError::internal("random", e))?;
+        let url = format!("{}/s/{token}", config.public_base_url);
+        let locale = d
+            .locale
+            .as_deref()
+            .and_then(Locale::from_tag)
+            .unwrap_or(Locale::En);
+        let mail_links = links::for_contact(
+            config,
+            contact_id,
+            d.link_epoch.unwrap_or(0),
+            MailStream::Surveys,
+        );
+        let message_id = secret::new_id("msg");
+        let body_text = format!("{}\n\n{url}\n", text(locale, Text::SurveyReminderBody));
+        statements.push(surveys::settle_reminder_statement(
+            db,
+            &d.id,
+            Some((&secret::sha256_hex(&token), &at)),
+        )?);
+        statements.push(outbox::insert_statement(
+            db,
+            &outbox::NewMessage {
+                id: &message_id,
+                contact_id: Some(contact_id),
+                to: email.as_str(),
+                kind: MessageKind::SurveyReminder.as_str(),
+                subject: text(locale, Text::SurveyReminderSubject),
+                text: &body_text,
+                url: Some(&url),
+                unsubscribe_url: Some(&mail_links.unsubscribe_url),
+                preferences_url: Some(&mail_links.preferences_url),
+                created_at: &at,
+                mailbox_hash: &email.mailbox_hash(&config.token_secret),
+            },
+        )?);
+        jobs.push(Job::DeliverEmail { id: message_id });
+    }
+    store::batch(db, statements).await?;
+    if config.email_webhook_url.is_some() {
+        // The outbox keeps them; the daily sweep delivers what this send loses.
+        if let Err(e) = enqueue_all(env, jobs).await {
+            worker::console_error!("survey reminders: enqueue failed: {e:?}");
+        }
+    }
+    Ok(due.len())
 }

@@ -12,7 +12,7 @@ use crate::jobs::delivery::{self, Outcome};
 use crate::jobs::export;
 use crate::jobs::faults::BatchFaults;
 use crate::jobs::message::{decode, Job, CONTACT_CHANGES_QUERIES, DELIVERY_QUERIES};
-use crate::jobs::{segment_purge, segments};
+use crate::jobs::{segment_purge, segments, webhooks};
 use crate::store::{self, dead_letters, dead_letters::DeadLetter, Db};
 
 /// Delay before retrying a job that failed unexpectedly (D1 hiccup, missing binding).
@@ -202,7 +202,13 @@ async fn deliver(env: &Env, db: &Db, deliveries: &[(usize, String)]) -> Vec<(usi
 async fn contacts_changed(env: &Env, db: &Db, changed: &[(usize, String)]) -> bool {
     let ids: Vec<String> = changed.iter().map(|(_, id)| id.clone()).collect();
     let mark = store::RowMark::start(db.budget());
-    match segments::contacts_changed(env, db, &ids).await {
+    // The batch's events (the changes that enqueued it, the memberships it moved) become
+    // deliveries; a failure here retries the batch, whose second pass changes nothing twice.
+    let changed_and_fanned = async {
+        segments::contacts_changed(env, db, &ids).await?;
+        webhooks::fan_out(env, db).await
+    };
+    match changed_and_fanned.await {
         Ok(()) => {
             let what = format!("contacts_changed contacts={}", ids.len());
             mark.log(&what, db.budget());
@@ -281,6 +287,20 @@ async fn run(env: &Env, db: &Db, job: &Job) -> crate::error::AppResult<Outcome> 
         Job::ExportChunk { id, chunk } => export::write_chunk(env, db, id, *chunk).await,
         Job::SegmentPurge { id } => segment_purge::purge_chunk(env, db, id).await,
         Job::Daily { task, cursor } => daily::run_task(env, db, *task, cursor).await,
+        Job::DeliverWebhook {
+            webhook_id,
+            event_seq,
+        } => {
+            let key = crate::store::webhooks::DeliveryKey {
+                webhook_id: webhook_id.clone(),
+                event_seq: *event_seq,
+            };
+            webhooks::deliver(env, db, &key).await
+        }
+        Job::WebhookFanOut => {
+            webhooks::fan_out(env, db).await?;
+            Ok(Outcome::Done)
+        }
         // Batched in `consume`.
         Job::ContactChanged { id } => {
             segments::contacts_changed(env, db, std::slice::from_ref(id)).await?;

@@ -20,7 +20,12 @@
 //!   days, dead letters older than 30 days, and the consent proof of erased people past its
 //!   five-year limitation period, each a bounded `DELETE` per step; then segment export files
 //!   past their seven days (R2 objects and rows), and a new purge for deleted segments whose
-//!   purge message was lost. Cursor: the purges not yet exhausted.
+//!   purge message was lost; events past their 30 days, deliveries of events no longer kept or of
+//!   deleted subscriptions, and deleted subscriptions with none left. Cursor: the purges not yet
+//!   exhausted.
+//! - [`DailyTask::SurveyReminders`]: invitations whose one reminder is due get it, or are
+//!   settled without one (answered, objected, erased, about to expire). No cursor: each step
+//!   takes the oldest left.
 //! - [`DailyTask::Temperatures`], then [`DailyTask::Rfm`], then [`DailyTask::SegmentRefresh`]:
 //!   derived facts first, by `contact_id` range (cursor: the last id done), then segments that
 //!   age with the clock or read those facts, or were left `building`, are rebuilt (cursor: the
@@ -40,7 +45,7 @@ use crate::jobs::message::{DailyTask, Job};
 use crate::jobs::{enqueue, enqueue_all};
 use crate::store::segments::{self, RfmCuts, SegmentState, TemperatureCuts};
 use crate::store::{
-    self, audit, consents, dead_letters, erasure, outbox, profile, rate, tokens, Arg, Db,
+    self, audit, consents, dead_letters, erasure, outbox, profile, rate, tokens, webhooks, Arg, Db,
 };
 
 /// D1 calls a chunk leaves unspent, for what follows its last step (the export purge's calls,
@@ -65,6 +70,10 @@ const SEGMENT_ROWS: usize = 100;
 const STRAGGLER_AGE_MINUTES: i64 = 5;
 /// Dead letters are kept this long for operators; their emails are swept back from the outbox.
 const DEAD_LETTER_DAYS: i64 = 30;
+/// Survey reminders per step (each one an invitation update and an outbox row).
+const REMINDER_ROWS: usize = 40;
+/// Events (the change feed, and what webhook deliveries are made of) are kept this long.
+const EVENT_DAYS: i64 = 30;
 /// Delivered outbox messages (metadata only: body and links went at delivery) are kept this long.
 const DELIVERED_DAYS: i64 = 30;
 /// Messages never delivered (no webhook, or one that refused them) are given up after this long:
@@ -95,6 +104,7 @@ pub fn first_jobs() -> Vec<Job> {
         DailyTask::Retention,
         DailyTask::Purge,
         DailyTask::Temperatures,
+        DailyTask::SurveyReminders,
     ]
     .into_iter()
     .map(|task| Job::Daily {
@@ -113,6 +123,7 @@ pub async fn run_task(env: &Env, db: &Db, task: DailyTask, cursor: &str) -> AppR
         DailyTask::Temperatures => temperatures(env, db, cursor).await?,
         DailyTask::Rfm => rfm(env, db, cursor).await?,
         DailyTask::SegmentRefresh => refresh_segments(env, db, cursor).await?,
+        DailyTask::SurveyReminders => survey_reminders(env, db).await?,
     };
     match next {
         Next::Continue(cursor) => enqueue(env, Job::Daily { task, cursor }).await?,
@@ -163,9 +174,22 @@ impl Steps {
     }
 }
 
+/// Webhook deliveries whose queue message was lost (or dead-lettered) go back onto the queue, a
+/// bounded number a day, and events no fan-out has seen yet become deliveries.
+async fn sweep_webhooks(env: &Env, db: &Db) -> AppResult<()> {
+    let due_before = time::format(time::now() - Duration::minutes(STRAGGLER_AGE_MINUTES));
+    let rows = chunk_rows(env, SWEEP_ROWS) as u32;
+    let lost = webhooks::stragglers(db, &due_before, rows).await?;
+    enqueue_all(env, lost.into_iter().map(Job::from).collect()).await?;
+    crate::jobs::webhooks::fan_out(env, db).await
+}
+
 /// Re-enqueues unsent messages whose backoff has elapsed (e.g. ones that exhausted their queue
 /// retries and went to the dead-letter queue), so no email is lost while the webhook is down.
 async fn sweep_outbox(env: &Env, db: &Db, cursor: &str) -> AppResult<Next> {
+    if cursor.is_empty() {
+        sweep_webhooks(env, db).await?;
+    }
     let config = Config::from_env(env)?;
     if config.email_webhook_url.is_none() {
         return Ok(Next::Done);
@@ -197,6 +221,21 @@ async fn sweep_outbox(env: &Env, db: &Db, cursor: &str) -> AppResult<Next> {
         }
     }
     Ok(Next::Continue(after.encode()))
+}
+
+/// Survey reminders due by now, a chunk per step (each step settles what it read, so the next
+/// starts where it ended).
+async fn survey_reminders(env: &Env, db: &Db) -> AppResult<Next> {
+    let config = Config::from_env(env)?;
+    let rows = config.chunk(REMINDER_ROWS);
+    let mut steps = Steps::new(db, 2);
+    while steps.take() {
+        let due = crate::flows::survey::send_due_reminders(env, &config, db, rows as u32).await?;
+        if due < rows {
+            return Ok(Next::Done);
+        }
+    }
+    Ok(Next::Continue(String::new()))
 }
 
 /// Record of processing, enforced: every unconfirmed signup older than the retention period is
@@ -254,9 +293,12 @@ enum Purge {
     Undelivered,
     DeadLetters,
     ErasedProof,
+    Events,
+    WebhookDeliveries,
+    DeletedWebhooks,
 }
 
-const PURGES: [Purge; 7] = [
+const PURGES: [Purge; 10] = [
     Purge::ExpiredTokens,
     Purge::UsedTokens,
     Purge::RateCounters,
@@ -264,6 +306,9 @@ const PURGES: [Purge; 7] = [
     Purge::Undelivered,
     Purge::DeadLetters,
     Purge::ErasedProof,
+    Purge::Events,
+    Purge::WebhookDeliveries,
+    Purge::DeletedWebhooks,
 ];
 
 impl Purge {
@@ -276,6 +321,9 @@ impl Purge {
             Purge::Undelivered => "undelivered",
             Purge::DeadLetters => "dead_letters",
             Purge::ErasedProof => "erased_proof",
+            Purge::Events => "events",
+            Purge::WebhookDeliveries => "webhook_deliveries",
+            Purge::DeletedWebhooks => "deleted_webhooks",
         }
     }
 
@@ -302,6 +350,9 @@ impl Purge {
             Purge::Undelivered => outbox::purge_undelivered_plan(&cuts.undelivered, limit),
             Purge::DeadLetters => dead_letters::purge_plan(&cuts.letters, limit),
             Purge::ErasedProof => consents::purge_erased_proof_plan(&cuts.proof, limit),
+            Purge::Events => webhooks::purge_events_plan(&cuts.events, limit),
+            Purge::WebhookDeliveries => webhooks::purge_deliveries_plan(limit),
+            Purge::DeletedWebhooks => webhooks::purge_deleted_plan(limit),
         }
     }
 }
@@ -315,6 +366,7 @@ struct PurgeCuts {
     undelivered: String,
     letters: String,
     proof: String,
+    events: String,
 }
 
 impl PurgeCuts {
@@ -328,6 +380,7 @@ impl PurgeCuts {
             undelivered: days(UNDELIVERED_DAYS),
             letters: days(DEAD_LETTER_DAYS),
             proof: days(ERASED_PROOF_DAYS),
+            events: days(EVENT_DAYS),
         }
     }
 }
@@ -519,7 +572,16 @@ mod tests {
     /// otherwise (few expired among many live) there are few chunks.
     #[test]
     fn every_purge_chunk_finds_its_rows_through_an_index() {
-        const SCANNED_ON_PURPOSE: &[&str] = &["expired_tokens", "used_tokens"];
+        // The event log is read from its start in key order and each chunk stops at its bound;
+        // the webhook purges scan the subscriptions (a handful of rows), then read each one's
+        // deliveries by key.
+        const SCANNED_ON_PURPOSE: &[&str] = &[
+            "expired_tokens",
+            "used_tokens",
+            "events",
+            "webhook_deliveries",
+            "deleted_webhooks",
+        ];
         let db = crate::store::sqlite::fresh_database();
         let cuts = PurgeCuts::at(time::parse("2026-06-30T12:00:00Z").unwrap());
         for p in PURGES {
@@ -538,8 +600,13 @@ mod tests {
                 .unwrap()
                 .map(Result::unwrap)
                 .collect();
+            let webhook_purge = matches!(p, Purge::WebhookDeliveries | Purge::DeletedWebhooks);
             assert!(
-                SCANNED_ON_PURPOSE.contains(&p.name())
+                (SCANNED_ON_PURPOSE.contains(&p.name())
+                    && (!webhook_purge
+                        || plan
+                            .iter()
+                            .all(|step| !step.starts_with("SCAN") || step == "SCAN w")))
                     || plan.iter().all(|step| !step.starts_with("SCAN")),
                 "{}: {plan:?}",
                 p.name()

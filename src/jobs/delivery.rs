@@ -91,27 +91,44 @@ async fn deliver_chunk(env: &Env, db: &Db, ids: &[&str]) -> AppResult<Vec<Outcom
 }
 
 /// POSTs the message JSON; any non-2xx answer or transport failure is a failed attempt. With
-/// `EMAIL_WEBHOOK_SECRET` the post is signed as Standard Webhooks describe: every attempt
-/// carries the message id as `webhook-id` and the same body, with its own timestamp and
-/// signature, so a relay can verify it with the specification's libraries and drop replays.
+/// `EMAIL_WEBHOOK_SECRET` the post is signed as Standard Webhooks describe (see [`post_signed`]).
 async fn post(
     webhook: &str,
     secret: Option<&WebhookSecret>,
     message: &OutboxMessage,
 ) -> Result<(), String> {
     let body = serde_json::to_string(message).map_err(|e| format!("encode: {e}"))?;
+    post_signed(webhook, secret, &message.id, body, "Clientela-Outbox/1")
+        .await
+        .map(|_| ())
+        .map_err(|(_, reason)| reason)
+}
+
+/// POSTs `body` (JSON) to `url`. With a secret the post is signed as Standard Webhooks
+/// describe: every attempt carries `id` as `webhook-id` and the same body, with its own
+/// timestamp and signature, so a receiver verifies it with the specification's libraries and
+/// drops replays; `Idempotency-Key` says the same to receivers that know only that. The 2xx
+/// status, or the failure: the status when there was an answer, and why.
+pub async fn post_signed(
+    url: &str,
+    secret: Option<&WebhookSecret>,
+    id: &str,
+    body: String,
+    user_agent: &str,
+) -> Result<u16, (Option<u16>, String)> {
+    let fail = |e: String| (None, e);
     let headers = Headers::new();
-    let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| format!("header: {e}"));
+    let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| fail(format!("header: {e}")));
     set("Content-Type", "application/json")?;
-    set("Idempotency-Key", &message.id)?;
-    set("User-Agent", "Clientela-Outbox/1")?;
+    set("Idempotency-Key", id)?;
+    set("User-Agent", user_agent)?;
     if let Some(secret) = secret {
         let timestamp = time::now().timestamp();
-        set("webhook-id", &message.id)?;
+        set("webhook-id", id)?;
         set("webhook-timestamp", &timestamp.to_string())?;
         set(
             "webhook-signature",
-            &secret.sign(&message.id, timestamp, body.as_bytes()),
+            &secret.sign(id, timestamp, body.as_bytes()),
         )?;
     }
     let mut init = RequestInit::new();
@@ -119,13 +136,13 @@ async fn post(
         .with_headers(headers)
         .with_body(Some(body.into()));
     let request =
-        Request::new_with_init(webhook, &init).map_err(|_| "invalid webhook url".to_string())?;
+        Request::new_with_init(url, &init).map_err(|_| fail("invalid webhook url".into()))?;
     let response = Fetch::Request(request)
         .send()
         .await
-        .map_err(|_| "transport error".to_string())?;
+        .map_err(|_| fail("transport error".into()))?;
     match response.status_code() {
-        200..=299 => Ok(()),
-        status => Err(format!("http {status}")),
+        status @ 200..=299 => Ok(status),
+        status => Err((Some(status), format!("http {status}"))),
     }
 }

@@ -168,6 +168,10 @@ pub async fn write_chunk(env: &Env, db: &Db, id: &str, chunk: i64) -> AppResult<
         },
     )
     .await?;
+    if committed && last {
+        // The `export.ready` just written goes out now.
+        crate::jobs::webhooks::fan_out(env, db).await?;
+    }
     if committed && !last {
         enqueue(
             env,

@@ -26,6 +26,10 @@ pub enum Job {
     /// One chunk of a task of the daily run, after `cursor` (what that is, the task says; empty:
     /// from the start). Each chunk enqueues the next one until its task is done.
     Daily { task: DailyTask, cursor: String },
+    /// One attempt at delivering event `event_seq` to subscription `webhook_id`.
+    DeliverWebhook { webhook_id: String, event_seq: i64 },
+    /// Events the fan-out after a change left for later become deliveries.
+    WebhookFanOut,
 }
 
 /// The tasks of the daily run (`jobs::daily`), each a chain of `Job::Daily` chunks.
@@ -40,6 +44,8 @@ pub enum DailyTask {
     Purge,
     /// Temperatures cool down; the last chunk starts [`DailyTask::Rfm`].
     Temperatures,
+    /// Survey invitations whose one reminder is due get it (or are settled without one).
+    SurveyReminders,
     /// RFM scores against the whole base; the last chunk starts [`DailyTask::SegmentRefresh`].
     Rfm,
     /// Segments that age with the clock (or were left building) are rebuilt.
@@ -80,14 +86,17 @@ pub const DELIVERY_QUERIES: u32 = 3;
 /// bookkeeping. It takes whatever else the invocation has left.
 pub const CHUNK_QUERIES_MIN: u32 = 4;
 /// D1 calls the consumer keeps for a batch's contact changes, evaluated together at its end:
-/// facts, live segments (a few pages), temperatures and memberships in one write batch.
-pub const CONTACT_CHANGES_QUERIES: u32 = 8;
+/// facts, live segments (a few pages), temperatures and memberships (with their events) in one
+/// write batch, then a step of webhook fan-out.
+pub const CONTACT_CHANGES_QUERIES: u32 = 9;
 
 impl Job {
     /// Which queue carries this job.
     pub fn queue(&self) -> QueueBinding {
         match self {
-            Job::DeliverEmail { .. } | Job::ContactChanged { .. } => QueueBinding::Jobs,
+            Job::DeliverEmail { .. } | Job::ContactChanged { .. } | Job::DeliverWebhook { .. } => {
+                QueueBinding::Jobs
+            }
             _ => QueueBinding::Work,
         }
     }
@@ -98,6 +107,7 @@ impl Job {
         match self {
             // Counted once per batch (see DELIVERY_QUERIES and CONTACT_CHANGES_QUERIES).
             Job::DeliverEmail { .. } | Job::ContactChanged { .. } => 0,
+            Job::DeliverWebhook { .. } => crate::jobs::webhooks::DELIVERY_QUERIES,
             _ => CHUNK_QUERIES_MIN,
         }
     }
@@ -111,6 +121,8 @@ impl Job {
             Job::ExportChunk { .. } => "export_chunk",
             Job::SegmentPurge { .. } => "segment_purge",
             Job::Daily { .. } => "daily",
+            Job::DeliverWebhook { .. } => "deliver_webhook",
+            Job::WebhookFanOut => "webhook_fan_out",
         }
     }
 }
@@ -187,6 +199,11 @@ mod tests {
                 task: DailyTask::Rfm,
                 cursor: String::new(),
             },
+            Job::DeliverWebhook {
+                webhook_id: "whk_1".into(),
+                event_seq: 7,
+            },
+            Job::WebhookFanOut,
         ] {
             let json = serde_json::to_value(Envelope::v1(job.clone())).unwrap();
             assert_eq!(json["type"], job.kind());

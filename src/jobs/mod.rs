@@ -9,6 +9,7 @@ pub mod faults;
 pub mod message;
 pub mod segment_purge;
 pub mod segments;
+pub mod webhooks;
 
 use worker::Env;
 

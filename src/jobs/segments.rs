@@ -15,7 +15,7 @@ use crate::error::AppResult;
 use crate::jobs::delivery::Outcome;
 use crate::jobs::{enqueue, message::Job};
 use crate::store;
-use crate::store::segments;
+use crate::store::{segments, webhooks};
 
 /// Contacts per set-based rebuild statement pair.
 const REBUILD_CHUNK: usize = 2000;
@@ -136,10 +136,12 @@ fn membership_statements(
     for chunk in joins.chunks(per_statement) {
         let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
         statements.push(segments::add_members_statement(db, segment_id, &ids, at)?);
+        statements.push(webhooks::emit_entries_statement(db, segment_id, &ids, at)?);
         statements.push(segments::follow_size_statement(db, segment_id, true)?);
     }
     for chunk in leaves.chunks(per_statement) {
         let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        statements.push(webhooks::emit_exits_statement(db, segment_id, &ids, at)?);
         statements.push(segments::remove_members_statement(db, segment_id, &ids)?);
         statements.push(segments::follow_size_statement(db, segment_id, false)?);
     }
@@ -182,13 +184,18 @@ pub async fn rebuild_chunk(
         }
         store::batch(db, statements).await?;
         match end {
-            None => return Ok(Outcome::Done),
+            None => {
+                // The memberships this build moved go out as events.
+                crate::jobs::webhooks::fan_out(env, db).await?;
+                return Ok(Outcome::Done);
+            }
             Some(next) => cursor = next,
         }
         // Out of time or out of queries (the invocation's D1 budget): the rest is a new message.
         if (time::now() - started).num_milliseconds() > REBUILD_BUDGET_MS
             || db.budget().remaining() < QUERIES_PER_CHUNK
         {
+            crate::jobs::webhooks::fan_out(env, db).await?;
             enqueue(
                 env,
                 Job::SegmentRebuild {

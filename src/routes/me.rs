@@ -21,6 +21,7 @@ use crate::domain::email::{EmailAddress, EmailHashes};
 use crate::domain::i18n::{preference_notice, text, Locale, Text};
 use crate::domain::link::{self, LinkPurpose};
 use crate::domain::outbox::MessageKind;
+use crate::domain::webhook::EventType;
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
 use crate::flows::contact::{full_document, preferences_document};
@@ -32,7 +33,7 @@ use crate::http::session::{SessionPayload, SessionScope};
 use crate::http::{client, response};
 use crate::jobs::{enqueue, message::Job};
 use crate::store::tokens::{self, TokenPurpose};
-use crate::store::{self, audit, consents, contacts, notices, outbox, profile, rate, Db};
+use crate::store::{self, audit, consents, contacts, notices, outbox, profile, rate, webhooks, Db};
 
 const MAGIC_LINK_MINUTES: i64 = 30;
 const SESSION_MINUTES: i64 = 60;
@@ -288,6 +289,14 @@ pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
         "contact.update",
         Some(&contact.id),
     )?);
+    let fields: Vec<&str> = patch.0.iter().map(|(column, _)| *column).collect();
+    statements.push(webhooks::contact_event(
+        db,
+        EventType::ContactUpdated,
+        &contact.id,
+        &at,
+        Some(json!({ "changed": fields, "by": "self_service" })),
+    )?);
     store::batch(db, statements).await?;
     changed(app, &contact.id).await;
     let updated = contacts::find(db, &contact.id)
@@ -378,7 +387,15 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
             at: &at,
         },
     )?;
-    let mut statements = vec![archive];
+    let announce = webhooks::consent_changed_statement(
+        db,
+        &contact_id,
+        purpose.as_str(),
+        body.granted,
+        "self_service",
+        &at,
+    )?;
+    let mut statements = vec![archive, announce];
     statements.extend(consents::record_statements(
         db,
         &consents::ConsentEvent {
@@ -413,6 +430,7 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
         action,
         Some(&contact_id),
     )?);
+
     store::batch(db, statements).await?;
     changed(app, &contact_id).await;
     response::json(

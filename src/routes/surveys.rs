@@ -13,7 +13,7 @@ use crate::http::app::{param_value, query_pairs, App};
 use crate::http::body::{read_json, JSON_LIMIT};
 use crate::http::{client, response};
 use crate::jobs::{enqueue, message::Job};
-use crate::store::{self, surveys};
+use crate::store::{self, surveys, webhooks};
 
 /// What a link token leads to.
 enum Invitation {
@@ -138,7 +138,7 @@ pub async fn respond(mut req: Request, app: &App) -> AppResult<Response> {
     let at = time::format(now);
     let nps = answers.nps();
     let temperature = temperature_on_activity(now, &TemperatureThresholds::default());
-    let statements = surveys::record_response_statements(
+    let mut statements = surveys::record_response_statements(
         &db,
         &surveys::NewResponse {
             id: &response_id,
@@ -154,15 +154,30 @@ pub async fn respond(mut req: Request, app: &App) -> AppResult<Response> {
             temperature: temperature.as_str(),
         },
     )?;
+    statements.push(webhooks::survey_answered_statement(
+        &db,
+        &webhooks::Answered {
+            invitation_id: &invitation.id,
+            response_id: &response_id,
+            survey_id: &invitation.survey_id,
+            contact_id: invitation.contact_id.as_deref(),
+            scores: json!({ "nps": nps, "csat": answers.csat(), "ces": answers.ces() }),
+            at: &at,
+        },
+    )?);
     let changes = store::batch_changes(&db, statements).await?;
     if changes.first().copied().unwrap_or(0) == 0 {
         // Another tap on the same link got there first.
         return Err(already_answered());
     }
-    if let Some(contact_id) = invitation.contact_id {
-        if let Err(e) = enqueue(&app.env, Job::ContactChanged { id: contact_id }).await {
-            worker::console_error!("survey response: enqueue failed: {e:?}");
-        }
+    // The contact's segments follow, and the answer's event goes out after them; an answer
+    // through a link whose person was erased has only its event to send.
+    let job = match invitation.contact_id {
+        Some(contact_id) => Job::ContactChanged { id: contact_id },
+        None => Job::WebhookFanOut,
+    };
+    if let Err(e) = enqueue(&app.env, job).await {
+        worker::console_error!("survey response: enqueue failed: {e:?}");
     }
     response::json(201, &json!({ "status": "recorded" }))
 }

@@ -16,7 +16,7 @@ use crate::http::client::{self, page_locale};
 use crate::http::response::html_page;
 use crate::jobs::{enqueue, message::Job};
 use crate::pages::{escape, page};
-use crate::store::{self, audit, consents, contacts, profile};
+use crate::store::{self, audit, consents, contacts, profile, webhooks};
 
 /// The link in `t`, if it is a genuine unsubscribe link of either kind.
 fn verified(config: &Config, token: &str) -> Option<VerifiedLink> {
@@ -100,7 +100,15 @@ pub async fn post(req: Request, app: &App) -> AppResult<Response> {
     }
     if contact.is_some() {
         let at = time::now_string();
-        let mut statements = consents::record_statements(
+        let mut statements = vec![webhooks::consent_changed_statement(
+            &db,
+            id,
+            purpose,
+            false,
+            "unsubscribe_link",
+            &at,
+        )?];
+        statements.extend(consents::record_statements(
             &db,
             &consents::ConsentEvent {
                 contact_id: id,
@@ -114,7 +122,7 @@ pub async fn post(req: Request, app: &App) -> AppResult<Response> {
                 user_agent: client::user_agent(&req).as_deref(),
                 at: &at,
             },
-        )?;
+        )?);
         if purpose == MARKETING_EMAIL {
             statements.push(profile::marketing_status_statement(&db, id, false, &at)?);
         }

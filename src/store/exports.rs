@@ -149,7 +149,7 @@ pub async fn commit_chunk(db: &Db, c: &Commit<'_>) -> AppResult<bool> {
     } else {
         ExportState::Running
     };
-    let changed = run(
+    let mut statements = vec![statement(
         db,
         "UPDATE exports SET state = ?3, rows = rows + ?4, bytes = bytes + ?5, chunks = chunks + 1, \
            cursor = ?6, parts = ?7, updated_at = ?8, finished_at = CASE WHEN ?9 = 1 THEN ?8 END \
@@ -165,9 +165,21 @@ pub async fn commit_chunk(db: &Db, c: &Commit<'_>) -> AppResult<bool> {
             Arg::Text(c.at),
             Arg::Int(i64::from(c.last)),
         ],
-    )
-    .await?;
-    Ok(changed == 1)
+    )?];
+    if c.last {
+        // `export.ready`, only when this commit is the one that finished it (not a redelivery):
+        // ids and counts, never the download link (a capability the API hands out).
+        statements.push(statement(
+            db,
+            "INSERT INTO events (type, at, segment_id, detail) \
+             SELECT 'export.ready', ?2, segment_id, \
+               json_object('export_id', id, 'rows', rows, 'format', format) \
+             FROM exports WHERE id = ?1 AND state = 'ready' AND finished_at = ?2 AND updated_at = ?2",
+            &[Arg::Text(c.id), Arg::Text(c.at)],
+        )?);
+    }
+    let changed = crate::store::batch_changes(db, statements).await?;
+    Ok(changed.first().copied() == Some(1))
 }
 
 /// Stops an export for good; `why` is shown to the marketer (no personal data).

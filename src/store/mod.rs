@@ -23,6 +23,7 @@ pub mod segments;
 pub mod sqlite;
 pub mod surveys;
 pub mod tokens;
+pub mod webhooks;
 
 use std::cell::Cell;
 use std::rc::Rc;

@@ -433,14 +433,41 @@ pub fn rebuild_chunk_statements(
     let chunk = "WITH chunk(id) AS MATERIALIZED (SELECT id FROM contacts WHERE id > ?1 AND (?2 IS NULL OR id <= ?2))";
     let from = "FROM chunk CROSS JOIN contacts c ON c.id = chunk.id LEFT JOIN contact_stats s ON s.contact_id = c.id";
     let current = "EXISTS (SELECT 1 FROM segments g WHERE g.id = ?3 AND g.version = ?5 AND g.deleted_at IS NULL)";
+    let leaving = format!(
+        "segment_id = ?3 AND contact_id > ?1 AND (?2 IS NULL OR contact_id <= ?2) \
+         AND ?4 IS NOT NULL AND {current} \
+         AND contact_id NOT IN ({chunk} SELECT c.id {from} WHERE {matching})"
+    );
+    // The first build of a new segment announces its members only to subscriptions that ask
+    // for it (`include_rebuilds`): a new segment of a million must not flood a receiver by
+    // accident. Every later build (a new rule version, the daily refresh) is a real change.
+    let first_build = segment.computed_at.is_none();
+    let announce = if first_build {
+        "EXISTS (SELECT 1 FROM webhooks WHERE include_rebuilds = 1 AND disabled_at IS NULL \
+           AND deleted_at IS NULL)"
+    } else {
+        "1"
+    };
+    let range = [
+        Arg::Text(cursor),
+        Arg::OptText(end),
+        Arg::Text(&segment.id),
+        Arg::Text(&at),
+    ];
     Ok(vec![
+        // Who leaves, announced before they go (the same condition as the delete).
         statement(
             db,
             &format!(
-                "DELETE FROM segment_members WHERE segment_id = ?3 AND contact_id > ?1 \
-                 AND (?2 IS NULL OR contact_id <= ?2) AND ?4 IS NOT NULL AND {current} \
-                 AND contact_id NOT IN ({chunk} SELECT c.id {from} WHERE {matching})"
+                "INSERT INTO events (type, at, contact_id, segment_id) \
+                 SELECT 'segment.exited', ?4, contact_id, ?3 FROM segment_members \
+                 WHERE {leaving} ORDER BY contact_id"
             ),
+            &args,
+        )?,
+        statement(
+            db,
+            &format!("DELETE FROM segment_members WHERE {leaving}"),
             &args,
         )?,
         statement(
@@ -451,6 +478,18 @@ pub fn rebuild_chunk_statements(
                  ON CONFLICT (segment_id, contact_id) DO NOTHING"
             ),
             &args,
+        )?,
+        // Who joined: the rows this chunk's insert wrote (stamped with its time), read by key.
+        statement(
+            db,
+            &format!(
+                "INSERT INTO events (type, at, contact_id, segment_id, rebuild) \
+                 SELECT 'segment.entered', ?4, contact_id, ?3, {} FROM segment_members \
+                 WHERE segment_id = ?3 AND contact_id > ?1 AND (?2 IS NULL OR contact_id <= ?2) \
+                   AND since = ?4 AND {announce} ORDER BY contact_id",
+                i64::from(first_build)
+            ),
+            &range,
         )?,
     ])
 }

@@ -36,6 +36,14 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0007_lean_answers_and_orders.sql",
         include_str!("../../migrations/0007_lean_answers_and_orders.sql"),
     ),
+    (
+        "0008_webhooks.sql",
+        include_str!("../../migrations/0008_webhooks.sql"),
+    ),
+    (
+        "0009_survey_reminders.sql",
+        include_str!("../../migrations/0009_survey_reminders.sql"),
+    ),
 ];
 
 /// An empty database at the current schema: `schema.sql`, then each migration.

@@ -95,6 +95,8 @@ pub struct NewInvitation<'a> {
     pub token_hash: &'a str,
     pub created_at: &'a str,
     pub expires_at: &'a str,
+    /// When its one reminder is due (an emailed invitation to a survey with reminders).
+    pub remind_at: Option<&'a str>,
 }
 
 pub fn insert_invitation_statement(
@@ -103,8 +105,8 @@ pub fn insert_invitation_statement(
 ) -> AppResult<D1PreparedStatement> {
     statement(
         db,
-        "INSERT INTO survey_invitations (id, survey_id, contact_id, order_id, token_hash, created_at, expires_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO survey_invitations (id, survey_id, contact_id, order_id, token_hash, created_at, expires_at, remind_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         &[
             Arg::Text(i.id),
             Arg::Text(i.survey_id),
@@ -113,6 +115,7 @@ pub fn insert_invitation_statement(
             Arg::Text(i.token_hash),
             Arg::Text(i.created_at),
             Arg::Text(i.expires_at),
+            Arg::OptText(i.remind_at),
         ],
     )
 }
@@ -139,14 +142,16 @@ pub async fn invitation_by_token_hash(
             statement(
                 db,
                 "SELECT i.id, i.survey_id, i.contact_id, i.expires_at, i.answered_at, c.locale \
-                 FROM survey_invitations i LEFT JOIN contacts c ON c.id = i.contact_id WHERE i.token_hash = ?1",
+                 FROM survey_invitations i LEFT JOIN contacts c ON c.id = i.contact_id \
+                 WHERE i.token_hash = ?1 OR i.reminder_token_hash = ?1",
                 &[Arg::Text(token_hash)],
             )?,
             statement(
                 db,
                 &format!(
                     "SELECT {SURVEY_COLUMNS} FROM surveys WHERE id = \
-                     (SELECT survey_id FROM survey_invitations WHERE token_hash = ?1)"
+                     (SELECT survey_id FROM survey_invitations \
+                      WHERE token_hash = ?1 OR reminder_token_hash = ?1)"
                 ),
                 &[Arg::Text(token_hash)],
             )?,
@@ -764,5 +769,58 @@ mod tests {
             )
             .expect("invitation");
         assert_eq!(answered, "2026-02-01");
+    }
+}
+
+/// An invitation whose reminder is due, with what deciding and sending it needs.
+#[derive(Debug, Deserialize)]
+pub struct DueReminder {
+    pub id: String,
+    pub contact_id: Option<String>,
+    pub expires_at: String,
+    pub answered_at: Option<String>,
+    pub email: Option<String>,
+    pub locale: Option<String>,
+    #[serde(default, deserialize_with = "crate::store::js_int::opt_int")]
+    pub link_epoch: Option<i64>,
+    /// Whether the person objected to survey emails (a `satisfaction_surveys` withdrawal).
+    #[serde(deserialize_with = "crate::store::js_int::int")]
+    pub objected: i64,
+}
+
+/// Up to `limit` invitations whose reminder is due at `now`, oldest first, by the partial index.
+pub async fn due_reminders(db: &Db, now: &str, limit: u32) -> AppResult<Vec<DueReminder>> {
+    crate::store::all(
+        db,
+        "SELECT i.id, i.contact_id, i.expires_at, i.answered_at, c.email, c.locale, c.link_epoch, \
+           EXISTS (SELECT 1 FROM consents k WHERE k.contact_id = i.contact_id \
+                   AND k.purpose = 'satisfaction_surveys' AND k.granted = 0) AS objected \
+         FROM survey_invitations i LEFT JOIN contacts c ON c.id = i.contact_id \
+         WHERE i.remind_at IS NOT NULL AND i.remind_at <= ?1 ORDER BY i.remind_at LIMIT ?2",
+        &[Arg::Text(now), Arg::Int(i64::from(limit))],
+    )
+    .await
+}
+
+/// The reminder is settled: sent now with a link of its own (`token_hash`), or not needed
+/// (`None`: answered, expired, erased or objected). Either way it leaves the due list. A
+/// reminder is only recorded for an invitation still unanswered.
+pub fn settle_reminder_statement(
+    db: &Db,
+    id: &str,
+    sent: Option<(&str, &str)>,
+) -> AppResult<D1PreparedStatement> {
+    match sent {
+        None => statement(
+            db,
+            "UPDATE survey_invitations SET remind_at = NULL WHERE id = ?1",
+            &[Arg::Text(id)],
+        ),
+        Some((token_hash, at)) => statement(
+            db,
+            "UPDATE survey_invitations SET remind_at = NULL, reminded_at = ?3, \
+               reminder_token_hash = ?2 WHERE id = ?1 AND answered_at IS NULL",
+            &[Arg::Text(id), Arg::Text(token_hash), Arg::Text(at)],
+        ),
     }
 }

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::ensure;
 use crate::ensure_eq;
 use crate::harness::{unique_email, Auth, Reply, TestApp};
+use crate::webhook::EventPost;
 
 // --- Forms and signups: a form, a visitor's submission, the confirmation that makes a contact
 // active.
@@ -448,4 +449,72 @@ pub async fn dead_letter_holding(
             .find(|l| l["body"].as_str().is_some_and(|b| b.contains(text)))
             .cloned()
     }))
+}
+
+// --- Webhook subscriptions and what their receiver got.
+
+/// A subscription to `events` posting to this story's receiver; its id and secret.
+pub async fn subscribe(
+    app: &TestApp,
+    receiver: &str,
+    fail: Option<&str>,
+    extra: Value,
+    auth: Auth<'_>,
+) -> Result<(String, String), String> {
+    let mut body = json!({ "url": app.webhook.events_url(receiver, fail) });
+    for (k, v) in extra.as_object().ok_or("extra is not an object")? {
+        body[k] = v.clone();
+    }
+    let reply = app
+        .post_json("/admin/v1/webhooks", &body, auth)
+        .await?
+        .expect(201)?
+        .json();
+    let id = reply["id"].as_str().ok_or("no id")?.to_string();
+    let secret = reply["secret"].as_str().ok_or("no secret")?.to_string();
+    Ok((id, secret))
+}
+
+/// Stories share one database: a subscription left behind would hear every later story.
+pub async fn unsubscribe(app: &TestApp, id: &str) -> Result<(), String> {
+    app.delete(&format!("/admin/v1/webhooks/{id}"), Auth::Admin)
+        .await?
+        .expect(200)?;
+    Ok(())
+}
+
+/// The receiver's posts about `contact_id`, in arrival order.
+pub fn posts_about(app: &TestApp, receiver: &str, contact_id: &str) -> Vec<EventPost> {
+    app.webhook
+        .events_to(receiver)
+        .into_iter()
+        .filter(|p| p.body["data"]["contact_id"] == contact_id)
+        .collect()
+}
+
+/// Distinct `webhook-id`s per event type among `posts`, with a check that every post of one id
+/// carried the same bytes.
+pub fn ids_by_type(posts: &[EventPost]) -> Result<Vec<(String, usize)>, String> {
+    let mut seen: Vec<(String, String, String)> = Vec::new();
+    for p in posts {
+        let id = p.signed[0].clone().ok_or("a post without webhook-id")?;
+        let kind = p.body["type"].as_str().unwrap_or("").to_string();
+        match seen.iter().find(|(i, _, _)| *i == id) {
+            Some((_, _, raw)) => ensure!(
+                *raw == p.raw,
+                "{id} was sent with two bodies:\n{raw}\n{}",
+                p.raw
+            ),
+            None => seen.push((id, kind, p.raw.clone())),
+        }
+    }
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for (_, kind, _) in &seen {
+        match counts.iter_mut().find(|(k, _)| k == kind) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((kind.clone(), 1)),
+        }
+    }
+    counts.sort();
+    Ok(counts)
 }

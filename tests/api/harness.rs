@@ -333,6 +333,8 @@ fn spawn_wrangler(
         // Chunks and pages of a few rows, so every rebuild, export, sweep and purge crosses its
         // boundaries with the handful of rows one story creates.
         .args(["--var", &format!("CHUNK_ROWS:{CHUNK_ROWS}")])
+        // Webhook retries a second apart instead of the production backoff (5 s, 5 min, …).
+        .args(["--var", "WEBHOOK_RETRY_SECS:1"])
         // The platform-limits guard with the free plan's budget: any request, queue batch or
         // cron run that would pass a Cloudflare limit fails its story here, not in production.
         .args(["--var", "PLATFORM_LIMITS:enforce"])

@@ -8,6 +8,7 @@ mod webhook;
 mod admin_keys;
 mod browser;
 mod daily;
+mod events;
 mod exports;
 mod import;
 mod lifetimes;
@@ -49,6 +50,7 @@ fn main() {
         all.extend(surveys::tests());
         all.extend(segments::tests());
         all.extend(trust::tests());
+        all.extend(events::tests());
         all.extend(browser::tests());
         let mut serial = Vec::new();
         serial.extend(outbox::serial_tests());

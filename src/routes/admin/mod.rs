@@ -12,6 +12,7 @@ pub mod orders;
 pub mod outbox;
 pub mod segments;
 pub mod surveys;
+pub mod webhooks;
 
 use worker::{Request, Response};
 
