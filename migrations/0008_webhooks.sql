@@ -16,7 +16,8 @@ CREATE TABLE webhooks (
   with_email       INTEGER NOT NULL,
   created_by       TEXT NOT NULL,                   -- API key id
   last_seq         INTEGER NOT NULL,
-  failing_since    TEXT,
+  failing_since    TEXT,                            -- first failure since the last success or quiet spell
+  last_failure_at  TEXT,
   disabled_at      TEXT,
   disabled_reason  TEXT,
   created_at       TEXT NOT NULL,
@@ -37,6 +38,9 @@ CREATE TABLE events (
   detail     TEXT,                                  -- JSON object: what changed
   rebuild    INTEGER NOT NULL DEFAULT 0             -- the first build of a new segment
 );
+-- Erasure deletes the person's events (their answers and memberships must not stay linked to
+-- them); only the erasure's own event keeps the id.
+CREATE INDEX events_contact ON events(contact_id) WHERE contact_id IS NOT NULL;
 
 -- One event to one subscription: attempts, the last answer and when to try next (`next_at` is
 -- also the lease a sender holds while it posts). `log`: every attempt's time and status.

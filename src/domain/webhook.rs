@@ -115,11 +115,30 @@ impl WebhookUrl {
             Some(Host::Ipv6(ip)) => ip.is_loopback(),
             None => false,
         };
+        // Addresses inside a network (loopback, private, link-local, unspecified) are no
+        // receiver of a deployment on the internet; a local deployment may use loopback.
+        let internal = |u: &Url| match u.host() {
+            Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(Host::Ipv4(ip)) => {
+                ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
+            }
+            Some(Host::Ipv6(ip)) => {
+                let first = ip.segments()[0];
+                ip.is_loopback()
+                    || ip.is_unspecified()
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80
+                    || ip.to_ipv4_mapped().is_some()
+            }
+            None => true,
+        };
+        let local_deployment = Url::parse(public_base_url).is_ok_and(|b| loopback(&b));
         match url.scheme() {
-            "https" if url.host().is_some() => Ok(WebhookUrl(url.to_string())),
-            "http" if loopback(&url) && Url::parse(public_base_url).is_ok_and(|b| loopback(&b)) => {
+            "https" if !internal(&url) || (local_deployment && loopback(&url)) => {
                 Ok(WebhookUrl(url.to_string()))
             }
+            "http" if local_deployment && loopback(&url) => Ok(WebhookUrl(url.to_string())),
+            "https" => Err("a public https URL (not a loopback or private address)"),
             _ => Err("an https URL"),
         }
     }
@@ -249,6 +268,19 @@ mod tests {
             "http://[::1]:9/",
         ] {
             assert!(WebhookUrl::parse(ok, local).is_ok(), "{ok}");
+        }
+        for internal in [
+            "https://127.0.0.1/in",
+            "https://localhost/in",
+            "https://10.1.2.3/in",
+            "https://192.168.0.1/in",
+            "https://169.254.169.254/latest",
+            "https://[::1]/in",
+            "https://[fd00::1]/in",
+            "https://[::ffff:10.0.0.1]/in",
+            "https://0.0.0.0/in",
+        ] {
+            assert!(WebhookUrl::parse(internal, prod).is_err(), "{internal}");
         }
         // Loopback is a local convenience, not a way to reach other plain-http hosts.
         assert!(WebhookUrl::parse("http://10.0.0.1/in", local).is_err());

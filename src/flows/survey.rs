@@ -447,6 +447,7 @@ pub async fn send_due_reminders(
         let locale = d
             .locale
             .as_deref()
+            .or(d.survey_locale.as_deref())
             .and_then(Locale::from_tag)
             .unwrap_or(Locale::En);
         let mail_links = links::for_contact(
@@ -457,10 +458,11 @@ pub async fn send_due_reminders(
         );
         let message_id = secret::new_id("msg");
         let body_text = format!("{}\n\n{url}\n", text(locale, Text::SurveyReminderBody));
+        let token_hash = secret::sha256_hex(&token);
         statements.push(surveys::settle_reminder_statement(
             db,
             &d.id,
-            Some((&secret::sha256_hex(&token), &at)),
+            Some((&token_hash, &at)),
         )?);
         statements.push(outbox::insert_statement(
             db,
@@ -477,6 +479,12 @@ pub async fn send_due_reminders(
                 created_at: &at,
                 mailbox_hash: &email.mailbox_hash(&config.token_secret),
             },
+        )?);
+        statements.push(surveys::withdraw_unneeded_reminder_statement(
+            db,
+            &message_id,
+            &d.id,
+            &token_hash,
         )?);
         jobs.push(Job::DeliverEmail { id: message_id });
     }

@@ -298,7 +298,7 @@ async fn run(env: &Env, db: &Db, job: &Job) -> crate::error::AppResult<Outcome> 
             webhooks::deliver(env, db, &key).await
         }
         Job::WebhookFanOut => {
-            webhooks::fan_out(env, db).await?;
+            webhooks::fan_out_backlog(env, db).await?;
             Ok(Outcome::Done)
         }
         // Batched in `consume`.

@@ -4,7 +4,8 @@
 //! from sending the same email twice at once; the receiver also gets `Idempotency-Key`.
 
 use chrono::Duration;
-use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
+use futures_util::future::{select, Either};
+use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
 
 use crate::config::Config;
 use crate::domain::outbox::{retry_delay_secs, OutboxMessage};
@@ -131,18 +132,28 @@ pub async fn post_signed(
             &secret.sign(id, timestamp, body.as_bytes()),
         )?;
     }
+    // Never followed: a redirect would carry the signed body (and any address in it) to a host
+    // nobody checked, plain http included. A 3xx is a failed attempt like any other non-2xx.
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual)
         .with_body(Some(body.into()));
     let request =
         Request::new_with_init(url, &init).map_err(|_| fail("invalid webhook url".into()))?;
-    let response = Fetch::Request(request)
-        .send()
-        .await
-        .map_err(|_| fail("transport error".into()))?;
+    // A receiver that never answers must not hold the batch it shares with others.
+    let fetch = Fetch::Request(request);
+    let sent = std::pin::pin!(fetch.send());
+    let response = match select(sent, Delay::from(POST_TIMEOUT)).await {
+        Either::Left((Ok(response), _)) => response,
+        Either::Left((Err(_), _)) => return Err(fail("transport error".into())),
+        Either::Right(_) => return Err(fail("no answer within 10 s".into())),
+    };
     match response.status_code() {
         status @ 200..=299 => Ok(status),
         status => Err((Some(status), format!("http {status}"))),
     }
 }
+
+/// How long a post may wait for its answer.
+const POST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

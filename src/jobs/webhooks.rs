@@ -22,29 +22,62 @@ use crate::store::{self, Db};
 
 /// Events one fan-out step turns into deliveries, per subscription.
 const FAN_OUT_EVENTS: usize = 500;
-/// Fan-out steps one call may take before handing the rest to a `WebhookFanOut` message.
+/// Fan-out steps one call after a change may take before handing the rest to a
+/// `WebhookFanOut` message.
 const FAN_OUT_STEPS: u32 = 4;
+/// Lost deliveries one `WebhookFanOut` puts back on the queue.
+const RESEND_ROWS: usize = 500;
 /// How long one attempt may hold a delivery before another sender may try.
 const LEASE_SECS: i64 = 60;
+/// A failure this long after the previous one starts a subscription's failing clock again: more
+/// than the longest wait of the backoff, so one delivery's retries count as one stretch.
+const QUIET_HOURS: i64 = 11;
 /// D1 calls of one fan-out step, and of one delivery (claim, record).
 pub const FAN_OUT_QUERIES: u32 = 1;
 pub const DELIVERY_QUERIES: u32 = 2;
 
-/// Turns new events into deliveries and enqueues them, a few steps at most; what remains goes
-/// to a `WebhookFanOut` message. Without subscriptions a step reads a handful of rows.
+/// Turns new events into deliveries and enqueues them, a few steps at most (after the work that
+/// wrote them); what remains goes to a `WebhookFanOut` message. Without subscriptions a step
+/// reads a handful of rows.
 pub async fn fan_out(env: &Env, db: &Db) -> AppResult<()> {
+    fan_out_steps(env, db, FAN_OUT_STEPS).await
+}
+
+/// `WebhookFanOut`: deliveries whose message was lost go back on the queue, then as many
+/// fan-out steps as the message's own invocation allows, keeping a few queries for its
+/// continuation.
+pub async fn fan_out_backlog(env: &Env, db: &Db) -> AppResult<()> {
+    resend_due(env, db, chunk_rows(env, RESEND_ROWS) as u32).await?;
+    let steps = db.budget().remaining().saturating_sub(4).max(1);
+    fan_out_steps(env, db, steps).await
+}
+
+async fn fan_out_steps(env: &Env, db: &Db, steps: u32) -> AppResult<()> {
     let per_step = chunk_rows(env, FAN_OUT_EVENTS) as i64;
-    for _ in 0..FAN_OUT_STEPS {
+    for _ in 0..steps {
         if db.budget().remaining() < FAN_OUT_QUERIES {
             break;
         }
         let (created, more) = webhooks::fan_out(db, &time::now_string(), per_step).await?;
-        enqueue_all(env, created.into_iter().map(Job::from).collect()).await?;
+        if let Err(e) = enqueue_all(env, created.into_iter().map(Job::from).collect()).await {
+            // The deliveries are written and pending: a `WebhookFanOut` sends what is due of
+            // them ([`resend_due`]); failing that, the daily sweep does.
+            worker::console_error!("webhooks: enqueueing deliveries failed: {e:?}");
+            return enqueue(env, Job::WebhookFanOut).await;
+        }
         if !more {
             return Ok(());
         }
     }
     enqueue(env, Job::WebhookFanOut).await
+}
+
+/// Pending deliveries due over a minute ago (their message lost, or never sent), back onto the
+/// queue: at most `limit`, by the partial index.
+pub async fn resend_due(env: &Env, db: &Db, limit: u32) -> AppResult<()> {
+    let due_before = time::format(time::now() - Duration::minutes(1));
+    let lost = webhooks::stragglers(db, &due_before, limit).await?;
+    enqueue_all(env, lost.into_iter().map(Job::from).collect()).await
 }
 
 impl From<DeliveryKey> for Job {
@@ -64,23 +97,36 @@ fn test_backoff(env: &Env) -> Option<u32> {
         .filter(|s| (1..=3600).contains(s))
 }
 
-/// One attempt at one delivery. Not due, settled or held by another sender: nothing to do
-/// (whoever holds it settles it). Otherwise the post, then its outcome and the next attempt's
-/// time in one write; the queue message waits the backoff and comes back.
+/// One attempt at one delivery. Settled: nothing to do. Pending but not due (another
+/// attempt's lease, or one left by an attempt that died before recording): come back when it
+/// is due. Otherwise the post, then its outcome and the next attempt's time in one write; the
+/// queue message waits the backoff and comes back.
 pub async fn deliver(env: &Env, db: &Db, key: &DeliveryKey) -> AppResult<Outcome> {
     let now = time::now();
     let at = time::format(now);
     let lease = time::format(now + Duration::seconds(LEASE_SECS));
     let claimed = webhooks::claim(db, key, &at, &lease).await?;
     let Some(attempts) = claimed.attempts else {
-        return Ok(Outcome::Done);
+        return Ok(
+            match claimed.pending_until.as_deref().and_then(time::parse) {
+                Some(due) => Outcome::RetryIn((due - now).num_seconds().clamp(1, 43_200) as u32),
+                None => Outcome::Done,
+            },
+        );
     };
     let disable_before = time::format(now - Duration::days(DISABLE_AFTER_DAYS));
+    let quiet_before = time::format(now - Duration::hours(QUIET_HOURS));
+    let cuts = (disable_before.as_str(), quiet_before.as_str());
     let (event, target) = match (claimed.event, claimed.target) {
         (Some(event), Some(target)) if target.live() => (event, target),
-        _ => {
+        (event, _) => {
+            let why = if event.is_none() {
+                "event no longer kept (erased, or past its 30 days)"
+            } else {
+                "subscription disabled"
+            };
             let records =
-                webhooks::record_statements(db, key, &Attempt::Abandoned, &at, &disable_before)?;
+                webhooks::record_statements(db, key, &Attempt::Abandoned(why), &at, cuts)?;
             store::batch(db, records).await?;
             return Ok(Outcome::Done);
         }
@@ -102,33 +148,29 @@ pub async fn deliver(env: &Env, db: &Db, key: &DeliveryKey) -> AppResult<Outcome
         }
         Err(_) => Err((None, "unreadable signing secret".to_string())),
     };
-    let done = time::now_string();
-    let (attempt, outcome) = match &posted {
-        Ok(status) => (Attempt::Delivered { status: *status }, Outcome::Done),
-        Err((status, error)) => match next_attempt_in(attempts, test_backoff(env)) {
-            Some(wait) => (
+    let done = time::now();
+    let done_at = time::format(done);
+    let (attempt, outcome, next_at) = match &posted {
+        Ok(status) => (Attempt::Delivered { status: *status }, Outcome::Done, None),
+        Err((status, error)) => {
+            let wait = next_attempt_in(attempts, test_backoff(env));
+            worker::console_warn!(
+                "webhook {} {}: attempt {attempts} failed ({error})",
+                key.webhook_id,
+                event.id()
+            );
+            let next_at = wait.map(|w| time::format(done + Duration::seconds(i64::from(w))));
+            let outcome = wait.map_or(Outcome::Done, Outcome::RetryIn);
+            (
                 Attempt::Failed {
                     status: *status,
                     error,
                     next_at: None,
                 },
-                Outcome::RetryIn(wait),
-            ),
-            None => (
-                Attempt::Failed {
-                    status: *status,
-                    error,
-                    next_at: None,
-                },
-                Outcome::Done,
-            ),
-        },
-    };
-    let next_at = match outcome {
-        Outcome::RetryIn(wait) => Some(time::format(
-            time::now() + Duration::seconds(i64::from(wait)),
-        )),
-        Outcome::Done => None,
+                outcome,
+                next_at,
+            )
+        }
     };
     let attempt = match attempt {
         Attempt::Failed { status, error, .. } => Attempt::Failed {
@@ -138,14 +180,7 @@ pub async fn deliver(env: &Env, db: &Db, key: &DeliveryKey) -> AppResult<Outcome
         },
         other => other,
     };
-    if let Attempt::Failed { error, .. } = &attempt {
-        worker::console_warn!(
-            "webhook {} {}: attempt {attempts} failed ({error})",
-            key.webhook_id,
-            event.id()
-        );
-    }
-    let records = webhooks::record_statements(db, key, &attempt, &done, &disable_before)?;
+    let records = webhooks::record_statements(db, key, &attempt, &done_at, cuts)?;
     store::batch(db, records).await?;
     Ok(outcome)
 }

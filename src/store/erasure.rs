@@ -64,6 +64,9 @@ pub(crate) fn erase_plan<'a>(
         "DELETE FROM segment_members WHERE contact_id = ?1",
         "DELETE FROM contact_stats WHERE contact_id = ?1",
         "UPDATE orders SET contact_id = NULL WHERE contact_id = ?1",
+        // What the shop's other tools were told about them: their answers, memberships and
+        // consents, linked to their id. The erasure's own event, written after, says it.
+        "DELETE FROM events WHERE contact_id = ?1",
         // A person's answers are found through their invitations, so before those let go.
         "UPDATE survey_responses SET contact_id = NULL, answers = '{}' \
          WHERE (survey_id, id) IN (SELECT survey_id, response_id FROM survey_invitations \

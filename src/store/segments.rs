@@ -142,6 +142,23 @@ pub async fn unpurged(db: &Db, limit: u32) -> AppResult<Vec<String>> {
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
+/// How many of `ids` (a JSON array) name live segments, in one query.
+pub async fn count_existing(db: &Db, ids_json: &str) -> AppResult<i64> {
+    #[derive(Deserialize)]
+    struct N {
+        #[serde(deserialize_with = "js_int::int")]
+        n: i64,
+    }
+    Ok(crate::store::first::<N>(
+        db,
+        "SELECT COUNT(*) AS n FROM segments \
+         WHERE id IN (SELECT value FROM json_each(?1)) AND deleted_at IS NULL",
+        &[Arg::Text(ids_json)],
+    )
+    .await?
+    .map_or(0, |r| r.n))
+}
+
 pub async fn find(db: &Db, id: &str) -> AppResult<Option<SegmentRow>> {
     first(
         db,

@@ -781,6 +781,8 @@ pub struct DueReminder {
     pub answered_at: Option<String>,
     pub email: Option<String>,
     pub locale: Option<String>,
+    /// The survey's own locale, for a person who has none on record.
+    pub survey_locale: Option<String>,
     #[serde(default, deserialize_with = "crate::store::js_int::opt_int")]
     pub link_epoch: Option<i64>,
     /// Whether the person objected to survey emails (a `satisfaction_surveys` withdrawal).
@@ -793,6 +795,8 @@ pub async fn due_reminders(db: &Db, now: &str, limit: u32) -> AppResult<Vec<DueR
     crate::store::all(
         db,
         "SELECT i.id, i.contact_id, i.expires_at, i.answered_at, c.email, c.locale, c.link_epoch, \
+           (SELECT json_extract(s.definition, '$.locale') FROM surveys s WHERE s.id = i.survey_id) \
+             AS survey_locale, \
            EXISTS (SELECT 1 FROM consents k WHERE k.contact_id = i.contact_id \
                    AND k.purpose = 'satisfaction_surveys' AND k.granted = 0) AS objected \
          FROM survey_invitations i LEFT JOIN contacts c ON c.id = i.contact_id \
@@ -823,4 +827,25 @@ pub fn settle_reminder_statement(
             &[Arg::Text(id), Arg::Text(token_hash), Arg::Text(at)],
         ),
     }
+}
+
+/// Takes back reminder `message_id`, in the same batch as its insert, when its invitation did
+/// not take the reminder's link (it was answered in between): no email goes out with a link
+/// that opens nothing.
+pub fn withdraw_unneeded_reminder_statement(
+    db: &Db,
+    message_id: &str,
+    invitation_id: &str,
+    token_hash: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "DELETE FROM outbox WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM survey_invitations \
+           WHERE id = ?2 AND reminder_token_hash = ?3)",
+        &[
+            Arg::Text(message_id),
+            Arg::Text(invitation_id),
+            Arg::Text(token_hash),
+        ],
+    )
 }

@@ -130,6 +130,9 @@ pub struct WebhookChange<'a> {
     pub description: Option<&'a str>,
     pub include_rebuilds: Option<bool>,
     pub enabled: Option<bool>,
+    /// Whether the changing key may read contacts: one that may not takes the addresses out of
+    /// the bodies, so it cannot point a subscription that carries them at itself.
+    pub may_read_contacts: bool,
 }
 
 /// One statement for any change. Enabling a disabled subscription starts it at the newest event
@@ -154,6 +157,7 @@ pub fn update_statement(
              THEN 'disabled by request' ELSE disabled_reason END, \
            disabled_at = CASE WHEN ?8 = 1 THEN NULL WHEN ?8 = 0 THEN COALESCE(disabled_at, ?9) \
              ELSE disabled_at END, \
+           with_email = with_email AND ?10, \
            updated_at = ?9 \
          WHERE id = ?1 AND deleted_at IS NULL",
         &[
@@ -166,6 +170,7 @@ pub fn update_statement(
             flag(c.include_rebuilds),
             flag(c.enabled),
             Arg::Text(at),
+            Arg::Int(i64::from(c.may_read_contacts)),
         ],
     )
 }
@@ -350,17 +355,19 @@ fn event_columns(with_email: &str) -> String {
 /// with where it stopped, so a page never reads the whole log.
 pub const FEED_WINDOW: i64 = 5000;
 
-/// A page of the change feed: events after `after` (at most [`FEED_WINDOW`] positions on),
-/// of `types` (all when none), oldest first; and the newest position there is.
+/// A page of the change feed: events after `after` (or after the oldest kept, when `after` is
+/// older), at most [`FEED_WINDOW`] positions on, of `types` (all when none), oldest first; with
+/// where the page started and the newest position there is.
 pub async fn feed(
     db: &Db,
     after: i64,
     types: Option<&str>,
     limit: u32,
     with_email: bool,
-) -> AppResult<(Vec<(Event, Option<String>)>, i64)> {
+) -> AppResult<FeedPage> {
+    let start = "MAX(?1, (SELECT COALESCE(MIN(seq), 1) - 1 FROM events))";
     let sql = format!(
-        "SELECT {} FROM events e WHERE e.seq > ?1 AND e.seq <= ?1 + ?5 \
+        "SELECT {} FROM events e WHERE e.seq > {start} AND e.seq <= {start} + ?5 \
            AND (?2 IS NULL OR e.type IN (SELECT value FROM json_each(?2))) \
          ORDER BY e.seq LIMIT ?3",
         event_columns("?4 = 1")
@@ -377,31 +384,51 @@ pub async fn feed(
                 Arg::Int(FEED_WINDOW),
             ],
         )?,
-        statement(db, "SELECT COALESCE(MAX(seq), 0) AS seq FROM events", &[])?,
+        statement(
+            db,
+            &format!("SELECT {start} AS seq, COALESCE(MAX(seq), 0) AS newest FROM events"),
+            &[Arg::Int(after)],
+        )?,
     ];
     let results = batch_results(db, statements).await?;
     let rows: Vec<EventRow> = results.first().map_or(Ok(Vec::new()), decode)?;
-    let newest = match results.get(1) {
-        Some(r) => decode_first::<Seq>(r)?.map_or(0, |s| s.seq),
-        None => 0,
+    let bounds = match results.get(1) {
+        Some(r) => decode_first::<Bounds>(r)?,
+        None => None,
     };
     let events = rows
         .into_iter()
         .map(EventRow::into_event)
         .collect::<AppResult<Vec<_>>>()?;
-    Ok((events, newest))
+    Ok(FeedPage {
+        events,
+        start: bounds.as_ref().map_or(after, |b| b.seq),
+        newest: bounds.map_or(0, |b| b.newest),
+    })
+}
+
+/// One page of the feed, and the positions it lies between.
+pub struct FeedPage {
+    pub events: Vec<(Event, Option<String>)>,
+    /// Where the page started reading: `after`, or the oldest kept when that is later.
+    pub start: i64,
+    pub newest: i64,
 }
 
 #[derive(Deserialize)]
-struct Seq {
+struct Bounds {
     #[serde(deserialize_with = "js_int::int")]
     seq: i64,
+    #[serde(deserialize_with = "js_int::int")]
+    newest: i64,
 }
 
 /// What one attempt needs: the claim's attempt number (none: not due, or not pending), the
 /// event with the address when the subscription may carry it, and where and how to sign.
 pub struct Claimed {
     pub attempts: Option<u32>,
+    /// Not claimed, yet still pending: when it is due (another sender's lease, or its backoff).
+    pub pending_until: Option<String>,
     pub event: Option<(Event, Option<String>)>,
     pub target: Option<Signing>,
 }
@@ -420,6 +447,11 @@ impl Signing {
     pub fn live(&self) -> bool {
         self.live == 1
     }
+}
+
+#[derive(Deserialize)]
+struct NextAt {
+    next_at: String,
 }
 
 #[derive(Deserialize)]
@@ -460,6 +492,12 @@ pub async fn claim(db: &Db, key: &DeliveryKey, now: &str, lease_until: &str) -> 
              FROM webhooks WHERE id = ?1",
             &[Arg::Text(&key.webhook_id)],
         )?,
+        statement(
+            db,
+            "SELECT next_at FROM webhook_deliveries \
+             WHERE webhook_id = ?1 AND event_seq = ?2 AND state = 'pending'",
+            &[Arg::Text(&key.webhook_id), Arg::Int(key.event_seq)],
+        )?,
     ];
     let results = batch_results(db, statements).await?;
     let attempts = match results.first() {
@@ -476,8 +514,13 @@ pub async fn claim(db: &Db, key: &DeliveryKey, now: &str, lease_until: &str) -> 
         Some(r) => decode_first::<Signing>(r)?,
         None => None,
     };
+    let pending_until = match (attempts, results.get(3)) {
+        (None, Some(r)) => decode_first::<NextAt>(r)?.map(|n| n.next_at),
+        _ => None,
+    };
     Ok(Claimed {
         attempts,
+        pending_until,
         event,
         target,
     })
@@ -494,20 +537,33 @@ pub enum Attempt<'a> {
         error: &'a str,
         next_at: Option<&'a str>,
     },
-    /// The subscription was disabled or deleted meanwhile.
-    Abandoned,
+    /// Not sent: the subscription was disabled or deleted meanwhile, or the event erased.
+    Abandoned(&'a str),
 }
 
 /// Records an attempt, appends it to the delivery's log, and keeps the subscription's health:
-/// a success clears `failing_since`; a failure sets it, and disables the subscription once it
-/// is older than `disable_before`.
+/// a success clears `failing_since`; a failure sets it (again, after a quiet spell: no failure
+/// since `quiet_before`), and disables the subscription once it is older than `disable_before`.
 pub fn record_statements(
     db: &Db,
     key: &DeliveryKey,
     attempt: &Attempt<'_>,
     at: &str,
-    disable_before: &str,
+    cuts: (&str, &str),
 ) -> AppResult<Vec<D1PreparedStatement>> {
+    record_plan(key, attempt, at, cuts)
+        .iter()
+        .map(|(sql, args)| statement(db, sql, args))
+        .collect()
+}
+
+/// [`record_statements`] as SQL and arguments, for a unit test on SQLite.
+pub(crate) fn record_plan<'a>(
+    key: &'a DeliveryKey,
+    attempt: &Attempt<'a>,
+    at: &'a str,
+    (disable_before, quiet_before): (&'a str, &'a str),
+) -> Vec<(&'static str, Vec<Arg<'a>>)> {
     let (state, status, error, next_at) = match attempt {
         Attempt::Delivered { status } => ("delivered", Some(*status), None, None),
         Attempt::Failed {
@@ -516,16 +572,15 @@ pub fn record_statements(
             next_at: Some(next),
         } => ("pending", *status, Some(*error), Some(*next)),
         Attempt::Failed { status, error, .. } => ("failed", *status, Some(*error), None),
-        Attempt::Abandoned => ("failed", None, Some("subscription disabled"), None),
+        Attempt::Abandoned(why) => ("failed", None, Some(*why), None),
     };
     let status_arg = status.map_or(Arg::Null, |s| Arg::Int(i64::from(s)));
-    let mut statements = vec![statement(
-        db,
+    let mut plan = vec![(
         "UPDATE webhook_deliveries SET state = ?3, last_status = ?4, next_at = COALESCE(?6, next_at), \
            log = json_insert(log, '$[#]', \
              json_object('at', ?5, 'status', CAST(?4 AS INTEGER), 'error', ?7)) \
          WHERE webhook_id = ?1 AND event_seq = ?2",
-        &[
+        vec![
             Arg::Text(&key.webhook_id),
             Arg::Int(key.event_seq),
             Arg::Text(state),
@@ -534,30 +589,36 @@ pub fn record_statements(
             Arg::OptText(next_at),
             Arg::OptText(error),
         ],
-    )?];
+    )];
     match attempt {
-        Attempt::Delivered { .. } => statements.push(statement(
-            db,
+        Attempt::Delivered { .. } => plan.push((
             "UPDATE webhooks SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
-            &[Arg::Text(&key.webhook_id)],
-        )?),
-        Attempt::Failed { .. } => statements.push(statement(
-            db,
-            "UPDATE webhooks SET failing_since = COALESCE(failing_since, ?2), \
-               disabled_reason = CASE WHEN failing_since <= ?3 AND disabled_at IS NULL \
+            vec![Arg::Text(&key.webhook_id)],
+        )),
+        // Failing "for days" means without a quiet spell: a failure more than the longest
+        // backoff after the last one starts the clock again (set in the same statement, which
+        // reads the old values).
+        Attempt::Failed { .. } => plan.push((
+            "UPDATE webhooks SET \
+               failing_since = CASE WHEN failing_since IS NULL OR last_failure_at IS NULL \
+                 OR last_failure_at < ?4 THEN ?2 ELSE failing_since END, \
+               disabled_reason = CASE WHEN failing_since <= ?3 AND last_failure_at >= ?4 \
+                 AND disabled_at IS NULL \
                  THEN 'deliveries failing since ' || failing_since ELSE disabled_reason END, \
-               disabled_at = CASE WHEN failing_since <= ?3 AND disabled_at IS NULL \
-                 THEN ?2 ELSE disabled_at END \
+               disabled_at = CASE WHEN failing_since <= ?3 AND last_failure_at >= ?4 \
+                 AND disabled_at IS NULL THEN ?2 ELSE disabled_at END, \
+               last_failure_at = ?2 \
              WHERE id = ?1",
-            &[
+            vec![
                 Arg::Text(&key.webhook_id),
                 Arg::Text(at),
                 Arg::Text(disable_before),
+                Arg::Text(quiet_before),
             ],
-        )?),
-        Attempt::Abandoned => {}
+        )),
+        Attempt::Abandoned(_) => {}
     }
-    Ok(statements)
+    plan
 }
 
 /// A delivery as `GET …/deliveries` lists it.
@@ -662,14 +723,24 @@ pub fn purge_events_plan(before: &str, limit: i64) -> (&'static str, Vec<Arg<'_>
     )
 }
 
-/// Up to `limit` deliveries of events no longer kept, or of deleted subscriptions, by key.
+/// Up to `limit` deliveries of events no longer kept: each subscription's oldest, by key range.
 pub fn purge_deliveries_plan(limit: i64) -> (&'static str, Vec<Arg<'static>>) {
     (
         "DELETE FROM webhook_deliveries WHERE (webhook_id, event_seq) IN \
            (SELECT d.webhook_id, d.event_seq FROM webhooks w \
             CROSS JOIN webhook_deliveries d ON d.webhook_id = w.id \
-            WHERE w.deleted_at IS NOT NULL \
-               OR d.event_seq < (SELECT COALESCE(MIN(seq), 0) FROM events) LIMIT ?1)",
+              AND d.event_seq < (SELECT COALESCE(MIN(seq), 0) FROM events) LIMIT ?1)",
+        vec![Arg::Int(limit)],
+    )
+}
+
+/// Up to `limit` deliveries of deleted subscriptions, by key.
+pub fn purge_deleted_deliveries_plan(limit: i64) -> (&'static str, Vec<Arg<'static>>) {
+    (
+        "DELETE FROM webhook_deliveries WHERE (webhook_id, event_seq) IN \
+           (SELECT d.webhook_id, d.event_seq FROM webhooks w \
+            CROSS JOIN webhook_deliveries d ON d.webhook_id = w.id \
+            WHERE w.deleted_at IS NOT NULL LIMIT ?1)",
         vec![Arg::Int(limit)],
     )
 }
@@ -905,5 +976,108 @@ mod tests {
                 r#"{"purpose":"marketing_email","granted":true,"by":"self_service"}"#,
             ]
         );
+    }
+
+    #[test]
+    fn a_subscription_failing_for_three_days_is_disabled_and_a_quiet_spell_or_a_success_restarts_the_clock(
+    ) {
+        use crate::domain::time;
+        use chrono::Duration;
+        let db = fresh_database();
+        seed(&db);
+        db.execute_batch(
+            "INSERT INTO webhook_deliveries (webhook_id, event_seq, state, attempts, next_at, created_at) \
+             VALUES ('whk_a', 1, 'pending', 1, 't', 't'), ('whk_b', 2, 'pending', 1, 't', 't');",
+        )
+        .expect("deliveries");
+        let key = |w: &str, seq| DeliveryKey {
+            webhook_id: w.to_string(),
+            event_seq: seq,
+        };
+        let (a, b) = (key("whk_a", 1), key("whk_b", 2));
+        let t0 = time::parse("2026-01-01T00:00:00.000Z").expect("t0");
+        // One attempt failing at `t`, with the cut-offs the job uses.
+        let fail = |k: &DeliveryKey, t: chrono::DateTime<chrono::Utc>| {
+            let (at, disable, quiet) = (
+                time::format(t),
+                time::format(t - Duration::days(3)),
+                time::format(t - Duration::hours(11)),
+            );
+            let failed = Attempt::Failed {
+                status: Some(503),
+                error: "http 503",
+                next_at: Some("later"),
+            };
+            crate::store::sqlite::run(&db, &record_plan(k, &failed, &at, (&disable, &quiet)));
+        };
+        let disabled = |id: &str| -> Option<String> {
+            db.query_row(
+                "SELECT disabled_at FROM webhooks WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .expect("health")
+        };
+        // Failing every 10 hours: still on at 70 h, disabled at 80 h.
+        for k in 0..8 {
+            fail(&a, t0 + Duration::hours(10 * k));
+            assert_eq!(disabled("whk_a"), None, "after {} h", 10 * k);
+        }
+        fail(&a, t0 + Duration::hours(80));
+        assert_eq!(
+            disabled("whk_a"),
+            Some(time::format(t0 + Duration::hours(80)))
+        );
+        // A failure weeks after the last one starts a new stretch instead of disabling.
+        fail(&b, t0);
+        fail(&b, t0 + Duration::days(20));
+        assert_eq!(disabled("whk_b"), None, "after a quiet spell");
+        // And a success clears the clock.
+        let at = time::format(t0 + Duration::days(20) + Duration::seconds(5));
+        let delivered = Attempt::Delivered { status: 204 };
+        crate::store::sqlite::run(&db, &record_plan(&b, &delivered, &at, ("x", "x")));
+        let failing: Option<String> = db
+            .query_row(
+                "SELECT failing_since FROM webhooks WHERE id = 'whk_b'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("failing");
+        assert_eq!(failing, None);
+        let (state, log): (String, String) = db
+            .query_row(
+                "SELECT state, log FROM webhook_deliveries WHERE webhook_id = 'whk_b'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("delivery");
+        assert_eq!(state, "delivered");
+        assert_eq!(
+            serde_json::from_str::<Value>(&log).expect("log")[2]["status"],
+            serde_json::json!(204)
+        );
+    }
+
+    #[test]
+    fn erasure_takes_the_persons_events_with_it_and_leaves_everyone_elses() {
+        let db = fresh_database();
+        seed(&db);
+        let erased = crate::store::erasure::Erased {
+            id: "c1",
+            mailbox_hash: "mb",
+        };
+        let plan = crate::store::erasure::erase_plan(&erased, Some("h"), "2026-12-01");
+        crate::store::sqlite::run(&db, &plan);
+        let left: Vec<Option<String>> = db
+            .prepare("SELECT contact_id FROM events ORDER BY seq")
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(left, vec![Some("c2".to_string()), Some("c3".to_string())]);
+        let plan =
+            crate::store::sqlite::query_plan(&db, "DELETE FROM events WHERE contact_id = ?1");
+        assert!(plan.contains("events_contact"), "{plan}");
     }
 }

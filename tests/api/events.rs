@@ -468,7 +468,57 @@ async fn a_webhooks_only_key_routes_no_addresses_out(app: Arc<TestApp>) -> Resul
         full.iter().any(|e| e["data"]["email"] == email.as_str()),
         "the admin feed lacks the address"
     );
-    unsubscribe(&app, &hook).await
+    unsubscribe(&app, &hook).await?;
+    // Nor can it borrow a subscription that carries addresses: pointing one at itself takes the
+    // addresses out, and replaying one of its deliveries needs `contacts:read`.
+    let (carrying, _) = subscribe(
+        &app,
+        &format!("{receiver}-admin"),
+        None,
+        json!({ "events": ["contact.confirmed"] }),
+        Auth::Admin,
+    )
+    .await?;
+    let someone = unique_email("noaddr-other");
+    signed_up_and_confirmed(&app, &form, &someone).await?;
+    let someone_id = contact_id(&app, &someone).await?;
+    let delivered = app
+        .eventually(Duration::from_secs(45), || async {
+            Ok(posts_about(&app, &format!("{receiver}-admin"), &someone_id)
+                .into_iter()
+                .next())
+        })
+        .await?;
+    ensure!(
+        delivered.raw.contains(&someone),
+        "the admin's subscription carries the address"
+    );
+    let event_id = delivered.signed[0].clone().ok_or("no webhook-id")?;
+    app.post_json(
+        &format!("/admin/v1/webhooks/{carrying}/deliveries/{event_id}/retry"),
+        &json!({}),
+        Auth::Bearer(&key),
+    )
+    .await?
+    .expect_error(403, "missing_scope")?;
+    let patched = app
+        .send(
+            app.client
+                .patch(app.url(&format!("/admin/v1/webhooks/{carrying}")))
+                .json(
+                    &json!({ "url": app.webhook.events_url(&format!("{receiver}-stolen"), None) }),
+                ),
+            Auth::Bearer(&key),
+        )
+        .await?
+        .expect(200)?
+        .json();
+    ensure_eq!(
+        patched["includes_email"],
+        false,
+        "a redirected subscription keeps addresses"
+    );
+    unsubscribe(&app, &carrying).await
 }
 
 /// Deliveries go over TLS: plain http only to loopback on a loopback deployment (this one); no

@@ -549,6 +549,11 @@ const NOT_EXPORTED: &[(&str, &str)] = &[
         "rate_counters",
         "abuse counters keyed by the email HMAC, for their window",
     ),
+    (
+        "events",
+        "what the shop's other tools were told (ids and what changed, 30 days): the facts it \
+         tells, the export holds itself (profile, consents with their history, segments, answers)",
+    ),
 ];
 
 /// Serial: reads the local D1 to find every table that holds the person.

@@ -1467,6 +1467,10 @@ const KEPT_AFTER_ERASURE: &[(&str, &str)] = &[
         "rate_counters",
         "counters keyed by the email HMAC, for their window",
     ),
+    (
+        "events",
+        "ids of what happened (the erasure's own event among them), 30 days, never an address",
+    ),
 ];
 
 async fn after_erasure_no_table_holds_the_person_but_where_the_record_of_processing_says(

@@ -1125,7 +1125,10 @@ fn a_reminder_comes_before_the_link_expires() {
         with(json!(3), json!(14)).unwrap().reminder_after_days,
         Some(3)
     );
-    assert_eq!(with(Value::Null, json!(14)).unwrap().reminder_after_days, None);
+    assert_eq!(
+        with(Value::Null, json!(14)).unwrap().reminder_after_days,
+        None
+    );
     for (reminder, expires) in [(14, 14), (15, 14), (0, 14), (1, 1)] {
         let errors = with(json!(reminder), json!(expires)).unwrap_err();
         assert!(

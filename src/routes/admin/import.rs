@@ -17,7 +17,7 @@ use crate::http::app::App;
 use crate::http::body::{media_type, read_limited};
 use crate::http::response;
 use crate::jobs::{enqueue_all, message::Job};
-use crate::store::{self, audit, consents, contacts, LOOKUP_CHUNK};
+use crate::store::{self, audit, consents, contacts, webhooks, LOOKUP_CHUNK};
 
 /// One import file; [`crate::domain::import::MAX_ROWS`] bounds it by rows as well.
 const IMPORT_LIMIT: usize = 1024 * 1024;
@@ -247,6 +247,14 @@ fn row_statements(
             if kept_withdrawn.iter().any(|p| p == purpose.as_str()) {
                 continue;
             }
+            statements.push(webhooks::consent_changed_statement(
+                db,
+                id,
+                purpose.as_str(),
+                true,
+                "import",
+                at,
+            )?);
             statements.extend(consents::record_statements(
                 db,
                 &consents::ConsentEvent {

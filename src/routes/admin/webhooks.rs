@@ -104,20 +104,18 @@ async fn check(
             let mut unique: Vec<&str> = ids.iter().map(String::as_str).collect();
             unique.sort_unstable();
             unique.dedup();
+            let json = serde_json::to_string(&unique)?;
             if unique.is_empty() || unique.len() > MAX_SEGMENTS {
                 note(
                     "segment_ids",
                     format!("1 to {MAX_SEGMENTS} segment ids, or null for every segment"),
                 );
-            } else {
-                for id in &unique {
-                    if id.len() > 100 || segments::find(&call.db, id).await?.is_none() {
-                        note("segment_ids", "names a segment that does not exist".into());
-                        break;
-                    }
-                }
+            } else if unique.iter().any(|id| id.len() > 100)
+                || segments::count_existing(&call.db, &json).await? != unique.len() as i64
+            {
+                note("segment_ids", "names a segment that does not exist".into());
             }
-            Some(Some(serde_json::to_string(&unique)?))
+            Some(Some(json))
         }
     };
     if !errors.is_empty() {
@@ -193,7 +191,7 @@ pub async fn get(_req: Request, app: &App) -> AppResult<Response> {
 }
 
 /// `PATCH`: any of the fields; `enabled: true` brings a disabled subscription back from the
-/// newest event on.
+/// newest event on. A key that cannot read contacts leaves the subscription without addresses.
 pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
     let call = app.admin()?;
     let id = app.param("id")?;
@@ -222,6 +220,7 @@ pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
         description: checked.description.as_deref(),
         include_rebuilds: body.include_rebuilds,
         enabled: body.enabled,
+        may_read_contacts: call.principal.scopes.contains(Scope::ContactsRead),
     };
     let update = webhooks::update_statement(&call.db, id, &change, &at)?;
     let audit = audit::record(&call.db, &call.principal.actor, "webhook.update", Some(id))?;
@@ -276,6 +275,11 @@ pub async fn retry(_req: Request, app: &App) -> AppResult<Response> {
     let hook = webhooks::find(&call.db, id)
         .await?
         .ok_or(AppError::NotFound)?;
+    // A replay reads the person's address now: only a key that may read contacts replays a
+    // delivery that carries one.
+    if hook.with_email == 1 && !call.principal.scopes.contains(Scope::ContactsRead) {
+        call.principal.require(Scope::ContactsRead)?;
+    }
     if hook.disabled_at.is_some() {
         return Err(AppError::Conflict {
             code: "webhook_disabled",
@@ -328,14 +332,17 @@ pub async fn feed(req: Request, app: &App) -> AppResult<Response> {
         }
     };
     let with_email = call.principal.scopes.contains(Scope::ContactsRead);
-    let (events, newest) =
-        webhooks::feed(&call.db, after, types.as_deref(), limit, with_email).await?;
-    let full = events.len() == limit as usize;
-    let next = match events.last() {
+    let page = webhooks::feed(&call.db, after, types.as_deref(), limit, with_email).await?;
+    let full = page.events.len() == limit as usize;
+    let next = match page.events.last() {
         Some((e, _)) if full => e.seq,
-        _ => (after + webhooks::FEED_WINDOW).min(newest).max(after),
+        _ => (page.start + webhooks::FEED_WINDOW)
+            .min(page.newest)
+            .max(page.start),
     };
-    let list: Vec<Value> = events
+    let newest = page.newest;
+    let list: Vec<Value> = page
+        .events
         .iter()
         .map(|(e, email)| {
             let mut body = e.body(email.as_deref());
@@ -520,7 +527,7 @@ pub mod doc {
             "summary": "The change feed: events in order, kept 30 days, the bodies webhooks send",
             "description": "Continue from `next`. A page may be short or empty while `has_more` is true: a `types` filter reads a bounded stretch of the log per page.",
             "parameters": [
-                { "name": "after", "in": "query", "schema": { "type": "string", "pattern": "^(evt_)?[0-9]{1,15}$" }, "description": "an event id (`next` of the previous page); absent: from the oldest kept" },
+                { "name": "after", "in": "query", "schema": { "type": "string", "pattern": "^(evt_)?[0-9]{1,15}$" }, "description": "an event id (`next` of the previous page); absent, or older than the oldest kept (30 days): from the oldest kept" },
                 { "name": "types", "in": "query", "schema": { "type": "string" }, "description": "comma-separated event types" },
                 limit(super::FEED_PAGE)
             ],
