@@ -1469,7 +1469,7 @@ const KEPT_AFTER_ERASURE: &[(&str, &str)] = &[
     ),
     (
         "events",
-        "ids of what happened (the erasure's own event among them), 30 days, never an address",
+        "the erasure's own event: the id, for the shop's other tools to erase too, 30 days",
     ),
 ];
 
