@@ -11,6 +11,7 @@ use worker::Env;
 use crate::config::chunk_rows;
 use crate::domain::segment::{temperature, CompiledRule, SegmentRule, TemperatureThresholds};
 use crate::domain::time;
+use crate::domain::webhook::EventType;
 use crate::error::AppResult;
 use crate::jobs::delivery::Outcome;
 use crate::jobs::{enqueue, message::Job};
@@ -136,12 +137,24 @@ fn membership_statements(
     for chunk in joins.chunks(per_statement) {
         let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
         statements.push(segments::add_members_statement(db, segment_id, &ids, at)?);
-        statements.push(webhooks::emit_entries_statement(db, segment_id, &ids, at)?);
+        statements.push(webhooks::emit_membership_statement(
+            db,
+            EventType::SegmentEntered,
+            segment_id,
+            &ids,
+            at,
+        )?);
         statements.push(segments::follow_size_statement(db, segment_id, true)?);
     }
     for chunk in leaves.chunks(per_statement) {
         let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        statements.push(webhooks::emit_exits_statement(db, segment_id, &ids, at)?);
+        statements.push(webhooks::emit_membership_statement(
+            db,
+            EventType::SegmentExited,
+            segment_id,
+            &ids,
+            at,
+        )?);
         statements.push(segments::remove_members_statement(db, segment_id, &ids)?);
         statements.push(segments::follow_size_statement(db, segment_id, false)?);
     }

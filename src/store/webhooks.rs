@@ -211,42 +211,38 @@ pub fn emit_statement(db: &Db, e: &NewEvent<'_>) -> AppResult<D1PreparedStatemen
     )
 }
 
-/// `segment.entered` for those of `contact_ids` the membership insert written at `at` (the
-/// statement before this one in the batch) really added: a contact another writer had already
-/// put in the segment is not announced twice. One bound JSON array, whatever the chunk's size.
-pub fn emit_entries_statement(
+/// `segment.entered` or `segment.exited` for those of `contact_ids` whose membership the batch
+/// really changes, so that a contact another writer already moved is not announced twice.
+/// Entries go just after the insert written at `at` and name the rows stamped with it; exits go
+/// just before the delete and name the rows still there. One bound JSON array, whatever the
+/// chunk's size.
+pub fn emit_membership_statement(
     db: &Db,
+    kind: EventType,
     segment_id: &str,
     contact_ids: &[&str],
     at: &str,
 ) -> AppResult<D1PreparedStatement> {
     let ids = serde_json::to_string(contact_ids)?;
+    let just_added = if kind == EventType::SegmentEntered {
+        "AND m.since = ?2"
+    } else {
+        ""
+    };
     statement(
         db,
-        "INSERT INTO events (type, at, contact_id, segment_id) \
-         SELECT 'segment.entered', ?2, m.contact_id, ?1 FROM segment_members m \
-         WHERE m.segment_id = ?1 AND m.contact_id IN (SELECT value FROM json_each(?3)) \
-           AND m.since = ?2 ORDER BY m.contact_id",
-        &[Arg::Text(segment_id), Arg::Text(at), Arg::Text(&ids)],
-    )
-}
-
-/// `segment.exited` for those of `contact_ids` still in the segment, to run just before the
-/// statement removing them: someone another writer already removed is not announced twice.
-pub fn emit_exits_statement(
-    db: &Db,
-    segment_id: &str,
-    contact_ids: &[&str],
-    at: &str,
-) -> AppResult<D1PreparedStatement> {
-    let ids = serde_json::to_string(contact_ids)?;
-    statement(
-        db,
-        "INSERT INTO events (type, at, contact_id, segment_id) \
-         SELECT 'segment.exited', ?2, m.contact_id, ?1 FROM segment_members m \
-         WHERE m.segment_id = ?1 AND m.contact_id IN (SELECT value FROM json_each(?3)) \
-         ORDER BY m.contact_id",
-        &[Arg::Text(segment_id), Arg::Text(at), Arg::Text(&ids)],
+        &format!(
+            "INSERT INTO events (type, at, contact_id, segment_id) \
+             SELECT ?4, ?2, m.contact_id, ?1 FROM segment_members m \
+             WHERE m.segment_id = ?1 AND m.contact_id IN (SELECT value FROM json_each(?3)) \
+               {just_added} ORDER BY m.contact_id"
+        ),
+        &[
+            Arg::Text(segment_id),
+            Arg::Text(at),
+            Arg::Text(&ids),
+            Arg::Text(kind.as_str()),
+        ],
     )
 }
 

@@ -40,33 +40,20 @@ async fn contact_id(app: &TestApp, email: &str) -> Result<String, String> {
         .ok_or_else(|| "no contact id".into())
 }
 
-/// The newest feed position now: events after it are this story's (and others').
-async fn feed_end(app: &TestApp) -> Result<String, String> {
-    let mut after = "evt_0".to_string();
-    loop {
-        let page = app
-            .get(
-                &format!("/admin/v1/events?after={after}&limit=500"),
-                Auth::Admin,
-            )
-            .await?
-            .expect(200)?
-            .json();
-        after = page["next"].as_str().ok_or("no next")?.to_string();
-        if page["has_more"] != true {
-            return Ok(after);
-        }
-    }
-}
-
-/// Every feed entry after `after` of `types`, in order.
-async fn feed_after(app: &TestApp, after: &str, types: &str) -> Result<Vec<Value>, String> {
+/// Pages of the feed from `after` (of `types`, when given) to its end: the entries, and the
+/// position to continue from.
+async fn walk_feed(
+    app: &TestApp,
+    after: &str,
+    types: Option<&str>,
+) -> Result<(Vec<Value>, String), String> {
     let mut after = after.to_string();
     let mut all = Vec::new();
+    let filter = types.map_or(String::new(), |t| format!("&types={t}"));
     loop {
         let page = app
             .get(
-                &format!("/admin/v1/events?after={after}&types={types}&limit=50"),
+                &format!("/admin/v1/events?after={after}{filter}&limit=500"),
                 Auth::Admin,
             )
             .await?
@@ -75,9 +62,19 @@ async fn feed_after(app: &TestApp, after: &str, types: &str) -> Result<Vec<Value
         all.extend(page["events"].as_array().cloned().unwrap_or_default());
         after = page["next"].as_str().ok_or("no next")?.to_string();
         if page["has_more"] != true {
-            return Ok(all);
+            return Ok((all, after));
         }
     }
+}
+
+/// The newest feed position now: events after it are this story's (and others').
+async fn feed_end(app: &TestApp) -> Result<String, String> {
+    Ok(walk_feed(app, "evt_0", None).await?.1)
+}
+
+/// Every feed entry after `after` of `types`, in order.
+async fn feed_after(app: &TestApp, after: &str, types: &str) -> Result<Vec<Value>, String> {
+    Ok(walk_feed(app, after, Some(types)).await?.0)
 }
 
 /// The GDPR Art. 19 story: the shop's CRM hears that a person joined, withdrew and was erased,
