@@ -85,7 +85,7 @@ async fn a_confirmation_a_withdrawal_and_an_erasure_each_reach_the_receiver_once
 ) -> Result<(), String> {
     let receiver = run_tag("art19");
     let start = feed_end(&app).await?;
-    let types = "contact.confirmed,contact.consent_changed,contact.erased";
+    let types = "contact.confirmed,contact.updated,contact.consent_changed,contact.erased";
     let (hook, secret) = subscribe(
         &app,
         &receiver,
@@ -106,6 +106,14 @@ async fn a_confirmation_a_withdrawal_and_an_erasure_each_reach_the_receiver_once
     .await
     .map_err(|_| "the confirmation never arrived".to_string())?;
     let session = session_for(&app, &email).await?;
+    app.send(
+        app.client
+            .patch(app.url("/v1/me"))
+            .json(&json!({ "name": "Ana Souza", "city": "Recife" })),
+        Auth::Bearer(&session),
+    )
+    .await?
+    .expect(200)?;
     // Withdrawn twice: the second changes nothing and announces nothing.
     for _ in 0..2 {
         app.send(
@@ -141,7 +149,8 @@ async fn a_confirmation_a_withdrawal_and_an_erasure_each_reach_the_receiver_once
         vec![
             ("contact.confirmed".to_string(), 1),
             ("contact.consent_changed".to_string(), 1),
-            ("contact.erased".to_string(), 1)
+            ("contact.erased".to_string(), 1),
+            ("contact.updated".to_string(), 1)
         ],
         "each event once"
     );
@@ -180,6 +189,21 @@ async fn a_confirmation_a_withdrawal_and_an_erasure_each_reach_the_receiver_once
         ),
         "the withdrawal says what changed: {withdrawal}"
     );
+    let update = body("contact.updated")["data"].clone();
+    let mut changed: Vec<&str> = update["changed"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    changed.sort_unstable();
+    ensure_eq!(
+        (changed, update["by"].clone()),
+        (vec!["city", "name"], json!("self_service")),
+        "the update names the fields, not their values: {update}"
+    );
+    ensure!(
+        !update.to_string().contains("Recife"),
+        "a value travelled: {update}"
+    );
     ensure_eq!(
         body("contact.erased")["data"],
         json!({ "contact_id": id }),
@@ -203,6 +227,7 @@ async fn a_confirmation_a_withdrawal_and_an_erasure_each_reach_the_receiver_once
         kinds,
         vec![
             "contact.confirmed",
+            "contact.updated",
             "contact.consent_changed",
             "contact.erased"
         ],
