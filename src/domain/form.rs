@@ -593,6 +593,26 @@ pub struct ContactFields {
     pub gender: Option<String>,
 }
 
+impl ContactFields {
+    /// The names of the fields this holds (the ones a change sets), for events that say what
+    /// changed without saying to what.
+    pub fn names(&self) -> Vec<&'static str> {
+        [
+            ("name", &self.name),
+            ("phone", &self.phone),
+            ("locale", &self.locale),
+            ("country", &self.country),
+            ("city", &self.city),
+            ("birth_date", &self.birth_date),
+            ("gender", &self.gender),
+        ]
+        .into_iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(k, _)| k)
+        .collect()
+    }
+}
+
 /// A consent the visitor ticked, with the proof of what they saw.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GivenConsent {

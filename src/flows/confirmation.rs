@@ -217,14 +217,12 @@ pub async fn confirm(
     // Data a confirmed person changed through a form, now confirmed from their mailbox: the
     // field names, never the values.
     if let Some(changes) = &payload.changes {
-        let mut changed: Vec<String> = match serde_json::to_value(&changes.fields)? {
-            serde_json::Value::Object(fields) => fields
-                .into_iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, _)| k)
-                .collect(),
-            _ => Vec::new(),
-        };
+        let mut changed: Vec<String> = changes
+            .fields
+            .names()
+            .into_iter()
+            .map(String::from)
+            .collect();
         changed.extend(changes.attributes.keys().map(|k| format!("attributes.{k}")));
         if !changed.is_empty() {
             statements.push(webhooks::contact_event(

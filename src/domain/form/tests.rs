@@ -334,3 +334,14 @@ fn the_address_a_raw_body_names_is_the_one_its_form_would_parse() {
     assert!(named_email(b"name=A", true).is_none());
     assert!(named_email(br#"{"fields": {"email": "no-at-sign"}}"#, false).is_none());
 }
+
+#[test]
+fn a_change_names_the_fields_it_sets_and_only_those() {
+    let fields = ContactFields {
+        name: Some("Ana".into()),
+        city: Some("Recife".into()),
+        ..ContactFields::default()
+    };
+    assert_eq!(fields.names(), vec!["name", "city"]);
+    assert!(ContactFields::default().names().is_empty());
+}

@@ -11,6 +11,7 @@ use crate::domain::email::EmailHashes;
 use crate::domain::import::{parse_import, ImportFormat, ImportRow, Rejection};
 use crate::domain::signup::ContactStatus;
 use crate::domain::time;
+use crate::domain::webhook::EventType;
 use crate::error::{AppError, AppResult};
 use crate::http::app::AdminCall;
 use crate::http::app::App;
@@ -228,6 +229,18 @@ fn row_statements(
                 row.preferred_channel.as_deref(),
                 at,
             )?);
+            let mut changed: Vec<String> =
+                row.fields.names().into_iter().map(String::from).collect();
+            changed.extend(row.attributes.keys().map(|k| format!("attributes.{k}")));
+            if !changed.is_empty() {
+                statements.push(webhooks::contact_event(
+                    db,
+                    EventType::ContactUpdated,
+                    id,
+                    at,
+                    Some(serde_json::json!({ "changed": changed, "by": "import" })),
+                )?);
+            }
             (id, kept_withdrawn.as_slice(), "contact.import.update")
         }
     };
