@@ -5,9 +5,8 @@
 use serde_json::{json, Value};
 
 use crate::domain::scope::Scope;
-use crate::http::contract::locale_tag;
+use crate::http::contract::{event_schema, event_type_schema, locale_tag, webhook_schema};
 use crate::router::{Access, ROUTES};
-use crate::routes::admin::webhooks::doc as webhooks;
 
 /// The document: the shared parts, and every route with its contract and who may call it.
 pub fn document() -> Value {
@@ -77,9 +76,9 @@ fn shared() -> Value {
                 })),
         ("Scope", json!({ "type": "string", "enum": Scope::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>() })),
         ("ApiKey", key),
-        ("EventType", webhooks::event_type_schema()),
-        ("Webhook", webhooks::webhook_schema()),
-        ("Event", webhooks::event_schema()),
+        ("EventType", event_type_schema()),
+        ("Webhook", webhook_schema()),
+        ("Event", event_schema()),
         ("FormInput", form_input_schema()),
         ("Form", json!({ "allOf": [ form_input_schema_open(), { "type": "object", "required": ["id", "created_at", "updated_at", "embed_html"], "properties": {
                     "id": { "type": "string" }, "created_at": { "type": "string", "format": "date-time" },

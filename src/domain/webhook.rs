@@ -85,10 +85,6 @@ impl EventTypes {
     pub fn names(&self) -> Vec<&'static str> {
         self.0.iter().map(|t| t.as_str()).collect()
     }
-
-    pub fn contains(&self, t: EventType) -> bool {
-        self.0.contains(&t)
-    }
 }
 
 /// Where a subscription's deliveries go: `https`, or plain `http` to a loopback address only

@@ -150,36 +150,28 @@ pub async fn deliver(env: &Env, db: &Db, key: &DeliveryKey) -> AppResult<Outcome
     };
     let done = time::now();
     let done_at = time::format(done);
-    let (attempt, outcome, next_at) = match &posted {
-        Ok(status) => (Attempt::Delivered { status: *status }, Outcome::Done, None),
+    // A failure waits the backoff (its time recorded with it), or ends the delivery.
+    let wait = posted
+        .as_ref()
+        .err()
+        .and_then(|_| next_attempt_in(attempts, test_backoff(env)));
+    let next_at = wait.map(|w| time::format(done + Duration::seconds(i64::from(w))));
+    let attempt = match &posted {
+        Ok(status) => Attempt::Delivered { status: *status },
         Err((status, error)) => {
-            let wait = next_attempt_in(attempts, test_backoff(env));
             worker::console_warn!(
                 "webhook {} {}: attempt {attempts} failed ({error})",
                 key.webhook_id,
                 event.id()
             );
-            let next_at = wait.map(|w| time::format(done + Duration::seconds(i64::from(w))));
-            let outcome = wait.map_or(Outcome::Done, Outcome::RetryIn);
-            (
-                Attempt::Failed {
-                    status: *status,
-                    error,
-                    next_at: None,
-                },
-                outcome,
-                next_at,
-            )
+            Attempt::Failed {
+                status: *status,
+                error,
+                next_at: next_at.as_deref(),
+            }
         }
     };
-    let attempt = match attempt {
-        Attempt::Failed { status, error, .. } => Attempt::Failed {
-            status,
-            error,
-            next_at: next_at.as_deref(),
-        },
-        other => other,
-    };
+    let outcome = wait.map_or(Outcome::Done, Outcome::RetryIn);
     let records = webhooks::record_statements(db, key, &attempt, &done_at, cuts)?;
     store::batch(db, records).await?;
     Ok(outcome)

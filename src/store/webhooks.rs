@@ -186,31 +186,6 @@ pub fn delete_statement(db: &Db, id: &str, at: &str) -> AppResult<D1PreparedStat
     )
 }
 
-/// An event to record with the change it reports.
-pub struct NewEvent<'a> {
-    pub kind: EventType,
-    pub at: &'a str,
-    pub contact_id: Option<&'a str>,
-    pub segment_id: Option<&'a str>,
-    /// What changed, a JSON object (none: nothing beyond the ids).
-    pub detail: Option<Value>,
-}
-
-pub fn emit_statement(db: &Db, e: &NewEvent<'_>) -> AppResult<D1PreparedStatement> {
-    let detail = e.detail.as_ref().map(Value::to_string);
-    statement(
-        db,
-        "INSERT INTO events (type, at, contact_id, segment_id, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-        &[
-            Arg::Text(e.kind.as_str()),
-            Arg::Text(e.at),
-            Arg::OptText(e.contact_id),
-            Arg::OptText(e.segment_id),
-            Arg::OptText(detail.as_deref()),
-        ],
-    )
-}
-
 /// `segment.entered` or `segment.exited` for those of `contact_ids` whose membership the batch
 /// really changes, so that a contact another writer already moved is not announced twice.
 /// Entries go just after the insert written at `at` and name the rows stamped with it; exits go
@@ -268,12 +243,11 @@ pub(crate) const FAN_OUT_SQL: [&str; 3] = [
        AND (w.segment_ids IS NULL OR e.segment_id IS NULL \
             OR EXISTS (SELECT 1 FROM json_each(w.segment_ids) WHERE value = e.segment_id)) \
      RETURNING webhook_id, event_seq",
-    "UPDATE webhooks SET last_seq = MIN(last_seq + ?2, (SELECT COALESCE(MAX(seq), 0) FROM events)) \
-     WHERE disabled_at IS NULL AND deleted_at IS NULL AND ?1 IS NOT NULL \
+    "UPDATE webhooks SET last_seq = MIN(last_seq + ?1, (SELECT COALESCE(MAX(seq), 0) FROM events)) \
+     WHERE disabled_at IS NULL AND deleted_at IS NULL \
        AND last_seq < (SELECT COALESCE(MAX(seq), 0) FROM events)",
     "SELECT EXISTS (SELECT 1 FROM webhooks WHERE disabled_at IS NULL AND deleted_at IS NULL \
-       AND last_seq < (SELECT COALESCE(MAX(seq), 0) FROM events) AND ?1 IS NOT NULL \
-       AND ?2 IS NOT NULL) AS more",
+       AND last_seq < (SELECT COALESCE(MAX(seq), 0) FROM events)) AS more",
 ];
 
 #[derive(Deserialize)]
@@ -285,10 +259,12 @@ struct More {
 /// One fan-out step (one D1 round trip): the deliveries it created, and whether events remain
 /// for some subscription.
 pub async fn fan_out(db: &Db, at: &str, per_step: i64) -> AppResult<(Vec<DeliveryKey>, bool)> {
-    let statements = FAN_OUT_SQL
-        .iter()
-        .map(|sql| statement(db, sql, &[Arg::Text(at), Arg::Int(per_step)]))
-        .collect::<AppResult<Vec<_>>>()?;
+    let [insert, advance, more] = FAN_OUT_SQL;
+    let statements = vec![
+        statement(db, insert, &[Arg::Text(at), Arg::Int(per_step)])?,
+        statement(db, advance, &[Arg::Int(per_step)])?,
+        statement(db, more, &[])?,
+    ];
     let results = batch_results(db, statements).await?;
     let created = results.first().map_or(Ok(Vec::new()), decode)?;
     let more = match results.get(2) {
@@ -752,7 +728,7 @@ pub fn purge_deleted_plan(limit: i64) -> (&'static str, Vec<Arg<'static>>) {
     )
 }
 
-/// An event about one person, for the batch that changes them.
+/// An event about one person, to go in the batch that changes them.
 pub fn contact_event(
     db: &Db,
     kind: EventType,
@@ -760,15 +736,16 @@ pub fn contact_event(
     at: &str,
     detail: Option<Value>,
 ) -> AppResult<D1PreparedStatement> {
-    emit_statement(
+    let detail = detail.as_ref().map(Value::to_string);
+    statement(
         db,
-        &NewEvent {
-            kind,
-            at,
-            contact_id: Some(contact_id),
-            segment_id: None,
-            detail,
-        },
+        "INSERT INTO events (type, at, contact_id, detail) VALUES (?1, ?2, ?3, ?4)",
+        &[
+            Arg::Text(kind.as_str()),
+            Arg::Text(at),
+            Arg::Text(contact_id),
+            Arg::OptText(detail.as_deref()),
+        ],
     )
 }
 
@@ -862,12 +839,10 @@ mod tests {
             .expect("insert")
             .collect::<Result<_, _>>()
             .expect("rows");
-        db.execute(FAN_OUT_SQL[1], rusqlite::params![at, per_step])
+        db.execute(FAN_OUT_SQL[1], rusqlite::params![per_step])
             .expect("advance");
         let more: i64 = db
-            .query_row(FAN_OUT_SQL[2], rusqlite::params![at, per_step], |r| {
-                r.get(0)
-            })
+            .query_row(FAN_OUT_SQL[2], [], |r| r.get(0))
             .expect("more");
         (created, more == 1)
     }

@@ -13,8 +13,8 @@ use crate::ensure;
 use crate::ensure_eq;
 use crate::given::{
     create_form, create_segment, external_id, form_body, ids_by_type, order, posts_about,
-    ready_segment, run_tag, send_orders, session_for, signed_up_and_confirmed, subscribe,
-    unsubscribe,
+    put_consent, ready_segment, run_tag, send_orders, session_for, signed_up_and_confirmed,
+    subscribe, unsubscribe,
 };
 use crate::harness::{days_ago, unique_email, Auth, TestApp, TestFn};
 use crate::webhook::{the_specs_library_verifies, EventPost};
@@ -27,6 +27,7 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
         a_webhooks_only_key_routes_no_addresses_out,
         a_subscription_url_must_be_https_and_its_secret_is_shown_once,
         a_new_segment_announces_its_members_only_to_subscriptions_that_ask,
+        a_survey_answer_and_a_finished_export_reach_their_subscribers_without_links,
     ]
 }
 
@@ -38,6 +39,14 @@ async fn contact_id(app: &TestApp, email: &str) -> Result<String, String> {
         .as_str()
         .map(str::to_string)
         .ok_or_else(|| "no contact id".into())
+}
+
+/// Waits for the receiver's first post about `contact_id`.
+async fn first_post(app: &TestApp, receiver: &str, contact_id: &str) -> Result<EventPost, String> {
+    app.eventually(Duration::from_secs(45), || async {
+        Ok(posts_about(app, receiver, contact_id).into_iter().next())
+    })
+    .await
 }
 
 /// Pages of the feed from `after` (of `types`, when given) to its end: the entries, and the
@@ -100,11 +109,9 @@ async fn a_confirmation_a_withdrawal_and_an_erasure_each_reach_the_receiver_once
     let id = contact_id(&app, &email).await?;
     // A delivery reads the address when it is sent: the confirmation goes out before the
     // erasure removes it.
-    app.eventually(Duration::from_secs(45), || async {
-        Ok((!posts_about(&app, &receiver, &id).is_empty()).then_some(()))
-    })
-    .await
-    .map_err(|_| "the confirmation never arrived".to_string())?;
+    first_post(&app, &receiver, &id)
+        .await
+        .map_err(|_| "the confirmation never arrived".to_string())?;
     let session = session_for(&app, &email).await?;
     app.send(
         app.client
@@ -116,14 +123,9 @@ async fn a_confirmation_a_withdrawal_and_an_erasure_each_reach_the_receiver_once
     .expect(200)?;
     // Withdrawn twice: the second changes nothing and announces nothing.
     for _ in 0..2 {
-        app.send(
-            app.client
-                .put(app.url("/v1/me/consents/marketing_email"))
-                .json(&json!({ "granted": false })),
-            Auth::Bearer(&session),
-        )
-        .await?
-        .expect(200)?;
+        put_consent(&app, &session, "marketing_email", false)
+            .await?
+            .expect(200)?;
     }
     let delivered = |posts: &[EventPost], t: &str| posts.iter().any(|p| p.body["type"] == t);
     let before_erasure = app
@@ -308,20 +310,13 @@ async fn an_order_moves_a_contact_into_a_segment_and_a_withdrawal_moves_them_out
         vec![order(&external_id("segev"), &email, "40.00", &days_ago(1))],
     )
     .await?;
-    app.eventually(Duration::from_secs(45), || async {
-        Ok((!posts_about(&app, &tag, &id).is_empty()).then_some(()))
-    })
-    .await
-    .map_err(|_| "no segment.entered arrived".to_string())?;
+    first_post(&app, &tag, &id)
+        .await
+        .map_err(|_| "no segment.entered arrived".to_string())?;
     let session = session_for(&app, &email).await?;
-    app.send(
-        app.client
-            .put(app.url("/v1/me/consents/marketing_email"))
-            .json(&json!({ "granted": false })),
-        Auth::Bearer(&session),
-    )
-    .await?
-    .expect(200)?;
+    put_consent(&app, &session, "marketing_email", false)
+        .await?
+        .expect(200)?;
     app.eventually(Duration::from_secs(45), || async {
         Ok((posts_about(&app, &tag, &id).len() >= 2).then_some(()))
     })
@@ -491,11 +486,7 @@ async fn a_webhooks_only_key_routes_no_addresses_out(app: Arc<TestApp>) -> Resul
     let email = unique_email("noaddr");
     signed_up_and_confirmed(&app, &form, &email).await?;
     let id = contact_id(&app, &email).await?;
-    let post = app
-        .eventually(Duration::from_secs(45), || async {
-            Ok(posts_about(&app, &receiver, &id).into_iter().next())
-        })
-        .await?;
+    let post = first_post(&app, &receiver, &id).await?;
     ensure!(
         !post.raw.contains(&email),
         "the address went out: {}",
@@ -529,13 +520,7 @@ async fn a_webhooks_only_key_routes_no_addresses_out(app: Arc<TestApp>) -> Resul
     let someone = unique_email("noaddr-other");
     signed_up_and_confirmed(&app, &form, &someone).await?;
     let someone_id = contact_id(&app, &someone).await?;
-    let delivered = app
-        .eventually(Duration::from_secs(45), || async {
-            Ok(posts_about(&app, &format!("{receiver}-admin"), &someone_id)
-                .into_iter()
-                .next())
-        })
-        .await?;
+    let delivered = first_post(&app, &format!("{receiver}-admin"), &someone_id).await?;
     ensure!(
         delivered.raw.contains(&someone),
         "the admin's subscription carries the address"
@@ -726,4 +711,101 @@ async fn a_new_segment_announces_its_members_only_to_subscriptions_that_ask(
     );
     unsubscribe(&app, &quiet_hook).await?;
     unsubscribe(&app, &loud_hook).await
+}
+
+/// The two events that do not come from a contact change: a buyer's answer (with its scores,
+/// once, whatever the number of taps) and a finished export (ids and counts, never the signed
+/// download link, which only the API hands out).
+async fn a_survey_answer_and_a_finished_export_reach_their_subscribers_without_links(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let tag = run_tag("answered");
+    let form = create_form(&app, &form_body(true)).await?;
+    let email = format!("{tag}@example.com");
+    signed_up_and_confirmed(&app, &form, &email).await?;
+    let id = contact_id(&app, &email).await?;
+    let segment = create_segment(
+        &app,
+        &format!("{tag} one"),
+        json!({"field": "email", "op": "eq", "value": email}),
+    )
+    .await?;
+    let segment_id = segment["id"].as_str().ok_or("no segment id")?.to_string();
+    ready_segment(&app, &segment_id, 1).await?;
+    let (hook, _) = subscribe(
+        &app,
+        &tag,
+        None,
+        json!({ "events": ["survey.answered", "export.ready"], "segment_ids": [segment_id] }),
+        Auth::Admin,
+    )
+    .await?;
+    let survey = crate::given::create_survey(&app).await?;
+    let links = crate::given::invite(&app, &survey, json!([{ "email": email }]), false).await?;
+    let token = crate::given::invitation_token(links.first().ok_or("no invitation")?)?;
+    crate::given::answer(&app, &token, json!({ "nps": 4, "csat": 2 }))
+        .await?
+        .expect(201)?;
+    crate::given::answer(&app, &token, json!({ "nps": 10 }))
+        .await?
+        .expect_error(409, "already_answered")?;
+    let export = app
+        .post_json(
+            &format!("/admin/v1/segments/{segment_id}/exports"),
+            &json!({}),
+            Auth::Admin,
+        )
+        .await?
+        .expect(202)?
+        .json();
+    let export_id = export["id"].as_str().ok_or("no export id")?.to_string();
+    let ours = || -> Vec<EventPost> {
+        app.webhook
+            .events_to(&tag)
+            .into_iter()
+            .filter(|p| {
+                p.body["data"]["contact_id"] == id.as_str()
+                    || p.body["data"]["export_id"] == export_id.as_str()
+            })
+            .collect()
+    };
+    app.eventually(Duration::from_secs(45), || async {
+        Ok((ids_by_type(&ours())?.len() == 2).then_some(()))
+    })
+    .await
+    .map_err(|_| format!("got {:?}", ids_by_type(&ours())))?;
+    app.queue_caught_up().await?;
+    let posts = ours();
+    ensure_eq!(
+        ids_by_type(&posts)?,
+        vec![
+            ("export.ready".to_string(), 1),
+            ("survey.answered".to_string(), 1)
+        ],
+        "one of each"
+    );
+    let body = |t: &str| {
+        posts
+            .iter()
+            .find(|p| p.body["type"] == t)
+            .map(|p| p.body["data"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let answer = body("survey.answered");
+    ensure_eq!(
+        (answer["survey_id"].clone(), answer["scores"].clone()),
+        (json!(survey), json!({ "nps": 4, "csat": 2, "ces": null })),
+        "the answer's event: {answer}"
+    );
+    let ready = body("export.ready");
+    ensure_eq!(
+        (ready["segment_id"].clone(), ready["rows"].clone()),
+        (json!(segment_id), json!(1)),
+        "the export's event: {ready}"
+    );
+    ensure!(
+        !posts.iter().any(|p| p.raw.contains("download")),
+        "a download link went out"
+    );
+    unsubscribe(&app, &hook).await
 }

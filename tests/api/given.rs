@@ -165,6 +165,35 @@ pub async fn session_for(app: &TestApp, email: &str) -> Result<String, String> {
         .ok_or_else(|| "no session".into())
 }
 
+/// A person's decision on `purpose`, from a session of theirs (the preference center's call).
+pub async fn put_consent(
+    app: &TestApp,
+    session: &str,
+    purpose: &str,
+    granted: bool,
+) -> Result<Reply, String> {
+    app.send(
+        app.client
+            .put(app.url(&format!("/v1/me/consents/{purpose}")))
+            .header("Accept-Language", "pt-BR")
+            .json(&json!({ "granted": granted })),
+        Auth::Bearer(session),
+    )
+    .await
+}
+
+/// The one-click unsubscribe a mail provider posts to a message's `unsubscribe_url` (RFC 8058).
+pub async fn one_click_unsubscribe(app: &TestApp, path: &str) -> Result<Reply, String> {
+    app.send(
+        app.client
+            .post(app.url(path))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click"),
+        Auth::None,
+    )
+    .await
+}
+
 // --- Orders from the shop's back end.
 
 pub fn order(external_id: &str, email: &str, total: &str, placed_at: &str) -> Value {

@@ -674,15 +674,9 @@ async fn a_survey_reminder_goes_once_to_whoever_has_not_answered_or_objected(
         .as_str()
         .unwrap_or_default()
         .replace(&app.base, "");
-    app.send(
-        app.client
-            .post(app.url(&unsubscribe))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body("List-Unsubscribe=One-Click"),
-        Auth::None,
-    )
-    .await?
-    .expect(200)?;
+    crate::given::one_click_unsubscribe(&app, &unsubscribe)
+        .await?
+        .expect(200)?;
     // Three days pass.
     app.sql(&format!(
         "UPDATE survey_invitations SET remind_at = '2000-01-01T00:00:00.000Z' \

@@ -11,8 +11,9 @@ use crate::ensure;
 use crate::ensure_eq;
 use crate::given::{
     answered, columns_holding, confirm_messages, contact, create_form, create_segment,
-    create_survey, external_id, form_body, import, newsletter_links, order, ready_segment,
-    send_orders, session_for, signed_up_and_confirmed, signup, submit, submit_from, token_of, SHOP,
+    create_survey, external_id, form_body, import, newsletter_links, order, put_consent,
+    ready_segment, send_orders, session_for, signed_up_and_confirmed, signup, submit, submit_from,
+    token_of, SHOP,
 };
 use crate::harness::{unique_email, Auth, Reply, TestApp, TestFn};
 
@@ -72,22 +73,6 @@ async fn preferences_session(app: &TestApp, email: &str) -> Result<(String, Stri
     ensure_eq!(reply["scope"], "preferences", "scope {reply}");
     let session = reply["session"].as_str().ok_or("no session")?.to_string();
     Ok((token, session))
-}
-
-async fn put_consent(
-    app: &TestApp,
-    session: &str,
-    purpose: &str,
-    granted: bool,
-) -> Result<Reply, String> {
-    app.send(
-        app.client
-            .put(app.url(&format!("/v1/me/consents/{purpose}")))
-            .header("Accept-Language", "pt-BR")
-            .json(&json!({ "granted": granted })),
-        Auth::Bearer(session),
-    )
-    .await
 }
 
 async fn confirmed(app: &TestApp, email: &str) -> Result<(), String> {

@@ -362,45 +362,6 @@ pub mod doc {
     use crate::http::contract::*;
     use serde_json::{json, Value};
 
-    use crate::domain::webhook::EventType;
-
-    /// `components.schemas.EventType`.
-    pub fn event_type_schema() -> Value {
-        json!({ "type": "string", "enum": EventType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>() })
-    }
-
-    /// `components.schemas.Webhook`.
-    pub fn webhook_schema() -> Value {
-        json!({ "type": "object",
-            "required": ["id", "url", "events", "segment_ids", "description", "include_rebuilds", "includes_email", "state", "created_at", "updated_at"],
-            "properties": {
-                "id": { "type": "string" }, "url": { "type": "string" },
-                "events": { "type": "array", "items": { "$ref": "#/components/schemas/EventType" } },
-                "segment_ids": { "type": ["array", "null"], "items": { "type": "string" }, "description": "segment events only for these segments; null: every segment" },
-                "description": { "type": "string" },
-                "include_rebuilds": { "type": "boolean", "description": "whether the first build of a new segment announces every member" },
-                "includes_email": { "type": "boolean", "description": "whether bodies carry the person's address (the creating key held `contacts:read`); never for `contact.erased`" },
-                "state": { "type": "string", "enum": ["active", "disabled"] },
-                "failing_since": { "type": ["string", "null"], "format": "date-time" },
-                "disabled_at": { "type": ["string", "null"], "format": "date-time" },
-                "disabled_reason": { "type": ["string", "null"] },
-                "created_by": { "type": "string" },
-                "created_at": { "type": "string", "format": "date-time" },
-                "updated_at": { "type": "string", "format": "date-time" },
-                "last_delivery": { "type": ["object", "null"] }
-            } })
-    }
-
-    /// `components.schemas.Event`: a feed entry, the body a webhook delivery carries with its id.
-    pub fn event_schema() -> Value {
-        json!({ "type": "object", "required": ["id", "type", "timestamp", "data"], "properties": {
-            "id": { "type": "string", "description": "`evt_…`: the `webhook-id` of its deliveries and a feed position" },
-            "type": { "$ref": "#/components/schemas/EventType" },
-            "timestamp": { "type": "string", "format": "date-time" },
-            "data": { "type": "object", "description": "ids (`contact_id`, `segment_id`, …), what changed, and `email` only where the reader may read contacts" }
-        } })
-    }
-
     fn webhook_input(required: &[&str]) -> Value {
         json!({ "type": "object", "additionalProperties": false, "required": required,
             "examples": [{ "url": "https://crm.example/hooks/clientela", "events": ["contact.erased", "segment.entered"] }],
