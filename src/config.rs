@@ -4,6 +4,7 @@
 use crate::domain::standard_webhooks::WebhookSecret;
 use worker::Env;
 
+use crate::domain::consent::ConsentLifetimes;
 use crate::domain::keyring::Keyring;
 use crate::error::{AppError, AppResult};
 
@@ -30,7 +31,15 @@ pub struct Config {
     pub unconfirmed_retention_days: i64,
     /// `CHUNK_ROWS`, when set: see [`chunk_rows`].
     chunk_rows: Option<usize>,
+    /// `CONSENT_LIFETIMES`: how long each opt-in consent lasts without engagement.
+    pub consent_lifetimes: ConsentLifetimes,
+    /// `DATA_FRESHNESS_MONTHS` (default 12; 0 turns it off): a profile nobody confirmed for this
+    /// long gets one "is this still right?" email.
+    pub freshness_months: u32,
 }
+
+/// Months after which an unconfirmed profile is asked to be checked, unless configured.
+pub const DEFAULT_FRESHNESS_MONTHS: u32 = 12;
 
 impl Config {
     pub fn from_env(env: &Env) -> AppResult<Config> {
@@ -53,6 +62,21 @@ impl Config {
             optional(env, "LINK_KEYS_RETIRED").as_deref().unwrap_or(""),
         )
         .map_err(AppError::Misconfigured)?;
+        let consent_lifetimes = ConsentLifetimes::parse(
+            optional(env, "CONSENT_LIFETIMES").as_deref().unwrap_or(""),
+        )
+        .map_err(AppError::Misconfigured)?;
+        let freshness_months = match optional(env, "DATA_FRESHNESS_MONTHS") {
+            None => DEFAULT_FRESHNESS_MONTHS,
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|m| *m <= 240)
+                .ok_or(AppError::Misconfigured(
+                    "DATA_FRESHNESS_MONTHS (months from 0 to 240)",
+                ))?,
+        };
         let public_base_url = required(env, "PUBLIC_BASE_URL")?
             .trim_end_matches('/')
             .to_string();
@@ -71,6 +95,8 @@ impl Config {
                 .filter(|d| (1..=3650).contains(d))
                 .unwrap_or(30),
             chunk_rows: chunk_rows_var(env),
+            consent_lifetimes,
+            freshness_months,
         })
     }
 

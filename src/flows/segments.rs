@@ -7,7 +7,7 @@ use worker::Env;
 use crate::config::Config;
 use crate::domain::consent::Purpose;
 use crate::domain::export::{csv_line, ndjson_line, ExportColumn, ExportRow};
-use crate::domain::segment::SegmentRule;
+use crate::domain::segment::{Audience, SegmentRule};
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
 use crate::flows::links::{self, ContactLinks, MailStream};
@@ -110,7 +110,9 @@ pub struct MemberExport {
     pub db: Db,
     pub config: Config,
     pub segment_id: String,
-    pub purpose: String,
+    /// The segment's purpose and whether its rule profiles: members are checked again on
+    /// every page.
+    pub audience: Audience,
     pub columns: Vec<ExportColumn>,
     pub ndjson: bool,
     pub page_size: usize,
@@ -128,7 +130,7 @@ impl MemberExport {
         let members = segments::export_page(
             &self.db,
             &self.segment_id,
-            &self.purpose,
+            &self.audience,
             after,
             self.page_size as u32,
         )
@@ -168,7 +170,7 @@ impl MemberExport {
     /// The unsubscribe link withdraws the segment's own purpose; purposes without a one-click
     /// link of their own (sms, …) get none: the preferences link manages all.
     fn links(&self, m: &ExportMember) -> ContactLinks {
-        let stream = MailStream::for_purpose(&self.purpose);
+        let stream = MailStream::for_purpose(&self.audience.purpose);
         let l = links::for_contact(
             &self.config,
             &m.contact_id,

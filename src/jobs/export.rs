@@ -105,8 +105,8 @@ pub async fn write_chunk(env: &Env, db: &Db, id: &str, chunk: i64) -> AppResult<
     let reader = MemberExport {
         db: db.clone(),
         config: Config::from_env(env)?,
+        audience: segments::audience(db, &segment.rule()?, &segment.purpose).await?,
         segment_id: segment.id,
-        purpose: segment.purpose,
         columns,
         ndjson,
         page_size: chunk_rows(env, EXPORT_PAGE),

@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use worker::Env;
 
 use crate::config::chunk_rows;
-use crate::domain::segment::{temperature, CompiledRule, SegmentRule, TemperatureThresholds};
+use crate::domain::segment::{
+    profiling_segments, temperature, Audience, CompiledRule, SegmentRule, TemperatureThresholds,
+};
 use crate::domain::time;
 use crate::domain::webhook::EventType;
 use crate::error::AppResult;
@@ -33,6 +35,7 @@ const MEMBERS_PER_STATEMENT: usize = 90;
 struct Live {
     row: segments::SegmentRow,
     rule: CompiledRule,
+    audience: Audience,
 }
 
 /// Live segments, each after every segment its rule names, so memberships it reads are fresh.
@@ -47,6 +50,7 @@ fn in_dependency_order(rows: Vec<segments::SegmentRow>, now: DateTime<Utc>) -> V
             }
         })
         .collect();
+    let profiling = profiling_segments(parsed.iter().map(|(row, rule)| (row.id.as_str(), rule)));
     let mut ordered = Vec::new();
     let mut placed: BTreeSet<String> = BTreeSet::new();
     while !parsed.is_empty() {
@@ -67,6 +71,7 @@ fn in_dependency_order(rows: Vec<segments::SegmentRow>, now: DateTime<Utc>) -> V
             placed.insert(row.id.clone());
             ordered.push(Live {
                 rule: rule.compile(now),
+                audience: Audience::of(&rule, &row.purpose, &profiling),
                 row,
             });
         }
@@ -99,7 +104,7 @@ pub async fn contacts_changed(env: &Env, db: &Db, ids: &[String]) -> AppResult<(
         let mut joins = Vec::new();
         let mut leaves = Vec::new();
         for f in &mut facts {
-            let member = segment.rule.is_member(&segment.row.purpose, f);
+            let member = segment.rule.is_member(&segment.audience, f);
             let was = f.segments.contains(&segment.row.id);
             if member && !was {
                 joins.push(f.id.clone());
@@ -177,6 +182,7 @@ pub async fn rebuild_chunk(
         return Ok(Outcome::Done);
     }
     let rule = row.rule()?;
+    let audience = segments::audience(db, &rule, &row.purpose).await?;
     let chunk = chunk_rows(env, REBUILD_CHUNK) as u32;
     let started = time::now();
     let mut cursor = cursor.to_string();
@@ -184,7 +190,15 @@ pub async fn rebuild_chunk(
         let now = time::now();
         let end = segments::chunk_end(db, &cursor, chunk).await?;
         let mut statements =
-            segments::rebuild_chunk_statements(db, &row, &rule, &cursor, end.as_deref(), now)?;
+            segments::rebuild_chunk_statements(
+                db,
+                &row,
+                &rule,
+                &audience,
+                &cursor,
+                end.as_deref(),
+                now,
+            )?;
         if end.is_none() {
             // Counting once at the end: a count per chunk would read the members again and again.
             statements.push(segments::refresh_size_statement(

@@ -1,5 +1,7 @@
 //! `segments` and `segment_members`: saved rules and who matches them right now.
 
+use std::collections::BTreeSet;
+
 use crate::store::Db;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -7,7 +9,10 @@ use worker::D1PreparedStatement;
 
 use crate::domain::cursor::Cursor;
 use crate::domain::form::ContactFields;
-use crate::domain::segment::{facts, member_sql, numbered, parse_rule, ContactFacts, SegmentRule};
+use crate::domain::segment::{
+    eligibility_sql, facts, member_sql, numbered, parse_rule, profiling_segments, Audience,
+    ContactFacts, SegmentRule,
+};
 use crate::error::{AppError, AppResult};
 use crate::store::js_int;
 use crate::store::{all, first, rule_args, statement, Arg};
@@ -309,30 +314,52 @@ pub struct ExportMember {
 pub async fn export_page(
     db: &Db,
     segment_id: &str,
-    purpose: &str,
+    audience: &Audience,
     after_id: &str,
     limit: u32,
 ) -> AppResult<Vec<ExportMember>> {
+    let (eligible, values) = eligibility_sql(audience);
+    let mut args = vec![
+        Arg::Text(segment_id),
+        Arg::Text(after_id),
+        Arg::Int(i64::from(limit)),
+    ];
+    args.extend(rule_args(&values));
     all(
         db,
-        "SELECT c.id AS contact_id, c.email, c.name, c.phone, c.locale, c.country, c.city, c.gender, c.birth_date, \
-           c.preferred_channel, c.created_at, COALESCE(s.temperature, 'cold') AS temperature, \
-           COALESCE(s.order_count, 0) AS order_count, COALESCE(s.total_spent_cents, 0) AS total_spent_cents, \
-           s.last_order_at, s.last_nps, s.nps_category, c.link_epoch \
-         FROM segment_members m JOIN contacts c ON c.id = m.contact_id \
-           LEFT JOIN contact_stats s ON s.contact_id = c.id \
-         WHERE m.segment_id = ?1 AND m.contact_id > ?2 AND c.status = 'active' \
-           AND EXISTS (SELECT 1 FROM segments g WHERE g.id = ?1 AND g.deleted_at IS NULL) \
-           AND EXISTS (SELECT 1 FROM consents k WHERE k.contact_id = c.id AND k.purpose = ?3 AND k.granted = 1) \
-         ORDER BY m.contact_id LIMIT ?4",
-        &[
-            Arg::Text(segment_id),
-            Arg::Text(after_id),
-            Arg::Text(purpose),
-            Arg::Int(i64::from(limit)),
-        ],
+        &format!(
+            "SELECT c.id AS contact_id, c.email, c.name, c.phone, c.locale, c.country, c.city, c.gender, c.birth_date, \
+               c.preferred_channel, c.created_at, COALESCE(s.temperature, 'cold') AS temperature, \
+               COALESCE(s.order_count, 0) AS order_count, COALESCE(s.total_spent_cents, 0) AS total_spent_cents, \
+               s.last_order_at, s.last_nps, s.nps_category, c.link_epoch \
+             FROM segment_members m JOIN contacts c ON c.id = m.contact_id \
+               LEFT JOIN contact_stats s ON s.contact_id = c.id \
+             WHERE m.segment_id = ?1 AND m.contact_id > ?2 \
+               AND EXISTS (SELECT 1 FROM segments g WHERE g.id = ?1 AND g.deleted_at IS NULL) \
+               AND {} \
+             ORDER BY m.contact_id LIMIT ?3",
+            numbered(&eligible, 4)
+        ),
+        &args,
     )
     .await
+}
+
+/// Which live segments profile (their rules read derived data, or name segments that do):
+/// their members must not have objected to profiling.
+pub fn profiling_among(rows: &[SegmentRow]) -> BTreeSet<String> {
+    let rules: Vec<(&str, SegmentRule)> = rows
+        .iter()
+        .filter_map(|row| row.rule().ok().map(|rule| (row.id.as_str(), rule)))
+        .collect();
+    profiling_segments(rules.iter().map(|(id, rule)| (*id, rule)))
+}
+
+/// The audience of a segment with `rule` and `purpose` as the live segments stand now (one
+/// paged read of every live segment, to know which of those it names profile).
+pub async fn audience(db: &Db, rule: &SegmentRule, purpose: &str) -> AppResult<Audience> {
+    let live = list(db).await?;
+    Ok(Audience::of(rule, purpose, &profiling_among(&live)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -356,13 +383,13 @@ struct CountRow {
 pub async fn count_matching(
     db: &Db,
     rule: &SegmentRule,
-    purpose: &str,
+    audience: &Audience,
     now: DateTime<Utc>,
     cap: u64,
 ) -> AppResult<(u64, bool)> {
     // D1 binds numbers as doubles: a cap past 2^53 would not arrive as an integer.
     let cap = cap.min(MAX_EXACT_CAP);
-    let (sql, values) = member_sql(rule, purpose, now);
+    let (sql, values) = member_sql(rule, audience, now);
     let mut args = vec![Arg::Int(i64::try_from(cap + 1).unwrap_or(i64::MAX))];
     args.extend(rule_args(&values));
     let row: Option<CountRow> = first(
@@ -389,11 +416,11 @@ pub struct SampleRow {
 pub async fn sample_matching(
     db: &Db,
     rule: &SegmentRule,
-    purpose: &str,
+    audience: &Audience,
     now: DateTime<Utc>,
     limit: u32,
 ) -> AppResult<Vec<SampleRow>> {
-    let (sql, values) = member_sql(rule, purpose, now);
+    let (sql, values) = member_sql(rule, audience, now);
     let mut args = vec![Arg::Int(i64::from(limit))];
     args.extend(rule_args(&values));
     all(
@@ -430,11 +457,12 @@ pub fn rebuild_chunk_statements(
     db: &Db,
     segment: &SegmentRow,
     rule: &SegmentRule,
+    audience: &Audience,
     cursor: &str,
     end: Option<&str>,
     now: DateTime<Utc>,
 ) -> AppResult<Vec<D1PreparedStatement>> {
-    let (sql, values) = member_sql(rule, &segment.purpose, now);
+    let (sql, values) = member_sql(rule, audience, now);
     let matching = numbered(&sql, 6);
     let at = crate::domain::time::format(now);
     let mut args = vec![
@@ -551,12 +579,9 @@ pub async fn facts_for(db: &Db, ids: &[String]) -> AppResult<Vec<ContactFacts>> 
                 serde_json::from_str(&a.value).unwrap_or(serde_json::Value::String(a.value));
             f.attributes.insert(a.key, value);
         }
-        f.consents = consents
-            .results::<PurposeRow>()
-            .map_err(decode)?
-            .into_iter()
-            .map(|r| r.purpose)
-            .collect();
+        for r in consents.results::<ConsentRow>().map_err(decode)? {
+            f.record_consent(r.purpose, r.granted == 1, r.frequency);
+        }
         f.bought_categories = categories
             .results::<CategoryRow>()
             .map_err(decode)?
@@ -596,6 +621,7 @@ struct FactsRow {
     created_at: String,
     confirmed_at: Option<String>,
     last_activity_at: Option<String>,
+    data_confirmed_at: Option<String>,
     #[serde(deserialize_with = "js_int::int")]
     order_count: i64,
     #[serde(deserialize_with = "js_int::int")]
@@ -633,6 +659,7 @@ impl FactsRow {
             created_at: self.created_at,
             confirmed_at: self.confirmed_at,
             last_activity_at: self.last_activity_at,
+            data_confirmed_at: self.data_confirmed_at,
             order_count: self.order_count,
             total_spent_cents: self.total_spent_cents,
             first_order_at: self.first_order_at,
@@ -658,8 +685,11 @@ struct KeyValue {
 }
 
 #[derive(Deserialize)]
-struct PurposeRow {
+struct ConsentRow {
     purpose: String,
+    #[serde(deserialize_with = "js_int::int")]
+    granted: i64,
+    frequency: String,
 }
 
 #[derive(Deserialize)]

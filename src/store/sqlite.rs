@@ -44,6 +44,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0009_survey_reminders.sql",
         include_str!("../../migrations/0009_survey_reminders.sql"),
     ),
+    (
+        "0010_consent_lifecycle.sql",
+        include_str!("../../migrations/0010_consent_lifecycle.sql"),
+    ),
 ];
 
 /// An empty database at the current schema: `schema.sql`, then each migration.
@@ -217,7 +221,7 @@ const KEPT_UNREAD: &[&str] = &[
 /// a preview of a country rule). Migration 0005 dropped the ones none read.
 #[test]
 fn every_index_is_read_by_some_query() {
-    use crate::domain::segment::{member_sql, parse_rule};
+    use crate::domain::segment::{member_sql, parse_rule, Audience};
     let db = fresh_database();
     let mut statements = store_statements();
     for rule in [
@@ -226,7 +230,11 @@ fn every_index_is_read_by_some_query() {
         serde_json::json!({"field": "consent.profiling", "op": "eq", "value": true}),
     ] {
         let rule = parse_rule(&rule).expect("a rule");
-        let (sql, _) = member_sql(&rule, "marketing_email", chrono::Utc::now());
+        let audience = Audience {
+            purpose: "marketing_email".into(),
+            profiling: true,
+        };
+        let (sql, _) = member_sql(&rule, &audience, chrono::Utc::now());
         statements.push(format!(
             "SELECT COUNT(*) FROM contacts c LEFT JOIN contact_stats s ON s.contact_id = c.id WHERE {sql}"
         ));

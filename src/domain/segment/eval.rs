@@ -24,7 +24,13 @@ fn holds(pred: &Pred, f: &ContactFacts) -> bool {
         Pred::Present(col) => col.value(f).is_some(),
         Pred::Column(col, test) => col.value(f).is_some_and(|v| passes(test, &v)),
         Pred::Attr(key, attr) => f.attributes.get(key).is_some_and(|v| attr_holds(attr, v)),
+        Pred::Active => f.status == "active",
         Pred::Consent(purpose) => f.consents.contains(purpose),
+        Pred::Withdrawn(purpose) => f.withdrawn.contains(purpose),
+        Pred::Frequency(purpose, test) => f
+            .frequencies
+            .get(purpose)
+            .is_some_and(|v| passes(test, &SqlValue::Text(v.clone()))),
         Pred::Bought(item, test) => item.of(f).iter().any(|x| {
             test.as_ref()
                 .is_none_or(|t| passes(t, &SqlValue::Text(x.clone())))

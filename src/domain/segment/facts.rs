@@ -24,6 +24,8 @@ pub struct ContactFacts {
     pub created_at: String,
     pub confirmed_at: Option<String>,
     pub last_activity_at: Option<String>,
+    /// When the person last confirmed (or edited) their profile.
+    pub data_confirmed_at: Option<String>,
     /// From `contact_stats`; a contact without a stats row has the row's defaults (0 orders,
     /// 0 spent, `cold`) and no other stats.
     pub order_count: i64,
@@ -45,6 +47,10 @@ pub struct ContactFacts {
     pub attributes: BTreeMap<String, Value>,
     /// Purposes whose consent is currently granted.
     pub consents: BTreeSet<String>,
+    /// Purposes with a `withdrawn` record (for a legitimate-interest purpose: an objection).
+    pub withdrawn: BTreeSet<String>,
+    /// The chosen frequency of each granted purpose (`all` when none was chosen).
+    pub frequencies: BTreeMap<String, String>,
     /// Categories and SKUs of every item of every order (texts only).
     pub bought_categories: BTreeSet<String>,
     pub bought_skus: BTreeSet<String>,
@@ -69,6 +75,7 @@ impl Default for ContactFacts {
             created_at: String::new(),
             confirmed_at: None,
             last_activity_at: None,
+            data_confirmed_at: None,
             order_count: 0,
             total_spent_cents: 0,
             first_order_at: None,
@@ -84,6 +91,8 @@ impl Default for ContactFacts {
             last_response_at: None,
             attributes: BTreeMap::new(),
             consents: BTreeSet::new(),
+            withdrawn: BTreeSet::new(),
+            frequencies: BTreeMap::new(),
             bought_categories: BTreeSet::new(),
             bought_skus: BTreeSet::new(),
             segments: BTreeSet::new(),
@@ -91,11 +100,35 @@ impl Default for ContactFacts {
     }
 }
 
+impl ContactFacts {
+    /// Adds one row of [`CONSENTS_SQL`].
+    pub fn record_consent(&mut self, purpose: String, granted: bool, frequency: String) {
+        if granted {
+            self.frequencies.insert(purpose.clone(), frequency);
+            self.consents.insert(purpose);
+        } else {
+            self.withdrawn.insert(purpose);
+        }
+    }
+
+    /// Whether processing for `purpose` is allowed now, by its basis (see `domain::consent`).
+    pub fn allows(&self, purpose: &str) -> bool {
+        let granted = if self.consents.contains(purpose) {
+            Some(true)
+        } else if self.withdrawn.contains(purpose) {
+            Some(false)
+        } else {
+            None
+        };
+        crate::domain::consent::Basis::of(purpose).allows(granted)
+    }
+}
+
 /// The contact and stats columns, named as the fields of [`ContactFacts`]; `?1` is the contact
 /// id. The defaults for a missing stats row are the ones `to_sql` applies.
 pub const CONTACT_SQL: &str = "SELECT c.id, c.email, c.name, c.locale, c.country, c.city, \
      c.birth_date, c.gender, c.status, c.source, c.created_at, c.confirmed_at, \
-     c.last_activity_at, COALESCE(s.order_count, 0) AS order_count, \
+     c.last_activity_at, c.data_confirmed_at, COALESCE(s.order_count, 0) AS order_count, \
      COALESCE(s.total_spent_cents, 0) AS total_spent_cents, s.first_order_at, s.last_order_at, \
      s.last_nps, s.nps_category, s.avg_csat, COALESCE(s.temperature, 'cold') AS temperature, \
      s.rfm_r, s.rfm_f, s.rfm_m, s.rfm_segment, \
@@ -106,9 +139,10 @@ pub const CONTACT_SQL: &str = "SELECT c.id, c.email, c.name, c.locale, c.country
 pub const ATTRIBUTES_SQL: &str =
     "SELECT key, value FROM contact_attributes WHERE contact_id = ?1 ORDER BY key";
 
-/// `purpose` of every granted consent.
-pub const CONSENTS_SQL: &str =
-    "SELECT purpose FROM consents WHERE contact_id = ?1 AND granted = 1 ORDER BY purpose";
+/// Every decision on record: `purpose`, `granted` (0 or 1) and `frequency` (`all` when none
+/// was chosen), for [`ContactFacts::record_consent`].
+pub const CONSENTS_SQL: &str = "SELECT purpose, granted, COALESCE(frequency, 'all') AS frequency \
+     FROM consents WHERE contact_id = ?1 ORDER BY purpose";
 
 /// `category` of every item bought, once each.
 pub const CATEGORIES_SQL: &str = "SELECT DISTINCT json_extract(j.value, '$.category') AS category \

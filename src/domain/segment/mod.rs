@@ -8,7 +8,8 @@
 //!   back to normalized JSON ([`SegmentRule::to_json`], serde both ways).
 //! - [`SegmentRule::to_sql`]`(now) -> (String, Vec<SqlValue>)`, [`SegmentRule::eval`]`(facts,
 //!   now) -> bool`, or [`SegmentRule::compile`]`(now)` once and run the [`CompiledRule`] on
-//!   many contacts; [`member_sql`] / [`is_member`] add marketing eligibility.
+//!   many contacts; [`member_sql`] / [`is_member`] add eligibility for an [`Audience`] (the
+//!   purpose, and whether the rule profiles: see [`profiling_segments`]).
 //! - [`SegmentRule::is_time_relative`], [`SegmentRule::referenced_segments`].
 //! - [`ContactFacts`] and the queries that load it ([`facts`]).
 //! - [`temperature`] with [`TemperatureThresholds`], [`rfm_scores`], [`rfm_group`].
@@ -44,7 +45,17 @@
 //!   only with themselves; `neq`/`not_in` hold for a stored value of another type. `contains`
 //!   also finds a text element of an array (`multi_choice` answers). `exists` means stored and
 //!   not JSON `null`.
-//! - `consent.<purpose>` `eq true` means granted now; `segment` means a member now.
+//! - `consent.<purpose>` `eq true` means processing for the purpose is allowed now, by its basis:
+//!   an opt-in purpose (`marketing_email`) granted, a legitimate-interest one (`profiling`,
+//!   `satisfaction_surveys`) not objected to. `frequency.<purpose>` is the frequency chosen
+//!   for a granted purpose (`all` when none was), absent otherwise. `segment` means a member now.
+//!
+//! Objection to profiling (GDPR Art. 21, LGPD Art. 18 §2): a rule that reads a derived or
+//! behavioural field (temperature, RFM, order facts, items bought, survey scores), or names a
+//! segment whose rule does, profiles; whatever operators surround the field (`not`, `any`,
+//! `neq`), such a segment has no member with a `withdrawn` record on `profiling`. The guard is
+//! part of the lowered plan, so both backends apply it and the property test holds it equal.
+//! Segments on declared data (country, age, consents) keep objectors.
 
 mod eval;
 pub mod facts;
@@ -57,6 +68,8 @@ mod sql;
 mod property;
 #[cfg(test)]
 mod tests;
+
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
@@ -91,38 +104,88 @@ impl SegmentRule {
     }
 }
 
-/// Marketing eligibility in SQL: the rule, and the contact is `active` (confirmed, not
-/// unsubscribed) with consent for `purpose` granted now. Erased contacts are deleted rows and
-/// suppressed addresses have none, so neither can appear. The purpose is bound first.
-pub fn member_sql(
-    rule: &SegmentRule,
-    purpose: &str,
-    now: DateTime<Utc>,
-) -> (String, Vec<SqlValue>) {
-    let (rule_sql, rule_params) = rule.to_sql(now);
-    let sql = format!(
-        "(c.status = 'active' AND EXISTS (SELECT 1 FROM consents k WHERE k.contact_id = c.id \
-         AND k.purpose = ? AND k.granted = 1) AND {rule_sql})"
-    );
-    let mut params = Vec::with_capacity(rule_params.len() + 1);
-    params.push(SqlValue::Text(purpose.to_string()));
-    params.extend(rule_params);
-    (sql, params)
+/// Who a segment is for: the purpose its members must allow (by its basis: an opt-in purpose
+/// granted, a legitimate-interest one not objected to), and whether its rule profiles people,
+/// so that those who objected to profiling are left out whatever the rule says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audience {
+    pub purpose: String,
+    pub profiling: bool,
 }
 
-/// Marketing eligibility for one contact: exactly what [`member_sql`] selects.
+impl Audience {
+    /// The audience of a segment with `rule` and `purpose`, where `profiling_segments` are the
+    /// live segments whose rules profile (see [`profiling_segments`]).
+    pub fn of(rule: &SegmentRule, purpose: &str, profiling_segments: &BTreeSet<String>) -> Audience {
+        Audience {
+            purpose: purpose.to_string(),
+            profiling: rule.profiles(&|id| profiling_segments.contains(id)),
+        }
+    }
+}
+
+/// The segments, among `rules` (id and rule of every live segment), whose rules profile: those
+/// reading a derived or behavioural field, and, to a fixed point, those naming one of them.
+pub fn profiling_segments<'a>(
+    rules: impl IntoIterator<Item = (&'a str, &'a SegmentRule)>,
+) -> BTreeSet<String> {
+    let rules: Vec<(&str, &SegmentRule)> = rules.into_iter().collect();
+    let mut found = BTreeSet::new();
+    loop {
+        let before = found.len();
+        for (id, rule) in &rules {
+            if !found.contains(*id) && rule.profiles(&|named| found.contains(named)) {
+                found.insert((*id).to_string());
+            }
+        }
+        if found.len() == before {
+            return found;
+        }
+    }
+}
+
+/// Membership in SQL: the rule, an `active` contact (confirmed, not unsubscribed) for whom the
+/// audience's purpose is allowed now and, for a profiling rule, who has not objected to
+/// profiling. Erased contacts are deleted rows and suppressed addresses have none, so neither
+/// can appear. The purpose is bound first.
+pub fn member_sql(
+    rule: &SegmentRule,
+    audience: &Audience,
+    now: DateTime<Utc>,
+) -> (String, Vec<SqlValue>) {
+    rule.compile(now).membership(audience).to_sql()
+}
+
+/// Eligibility alone, without a rule: for readers that already hold the members (an export
+/// page checks them again, so a withdrawal or objection a moment ago is honoured at once).
+pub fn eligibility_sql(audience: &Audience) -> (String, Vec<SqlValue>) {
+    CompiledRule {
+        pred: plan::Pred::Const(true),
+    }
+    .membership(audience)
+    .to_sql()
+}
+
+/// Membership for one contact: exactly what [`member_sql`] selects.
 pub fn is_member(
     rule: &SegmentRule,
-    purpose: &str,
+    audience: &Audience,
     facts: &ContactFacts,
     now: DateTime<Utc>,
 ) -> bool {
-    rule.compile(now).is_member(purpose, facts)
+    rule.compile(now).is_member(audience, facts)
 }
 
 impl CompiledRule {
+    /// The rule with the audience's eligibility around it, for either backend.
+    pub fn membership(&self, audience: &Audience) -> CompiledRule {
+        CompiledRule {
+            pred: plan::eligible(self.pred.clone(), &audience.purpose, audience.profiling),
+        }
+    }
+
     /// [`is_member`] for a rule compiled once, when evaluating a batch of contacts.
-    pub fn is_member(&self, purpose: &str, facts: &ContactFacts) -> bool {
-        facts.status == "active" && facts.consents.contains(purpose) && self.eval(facts)
+    pub fn is_member(&self, audience: &Audience, facts: &ContactFacts) -> bool {
+        self.membership(audience).eval(facts)
     }
 }

@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, Months, Utc};
 use super::facts::ContactFacts;
 use super::rule::{Condition, Field, Op, Operand, Scalar, SegmentRule};
 use super::sql::SqlValue;
+use crate::domain::consent::{Basis, PROFILING};
 use crate::domain::time;
 
 /// A rule ready to run at a fixed `now`: compile once, then evaluate many contacts or render
@@ -40,8 +41,14 @@ pub(super) enum Pred {
     Column(Column, Test),
     /// The contact has attribute `key` and its value passes.
     Attr(String, AttrPred),
+    /// The contact is `active` (confirmed, not unsubscribed).
+    Active,
     /// Consent for the purpose is currently granted.
     Consent(String),
+    /// The purpose has a `withdrawn` record (for a legitimate-interest purpose: an objection).
+    Withdrawn(String),
+    /// The purpose is granted and its frequency (`all` when none was chosen) passes the test.
+    Frequency(String, Test),
     /// Some order item has a text under this key (that passes the test, when given).
     Bought(Item, Option<Test>),
     /// The contact is a member of a segment whose id passes the test.
@@ -129,6 +136,7 @@ pub(super) enum Column {
     BirthMonth,
     CreatedAt,
     ConfirmedAt,
+    DataConfirmedAt,
     Source,
     Status,
     Temperature,
@@ -162,6 +170,7 @@ impl Column {
             Column::BirthMonth => "substr(c.birth_date, 6, 2)",
             Column::CreatedAt => "c.created_at",
             Column::ConfirmedAt => "c.confirmed_at",
+            Column::DataConfirmedAt => "c.data_confirmed_at",
             Column::Source => "c.source",
             Column::Status => "c.status",
             Column::Temperature => "COALESCE(s.temperature, 'cold')",
@@ -208,6 +217,7 @@ impl Column {
                 .map(|d| SqlValue::Text(d.chars().skip(5).take(2).collect())),
             Column::CreatedAt => Some(SqlValue::Text(f.created_at.clone())),
             Column::ConfirmedAt => text(&f.confirmed_at),
+            Column::DataConfirmedAt => text(&f.data_confirmed_at),
             Column::Source => Some(SqlValue::Text(f.source.clone())),
             Column::Status => Some(SqlValue::Text(f.status.clone())),
             Column::Temperature => Some(SqlValue::Text(f.temperature.clone())),
@@ -299,13 +309,19 @@ fn lower_condition(c: &Condition, now: DateTime<Utc>) -> Pred {
         Field::BirthMonth => lower_birth_month(op, value),
         Field::Consent(purpose) => {
             let wanted = matches!(value, Operand::One(Scalar::Bool(true))) == (op == Op::Eq);
-            let granted = Pred::Consent(purpose.clone());
+            let allowed = allows(purpose);
             if wanted {
-                granted
+                allowed
             } else {
-                not(granted)
+                not(allowed)
             }
         }
+        Field::Frequency(purpose) => all_or_one(
+            tests(op, value)
+                .into_iter()
+                .map(|t| Pred::Frequency(purpose.clone(), t))
+                .collect(),
+        ),
         Field::Attr(key) => lower_attr(key, op, value),
         Field::BoughtCategory => lower_set(op, value, |t| Pred::Bought(Item::Category, t)),
         Field::BoughtSku => lower_set(op, value, |t| Pred::Bought(Item::Sku, t)),
@@ -329,6 +345,7 @@ fn column_of(field: &Field) -> Column {
         Field::Gender => Column::Gender,
         Field::CreatedAt => Column::CreatedAt,
         Field::ConfirmedAt => Column::ConfirmedAt,
+        Field::DataConfirmedAt => Column::DataConfirmedAt,
         Field::Source => Column::Source,
         Field::Status => Column::Status,
         Field::Temperature => Column::Temperature,
@@ -348,11 +365,32 @@ fn column_of(field: &Field) -> Column {
         Field::Age => Column::BirthDate,
         Field::BirthMonth => Column::BirthMonth,
         Field::Consent(_)
+        | Field::Frequency(_)
         | Field::Attr(_)
         | Field::BoughtCategory
         | Field::BoughtSku
         | Field::Segment => Column::Email,
     }
+}
+
+/// Processing for `purpose` is allowed now, by its basis: an opt-in purpose needs a grant on
+/// record, a legitimate-interest one only the absence of an objection.
+pub(super) fn allows(purpose: &str) -> Pred {
+    match Basis::of(purpose) {
+        Basis::Consent => Pred::Consent(purpose.to_string()),
+        Basis::LegitimateInterest => not(Pred::Withdrawn(purpose.to_string())),
+    }
+}
+
+/// Who may be a member: the rule, an `active` contact for whom `purpose` is allowed, and, when
+/// the rule profiles (see [`SegmentRule::profiles`]), one who has not objected to profiling.
+pub(super) fn eligible(rule: Pred, purpose: &str, profiling: bool) -> Pred {
+    let mut all = vec![Pred::Active, allows(purpose)];
+    if profiling {
+        all.push(not(Pred::Withdrawn(PROFILING.to_string())));
+    }
+    all.push(rule);
+    Pred::All(all)
 }
 
 /// The start of the last `days` days: stored times at or after it are "within".

@@ -41,7 +41,13 @@ const COUNTRIES: &[&str] = &["BR", "PT", "US"];
 const CITIES: &[&str] = &["São Paulo", "Lisboa", "Paulo", "São"];
 const GENDERS: &[&str] = &["female", "male", "other"];
 const SOURCES: &[&str] = &["frm_1", "frm_2", "import", "api"];
-const PURPOSES: &[&str] = &["marketing_email", "sms"];
+/// Opt-in purposes and legitimate-interest ones (profiling, surveys), so `consent.<purpose>`
+/// and eligibility meet both bases, and the profiling objection is on record for some.
+const PURPOSES: &[&str] = &["marketing_email", "sms", "profiling", "satisfaction_surveys"];
+/// Segments whose rules profile, as far as the audience is concerned: naming one profiles.
+const PROFILING_SEGMENTS: &[&str] = &["seg_a"];
+/// Frequencies stored with a grant (NULL: none chosen, read as `all`).
+const STORED_FREQUENCIES: &[&str] = &["all", "weekly", "monthly"];
 const ATTR_KEYS: &[&str] = &["plan", "score", "tags"];
 const ATTR_TEXTS: &[&str] = &["gold", "Gold", "7", "shoes", "ol"];
 const ATTR_INTS: &[i64] = &[0, 2, 7];
@@ -120,9 +126,11 @@ struct GenContact {
     source: String,
     created_at: String,
     confirmed_at: Option<String>,
+    data_confirmed_at: Option<String>,
     stats: Option<GenStats>,
     attributes: BTreeMap<String, Value>,
-    consents: BTreeMap<String, bool>,
+    /// Granted (with a frequency, or none chosen) or withdrawn.
+    consents: BTreeMap<String, (bool, Option<String>)>,
     /// Orders, each a list of (sku, category) items.
     orders: Vec<Vec<(Option<String>, Option<String>)>>,
     segments: BTreeSet<String>,
@@ -183,12 +191,17 @@ fn contact(now: DateTime<Utc>) -> impl Strategy<Value = GenContact> {
         pick(SOURCES),
         moment(now),
         opt(moment(now)),
+        opt(moment(now)),
     );
     let item = (opt(pick(SKUS)), opt(pick(CATEGORIES)));
     let related = (
         opt(stats(now)),
         prop::collection::btree_map(pick(ATTR_KEYS), attr_value(), 0..=3),
-        prop::collection::btree_map(pick(PURPOSES), any::<bool>(), 0..3),
+        prop::collection::btree_map(
+            pick(PURPOSES),
+            (any::<bool>(), opt(pick(STORED_FREQUENCIES))),
+            0..4,
+        ),
         prop::collection::vec(prop::collection::vec(item, 0..3), 0..3),
         prop::collection::btree_set(pick(SEGMENT_IDS), 0..3),
     );
@@ -204,6 +217,7 @@ fn contact(now: DateTime<Utc>) -> impl Strategy<Value = GenContact> {
         source: p.8,
         created_at: p.9,
         confirmed_at: p.10,
+        data_confirmed_at: p.11,
         stats: r.0,
         attributes: r.1,
         consents: r.2,
@@ -258,11 +272,18 @@ const FIELDS: &[(&str, Gen)] = &[
     ("birth_month", Gen::Int(1, 12)),
     ("created_at", Gen::Date),
     ("confirmed_at", Gen::Date),
+    ("data_confirmed_at", Gen::Date),
     ("source", Gen::Text(&["frm_1", "frm_", "import", "1"])),
     ("status", Gen::Text(STATUSES)),
     ("temperature", Gen::Text(TEMPERATURES)),
     ("consent.marketing_email", Gen::Bool),
     ("consent.sms", Gen::Bool),
+    ("consent.profiling", Gen::Bool),
+    ("consent.satisfaction_surveys", Gen::Bool),
+    (
+        "frequency.marketing_email",
+        Gen::Text(&["all", "weekly", "monthly", "WEEKLY"]),
+    ),
     ("attr.plan", Gen::Attr),
     ("attr.score", Gen::Attr),
     ("attr.tags", Gen::Attr),
@@ -421,8 +442,8 @@ fn store(contacts: &[GenContact]) -> Connection {
         let id = format!("c{n}");
         db.execute(
             "INSERT INTO contacts (id, email, email_hash, name, locale, country, city, birth_date, \
-             gender, status, source, created_at, updated_at, confirmed_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
+             gender, status, source, created_at, updated_at, confirmed_at, data_confirmed_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14)",
             params![
                 id,
                 c.email,
@@ -437,6 +458,7 @@ fn store(contacts: &[GenContact]) -> Connection {
                 c.source,
                 c.created_at,
                 db_text(&c.confirmed_at),
+                db_text(&c.data_confirmed_at),
             ],
         )
         .unwrap();
@@ -472,10 +494,11 @@ fn store(contacts: &[GenContact]) -> Connection {
             )
             .unwrap();
         }
-        for (purpose, granted) in &c.consents {
+        for (purpose, (granted, frequency)) in &c.consents {
             db.execute(
-                "INSERT INTO consents (contact_id, purpose, granted, updated_at) VALUES (?1, ?2, ?3, ?4)",
-                params![id, purpose, i64::from(*granted), at],
+                "INSERT INTO consents (contact_id, purpose, granted, frequency, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, purpose, i64::from(*granted), db_text(frequency), at],
             )
             .unwrap();
         }
@@ -528,6 +551,7 @@ fn load(db: &Connection, id: &str) -> ContactFacts {
                 created_at: r.get("created_at")?,
                 confirmed_at: r.get("confirmed_at")?,
                 last_activity_at: r.get("last_activity_at")?,
+                data_confirmed_at: r.get("data_confirmed_at")?,
                 order_count: r.get("order_count")?,
                 total_spent_cents: r.get("total_spent_cents")?,
                 first_order_at: r.get("first_order_at")?,
@@ -557,7 +581,20 @@ fn load(db: &Connection, id: &str) -> ContactFacts {
             .attributes
             .insert(key, serde_json::from_str(&value).unwrap());
     }
-    facts.consents = strings(db, CONSENTS_SQL, id);
+    let mut stmt = db.prepare(CONSENTS_SQL).unwrap();
+    let rows = stmt
+        .query_map([id], |r| {
+            Ok((
+                r.get::<_, String>("purpose")?,
+                r.get::<_, i64>("granted")?,
+                r.get::<_, String>("frequency")?,
+            ))
+        })
+        .unwrap();
+    for row in rows {
+        let (purpose, granted, frequency) = row.unwrap();
+        facts.record_consent(purpose, granted == 1, frequency);
+    }
     facts.bought_categories = strings(db, CATEGORIES_SQL, id);
     facts.bought_skus = strings(db, SKUS_SQL, id);
     facts.segments = strings(db, SEGMENTS_SQL, id);
@@ -648,14 +685,32 @@ proptest! {
                 "NOT of {}", sql
             );
 
-            let (member, member_params) = member_sql(rule, &purpose, now);
+            let profiling: BTreeSet<String> =
+                PROFILING_SEGMENTS.iter().map(|s| s.to_string()).collect();
+            let audience = Audience::of(rule, &purpose, &profiling);
+            let (member, member_params) = member_sql(rule, &audience, now);
             let members = select_ids(&db, &member, &member_params);
             let expected: BTreeSet<String> = facts
                 .iter()
-                .filter(|f| is_member(rule, &purpose, f, now))
+                .filter(|f| is_member(rule, &audience, f, now))
                 .map(|f| f.id.clone())
                 .collect();
-            prop_assert_eq!(members, expected, "members of {}", json);
+            prop_assert_eq!(&members, &expected, "members of {}", json);
+
+            // Eligibility and the objection, stated apart from the plan: an active contact for
+            // whom the purpose is allowed by its basis; and when the rule reads derived data or
+            // names a profiling segment, under whatever operators, one who has not objected.
+            // Declared-data segments keep objectors.
+            let reads_derived = rule.conditions().iter().any(|c| c.field.is_profiling())
+                || rule.referenced_segments().iter().any(|id| profiling.contains(id));
+            prop_assert_eq!(audience.profiling, reads_derived, "profiling of {}", json);
+            let stated: BTreeSet<String> = facts
+                .iter()
+                .filter(|f| f.status == "active" && f.allows(&purpose) && compiled.eval(f))
+                .filter(|f| !reads_derived || !f.withdrawn.contains("profiling"))
+                .map(|f| f.id.clone())
+                .collect();
+            prop_assert_eq!(&members, &stated, "eligibility of {} for {}", json, purpose);
         }
     }
 }

@@ -10,7 +10,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{json, Map, Number, Value};
 
-use crate::domain::consent::Purpose;
+use crate::domain::consent::{Frequency, Purpose};
 use crate::domain::contact;
 use crate::domain::order::Money;
 use crate::domain::time;
@@ -84,8 +84,14 @@ pub enum Field {
     Source,
     Status,
     Temperature,
-    /// `consent.<purpose>`: consent for the purpose is currently granted.
+    /// `consent.<purpose>`: processing for the purpose is allowed now (by its basis: an opt-in
+    /// purpose granted, a legitimate-interest one not objected to).
     Consent(String),
+    /// `frequency.<purpose>`: how often the person wants messages of a granted purpose that
+    /// offers a choice (`all` when they made none); absent while it is not granted.
+    Frequency(String),
+    /// When the person last confirmed or edited their profile.
+    DataConfirmedAt,
     /// `attr.<key>`: a custom attribute.
     Attr(String),
     OrderCount,
@@ -279,6 +285,7 @@ const ITEM_OPS: &[Op] = &[Eq, Neq, In, NotIn, Contains, StartsWith, Exists];
 const SEGMENT_OPS: &[Op] = &[Eq, Neq, In, NotIn];
 
 pub(super) const STATUSES: &[&str] = &["pending", "active", "unsubscribed"];
+pub(super) const FREQUENCIES: &[&str] = &["all", "weekly", "monthly"];
 pub(super) const TEMPERATURES: &[&str] = &["cold", "warm", "hot"];
 pub(super) const NPS_CATEGORIES: &[&str] = &["promoter", "passive", "detractor"];
 pub(super) const RFM_GROUPS: &[&str] = &[
@@ -296,7 +303,7 @@ pub(super) const RFM_GROUPS: &[&str] = &[
 ];
 
 /// The plain field names, for parsing and error hints; `consent.` and `attr.` are prefixes.
-const NAMED: [(&str, Field); 29] = [
+const NAMED: [(&str, Field); 30] = [
     ("email", Field::Email),
     ("email_domain", Field::EmailDomain),
     ("name", Field::Name),
@@ -308,6 +315,7 @@ const NAMED: [(&str, Field); 29] = [
     ("birth_month", Field::BirthMonth),
     ("created_at", Field::CreatedAt),
     ("confirmed_at", Field::ConfirmedAt),
+    ("data_confirmed_at", Field::DataConfirmedAt),
     ("source", Field::Source),
     ("status", Field::Status),
     ("temperature", Field::Temperature),
@@ -336,6 +344,13 @@ impl Field {
                 .map(|p| Field::Consent(p.as_str().to_string()))
                 .map_err(|_| "consent.<purpose> with a purpose of 2 to 40 lower-case letters, digits or underscores");
         }
+        if let Some(purpose) = name.strip_prefix("frequency.") {
+            return Purpose::parse(purpose)
+                .ok()
+                .filter(|p| !Frequency::offered(p.as_str()).is_empty())
+                .map(|p| Field::Frequency(p.as_str().to_string()))
+                .ok_or("frequency.<purpose> of a purpose that offers frequencies (marketing_email)");
+        }
         if let Some(key) = name.strip_prefix("attr.") {
             return if valid_key(key) {
                 Ok(Field::Attr(key.to_string()))
@@ -354,6 +369,7 @@ impl Field {
     pub fn name(&self) -> String {
         match self {
             Field::Consent(p) => format!("consent.{p}"),
+            Field::Frequency(p) => format!("frequency.{p}"),
             Field::Attr(k) => format!("attr.{k}"),
             other => NAMED
                 .iter()
@@ -373,6 +389,7 @@ impl Field {
             Field::Temperature => Kind::Choice(TEMPERATURES),
             Field::NpsCategory => Kind::Choice(NPS_CATEGORIES),
             Field::RfmSegment => Kind::Choice(RFM_GROUPS),
+            Field::Frequency(_) => Kind::Choice(FREQUENCIES),
             Field::Age => Kind::Int(0, MAX_AGE),
             Field::BirthMonth => Kind::Int(1, 12),
             Field::OrderCount => Kind::Int(0, i64::from(u32::MAX)),
@@ -380,15 +397,41 @@ impl Field {
             Field::RfmR | Field::RfmF | Field::RfmM => Kind::Int(1, 5),
             Field::AvgCsat => Kind::Real(1.0, 5.0),
             Field::TotalSpent | Field::AvgOrderValue => Kind::Money,
-            Field::CreatedAt | Field::ConfirmedAt | Field::FirstOrderAt | Field::LastOrderAt => {
-                Kind::Date
-            }
+            Field::CreatedAt
+            | Field::ConfirmedAt
+            | Field::DataConfirmedAt
+            | Field::FirstOrderAt
+            | Field::LastOrderAt => Kind::Date,
             Field::Consent(_) => Kind::Consent,
             Field::Attr(_) => Kind::Attr,
             Field::BoughtCategory => Kind::Items(Norm::Lower),
             Field::BoughtSku => Kind::Items(Norm::Plain),
             Field::Segment => Kind::SegmentId,
         }
+    }
+
+    /// Whether the field is derived from behaviour (orders, items bought, survey scores) or
+    /// computed about the person (temperature, RFM): reading it is profiling, which a person
+    /// may object to. Declared data (profile fields, consents, dates of their own acts) is not.
+    pub fn is_profiling(&self) -> bool {
+        matches!(
+            self,
+            Field::Temperature
+                | Field::OrderCount
+                | Field::TotalSpent
+                | Field::AvgOrderValue
+                | Field::FirstOrderAt
+                | Field::LastOrderAt
+                | Field::BoughtCategory
+                | Field::BoughtSku
+                | Field::LastNps
+                | Field::NpsCategory
+                | Field::AvgCsat
+                | Field::RfmR
+                | Field::RfmF
+                | Field::RfmM
+                | Field::RfmSegment
+        )
     }
 
     /// The operators that make sense for the field. `exists` only where the value can be
@@ -399,7 +442,7 @@ impl Field {
             Field::Name | Field::City => TEXT_OPS,
             Field::Locale => LOCALE_OPS,
             Field::Country | Field::Gender | Field::NpsCategory | Field::RfmSegment => CODE_OPS,
-            Field::Status | Field::Temperature => REQUIRED_CHOICE_OPS,
+            Field::Status | Field::Temperature | Field::Frequency(_) => REQUIRED_CHOICE_OPS,
             Field::Age => AGE_OPS,
             Field::BirthMonth | Field::LastNps | Field::RfmR | Field::RfmF | Field::RfmM => {
                 NUMBER_OPS
@@ -409,7 +452,10 @@ impl Field {
             Field::TotalSpent => MONEY_OPS,
             Field::AvgOrderValue => AVG_MONEY_OPS,
             Field::CreatedAt => REQUIRED_DATE_OPS,
-            Field::ConfirmedAt | Field::FirstOrderAt | Field::LastOrderAt => DATE_OPS,
+            Field::ConfirmedAt
+            | Field::DataConfirmedAt
+            | Field::FirstOrderAt
+            | Field::LastOrderAt => DATE_OPS,
             Field::Consent(_) => BOOL_OPS,
             Field::Attr(_) => ATTR_OPS,
             Field::BoughtCategory | Field::BoughtSku => ITEM_OPS,
@@ -856,6 +902,18 @@ impl SegmentRule {
         self.conditions()
             .into_iter()
             .any(|c| matches!(c.field, Field::Email | Field::Name | Field::Attr(_)))
+    }
+
+    /// Whether evaluating the rule profiles a person: it reads a derived or behavioural field
+    /// ([`Field::is_profiling`]) or names a segment that does (`profiling_segment`), under any
+    /// operator (`not`, `any`, `neq` included: being placed by the absence of a trait is
+    /// profiling too). Members of such a segment must not have objected to profiling.
+    pub fn profiles(&self, profiling_segment: &dyn Fn(&str) -> bool) -> bool {
+        self.conditions().into_iter().any(|c| c.field.is_profiling())
+            || self
+                .referenced_segments()
+                .iter()
+                .any(|id| profiling_segment(id))
     }
 
     /// Ids of the segments this rule's `segment` conditions name, sorted and without repeats,

@@ -126,6 +126,7 @@ impl Writer {
                 self.attr(attr);
                 self.push(")");
             }
+            Pred::Active => self.push("(c.status = 'active')"),
             Pred::Consent(purpose) => {
                 self.push(
                     "EXISTS (SELECT 1 FROM consents k \
@@ -133,6 +134,24 @@ impl Writer {
                 );
                 self.bind(SqlValue::Text(purpose.clone()));
                 self.push(" AND k.granted = 1)");
+            }
+            Pred::Withdrawn(purpose) => {
+                self.push(
+                    "EXISTS (SELECT 1 FROM consents k \
+                     WHERE k.contact_id = c.id AND k.purpose = ",
+                );
+                self.bind(SqlValue::Text(purpose.clone()));
+                self.push(" AND k.granted = 0)");
+            }
+            Pred::Frequency(purpose, test) => {
+                self.push(
+                    "EXISTS (SELECT 1 FROM consents k \
+                     WHERE k.contact_id = c.id AND k.purpose = ",
+                );
+                self.bind(SqlValue::Text(purpose.clone()));
+                self.push(" AND k.granted = 1 AND ");
+                self.test("COALESCE(k.frequency, 'all')", test);
+                self.push(")");
             }
             Pred::Bought(item, test) => {
                 let path = item.json_path();

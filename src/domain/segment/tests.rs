@@ -2,7 +2,7 @@
 //! hand-made contacts, eligibility and the helpers. The property test in `property.rs` covers the
 //! agreement of the backends at large.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -41,6 +41,7 @@ fn ana() -> ContactFacts {
         created_at: "2026-01-10T09:00:00.000Z".into(),
         confirmed_at: Some("2026-01-10T09:05:00.000Z".into()),
         last_activity_at: Some("2026-06-10T00:00:00.000Z".into()),
+        data_confirmed_at: Some("2026-01-10T09:05:00.000Z".into()),
         order_count: 3,
         total_spent_cents: 30_000,
         first_order_at: Some("2026-02-01T00:00:00.000Z".into()),
@@ -65,6 +66,10 @@ fn ana() -> ContactFacts {
         .into_iter()
         .collect(),
         consents: ["marketing_email".to_string()].into_iter().collect(),
+        withdrawn: BTreeSet::new(),
+        frequencies: [("marketing_email".to_string(), "all".to_string())]
+            .into_iter()
+            .collect(),
         bought_categories: ["bags".to_string(), "shoes".to_string()]
             .into_iter()
             .collect(),
@@ -716,28 +721,144 @@ fn sql_binds_values_and_now_never_splices_them() {
     assert_eq!(renumbered.matches('?').count(), 4);
 }
 
+fn audience(purpose: &str, profiling: bool) -> Audience {
+    Audience {
+        purpose: purpose.to_string(),
+        profiling,
+    }
+}
+
 #[test]
 fn eligibility_needs_active_status_and_consent() {
     let rule = parse(json!({"all": []}));
     let a = ana();
-    assert!(is_member(&rule, DEFAULT_PURPOSE, &a, now()));
-    assert!(!is_member(&rule, "sms", &a, now()));
+    let marketing = audience(DEFAULT_PURPOSE, false);
+    assert!(is_member(&rule, &marketing, &a, now()));
+    assert!(!is_member(&rule, &audience("sms", false), &a, now()));
     let pending = ContactFacts {
         status: "pending".into(),
         ..ana()
     };
-    assert!(!is_member(&rule, DEFAULT_PURPOSE, &pending, now()));
+    assert!(!is_member(&rule, &marketing, &pending, now()));
     let gone = ContactFacts {
         status: "unsubscribed".into(),
         ..ana()
     };
-    assert!(!is_member(&rule, DEFAULT_PURPOSE, &gone, now()));
-    let (sql, params) = member_sql(&parse(cond("country", "eq", json!("BR"))), "sms", now());
-    assert!(sql.starts_with("(c.status = 'active' AND EXISTS"));
+    assert!(!is_member(&rule, &marketing, &gone, now()));
+    let (sql, params) = member_sql(
+        &parse(cond("country", "eq", json!("BR"))),
+        &audience("sms", false),
+        now(),
+    );
+    assert!(sql.starts_with("((c.status = 'active') AND EXISTS"), "{sql}");
     assert_eq!(
         params,
         vec![SqlValue::Text("sms".into()), SqlValue::Text("BR".into())]
     );
+}
+
+#[test]
+fn a_legitimate_interest_purpose_is_allowed_until_objected_to() {
+    let rule = parse(json!({"all": []}));
+    let surveys = audience("satisfaction_surveys", false);
+    assert!(is_member(&rule, &surveys, &ana(), now()), "no record: allowed");
+    let mut objector = ana();
+    objector.withdrawn.insert("satisfaction_surveys".into());
+    assert!(!is_member(&rule, &surveys, &objector, now()));
+    let asks = parse(cond("consent.profiling", "eq", json!(true)));
+    assert!(asks.eval(&ana(), now()), "profiling is on by default");
+    objector.withdrawn.insert("profiling".into());
+    assert!(!asks.eval(&objector, now()));
+}
+
+#[test]
+fn an_objection_to_profiling_excludes_from_every_rule_on_derived_data_whatever_surrounds_it() {
+    let mut objector = ana();
+    objector.withdrawn.insert("profiling".into());
+    let marketing = |rule: &SegmentRule| {
+        Audience::of(rule, DEFAULT_PURPOSE, &["seg_rfm".to_string()].into())
+    };
+    for derived in [
+        cond("rfm_segment", "eq", json!("champions")),
+        json!({"not": cond("order_count", "eq", json!(0))}),
+        json!({"any": [cond("country", "eq", json!("BR")), cond("last_nps", "gte", json!(9))]}),
+        cond("temperature", "neq", json!("cold")),
+        cond("bought_category", "not_in", json!(["tents"])),
+        cond("segment", "eq", json!("seg_rfm")),
+        json!({"not": cond("segment", "eq", json!("seg_other_rfm_user"))}),
+    ] {
+        let rule = parse(derived.clone());
+        let mut with_segments = objector.clone();
+        with_segments.segments.insert("seg_rfm".into());
+        let audience = if derived.to_string().contains("seg_other_rfm_user") {
+            Audience::of(&rule, DEFAULT_PURPOSE, &["seg_other_rfm_user".to_string()].into())
+        } else {
+            marketing(&rule)
+        };
+        assert!(audience.profiling, "{derived} profiles");
+        assert!(
+            !is_member(&rule, &audience, &with_segments, now()),
+            "{derived}: an objector is never a member"
+        );
+    }
+    // Declared data keeps objectors.
+    for declared in [
+        cond("country", "eq", json!("BR")),
+        json!({"not": cond("age", "lt", json!(18))}),
+        cond("consent.marketing_email", "eq", json!(true)),
+        cond("segment", "eq", json!("seg_plain")),
+    ] {
+        let rule = parse(declared.clone());
+        let audience = marketing(&rule);
+        assert!(!audience.profiling, "{declared} does not profile");
+        let mut member = objector.clone();
+        member.segments.insert("seg_plain".into());
+        assert!(is_member(&rule, &audience, &member, now()), "{declared}");
+    }
+}
+
+#[test]
+fn a_segment_profiles_when_it_names_one_that_does_to_any_depth() {
+    let rfm = parse(cond("rfm_segment", "eq", json!("champions")));
+    let middle = parse(cond("segment", "eq", json!("seg_rfm")));
+    let top = parse(json!({"not": cond("segment", "in", json!(["seg_middle"]))}));
+    let plain = parse(cond("country", "eq", json!("BR")));
+    let found = profiling_segments([
+        ("seg_top", &top),
+        ("seg_middle", &middle),
+        ("seg_rfm", &rfm),
+        ("seg_plain", &plain),
+    ]);
+    assert_eq!(
+        found,
+        ["seg_middle", "seg_rfm", "seg_top"]
+            .map(String::from)
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+    );
+}
+
+#[test]
+fn frequency_and_data_confirmation_are_rule_fields() {
+    let weekly = parse(cond("frequency.marketing_email", "eq", json!("weekly")));
+    let mut a = ana();
+    assert!(!weekly.eval(&a, now()), "no choice made means all");
+    a.frequencies.insert("marketing_email".into(), "weekly".into());
+    assert!(weekly.eval(&a, now()));
+    let not_monthly = parse(cond("frequency.marketing_email", "neq", json!("monthly")));
+    let mut withdrawn = ana();
+    withdrawn.consents.clear();
+    withdrawn.frequencies.clear();
+    assert!(!not_monthly.eval(&withdrawn, now()), "no frequency while not granted");
+    assert!(errors(json!(cond("frequency.profiling", "eq", json!("all")))).contains_key("rule.field"));
+    assert!(errors(json!(cond("frequency.marketing_email", "eq", json!("daily")))).contains_key("rule.value"));
+    let stale = parse(cond("data_confirmed_at", "not_within_days", json!(90)));
+    assert!(stale.eval(&ana(), now()));
+    let fresh = ContactFacts {
+        data_confirmed_at: Some(time::format(now())),
+        ..ana()
+    };
+    assert!(!stale.eval(&fresh, now()));
 }
 
 #[test]

@@ -227,11 +227,12 @@ pub async fn preview(mut req: Request, app: &App) -> AppResult<Response> {
     .await?;
     let now = time::now();
     let cap = preview_count_cap(app);
+    let audience = segments::audience(&call.db, &spec.rule, spec.purpose.as_str()).await?;
     let (count, count_capped) =
-        segments::count_matching(&call.db, &spec.rule, spec.purpose.as_str(), now, cap).await?;
+        segments::count_matching(&call.db, &spec.rule, &audience, now, cap).await?;
     let may_read_contacts = call.principal.scopes.contains(Scope::ContactsRead);
     let sample = if may_read_contacts {
-        segments::sample_matching(&call.db, &spec.rule, spec.purpose.as_str(), now, SAMPLE).await?
+        segments::sample_matching(&call.db, &spec.rule, &audience, now, SAMPLE).await?
     } else {
         Vec::new()
     };
@@ -307,7 +308,7 @@ pub async fn export(req: Request, app: &App) -> AppResult<Response> {
         db: app.db()?,
         config: call.config.clone(),
         segment_id: row.id.clone(),
-        purpose: row.purpose.clone(),
+        audience: segments::audience(&call.db, &row.rule()?, &row.purpose).await?,
         columns,
         ndjson,
         page_size,
