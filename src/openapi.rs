@@ -44,7 +44,7 @@ fn shared() -> Value {
         "properties": {
             "id": { "type": "string" },
             "to": { "type": "string", "format": "idn-email" },
-            "kind": { "type": "string", "enum": ["confirm", "magic_link", "survey_invitation", "update_request", "erasure_notice", "test"] },
+            "kind": { "type": "string", "enum": ["confirm", "magic_link", "survey_invitation", "survey_reminder", "update_request", "re_permission", "erasure_notice", "test"] },
             "subject": { "type": "string" },
             "text": { "type": ["string", "null"], "description": "the body; null when redacted" },
             "url": { "type": ["string", "null"], "description": "the link the message is about; null when it has none or when redacted" },
@@ -114,10 +114,13 @@ fn shared() -> Value {
                     "attributes": { "type": "object" },
                     "consents": { "type": "array", "items": { "type": "object", "required": ["purpose", "granted"], "properties": {
                         "purpose": { "type": "string" }, "granted": { "type": "boolean" },
+                        "frequency": { "type": ["string", "null"] },
                         "policy_version": { "type": ["string", "null"] }, "updated_at": { "type": ["string", "null"] } } } },
+                    "data_confirmed_at": { "type": ["string", "null"], "description": "when the person last confirmed or edited their profile" },
                     "consent_history": { "type": "array", "items": { "type": "object", "required": ["purpose", "action", "method", "at"], "properties": {
                         "purpose": { "type": "string" }, "action": { "type": "string", "enum": ["granted", "withdrawn"] },
-                        "method": { "type": "string" }, "at": { "type": "string", "format": "date-time" },
+                        "method": { "type": "string", "enum": ["form", "double_opt_in", "self_service", "one_click_unsubscribe", "import", "admin", "re_permission", "expired", "gpc"], "description": "`re_permission`: renewed from a re-permission email; `expired`: lapsed after its period without engagement; `gpc`: an objection carried by the browser's Global Privacy Control" },
+                        "frequency": { "type": ["string", "null"] }, "at": { "type": "string", "format": "date-time" },
                         "notice_text_hash": { "type": ["string", "null"], "description": "SHA-256 of the words shown; GET /admin/v1/notices/{sha256} returns them" } } } },
                     "stats": { "type": ["object", "null"], "description": "purchase and survey facts; null before the first order or answer", "properties": {
                         "order_count": { "type": "integer" }, "total_spent_cents": { "type": "integer" },
@@ -227,14 +230,17 @@ fn publish_access(doc: &mut Value) {
 fn purpose_state_schema() -> Value {
     json!({
         "type": "object",
-        "required": ["purpose", "granted", "basis", "policy_version", "updated_at", "notice"],
+        "required": ["purpose", "granted", "basis", "policy_version", "updated_at", "notice", "frequencies", "frequency", "lapses_at"],
         "properties": {
             "purpose": { "type": "string" },
             "granted": { "type": "boolean" },
             "basis": { "type": "string", "enum": ["consent", "legitimate_interest"], "description": "legitimate_interest purposes are on until objected to" },
             "policy_version": { "type": ["string", "null"] },
             "updated_at": { "type": ["string", "null"], "description": "null for a legitimate-interest purpose never decided on" },
-            "notice": { "type": "string", "description": "the words shown beside the switch, in the request's Accept-Language; a grant records exactly these" }
+            "notice": { "type": "string", "description": "the words shown beside the switch, in the request's Accept-Language; a grant records exactly these" },
+            "frequencies": { "type": "array", "items": { "type": "string", "enum": ["all", "weekly", "monthly"] }, "description": "how often the person may choose to hear from us (empty: only yes or no)" },
+            "frequency": { "type": ["string", "null"], "enum": ["all", "weekly", "monthly", null], "description": "the frequency chosen, while granted (`all` when none was chosen)" },
+            "lapses_at": { "type": ["string", "null"], "description": "when this consent lapses unless the person engages or renews it (null: it does not lapse)" }
         }
     })
 }

@@ -19,7 +19,7 @@ use crate::error::{AppError, AppResult};
 use crate::http::app::{AdminCall, App, Caller, PersonCall};
 use crate::http::{auth, response, session};
 use crate::routes::{
-    admin, confirm, embed, exports, forms, health, me, openapi, surveys, unsubscribe,
+    admin, confirm, embed, exports, forms, health, keep, me, openapi, surveys, unsubscribe,
 };
 use crate::store::{self, Budget, Db};
 use std::rc::Rc;
@@ -139,6 +139,8 @@ pub const ROUTES: &[Route] = &[
     route(GET,    "/confirm",                             PUBLIC,         handler!(confirm::page_get),                 confirm::doc::page_get),
     route(POST,   "/confirm",                             PUBLIC,         handler!(confirm::page_post),                confirm::doc::page_post),
     route(POST,   "/v1/confirm",                          PUBLIC,         handler!(confirm::post_json),                confirm::doc::post_json),
+    route(GET,    "/keep",                                PUBLIC,         handler!(keep::page_get),                    keep::doc::page_get),
+    route(POST,   "/keep",                                PUBLIC,         handler!(keep::page_post),                   keep::doc::page_post),
     route(POST,   "/admin/v1/forms",                      FORMS,          handler!(admin::forms::create),              admin::forms::doc::create),
     route(GET,    "/admin/v1/forms",                      FORMS,          handler!(admin::forms::list),                admin::forms::doc::list),
     route(GET,    "/admin/v1/forms/{id}",                 FORMS,          handler!(admin::forms::get),                 admin::forms::doc::get),
@@ -176,6 +178,7 @@ pub const ROUTES: &[Route] = &[
     route(DELETE, "/v1/me",                               SESSION,        handler!(me::erase),                         me::doc::erase),
     route(GET,    "/v1/me/export",                        SESSION,        handler!(me::export),                        me::doc::export),
     route(PUT,    "/v1/me/consents/{purpose}",            SESSION,        handler!(me::put_consent),                   me::doc::put_consent),
+    route(POST,   "/v1/me/data-confirmed",                SESSION,        handler!(me::confirm_data),                  me::doc::confirm_data),
     route(POST,   "/v1/me/sign-in-link",                  SESSION,        handler!(me::email_sign_in_link),            me::doc::email_sign_in_link),
     route(POST,   "/v1/me/sign-out-everywhere",           SESSION,        handler!(me::sign_out_everywhere),           me::doc::sign_out_everywhere),
     route(GET,    "/me",                                  PUBLIC,         handler!(me::page),                          me::doc::page),

@@ -175,6 +175,15 @@ texts! {
     UnsubscribeSurveysDone,
     ErasureSubject,
     ErasureBody,
+    RePermissionSubject,
+    RePermissionBody,
+    RePermissionPreferences,
+    KeepTitle,
+    KeepIntro,
+    KeepButton,
+    KeepDone,
+    FreshnessSubject,
+    FreshnessBody,
 }
 
 pub fn text(locale: Locale, key: Text) -> &'static str {

@@ -10,7 +10,10 @@ pub enum MessageKind {
     SurveyInvitation,
     /// The one reminder of a survey invitation not yet answered.
     SurveyReminder,
+    /// "Is this still right?": a profile nobody confirmed for a long time.
     UpdateRequest,
+    /// A consent about to lapse: one "keep me subscribed" button.
+    RePermission,
     /// Tells a person their data was erased (no link: there is nothing left to reach).
     ErasureNotice,
     /// Sent by a marketer to check that the webhook is wired correctly.
@@ -25,6 +28,7 @@ impl MessageKind {
             MessageKind::SurveyInvitation => "survey_invitation",
             MessageKind::SurveyReminder => "survey_reminder",
             MessageKind::UpdateRequest => "update_request",
+            MessageKind::RePermission => "re_permission",
             MessageKind::ErasureNotice => "erasure_notice",
             MessageKind::Test => "test",
         }

@@ -89,6 +89,10 @@ pub struct SubmissionProof {
     pub at: String,
     pub ip_hash: String,
     pub user_agent: Option<String>,
+    /// The submission carried `Sec-GPC: 1`: an objection to profiling, recorded when the owner
+    /// of the address confirms (an anonymous post about an address proves nothing until then).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gpc: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

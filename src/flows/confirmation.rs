@@ -104,6 +104,8 @@ pub fn confirm_message_statements(
 pub struct Confirmer {
     pub ip_hash: String,
     pub user_agent: Option<String>,
+    /// The click carried `Sec-GPC: 1`.
+    pub gpc: bool,
 }
 
 /// Consumes the token and activates the contact, recording the consents the signup carried as
@@ -182,6 +184,7 @@ pub async fn confirm(
         at: now.clone(),
         ip_hash: by.ip_hash,
         user_agent: by.user_agent,
+        gpc: by.gpc,
     };
     let steps: Vec<(ConsentMethod, &SubmissionProof)> = payload
         .submitted
@@ -204,9 +207,21 @@ pub async fn confirm(
                     ip_hash: Some(&proof.ip_hash),
                     user_agent: proof.user_agent.as_deref(),
                     at: &proof.at,
+                    frequency: None,
                 },
             )?);
         }
+    }
+    // Global Privacy Control on the signup or on this click: the owner of the address objects
+    // to profiling (unless they decided on it themselves, e.g. on the form).
+    if confirmation.gpc || payload.submitted.as_ref().is_some_and(|s| s.gpc) {
+        statements.extend(consents::gpc_objection_statements(
+            db,
+            id,
+            Some(&confirmation.ip_hash),
+            confirmation.user_agent.as_deref(),
+            &now,
+        )?);
     }
     statements.push(audit::record(
         db,

@@ -4,7 +4,11 @@
 use crate::store::Db;
 use serde_json::{json, Value};
 
-use crate::domain::consent::{Basis, SATISFACTION_SURVEYS};
+use crate::domain::consent::{
+    Basis, ConsentLifetimes, Frequency, PROFILING, SATISFACTION_SURVEYS,
+};
+use crate::domain::time;
+use crate::flows::lifecycle;
 use crate::domain::email::EmailAddress;
 use crate::domain::i18n::{preference_notice, Locale};
 use crate::error::AppResult;
@@ -26,7 +30,7 @@ pub async fn contact_document(db: &Db, contact: contacts::ContactRow) -> AppResu
     let current: Vec<Value> = consents::current(db, &contact.id)
         .await?
         .into_iter()
-        .map(|c| json!({"purpose": c.purpose, "granted": c.granted, "policy_version": c.policy_version, "updated_at": c.updated_at}))
+        .map(|c| json!({"purpose": c.purpose, "granted": c.granted, "frequency": c.frequency, "policy_version": c.policy_version, "updated_at": c.updated_at}))
         .collect();
     let history = consents::history(db, &contact.id).await?;
     let stats = profile::stats(db, &contact.id).await?.map(|s| {
@@ -59,9 +63,23 @@ pub async fn contact_document(db: &Db, contact: contacts::ContactRow) -> AppResu
 }
 
 /// Every purpose the person can decide on, with its state and the exact words shown beside it:
-/// those on record, and the legitimate-interest purposes (on until objected to).
-async fn purposes(db: &Db, contact_id: &str, locale: Locale) -> AppResult<Vec<Value>> {
-    let current = consents::current(db, contact_id).await?;
+/// those on record, and the legitimate-interest purposes (on until objected to); for a granted
+/// purpose that offers a choice, the frequencies and the one chosen; for one that lapses
+/// without engagement, when it would.
+async fn purposes(
+    db: &Db,
+    contact: &contacts::ContactRow,
+    locale: Locale,
+    lifetimes: &ConsentLifetimes,
+) -> AppResult<Vec<Value>> {
+    let current = consents::current(db, &contact.id).await?;
+    let active = contact.last_activity_at.as_deref();
+    let offered = |purpose: &str| -> Vec<&'static str> {
+        Frequency::offered(purpose)
+            .iter()
+            .map(|f| f.as_str())
+            .collect()
+    };
     let mut list: Vec<Value> = current
         .iter()
         .map(|c| {
@@ -72,18 +90,26 @@ async fn purposes(db: &Db, contact_id: &str, locale: Locale) -> AppResult<Vec<Va
                 "policy_version": c.policy_version,
                 "updated_at": c.updated_at,
                 "notice": preference_notice(locale, &c.purpose),
+                "frequencies": offered(&c.purpose),
+                "frequency": c.granted.then(|| c.frequency.as_deref().unwrap_or("all")),
+                "lapses_at": lifecycle::lapses_at(lifetimes, c, active).map(time::format),
             })
         })
         .collect();
-    if !current.iter().any(|c| c.purpose == SATISFACTION_SURVEYS) {
-        list.push(json!({
-            "purpose": SATISFACTION_SURVEYS,
-            "granted": Basis::of(SATISFACTION_SURVEYS).allows(None),
-            "basis": Basis::LegitimateInterest.as_str(),
-            "policy_version": null,
-            "updated_at": null,
-            "notice": preference_notice(locale, SATISFACTION_SURVEYS),
-        }));
+    for purpose in [PROFILING, SATISFACTION_SURVEYS] {
+        if !current.iter().any(|c| c.purpose == purpose) {
+            list.push(json!({
+                "purpose": purpose,
+                "granted": Basis::of(purpose).allows(None),
+                "basis": Basis::LegitimateInterest.as_str(),
+                "policy_version": null,
+                "updated_at": null,
+                "notice": preference_notice(locale, purpose),
+                "frequencies": offered(purpose),
+                "frequency": null,
+                "lapses_at": null,
+            }));
+        }
     }
     Ok(list)
 }
@@ -93,8 +119,10 @@ pub async fn full_document(
     db: &Db,
     contact: contacts::ContactRow,
     locale: Locale,
+    lifetimes: &ConsentLifetimes,
 ) -> AppResult<Value> {
     let id = contact.id.clone();
+    let purposes = purposes(db, &contact, locale, lifetimes).await?;
     let mut doc = contact_document(db, contact).await?;
     let orders: Vec<Value> = profile::orders(db, &id)
         .await?
@@ -114,7 +142,6 @@ pub async fn full_document(
         .into_iter()
         .map(|r| json!({"survey_id": r.survey_id, "answers": serde_json::from_str::<Value>(&r.answers).unwrap_or(Value::Null), "created_at": r.created_at}))
         .collect();
-    let purposes = purposes(db, &id, locale).await?;
     if let Some(map) = doc.as_object_mut() {
         map.insert("scope".into(), json!(SessionScope::Full.as_str()));
         map.insert("consents".into(), json!(purposes));
@@ -133,6 +160,7 @@ pub async fn preferences_document(
     db: &Db,
     contact: &contacts::ContactRow,
     locale: Locale,
+    lifetimes: &ConsentLifetimes,
 ) -> AppResult<Value> {
     let masked = EmailAddress::parse(&contact.email)
         .map(|e| e.masked())
@@ -141,6 +169,6 @@ pub async fn preferences_document(
         "scope": SessionScope::Preferences.as_str(),
         "email": masked,
         "locale": contact.fields.locale,
-        "consents": purposes(db, &contact.id, locale).await?,
+        "consents": purposes(db, contact, locale, lifetimes).await?,
     }))
 }

@@ -3,6 +3,7 @@
 pub mod confirmation;
 pub mod contact;
 pub mod erasure;
+pub mod lifecycle;
 pub mod links;
 pub mod segments;
 pub mod signup;

@@ -64,6 +64,8 @@ pub struct Submitted<'a> {
     pub now: DateTime<Utc>,
     pub ip_hash: String,
     pub user_agent: Option<String>,
+    /// The request carried `Sec-GPC: 1`.
+    pub gpc: bool,
 }
 
 /// Writes the submission as its plan says (only the count, for a dropped one), or 429 past
@@ -85,6 +87,7 @@ pub async fn sign_up(
         now,
         ip_hash,
         user_agent,
+        gpc,
     } = submitted;
     let email_hashes = submission.email.keyed_hashes(&config.token_secret);
     // Checked for pending contacts too: a double opt-in form leaves an erased address pending,
@@ -110,6 +113,7 @@ pub async fn sign_up(
         at: time::format(now),
         ip_hash,
         user_agent,
+        gpc,
     };
     let window = time::format(hour);
     let counter = rate::Hit {
@@ -162,6 +166,7 @@ struct Signup<'a> {
     at: String,
     ip_hash: String,
     user_agent: Option<String>,
+    gpc: bool,
 }
 
 impl Signup<'_> {
@@ -216,7 +221,18 @@ impl Signup<'_> {
                     ip_hash: Some(&self.ip_hash),
                     user_agent: self.user_agent.as_deref(),
                     at: &self.at,
+                    frequency: None,
                 },
+            )?);
+        }
+        // A new address made active by its own signup: the signal is its owner's.
+        if activate && self.gpc {
+            statements.extend(consents::gpc_objection_statements(
+                self.db,
+                contact_id,
+                Some(&self.ip_hash),
+                self.user_agent.as_deref(),
+                &self.at,
             )?);
         }
         Ok(statements)
@@ -252,6 +268,7 @@ impl Signup<'_> {
                 at: self.at.clone(),
                 ip_hash: self.ip_hash.clone(),
                 user_agent: self.user_agent.clone(),
+                gpc: self.gpc,
             }),
         }
     }

@@ -55,3 +55,10 @@ pub fn accept_language(req: &Request) -> Option<String> {
 pub fn page_locale(req: &Request) -> Locale {
     Locale::negotiate(None, accept_language(req).as_deref())
 }
+
+/// Whether the request carries the Global Privacy Control signal (`Sec-GPC: 1`). It counts only
+/// where the handler acts for the person themselves (their confirmation click, their preference
+/// page, their survey answer): an anonymous post about an address proves nothing about its owner.
+pub fn gpc(req: &Request) -> bool {
+    crate::domain::consent::gpc_signal(req.headers().get("Sec-GPC").ok().flatten().as_deref())
+}

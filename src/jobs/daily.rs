@@ -105,6 +105,8 @@ pub fn first_jobs() -> Vec<Job> {
         DailyTask::Purge,
         DailyTask::Temperatures,
         DailyTask::SurveyReminders,
+        DailyTask::ConsentLifecycle,
+        DailyTask::DataFreshness,
     ]
     .into_iter()
     .map(|task| Job::Daily {
@@ -124,6 +126,8 @@ pub async fn run_task(env: &Env, db: &Db, task: DailyTask, cursor: &str) -> AppR
         DailyTask::Rfm => rfm(env, db, cursor).await?,
         DailyTask::SegmentRefresh => refresh_segments(env, db, cursor).await?,
         DailyTask::SurveyReminders => survey_reminders(env, db).await?,
+        DailyTask::ConsentLifecycle => consent_lifecycle(env, db, cursor).await?,
+        DailyTask::DataFreshness => data_freshness(env, db).await?,
     };
     match next {
         Next::Continue(cursor) => enqueue(env, Job::Daily { task, cursor }).await?,
@@ -229,6 +233,81 @@ async fn survey_reminders(env: &Env, db: &Db) -> AppResult<Next> {
     while steps.take() {
         let due = crate::flows::survey::send_due_reminders(env, &config, db, rows as u32).await?;
         if due < rows {
+            return Ok(Next::Done);
+        }
+    }
+    Ok(Next::Continue(String::new()))
+}
+
+/// Consents read per lifecycle step (each asked one writes a mark, a token and an outbox row).
+const LIFECYCLE_ROWS: usize = 100;
+/// Profiles asked per freshness step (each a mark and an outbox row).
+const FRESHNESS_ROWS: usize = 100;
+
+/// The consent lifecycle, purpose by purpose (those with a lifetime, in name order), oldest
+/// decision first: each step reads a chunk, asks or lets lapse what is due, and moves the
+/// cursor past what it read (a consent renewed or lapsed leaves the range it walks).
+async fn consent_lifecycle(env: &Env, db: &Db, cursor: &str) -> AppResult<Next> {
+    use crate::flows::lifecycle::{lifecycle_chunk, LifecycleCursor};
+    let config = Config::from_env(env)?;
+    let rows = config.chunk(LIFECYCLE_ROWS);
+    let purposes: Vec<(String, u32)> = config
+        .consent_lifetimes
+        .iter()
+        .map(|(p, m)| (p.to_string(), m))
+        .collect();
+    let mut at = LifecycleCursor::decode(cursor);
+    let mut steps = Steps::new(db, 2);
+    while steps.take() {
+        // The purpose the cursor names, or the first one after it (a new run starts at the
+        // first; a purpose no longer configured is skipped).
+        let Some((purpose, months)) = purposes
+            .iter()
+            .find(|(p, _)| *p >= at.purpose)
+            .cloned()
+        else {
+            return Ok(Next::Done);
+        };
+        if purpose != at.purpose {
+            at = LifecycleCursor {
+                purpose: purpose.clone(),
+                ..LifecycleCursor::default()
+            };
+        }
+        let (counts, next) =
+            lifecycle_chunk(env, &config, db, &purpose, months, &at, rows as u32).await?;
+        if counts.read < rows {
+            // This purpose is done: the next one, from its start.
+            at = LifecycleCursor {
+                purpose: format!("{purpose}\u{1}"),
+                ..LifecycleCursor::default()
+            };
+        } else {
+            at = next;
+        }
+    }
+    Ok(Next::Continue(at.encode()))
+}
+
+/// "Is this still right?" to profiles past `DATA_FRESHNESS_MONTHS`, a chunk per step (asking
+/// takes a profile out of what the next step reads).
+async fn data_freshness(env: &Env, db: &Db) -> AppResult<Next> {
+    let config = Config::from_env(env)?;
+    if config.freshness_months == 0 {
+        return Ok(Next::Done);
+    }
+    let rows = config.chunk(FRESHNESS_ROWS);
+    let mut steps = Steps::new(db, 2);
+    while steps.take() {
+        let read = crate::flows::lifecycle::freshness_chunk(
+            env,
+            &config,
+            db,
+            config.freshness_months,
+            rows as u32,
+        )
+        .await?;
+        if read < rows {
             return Ok(Next::Done);
         }
     }

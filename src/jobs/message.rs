@@ -50,6 +50,10 @@ pub enum DailyTask {
     Rfm,
     /// Segments that age with the clock (or were left building) are rebuilt.
     SegmentRefresh,
+    /// Consents near the end of their lifetime get one re-permission email; those past it lapse.
+    ConsentLifecycle,
+    /// Profiles nobody confirmed for `DATA_FRESHNESS_MONTHS` get one "is this still right?".
+    DataFreshness,
 }
 
 /// The two queues. `JOBS` carries small, fixed-cost messages (an email, a contact's segments),

@@ -23,6 +23,7 @@ async fn confirm(req: &Request, app: &App, token: &str) -> AppResult<Locale> {
     let by = Confirmer {
         ip_hash: client::ip_hash(req, &config.keys),
         user_agent: client::user_agent(req),
+        gpc: client::gpc(req),
     };
     confirmation::confirm(&app.env, &config, &db, token, by).await
 }

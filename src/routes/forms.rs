@@ -195,6 +195,7 @@ async fn accept(
             now,
             ip_hash: client::ip_hash(req, &config.keys),
             user_agent: client::user_agent(req),
+            gpc: client::gpc(req),
         },
         known,
     )

@@ -15,7 +15,9 @@ use serde_json::{json, Map, Value};
 use worker::{Env, Request, Response};
 
 use crate::config::Config;
-use crate::domain::consent::{Basis, ConsentMethod, Purpose, KNOWN_PURPOSES, MARKETING_EMAIL};
+use crate::domain::consent::{
+    Basis, ConsentMethod, Frequency, Purpose, KNOWN_PURPOSES, MARKETING_EMAIL, PROFILING,
+};
 use crate::domain::contact::ProfilePatch;
 use crate::domain::email::{EmailAddress, EmailHashes};
 use crate::domain::i18n::{preference_notice, text, Locale, Text};
@@ -252,7 +254,18 @@ pub async fn start_session(mut req: Request, app: &App) -> AppResult<Response> {
             expires_at: &expires_at,
         },
     )?;
-    store::execute(&db, insert, "session insert").await?;
+    let at = time::format(now);
+    let mut statements = vec![insert, contacts::visited_statement(&db, &contact_id, &at)?];
+    if client::gpc(&req) {
+        statements.extend(consents::gpc_objection_statements(
+            &db,
+            &contact_id,
+            Some(&client::ip_hash(&req, &config.keys)),
+            client::user_agent(&req).as_deref(),
+            &at,
+        )?);
+    }
+    store::batch(&db, statements).await?;
     response::json(
         200,
         &json!({ "session": session, "expires_at": expires_at, "scope": scope.as_str() }),
@@ -260,11 +273,16 @@ pub async fn start_session(mut req: Request, app: &App) -> AppResult<Response> {
 }
 
 pub async fn get(req: Request, app: &App) -> AppResult<Response> {
+    let config = Config::from_env(&app.env)?;
     let PersonCall { db, session } = app.person()?;
     let locale = page_locale(&req);
     let doc = match session.scope {
-        SessionScope::Full => full_document(db, session.contact.clone(), locale).await?,
-        SessionScope::Preferences => preferences_document(db, &session.contact, locale).await?,
+        SessionScope::Full => {
+            full_document(db, session.contact.clone(), locale, &config.consent_lifetimes).await?
+        }
+        SessionScope::Preferences => {
+            preferences_document(db, &session.contact, locale, &config.consent_lifetimes).await?
+        }
     };
     response::json(200, &doc)
 }
@@ -289,6 +307,16 @@ pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
         "contact.update",
         Some(&contact.id),
     )?);
+    if client::gpc(&req) {
+        let config = Config::from_env(&app.env)?;
+        statements.extend(consents::gpc_objection_statements(
+            db,
+            &contact.id,
+            Some(&client::ip_hash(&req, &config.keys)),
+            client::user_agent(&req).as_deref(),
+            &at,
+        )?);
+    }
     let fields: Vec<&str> = patch.0.iter().map(|(column, _)| *column).collect();
     statements.push(webhooks::contact_event(
         db,
@@ -302,7 +330,11 @@ pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
     let updated = contacts::find(db, &contact.id)
         .await?
         .ok_or(AppError::Unauthorized)?;
-    response::json(200, &full_document(db, updated, page_locale(&req)).await?)
+    let config = Config::from_env(&app.env)?;
+    response::json(
+        200,
+        &full_document(db, updated, page_locale(&req), &config.consent_lifetimes).await?,
+    )
 }
 
 /// What we keep, why and for how long: part of every export (GDPR Art. 15(1), LGPD Art. 9).
@@ -319,7 +351,14 @@ fn processing_record() -> Value {
 pub async fn export(req: Request, app: &App) -> AppResult<Response> {
     let PersonCall { db, session } = app.person()?;
     session.require_full()?;
-    let doc = full_document(db, session.contact.clone(), page_locale(&req)).await?;
+    let config = Config::from_env(&app.env)?;
+    let doc = full_document(
+        db,
+        session.contact.clone(),
+        page_locale(&req),
+        &config.consent_lifetimes,
+    )
+    .await?;
     let export = json!({
         "format": "clientela-export/1",
         "generated_at": time::now_string(),
@@ -338,6 +377,9 @@ pub async fn export(req: Request, app: &App) -> AppResult<Response> {
 #[serde(deny_unknown_fields)]
 struct ConsentRequest {
     granted: bool,
+    /// How often, for a grant of a purpose that offers a choice.
+    #[serde(default)]
+    frequency: Option<String>,
 }
 
 /// `PUT /v1/me/consents/{purpose}`: either session. A grant records the notice the preference
@@ -349,6 +391,25 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
     let purpose =
         Purpose::parse(app.param("purpose")?).map_err(|e| AppError::validation("purpose", e))?;
     let body: ConsentRequest = read_json(&mut req, JSON_LIMIT).await?;
+    let frequency = match body.frequency.as_deref() {
+        None => None,
+        Some(_) if !body.granted => {
+            return Err(AppError::validation(
+                "frequency",
+                "only with a grant: withdrawing needs none",
+            ))
+        }
+        Some(f) => {
+            let f = Frequency::parse(f).map_err(|e| AppError::validation("frequency", e))?;
+            if !Frequency::offered(purpose.as_str()).contains(&f) {
+                return Err(AppError::validation(
+                    "frequency",
+                    "this purpose offers no such frequency",
+                ));
+            }
+            Some(f)
+        }
+    };
     let at = time::now_string();
     let current = consents::current(db, &contact_id).await?;
     let on_record = current.iter().find(|c| c.purpose == purpose.as_str());
@@ -409,8 +470,20 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
             ip_hash: Some(&client::ip_hash(&req, &config.keys)),
             user_agent: client::user_agent(&req).as_deref(),
             at: &at,
+            frequency,
         },
     )?);
+    // The browser's signal comes with the person's own action here; an explicit choice on
+    // profiling itself is their word and is recorded as such above.
+    if client::gpc(&req) && purpose.as_str() != PROFILING {
+        statements.extend(consents::gpc_objection_statements(
+            db,
+            &contact_id,
+            Some(&client::ip_hash(&req, &config.keys)),
+            client::user_agent(&req).as_deref(),
+            &at,
+        )?);
+    }
     if purpose.as_str() == MARKETING_EMAIL {
         statements.push(profile::marketing_status_statement(
             db,
@@ -435,7 +508,12 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
     changed(app, &contact_id).await;
     response::json(
         200,
-        &json!({ "purpose": purpose.as_str(), "granted": body.granted, "updated_at": at }),
+        &json!({
+            "purpose": purpose.as_str(),
+            "granted": body.granted,
+            "frequency": frequency.map(Frequency::as_str),
+            "updated_at": at,
+        }),
     )
 }
 
@@ -455,6 +533,28 @@ pub async fn erase(req: Request, app: &App) -> AppResult<Response> {
     )
     .await?;
     response::json(200, &json!({ "status": "erased" }))
+}
+
+/// `POST /v1/me/data-confirmed` (a `full` session, where the person sees their data): "this is
+/// still right". The profile counts as confirmed now, which ends any freshness request.
+pub async fn confirm_data(_req: Request, app: &App) -> AppResult<Response> {
+    let PersonCall { db, session } = app.person()?;
+    session.require_full()?;
+    let at = time::now_string();
+    store::batch(
+        db,
+        vec![
+            contacts::data_confirmed_statement(db, &session.contact.id, &at)?,
+            audit::record(
+                db,
+                &session.actor(),
+                "contact.data_confirmed",
+                Some(&session.contact.id),
+            )?,
+        ],
+    )
+    .await?;
+    response::json(200, &json!({ "data_confirmed_at": at }))
 }
 
 /// `POST /v1/me/sign-in-link` (either session): emails a sign-in link to the person's own
@@ -597,6 +697,20 @@ pub mod doc {
         })
     }
 
+    /// `POST /v1/me/data-confirmed`: [`confirm_data`](super::confirm_data).
+    pub fn confirm_data() -> Value {
+        json!({
+            "operationId": "confirmMyData",
+            "summary": "Say the profile is still right: it counts as confirmed now (`data_confirmed_at`), which ends any freshness request",
+            "description": "A `full` session only.",
+            "responses": {
+                "200": json_response("confirmed", json!({ "type": "object", "required": ["data_confirmed_at"], "properties": { "data_confirmed_at": { "type": "string" } } })),
+                "401": no_session(),
+                "403": needs_sign_in()
+            }
+        })
+    }
+
     /// `GET /v1/me/export`: [`export`](super::export).
     pub fn export() -> Value {
         json!({
@@ -620,11 +734,11 @@ pub mod doc {
         json!({
             "operationId": "putConsent",
             "summary": "Grant or withdraw consent for a purpose (either session)",
-            "description": "Withdrawing (objecting) is always allowed; a grant needs the purpose on record or a legitimate-interest purpose (400 otherwise). A grant records the words the preference center shows (`notice`).",
+            "description": "Withdrawing (objecting) is always allowed; a grant needs the purpose on record or a legitimate-interest purpose (400 otherwise). A grant records the words the preference center shows (`notice`) and, for a purpose that offers them (`frequencies` in `GET /v1/me`), may choose how often (`frequency`; a grant without one keeps the choice on record). A request with `Sec-GPC: 1` also records an objection to profiling (method `gpc`) unless the person has decided on profiling themselves.",
             "parameters": [{ "name": "purpose", "in": "path", "required": true, "schema": { "type": "string" } }],
-            "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["granted"], "properties": { "granted": { "type": "boolean" } } })),
+            "requestBody": json_body(json!({ "type": "object", "additionalProperties": false, "required": ["granted"], "properties": { "granted": { "type": "boolean" }, "frequency": { "type": "string", "enum": ["all", "weekly", "monthly"] } } })),
             "responses": with_body_errors(json!({
-                "200": json_response("recorded", json!({ "type": "object", "required": ["purpose", "granted", "updated_at"], "properties": { "purpose": { "type": "string" }, "granted": { "type": "boolean" }, "updated_at": { "type": "string" } } })),
+                "200": json_response("recorded", json!({ "type": "object", "required": ["purpose", "granted", "frequency", "updated_at"], "properties": { "purpose": { "type": "string" }, "granted": { "type": "boolean" }, "frequency": { "type": ["string", "null"] }, "updated_at": { "type": "string" } } })),
                 "401": no_session()
             }))
         })

@@ -8,6 +8,7 @@ pub mod embed;
 pub mod exports;
 pub mod forms;
 pub mod health;
+pub mod keep;
 pub mod me;
 pub mod openapi;
 pub mod surveys;

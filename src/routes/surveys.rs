@@ -13,7 +13,7 @@ use crate::http::app::{param_value, query_pairs, App};
 use crate::http::body::{read_json, JSON_LIMIT};
 use crate::http::{client, response};
 use crate::jobs::{enqueue, message::Job};
-use crate::store::{self, surveys, webhooks};
+use crate::store::{self, consents, surveys, webhooks};
 
 /// What a link token leads to.
 enum Invitation {
@@ -165,6 +165,18 @@ pub async fn respond(mut req: Request, app: &App) -> AppResult<Response> {
             at: &at,
         },
     )?);
+    // Global Privacy Control on an answer through the person's own link: their objection to
+    // profiling (unless they decided on it themselves).
+    if let (Some(contact_id), true) = (invitation.contact_id.as_deref(), client::gpc(&req)) {
+        let config = crate::config::Config::from_env(&app.env)?;
+        statements.extend(consents::gpc_objection_statements(
+            &db,
+            contact_id,
+            Some(&client::ip_hash(&req, &config.keys)),
+            client::user_agent(&req).as_deref(),
+            &at,
+        )?);
+    }
     let changes = store::batch_changes(&db, statements).await?;
     if changes.first().copied().unwrap_or(0) == 0 {
         // Another tap on the same link got there first.

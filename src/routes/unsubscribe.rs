@@ -121,6 +121,7 @@ pub async fn post(req: Request, app: &App) -> AppResult<Response> {
                 ip_hash: Some(&client::ip_hash(&req, &config.keys)),
                 user_agent: client::user_agent(&req).as_deref(),
                 at: &at,
+                frequency: None,
             },
         )?);
         if purpose == MARKETING_EMAIL {

@@ -4,7 +4,7 @@ use crate::store::Db;
 use serde::{Deserialize, Serialize};
 use worker::D1PreparedStatement;
 
-use crate::domain::consent::{self, ConsentMethod};
+use crate::domain::consent::{self, ConsentMethod, Frequency, PROFILING};
 use crate::error::AppResult;
 use crate::store::{all, all_in, first, js_int, statement, Arg};
 
@@ -20,6 +20,9 @@ pub struct ConsentEvent<'a> {
     /// The raw `User-Agent`; the event stores its hash ([`consent::user_agent_hash`]).
     pub user_agent: Option<&'a str>,
     pub at: &'a str,
+    /// How often, for a grant of a purpose that offers a choice; a grant without one keeps the
+    /// choice on record.
+    pub frequency: Option<Frequency>,
 }
 
 /// The event and the new current state, to go in the caller's batch together.
@@ -29,8 +32,8 @@ pub fn record_statements(db: &Db, e: &ConsentEvent<'_>) -> AppResult<Vec<D1Prepa
     let action = if e.granted { "granted" } else { "withdrawn" };
     let event = statement(
         db,
-        "INSERT INTO consent_events (id, contact_id, purpose, action, policy_version, notice_text_hash, source, method, ip_hash, user_agent, at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO consent_events (id, contact_id, purpose, action, policy_version, notice_text_hash, source, method, ip_hash, user_agent, at, frequency) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         &[
             Arg::Text(&id),
             Arg::Text(e.contact_id),
@@ -43,19 +46,22 @@ pub fn record_statements(db: &Db, e: &ConsentEvent<'_>) -> AppResult<Vec<D1Prepa
             Arg::OptText(e.ip_hash),
             Arg::OptText(agent.as_deref()),
             Arg::Text(e.at),
+            Arg::OptText(e.frequency.map(Frequency::as_str)),
         ],
     )?;
     let current = statement(
         db,
-        "INSERT INTO consents (contact_id, purpose, granted, policy_version, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+        "INSERT INTO consents (contact_id, purpose, granted, policy_version, updated_at, frequency) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
          ON CONFLICT (contact_id, purpose) DO UPDATE SET granted = excluded.granted, \
-           policy_version = COALESCE(excluded.policy_version, consents.policy_version), updated_at = excluded.updated_at",
+           policy_version = COALESCE(excluded.policy_version, consents.policy_version), updated_at = excluded.updated_at, \
+           frequency = COALESCE(excluded.frequency, consents.frequency)",
         &[
             Arg::Text(e.contact_id),
             Arg::Text(e.purpose),
             Arg::Int(i64::from(e.granted)),
             Arg::OptText(e.policy_version),
             Arg::Text(e.at),
+            Arg::OptText(e.frequency.map(Frequency::as_str)),
         ],
     )?;
     Ok(vec![event, current])
@@ -73,12 +79,17 @@ pub struct CurrentConsent {
     pub granted: bool,
     pub policy_version: Option<String>,
     pub updated_at: String,
+    /// The chosen frequency, if one was ever chosen.
+    pub frequency: Option<String>,
+    /// When this period's re-permission email went out (see `domain::consent::lifecycle_step`).
+    pub repermission_sent_at: Option<String>,
 }
 
 pub async fn current(db: &Db, contact_id: &str) -> AppResult<Vec<CurrentConsent>> {
     all(
         db,
-        "SELECT purpose, granted, policy_version, updated_at FROM consents WHERE contact_id = ?1 ORDER BY purpose",
+        "SELECT purpose, granted, policy_version, updated_at, frequency, repermission_sent_at \
+         FROM consents WHERE contact_id = ?1 ORDER BY purpose",
         &[Arg::Text(contact_id)],
     )
     .await
@@ -88,6 +99,7 @@ pub async fn current(db: &Db, contact_id: &str) -> AppResult<Vec<CurrentConsent>
 pub struct ConsentEventRow {
     pub purpose: String,
     pub action: String,
+    pub frequency: Option<String>,
     pub policy_version: Option<String>,
     pub notice_text_hash: Option<String>,
     pub source: String,
@@ -100,7 +112,7 @@ pub struct ConsentEventRow {
 pub async fn history(db: &Db, contact_id: &str) -> AppResult<Vec<ConsentEventRow>> {
     all(
         db,
-        "SELECT purpose, action, policy_version, notice_text_hash, source, method, ip_hash, user_agent, at \
+        "SELECT purpose, action, frequency, policy_version, notice_text_hash, source, method, ip_hash, user_agent, at \
          FROM consent_events WHERE contact_id = ?1 ORDER BY at, id",
         &[Arg::Text(contact_id)],
     )
@@ -150,4 +162,110 @@ pub async fn ever_granted(db: &Db, contact_id: &str, purpose: &str) -> AppResult
     )
     .await?;
     Ok(row.is_some())
+}
+
+/// An objection to profiling carried by the person's own request with `Sec-GPC: 1`, recorded
+/// only while nothing is on record for `profiling`: an explicit choice in the preference center
+/// (either way) is the person's word and a browser signal does not overturn it. Three
+/// statements for the caller's batch, in this order (each reads the state before the last).
+pub fn gpc_objection_statements(
+    db: &Db,
+    contact_id: &str,
+    ip_hash: Option<&str>,
+    user_agent: Option<&str>,
+    at: &str,
+) -> AppResult<Vec<D1PreparedStatement>> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let agent = user_agent.map(consent::user_agent_hash);
+    let unrecorded = "NOT EXISTS (SELECT 1 FROM consents WHERE contact_id = ?1 AND purpose = ?2)";
+    Ok(vec![
+        statement(
+            db,
+            &format!(
+                "INSERT INTO events (type, at, contact_id, detail) \
+                 SELECT 'contact.consent_changed', ?3, ?1, \
+                   json_object('purpose', ?2, 'granted', json('false'), 'by', 'gpc') WHERE {unrecorded}"
+            ),
+            &[Arg::Text(contact_id), Arg::Text(PROFILING), Arg::Text(at)],
+        )?,
+        statement(
+            db,
+            &format!(
+                "INSERT INTO consent_events (id, contact_id, purpose, action, source, method, ip_hash, user_agent, at) \
+                 SELECT ?3, ?1, ?2, 'withdrawn', 'gpc', 'gpc', ?4, ?5, ?6 WHERE {unrecorded}"
+            ),
+            &[
+                Arg::Text(contact_id),
+                Arg::Text(PROFILING),
+                Arg::Text(&id),
+                Arg::OptText(ip_hash),
+                Arg::OptText(agent.as_deref()),
+                Arg::Text(at),
+            ],
+        )?,
+        statement(
+            db,
+            "INSERT INTO consents (contact_id, purpose, granted, updated_at) VALUES (?1, ?2, 0, ?3) \
+             ON CONFLICT (contact_id, purpose) DO NOTHING",
+            &[Arg::Text(contact_id), Arg::Text(PROFILING), Arg::Text(at)],
+        )?,
+    ])
+}
+
+/// One granted consent the lifecycle run looks at, with what decides its step.
+#[derive(Debug, Deserialize)]
+pub struct Lapsing {
+    pub contact_id: String,
+    pub purpose: String,
+    pub updated_at: String,
+    pub policy_version: Option<String>,
+    pub repermission_sent_at: Option<String>,
+    pub last_activity_at: Option<String>,
+    pub status: String,
+    pub email: String,
+    pub locale: Option<String>,
+    #[serde(deserialize_with = "js_int::int")]
+    pub link_epoch: i64,
+}
+
+/// Up to `limit` granted consents of `purpose` decided before `before` (none decided later can
+/// be due), after the cursor `(updated_at, contact_id)`, oldest first (index `consents_lapsing`).
+pub async fn lapsing(
+    db: &Db,
+    purpose: &str,
+    before: &str,
+    after: (&str, &str),
+    limit: u32,
+) -> AppResult<Vec<Lapsing>> {
+    all(
+        db,
+        "SELECT k.contact_id, k.purpose, k.updated_at, k.policy_version, k.repermission_sent_at, \
+           c.last_activity_at, c.status, c.email, c.locale, c.link_epoch \
+         FROM consents k JOIN contacts c ON c.id = k.contact_id \
+         WHERE k.purpose = ?1 AND k.granted = 1 AND k.updated_at < ?2 \
+           AND (k.updated_at, k.contact_id) > (?3, ?4) \
+         ORDER BY k.updated_at, k.contact_id LIMIT ?5",
+        &[
+            Arg::Text(purpose),
+            Arg::Text(before),
+            Arg::Text(after.0),
+            Arg::Text(after.1),
+            Arg::Int(i64::from(limit)),
+        ],
+    )
+    .await
+}
+
+/// This period's re-permission email went out at `at` (the consent itself is unchanged).
+pub fn mark_asked_statement(
+    db: &Db,
+    contact_id: &str,
+    purpose: &str,
+    at: &str,
+) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "UPDATE consents SET repermission_sent_at = ?3 WHERE contact_id = ?1 AND purpose = ?2 AND granted = 1",
+        &[Arg::Text(contact_id), Arg::Text(purpose), Arg::Text(at)],
+    )
 }

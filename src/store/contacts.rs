@@ -25,6 +25,10 @@ pub struct ContactRow {
     pub updated_at: String,
     pub confirmed_at: Option<String>,
     pub last_activity_at: Option<String>,
+    /// When the person last confirmed or edited their profile (a freshness request goes out
+    /// when this grows old).
+    #[serde(default)]
+    pub data_confirmed_at: Option<String>,
     /// Signed links carry it; moving it on revokes them all. Internal: never in a document.
     #[serde(default, skip_serializing, deserialize_with = "js_int::int")]
     pub link_epoch: i64,
@@ -32,7 +36,7 @@ pub struct ContactRow {
 
 const COLUMNS: &str =
     "id, email, name, phone, locale, country, city, birth_date, gender, preferred_channel, \
-                       status, source, created_at, updated_at, confirmed_at, last_activity_at, link_epoch";
+                       status, source, created_at, updated_at, confirmed_at, last_activity_at, data_confirmed_at, link_epoch";
 
 #[derive(Debug, Deserialize)]
 pub struct ContactState {
@@ -233,7 +237,7 @@ pub fn activate_statement(db: &Db, id: &str, at: &str) -> AppResult<D1PreparedSt
     statement(
         db,
         "UPDATE contacts SET status = 'active', confirmed_at = COALESCE(confirmed_at, ?2), data_confirmed_at = ?2, \
-           last_activity_at = ?2, updated_at = ?2 WHERE id = ?1",
+           freshness_asked_at = NULL, last_activity_at = ?2, updated_at = ?2 WHERE id = ?1",
         &[Arg::Text(id), Arg::Text(at)],
     )
 }
@@ -365,4 +369,69 @@ pub fn revoke_links_statements(
             &[Arg::Text(contact_id)],
         )?,
     ])
+}
+
+/// An active profile nobody has confirmed for a long time, to be asked about once.
+#[derive(Debug, Deserialize)]
+pub struct StaleProfile {
+    pub id: String,
+    pub email: String,
+    pub locale: Option<String>,
+    #[serde(deserialize_with = "js_int::int")]
+    pub link_epoch: i64,
+}
+
+/// Up to `limit` active profiles last confirmed before `before` and not yet asked whether they
+/// are still right, oldest first (partial index `contacts_stale`: asking takes a row out).
+pub async fn stale_profiles(db: &Db, before: &str, limit: u32) -> AppResult<Vec<StaleProfile>> {
+    all(
+        db,
+        "SELECT id, email, locale, link_epoch FROM contacts \
+         WHERE status = 'active' AND freshness_asked_at IS NULL AND data_confirmed_at IS NOT NULL \
+           AND data_confirmed_at < ?1 \
+         ORDER BY data_confirmed_at, id LIMIT ?2",
+        &[Arg::Text(before), Arg::Int(i64::from(limit))],
+    )
+    .await
+}
+
+/// The one freshness email for the profile as it stands went out at `at`.
+pub fn freshness_asked_statement(db: &Db, id: &str, at: &str) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "UPDATE contacts SET freshness_asked_at = ?2 WHERE id = ?1 AND freshness_asked_at IS NULL",
+        &[Arg::Text(id), Arg::Text(at)],
+    )
+}
+
+/// The person says their data is still right: the profile counts as confirmed now, and a
+/// self-service visit is engagement.
+pub fn data_confirmed_statement(db: &Db, id: &str, at: &str) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "UPDATE contacts SET data_confirmed_at = ?2, freshness_asked_at = NULL, last_activity_at = ?2, \
+           updated_at = ?2 WHERE id = ?1",
+        &[Arg::Text(id), Arg::Text(at)],
+    )
+}
+
+/// A self-service visit (a session opened from an emailed link) is a sign of engagement: it
+/// moves the clock a lapsing consent runs on.
+pub fn visited_statement(db: &Db, id: &str, at: &str) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "UPDATE contacts SET last_activity_at = ?2 \
+         WHERE id = ?1 AND (last_activity_at IS NULL OR last_activity_at < ?2)",
+        &[Arg::Text(id), Arg::Text(at)],
+    )
+}
+
+/// A lapsed marketing consent leaves the person `unsubscribed` (as a withdrawal in the
+/// preference center does), without counting as activity.
+pub fn lapse_marketing_statement(db: &Db, id: &str, at: &str) -> AppResult<D1PreparedStatement> {
+    statement(
+        db,
+        "UPDATE contacts SET status = 'unsubscribed', updated_at = ?2 WHERE id = ?1 AND status = 'active'",
+        &[Arg::Text(id), Arg::Text(at)],
+    )
 }

@@ -72,7 +72,7 @@ pub fn set_column_statement(
 ) -> AppResult<D1PreparedStatement> {
     statement(
         db,
-        &format!("UPDATE contacts SET {column} = ?2, updated_at = ?3, last_activity_at = ?3, data_confirmed_at = ?3 WHERE id = ?1"),
+        &format!("UPDATE contacts SET {column} = ?2, updated_at = ?3, last_activity_at = ?3, data_confirmed_at = ?3, freshness_asked_at = NULL WHERE id = ?1"),
         &[Arg::Text(id), Arg::OptText(value), Arg::Text(at)],
     )
 }

@@ -17,6 +17,9 @@ pub enum TokenPurpose {
     MagicLink,
     /// A self-service session.
     Session,
+    /// The "keep me subscribed" button of a re-permission email (single use, until the
+    /// consent would lapse). Payload: `{"purpose": …}`.
+    RePermission,
 }
 
 impl TokenPurpose {
@@ -25,6 +28,7 @@ impl TokenPurpose {
             TokenPurpose::Confirm => "confirm",
             TokenPurpose::MagicLink => "magic_link",
             TokenPurpose::Session => "session",
+            TokenPurpose::RePermission => "re_permission",
         }
     }
 }
@@ -123,6 +127,23 @@ pub fn taken(read: &worker::D1Result, took: &worker::D1Result) -> AppResult<Opti
         return Ok(None);
     }
     crate::store::decode_first(read)
+}
+
+/// The token as it is, if it is live (unused, unexpired), without spending it: for a page that
+/// shows what a button will do before it is pressed.
+pub async fn peek(
+    db: &Db,
+    hash: &str,
+    purpose: TokenPurpose,
+    now: &str,
+) -> AppResult<Option<ConsumedToken>> {
+    first(
+        db,
+        "SELECT contact_id, payload FROM tokens \
+         WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3",
+        &[Arg::Text(hash), Arg::Text(purpose.as_str()), Arg::Text(now)],
+    )
+    .await
 }
 
 /// Marks the token used if it exists, has this purpose, is unused and unexpired — in one

@@ -281,6 +281,7 @@ fn row_statements(
                     ip_hash: None,
                     user_agent: None,
                     at: consented_at,
+                    frequency: None,
                 },
             )?);
         }
