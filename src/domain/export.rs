@@ -27,10 +27,13 @@ pub enum ExportColumn {
     NpsCategory,
     PreferencesUrl,
     UnsubscribeUrl,
+    /// How often the member wants messages of the segment's purpose (`all`, `weekly`,
+    /// `monthly`), for splitting a mailing by it.
+    Frequency,
 }
 
 impl ExportColumn {
-    pub const ALL: [ExportColumn; 19] = [
+    pub const ALL: [ExportColumn; 20] = [
         ExportColumn::ContactId,
         ExportColumn::Email,
         ExportColumn::Name,
@@ -50,6 +53,7 @@ impl ExportColumn {
         ExportColumn::NpsCategory,
         ExportColumn::PreferencesUrl,
         ExportColumn::UnsubscribeUrl,
+        ExportColumn::Frequency,
     ];
 
     /// What an export has when the marketer names no columns. The signed links are not among
@@ -88,11 +92,29 @@ impl ExportColumn {
             ExportColumn::NpsCategory => "nps_category",
             ExportColumn::PreferencesUrl => "preferences_url",
             ExportColumn::UnsubscribeUrl => "unsubscribe_url",
+            ExportColumn::Frequency => "frequency",
         }
+    }
+
+    /// Whether the column is derived from behaviour (orders, scores, temperature): left empty
+    /// for a member who objected to profiling, whatever segment they are exported from.
+    pub fn is_profiling(self) -> bool {
+        matches!(
+            self,
+            ExportColumn::Temperature
+                | ExportColumn::OrderCount
+                | ExportColumn::TotalSpent
+                | ExportColumn::LastOrderAt
+                | ExportColumn::LastNps
+                | ExportColumn::NpsCategory
+        )
     }
 
     fn value(self, row: &ExportRow) -> Value {
         let text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::String);
+        if row.objects_to_profiling && self.is_profiling() {
+            return Value::Null;
+        }
         match self {
             ExportColumn::ContactId => Value::String(row.contact_id.clone()),
             ExportColumn::Email => Value::String(row.email.clone()),
@@ -116,6 +138,7 @@ impl ExportColumn {
             ExportColumn::NpsCategory => text(&row.nps_category),
             ExportColumn::PreferencesUrl => Value::String(row.preferences_url.clone()),
             ExportColumn::UnsubscribeUrl => Value::String(row.unsubscribe_url.clone()),
+            ExportColumn::Frequency => text(&row.frequency),
         }
     }
 }
@@ -163,6 +186,10 @@ pub struct ExportRow {
     pub nps_category: Option<String>,
     pub preferences_url: String,
     pub unsubscribe_url: String,
+    /// The frequency chosen for the segment's purpose (`all` when none was).
+    pub frequency: Option<String>,
+    /// The member objected to profiling: derived columns stay empty.
+    pub objects_to_profiling: bool,
 }
 
 /// The CSV header line, CRLF-terminated.
@@ -205,6 +232,44 @@ pub fn streamable_members(queries: u32, page: usize) -> u64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_objector_to_profiling_is_exported_without_derived_columns() {
+        let row = ExportRow {
+            contact_id: "c1".into(),
+            email: "ana@example.com".into(),
+            country: Some("BR".into()),
+            temperature: "hot".into(),
+            order_count: 4,
+            total_spent_cents: 12_990,
+            last_nps: Some(9),
+            frequency: Some("weekly".into()),
+            objects_to_profiling: true,
+            ..ExportRow::default()
+        };
+        let columns = [
+            ExportColumn::Email,
+            ExportColumn::Country,
+            ExportColumn::Temperature,
+            ExportColumn::OrderCount,
+            ExportColumn::TotalSpent,
+            ExportColumn::LastNps,
+            ExportColumn::Frequency,
+        ];
+        assert_eq!(
+            csv_line(&columns, &row),
+            "ana@example.com,BR,,,,,weekly\r\n"
+        );
+        let kept = ExportRow {
+            objects_to_profiling: false,
+            ..row
+        };
+        assert_eq!(
+            csv_line(&columns, &kept),
+            "ana@example.com,BR,hot,4,129.90,9,weekly\r\n"
+        );
+    }
+
     use super::*;
     use proptest::prelude::*;
 

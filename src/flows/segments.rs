@@ -209,5 +209,7 @@ fn export_row(m: ExportMember, links: ContactLinks) -> ExportRow {
         nps_category: m.nps_category,
         preferences_url: links.preferences_url,
         unsubscribe_url: links.unsubscribe_url,
+        frequency: m.frequency,
+        objects_to_profiling: m.objects_to_profiling == 1,
     }
 }

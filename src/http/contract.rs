@@ -97,7 +97,7 @@ pub fn columns_note() -> String {
             .join(", ")
     };
     format!(
-        "comma-separated: {}. Absent or empty: {}. The signed preferences_url and unsubscribe_url come only when named.",
+        "comma-separated: {}. Absent or empty: {}. The signed preferences_url and unsubscribe_url come only when named. For a member who objected to profiling, the derived columns (temperature, order_count, total_spent, last_order_at, last_nps, nps_category) are empty.",
         names(&ExportColumn::ALL),
         names(&ExportColumn::DEFAULT)
     )

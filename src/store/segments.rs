@@ -306,6 +306,11 @@ pub struct ExportMember {
     /// For signing the links a marketer asks for by name.
     #[serde(deserialize_with = "js_int::int")]
     pub link_epoch: i64,
+    /// The frequency chosen for the segment's purpose (`all` when none was).
+    pub frequency: Option<String>,
+    /// 1 when the member objected to profiling.
+    #[serde(deserialize_with = "js_int::int")]
+    pub objects_to_profiling: i64,
 }
 
 /// One keyset page of members after `after_id`. Eligibility is checked again here, so a consent
@@ -323,6 +328,7 @@ pub async fn export_page(
         Arg::Text(segment_id),
         Arg::Text(after_id),
         Arg::Int(i64::from(limit)),
+        Arg::Text(&audience.purpose),
     ];
     args.extend(rule_args(&values));
     all(
@@ -331,14 +337,18 @@ pub async fn export_page(
             "SELECT c.id AS contact_id, c.email, c.name, c.phone, c.locale, c.country, c.city, c.gender, c.birth_date, \
                c.preferred_channel, c.created_at, COALESCE(s.temperature, 'cold') AS temperature, \
                COALESCE(s.order_count, 0) AS order_count, COALESCE(s.total_spent_cents, 0) AS total_spent_cents, \
-               s.last_order_at, s.last_nps, s.nps_category, c.link_epoch \
+               s.last_order_at, s.last_nps, s.nps_category, c.link_epoch, \
+               (SELECT COALESCE(k.frequency, 'all') FROM consents k \
+                 WHERE k.contact_id = c.id AND k.purpose = ?4 AND k.granted = 1) AS frequency, \
+               EXISTS (SELECT 1 FROM consents k WHERE k.contact_id = c.id \
+                 AND k.purpose = 'profiling' AND k.granted = 0) AS objects_to_profiling \
              FROM segment_members m JOIN contacts c ON c.id = m.contact_id \
                LEFT JOIN contact_stats s ON s.contact_id = c.id \
              WHERE m.segment_id = ?1 AND m.contact_id > ?2 \
                AND EXISTS (SELECT 1 FROM segments g WHERE g.id = ?1 AND g.deleted_at IS NULL) \
                AND {} \
              ORDER BY m.contact_id LIMIT ?3",
-            numbered(&eligible, 4)
+            numbered(&eligible, 5)
         ),
         &args,
     )
