@@ -319,6 +319,7 @@ impl Signup<'_> {
                 },
                 source: self.form_id,
                 at: &self.at,
+                active_at: None,
             },
         )?];
         statements.extend(self.data_statements(&id, active)?);

@@ -160,6 +160,7 @@ fn invitation_statements(
                 status: ContactStatus::Active,
                 source: "survey",
                 at,
+                active_at: None,
             },
         )?);
     }

@@ -193,6 +193,9 @@ pub struct NewContact<'a> {
     pub status: ContactStatus,
     pub source: &'a str,
     pub at: &'a str,
+    /// The person's last known act when it is older than the insert itself (an import knows
+    /// when they consented): the clock a lapsing consent and a freshness request run on.
+    pub active_at: Option<&'a str>,
 }
 
 pub fn insert_statement(db: &Db, c: &NewContact<'_>) -> AppResult<D1PreparedStatement> {
@@ -201,7 +204,8 @@ pub fn insert_statement(db: &Db, c: &NewContact<'_>) -> AppResult<D1PreparedStat
         db,
         "INSERT INTO contacts (id, email, email_hash, name, phone, locale, country, city, birth_date, gender, \
            status, source, created_at, updated_at, confirmed_at, last_activity_at, data_confirmed_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?13, ?14)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, COALESCE(?15, ?13), \
+           CASE WHEN ?14 IS NULL THEN NULL ELSE COALESCE(?15, ?14) END)",
         &[Arg::Text(c.id), Arg::Text(c.email), Arg::Text(c.email_hash)]
             .into_iter()
             .chain(field_args(c.fields))
@@ -210,6 +214,7 @@ pub fn insert_statement(db: &Db, c: &NewContact<'_>) -> AppResult<D1PreparedStat
                 Arg::Text(c.source),
                 Arg::Text(c.at),
                 Arg::OptText(active.then_some(c.at)),
+                Arg::OptText(c.active_at),
             ])
             .collect::<Vec<_>>(),
     )

@@ -18,6 +18,15 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
 
 /// Runs `tests/browser/<script>` with Node 22 from npm; its per-check output is shown on failure.
 async fn run_script(app: Arc<TestApp>, script: &'static str) -> Result<(), String> {
+    run_script_with(app, script, &[]).await
+}
+
+/// [`run_script`] with more environment for the script (links the Rust side prepared).
+pub async fn run_script_with(
+    app: Arc<TestApp>,
+    script: &'static str,
+    vars: &[(&str, &str)],
+) -> Result<(), String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     if !PathBuf::from("/usr/bin/chromium").exists() {
         return Err("Chromium missing: `make test` installs Debian's chromium".into());
@@ -33,6 +42,7 @@ async fn run_script(app: Arc<TestApp>, script: &'static str) -> Result<(), Strin
         .env("BASE_URL", base)
         .env("ADMIN_KEY", key)
         .env("MAILBOX_URL", mailbox)
+        .envs(vars.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     std::os::unix::process::CommandExt::process_group(&mut command, 0);

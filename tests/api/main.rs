@@ -11,6 +11,7 @@ mod daily;
 mod events;
 mod exports;
 mod import;
+mod lifecycle;
 mod lifetimes;
 mod limits;
 mod me;
@@ -51,6 +52,7 @@ fn main() {
         all.extend(segments::tests());
         all.extend(trust::tests());
         all.extend(events::tests());
+        all.extend(lifecycle::tests());
         all.extend(browser::tests());
         let mut serial = Vec::new();
         serial.extend(outbox::serial_tests());
@@ -64,6 +66,7 @@ fn main() {
         serial.extend(limits::serial_tests());
         serial.extend(exports::serial_tests());
         serial.extend(daily::serial_tests());
+        serial.extend(lifecycle::serial_tests());
         let last = schema::last_tests();
         let passed = harness::run(app, all, serial, last, &wrangler.log).await;
         drop(wrangler);

@@ -214,6 +214,7 @@ fn row_statements(
                     status: ContactStatus::Active,
                     source: "import",
                     at,
+                    active_at: row.consent_basis.as_ref().and(row.consented_at.as_deref()),
                 },
             )?);
             if let Some(channel) = &row.preferred_channel {

@@ -249,6 +249,7 @@ fn new_buyer_statement(
             status: ContactStatus::Active,
             source: "order",
             at,
+            active_at: None,
         },
     )
 }
