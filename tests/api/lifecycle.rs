@@ -315,7 +315,7 @@ async fn a_profile_nobody_confirmed_for_a_year_is_asked_once_whether_it_is_still
     // The rule follows once the segment is rebuilt (a new version of the same rule).
     app.send(
         app.client
-            .patch(app.url(&format!("/admin/v1/segments/{seg}")))
+            .put(app.url(&format!("/admin/v1/segments/{seg}")))
             .json(&json!({"name": "stale profiles", "rule": {"all": [{"field": "email", "op": "eq", "value": email},
                 {"field": "data_confirmed_at", "op": "not_within_days", "value": 365}]}})),
         Auth::Admin,
@@ -445,7 +445,8 @@ async fn a_person_who_objects_to_profiling_leaves_every_behavioural_segment_what
     let me = json!({"field": "email", "op": "eq", "value": email});
     let rules = [
         ("never ordered", json!({"all": [me, {"not": {"field": "order_count", "op": "gte", "value": 1}}]}), true),
-        ("cold or no NPS", json!({"all": [me, {"any": [{"field": "temperature", "op": "eq", "value": "cold"}, {"field": "last_nps", "op": "exists", "value": true}]}]}), true),
+        // True of everyone who has not objected: any temperature, or an NPS.
+        ("any temperature or an NPS", json!({"all": [me, {"any": [{"field": "temperature", "op": "in", "value": ["cold", "warm", "hot"]}, {"field": "last_nps", "op": "exists", "value": true}]}]}), true),
         ("Brazil", json!({"all": [me, {"field": "country", "op": "eq", "value": "BR"}]}), false),
     ];
     let mut ids = Vec::new();
