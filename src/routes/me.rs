@@ -344,7 +344,9 @@ fn processing_record() -> Value {
         {"data": "profile fields (name, phone, locale, country, city, birth date, gender, preferences)", "purpose": "to personalise and group our messages", "retention": "until you erase your data"},
         {"data": "consent history (purpose, policy version, hash of the text shown, IP hash, hash of the browser's user agent)", "purpose": "proof of your consent", "retention": "IP hash and browser until you erase your data; after erasure only a keyed fingerprint of your address with each decision (purpose, action, method, time, text hash) is kept as proof, for 5 years after the decision"},
         {"data": "orders", "purpose": "purchase history and satisfaction surveys", "retention": "kept for accounting, unlinked from you on erasure"},
-        {"data": "survey answers", "purpose": "to improve our service (legitimate interest; you can object in the preference center or with the link in every survey email)", "retention": "scores kept anonymously for statistics after erasure, without the order; text removed"}
+        {"data": "survey answers", "purpose": "to improve our service (legitimate interest; you can object in the preference center or with the link in every survey email)", "retention": "scores kept anonymously for statistics after erasure, without the order; text removed"},
+        {"data": "facts derived from your orders and answers (temperature, RFM scores) and the groups you are in", "purpose": "to choose offers for you (profiling, legitimate interest; you can object in the preference center, or with your browser's Global Privacy Control)", "retention": "recomputed as your data changes; erased with your data; if you object, no group built from them includes you"},
+        {"data": "when your consents were last renewed and your details last confirmed", "purpose": "to stop writing when you stop reading (a consent to marketing email lapses 24 months after your last sign of engagement, after one email to ask) and to keep your details correct (we ask once if they have not been confirmed for 12 months)", "retention": "until you erase your data"}
     ])
 }
 

@@ -539,6 +539,27 @@ const LONGER_TIME_LIMITS: &[(&str, u64, &str)] = &[
         "reads every text column of the database through `wrangler d1 execute` (a Node.js start \
          each) besides its story: 45 s on an idle 2-core machine",
     ),
+    (
+        "an_imported_consent_given_two_years_ago_is_asked_once_and_the_button_renews_it",
+        420,
+        "three daily runs, each walking the whole shared base in `CHUNK_ROWS` chunks through the \
+         queue before its email is written: seconds alone, minutes after the other stories",
+    ),
+    (
+        "a_consent_nobody_renews_lapses_at_its_deadline_and_segments_drop_the_person",
+        420,
+        "three daily runs and a segment rebuild queued behind them, on the shared base",
+    ),
+    (
+        "a_profile_nobody_confirmed_for_a_year_is_asked_once_whether_it_is_still_right",
+        420,
+        "three daily runs and two segment builds queued behind them, on the shared base",
+    ),
+    (
+        "browser_customer_renews_a_lapsing_consent_and_objects_to_profiling",
+        300,
+        "a daily run on the shared base, then Chromium",
+    ),
 ];
 /// The generated-input run bounds itself (examples per operation); this only catches a hang.
 const LAST_TIME_LIMIT: Duration = Duration::from_secs(900);

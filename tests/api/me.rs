@@ -295,10 +295,10 @@ async fn profile_changes_refuse_mass_assignment(app: Arc<TestApp>) -> Result<(),
     )
     .await?
     .expect_error(400, "validation_failed")?;
-    // A grant needs a notice the person was shown; objecting needs nothing.
+    // A grant of an opt-in purpose needs a notice the person was shown; objecting needs nothing.
     app.send(
         app.client
-            .put(app.url("/v1/me/consents/profiling"))
+            .put(app.url("/v1/me/consents/whatsapp"))
             .json(&json!({"granted": true})),
         Auth::Bearer(&session),
     )
@@ -306,7 +306,7 @@ async fn profile_changes_refuse_mass_assignment(app: Arc<TestApp>) -> Result<(),
     .expect_error(400, "validation_failed")?;
     app.send(
         app.client
-            .put(app.url("/v1/me/consents/profiling"))
+            .put(app.url("/v1/me/consents/whatsapp"))
             .json(&json!({"granted": false})),
         Auth::Bearer(&session),
     )

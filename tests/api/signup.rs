@@ -119,7 +119,7 @@ async fn signup_then_confirm_makes_contact_active(app: Arc<TestApp>) -> Result<(
     let consents = &active["consents"];
     ensure_eq!(
         consents,
-        &json!([{"purpose": "marketing_email", "granted": true, "policy_version": "2026-01", "updated_at": consents[0]["updated_at"]}]),
+        &json!([{"purpose": "marketing_email", "granted": true, "frequency": null, "policy_version": "2026-01", "updated_at": consents[0]["updated_at"]}]),
         "consents {consents}"
     );
     Ok(())

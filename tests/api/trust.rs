@@ -133,12 +133,12 @@ async fn a_forwarded_newsletter_cannot_erase_the_account(app: Arc<TestApp>) -> R
     put_consent(&app, &session, "sms", true)
         .await?
         .expect_error(400, "validation_failed")?;
-    // An objection on record is no notice: it cannot be turned into a grant, and made-up
-    // purposes are not recorded at all.
-    put_consent(&app, &session, "profiling", false)
+    // A withdrawal on record is no notice: an opt-in purpose never granted cannot be turned on
+    // from here, and made-up purposes are not recorded at all.
+    put_consent(&app, &session, "whatsapp", false)
         .await?
         .expect(200)?;
-    put_consent(&app, &session, "profiling", true)
+    put_consent(&app, &session, "whatsapp", true)
         .await?
         .expect_error(400, "validation_failed")?;
     put_consent(&app, &session, "anything_at_all", false)
