@@ -5,6 +5,7 @@ use crate::domain::standard_webhooks::WebhookSecret;
 use worker::Env;
 
 use crate::domain::keyring::Keyring;
+use crate::domain::privacy_request::Deadline;
 use crate::error::{AppError, AppResult};
 
 const DEFAULT_TURNSTILE_VERIFY_URL: &str =
@@ -30,6 +31,9 @@ pub struct Config {
     pub unconfirmed_retention_days: i64,
     /// `CHUNK_ROWS`, when set: see [`chunk_rows`].
     chunk_rows: Option<usize>,
+    /// How long a data-subject request may take (`PRIVACY_REQUEST_DEADLINE`: `lgpd`, 15 days,
+    /// the default; `gdpr`, one calendar month; or `<N>d`).
+    pub privacy_deadline: Deadline,
 }
 
 impl Config {
@@ -71,6 +75,7 @@ impl Config {
                 .filter(|d| (1..=3650).contains(d))
                 .unwrap_or(30),
             chunk_rows: chunk_rows_var(env),
+            privacy_deadline: privacy_deadline(optional(env, "PRIVACY_REQUEST_DEADLINE"))?,
         })
     }
 
@@ -93,6 +98,16 @@ impl Config {
     pub fn chunk(&self, natural: usize) -> usize {
         self.chunk_rows.map_or(natural, |rows| rows.min(natural))
     }
+}
+
+/// A deadline set wrong is said plainly rather than replaced by a guess: the register's due
+/// dates are what an operator answers to a regulator with.
+fn privacy_deadline(raw: Option<String>) -> AppResult<Deadline> {
+    raw.map_or(Ok(Deadline::default()), |raw| {
+        Deadline::parse(&raw).map_err(|_| {
+            AppError::Misconfigured("PRIVACY_REQUEST_DEADLINE (lgpd, gdpr, or 1d to 90d)")
+        })
+    })
 }
 
 /// Secrets and vars are both string bindings; an empty value counts as missing.
@@ -121,4 +136,26 @@ fn chunk_rows_var(env: &Env) -> Option<usize> {
     optional(env, "CHUNK_ROWS")
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|&rows| rows > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_privacy_deadline_defaults_to_fifteen_days_and_a_wrong_one_is_refused() {
+        assert_eq!(privacy_deadline(None).ok(), Some(Deadline::Days(15)));
+        assert_eq!(
+            privacy_deadline(Some("gdpr".into())).ok(),
+            Some(Deadline::CalendarMonth)
+        );
+        assert_eq!(
+            privacy_deadline(Some("30d".into())).ok(),
+            Some(Deadline::Days(30))
+        );
+        assert!(matches!(
+            privacy_deadline(Some("a month".into())),
+            Err(AppError::Misconfigured(_))
+        ));
+    }
 }

@@ -14,6 +14,7 @@ use crate::domain::signup::{ConfirmPayload, SubmissionProof};
 use crate::domain::webhook::EventType;
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
+use crate::flows::requests;
 use crate::jobs::{enqueue, message::Job};
 use crate::store::tokens::{self, TokenPurpose};
 use crate::store::{self, audit, consents, contacts, outbox, webhooks};
@@ -154,6 +155,15 @@ pub async fn confirm(
         .map_err(|_| AppError::internal("stored email", "unparseable"))?;
     let mut statements = Vec::new();
     if let Some(changes) = &payload.changes {
+        // A correction the person made through a form and confirmed from their mailbox: on the
+        // register if it changes a stored value (read before the update below).
+        statements.push(requests::rectification_statement(
+            db,
+            config,
+            id,
+            &changes.fields.set(),
+            &now,
+        )?);
         statements.push(contacts::update_fields_statement(
             db,
             id,

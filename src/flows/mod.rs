@@ -4,6 +4,7 @@ pub mod confirmation;
 pub mod contact;
 pub mod erasure;
 pub mod links;
+pub mod requests;
 pub mod segments;
 pub mod signup;
 pub mod survey;

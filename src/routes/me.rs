@@ -21,11 +21,13 @@ use crate::domain::email::{EmailAddress, EmailHashes};
 use crate::domain::i18n::{preference_notice, text, Locale, Text};
 use crate::domain::link::{self, LinkPurpose};
 use crate::domain::outbox::MessageKind;
+use crate::domain::privacy_request::Channel;
 use crate::domain::webhook::EventType;
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
 use crate::flows::contact::{full_document, preferences_document};
 use crate::flows::erasure;
+use crate::flows::requests::{self, Asked};
 use crate::http::app::{App, PersonCall};
 use crate::http::body::{parse_email_field, parse_token, read_json, JSON_LIMIT};
 use crate::http::client::page_locale;
@@ -270,19 +272,31 @@ pub async fn get(req: Request, app: &App) -> AppResult<Response> {
 }
 
 pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
+    let config = Config::from_env(&app.env)?;
     let PersonCall { db, session } = app.person()?;
     session.require_full()?;
     let contact = &session.contact;
     let body: Map<String, Value> = read_json(&mut req, JSON_LIMIT).await?;
     let patch = ProfilePatch::parse(&body, time::now().date_naive()).map_err(AppError::fields)?;
     let at = time::now_string();
-    let mut statements = patch
-        .0
-        .iter()
-        .map(|(column, value)| {
-            profile::set_column_statement(db, &contact.id, column, value.as_deref(), &at)
-        })
-        .collect::<AppResult<Vec<_>>>()?;
+    let changes: Vec<(&'static str, Option<&str>)> =
+        patch.0.iter().map(|(c, v)| (*c, v.as_deref())).collect();
+    let mut statements = vec![requests::rectification_statement(
+        db,
+        &config,
+        &contact.id,
+        &changes,
+        &at,
+    )?];
+    for (column, value) in &changes {
+        statements.push(profile::set_column_statement(
+            db,
+            &contact.id,
+            column,
+            *value,
+            &at,
+        )?);
+    }
     statements.push(audit::record(
         db,
         &session.actor(),
@@ -305,27 +319,18 @@ pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
     response::json(200, &full_document(db, updated, page_locale(&req)).await?)
 }
 
-/// What we keep, why and for how long: part of every export (GDPR Art. 15(1), LGPD Art. 9).
-fn processing_record() -> Value {
-    json!([
-        {"data": "email address", "purpose": "to identify you and send what you agreed to", "retention": "until you erase your data; unconfirmed signups are removed after 30 days"},
-        {"data": "profile fields (name, phone, locale, country, city, birth date, gender, preferences)", "purpose": "to personalise and group our messages", "retention": "until you erase your data"},
-        {"data": "consent history (purpose, policy version, hash of the text shown, IP hash, hash of the browser's user agent)", "purpose": "proof of your consent", "retention": "IP hash and browser until you erase your data; after erasure only a keyed fingerprint of your address with each decision (purpose, action, method, time, text hash) is kept as proof, for 5 years after the decision"},
-        {"data": "orders", "purpose": "purchase history and satisfaction surveys", "retention": "kept for accounting, unlinked from you on erasure"},
-        {"data": "survey answers", "purpose": "to improve our service (legitimate interest; you can object in the preference center or with the link in every survey email)", "retention": "scores kept anonymously for statistics after erasure, without the order; text removed"}
-    ])
-}
-
 pub async fn export(req: Request, app: &App) -> AppResult<Response> {
     let PersonCall { db, session } = app.person()?;
     session.require_full()?;
-    let doc = full_document(db, session.contact.clone(), page_locale(&req)).await?;
-    let export = json!({
-        "format": "clientela-export/1",
-        "generated_at": time::now_string(),
-        "data": doc,
-        "processing": processing_record(),
-    });
+    let config = Config::from_env(&app.env)?;
+    let (export, _) = requests::export(
+        db,
+        &config,
+        session.contact.clone(),
+        page_locale(&req),
+        &Asked::Themselves,
+    )
+    .await?;
     let mut r = response::json(200, &export)?;
     r.headers_mut().set(
         "Content-Disposition",
@@ -396,6 +401,16 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
         &at,
     )?;
     let mut statements = vec![archive, announce];
+    if !body.granted {
+        statements.push(requests::withdrawal_statement(
+            db,
+            &config,
+            &contact_id,
+            purpose.as_str(),
+            Channel::SelfService,
+            &at,
+        )?);
+    }
     statements.extend(consents::record_statements(
         db,
         &consents::ConsentEvent {
@@ -451,6 +466,7 @@ pub async fn erase(req: Request, app: &App) -> AppResult<Response> {
         db,
         &session.contact,
         &session.actor(),
+        &Asked::Themselves,
         page_locale(&req),
     )
     .await?;
@@ -604,11 +620,7 @@ pub mod doc {
             "summary": "Download everything we hold, with purposes and retention (JSON attachment)",
             "description": "A `full` session only.",
             "responses": {
-                "200": json_response("export", json!({ "type": "object", "required": ["format", "generated_at", "data", "processing"], "properties": {
-                    "format": { "const": "clientela-export/1" }, "generated_at": { "type": "string", "format": "date-time" },
-                    "data": { "$ref": "#/components/schemas/Me" },
-                    "processing": { "type": "array", "items": { "type": "object", "required": ["data", "purpose", "retention"], "properties": {
-                        "data": { "type": "string" }, "purpose": { "type": "string" }, "retention": { "type": "string" } } } } } })),
+                "200": json_response("export", json!({ "$ref": "#/components/schemas/Export" })),
                 "401": no_session(),
                 "403": needs_sign_in()
             }

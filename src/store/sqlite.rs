@@ -44,6 +44,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0009_survey_reminders.sql",
         include_str!("../../migrations/0009_survey_reminders.sql"),
     ),
+    (
+        "0011_privacy_requests.sql",
+        include_str!("../../migrations/0011_privacy_requests.sql"),
+    ),
 ];
 
 /// An empty database at the current schema: `schema.sql`, then each migration.
