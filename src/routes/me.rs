@@ -279,24 +279,19 @@ pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
     let body: Map<String, Value> = read_json(&mut req, JSON_LIMIT).await?;
     let patch = ProfilePatch::parse(&body, time::now().date_naive()).map_err(AppError::fields)?;
     let at = time::now_string();
-    let changes: Vec<(&'static str, Option<&str>)> =
-        patch.0.iter().map(|(c, v)| (*c, v.as_deref())).collect();
-    let mut statements = vec![requests::rectification_statement(
-        db,
-        &config,
-        &contact.id,
-        &changes,
-        &at,
-    )?];
-    for (column, value) in &changes {
-        statements.push(profile::set_column_statement(
-            db,
-            &contact.id,
-            column,
-            *value,
-            &at,
-        )?);
-    }
+    let mut statements = patch
+        .0
+        .iter()
+        .map(|(column, value)| {
+            profile::set_column_statement(db, &contact.id, column, value.as_deref(), &at)
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    // On the register if a value changes: read before the updates, so it goes first.
+    let changes: Vec<_> = patch.0.iter().map(|(c, v)| (*c, v.as_deref())).collect();
+    statements.insert(
+        0,
+        requests::rectification_statement(db, &config, &contact.id, &changes, &at)?,
+    );
     statements.push(audit::record(
         db,
         &session.actor(),
@@ -618,7 +613,7 @@ pub mod doc {
         json!({
             "operationId": "exportMe",
             "summary": "Download everything we hold, with purposes and retention (JSON attachment)",
-            "description": "A `full` session only.",
+            "description": "A `full` session only. Each download is an `access` request on the register of requests, and `requests` lists the person's requests, this one last.",
             "responses": {
                 "200": json_response("export", json!({ "$ref": "#/components/schemas/Export" })),
                 "401": no_session(),
