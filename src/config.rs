@@ -6,6 +6,7 @@ use worker::Env;
 
 use crate::domain::consent::ConsentLifetimes;
 use crate::domain::keyring::Keyring;
+use crate::domain::privacy_request::Deadline;
 use crate::error::{AppError, AppResult};
 
 const DEFAULT_TURNSTILE_VERIFY_URL: &str =
@@ -36,6 +37,9 @@ pub struct Config {
     /// `DATA_FRESHNESS_MONTHS` (default 12; 0 turns it off): a profile nobody confirmed for this
     /// long gets one "is this still right?" email.
     pub freshness_months: u32,
+    /// How long a data-subject request may take (`PRIVACY_REQUEST_DEADLINE`: `lgpd`, 15 days,
+    /// the default; `gdpr`, one calendar month; or `<N>d`).
+    pub privacy_deadline: Deadline,
 }
 
 /// Months after which an unconfirmed profile is asked to be checked, unless configured.
@@ -62,20 +66,14 @@ impl Config {
             optional(env, "LINK_KEYS_RETIRED").as_deref().unwrap_or(""),
         )
         .map_err(AppError::Misconfigured)?;
-        let consent_lifetimes = ConsentLifetimes::parse(
-            optional(env, "CONSENT_LIFETIMES").as_deref().unwrap_or(""),
-        )
-        .map_err(AppError::Misconfigured)?;
+        let consent_lifetimes =
+            ConsentLifetimes::parse(optional(env, "CONSENT_LIFETIMES").as_deref().unwrap_or(""))
+                .map_err(AppError::Misconfigured)?;
         let freshness_months = match optional(env, "DATA_FRESHNESS_MONTHS") {
             None => DEFAULT_FRESHNESS_MONTHS,
-            Some(v) => v
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|m| *m <= 240)
-                .ok_or(AppError::Misconfigured(
-                    "DATA_FRESHNESS_MONTHS (months from 0 to 240)",
-                ))?,
+            Some(v) => v.trim().parse::<u32>().ok().filter(|m| *m <= 240).ok_or(
+                AppError::Misconfigured("DATA_FRESHNESS_MONTHS (months from 0 to 240)"),
+            )?,
         };
         let public_base_url = required(env, "PUBLIC_BASE_URL")?
             .trim_end_matches('/')
@@ -97,6 +95,7 @@ impl Config {
             chunk_rows: chunk_rows_var(env),
             consent_lifetimes,
             freshness_months,
+            privacy_deadline: privacy_deadline(optional(env, "PRIVACY_REQUEST_DEADLINE"))?,
         })
     }
 
@@ -119,6 +118,16 @@ impl Config {
     pub fn chunk(&self, natural: usize) -> usize {
         self.chunk_rows.map_or(natural, |rows| rows.min(natural))
     }
+}
+
+/// A deadline set wrong is said plainly rather than replaced by a guess: the register's due
+/// dates are what an operator answers to a regulator with.
+fn privacy_deadline(raw: Option<String>) -> AppResult<Deadline> {
+    raw.map_or(Ok(Deadline::default()), |raw| {
+        Deadline::parse(&raw).map_err(|_| {
+            AppError::Misconfigured("PRIVACY_REQUEST_DEADLINE (lgpd, gdpr, or 1d to 90d)")
+        })
+    })
 }
 
 /// Secrets and vars are both string bindings; an empty value counts as missing.
@@ -147,4 +156,26 @@ fn chunk_rows_var(env: &Env) -> Option<usize> {
     optional(env, "CHUNK_ROWS")
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|&rows| rows > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_privacy_deadline_defaults_to_fifteen_days_and_a_wrong_one_is_refused() {
+        assert_eq!(privacy_deadline(None).ok(), Some(Deadline::Days(15)));
+        assert_eq!(
+            privacy_deadline(Some("gdpr".into())).ok(),
+            Some(Deadline::CalendarMonth)
+        );
+        assert_eq!(
+            privacy_deadline(Some("30d".into())).ok(),
+            Some(Deadline::Days(30))
+        );
+        assert!(matches!(
+            privacy_deadline(Some("a month".into())),
+            Err(AppError::Misconfigured(_))
+        ));
+    }
 }

@@ -5,7 +5,10 @@
 use serde_json::{json, Value};
 
 use crate::domain::scope::Scope;
-use crate::http::contract::{event_schema, event_type_schema, locale_tag, webhook_schema};
+use crate::http::contract::{
+    event_schema, event_type_schema, export_schema, locale_tag, privacy_request_schema,
+    webhook_schema,
+};
 use crate::router::{Access, ROUTES};
 
 /// The document: the shared parts, and every route with its contract and who may call it.
@@ -79,6 +82,8 @@ fn shared() -> Value {
         ("EventType", event_type_schema()),
         ("Webhook", webhook_schema()),
         ("Event", event_schema()),
+        ("PrivacyRequest", privacy_request_schema()),
+        ("Export", export_schema()),
         ("FormInput", form_input_schema()),
         ("Form", json!({ "allOf": [ form_input_schema_open(), { "type": "object", "required": ["id", "created_at", "updated_at", "embed_html"], "properties": {
                     "id": { "type": "string" }, "created_at": { "type": "string", "format": "date-time" },

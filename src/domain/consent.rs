@@ -356,7 +356,10 @@ mod tests {
         assert_eq!(Basis::of(SATISFACTION_SURVEYS), Basis::LegitimateInterest);
         assert_eq!(Basis::of(MARKETING_EMAIL), Basis::Consent);
         assert_eq!(Basis::of("sms"), Basis::Consent);
-        assert!(Basis::of(PROFILING).allows(None), "profiling is on until objected to");
+        assert!(
+            Basis::of(PROFILING).allows(None),
+            "profiling is on until objected to"
+        );
     }
 
     #[test]

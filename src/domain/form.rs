@@ -597,6 +597,11 @@ impl ContactFields {
     /// The names of the fields this holds (the ones a change sets), for events that say what
     /// changed without saying to what.
     pub fn names(&self) -> Vec<&'static str> {
+        self.set().into_iter().map(|(k, _)| k).collect()
+    }
+
+    /// The columns this sets, each with its value (the ones `None` are kept as stored).
+    pub fn set(&self) -> Vec<(&'static str, Option<&str>)> {
         [
             ("name", &self.name),
             ("phone", &self.phone),
@@ -608,7 +613,7 @@ impl ContactFields {
         ]
         .into_iter()
         .filter(|(_, v)| v.is_some())
-        .map(|(k, _)| k)
+        .map(|(k, v)| (k, v.as_deref()))
         .collect()
     }
 }

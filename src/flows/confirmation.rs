@@ -14,6 +14,7 @@ use crate::domain::signup::{ConfirmPayload, SubmissionProof};
 use crate::domain::webhook::EventType;
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
+use crate::flows::requests;
 use crate::jobs::{enqueue, message::Job};
 use crate::store::tokens::{self, TokenPurpose};
 use crate::store::{self, audit, consents, contacts, outbox, webhooks};
@@ -156,6 +157,15 @@ pub async fn confirm(
         .map_err(|_| AppError::internal("stored email", "unparseable"))?;
     let mut statements = Vec::new();
     if let Some(changes) = &payload.changes {
+        // A correction the person made through a form and confirmed from their mailbox: on the
+        // register if it changes a stored value (read before the update below).
+        statements.push(requests::rectification_statement(
+            db,
+            config,
+            id,
+            &changes.fields.set(),
+            &now,
+        )?);
         statements.push(contacts::update_fields_statement(
             db,
             id,
@@ -215,8 +225,9 @@ pub async fn confirm(
     // Global Privacy Control on the signup or on this click: the owner of the address objects
     // to profiling (unless they decided on it themselves, e.g. on the form).
     if confirmation.gpc || payload.submitted.as_ref().is_some_and(|s| s.gpc) {
-        statements.extend(consents::gpc_objection_statements(
+        statements.extend(crate::flows::requests::gpc_objection_statements(
             db,
+            config,
             id,
             Some(&confirmation.ip_hash),
             confirmation.user_agent.as_deref(),

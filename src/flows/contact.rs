@@ -4,14 +4,12 @@
 use crate::store::Db;
 use serde_json::{json, Value};
 
-use crate::domain::consent::{
-    Basis, ConsentLifetimes, Frequency, PROFILING, SATISFACTION_SURVEYS,
-};
-use crate::domain::time;
-use crate::flows::lifecycle;
+use crate::domain::consent::{Basis, ConsentLifetimes, Frequency, PROFILING, SATISFACTION_SURVEYS};
 use crate::domain::email::EmailAddress;
 use crate::domain::i18n::{preference_notice, Locale};
+use crate::domain::time;
 use crate::error::AppResult;
+use crate::flows::lifecycle;
 use crate::http::session::SessionScope;
 use crate::store::{consents, contacts, profile};
 

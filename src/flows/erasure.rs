@@ -1,6 +1,7 @@
 //! A person erases themselves (GDPR Art. 17, LGPD Art. 18 VI): every row about them goes in one
 //! batch (`store::erasure`), minimal consent proof and a suppression stay, and a notice that it
-//! happened goes to the address.
+//! happened goes to the address. The request is on the register (`flows::requests`) in the
+//! same batch, whether the person erased themselves or staff did on their word.
 
 use crate::store::Db;
 use worker::Env;
@@ -9,22 +10,26 @@ use crate::config::Config;
 use crate::domain::email::EmailAddress;
 use crate::domain::i18n::{text, Locale, Text};
 use crate::domain::outbox::MessageKind;
+use crate::domain::privacy_request::Kind;
 use crate::domain::webhook::EventType;
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
+use crate::flows::requests::Asked;
 use crate::jobs::{enqueue, message::Job};
+use crate::store::privacy_requests::{self, RequestRow};
 use crate::store::{self, audit, contacts, erasure, outbox, webhooks};
 
-/// Erases `contact` on behalf of `actor`. The notice goes out in the contact's own locale, or
-/// `fallback` when none is on record.
+/// Erases `contact` on behalf of `actor`, as `asked`; returns the request as the register keeps
+/// it. The notice goes out in the contact's own locale, or `fallback` when none is on record.
 pub async fn erase(
     env: &Env,
     config: &Config,
     db: &Db,
     contact: &contacts::ContactRow,
     actor: &str,
+    asked: &Asked<'_>,
     fallback: Locale,
-) -> AppResult<()> {
+) -> AppResult<RequestRow> {
     let email = EmailAddress::parse(&contact.email)
         .map_err(|_| AppError::internal("stored email", "unparseable"))?;
     let at = time::now_string();
@@ -44,6 +49,9 @@ pub async fn erase(
         "contact.erase",
         Some(&contact.id),
     )?);
+    // The proof the request was honoured: kept after the erasure, by contact id only.
+    let request = asked.request(config, &contact.id, Kind::Erasure, &at);
+    statements.push(privacy_requests::record(db, &request, asked.actor())?);
     // Every recipient of the person's data hears of it (GDPR Art. 19): the id only, never the
     // address, and memberships end with it (no `segment.exited` follows).
     statements.push(webhooks::contact_event(
@@ -97,5 +105,5 @@ pub async fn erase(
             worker::console_error!("erasure notice: enqueue failed: {e:?}");
         }
     }
-    Ok(())
+    Ok(request)
 }

@@ -308,10 +308,7 @@ pub async fn keep(db: &Db, token: &str, by: &Presser) -> AppResult<String> {
         .map(|p| p.purpose)
         .ok_or(AppError::Gone)?;
     let current = consents::current(db, &taken.contact_id).await?;
-    let Some(on_record) = current
-        .iter()
-        .find(|c| c.purpose == purpose && c.granted)
-    else {
+    let Some(on_record) = current.iter().find(|c| c.purpose == purpose && c.granted) else {
         return Err(AppError::Gone);
     };
     let shown = keep_notice(by.locale, &purpose);
@@ -388,8 +385,12 @@ pub async fn freshness_chunk(
             continue;
         };
         let locale = locale_of(profile.locale.as_deref());
-        let mail_links =
-            links::for_contact(config, &profile.id, profile.link_epoch, MailStream::Marketing);
+        let mail_links = links::for_contact(
+            config,
+            &profile.id,
+            profile.link_epoch,
+            MailStream::Marketing,
+        );
         let message_id = secret::new_id("msg");
         let body = format!(
             "{}\n\n{}\n",

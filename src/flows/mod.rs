@@ -5,6 +5,7 @@ pub mod contact;
 pub mod erasure;
 pub mod lifecycle;
 pub mod links;
+pub mod requests;
 pub mod segments;
 pub mod signup;
 pub mod survey;

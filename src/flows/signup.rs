@@ -227,8 +227,9 @@ impl Signup<'_> {
         }
         // A new address made active by its own signup: the signal is its owner's.
         if activate && self.gpc {
-            statements.extend(consents::gpc_objection_statements(
+            statements.extend(crate::flows::requests::gpc_objection_statements(
                 self.db,
+                self.config,
                 contact_id,
                 Some(&self.ip_hash),
                 self.user_agent.as_deref(),

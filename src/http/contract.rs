@@ -176,3 +176,43 @@ pub fn event_schema() -> Value {
         "data": { "type": "object", "description": "ids (`contact_id`, `segment_id`, …), what changed, and `email` only where the reader may read contacts" }
     } })
 }
+
+/// `components.schemas.PrivacyRequest`: one entry of the register of data-subject requests.
+pub fn privacy_request_schema() -> Value {
+    json!({ "type": "object",
+        "required": ["id", "contact_id", "kind", "channel", "reason", "received_at", "due_at", "completed_at", "overdue"],
+        "properties": {
+            "id": { "type": "string" },
+            "contact_id": { "type": "string", "description": "the only reference to the person; kept after their erasure" },
+            "kind": { "type": "string", "enum": ["access", "rectification", "erasure", "objection", "withdrawal"] },
+            "channel": { "type": "string", "enum": ["self_service", "one_click", "import", "email", "phone", "letter", "in_person"],
+                "description": "`self_service`, `one_click` (an unsubscribe link) and `import` record themselves; the others are requests staff took offline" },
+            "reason": { "type": ["string", "null"], "description": "staff's words for an offline request; null for self-service" },
+            "received_at": { "type": "string", "format": "date-time" },
+            "due_at": { "type": "string", "format": "date-time", "description": "received_at plus PRIVACY_REQUEST_DEADLINE (15 days by default)" },
+            "completed_at": { "type": ["string", "null"], "format": "date-time" },
+            "overdue": { "type": "boolean", "description": "completed after due_at, or still open past it" }
+        } })
+}
+
+/// `components.schemas.Export`: everything held about a person, with purposes and retention:
+/// what they download themselves and what staff answer an access request with.
+pub fn export_schema() -> Value {
+    json!({ "type": "object", "required": ["format", "generated_at", "data", "requests", "processing"], "properties": {
+        "format": { "const": "clientela-export/1" }, "generated_at": { "type": "string", "format": "date-time" },
+        "data": { "$ref": "#/components/schemas/Me" },
+        "requests": { "type": "array", "description": "the person's requests on the register, oldest first, this one last",
+            "items": { "$ref": "#/components/schemas/PrivacyRequest" } },
+        "processing": { "type": "array", "items": { "type": "object", "required": ["data", "purpose", "retention"], "properties": {
+            "data": { "type": "string" }, "purpose": { "type": "string" }, "retention": { "type": "string" } } } } } })
+}
+
+/// The body of an offline request (erasure), or the query of one (access).
+pub fn offline_request_fields() -> Value {
+    json!({
+        "reason": { "type": "string", "minLength": 1, "maxLength": 500,
+            "description": "why staff record this request, such as a ticket number or \"asked by phone\"; one line, kept five years on the register, so never personal data (no name, address, phone number; an email address is refused)" },
+        "channel": { "type": "string", "enum": ["email", "phone", "letter", "in_person"], "description": "how the person asked" },
+        "received_at": { "type": "string", "format": "date-time", "description": "when the person asked (not in the future); default now. The deadline runs from it" }
+    })
+}

@@ -21,8 +21,8 @@
 //!   five-year limitation period, each a bounded `DELETE` per step; then segment export files
 //!   past their seven days (R2 objects and rows), and a new purge for deleted segments whose
 //!   purge message was lost; events past their 30 days, deliveries of events no longer kept or of
-//!   deleted subscriptions, and deleted subscriptions with none left. Cursor: the purges not yet
-//!   exhausted.
+//!   deleted subscriptions, and deleted subscriptions with none left; completed data-subject
+//!   requests past their five years on the register. Cursor: the purges not yet exhausted.
 //! - [`DailyTask::SurveyReminders`]: invitations whose one reminder is due get it, or are
 //!   settled without one (answered, objected, erased, about to expire). No cursor: each step
 //!   takes the oldest left.
@@ -45,7 +45,8 @@ use crate::jobs::message::{DailyTask, Job};
 use crate::jobs::{enqueue, enqueue_all};
 use crate::store::segments::{self, RfmCuts, SegmentState, TemperatureCuts};
 use crate::store::{
-    self, audit, consents, dead_letters, erasure, outbox, profile, rate, tokens, webhooks, Arg, Db,
+    self, audit, consents, dead_letters, erasure, outbox, privacy_requests, profile, rate, tokens,
+    webhooks, Arg, Db,
 };
 
 /// D1 calls a chunk leaves unspent, for what follows its last step (the export purge's calls,
@@ -87,6 +88,10 @@ const RATE_WINDOW_DAYS: i64 = 1;
 /// Minimal consent proof of erased people is kept this long after each decision (the
 /// limitation period for claims about consent; the README's record of processing).
 const ERASED_PROOF_DAYS: i64 = 5 * 365;
+/// Data-subject requests stay on the register this long after their receipt, also after the
+/// person's erasure: the proof each was answered, for as long as a claim about it can be made
+/// (the README's record of processing).
+const PRIVACY_REQUEST_DAYS: i64 = 5 * 365;
 
 /// What a chunk leaves to do.
 enum Next {
@@ -261,10 +266,7 @@ async fn consent_lifecycle(env: &Env, db: &Db, cursor: &str) -> AppResult<Next> 
     while steps.take() {
         // The purpose the cursor names, or the first one after it (a new run starts at the
         // first; a purpose no longer configured is skipped).
-        let Some((purpose, months)) = purposes
-            .iter()
-            .find(|(p, _)| *p >= at.purpose)
-            .cloned()
+        let Some((purpose, months)) = purposes.iter().find(|(p, _)| *p >= at.purpose).cloned()
         else {
             return Ok(Next::Done);
         };
@@ -373,9 +375,10 @@ enum Purge {
     WebhookDeliveries,
     DeletedDeliveries,
     DeletedWebhooks,
+    PrivacyRequests,
 }
 
-const PURGES: [Purge; 11] = [
+const PURGES: [Purge; 12] = [
     Purge::ExpiredTokens,
     Purge::UsedTokens,
     Purge::RateCounters,
@@ -387,6 +390,7 @@ const PURGES: [Purge; 11] = [
     Purge::WebhookDeliveries,
     Purge::DeletedDeliveries,
     Purge::DeletedWebhooks,
+    Purge::PrivacyRequests,
 ];
 
 impl Purge {
@@ -403,6 +407,7 @@ impl Purge {
             Purge::WebhookDeliveries => "webhook_deliveries",
             Purge::DeletedDeliveries => "deleted_deliveries",
             Purge::DeletedWebhooks => "deleted_webhooks",
+            Purge::PrivacyRequests => "privacy_requests",
         }
     }
 
@@ -433,6 +438,7 @@ impl Purge {
             Purge::WebhookDeliveries => webhooks::purge_deliveries_plan(limit),
             Purge::DeletedDeliveries => webhooks::purge_deleted_deliveries_plan(limit),
             Purge::DeletedWebhooks => webhooks::purge_deleted_plan(limit),
+            Purge::PrivacyRequests => privacy_requests::purge_plan(&cuts.requests, limit),
         }
     }
 }
@@ -447,6 +453,7 @@ struct PurgeCuts {
     letters: String,
     proof: String,
     events: String,
+    requests: String,
 }
 
 impl PurgeCuts {
@@ -461,6 +468,7 @@ impl PurgeCuts {
             letters: days(DEAD_LETTER_DAYS),
             proof: days(ERASED_PROOF_DAYS),
             events: days(EVENT_DAYS),
+            requests: days(PRIVACY_REQUEST_DAYS),
         }
     }
 }

@@ -189,16 +189,15 @@ pub async fn rebuild_chunk(
     loop {
         let now = time::now();
         let end = segments::chunk_end(db, &cursor, chunk).await?;
-        let mut statements =
-            segments::rebuild_chunk_statements(
-                db,
-                &row,
-                &rule,
-                &audience,
-                &cursor,
-                end.as_deref(),
-                now,
-            )?;
+        let mut statements = segments::rebuild_chunk_statements(
+            db,
+            &row,
+            &rule,
+            &audience,
+            &cursor,
+            end.as_deref(),
+            now,
+        )?;
         if end.is_none() {
             // Counting once at the end: a count per chunk would read the members again and again.
             statements.push(segments::refresh_size_statement(

@@ -23,11 +23,13 @@ use crate::domain::email::{EmailAddress, EmailHashes};
 use crate::domain::i18n::{preference_notice, text, Locale, Text};
 use crate::domain::link::{self, LinkPurpose};
 use crate::domain::outbox::MessageKind;
+use crate::domain::privacy_request::Channel;
 use crate::domain::webhook::EventType;
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
 use crate::flows::contact::{full_document, preferences_document};
 use crate::flows::erasure;
+use crate::flows::requests::{self, Asked};
 use crate::http::app::{App, PersonCall};
 use crate::http::body::{parse_email_field, parse_token, read_json, JSON_LIMIT};
 use crate::http::client::page_locale;
@@ -257,8 +259,9 @@ pub async fn start_session(mut req: Request, app: &App) -> AppResult<Response> {
     let at = time::format(now);
     let mut statements = vec![insert, contacts::visited_statement(&db, &contact_id, &at)?];
     if client::gpc(&req) {
-        statements.extend(consents::gpc_objection_statements(
+        statements.extend(crate::flows::requests::gpc_objection_statements(
             &db,
+            &config,
             &contact_id,
             Some(&client::ip_hash(&req, &config.keys)),
             client::user_agent(&req).as_deref(),
@@ -278,7 +281,13 @@ pub async fn get(req: Request, app: &App) -> AppResult<Response> {
     let locale = page_locale(&req);
     let doc = match session.scope {
         SessionScope::Full => {
-            full_document(db, session.contact.clone(), locale, &config.consent_lifetimes).await?
+            full_document(
+                db,
+                session.contact.clone(),
+                locale,
+                &config.consent_lifetimes,
+            )
+            .await?
         }
         SessionScope::Preferences => {
             preferences_document(db, &session.contact, locale, &config.consent_lifetimes).await?
@@ -288,6 +297,7 @@ pub async fn get(req: Request, app: &App) -> AppResult<Response> {
 }
 
 pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
+    let config = Config::from_env(&app.env)?;
     let PersonCall { db, session } = app.person()?;
     session.require_full()?;
     let contact = &session.contact;
@@ -301,6 +311,12 @@ pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
             profile::set_column_statement(db, &contact.id, column, value.as_deref(), &at)
         })
         .collect::<AppResult<Vec<_>>>()?;
+    // On the register if a value changes: read before the updates, so it goes first.
+    let changes: Vec<_> = patch.0.iter().map(|(c, v)| (*c, v.as_deref())).collect();
+    statements.insert(
+        0,
+        requests::rectification_statement(db, &config, &contact.id, &changes, &at)?,
+    );
     statements.push(audit::record(
         db,
         &session.actor(),
@@ -309,8 +325,9 @@ pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
     )?);
     if client::gpc(&req) {
         let config = Config::from_env(&app.env)?;
-        statements.extend(consents::gpc_objection_statements(
+        statements.extend(crate::flows::requests::gpc_objection_statements(
             db,
+            &config,
             &contact.id,
             Some(&client::ip_hash(&req, &config.keys)),
             client::user_agent(&req).as_deref(),
@@ -337,36 +354,18 @@ pub async fn patch(mut req: Request, app: &App) -> AppResult<Response> {
     )
 }
 
-/// What we keep, why and for how long: part of every export (GDPR Art. 15(1), LGPD Art. 9).
-fn processing_record() -> Value {
-    json!([
-        {"data": "email address", "purpose": "to identify you and send what you agreed to", "retention": "until you erase your data; unconfirmed signups are removed after 30 days"},
-        {"data": "profile fields (name, phone, locale, country, city, birth date, gender, preferences)", "purpose": "to personalise and group our messages", "retention": "until you erase your data"},
-        {"data": "consent history (purpose, policy version, hash of the text shown, IP hash, hash of the browser's user agent)", "purpose": "proof of your consent", "retention": "IP hash and browser until you erase your data; after erasure only a keyed fingerprint of your address with each decision (purpose, action, method, time, text hash) is kept as proof, for 5 years after the decision"},
-        {"data": "orders", "purpose": "purchase history and satisfaction surveys", "retention": "kept for accounting, unlinked from you on erasure"},
-        {"data": "survey answers", "purpose": "to improve our service (legitimate interest; you can object in the preference center or with the link in every survey email)", "retention": "scores kept anonymously for statistics after erasure, without the order; text removed"},
-        {"data": "facts derived from your orders and answers (temperature, RFM scores) and the groups you are in", "purpose": "to choose offers for you (profiling, legitimate interest; you can object in the preference center, or with your browser's Global Privacy Control)", "retention": "recomputed as your data changes; erased with your data; if you object, no group built from them includes you"},
-        {"data": "when your consents were last renewed and your details last confirmed", "purpose": "to stop writing when you stop reading (a consent to marketing email lapses 24 months after your last sign of engagement, after one email to ask) and to keep your details correct (we ask once if they have not been confirmed for 12 months)", "retention": "until you erase your data"}
-    ])
-}
-
 pub async fn export(req: Request, app: &App) -> AppResult<Response> {
     let PersonCall { db, session } = app.person()?;
     session.require_full()?;
     let config = Config::from_env(&app.env)?;
-    let doc = full_document(
+    let (export, _) = requests::export(
         db,
+        &config,
         session.contact.clone(),
         page_locale(&req),
-        &config.consent_lifetimes,
+        &Asked::Themselves,
     )
     .await?;
-    let export = json!({
-        "format": "clientela-export/1",
-        "generated_at": time::now_string(),
-        "data": doc,
-        "processing": processing_record(),
-    });
     let mut r = response::json(200, &export)?;
     r.headers_mut().set(
         "Content-Disposition",
@@ -459,6 +458,16 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
         &at,
     )?;
     let mut statements = vec![archive, announce];
+    if !body.granted {
+        statements.push(requests::withdrawal_statement(
+            db,
+            &config,
+            &contact_id,
+            purpose.as_str(),
+            Channel::SelfService,
+            &at,
+        )?);
+    }
     statements.extend(consents::record_statements(
         db,
         &consents::ConsentEvent {
@@ -478,8 +487,9 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
     // The browser's signal comes with the person's own action here; an explicit choice on
     // profiling itself is their word and is recorded as such above.
     if client::gpc(&req) && purpose.as_str() != PROFILING {
-        statements.extend(consents::gpc_objection_statements(
+        statements.extend(crate::flows::requests::gpc_objection_statements(
             db,
+            &config,
             &contact_id,
             Some(&client::ip_hash(&req, &config.keys)),
             client::user_agent(&req).as_deref(),
@@ -531,6 +541,7 @@ pub async fn erase(req: Request, app: &App) -> AppResult<Response> {
         db,
         &session.contact,
         &session.actor(),
+        &Asked::Themselves,
         page_locale(&req),
     )
     .await?;
@@ -718,13 +729,9 @@ pub mod doc {
         json!({
             "operationId": "exportMe",
             "summary": "Download everything we hold, with purposes and retention (JSON attachment)",
-            "description": "A `full` session only.",
+            "description": "A `full` session only. Each download is an `access` request on the register of requests, and `requests` lists the person's requests, this one last.",
             "responses": {
-                "200": json_response("export", json!({ "type": "object", "required": ["format", "generated_at", "data", "processing"], "properties": {
-                    "format": { "const": "clientela-export/1" }, "generated_at": { "type": "string", "format": "date-time" },
-                    "data": { "$ref": "#/components/schemas/Me" },
-                    "processing": { "type": "array", "items": { "type": "object", "required": ["data", "purpose", "retention"], "properties": {
-                        "data": { "type": "string" }, "purpose": { "type": "string" }, "retention": { "type": "string" } } } } } })),
+                "200": json_response("export", json!({ "$ref": "#/components/schemas/Export" })),
                 "401": no_session(),
                 "403": needs_sign_in()
             }

@@ -13,7 +13,7 @@ use crate::http::app::{param_value, query_pairs, App};
 use crate::http::body::{read_json, JSON_LIMIT};
 use crate::http::{client, response};
 use crate::jobs::{enqueue, message::Job};
-use crate::store::{self, consents, surveys, webhooks};
+use crate::store::{self, surveys, webhooks};
 
 /// What a link token leads to.
 enum Invitation {
@@ -169,8 +169,9 @@ pub async fn respond(mut req: Request, app: &App) -> AppResult<Response> {
     // profiling (unless they decided on it themselves).
     if let (Some(contact_id), true) = (invitation.contact_id.as_deref(), client::gpc(&req)) {
         let config = crate::config::Config::from_env(&app.env)?;
-        statements.extend(consents::gpc_objection_statements(
+        statements.extend(crate::flows::requests::gpc_objection_statements(
             &db,
+            &config,
             contact_id,
             Some(&client::ip_hash(&req, &config.keys)),
             client::user_agent(&req).as_deref(),

@@ -9,8 +9,10 @@ use crate::config::Config;
 use crate::domain::consent::{ConsentMethod, MARKETING_EMAIL};
 use crate::domain::i18n::{text, Locale, Text};
 use crate::domain::link::{self, LinkPurpose, VerifiedLink};
+use crate::domain::privacy_request::Channel;
 use crate::domain::time;
 use crate::error::AppResult;
+use crate::flows::requests;
 use crate::http::app::{param_value, query_pairs, App};
 use crate::http::client::{self, page_locale};
 use crate::http::response::html_page;
@@ -108,6 +110,14 @@ pub async fn post(req: Request, app: &App) -> AppResult<Response> {
             "unsubscribe_link",
             &at,
         )?];
+        statements.push(requests::withdrawal_statement(
+            &db,
+            &config,
+            id,
+            purpose,
+            Channel::OneClick,
+            &at,
+        )?);
         statements.extend(consents::record_statements(
             &db,
             &consents::ConsentEvent {

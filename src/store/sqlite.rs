@@ -48,6 +48,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0010_consent_lifecycle.sql",
         include_str!("../../migrations/0010_consent_lifecycle.sql"),
     ),
+    (
+        "0011_privacy_requests.sql",
+        include_str!("../../migrations/0011_privacy_requests.sql"),
+    ),
 ];
 
 /// An empty database at the current schema: `schema.sql`, then each migration.

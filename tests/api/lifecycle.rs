@@ -68,7 +68,9 @@ async fn imported(app: &TestApp, email: &str, days: i64) -> Result<Value, String
         .expect(200)?
         .json();
     ensure_eq!(report["created"], 1, "import report {report}");
-    contact(app, email).await?.ok_or_else(|| "not imported".into())
+    contact(app, email)
+        .await?
+        .ok_or_else(|| "not imported".into())
 }
 
 async fn daily_run(app: &TestApp) -> Result<(), String> {
@@ -144,7 +146,11 @@ async fn an_imported_consent_given_two_years_ago_is_asked_once_and_the_button_re
 ) -> Result<(), String> {
     let email = unique_email("repermission");
     let before = imported(&app, &email, 731).await?;
-    ensure_eq!(decisions(&before, "marketing_email").len(), 1, "one import grant");
+    ensure_eq!(
+        decisions(&before, "marketing_email").len(),
+        1,
+        "one import grant"
+    );
     for _ in 0..2 {
         daily_run(&app).await?;
         mail_of(&app, &email, "re_permission").await?;
@@ -153,7 +159,10 @@ async fn an_imported_consent_given_two_years_ago_is_asked_once_and_the_button_re
     let sent = mails(&app, &email, "re_permission").await?;
     ensure_eq!(sent.len(), 1, "one re-permission email over two daily runs");
     let message = &sent[0];
-    let keep = message["url"].as_str().ok_or("no keep link")?.replace(&app.base, "");
+    let keep = message["url"]
+        .as_str()
+        .ok_or("no keep link")?
+        .replace(&app.base, "");
     ensure!(
         keep.starts_with("/keep?t=")
             && message["preferences_url"]
@@ -233,7 +242,11 @@ async fn a_consent_nobody_renews_lapses_at_its_deadline_and_segments_drop_the_pe
     .await?;
     let seg = segment["id"].as_str().ok_or("no segment id")?.to_string();
     ready(&app, &seg, 1).await?;
-    ensure_eq!(member_emails(&app, &seg).await?, vec![email.clone()], "a member before");
+    ensure_eq!(
+        member_emails(&app, &seg).await?,
+        vec![email.clone()],
+        "a member before"
+    );
 
     daily_run(&app).await?;
     mail_of(&app, &email, "re_permission").await?;
@@ -299,7 +312,11 @@ async fn a_profile_nobody_confirmed_for_a_year_is_asked_once_whether_it_is_still
     let seg = create_segment(&app, "stale profiles", rule).await?;
     let seg = seg["id"].as_str().ok_or("no segment id")?.to_string();
     ready(&app, &seg, 1).await?;
-    ensure_eq!(member_emails(&app, &seg).await?, vec![email.clone()], "a stale profile");
+    ensure_eq!(
+        member_emails(&app, &seg).await?,
+        vec![email.clone()],
+        "a stale profile"
+    );
 
     for _ in 0..2 {
         daily_run(&app).await?;
@@ -325,10 +342,16 @@ async fn a_profile_nobody_confirmed_for_a_year_is_asked_once_whether_it_is_still
         .await?
         .expect(200)?
         .json();
-    let me = app.get("/v1/me", Auth::Bearer(&session)).await?.expect(200)?.json();
+    let me = app
+        .get("/v1/me", Auth::Bearer(&session))
+        .await?
+        .expect(200)?
+        .json();
     ensure!(
         me["data_confirmed_at"] == confirmed["data_confirmed_at"]
-            && me["data_confirmed_at"].as_str().is_some_and(|d| d > stale.as_str()),
+            && me["data_confirmed_at"]
+                .as_str()
+                .is_some_and(|d| d > stale.as_str()),
         "/v1/me shows the new confirmation: {me}"
     );
     // The rule follows once the segment is rebuilt (a new version of the same rule).
@@ -393,7 +416,10 @@ async fn a_gpc_signup_is_left_out_of_a_segment_on_derived_data_and_kept_in_a_cou
         send(email.clone(), signal).await?.expect(202)?;
         let message = app
             .eventually(Duration::from_secs(10), || async {
-                Ok(crate::given::confirm_messages(&app, email).await?.into_iter().next())
+                Ok(crate::given::confirm_messages(&app, email)
+                    .await?
+                    .into_iter()
+                    .next())
             })
             .await?;
         let token = token_of(&message)?;
@@ -408,7 +434,10 @@ async fn a_gpc_signup_is_left_out_of_a_segment_on_derived_data_and_kept_in_a_cou
         "the signal is recorded as an objection when the owner confirms"
     );
     ensure_eq!(
-        decisions(&contact(&app, &plain).await?.ok_or("no plain contact")?, "profiling"),
+        decisions(
+            &contact(&app, &plain).await?.ok_or("no plain contact")?,
+            "profiling"
+        ),
         Vec::<(String, String)>::new(),
         "no signal, no record"
     );
@@ -463,21 +492,41 @@ async fn a_person_who_objects_to_profiling_leaves_every_behavioural_segment_what
     signed_up_and_confirmed(&app, &form, &email).await?;
     let me = json!({"field": "email", "op": "eq", "value": email});
     let rules = [
-        ("never ordered", json!({"all": [me, {"not": {"field": "order_count", "op": "gte", "value": 1}}]}), true),
+        (
+            "never ordered",
+            json!({"all": [me, {"not": {"field": "order_count", "op": "gte", "value": 1}}]}),
+            true,
+        ),
         // True of everyone who has not objected: any temperature, or an NPS.
-        ("any temperature or an NPS", json!({"all": [me, {"any": [{"field": "temperature", "op": "in", "value": ["cold", "warm", "hot"]}, {"field": "last_nps", "op": "exists", "value": true}]}]}), true),
-        ("Brazil", json!({"all": [me, {"field": "country", "op": "eq", "value": "BR"}]}), false),
+        (
+            "any temperature or an NPS",
+            json!({"all": [me, {"any": [{"field": "temperature", "op": "in", "value": ["cold", "warm", "hot"]}, {"field": "last_nps", "op": "exists", "value": true}]}]}),
+            true,
+        ),
+        (
+            "Brazil",
+            json!({"all": [me, {"field": "country", "op": "eq", "value": "BR"}]}),
+            false,
+        ),
     ];
     let mut ids = Vec::new();
     for (name, rule, _) in &rules {
         let s = create_segment(&app, name, rule.clone()).await?;
         let id = s["id"].as_str().ok_or("no id")?.to_string();
         ready_segment(&app, &id, 1).await?;
-        ensure_eq!(member_emails(&app, &id).await?, vec![email.clone()], "{name} before");
+        ensure_eq!(
+            member_emails(&app, &id).await?,
+            vec![email.clone()],
+            "{name} before"
+        );
         ids.push(id);
     }
     let session = session_for(&app, &email).await?;
-    let doc = app.get("/v1/me", Auth::Bearer(&session)).await?.expect(200)?.json();
+    let doc = app
+        .get("/v1/me", Auth::Bearer(&session))
+        .await?
+        .expect(200)?
+        .json();
     let profiling = doc["consents"]
         .as_array()
         .and_then(|l| l.iter().find(|c| c["purpose"] == "profiling").cloned())
@@ -486,16 +535,24 @@ async fn a_person_who_objects_to_profiling_leaves_every_behavioural_segment_what
         profiling["granted"] == true && profiling["basis"] == "legitimate_interest",
         "profiling is on by default, on legitimate interest: {profiling}"
     );
-    put_consent(&app, &session, "profiling", false).await?.expect(200)?;
+    put_consent(&app, &session, "profiling", false)
+        .await?
+        .expect(200)?;
     for ((name, _, behavioural), id) in rules.iter().zip(&ids) {
-        let want: Vec<String> = if *behavioural { vec![] } else { vec![email.clone()] };
+        let want: Vec<String> = if *behavioural {
+            vec![]
+        } else {
+            vec![email.clone()]
+        };
         app.eventually(Duration::from_secs(30), || async {
             Ok((member_emails(&app, id).await? == want).then_some(()))
         })
         .await
         .map_err(|_| format!("{name}: after the objection members should be {want:?}"))?;
     }
-    put_consent(&app, &session, "profiling", true).await?.expect(200)?;
+    put_consent(&app, &session, "profiling", true)
+        .await?
+        .expect(200)?;
     for ((name, _, _), id) in rules.iter().zip(&ids) {
         app.eventually(Duration::from_secs(30), || async {
             Ok((member_emails(&app, id).await? == vec![email.clone()]).then_some(()))
@@ -532,21 +589,38 @@ async fn a_chosen_frequency_is_on_record_in_rules_and_in_exports(
     choose("profiling", json!({"granted": true, "frequency": "weekly"}))
         .await?
         .expect_error(400, "validation_failed")?;
-    choose("marketing_email", json!({"granted": false, "frequency": "weekly"}))
-        .await?
-        .expect_error(400, "validation_failed")?;
-    choose("marketing_email", json!({"granted": true, "frequency": "daily"}))
-        .await?
-        .expect_error(400, "validation_failed")?;
-    let chosen = choose("marketing_email", json!({"granted": true, "frequency": "weekly"}))
+    choose(
+        "marketing_email",
+        json!({"granted": false, "frequency": "weekly"}),
+    )
+    .await?
+    .expect_error(400, "validation_failed")?;
+    choose(
+        "marketing_email",
+        json!({"granted": true, "frequency": "daily"}),
+    )
+    .await?
+    .expect_error(400, "validation_failed")?;
+    let chosen = choose(
+        "marketing_email",
+        json!({"granted": true, "frequency": "weekly"}),
+    )
+    .await?
+    .expect(200)?
+    .json();
+    ensure_eq!(chosen["frequency"], "weekly", "answer {chosen}");
+    let doc = app
+        .get("/v1/me", Auth::Bearer(&session))
         .await?
         .expect(200)?
         .json();
-    ensure_eq!(chosen["frequency"], "weekly", "answer {chosen}");
-    let doc = app.get("/v1/me", Auth::Bearer(&session)).await?.expect(200)?.json();
     let marketing = doc["consents"]
         .as_array()
-        .and_then(|l| l.iter().find(|c| c["purpose"] == "marketing_email").cloned())
+        .and_then(|l| {
+            l.iter()
+                .find(|c| c["purpose"] == "marketing_email")
+                .cloned()
+        })
         .ok_or("no marketing consent")?;
     ensure!(
         marketing["frequency"] == "weekly"
@@ -595,7 +669,11 @@ async fn browser_customer_renews_a_lapsing_consent_and_objects_to_profiling(
     crate::browser::run_script_with(
         app,
         "lifecycle.mjs",
-        &[("KEEP_URL", &keep), ("PREFS_URL", &prefs), ("EMAIL", &email)],
+        &[
+            ("KEEP_URL", &keep),
+            ("PREFS_URL", &prefs),
+            ("EMAIL", &email),
+        ],
     )
     .await
 }

@@ -20,6 +20,7 @@ mod orders;
 mod outbox;
 mod platform;
 mod queue_faults;
+mod requests;
 mod schema;
 mod scopes;
 mod segments;
@@ -53,6 +54,7 @@ fn main() {
         all.extend(trust::tests());
         all.extend(events::tests());
         all.extend(lifecycle::tests());
+        all.extend(requests::tests());
         all.extend(browser::tests());
         let mut serial = Vec::new();
         serial.extend(outbox::serial_tests());

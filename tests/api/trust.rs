@@ -1456,6 +1456,10 @@ const KEPT_AFTER_ERASURE: &[(&str, &str)] = &[
         "events",
         "the erasure's own event: the id, for the shop's other tools to erase too, 30 days",
     ),
+    (
+        "privacy_requests",
+        "the person's requests by contact id, the erasure's among them: proof each was honoured, 5 years",
+    ),
 ];
 
 async fn after_erasure_no_table_holds_the_person_but_where_the_record_of_processing_says(

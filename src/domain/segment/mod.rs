@@ -116,7 +116,11 @@ pub struct Audience {
 impl Audience {
     /// The audience of a segment with `rule` and `purpose`, where `profiling_segments` are the
     /// live segments whose rules profile (see [`profiling_segments`]).
-    pub fn of(rule: &SegmentRule, purpose: &str, profiling_segments: &BTreeSet<String>) -> Audience {
+    pub fn of(
+        rule: &SegmentRule,
+        purpose: &str,
+        profiling_segments: &BTreeSet<String>,
+    ) -> Audience {
         Audience {
             purpose: purpose.to_string(),
             profiling: rule.profiles(&|id| profiling_segments.contains(id)),

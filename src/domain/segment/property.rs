@@ -43,7 +43,12 @@ const GENDERS: &[&str] = &["female", "male", "other"];
 const SOURCES: &[&str] = &["frm_1", "frm_2", "import", "api"];
 /// Opt-in purposes and legitimate-interest ones (profiling, surveys), so `consent.<purpose>`
 /// and eligibility meet both bases, and the profiling objection is on record for some.
-const PURPOSES: &[&str] = &["marketing_email", "sms", "profiling", "satisfaction_surveys"];
+const PURPOSES: &[&str] = &[
+    "marketing_email",
+    "sms",
+    "profiling",
+    "satisfaction_surveys",
+];
 /// Segments whose rules profile, as far as the audience is concerned: naming one profiles.
 const PROFILING_SEGMENTS: &[&str] = &["seg_a"];
 /// Frequencies stored with a grant (NULL: none chosen, read as `all`).

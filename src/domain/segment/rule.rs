@@ -349,7 +349,9 @@ impl Field {
                 .ok()
                 .filter(|p| !Frequency::offered(p.as_str()).is_empty())
                 .map(|p| Field::Frequency(p.as_str().to_string()))
-                .ok_or("frequency.<purpose> of a purpose that offers frequencies (marketing_email)");
+                .ok_or(
+                    "frequency.<purpose> of a purpose that offers frequencies (marketing_email)",
+                );
         }
         if let Some(key) = name.strip_prefix("attr.") {
             return if valid_key(key) {
@@ -909,7 +911,9 @@ impl SegmentRule {
     /// operator (`not`, `any`, `neq` included: being placed by the absence of a trait is
     /// profiling too). Members of such a segment must not have objected to profiling.
     pub fn profiles(&self, profiling_segment: &dyn Fn(&str) -> bool) -> bool {
-        self.conditions().into_iter().any(|c| c.field.is_profiling())
+        self.conditions()
+            .into_iter()
+            .any(|c| c.field.is_profiling())
             || self
                 .referenced_segments()
                 .iter()

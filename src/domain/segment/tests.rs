@@ -750,7 +750,10 @@ fn eligibility_needs_active_status_and_consent() {
         &audience("sms", false),
         now(),
     );
-    assert!(sql.starts_with("((c.status = 'active') AND EXISTS"), "{sql}");
+    assert!(
+        sql.starts_with("((c.status = 'active') AND EXISTS"),
+        "{sql}"
+    );
     assert_eq!(
         params,
         vec![SqlValue::Text("sms".into()), SqlValue::Text("BR".into())]
@@ -761,7 +764,10 @@ fn eligibility_needs_active_status_and_consent() {
 fn a_legitimate_interest_purpose_is_allowed_until_objected_to() {
     let rule = parse(json!({"all": []}));
     let surveys = audience("satisfaction_surveys", false);
-    assert!(is_member(&rule, &surveys, &ana(), now()), "no record: allowed");
+    assert!(
+        is_member(&rule, &surveys, &ana(), now()),
+        "no record: allowed"
+    );
     let mut objector = ana();
     objector.withdrawn.insert("satisfaction_surveys".into());
     assert!(!is_member(&rule, &surveys, &objector, now()));
@@ -775,9 +781,8 @@ fn a_legitimate_interest_purpose_is_allowed_until_objected_to() {
 fn an_objection_to_profiling_excludes_from_every_rule_on_derived_data_whatever_surrounds_it() {
     let mut objector = ana();
     objector.withdrawn.insert("profiling".into());
-    let marketing = |rule: &SegmentRule| {
-        Audience::of(rule, DEFAULT_PURPOSE, &["seg_rfm".to_string()].into())
-    };
+    let marketing =
+        |rule: &SegmentRule| Audience::of(rule, DEFAULT_PURPOSE, &["seg_rfm".to_string()].into());
     for derived in [
         cond("rfm_segment", "eq", json!("champions")),
         json!({"not": cond("order_count", "eq", json!(0))}),
@@ -791,7 +796,11 @@ fn an_objection_to_profiling_excludes_from_every_rule_on_derived_data_whatever_s
         let mut with_segments = objector.clone();
         with_segments.segments.insert("seg_rfm".into());
         let audience = if derived.to_string().contains("seg_other_rfm_user") {
-            Audience::of(&rule, DEFAULT_PURPOSE, &["seg_other_rfm_user".to_string()].into())
+            Audience::of(
+                &rule,
+                DEFAULT_PURPOSE,
+                &["seg_other_rfm_user".to_string()].into(),
+            )
         } else {
             marketing(&rule)
         };
@@ -843,15 +852,26 @@ fn frequency_and_data_confirmation_are_rule_fields() {
     let weekly = parse(cond("frequency.marketing_email", "eq", json!("weekly")));
     let mut a = ana();
     assert!(!weekly.eval(&a, now()), "no choice made means all");
-    a.frequencies.insert("marketing_email".into(), "weekly".into());
+    a.frequencies
+        .insert("marketing_email".into(), "weekly".into());
     assert!(weekly.eval(&a, now()));
     let not_monthly = parse(cond("frequency.marketing_email", "neq", json!("monthly")));
     let mut withdrawn = ana();
     withdrawn.consents.clear();
     withdrawn.frequencies.clear();
-    assert!(!not_monthly.eval(&withdrawn, now()), "no frequency while not granted");
-    assert!(errors(json!(cond("frequency.profiling", "eq", json!("all")))).contains_key("rule.field"));
-    assert!(errors(json!(cond("frequency.marketing_email", "eq", json!("daily")))).contains_key("rule.value"));
+    assert!(
+        !not_monthly.eval(&withdrawn, now()),
+        "no frequency while not granted"
+    );
+    assert!(
+        errors(json!(cond("frequency.profiling", "eq", json!("all")))).contains_key("rule.field")
+    );
+    assert!(errors(json!(cond(
+        "frequency.marketing_email",
+        "eq",
+        json!("daily")
+    )))
+    .contains_key("rule.value"));
     let stale = parse(cond("data_confirmed_at", "not_within_days", json!(90)));
     assert!(stale.eval(&ana(), now()));
     let fresh = ContactFacts {
