@@ -46,20 +46,38 @@ pub async fn survey_responses(db: &Db, contact_id: &str) -> AppResult<Vec<Respon
     .await
 }
 
+/// Most segments a person's document lists (with their explanations); more are left out, and
+/// the OpenAPI description says so.
+pub const MAX_SEGMENTS_SHOWN: u32 = 50;
+
+/// A segment the person is a member of, with what explaining it needs.
 #[derive(Debug, Deserialize)]
-struct NameRow {
-    name: String,
+pub struct MembershipRow {
+    pub id: String,
+    pub name: String,
+    /// Normalized JSON, as `segments.rule` stores it.
+    pub rule: String,
+    pub purpose: String,
 }
 
-pub async fn segment_names(db: &Db, contact_id: &str) -> AppResult<Vec<String>> {
-    let rows: Vec<NameRow> = all(
+/// The live, `ready` segments the person is a member of, by name, at most
+/// [`MAX_SEGMENTS_SHOWN`]; a segment still building is left out until its members are known.
+/// D1 cost: one statement, reading the person's `segment_members` rows by
+/// `segment_members_contact` and one `segments` row each by key (rows read ≈ 2 × memberships,
+/// sorted in memory), nothing written.
+pub async fn memberships(db: &Db, contact_id: &str) -> AppResult<Vec<MembershipRow>> {
+    all(
         db,
-        "SELECT s.name FROM segment_members m JOIN segments s ON s.id = m.segment_id \
-         WHERE m.contact_id = ?1 AND s.deleted_at IS NULL ORDER BY s.name",
-        &[Arg::Text(contact_id)],
+        "SELECT g.id, g.name, g.rule, g.purpose FROM segment_members m \
+         JOIN segments g ON g.id = m.segment_id \
+         WHERE m.contact_id = ?1 AND g.deleted_at IS NULL AND g.state = 'ready' \
+         ORDER BY g.name, g.id LIMIT ?2",
+        &[
+            Arg::Text(contact_id),
+            Arg::Int(i64::from(MAX_SEGMENTS_SHOWN)),
+        ],
     )
-    .await?;
-    Ok(rows.into_iter().map(|r| r.name).collect())
+    .await
 }
 
 /// Sets one whitelisted column. `column` comes from `domain::contact::EDITABLE`, never from input.

@@ -25,6 +25,7 @@ mod segments;
 mod signup;
 mod surveys;
 mod trust;
+mod why;
 
 use webhook::Webhook;
 
@@ -52,6 +53,7 @@ fn main() {
         all.extend(trust::tests());
         all.extend(events::tests());
         all.extend(browser::tests());
+        all.extend(why::tests());
         let mut serial = Vec::new();
         serial.extend(outbox::serial_tests());
         serial.extend(signup::serial_tests());

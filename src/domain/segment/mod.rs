@@ -13,6 +13,9 @@
 //! - [`ContactFacts`] and the queries that load it ([`facts`]).
 //! - [`temperature`] with [`TemperatureThresholds`], [`rfm_scores`], [`rfm_group`].
 //! - [`numbered`] to turn the fragment's `?` into `?N`.
+//! - [`explain`]`(rule, purpose, facts, now, locale, segment_name) -> Option<Vec<Reason>>` (the
+//!   conditions that make a member one, each with their own value, in their locale; `None` for
+//!   a non-member) and [`explanation`] (the sentences a person reads): "why am I in this segment".
 //!
 //! SQL: the fragment runs over `contacts c LEFT JOIN contact_stats s ON s.contact_id = c.id`
 //! and uses plain `?` placeholders, to bind in order from the returned `Vec<SqlValue>`. Every
@@ -47,6 +50,7 @@
 //! - `consent.<purpose>` `eq true` means granted now; `segment` means a member now.
 
 mod eval;
+mod explain;
 pub mod facts;
 mod plan;
 mod rule;
@@ -60,6 +64,7 @@ mod tests;
 
 use chrono::{DateTime, Utc};
 
+pub use explain::{explain, explanation, Reason};
 pub use facts::ContactFacts;
 pub use plan::CompiledRule;
 pub use rule::{

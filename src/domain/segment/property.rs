@@ -20,7 +20,7 @@ use super::rule::{NPS_CATEGORIES, RFM_GROUPS, STATUSES, TEMPERATURES};
 use super::*;
 use crate::domain::time;
 
-const NOWS: [&str; 3] = [
+pub(super) const NOWS: [&str; 3] = [
     "2026-03-01T12:34:56.789Z",
     // A leap day, so ages meet chrono's month clamping.
     "2028-02-29T00:00:00.000Z",
@@ -41,7 +41,7 @@ const COUNTRIES: &[&str] = &["BR", "PT", "US"];
 const CITIES: &[&str] = &["São Paulo", "Lisboa", "Paulo", "São"];
 const GENDERS: &[&str] = &["female", "male", "other"];
 const SOURCES: &[&str] = &["frm_1", "frm_2", "import", "api"];
-const PURPOSES: &[&str] = &["marketing_email", "sms"];
+pub(super) const PURPOSES: &[&str] = &["marketing_email", "sms"];
 const ATTR_KEYS: &[&str] = &["plan", "score", "tags"];
 const ATTR_TEXTS: &[&str] = &["gold", "Gold", "7", "shoes", "ol"];
 const ATTR_INTS: &[i64] = &[0, 2, 7];
@@ -56,7 +56,7 @@ const CSATS: &[f64] = &[1.0, 2.5, 3.0, 4.2, 4.5, 5.0];
 const AGES: &[i64] = &[0, 1, 17, 18, 30, 65];
 const RULE_AGES: &[i64] = &[0, 1, 17, 18, 19, 29, 30, 65];
 
-fn now_of(i: usize) -> DateTime<Utc> {
+pub(super) fn now_of(i: usize) -> DateTime<Utc> {
     time::parse(NOWS[i]).unwrap()
 }
 
@@ -89,7 +89,7 @@ fn opt<T: std::fmt::Debug + Clone + 'static>(
     prop_oneof![1 => Just(None), 2 => s.prop_map(Some)].boxed()
 }
 
-fn pick(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
+pub(super) fn pick(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
     select(pool).prop_map(str::to_string)
 }
 
@@ -108,7 +108,7 @@ struct GenStats {
 }
 
 #[derive(Debug, Clone)]
-struct GenContact {
+pub(super) struct GenContact {
     email: String,
     name: Option<String>,
     locale: Option<String>,
@@ -170,7 +170,7 @@ fn stats(now: DateTime<Utc>) -> impl Strategy<Value = GenStats> {
         })
 }
 
-fn contact(now: DateTime<Utc>) -> impl Strategy<Value = GenContact> {
+pub(super) fn contact(now: DateTime<Utc>) -> impl Strategy<Value = GenContact> {
     let profile = (
         pick(EMAILS),
         opt(pick(NAMES)),
@@ -385,7 +385,7 @@ fn condition(now: DateTime<Utc>) -> BoxedStrategy<Value> {
         .boxed()
 }
 
-fn rule(now: DateTime<Utc>) -> impl Strategy<Value = Value> {
+pub(super) fn rule(now: DateTime<Utc>) -> impl Strategy<Value = Value> {
     condition(now).prop_recursive(4, 24, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(|v| json!({"all": v})),
@@ -405,7 +405,7 @@ fn db_int(v: Option<i64>) -> Db {
     v.map_or(Db::Null, Db::Integer)
 }
 
-fn store(contacts: &[GenContact]) -> Connection {
+pub(super) fn store(contacts: &[GenContact]) -> Connection {
     // Today's schema: `schema.sql` and every migration (a test fails when one is not listed).
     let db = crate::store::sqlite::fresh_database();
     let at = "2026-01-01T00:00:00.000Z";
@@ -511,7 +511,7 @@ fn strings(db: &Connection, sql: &str, id: &str) -> BTreeSet<String> {
 }
 
 /// Reads one contact back with the queries the store is meant to use.
-fn load(db: &Connection, id: &str) -> ContactFacts {
+pub(super) fn load(db: &Connection, id: &str) -> ContactFacts {
     let mut facts = db
         .query_row(CONTACT_SQL, [id], |r| {
             Ok(ContactFacts {
