@@ -17,7 +17,7 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
 }
 
 /// Runs `tests/browser/<script>` with Node 22 from npm; its per-check output is shown on failure.
-async fn run_script(app: Arc<TestApp>, script: &'static str) -> Result<(), String> {
+pub(crate) async fn run_script(app: Arc<TestApp>, script: &'static str) -> Result<(), String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     if !PathBuf::from("/usr/bin/chromium").exists() {
         return Err("Chromium missing: `make test` installs Debian's chromium".into());

@@ -15,7 +15,10 @@ use crate::given::{
 use crate::harness::{days_ago, Auth, TestApp, TestFn};
 
 pub fn tests() -> Vec<(&'static str, TestFn)> {
-    crate::tests![me_explains_why_a_buyer_is_in_a_segment]
+    crate::tests![
+        me_explains_why_a_buyer_is_in_a_segment,
+        browser_customer_reads_why_they_are_in_a_group
+    ]
 }
 
 /// The segment's entry in a document's `segments`, if listed.
@@ -128,4 +131,9 @@ async fn me_explains_why_a_buyer_is_in_a_segment(app: Arc<TestApp>) -> Result<()
         "support reads what the person reads: {support}"
     );
     Ok(())
+}
+
+/// The preference center shows the reasons under each group (`tests/browser/why.mjs`).
+async fn browser_customer_reads_why_they_are_in_a_group(app: Arc<TestApp>) -> Result<(), String> {
+    crate::browser::run_script(app, "why.mjs").await
 }
