@@ -105,7 +105,7 @@ fn shared() -> Value {
                     "scope": { "const": "full" },
                     "consents": { "type": "array", "items": { "$ref": "#/components/schemas/PurposeState" } },
                     "orders": { "type": "array" }, "survey_responses": { "type": "array" },
-                    "segments": { "type": "array", "items": { "type": "string" } } } } ] })),
+                    "segments": { "$ref": "#/components/schemas/SegmentsExplained" } } } ] })),
         ("MePreferences", json!({ "type": "object", "additionalProperties": false, "required": ["scope", "email", "locale", "consents"],
                     "description": "What a `preferences` session (from the preferences link in an email) reads: the purposes and the address masked, nothing else.",
                     "properties": {
@@ -113,10 +113,16 @@ fn shared() -> Value {
                     "email": { "type": "string", "description": "masked: the first character of the local part, `***`, then the domain (`p***@example.com`)" },
                     "locale": { "type": ["string", "null"] },
                     "consents": { "type": "array", "items": { "$ref": "#/components/schemas/PurposeState" } } } })),
+        ("SegmentsExplained", json!({ "type": "array", "maxItems": 50,
+                    "description": "The `ready` segments the person is a member of, by name, at most 50 (more are left out): each with why, in plain sentences of the request's `Accept-Language` (en, pt-BR, ro, ru; else en), rendered from the segment's rule and the person's own facts. A person who no longer meets the rule (until the next rebuild) reads one sentence saying so.",
+                    "items": { "type": "object", "additionalProperties": false, "required": ["id", "name", "explanation"], "properties": {
+                        "id": { "type": "string" }, "name": { "type": "string" },
+                        "explanation": { "type": "array", "items": { "type": "string" }, "examples": [["Orders: 3", "Last order: 12 days ago", "You are subscribed and agreed to: Marketing emails"]] } } } })),
         ("Contact", json!({ "type": "object", "required": ["id", "email", "status", "attributes", "consents", "consent_history"], "properties": {
                     "id": { "type": "string" }, "email": { "type": "string" },
                     "status": { "type": "string", "enum": ["pending", "active", "unsubscribed"] },
                     "attributes": { "type": "object" },
+                    "segments": { "$ref": "#/components/schemas/SegmentsExplained", "description": "`GET /admin/v1/contacts/{id}` only (not in search results)" },
                     "consents": { "type": "array", "items": { "type": "object", "required": ["purpose", "granted"], "properties": {
                         "purpose": { "type": "string" }, "granted": { "type": "boolean" },
                         "frequency": { "type": ["string", "null"] },

@@ -107,6 +107,8 @@ struct Catalog {
     notice_for_other_purpose: String,
     preferences: BTreeMap<String, String>,
     survey: BTreeMap<String, String>,
+    /// The words of "why am I in this segment" (`domain::segment::explain`), with plural forms.
+    reasons: BTreeMap<String, String>,
 }
 
 /// The JSON source of each locale, in `Locale::ALL` order.
@@ -228,6 +230,33 @@ pub fn page_strings(locale: Locale, page: Page) -> &'static BTreeMap<String, Str
     }
 }
 
+/// A string of the `reasons` table: `key` in its CLDR plural form for `n` when the locale has
+/// one (`key_one`, `key_few`, …), else the base key; empty when missing (a unit test checks
+/// every key the explanation uses exists in every locale).
+pub fn reason_text(locale: Locale, key: &str, n: Option<i64>) -> &'static str {
+    let table = &catalog(locale).reasons;
+    n.and_then(|n| table.get(&format!("{key}_{}", plural_category(locale, n))))
+        .or_else(|| table.get(key))
+        .map_or("", String::as_str)
+}
+
+/// The CLDR plural category of a whole number in `locale` (integers only, which is all the
+/// explanations count): `one`, `few`, `many` or `other`.
+pub fn plural_category(locale: Locale, n: i64) -> &'static str {
+    let n = n.unsigned_abs();
+    let (mod10, mod100) = (n % 10, n % 100);
+    match locale {
+        Locale::En if n == 1 => "one",
+        Locale::PtBr if n <= 1 => "one",
+        Locale::Ro if n == 1 => "one",
+        Locale::Ro if n == 0 || (1..=19).contains(&mod100) => "few",
+        Locale::Ru if mod10 == 1 && mod100 != 11 => "one",
+        Locale::Ru if (2..=4).contains(&mod10) && !(12..=14).contains(&mod100) => "few",
+        Locale::Ru => "many",
+        _ => "other",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,7 +342,7 @@ mod tests {
         let en = parsed(Locale::En);
         for l in Locale::ALL {
             let other = parsed(l);
-            let tables: [(&str, BTreeSet<&str>, BTreeSet<&str>); 4] = [
+            let tables: [(&str, BTreeSet<&str>, BTreeSet<&str>); 5] = [
                 (
                     "server",
                     base_keys(en.server.keys()),
@@ -333,6 +362,11 @@ mod tests {
                     "survey",
                     base_keys(en.survey.keys()),
                     base_keys(other.survey.keys()),
+                ),
+                (
+                    "reasons",
+                    base_keys(en.reasons.keys()),
+                    base_keys(other.reasons.keys()),
                 ),
             ];
             for (table, want, got) in tables {
@@ -369,6 +403,27 @@ mod tests {
                 l.tag()
             );
         }
+    }
+
+    #[test]
+    fn plural_categories_follow_cldr() {
+        let cats = |l| [0, 1, 2, 5, 11, 21, 22, 25, 101, 120].map(|n| plural_category(l, n));
+        assert_eq!(
+            cats(Locale::En),
+            [
+                "other", "one", "other", "other", "other", "other", "other", "other", "other",
+                "other"
+            ]
+        );
+        assert_eq!(cats(Locale::PtBr)[..3], ["one", "one", "other"]);
+        assert_eq!(
+            cats(Locale::Ro),
+            ["few", "one", "few", "few", "few", "other", "other", "other", "few", "other"]
+        );
+        assert_eq!(
+            cats(Locale::Ru),
+            ["many", "one", "few", "many", "many", "one", "few", "many", "one", "many"]
+        );
     }
 
     #[test]

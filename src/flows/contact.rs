@@ -7,11 +7,12 @@ use serde_json::{json, Value};
 use crate::domain::consent::{Basis, ConsentLifetimes, Frequency, PROFILING, SATISFACTION_SURVEYS};
 use crate::domain::email::EmailAddress;
 use crate::domain::i18n::{preference_notice, Locale};
+use crate::domain::segment::{explanation, Audience, SegmentRule};
 use crate::domain::time;
 use crate::error::AppResult;
 use crate::flows::lifecycle;
 use crate::http::session::SessionScope;
-use crate::store::{consents, contacts, profile};
+use crate::store::{consents, contacts, profile, segments};
 
 /// The contact, its attributes, current consents and full consent history.
 pub async fn contact_document(db: &Db, contact: contacts::ContactRow) -> AppResult<Value> {
@@ -58,6 +59,72 @@ pub async fn contact_document(db: &Db, contact: contacts::ContactRow) -> AppResu
         map.insert("stats".into(), stats.unwrap_or(Value::Null));
     }
     Ok(doc)
+}
+
+/// The contact document as support reads it (`GET /admin/v1/contacts/{id}`): with the segments
+/// the person is in and why, in `locale` (the admin's `Accept-Language`, else English).
+pub async fn contact_document_with_segments(
+    db: &Db,
+    contact: contacts::ContactRow,
+    locale: Locale,
+) -> AppResult<Value> {
+    let id = contact.id.clone();
+    let mut doc = contact_document(db, contact).await?;
+    let explained = explained_segments(db, &id, locale).await?;
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("segments".into(), json!(explained));
+    }
+    Ok(doc)
+}
+
+/// The `ready` segments the person is a member of (at most [`profile::MAX_SEGMENTS_SHOWN`], by
+/// name), each `{id, name, explanation}`: the sentences of `domain::segment::explanation`,
+/// rendered from the segment's rule and the person's own facts, so nobody else's data and no
+/// SQL can appear. D1 cost: one statement for the memberships with their rules (joined); when
+/// there is any, one batch of the six per-contact fact reads segments evaluate on (the
+/// person's own rows: their attributes, consents, orders' items, memberships); nothing written.
+pub async fn explained_segments(
+    db: &Db,
+    contact_id: &str,
+    locale: Locale,
+) -> AppResult<Vec<Value>> {
+    let memberships = profile::memberships(db, contact_id).await?;
+    if memberships.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(facts) = segments::facts_for(db, &[contact_id.to_string()])
+        .await?
+        .into_iter()
+        .next()
+    else {
+        return Ok(Vec::new()); // erased meanwhile
+    };
+    let now = time::now();
+    // Which live segments profile (one paged read): an objector is a member of none of them,
+    // and the explanation checks membership as the segment engine does.
+    let profiling = segments::profiling_among(&segments::list(db).await?);
+    // Names of the segments the person is in: the only ones a `segment` condition that holds
+    // can name. A segment they are not in is left unnamed (and its condition unsaid).
+    let segment_name = |id: &str| {
+        memberships
+            .iter()
+            .find(|m| m.id == id)
+            .map(|m| m.name.clone())
+    };
+    Ok(memberships
+        .iter()
+        .map(|m| {
+            // Stored rules were parsed when saved; one that no longer parses explains nothing
+            // rather than failing the whole document.
+            let explained = serde_json::from_str::<SegmentRule>(&m.rule)
+                .map(|rule| {
+                    let audience = Audience::of(&rule, &m.purpose, &profiling);
+                    explanation(&rule, &audience, &facts, now, locale, &segment_name)
+                })
+                .unwrap_or_default();
+            json!({"id": m.id, "name": m.name, "explanation": explained})
+        })
+        .collect())
 }
 
 /// Every purpose the person can decide on, with its state and the exact words shown beside it:
@@ -147,7 +214,7 @@ pub async fn full_document(
         map.insert("survey_responses".into(), json!(responses));
         map.insert(
             "segments".into(),
-            json!(profile::segment_names(db, &id).await?),
+            json!(explained_segments(db, &id, locale).await?),
         );
     }
     Ok(doc)

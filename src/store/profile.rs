@@ -46,20 +46,41 @@ pub async fn survey_responses(db: &Db, contact_id: &str) -> AppResult<Vec<Respon
     .await
 }
 
+/// Most segments a person's document lists (with their explanations); more are left out, and
+/// the OpenAPI description says so.
+pub const MAX_SEGMENTS_SHOWN: u32 = 50;
+
+/// `?1` the contact, `?2` the most rows.
+const MEMBERSHIPS_SQL: &str = "SELECT g.id, g.name, g.rule, g.purpose FROM segment_members m \
+     JOIN segments g ON g.id = m.segment_id \
+     WHERE m.contact_id = ?1 AND g.deleted_at IS NULL AND g.state = 'ready' \
+     ORDER BY g.name, g.id LIMIT ?2";
+
+/// A segment the person is a member of, with what explaining it needs.
 #[derive(Debug, Deserialize)]
-struct NameRow {
-    name: String,
+pub struct MembershipRow {
+    pub id: String,
+    pub name: String,
+    /// Normalized JSON, as `segments.rule` stores it.
+    pub rule: String,
+    pub purpose: String,
 }
 
-pub async fn segment_names(db: &Db, contact_id: &str) -> AppResult<Vec<String>> {
-    let rows: Vec<NameRow> = all(
+/// The live, `ready` segments the person is a member of, by name, at most
+/// [`MAX_SEGMENTS_SHOWN`]; a segment still building is left out until its members are known.
+/// D1 cost: one statement, reading the person's `segment_members` rows by
+/// `segment_members_contact` and one `segments` row each by key (rows read ≈ 2 × memberships,
+/// sorted in memory), nothing written.
+pub async fn memberships(db: &Db, contact_id: &str) -> AppResult<Vec<MembershipRow>> {
+    all(
         db,
-        "SELECT s.name FROM segment_members m JOIN segments s ON s.id = m.segment_id \
-         WHERE m.contact_id = ?1 AND s.deleted_at IS NULL ORDER BY s.name",
-        &[Arg::Text(contact_id)],
+        MEMBERSHIPS_SQL,
+        &[
+            Arg::Text(contact_id),
+            Arg::Int(i64::from(MAX_SEGMENTS_SHOWN)),
+        ],
     )
-    .await?;
-    Ok(rows.into_iter().map(|r| r.name).collect())
+    .await
 }
 
 /// Sets one whitelisted column. `column` comes from `domain::contact::EDITABLE`, never from input.
@@ -158,4 +179,73 @@ pub async fn stats(db: &Db, contact_id: &str) -> AppResult<Option<StatsRow>> {
         &[Arg::Text(contact_id)],
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::{fresh_database, query_plan};
+
+    /// The person's ready, live segments by name, at most the cap, found through the person's
+    /// own membership rows (never a scan of every membership).
+    #[test]
+    fn memberships_are_the_ready_live_segments_by_name_at_most_fifty() {
+        let db = fresh_database();
+        let at = "2026-01-01T00:00:00.000Z";
+        for id in ["c1", "c2"] {
+            db.execute(
+                "INSERT INTO contacts (id, email, email_hash, status, source, created_at, updated_at) \
+                 VALUES (?1, ?1 || '@example.com', ?1, 'active', 'api', ?2, ?2)",
+                rusqlite::params![id, at],
+            )
+            .unwrap();
+        }
+        let segment = |id: &str, name: &str, state: &str, deleted: bool| {
+            db.execute(
+                "INSERT INTO segments (id, name, rule, state, created_at, updated_at, deleted_at) \
+                 VALUES (?1, ?2, '{\"all\":[]}', ?3, ?4, ?4, CASE WHEN ?5 THEN ?4 END)",
+                rusqlite::params![id, name, state, at, deleted],
+            )
+            .unwrap();
+            db.execute(
+                "INSERT INTO segment_members (segment_id, contact_id, since) VALUES (?1, 'c1', ?2)",
+                rusqlite::params![id, at],
+            )
+            .unwrap();
+        };
+        segment("seg_building", "A building", "building", false);
+        segment("seg_deleted", "A deleted", "ready", true);
+        for n in 0..55 {
+            segment(
+                &format!("seg_{n:02}"),
+                &format!("Group {:02}", 54 - n),
+                "ready",
+                false,
+            );
+        }
+        db.execute(
+            "INSERT INTO segment_members (segment_id, contact_id, since) VALUES ('seg_00', 'c2', ?1)",
+            [at],
+        )
+        .unwrap();
+        let names = |contact: &str| -> Vec<String> {
+            let mut stmt = db.prepare(MEMBERSHIPS_SQL).unwrap();
+            stmt.query_map(
+                rusqlite::params![contact, i64::from(MAX_SEGMENTS_SHOWN)],
+                |r| r.get::<_, String>("name"),
+            )
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+        };
+        let shown = names("c1");
+        let expected: Vec<String> = (0..50).map(|n| format!("Group {n:02}")).collect();
+        assert_eq!(shown, expected);
+        assert_eq!(names("c2"), ["Group 54"]);
+        let plan = query_plan(&db, MEMBERSHIPS_SQL);
+        assert!(
+            plan.contains("segment_members_contact") && !plan.contains("SCAN"),
+            "{plan}"
+        );
+    }
 }

@@ -17,7 +17,7 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
 }
 
 /// Runs `tests/browser/<script>` with Node 22 from npm; its per-check output is shown on failure.
-async fn run_script(app: Arc<TestApp>, script: &'static str) -> Result<(), String> {
+pub(crate) async fn run_script(app: Arc<TestApp>, script: &'static str) -> Result<(), String> {
     run_script_with(app, script, &[]).await
 }
 

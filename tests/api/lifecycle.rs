@@ -193,8 +193,7 @@ async fn an_imported_consent_given_two_years_ago_is_asked_once_and_the_button_re
     let renewed = contact(&app, &email).await?.ok_or("gone")?;
     let last = history(&renewed)
         .into_iter()
-        .filter(|e| e["purpose"] == "marketing_email")
-        .next_back()
+        .rfind(|e| e["purpose"] == "marketing_email")
         .ok_or("no history")?;
     ensure!(
         last["action"] == "granted" && last["method"] == "re_permission",

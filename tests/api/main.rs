@@ -27,6 +27,7 @@ mod segments;
 mod signup;
 mod surveys;
 mod trust;
+mod why;
 
 use webhook::Webhook;
 
@@ -56,6 +57,7 @@ fn main() {
         all.extend(lifecycle::tests());
         all.extend(requests::tests());
         all.extend(browser::tests());
+        all.extend(why::tests());
         let mut serial = Vec::new();
         serial.extend(outbox::serial_tests());
         serial.extend(signup::serial_tests());

@@ -526,7 +526,7 @@ const EXPORTED: &[(&str, &str)] = &[
         "survey_responses",
         "`data.survey_responses`, with the answers",
     ),
-    ("segment_members", "`data.segments`, by name"),
+    ("segment_members", "`data.segments`, by name, each with why"),
     ("privacy_requests", "`requests`, this download the last"),
 ];
 const NOT_EXPORTED: &[(&str, &str)] = &[
@@ -634,7 +634,7 @@ async fn the_export_holds_every_table_that_keeps_something_of_the_person(
             }),
             "segment_members" => data["segments"]
                 .as_array()
-                .is_some_and(|s| s.iter().any(|n| n == "Everyone exported")),
+                .is_some_and(|s| s.iter().any(|n| n["name"] == "Everyone exported")),
             "privacy_requests" => export["requests"].as_array().is_some_and(|r| {
                 r.last().is_some_and(|r| {
                     r["kind"] == "access"

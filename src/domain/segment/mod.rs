@@ -14,6 +14,9 @@
 //! - [`ContactFacts`] and the queries that load it ([`facts`]).
 //! - [`temperature`] with [`TemperatureThresholds`], [`rfm_scores`], [`rfm_group`].
 //! - [`numbered`] to turn the fragment's `?` into `?N`.
+//! - [`explain`]`(rule, purpose, facts, now, locale, segment_name) -> Option<Vec<Reason>>` (the
+//!   conditions that make a member one, each with their own value, in their locale; `None` for
+//!   a non-member) and [`explanation`] (the sentences a person reads): "why am I in this segment".
 //!
 //! SQL: the fragment runs over `contacts c LEFT JOIN contact_stats s ON s.contact_id = c.id`
 //! and uses plain `?` placeholders, to bind in order from the returned `Vec<SqlValue>`. Every
@@ -58,6 +61,7 @@
 //! Segments on declared data (country, age, consents) keep objectors.
 
 mod eval;
+mod explain;
 pub mod facts;
 mod plan;
 mod rule;
@@ -73,6 +77,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
+pub use explain::{explain, explanation, Reason};
 pub use facts::ContactFacts;
 pub use plan::CompiledRule;
 pub use rule::{

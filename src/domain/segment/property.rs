@@ -20,7 +20,7 @@ use super::rule::{NPS_CATEGORIES, RFM_GROUPS, STATUSES, TEMPERATURES};
 use super::*;
 use crate::domain::time;
 
-const NOWS: [&str; 3] = [
+pub(super) const NOWS: [&str; 3] = [
     "2026-03-01T12:34:56.789Z",
     // A leap day, so ages meet chrono's month clamping.
     "2028-02-29T00:00:00.000Z",
@@ -43,14 +43,14 @@ const GENDERS: &[&str] = &["female", "male", "other"];
 const SOURCES: &[&str] = &["frm_1", "frm_2", "import", "api"];
 /// Opt-in purposes and legitimate-interest ones (profiling, surveys), so `consent.<purpose>`
 /// and eligibility meet both bases, and the profiling objection is on record for some.
-const PURPOSES: &[&str] = &[
+pub(super) const PURPOSES: &[&str] = &[
     "marketing_email",
     "sms",
     "profiling",
     "satisfaction_surveys",
 ];
 /// Segments whose rules profile, as far as the audience is concerned: naming one profiles.
-const PROFILING_SEGMENTS: &[&str] = &["seg_a"];
+pub(super) const PROFILING_SEGMENTS: &[&str] = &["seg_a"];
 /// Frequencies stored with a grant (NULL: none chosen, read as `all`).
 const STORED_FREQUENCIES: &[&str] = &["all", "weekly", "monthly"];
 const ATTR_KEYS: &[&str] = &["plan", "score", "tags"];
@@ -67,7 +67,7 @@ const CSATS: &[f64] = &[1.0, 2.5, 3.0, 4.2, 4.5, 5.0];
 const AGES: &[i64] = &[0, 1, 17, 18, 30, 65];
 const RULE_AGES: &[i64] = &[0, 1, 17, 18, 19, 29, 30, 65];
 
-fn now_of(i: usize) -> DateTime<Utc> {
+pub(super) fn now_of(i: usize) -> DateTime<Utc> {
     time::parse(NOWS[i]).unwrap()
 }
 
@@ -100,7 +100,7 @@ fn opt<T: std::fmt::Debug + Clone + 'static>(
     prop_oneof![1 => Just(None), 2 => s.prop_map(Some)].boxed()
 }
 
-fn pick(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
+pub(super) fn pick(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
     select(pool).prop_map(str::to_string)
 }
 
@@ -119,7 +119,7 @@ struct GenStats {
 }
 
 #[derive(Debug, Clone)]
-struct GenContact {
+pub(super) struct GenContact {
     email: String,
     name: Option<String>,
     locale: Option<String>,
@@ -183,7 +183,7 @@ fn stats(now: DateTime<Utc>) -> impl Strategy<Value = GenStats> {
         })
 }
 
-fn contact(now: DateTime<Utc>) -> impl Strategy<Value = GenContact> {
+pub(super) fn contact(now: DateTime<Utc>) -> impl Strategy<Value = GenContact> {
     let profile = (
         pick(EMAILS),
         opt(pick(NAMES)),
@@ -411,7 +411,7 @@ fn condition(now: DateTime<Utc>) -> BoxedStrategy<Value> {
         .boxed()
 }
 
-fn rule(now: DateTime<Utc>) -> impl Strategy<Value = Value> {
+pub(super) fn rule(now: DateTime<Utc>) -> impl Strategy<Value = Value> {
     condition(now).prop_recursive(4, 24, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(|v| json!({"all": v})),
@@ -431,7 +431,7 @@ fn db_int(v: Option<i64>) -> Db {
     v.map_or(Db::Null, Db::Integer)
 }
 
-fn store(contacts: &[GenContact]) -> Connection {
+pub(super) fn store(contacts: &[GenContact]) -> Connection {
     // Today's schema: `schema.sql` and every migration (a test fails when one is not listed).
     let db = crate::store::sqlite::fresh_database();
     let at = "2026-01-01T00:00:00.000Z";
@@ -539,7 +539,7 @@ fn strings(db: &Connection, sql: &str, id: &str) -> BTreeSet<String> {
 }
 
 /// Reads one contact back with the queries the store is meant to use.
-fn load(db: &Connection, id: &str) -> ContactFacts {
+pub(super) fn load(db: &Connection, id: &str) -> ContactFacts {
     let mut facts = db
         .query_row(CONTACT_SQL, [id], |r| {
             Ok(ContactFacts {

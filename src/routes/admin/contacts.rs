@@ -10,11 +10,12 @@ use crate::domain::i18n::Locale;
 use crate::domain::privacy_request::OfflineRequest;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
-use crate::flows::contact::contact_document;
+use crate::flows::contact::{contact_document, contact_document_with_segments};
 use crate::flows::erasure;
 use crate::flows::requests::{self, Asked};
 use crate::http::app::{only_params, param_value, query_pairs, AdminCall, App};
 use crate::http::body::{parse_email_field, read_json, JSON_LIMIT};
+use crate::http::client::page_locale;
 use crate::http::response;
 use crate::store::{self, audit, contacts};
 
@@ -35,12 +36,16 @@ pub async fn search(req: Request, app: &App) -> AppResult<Response> {
     response::json(200, &json!({ "contacts": docs }))
 }
 
-pub async fn get(_req: Request, app: &App) -> AppResult<Response> {
+pub async fn get(req: Request, app: &App) -> AppResult<Response> {
     let call = app.admin()?;
     let contact = contacts::find(&call.db, app.param("id")?)
         .await?
         .ok_or(AppError::NotFound)?;
-    response::json(200, &contact_document(&call.db, contact).await?)
+    let locale = page_locale(&req);
+    response::json(
+        200,
+        &contact_document_with_segments(&call.db, contact, locale).await?,
+    )
 }
 
 /// `POST /admin/v1/contacts/{id}/revoke-links`: every preferences and unsubscribe link already
@@ -181,9 +186,9 @@ pub mod doc {
     pub fn get() -> Value {
         json!({
             "operationId": "getContact",
-            "summary": "A contact with attributes, consents and consent history",
+            "summary": "A contact with attributes, consents and consent history, and the segments they are in with why",
             "parameters": [id_param()],
-            "responses": admin_errors(json!({ "200": json_response("contact", json!({ "$ref": "#/components/schemas/Contact" })), "404": error_response("no such contact") }))
+            "responses": admin_errors(json!({ "200": json_response("contact", json!({ "allOf": [{ "$ref": "#/components/schemas/Contact" }, { "type": "object", "required": ["segments"] }] })), "404": error_response("no such contact") }))
         })
     }
 
