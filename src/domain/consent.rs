@@ -163,7 +163,7 @@ impl Frequency {
 }
 
 /// How long each opt-in purpose's consent lasts without a sign of engagement (confirmation,
-/// order, survey answer, self-service visit, preference change), in months. Purposes not
+/// order, survey answer, something done in the preference center, a renewal), in months. Purposes not
 /// listed never lapse; legitimate-interest purposes have no consent to lapse.
 /// `CONSENT_LIFETIMES` overrides it: `marketing_email=24,sms=12` (`0` turns one off).
 #[derive(Debug, Clone, PartialEq, Eq)]

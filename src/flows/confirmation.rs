@@ -10,7 +10,7 @@ use crate::domain::consent::ConsentMethod;
 use crate::domain::email::EmailAddress;
 use crate::domain::i18n::{text, Locale, Text};
 use crate::domain::outbox::MessageKind;
-use crate::domain::signup::{ConfirmPayload, SubmissionProof};
+use crate::domain::signup::{ConfirmPayload, ContactStatus, SubmissionProof};
 use crate::domain::webhook::EventType;
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
@@ -224,7 +224,11 @@ pub async fn confirm(
     }
     // Global Privacy Control on the signup or on this click: the owner of the address objects
     // to profiling (unless they decided on it themselves, e.g. on the form).
-    if confirmation.gpc || payload.submitted.as_ref().is_some_and(|s| s.gpc) {
+    // The signup's own signal counts only for a first signup: a change posted about an address
+    // already confirmed came from anyone, and its owner's click confirms the data, not the
+    // stranger's browser settings.
+    let first_signup = contact.status == ContactStatus::Pending;
+    if confirmation.gpc || (first_signup && payload.submitted.as_ref().is_some_and(|s| s.gpc)) {
         statements.extend(crate::flows::requests::gpc_objection_statements(
             db,
             config,

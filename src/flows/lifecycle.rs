@@ -151,12 +151,17 @@ fn ask_statements(
     lapses_at: DateTime<Utc>,
     at: &str,
 ) -> AppResult<(Vec<worker::D1PreparedStatement>, Option<String>)> {
-    let mut statements = vec![consents::mark_asked_statement(
-        db,
-        &row.contact_id,
-        &row.purpose,
-        at,
-    )?];
+    // The audit entry is the lasting proof the person was asked before the lapse: the mark is
+    // overwritten next period and the outbox row goes after 30 days.
+    let mut statements = vec![
+        consents::mark_asked_statement(db, &row.contact_id, &row.purpose, at)?,
+        audit::record(
+            db,
+            "system:lifecycle",
+            "consent.repermission_asked",
+            Some(&row.contact_id),
+        )?,
+    ];
     let email = match EmailAddress::parse(&row.email) {
         Ok(email) if row.status == "active" => email,
         _ => return Ok((statements, None)),

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use worker::D1PreparedStatement;
 
 use crate::config::Config;
-use crate::domain::consent::PROFILING;
+use crate::domain::consent::{MARKETING_EMAIL, PROFILING};
 use crate::domain::i18n::Locale;
 use crate::domain::privacy_request::{Channel, Kind, OfflineChannel, Reason};
 use crate::domain::time;
@@ -145,7 +145,18 @@ pub fn rectification_statement(
 }
 
 /// What we keep, why and for how long: part of every export (GDPR Art. 15(1), LGPD Art. 9).
-fn processing_record() -> Value {
+fn processing_record(config: &Config) -> Value {
+    // The periods as this deployment is configured, so the person is told what applies to them.
+    let lapse = match config.consent_lifetimes.months(MARKETING_EMAIL) {
+        Some(months) => format!(
+            "a consent to marketing email lapses {months} months after your last sign of engagement, after one email to ask"
+        ),
+        None => "consents do not lapse here".to_string(),
+    };
+    let freshness = match config.freshness_months {
+        0 => "we do not ask about your details periodically".to_string(),
+        months => format!("we ask once if they have not been confirmed for {months} months"),
+    };
     json!([
         {"data": "email address", "purpose": "to identify you and send what you agreed to", "retention": "until you erase your data; unconfirmed signups are removed after 30 days"},
         {"data": "profile fields (name, phone, locale, country, city, birth date, gender, preferences)", "purpose": "to personalise and group our messages", "retention": "until you erase your data"},
@@ -153,7 +164,7 @@ fn processing_record() -> Value {
         {"data": "orders", "purpose": "purchase history and satisfaction surveys", "retention": "kept for accounting, unlinked from you on erasure"},
         {"data": "survey answers", "purpose": "to improve our service (legitimate interest; you can object in the preference center or with the link in every survey email)", "retention": "scores kept anonymously for statistics after erasure, without the order; text removed"},
         {"data": "facts derived from your orders and answers (temperature, RFM scores) and the groups you are in", "purpose": "to choose offers for you (profiling, legitimate interest; you can object in the preference center, or with your browser's Global Privacy Control)", "retention": "recomputed as your data changes; erased with your data; if you object, no group built from them includes you"},
-        {"data": "when your consents were last renewed and your details last confirmed", "purpose": "to stop writing when you stop reading (a consent to marketing email lapses 24 months after your last sign of engagement, after one email to ask) and to keep your details correct (we ask once if they have not been confirmed for 12 months)", "retention": "until you erase your data"},
+        {"data": "when your consents were last renewed and your details last confirmed", "purpose": format!("to stop writing when you stop reading ({lapse}) and to keep your details correct ({freshness})"), "retention": "until you erase your data"},
         {"data": "your requests about your data (access, correction, erasure, objection, withdrawal: kind, channel, dates)", "purpose": "proof that each request was answered, and in time", "retention": "5 years after the request, also after erasure (by your contact id only, never your address)"}
     ])
 }
@@ -183,7 +194,7 @@ pub async fn export(
         "generated_at": at,
         "data": doc,
         "requests": requests,
-        "processing": processing_record(),
+        "processing": processing_record(config),
     });
     let mut statements = vec![privacy_requests::record(db, &request, asked.actor())?];
     if let Asked::Offline { actor, .. } = asked {

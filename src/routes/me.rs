@@ -256,19 +256,11 @@ pub async fn start_session(mut req: Request, app: &App) -> AppResult<Response> {
             expires_at: &expires_at,
         },
     )?;
-    let at = time::format(now);
-    let mut statements = vec![insert, contacts::visited_statement(&db, &contact_id, &at)?];
-    if client::gpc(&req) {
-        statements.extend(crate::flows::requests::gpc_objection_statements(
-            &db,
-            &config,
-            &contact_id,
-            Some(&client::ip_hash(&req, &config.keys)),
-            client::user_agent(&req).as_deref(),
-            &at,
-        )?);
-    }
-    store::batch(&db, statements).await?;
+    // Opening the page is not yet the person's act: the page trades its link for a session as
+    // it loads, so a mail scanner that runs scripts would do the same. Engagement and a Global
+    // Privacy Control objection count from what the person does there (a choice, an edit, "my
+    // details are still right").
+    store::execute(&db, insert, "session insert").await?;
     response::json(
         200,
         &json!({ "session": session, "expires_at": expires_at, "scope": scope.as_str() }),
@@ -496,6 +488,7 @@ pub async fn put_consent(mut req: Request, app: &App) -> AppResult<Response> {
             &at,
         )?);
     }
+    statements.push(contacts::visited_statement(db, &contact_id, &at)?);
     if purpose.as_str() == MARKETING_EMAIL {
         statements.push(profile::marketing_status_statement(
             db,

@@ -53,7 +53,8 @@ pub fn record_statements(db: &Db, e: &ConsentEvent<'_>) -> AppResult<Vec<D1Prepa
         db,
         "INSERT INTO consents (contact_id, purpose, granted, policy_version, updated_at, frequency) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
          ON CONFLICT (contact_id, purpose) DO UPDATE SET granted = excluded.granted, \
-           policy_version = COALESCE(excluded.policy_version, consents.policy_version), updated_at = excluded.updated_at, \
+           policy_version = COALESCE(excluded.policy_version, consents.policy_version), \
+           updated_at = MAX(consents.updated_at, excluded.updated_at), \
            frequency = COALESCE(excluded.frequency, consents.frequency)",
         &[
             Arg::Text(e.contact_id),

@@ -410,7 +410,7 @@ pub fn freshness_asked_statement(db: &Db, id: &str, at: &str) -> AppResult<D1Pre
 }
 
 /// The person says their data is still right: the profile counts as confirmed now, and a
-/// self-service visit is engagement.
+/// self-service act is engagement.
 pub fn data_confirmed_statement(db: &Db, id: &str, at: &str) -> AppResult<D1PreparedStatement> {
     statement(
         db,
@@ -420,8 +420,8 @@ pub fn data_confirmed_statement(db: &Db, id: &str, at: &str) -> AppResult<D1Prep
     )
 }
 
-/// A self-service visit (a session opened from an emailed link) is a sign of engagement: it
-/// moves the clock a lapsing consent runs on.
+/// Something the person did themselves (a choice in the preference center, a renewal) is a
+/// sign of engagement: it moves the clock a lapsing consent runs on.
 pub fn visited_statement(db: &Db, id: &str, at: &str) -> AppResult<D1PreparedStatement> {
     statement(
         db,
