@@ -40,6 +40,8 @@ struct Row {
     nps_category: Option<String>,
     preferences_url: String,
     unsubscribe_url: String,
+    frequency: Option<String>,
+    objects_to_profiling: bool,
 }
 
 impl From<Row> for ExportRow {
@@ -64,6 +66,8 @@ impl From<Row> for ExportRow {
             nps_category: r.nps_category,
             preferences_url: r.preferences_url,
             unsubscribe_url: r.unsubscribe_url,
+            frequency: r.frequency,
+            objects_to_profiling: r.objects_to_profiling,
         }
     }
 }
@@ -75,6 +79,10 @@ enum Raw {
 }
 
 fn raw_cell(column: ExportColumn, row: &ExportRow) -> Raw {
+    // A member who objected to profiling is exported without the derived columns.
+    if row.objects_to_profiling && column.is_profiling() {
+        return Raw::Text(None);
+    }
     match column {
         ExportColumn::ContactId => Raw::Text(Some(row.contact_id.clone())),
         ExportColumn::Email => Raw::Text(Some(row.email.clone())),
@@ -99,6 +107,7 @@ fn raw_cell(column: ExportColumn, row: &ExportRow) -> Raw {
         ExportColumn::NpsCategory => Raw::Text(row.nps_category.clone()),
         ExportColumn::PreferencesUrl => Raw::Text(Some(row.preferences_url.clone())),
         ExportColumn::UnsubscribeUrl => Raw::Text(Some(row.unsubscribe_url.clone())),
+        ExportColumn::Frequency => Raw::Text(row.frequency.clone()),
     }
 }
 

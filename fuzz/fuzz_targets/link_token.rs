@@ -67,7 +67,10 @@ fuzz_target!(|case: Case| {
     let alive = now - issued_at <= purpose.lifetime();
     if id_ok && alive {
         let v = verified.expect("a genuine, live link verifies");
-        assert_eq!((v.contact_id.as_str(), v.epoch), (case.contact_id.as_str(), epoch));
+        assert_eq!(
+            (v.contact_id.as_str(), v.epoch),
+            (case.contact_id.as_str(), epoch)
+        );
     } else {
         assert_eq!(verified, None);
     }
@@ -77,7 +80,11 @@ fuzz_target!(|case: Case| {
     let other_root = Keyring::new("another-secret-0123456789abcdef-01", "1", "").expect("keyring");
     assert_eq!(verify(&other_root, &token, purpose, now), None);
     let retired = Keyring::new(SECRET, "2", "1").expect("keyring");
-    assert_eq!(verify(&retired, &token, purpose, now), None, "retired key verified");
+    assert_eq!(
+        verify(&retired, &token, purpose, now),
+        None,
+        "retired key verified"
+    );
 
     // Any one-byte change must break the link, except whitespace at either end, which `verify`
     // trims on purpose (mail clients add it when they wrap long URLs).

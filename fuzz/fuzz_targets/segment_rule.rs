@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 use std::cmp::Ordering;
 
 use clientela::domain::segment::{
-    is_member, member_sql, numbered, parse_rule, Condition, ContactFacts, Field, Op, Operand,
-    Scalar, SegmentRule, MAX_PARAMS,
+    is_member, member_sql, numbered, parse_rule, Audience, Condition, ContactFacts, Field, Op,
+    Operand, Scalar, SegmentRule, MAX_PARAMS,
 };
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -116,6 +116,15 @@ fn facts(u: &mut Unstructured) -> arbitrary::Result<ContactFacts> {
     for _ in 0..u.int_in_range(0..=3u8)? {
         attributes.insert(text(u)?, json_scalar(u)?);
     }
+    let consents = set(u)?;
+    let withdrawn: BTreeSet<String> = set(u)?
+        .into_iter()
+        .filter(|p| !consents.contains(p))
+        .collect();
+    let frequencies = consents
+        .iter()
+        .map(|p| (p.clone(), "all".to_string()))
+        .collect();
     Ok(ContactFacts {
         id: text(u)?,
         email: text(u)?,
@@ -130,6 +139,7 @@ fn facts(u: &mut Unstructured) -> arbitrary::Result<ContactFacts> {
         created_at: time(u)?.unwrap_or_default(),
         confirmed_at: time(u)?,
         last_activity_at: time(u)?,
+        data_confirmed_at: time(u)?,
         order_count: int(u)?,
         total_spent_cents: int(u)?,
         first_order_at: time(u)?,
@@ -144,7 +154,9 @@ fn facts(u: &mut Unstructured) -> arbitrary::Result<ContactFacts> {
         rfm_segment: opt_text(u)?,
         last_response_at: time(u)?,
         attributes,
-        consents: set(u)?,
+        consents,
+        withdrawn,
+        frequencies,
         bought_categories: set(u)?,
         bought_skus: set(u)?,
         segments: set(u)?,
@@ -213,7 +225,9 @@ fn column(field: &Field, f: &ContactFacts) -> Option<Option<V>> {
 fn reference(c: &Condition, f: &ContactFacts) -> Option<bool> {
     let set = match c.field() {
         Field::Consent(purpose) => {
-            let granted = f.consents.contains(purpose);
+            // Allowed by the purpose's basis: opt-in needs a grant, legitimate interest only
+            // the absence of an objection.
+            let granted = f.allows(purpose);
             return match (c.op(), c.value()) {
                 (Op::Eq, Operand::One(Scalar::Bool(b))) => Some(granted == *b),
                 (Op::Neq, Operand::One(Scalar::Bool(b))) => Some(granted != *b),
@@ -321,7 +335,8 @@ fn check(rule: &SegmentRule, facts: &ContactFacts, now: DateTime<Utc>, later: Da
     // Values are bound, never spliced: the only `?` in the text are the placeholders.
     assert_eq!(sql.matches('?').count(), params.len(), "{sql}");
     let _ = numbered(&sql, 2);
-    let (member, member_params) = member_sql(rule, "marketing_email", now);
+    let audience = Audience::of(rule, "marketing_email", &BTreeSet::new());
+    let (member, member_params) = member_sql(rule, &audience, now);
     assert_eq!(member.matches('?').count(), member_params.len());
 
     let holds = rule.compile(now).eval(facts);
@@ -329,8 +344,11 @@ fn check(rule: &SegmentRule, facts: &ContactFacts, now: DateTime<Utc>, later: Da
     let negated = SegmentRule::Not(Box::new(rule.clone()));
     assert_eq!(negated.eval(facts, now), !holds, "not of {stored}");
     assert_eq!(
-        is_member(rule, "marketing_email", facts, now),
-        facts.status == "active" && facts.consents.contains("marketing_email") && holds
+        is_member(rule, &audience, facts, now),
+        facts.status == "active"
+            && facts.consents.contains("marketing_email")
+            && holds
+            && !(audience.profiling && facts.withdrawn.contains("profiling"))
     );
     // The daily cron re-evaluates only time-relative segments: any other rule must give the
     // same answer tomorrow, or in a century.
