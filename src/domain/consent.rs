@@ -246,17 +246,38 @@ pub fn lifecycle_step(
     months: u32,
     now: DateTime<Utc>,
 ) -> LifecycleStep {
-    let notice = Duration::days(REPERMISSION_NOTICE_DAYS);
+    let nominal = lapses_at(engaged_at, None, months);
+    match asked_at.filter(|asked| *asked >= engaged_at) {
+        None if now >= nominal - Duration::days(REPERMISSION_NOTICE_DAYS) => LifecycleStep::Ask {
+            lapses_at: lapses_at(engaged_at, Some(now), months),
+        },
+        None => LifecycleStep::Wait,
+        Some(asked) if now >= lapses_at(engaged_at, Some(asked), months) => LifecycleStep::Lapse,
+        Some(_) => LifecycleStep::Wait,
+    }
+}
+
+/// The last sign of engagement behind a consent: its own decision, or the person's latest act
+/// if that came later.
+pub fn engaged_at(decided: DateTime<Utc>, last_activity: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    last_activity.map_or(decided, |active| active.max(decided))
+}
+
+/// When a consent engaged at `engaged_at` lapses: `months` later, and never sooner than
+/// [`REPERMISSION_NOTICE_DAYS`] after this period's re-permission email (`asked_at`; one sent
+/// before the engagement belongs to an earlier period). The preference center shows it, and
+/// [`lifecycle_step`] acts on it.
+pub fn lapses_at(
+    engaged_at: DateTime<Utc>,
+    asked_at: Option<DateTime<Utc>>,
+    months: u32,
+) -> DateTime<Utc> {
     let nominal = engaged_at
         .checked_add_months(Months::new(months))
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
     match asked_at.filter(|asked| *asked >= engaged_at) {
-        None if now >= nominal - notice => LifecycleStep::Ask {
-            lapses_at: nominal.max(now + notice),
-        },
-        None => LifecycleStep::Wait,
-        Some(asked) if now >= nominal.max(asked + notice) => LifecycleStep::Lapse,
-        Some(_) => LifecycleStep::Wait,
+        Some(asked) => nominal.max(asked + Duration::days(REPERMISSION_NOTICE_DAYS)),
+        None => nominal,
     }
 }
 

@@ -11,8 +11,8 @@ use worker::Env;
 
 use crate::config::Config;
 use crate::domain::consent::{
-    lifecycle_step, ConsentLifetimes, ConsentMethod, LifecycleStep, MARKETING_EMAIL,
-    REPERMISSION_NOTICE_DAYS,
+    self as consent, engaged_at, lifecycle_step, ConsentLifetimes, ConsentMethod, LifecycleStep,
+    MARKETING_EMAIL, REPERMISSION_NOTICE_DAYS,
 };
 use crate::domain::email::EmailAddress;
 use crate::domain::i18n::{preference_notice, text, Locale, Text};
@@ -103,11 +103,10 @@ pub async fn lifecycle_chunk(
         let Some(decided) = time::parse(&row.updated_at) else {
             continue;
         };
-        let engaged = row
-            .last_activity_at
-            .as_deref()
-            .and_then(time::parse)
-            .map_or(decided, |active| active.max(decided));
+        let engaged = engaged_at(
+            decided,
+            row.last_activity_at.as_deref().and_then(time::parse),
+        );
         let asked = row.repermission_sent_at.as_deref().and_then(time::parse);
         match lifecycle_step(engaged, asked, months, now) {
             LifecycleStep::Wait => {}
@@ -443,18 +442,13 @@ pub fn lapses_at(
     if !consent.granted {
         return None;
     }
-    let decided = time::parse(&consent.updated_at)?;
-    let engaged = last_activity_at
-        .and_then(time::parse)
-        .map_or(decided, |a| a.max(decided));
-    let nominal = engaged.checked_add_months(Months::new(months))?;
+    let engaged = engaged_at(
+        time::parse(&consent.updated_at)?,
+        last_activity_at.and_then(time::parse),
+    );
     let asked = consent
         .repermission_sent_at
         .as_deref()
-        .and_then(time::parse)
-        .filter(|a| *a >= engaged);
-    Some(match asked {
-        Some(asked) => nominal.max(asked + Duration::days(REPERMISSION_NOTICE_DAYS)),
-        None => nominal,
-    })
+        .and_then(time::parse);
+    Some(consent::lapses_at(engaged, asked, months))
 }

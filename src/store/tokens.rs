@@ -86,6 +86,11 @@ pub struct ConsumedToken {
     pub payload: Option<String>,
 }
 
+/// A live token (unused, unexpired) of a purpose, as it is: read before spending it in a batch,
+/// or by a page that shows what a button will do before it is pressed.
+const LIVE_SQL: &str = "SELECT contact_id, payload FROM tokens \
+     WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3";
+
 const CONSUME_SQL: &str = "UPDATE tokens SET used_at = ?3 WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3 \
      RETURNING contact_id, payload";
 
@@ -100,12 +105,7 @@ pub fn take_statements(
 ) -> AppResult<[D1PreparedStatement; 2]> {
     let args = [Arg::Text(hash), Arg::Text(purpose.as_str()), Arg::Text(now)];
     Ok([
-        statement(
-            db,
-            "SELECT contact_id, payload FROM tokens \
-             WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3",
-            &args,
-        )?,
+        statement(db, LIVE_SQL, &args)?,
         statement(
             db,
             "UPDATE tokens SET used_at = ?3, payload = NULL \
@@ -139,8 +139,7 @@ pub async fn peek(
 ) -> AppResult<Option<ConsumedToken>> {
     first(
         db,
-        "SELECT contact_id, payload FROM tokens \
-         WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3",
+        LIVE_SQL,
         &[Arg::Text(hash), Arg::Text(purpose.as_str()), Arg::Text(now)],
     )
     .await

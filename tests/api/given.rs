@@ -84,6 +84,16 @@ pub async fn contact(app: &TestApp, email: &str) -> Result<Option<Value>, String
         .and_then(|c| c.first().cloned()))
 }
 
+/// The messages of `kind` to `to`, newest first, as the recipient got them.
+pub async fn mails_of(app: &TestApp, to: &str, kind: &str) -> Result<Vec<Value>, String> {
+    Ok(app
+        .mail_to(to)
+        .await?
+        .into_iter()
+        .filter(|m| m["kind"] == kind)
+        .collect())
+}
+
 pub async fn confirm_messages(app: &TestApp, email: &str) -> Result<Vec<Value>, String> {
     Ok(app
         .mail_to(email)

@@ -25,6 +25,7 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
         a_gpc_signup_is_left_out_of_a_segment_on_derived_data_and_kept_in_a_country_segment,
         a_person_who_objects_to_profiling_leaves_every_behavioural_segment_whatever_its_operators,
         a_chosen_frequency_is_on_record_in_rules_and_in_exports,
+        the_browsers_privacy_signal_objects_with_the_persons_own_act_and_never_overturns_their_choice,
     ]
 }
 
@@ -78,14 +79,7 @@ async fn daily_run(app: &TestApp) -> Result<(), String> {
     Ok(())
 }
 
-async fn mails(app: &TestApp, to: &str, kind: &str) -> Result<Vec<Value>, String> {
-    Ok(app
-        .mail_to(to)
-        .await?
-        .into_iter()
-        .filter(|m| m["kind"] == kind)
-        .collect())
-}
+use crate::given::mails_of as mails;
 
 /// The first message of `kind` to `to`, once the daily run has written it.
 async fn mail_of(app: &TestApp, to: &str, kind: &str) -> Result<Value, String> {
@@ -675,4 +669,67 @@ async fn browser_customer_renews_a_lapsing_consent_and_objects_to_profiling(
         ],
     )
     .await
+}
+
+/// `Sec-GPC: 1` on the preference page: reading the page records nothing (opening it is not yet
+/// the person's act); a choice made there records the objection to profiling, by `gpc`; and a
+/// person who decided on profiling themselves keeps their decision whatever the browser says.
+async fn the_browsers_privacy_signal_objects_with_the_persons_own_act_and_never_overturns_their_choice(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let [silent, chose] = ["silent", "chose"].map(|t| unique_email(&format!("gpc-page-{t}")));
+    let form = create_form(&app, &form_body(true)).await?;
+    let with_signal = |session: String, purpose: &'static str, body: Value| {
+        let app = app.clone();
+        async move {
+            app.send(
+                app.client
+                    .put(app.url(&format!("/v1/me/consents/{purpose}")))
+                    .header("Sec-GPC", "1")
+                    .json(&body),
+                Auth::Bearer(&session),
+            )
+            .await
+        }
+    };
+    signed_up_and_confirmed(&app, &form, &silent).await?;
+    let session = session_for(&app, &silent).await?;
+    app.send(
+        app.client.get(app.url("/v1/me")).header("Sec-GPC", "1"),
+        Auth::Bearer(&session),
+    )
+    .await?
+    .expect(200)?;
+    ensure_eq!(
+        decisions(&contact(&app, &silent).await?.ok_or("gone")?, "profiling"),
+        Vec::<(String, String)>::new(),
+        "reading the page is not an objection"
+    );
+    with_signal(
+        session,
+        "marketing_email",
+        json!({"granted": true, "frequency": "monthly"}),
+    )
+    .await?
+    .expect(200)?;
+    ensure_eq!(
+        decisions(&contact(&app, &silent).await?.ok_or("gone")?, "profiling"),
+        vec![("withdrawn".to_string(), "gpc".to_string())],
+        "a choice made with the signal carries the objection"
+    );
+
+    signed_up_and_confirmed(&app, &form, &chose).await?;
+    let session = session_for(&app, &chose).await?;
+    put_consent(&app, &session, "profiling", true)
+        .await?
+        .expect(200)?;
+    with_signal(session, "marketing_email", json!({"granted": true}))
+        .await?
+        .expect(200)?;
+    ensure_eq!(
+        decisions(&contact(&app, &chose).await?.ok_or("gone")?, "profiling"),
+        vec![("granted".to_string(), "self_service".to_string())],
+        "the person's own decision stands"
+    );
+    Ok(())
 }

@@ -618,14 +618,7 @@ async fn survey_results_over_thousands_of_responses_fit_one_invocation(
 }
 
 /// The emails of `kind` the outbox holds for `to`.
-async fn mails_of(app: &TestApp, to: &str, kind: &str) -> Result<Vec<Value>, String> {
-    Ok(app
-        .mail_to(to)
-        .await?
-        .into_iter()
-        .filter(|m| m["kind"] == kind)
-        .collect())
-}
+use crate::given::mails_of;
 
 /// A survey with `reminder_after_days` reminds, once, each emailed invitee who has neither
 /// answered nor objected to survey emails; nobody whose link the shop handed out itself; and

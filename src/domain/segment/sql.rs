@@ -127,32 +127,9 @@ impl Writer {
                 self.push(")");
             }
             Pred::Active => self.push("(c.status = 'active')"),
-            Pred::Consent(purpose) => {
-                self.push(
-                    "EXISTS (SELECT 1 FROM consents k \
-                     WHERE k.contact_id = c.id AND k.purpose = ",
-                );
-                self.bind(SqlValue::Text(purpose.clone()));
-                self.push(" AND k.granted = 1)");
-            }
-            Pred::Withdrawn(purpose) => {
-                self.push(
-                    "EXISTS (SELECT 1 FROM consents k \
-                     WHERE k.contact_id = c.id AND k.purpose = ",
-                );
-                self.bind(SqlValue::Text(purpose.clone()));
-                self.push(" AND k.granted = 0)");
-            }
-            Pred::Frequency(purpose, test) => {
-                self.push(
-                    "EXISTS (SELECT 1 FROM consents k \
-                     WHERE k.contact_id = c.id AND k.purpose = ",
-                );
-                self.bind(SqlValue::Text(purpose.clone()));
-                self.push(" AND k.granted = 1 AND ");
-                self.test("COALESCE(k.frequency, 'all')", test);
-                self.push(")");
-            }
+            Pred::Consent(purpose) => self.consent(purpose, "k.granted = 1", None),
+            Pred::Withdrawn(purpose) => self.consent(purpose, "k.granted = 0", None),
+            Pred::Frequency(purpose, test) => self.consent(purpose, "k.granted = 1", Some(test)),
             Pred::Bought(item, test) => {
                 let path = item.json_path();
                 self.push(&format!(
@@ -180,6 +157,20 @@ impl Writer {
     }
 
     /// `expr` must not be NULL where this runs (callers guard it).
+    /// The person's decision on `purpose` passes `state` (and its frequency, `all` when none was
+    /// chosen, passes `frequency`).
+    fn consent(&mut self, purpose: &str, state: &str, frequency: Option<&Test>) {
+        self.push("EXISTS (SELECT 1 FROM consents k WHERE k.contact_id = c.id AND k.purpose = ");
+        self.bind(SqlValue::Text(purpose.to_string()));
+        self.push(" AND ");
+        self.push(state);
+        if let Some(test) = frequency {
+            self.push(" AND ");
+            self.test("COALESCE(k.frequency, 'all')", test);
+        }
+        self.push(")");
+    }
+
     fn test(&mut self, expr: &str, test: &Test) {
         match test {
             Test::Cmp(cmp, value) => {
