@@ -1,5 +1,7 @@
 /* Clientela signup widget: <script src="BASE/embed.js" data-form="frm_…" async></script>
-   (data-target="#id" renders into that element). No dependencies, no innerHTML. */
+   (data-target="#id" renders into that element). No dependencies, no innerHTML.
+   window.__clientela.preview(box, definition, locale) renders a form from a definition in hand
+   (the admin page's live preview): it fetches nothing, loads no Turnstile and never submits. */
 (() => {
   'use strict';
   const w = window, d = document, G = (w.__clientela = w.__clientela || { n: {} });
@@ -11,7 +13,7 @@
       req: 'This field is required.', tick: 'Please tick this box to continue.',
       email: 'Enter a valid email address.', bad: 'Please check this value.',
       slow: 'Too many attempts. Try again in {n} s.', error: 'Something went wrong. Please try again.',
-      bot: 'The security check failed. Please try again.', load: 'The signup form could not be loaded.',
+      bot: 'The security check failed. Please try again.', load: 'The signup form could not be loaded.', pv: 'Preview: nothing was sent.',
       l: { email: 'Email', name: 'Name', phone: 'Phone', city: 'City', country: 'Country', birth_date: 'Date of birth' }
     },
     'pt-BR': {
@@ -21,7 +23,7 @@
       req: 'Este campo é obrigatório.', tick: 'Marque esta caixa para continuar.',
       email: 'Informe um endereço de e-mail válido.', bad: 'Verifique este valor.',
       slow: 'Muitas tentativas. Tente novamente em {n} s.', error: 'Algo deu errado. Tente novamente.',
-      bot: 'A verificação de segurança falhou. Tente novamente.', load: 'Não foi possível carregar o formulário.',
+      bot: 'A verificação de segurança falhou. Tente novamente.', load: 'Não foi possível carregar o formulário.', pv: 'Pré-visualização: nada foi enviado.',
       l: { email: 'E-mail', name: 'Nome', phone: 'Telefone', city: 'Cidade', country: 'País', birth_date: 'Data de nascimento' }
     },
     ro: {
@@ -31,7 +33,7 @@
       req: 'Acest câmp este obligatoriu.', tick: 'Bifează această căsuță pentru a continua.',
       email: 'Introdu o adresă de e-mail validă.', bad: 'Verifică această valoare.',
       slow: 'Prea multe încercări. Încearcă din nou în {n} s.', error: 'Ceva nu a funcționat. Încearcă din nou.',
-      bot: 'Verificarea de securitate a eșuat. Încearcă din nou.', load: 'Formularul nu a putut fi încărcat.',
+      bot: 'Verificarea de securitate a eșuat. Încearcă din nou.', load: 'Formularul nu a putut fi încărcat.', pv: 'Previzualizare: nu s-a trimis nimic.',
       l: { email: 'E-mail', name: 'Nume', phone: 'Telefon', city: 'Oraș', country: 'Țară', birth_date: 'Data nașterii' }
     },
     ru: {
@@ -41,7 +43,7 @@
       req: 'Это поле обязательно.', tick: 'Отметьте этот пункт, чтобы продолжить.',
       email: 'Введите корректный адрес электронной почты.', bad: 'Проверьте это значение.',
       slow: 'Слишком много попыток. Повторите через {n} с.', error: 'Что-то пошло не так. Попробуйте ещё раз.',
-      bot: 'Проверка безопасности не пройдена. Попробуйте ещё раз.', load: 'Не удалось загрузить форму.',
+      bot: 'Проверка безопасности не пройдена. Попробуйте ещё раз.', load: 'Не удалось загрузить форму.', pv: 'Предпросмотр: ничего не отправлено.',
       l: { email: 'E-mail', name: 'Имя', phone: 'Телефон', city: 'Город', country: 'Страна', birth_date: 'Дата рождения' }
     }
   };
@@ -99,13 +101,14 @@
     d.head.appendChild(s);
   }));
 
-  function render(box, def, base, loc) {
-    const t = T[loc], fid = def.id, n = (G.n[fid] = (G.n[fid] || 0) + 1);
+  function render(box, def, base, loc, preview) {
+    const t = T[loc], fid = def.id || 'preview', n = (G.n[fid] = (G.n[fid] || 0) + 1);
     const pre = `clientela-${fid}${n > 1 ? '-' + n : ''}-`, slots = {};
     let needNote = false, tsId = null, busy = false;
     const form = el('form', {
       class: 'clientela-form', 'data-form-id': fid, lang: loc, method: 'post', novalidate: true,
-      action: def.submit_url || `${base}/v1/forms/${encodeURIComponent(fid)}/submissions`
+      'data-preview': preview && 'true',
+      action: preview ? false : def.submit_url || `${base}/v1/forms/${encodeURIComponent(fid)}/submissions`
     });
     const status = el('div', { class: 'clientela-status', role: 'status', 'aria-live': 'polite', tabindex: '-1' });
     const label = (node, map, fallback, req) => {
@@ -177,7 +180,9 @@
     Object.assign(hpBox.style, { position: 'absolute', left: '-10000px', top: 'auto', width: '1px', height: '1px', overflow: 'hidden' });
     form.appendChild(hpBox);
     if (needNote) form.prepend(el('p', { class: 'clientela-note', text: t.note }));
-    if (def.turnstile_site_key) {
+    if (def.turnstile_site_key && preview) { // where the challenge will show; nothing loaded
+      form.appendChild(el('div', { class: 'clientela-turnstile clientela-note', text: 'Turnstile' }));
+    } else if (def.turnstile_site_key) {
       const tsBox = form.appendChild(el('div', { class: 'clientela-turnstile' }));
       turnstile().then((ts) => {
         tsId = ts.render(tsBox, { sitekey: def.turnstile_site_key, language: loc.toLowerCase() });
@@ -255,6 +260,7 @@
       Object.keys(slots).forEach(clear);
       const errs = localErrors();
       if (Object.keys(errs).length) return showErrors(errs);
+      if (preview) return say(t.pv, 'ok');
       busy = true; // aria-disabled, not disabled: a disabled button would drop keyboard focus
       btn.setAttribute('aria-disabled', 'true');
       btn.textContent = t.sending;
@@ -305,6 +311,14 @@
         if (w.console) console.warn('clientela: form ' + id + ' not loaded', e);
       });
   }
+
+  // The admin page's live preview: the same render, from a definition in hand.
+  G.preview = (box, def, locale) => {
+    injectCss();
+    while (box.firstChild) box.removeChild(box.firstChild);
+    box.classList.add('clientela');
+    render(box, def || {}, '', norm(locale) || uiLocale(def && def.locale), true);
+  };
 
   // Async scripts have no document.currentScript: take every embed script not yet mounted.
   const boot = () => {

@@ -4,7 +4,9 @@ use crate::store::Db;
 use serde::{Deserialize, Serialize};
 use worker::D1PreparedStatement;
 
-use crate::domain::survey::{ChoiceTally, ResultTotals, StoredResponse, SurveyDefinition};
+use crate::domain::survey::{
+    ChoiceTally, QuestionType, ResultTotals, ScoreTally, StoredResponse, SurveyDefinition,
+};
 use crate::error::{AppError, AppResult};
 use crate::store::{all, all_in, first, js_int, statement, Arg};
 
@@ -390,6 +392,30 @@ const CHOICES_SQL: &str = "WITH q AS (SELECT key AS qkey, '$.\"' || key || '\"' 
      SELECT qkey AS question, v AS option, COUNT(*) AS n FROM picks GROUP BY qkey, v \
      UNION ALL SELECT qkey, NULL, COUNT(DISTINCT rid) FROM picks GROUP BY qkey";
 
+/// Each score column's answers by value, in one pass of the survey's rows: one row per
+/// combination present (at most 11 × 5 × 7, and no more than the NPS scale when the survey scores
+/// one thing); a value out of its scale reads as NULL, so it counts nowhere, as the in-memory
+/// results skip it.
+const SCORES_SQL: &str = "SELECT CASE WHEN nps BETWEEN 0 AND 10 THEN nps END AS nps, \
+       CASE WHEN csat BETWEEN 1 AND 5 THEN csat END AS csat, \
+       CASE WHEN ces BETWEEN 1 AND 7 THEN ces END AS ces, COUNT(*) AS n \
+     FROM survey_responses WHERE survey_id = ?1 GROUP BY 1, 2, 3";
+
+/// Answers per UTC day since `?3` (a `YYYY-MM-DD`). `?2` is the smallest response id of that
+/// time (ids are UUID v7, so they sort by time): the read is a range of the primary key, the
+/// last days' rows, however old the survey; `created_at` then picks the days exactly.
+const DAYS_SQL: &str = "SELECT substr(created_at, 1, 10) AS day, COUNT(*) AS n \
+     FROM survey_responses WHERE survey_id = ?1 AND id >= ?2 AND created_at >= ?3 \
+     GROUP BY day";
+
+/// The smallest UUID v7 (hyphenated, as response ids are written) minted at or after `at`,
+/// less a minute: an id is minted just before its row's `created_at` is read, so the margin
+/// keeps every answer of the first day inside the range.
+fn v7_floor(at: chrono::DateTime<chrono::Utc>) -> String {
+    let ms = u64::try_from((at - chrono::Duration::minutes(1)).timestamp_millis()).unwrap_or(0);
+    format!("{:08x}-{:04x}", (ms >> 16) & 0xffff_ffff, ms & 0xffff)
+}
+
 /// `?2` of [`CHOICES_SQL`]: each choice question's key and option values.
 fn choice_options(survey: &SurveyDefinition) -> String {
     let map: serde_json::Map<String, serde_json::Value> = survey
@@ -451,6 +477,42 @@ struct TallyRow {
     n: i64,
 }
 
+#[derive(Deserialize)]
+struct ScoreRow {
+    #[serde(deserialize_with = "js_int::opt_int", default)]
+    nps: Option<i64>,
+    #[serde(deserialize_with = "js_int::opt_int", default)]
+    csat: Option<i64>,
+    #[serde(deserialize_with = "js_int::opt_int", default)]
+    ces: Option<i64>,
+    #[serde(deserialize_with = "js_int::int")]
+    n: i64,
+}
+
+impl ScoreRow {
+    /// The row's count under each score it holds (a combination row counts once per column).
+    fn tallies(&self) -> impl Iterator<Item = ScoreTally> + '_ {
+        let count = u64::try_from(self.n).unwrap_or(0);
+        [
+            (QuestionType::Nps, self.nps),
+            (QuestionType::Csat, self.csat),
+            (QuestionType::Ces, self.ces),
+        ]
+        .into_iter()
+        .filter_map(move |(kind, v)| {
+            let score = u8::try_from(v?).ok()?;
+            Some(ScoreTally { kind, score, count })
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct DayRow {
+    day: String,
+    #[serde(deserialize_with = "js_int::int")]
+    n: i64,
+}
+
 impl TallyRow {
     fn tally(self) -> ChoiceTally {
         ChoiceTally {
@@ -461,26 +523,62 @@ impl TallyRow {
     }
 }
 
-/// Everything the results report counts, in two queries whatever the number of responses
-/// (one when the survey has no choice question).
+/// What the results report counts, besides the days: totals, choice tallies, score tallies.
+pub type Counted = (ResultTotals, Vec<ChoiceTally>, Vec<ScoreTally>);
+
+/// Everything the results report counts, in three queries whatever the number of responses
+/// (fewer when the survey has no choice or no score question, one before any answer).
 pub async fn result_totals(
     db: &Db,
     survey_id: &str,
     survey: &SurveyDefinition,
-) -> AppResult<(ResultTotals, Vec<ChoiceTally>)> {
+) -> AppResult<Counted> {
     let totals: Option<TotalsRow> = first(db, TOTALS_SQL, &[Arg::Text(survey_id)]).await?;
     let totals = totals.map(|t| t.totals()).unwrap_or_default();
-    if totals.responses == 0 || !survey.questions.iter().any(|q| q.kind.is_choice()) {
-        return Ok((totals, Vec::new()));
+    if totals.responses == 0 {
+        return Ok((totals, Vec::new(), Vec::new()));
     }
-    let options = choice_options(survey);
-    let rows: Vec<TallyRow> = all(
+    let mut tallies = Vec::new();
+    if survey.questions.iter().any(|q| q.kind.is_choice()) {
+        let options = choice_options(survey);
+        let rows: Vec<TallyRow> = all(
+            db,
+            CHOICES_SQL,
+            &[Arg::Text(survey_id), Arg::Text(&options)],
+        )
+        .await?;
+        tallies = rows.into_iter().map(TallyRow::tally).collect();
+    }
+    let mut scores = Vec::new();
+    if survey.questions.iter().any(|q| q.kind.scale().is_some()) {
+        let rows: Vec<ScoreRow> = all(db, SCORES_SQL, &[Arg::Text(survey_id)]).await?;
+        scores = rows.iter().flat_map(ScoreRow::tallies).collect();
+    }
+    Ok((totals, tallies, scores))
+}
+
+/// Answers per UTC day from the day `since` (`YYYY-MM-DD` to count), reading only the rows
+/// answered since then (a range of the survey's key).
+pub async fn responses_per_day(
+    db: &Db,
+    survey_id: &str,
+    since: chrono::NaiveDate,
+) -> AppResult<std::collections::BTreeMap<String, u64>> {
+    let start = since.and_time(chrono::NaiveTime::MIN).and_utc();
+    let rows: Vec<DayRow> = all(
         db,
-        CHOICES_SQL,
-        &[Arg::Text(survey_id), Arg::Text(&options)],
+        DAYS_SQL,
+        &[
+            Arg::Text(survey_id),
+            Arg::Text(&v7_floor(start)),
+            Arg::Text(&since.format("%Y-%m-%d").to_string()),
+        ],
     )
     .await?;
-    Ok((totals, rows.into_iter().map(TallyRow::tally).collect()))
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.day, u64::try_from(r.n).unwrap_or(0)))
+        .collect())
 }
 
 /// Responses of a survey in answer order, after `after_id` (keyset paging for exports).
@@ -533,6 +631,7 @@ pub async fn all_responses(
 mod tests {
     use super::*;
     use crate::domain::survey::parse_definition;
+    use crate::domain::time;
     use crate::store::sqlite::{fresh_database, run};
     use proptest::prelude::*;
     use serde_json::{json, Value};
@@ -631,10 +730,7 @@ mod tests {
     }
 
     /// [`result_totals`] as D1 would answer it, run on SQLite.
-    fn by_sql(
-        db: &rusqlite::Connection,
-        survey: &SurveyDefinition,
-    ) -> (ResultTotals, Vec<ChoiceTally>) {
+    fn by_sql(db: &rusqlite::Connection, survey: &SurveyDefinition) -> Counted {
         let n = |v: i64| u64::try_from(v).expect("a count");
         let totals = db
             .query_row(TOTALS_SQL, ["srv_1"], |r| {
@@ -663,7 +759,24 @@ mod tests {
             .expect("choices")
             .collect::<Result<Vec<_>, _>>()
             .expect("choice rows");
-        (totals, tallies)
+        let mut query = db.prepare(SCORES_SQL).expect("scores sql");
+        let scores = query
+            .query_map(["srv_1"], |r| {
+                Ok(ScoreRow {
+                    nps: r.get(0)?,
+                    csat: r.get(1)?,
+                    ces: r.get(2)?,
+                    n: r.get(3)?,
+                })
+            })
+            .expect("scores")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("score rows");
+        (
+            totals,
+            tallies,
+            scores.iter().flat_map(ScoreRow::tallies).collect(),
+        )
     }
 
     proptest! {
@@ -678,7 +791,7 @@ mod tests {
         ) {
             let survey = survey();
             let db = stored(&rows);
-            let (totals, tallies) = by_sql(&db, &survey);
+            let (totals, tallies, scores) = by_sql(&db, &survey);
             let memory: Vec<StoredResponse> = rows
                 .iter()
                 .map(|(answers, nps, csat, ces)| ResponseRow {
@@ -692,7 +805,7 @@ mod tests {
                 .to_stored())
                 .collect();
             prop_assert_eq!(
-                survey.results_from_totals(invited, &totals, &tallies),
+                survey.results_from_totals(invited, &totals, &tallies, &scores),
                 survey.results(invited, &memory),
                 "rows {:?}", rows
             );
@@ -703,7 +816,7 @@ mod tests {
     #[test]
     fn results_queries_use_the_survey_index() {
         let db = stored(&[]);
-        for sql in [TOTALS_SQL, CHOICES_SQL] {
+        for sql in [TOTALS_SQL, CHOICES_SQL, SCORES_SQL] {
             let plan = crate::store::sqlite::query_plan(&db, sql);
             assert!(
                 plan.contains("SEARCH survey_responses USING PRIMARY KEY (survey_id=?)")
@@ -711,6 +824,57 @@ mod tests {
                 "{sql}\n{plan}"
             );
         }
+    }
+
+    /// The answers-per-day series reads only the survey's rows answered since its first day
+    /// (a range of the key), and counts each answer on its own UTC day.
+    #[test]
+    fn answers_per_day_read_only_the_window() {
+        let db = stored(&[]);
+        let plan = crate::store::sqlite::query_plan(&db, DAYS_SQL);
+        assert!(
+            plan.contains("SEARCH survey_responses USING PRIMARY KEY (survey_id=? AND id>?)"),
+            "{plan}"
+        );
+        let at = |s: &str| time::parse(s).expect("time");
+        let insert = |n: usize, created: &str| {
+            let id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+                uuid::NoContext,
+                u64::try_from(at(created).timestamp()).expect("after 1970"),
+                0,
+            ));
+            db.execute(
+                "INSERT INTO survey_responses (id, survey_id, invitation_id, answers, created_at) \
+                 VALUES (?1, 'srv_9', ?2, '{}', ?3)",
+                rusqlite::params![id.to_string(), format!("inv{n}"), created],
+            )
+            .expect("insert");
+        };
+        for (n, created) in [
+            "2026-01-01T10:00:00.000Z",
+            "2026-03-01T00:00:00.000Z",
+            "2026-03-01T23:59:59.999Z",
+            "2026-03-03T12:00:00.000Z",
+        ]
+        .iter()
+        .enumerate()
+        {
+            insert(n, created);
+        }
+        let since = at("2026-03-01T00:00:00.000Z");
+        let mut query = db.prepare(DAYS_SQL).expect("days sql");
+        let days: Vec<(String, i64)> = query
+            .query_map(
+                rusqlite::params!["srv_9", v7_floor(since), "2026-03-01"],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("days")
+            .collect::<Result<_, _>>()
+            .expect("day rows");
+        assert_eq!(
+            days,
+            vec![("2026-03-01".to_string(), 2), ("2026-03-03".to_string(), 1)]
+        );
     }
 
     fn tap<'a>(id: &'a str, nps: u8, csat: u8, at: &'a str) -> NewResponse<'a> {

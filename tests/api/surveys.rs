@@ -297,6 +297,46 @@ async fn results_aggregate_nps_csat_ces_and_choices(app: Arc<TestApp>) -> Result
             && r["ces"] == json!({"average": 3.0}),
         "results {r}"
     );
+    // What the charts draw: each score's count over its whole scale, and today's answers.
+    let counts = |key: &str| -> Vec<Value> {
+        r["scores"][key]["counts"]
+            .as_array()
+            .map(|a| a.iter().map(|c| c["count"].clone()).collect())
+            .unwrap_or_default()
+    };
+    ensure_eq!(
+        counts("nps"),
+        vec![
+            json!(0),
+            json!(0),
+            json!(0),
+            json!(1),
+            json!(0),
+            json!(0),
+            json!(0),
+            json!(1),
+            json!(0),
+            json!(1),
+            json!(1)
+        ],
+        "NPS distribution {r}"
+    );
+    ensure_eq!(
+        counts("csat"),
+        vec![json!(0), json!(1), json!(0), json!(1), json!(1)],
+        "CSAT distribution"
+    );
+    let days = r["responses_by_day"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    ensure!(
+        days.len() == 90
+            && days.last().map(|d| (d["date"].clone(), d["count"].clone()))
+                == Some((json!(chrono::Utc::now().date_naive().to_string()), json!(4))),
+        "answers per day end today with the four answers: {:?}",
+        days.last()
+    );
     let channel = &r["choices"]["channel"];
     ensure!(
         channel["answered"] == 3
@@ -583,7 +623,27 @@ async fn survey_results_over_thousands_of_responses_fit_one_invocation(
         count(N),
         count(N)
     ))?;
-    let got = results(&app, &survey).await?;
+    let mut got = results(&app, &survey).await?;
+    // The answers per day are the last 90 days' (these answers are of 2 January 2026).
+    let days = got
+        .as_object_mut()
+        .and_then(|m| m.remove("responses_by_day"))
+        .ok_or_else(|| format!("no responses_by_day in {got}"))?;
+    let today = chrono::Utc::now().date_naive();
+    let in_window = clientela::domain::survey::first_result_day(today).to_string() <= *"2026-01-02";
+    let want_days = clientela::domain::survey::responses_by_day(
+        today,
+        &[(
+            "2026-01-02".to_string(),
+            if in_window { N as u64 } else { 0 },
+        )]
+        .into(),
+    );
+    ensure_eq!(
+        days,
+        serde_json::to_value(want_days).map_err(|e| e.to_string())?,
+        "answers per day"
+    );
 
     // The same rows through the in-memory results maths.
     let definition = clientela::domain::survey::parse_definition(&survey_body())

@@ -8,7 +8,8 @@
 //!   [`public_view`](SurveyDefinition::public_view), [`parse_answers`](SurveyDefinition::parse_answers),
 //!   [`choice_counts`](SurveyDefinition::choice_counts), [`results`](SurveyDefinition::results),
 //!   [`results_from_totals`](SurveyDefinition::results_from_totals) (with [`ResultTotals`] and
-//!   [`ChoiceTally`], what the SQL aggregate counts).
+//!   [`ChoiceTally`] and [`ScoreTally`], what the SQL aggregate counts), and
+//!   [`responses_by_day`] (with [`first_result_day`]) for the answers-per-day series.
 //! - [`Answers`] (`nps()`, `csat()`, `ces()`, `get()`, `to_json()`).
 //! - [`nps_category`], [`NpsSummary`], [`CsatSummary`], [`CesSummary`], [`ChoiceCounts`],
 //!   [`response_rate`], [`next_avg`]. (Formula neutralising for the CSV export is
@@ -55,6 +56,8 @@ pub use definition::{
     MAX_QUESTIONS, MAX_TEXT_LEN,
 };
 pub use results::{
-    next_avg, nps_category, response_rate, CesSummary, ChoiceCounts, ChoiceTally, CsatSummary,
-    NpsCategory, NpsSummary, OptionCount, ResultTotals, StoredResponse, SurveyResults,
+    first_result_day, next_avg, nps_category, response_rate, responses_by_day, CesSummary,
+    ChoiceCounts, ChoiceTally, CsatSummary, DayCount, NpsCategory, NpsSummary, OptionCount,
+    ResultTotals, ScoreCount, ScoreDistribution, ScoreTally, StoredResponse, SurveyResults,
+    RESULT_DAYS,
 };

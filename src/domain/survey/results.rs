@@ -1,13 +1,15 @@
 //! The results maths behind `GET /admin/v1/surveys/{id}/results`: choice counts, NPS, CSAT and
-//! CES summaries (rounded in integers), the response rate, and the running mean kept in
+//! CES summaries (rounded in integers), the response rate, each score question's distribution
+//! and the answers per day that the admin page charts, and the running mean kept in
 //! `contact_stats`.
 
 use std::collections::BTreeMap;
 
+use chrono::{Days, NaiveDate};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::definition::{Question, SurveyDefinition};
+use super::definition::{Question, QuestionType, SurveyDefinition};
 
 impl SurveyDefinition {
     /// Per choice question, how often each option was picked, from stored `answers` JSON. Values
@@ -66,6 +68,18 @@ impl SurveyDefinition {
     pub fn results(&self, invited: u64, rows: &[StoredResponse]) -> SurveyResults {
         let score = |v: Option<i64>| v.and_then(|n| u8::try_from(n).ok());
         let responses = rows.len() as u64;
+        let mut counted: BTreeMap<(QuestionType, u8), u64> = BTreeMap::new();
+        for r in rows {
+            for (kind, value) in [
+                (QuestionType::Nps, r.nps),
+                (QuestionType::Csat, r.csat),
+                (QuestionType::Ces, r.ces),
+            ] {
+                if let Some(v) = score(value) {
+                    *counted.entry((kind, v)).or_default() += 1;
+                }
+            }
+        }
         SurveyResults {
             invited,
             responses,
@@ -74,7 +88,37 @@ impl SurveyDefinition {
             csat: CsatSummary::from_scores(rows.iter().filter_map(|r| score(r.csat))),
             ces: CesSummary::from_scores(rows.iter().filter_map(|r| score(r.ces))),
             choices: self.choice_counts(rows.iter().map(|r| &r.answers)),
+            scores: self.score_distributions(&counted),
+            responses_by_day: Vec::new(),
         }
+    }
+
+    /// Per score question (keyed by its key), how many answers gave each value of its scale,
+    /// every value listed, in order, zeros included, so a chart shows the whole scale. Values
+    /// outside the scale are no answers to it and are not listed.
+    fn score_distributions(
+        &self,
+        counted: &BTreeMap<(QuestionType, u8), u64>,
+    ) -> BTreeMap<String, ScoreDistribution> {
+        self.questions
+            .iter()
+            .filter_map(|q| {
+                let (low, high) = q.kind.scale()?;
+                let counts = (low..=high)
+                    .map(|score| ScoreCount {
+                        score,
+                        count: counted.get(&(q.kind, score)).copied().unwrap_or(0),
+                    })
+                    .collect();
+                Some((
+                    q.key.clone(),
+                    ScoreDistribution {
+                        kind: q.kind,
+                        counts,
+                    },
+                ))
+            })
+            .collect()
     }
 
     /// The same document as [`results`](Self::results) from what SQL counted over the stored
@@ -86,7 +130,12 @@ impl SurveyDefinition {
         invited: u64,
         totals: &ResultTotals,
         tallies: &[ChoiceTally],
+        scores: &[ScoreTally],
     ) -> SurveyResults {
+        let mut scored: BTreeMap<(QuestionType, u8), u64> = BTreeMap::new();
+        for t in scores {
+            *scored.entry((t.kind, t.score)).or_default() += t.count;
+        }
         let mut counted: BTreeMap<(&str, Option<&str>), u64> = BTreeMap::new();
         for t in tallies {
             *counted
@@ -128,8 +177,66 @@ impl SurveyDefinition {
             ),
             ces: CesSummary::from_totals(totals.ces_count, totals.ces_sum),
             choices,
+            scores: self.score_distributions(&scored),
+            responses_by_day: Vec::new(),
         }
     }
+}
+
+/// One count of the score query: responses whose `kind` column (`nps`, `csat` or `ces`) holds
+/// `score`, a value of that question's scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScoreTally {
+    pub kind: QuestionType,
+    pub score: u8,
+    pub count: u64,
+}
+
+/// `{"type": "nps", "counts": [{"score": 0, "count": 3}, …]}`: one score question's answers by
+/// value, the whole scale in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScoreDistribution {
+    #[serde(rename = "type")]
+    pub kind: QuestionType,
+    pub counts: Vec<ScoreCount>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ScoreCount {
+    pub score: u8,
+    pub count: u64,
+}
+
+/// How many days of answers `responses_by_day` covers, today (UTC) included.
+pub const RESULT_DAYS: u64 = 90;
+
+/// `{"date": "2026-03-01", "count": 4}`: the answers of one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayCount {
+    pub date: String,
+    pub count: u64,
+}
+
+/// The first day of the [`RESULT_DAYS`] that end with `today`.
+pub fn first_result_day(today: NaiveDate) -> NaiveDate {
+    today
+        .checked_sub_days(Days::new(RESULT_DAYS - 1))
+        .unwrap_or(NaiveDate::MIN)
+}
+
+/// Every day of the window ending `today`, oldest first, with the answers `counted` holds for
+/// it (`YYYY-MM-DD` to count) and zero for the others, so a chart's time axis has no gaps.
+/// Days outside the window are ignored.
+pub fn responses_by_day(today: NaiveDate, counted: &BTreeMap<String, u64>) -> Vec<DayCount> {
+    first_result_day(today)
+        .iter_days()
+        .take_while(|d| *d <= today)
+        .map(|d| {
+            let date = d.format("%Y-%m-%d").to_string();
+            let count = counted.get(&date).copied().unwrap_or(0);
+            DayCount { date, count }
+        })
+        .collect()
 }
 
 /// What the results query counts over a survey's responses: every response, the NPS split
@@ -349,6 +456,11 @@ pub struct SurveyResults {
     pub csat: CsatSummary,
     pub ces: CesSummary,
     pub choices: BTreeMap<String, ChoiceCounts>,
+    /// Per score question (NPS, CSAT, CES), its answers by value.
+    pub scores: BTreeMap<String, ScoreDistribution>,
+    /// Answers per UTC day over the last [`RESULT_DAYS`]: filled by
+    /// [`responses_by_day`] from what the day query counted (empty until then).
+    pub responses_by_day: Vec<DayCount>,
 }
 
 /// The running mean kept in `contact_stats` (`avg_csat`, `csat_count`) after one more score.

@@ -8,6 +8,7 @@ use super::definition::LOCALES_HINT;
 use super::*;
 use crate::domain::i18n::Locale;
 use crate::domain::validate::FieldErrors;
+use std::collections::BTreeMap;
 
 fn example() -> Value {
     json!({
@@ -952,9 +953,83 @@ fn results_document() {
             "invited",
             "nps",
             "response_rate",
-            "responses"
+            "responses",
+            "responses_by_day",
+            "scores"
         ]
     );
+    // Each score question's whole scale, in order; out-of-range columns count nowhere.
+    let nps: Vec<u64> = r.scores["nps"].counts.iter().map(|c| c.count).collect();
+    assert_eq!(nps, [0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 1]);
+    assert_eq!(
+        v["scores"]["csat"]["counts"],
+        json!([{"score": 1, "count": 0}, {"score": 2, "count": 0}, {"score": 3, "count": 1},
+               {"score": 4, "count": 0}, {"score": 5, "count": 1}])
+    );
+    assert_eq!(v["scores"]["csat"]["type"], "csat");
+    let effort: Vec<(u8, u64)> = r.scores["effort"]
+        .counts
+        .iter()
+        .map(|c| (c.score, c.count))
+        .collect();
+    assert_eq!(
+        effort,
+        (1..=7).map(|s| (s, u64::from(s == 2))).collect::<Vec<_>>()
+    );
+}
+
+/// The NPS split and the distribution tell the same story: promoters are the 9s and 10s,
+/// passives the 7s and 8s, detractors 0 to 6, each answer counted once.
+#[test]
+fn the_nps_distribution_adds_up_to_the_split() {
+    let s = survey();
+    let rows: Vec<StoredResponse> = (0..=10)
+        .flat_map(|n| std::iter::repeat(n).take(usize::try_from(n + 1).unwrap()))
+        .map(|n| StoredResponse {
+            nps: Some(n),
+            ..StoredResponse::default()
+        })
+        .collect();
+    let r = s.results(100, &rows);
+    let counts: Vec<u64> = r.scores["nps"].counts.iter().map(|c| c.count).collect();
+    assert_eq!(counts, (1..=11).collect::<Vec<u64>>());
+    assert_eq!(counts.iter().sum::<u64>(), r.nps.total());
+    assert_eq!(
+        (r.nps.detractors, r.nps.passives, r.nps.promoters),
+        (
+            counts[..7].iter().sum(),
+            counts[7..9].iter().sum(),
+            counts[9..].iter().sum()
+        )
+    );
+}
+
+/// The answers-per-day series covers the 90 days up to today, oldest first, with no gaps,
+/// and leaves out counts of days outside it.
+#[test]
+fn answers_per_day_cover_ninety_days_without_gaps() {
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+    assert_eq!(
+        first_result_day(today),
+        chrono::NaiveDate::from_ymd_opt(2025, 12, 2).unwrap()
+    );
+    let counted: BTreeMap<String, u64> = [
+        ("2025-12-01", 7),
+        ("2025-12-02", 1),
+        ("2026-02-28", 3),
+        ("2026-03-01", 2),
+        ("2026-03-02", 5),
+    ]
+    .into_iter()
+    .map(|(d, n)| (d.to_string(), n))
+    .collect();
+    let days = responses_by_day(today, &counted);
+    assert_eq!(days.len(), 90);
+    assert_eq!((days[0].date.as_str(), days[0].count), ("2025-12-02", 1));
+    assert_eq!((days[88].date.as_str(), days[88].count), ("2026-02-28", 3));
+    assert_eq!((days[89].date.as_str(), days[89].count), ("2026-03-01", 2));
+    assert_eq!(days.iter().map(|d| d.count).sum::<u64>(), 6);
+    assert!(days.windows(2).all(|w| w[0].date < w[1].date));
 }
 
 #[test]

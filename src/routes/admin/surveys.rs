@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use crate::domain::csv::csv_safe;
-use crate::domain::survey::parse_definition;
+use crate::domain::survey::{first_result_day, parse_definition, responses_by_day};
 use crate::domain::{secret, time};
 use crate::error::{AppError, AppResult};
 use crate::flows::survey::{self as flow, InvitationTarget, Inviter};
@@ -149,7 +149,8 @@ pub async fn invite(mut req: Request, app: &App) -> AppResult<Response> {
     response::json(201, &report)
 }
 
-/// `GET /admin/v1/surveys/{id}/results`: NPS, CSAT, CES and choice counts over every answer.
+/// `GET /admin/v1/surveys/{id}/results`: NPS, CSAT, CES and choice counts over every answer,
+/// each score question's distribution, and the answers of each of the last 90 days.
 pub async fn results(_req: Request, app: &App) -> AppResult<Response> {
     let call = app.admin()?;
     let survey_id = app.param("id")?.to_string();
@@ -159,8 +160,16 @@ pub async fn results(_req: Request, app: &App) -> AppResult<Response> {
     let survey = row.definition()?;
     let invited = surveys::invited_count(&call.db, &survey_id).await?;
     // Counted by SQL: a constant number of queries however many answered.
-    let (totals, tallies) = surveys::result_totals(&call.db, &survey_id, &survey).await?;
-    response::json(200, &survey.results_from_totals(invited, &totals, &tallies))
+    let (totals, tallies, scores) = surveys::result_totals(&call.db, &survey_id, &survey).await?;
+    let mut results = survey.results_from_totals(invited, &totals, &tallies, &scores);
+    let today = time::now().date_naive();
+    let per_day = if totals.responses == 0 {
+        Default::default()
+    } else {
+        surveys::responses_per_day(&call.db, &survey_id, first_result_day(today)).await?
+    };
+    results.responses_by_day = responses_by_day(today, &per_day);
+    response::json(200, &results)
 }
 
 /// `GET /admin/v1/surveys/{id}/responses.csv`: one row per answer, one column per question;
@@ -311,16 +320,24 @@ pub mod doc {
     pub fn results() -> Value {
         json!({
             "operationId": "surveyResults",
-            "summary": "Invited, responses, response rate, NPS, CSAT, CES and choice counts",
+            "summary": "Invited, responses, response rate, NPS, CSAT, CES and choice counts, score distributions, answers per day",
             "parameters": [id_param()],
             "responses": admin_errors(json!({
-                "200": json_response("results", json!({ "type": "object", "required": ["invited", "responses", "response_rate", "nps", "csat", "ces", "choices"], "properties": {
+                "200": json_response("results", json!({ "type": "object", "required": ["invited", "responses", "response_rate", "nps", "csat", "ces", "choices", "scores", "responses_by_day"], "properties": {
                     "invited": { "type": "integer" }, "responses": { "type": "integer" }, "response_rate": { "type": ["number", "null"] },
                     "nps": { "type": "object", "required": ["score", "promoters", "passives", "detractors"], "properties": {
                         "score": { "type": ["number", "null"] }, "promoters": { "type": "integer" }, "passives": { "type": "integer" }, "detractors": { "type": "integer" } } },
                     "csat": { "type": "object", "properties": { "average": { "type": ["number", "null"] }, "satisfied_pct": { "type": ["number", "null"] } } },
                     "ces": { "type": "object", "properties": { "average": { "type": ["number", "null"] } } },
-                    "choices": { "type": "object" } } })),
+                    "choices": { "type": "object" },
+                    "scores": { "type": "object", "description": "per score question (nps, csat, ces), by its key: how many answers gave each value of its scale (0–10, 1–5, 1–7), every value listed in order",
+                        "additionalProperties": { "type": "object", "required": ["type", "counts"], "properties": {
+                            "type": { "type": "string", "enum": ["nps", "csat", "ces"] },
+                            "counts": { "type": "array", "items": { "type": "object", "required": ["score", "count"], "properties": {
+                                "score": { "type": "integer", "minimum": 0, "maximum": 10 }, "count": { "type": "integer", "minimum": 0 } } } } } } },
+                    "responses_by_day": { "type": "array", "minItems": 90, "maxItems": 90, "description": "answers per UTC day over the last 90 days, oldest first, today last, days without answers as 0",
+                        "items": { "type": "object", "required": ["date", "count"], "properties": {
+                            "date": { "type": "string", "format": "date" }, "count": { "type": "integer", "minimum": 0 } } } } } })),
                 "404": error_response("no such survey")
             }))
         })
