@@ -14,6 +14,7 @@ mod import;
 mod lifecycle;
 mod lifetimes;
 mod limits;
+mod marketer_forms_surveys;
 mod me;
 mod migrations;
 mod orders;
@@ -57,6 +58,7 @@ fn main() {
         all.extend(lifecycle::tests());
         all.extend(requests::tests());
         all.extend(browser::tests());
+        all.extend(marketer_forms_surveys::tests());
         all.extend(why::tests());
         let mut serial = Vec::new();
         serial.extend(outbox::serial_tests());

@@ -630,7 +630,10 @@ async fn survey_results_over_thousands_of_responses_fit_one_invocation(
         .and_then(|m| m.remove("responses_by_day"))
         .ok_or_else(|| format!("no responses_by_day in {got}"))?;
     let today = chrono::Utc::now().date_naive();
-    let in_window = clientela::domain::survey::first_result_day(today).to_string() <= *"2026-01-02";
+    let in_window = clientela::domain::survey::first_result_day(today)
+        .to_string()
+        .as_str()
+        <= "2026-01-02";
     let want_days = clientela::domain::survey::responses_by_day(
         today,
         &[(
@@ -662,8 +665,12 @@ async fn survey_results_over_thousands_of_responses_fit_one_invocation(
             ces: (i % 10 != 0).then_some(1 + i % 7),
         })
         .collect();
-    let want =
+    let mut want =
         serde_json::to_value(definition.results(N as u64, &rows)).map_err(|e| e.to_string())?;
+    // The in-memory maths has no clock: its series is empty, the days were compared above.
+    if let Some(m) = want.as_object_mut() {
+        m.remove("responses_by_day");
+    }
     ensure_eq!(got, want, "results over {N} responses");
     // The CSV of every answer would take more pages than one request may read: refused whole,
     // never a 200 cut short at the query cap.
