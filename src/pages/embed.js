@@ -1,4 +1,4 @@
-/* Clientela signup widget: <script src="BASE/embed.js" data-form="frm_…" async></script>
+/* Clientela signup widget: <script src="BASE/embed.js" data-form="frm_…" async> (and its end tag)
    (data-target="#id" renders into that element). No dependencies, no innerHTML.
    window.__clientela.preview(box, definition, locale) renders a form from a definition in hand
    (the admin page's live preview): it fetches nothing, loads no Turnstile and never submits. */

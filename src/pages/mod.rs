@@ -42,9 +42,14 @@ pub fn admin(locale: Locale) -> String {
     scripted(ADMIN_HTML, locale, Page::Admin, None)
 }
 
-/// The workspace's modules as one script body, each headed by its name.
+/// The workspace's modules as one script body, each headed by its name. The signup widget comes
+/// first: the form builder's live preview is the widget itself
+/// (`window.__clientela.preview`), drawn from the definition being typed, so the page needs no
+/// frame and no script source beyond its own inline ones (its CSP stays as it is).
 fn admin_modules() -> String {
-    let mut out = String::new();
+    let mut out =
+        String::from("\n// ---- embed.js (the signup widget, for the form preview) ----\n");
+    out.push_str(EMBED_JS);
     for (name, source) in ADMIN_MODULES {
         out.push_str("\n// ---- admin/");
         out.push_str(name);
@@ -225,7 +230,7 @@ mod tests {
         // The runtime is shared: it names no page's key.
         assert_eq!(literal_keys(RUNTIME_JS), Vec::<&str>::new());
         // Charts draw what they are given: the strings are the views'.
-        for (name, source) in ADMIN_MODULES {
+        for (name, source) in ADMIN_MODULES.iter().chain([&("embed", EMBED_JS)]) {
             assert!(
                 !source.contains("</script") && !source.contains("<!--"),
                 "admin/{name}.js would end or confuse its script element"

@@ -87,8 +87,8 @@ run('form_builder', async (t) => {
     await builder.getByRole('button', { name: 'Create form' }).click();
     await poll(async () => (await key.getAttribute('aria-invalid')) === 'true', { what: 'aria-invalid on the key' });
     const described = (await key.getAttribute('aria-describedby')) || '';
-    const errorId = described.split(' ').find((id) => id.startsWith('fb-err'));
-    assert(errorId, `the key is described by its error: ${described}`);
+    const errorId = `${await key.getAttribute('id')}-error`;
+    assert(described.split(' ').includes(errorId), `the key is described by its error: ${described}`);
     const error = page.locator(`#${errorId}`);
     assert(/letters|digits|underscore/i.test(await error.innerText()), `error text: ${await error.innerText()}`);
     // The error sits right after its input, not in a list far away.

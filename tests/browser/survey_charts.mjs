@@ -52,8 +52,8 @@ run('survey_charts', async (t) => {
     await builder.getByRole('button', { name: 'Create survey' }).click();
     const key = builder.locator('[data-path="questions[1].key"]');
     await poll(async () => (await key.getAttribute('aria-invalid')) === 'true', { what: 'aria-invalid on the bad key' });
-    const errorId = ((await key.getAttribute('aria-describedby')) || '').split(' ').find((id) => id.startsWith('sb-err'));
-    assert(errorId, 'the key is described by its error');
+    const errorId = `${await key.getAttribute('id')}-error`;
+    assert(((await key.getAttribute('aria-describedby')) || '').split(' ').includes(errorId), 'the key is described by its error');
     assert(await key.evaluate((k, id) => k.nextElementSibling && k.nextElementSibling.id === id, errorId), 'error placed after the key');
   });
 
@@ -88,7 +88,7 @@ run('survey_charts', async (t) => {
   let api = null;
   const item = () => page.locator(`#surveys-list li[data-survey-id="${surveyId}"]`);
   const bars = async (kind) => item().locator(`[data-survey-chart="${kind}"] [data-label][data-value]`).evaluateAll((nodes) =>
-    nodes.map((n) => [n.getAttribute('data-label'), Number(n.getAttribute('data-value')), n.getAttribute('data-tone') || n.getAttribute('class') || '']));
+    nodes.map((n) => [n.getAttribute('data-label'), Number(n.getAttribute('data-value')), n.getAttribute('class') || '']));
   await t.check('after Refresh, the survey\'s charts open from a keyboard-reachable button', async () => {
     api = await admin.expect(200, 'GET', `/admin/v1/surveys/${surveyId}/results`);
     await page.locator('#admin-refresh').click();
@@ -104,11 +104,10 @@ run('survey_charts', async (t) => {
   await t.check('the NPS chart splits the answers exactly as the API: detractors, passives, promoters', async () => {
     const got = await bars('nps');
     assertEq(got.map(([l, v]) => [l, v]), [
-      ['Detractors', api.nps.detractors], ['Passives', api.nps.passives], ['Promoters', api.nps.promoters],
+      ['Detractors (0–6)', api.nps.detractors], ['Passives (7–8)', api.nps.passives], ['Promoters (9–10)', api.nps.promoters],
     ], 'NPS bars');
     assertEq([api.nps.detractors, api.nps.passives, api.nps.promoters], [2, 2, 3], 'the API split of the answers given');
-    const tones = await item().locator('[data-survey-chart=nps] [data-label]').evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-tone')));
-    if (tones.every(Boolean)) assertEq(tones, ['bad', 'mid', 'good'], 'tones');
+    assertEq(got.map(([, , tone]) => tone), ['tone-bad', 'tone-mid', 'tone-good'], 'red, amber, green');
   });
 
   await t.check('each score question\'s distribution covers its whole scale with the API\'s counts', async () => {
