@@ -305,7 +305,7 @@
     });
     previewLocale.value = LOCALES.indexOf(A.lang) >= 0 ? A.lang : 'en';
     var card = E('section', { class: 'card fb', id: 'form-builder', 'aria-labelledby': 'fb-title' },
-      E('h2', { id: 'fb-title', text: t('forms.builder_new_title') }),
+      E('h3', { id: 'fb-title', text: t('forms.builder_new_title') }),
       E('div', { class: 'grid2' },
         E('form', { id: 'fb-form', novalidate: true },
           E('div', { class: 'notice error', id: 'fb-errors', role: 'alert', tabIndex: -1, hidden: true }),
@@ -318,10 +318,10 @@
             t('forms.builder_redirect_hint')),
           labelled(t('forms.builder_turnstile'), E('input', { id: 'fb-turnstile', 'data-path': 'turnstile_site_key', spellcheck: false, autocomplete: 'off' }),
             t('forms.builder_turnstile_hint')),
-          E('h3', { text: t('forms.builder_fields') }),
+          E('h4', { text: t('forms.builder_fields') }),
           E('div', { id: 'fb-fields', 'data-path': 'fields' }),
           E('button', { type: 'button', class: 'btn small secondary', id: 'fb-add-field', text: t('forms.builder_add_field') }),
-          E('h3', { text: t('forms.builder_consents') }),
+          E('h4', { text: t('forms.builder_consents') }),
           E('div', { id: 'fb-consents', 'data-path': 'consents' }),
           E('button', { type: 'button', class: 'btn small secondary', id: 'fb-add-consent', text: t('forms.builder_add_consent') }),
           E('div', { class: 'row fb-submit' },
@@ -333,7 +333,7 @@
               E('textarea', { id: 'fb-snippet', readOnly: true, rows: 2, spellcheck: false }),
               E('button', { type: 'button', class: 'btn small secondary', id: 'fb-copy', 'aria-describedby': 'fb-snippet', text: t('forms.copy') })))),
         E('div', { class: 'fb-preview-col' },
-          E('h3', { id: 'fb-preview-title', text: t('forms.preview') }),
+          E('h4', { id: 'fb-preview-title', text: t('forms.preview') }),
           labelled(t('forms.preview_locale'), previewLocale),
           E('p', { class: 'hint', text: t('forms.preview_hint') }),
           E('div', { id: 'fb-preview', class: 'fb-preview', role: 'region', 'aria-labelledby': 'fb-preview-title' }))));

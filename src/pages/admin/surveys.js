@@ -189,7 +189,7 @@
     var locale = E('select', { id: 'sb-locale', 'data-path': 'locale' });
     S_LOCALES.forEach(function (l) { locale.appendChild(E('option', { value: l, text: t(S_LOCALE_NAMES[l]) })); });
     var card = E('section', { class: 'card', id: 'survey-builder', 'aria-labelledby': 'sb-title' },
-      E('h2', { id: 'sb-title', text: t('surveys.builder_title') }),
+      E('h3', { id: 'sb-title', text: t('surveys.builder_title') }),
       E('form', { id: 'sb-form', novalidate: true },
         E('div', { class: 'notice error', id: 'sb-errors', role: 'alert', tabIndex: -1, hidden: true }),
         E('div', { class: 'row' },
@@ -197,7 +197,7 @@
           sLabelled(t('surveys.builder_locale'), locale, t('surveys.builder_locale_hint')),
           sLabelled(t('surveys.builder_expires'), E('input', { id: 'sb-days', 'data-path': 'expires_after_days', inputMode: 'numeric' }),
             t('surveys.builder_expires_hint'))),
-        E('h3', { text: t('surveys.builder_questions') }),
+        E('h4', { text: t('surveys.builder_questions') }),
         E('div', { id: 'sb-questions', 'data-path': 'questions' }),
         E('div', { class: 'row fb-submit' },
           E('button', { type: 'button', class: 'btn small secondary', id: 'sb-add', text: t('surveys.builder_add_question') }),
