@@ -19,6 +19,7 @@
     '.locales>legend{font-weight:600;margin:0 0 .35rem;padding:0}' +
     '.field.check{display:flex;gap:.5rem;align-items:center;min-height:44px}.field.check>label{margin:0;font-weight:600}' +
     '.fb-row-actions{margin:0 0 .75rem}.fb-submit{margin:1.25rem 0 1rem}' +
+    '#fb-form input:not([type=checkbox]),#fb-form select,#sb-form input:not([type=checkbox]),#sb-form select{width:100%;max-width:32rem}' +
     '.fb-preview-col{position:sticky;top:1rem;align-self:start}' +
     '.fb-preview{border:1px dashed var(--field);border-radius:8px;padding:1rem;background:#fff;min-height:6rem}');
 
