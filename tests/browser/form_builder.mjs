@@ -14,6 +14,7 @@ import path from 'node:path';
 import {
   ARTIFACTS, adminApi, assert, assertEq, launchBrowser, newPage, poll, requireEnv, run, screenshot,
 } from './lib.mjs';
+import { patchAdminPage } from './plant.mjs';
 
 run('form_builder', async (t) => {
   const env = requireEnv('BASE_URL', 'ADMIN_KEY');
@@ -26,13 +27,17 @@ run('form_builder', async (t) => {
   const browser = await launchBrowser();
   t.defer(() => browser.close());
   const { context, page, problems } = await newPage(browser, { viewport: { width: 1280, height: 800 } });
+  await patchAdminPage(context, base);
   t.onFailure(async () => {
     if (problems.length) console.error(`# browser problems:\n#   ${problems.join('\n#   ')}`);
     console.error(`# screenshot: ${await screenshot(page, 'forms-failure')}`);
   });
-  // Every request the page makes: the preview must never reach the public form API.
+  // What the page sends besides its admin API calls: the preview must send nothing, anywhere.
   const publicCalls = [];
-  context.on('request', (r) => { if (new URL(r.url()).pathname.startsWith('/v1/')) publicCalls.push(r.method() + ' ' + r.url()); });
+  context.on('request', (r) => {
+    const u = new URL(r.url());
+    if (u.pathname.startsWith('/v1/') || (r.method() !== 'GET' && !u.pathname.startsWith('/admin/v1/'))) publicCalls.push(r.method() + ' ' + r.url());
+  });
 
   const builder = page.locator('#form-builder');
   const preview = page.locator('#fb-preview');

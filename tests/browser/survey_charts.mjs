@@ -14,6 +14,7 @@ import path from 'node:path';
 import {
   ARTIFACTS, adminApi, assert, assertEq, launchBrowser, newPage, poll, requireEnv, run, screenshot,
 } from './lib.mjs';
+import { patchAdminPage } from './plant.mjs';
 
 const NPS = [10, 9, 9, 8, 7, 3, 0];
 const CSAT = [5, 4, 4, 3, 2, 1, 5];
@@ -27,7 +28,8 @@ run('survey_charts', async (t) => {
 
   const browser = await launchBrowser();
   t.defer(() => browser.close());
-  const { page, problems } = await newPage(browser, { viewport: { width: 1280, height: 800 } });
+  const { context, page, problems } = await newPage(browser, { viewport: { width: 1280, height: 800 } });
+  await patchAdminPage(context, base);
   t.onFailure(async () => {
     if (problems.length) console.error(`# browser problems:\n#   ${problems.join('\n#   ')}`);
     console.error(`# screenshot: ${await screenshot(page, 'surveys-failure')}`);
