@@ -984,7 +984,7 @@ fn results_document() {
 fn the_nps_distribution_adds_up_to_the_split() {
     let s = survey();
     let rows: Vec<StoredResponse> = (0..=10)
-        .flat_map(|n| std::iter::repeat(n).take(usize::try_from(n + 1).unwrap()))
+        .flat_map(|n| std::iter::repeat_n(n, usize::try_from(n + 1).unwrap()))
         .map(|n| StoredResponse {
             nps: Some(n),
             ..StoredResponse::default()
