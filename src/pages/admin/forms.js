@@ -229,7 +229,12 @@
   function renderPreview() {
     var box = builder.root.querySelector('#fb-preview');
     if (!window.__clientela || !window.__clientela.preview) { box.textContent = t('forms.preview_unavailable'); return; }
-    window.__clientela.preview(box, previewable(collect()), builder.root.querySelector('#fb-preview-locale').value);
+    var def = previewable(collect()), locale = builder.root.querySelector('#fb-preview-locale').value;
+    // Unchanged (a save, a blur, a late debounce): what the marketer typed into the preview stays.
+    var drawn = JSON.stringify([def, locale]);
+    if (drawn === builder.drawn && box.firstChild) return;
+    builder.drawn = drawn;
+    window.__clientela.preview(box, def, locale);
   }
 
   function clearErrors() {
