@@ -13,6 +13,9 @@
 //
 // Prints one line per check; exits 0 when all pass. Screenshot: target/browser/segments.png
 // (1280×800, the builder with its rule).
+//
+// While working on the view, SEGMENTS_JS_FILE=src/pages/admin/segments.js puts that file in the
+// page GET /admin serves, in place of the copy compiled into the Worker (no rebuild).
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -149,6 +152,19 @@ run('segment_builder', async (t) => {
     if (problems.length) console.error(`# browser problems:\n#   ${problems.join('\n#   ')}`);
     console.error(`# screenshot: ${await screenshot(page, 'segments-failure')}`);
   });
+  if (process.env.SEGMENTS_JS_FILE) {
+    const file = path.resolve(process.env.SEGMENTS_JS_FILE);
+    t.log(`serving the segments view from ${file}`);
+    await context.route((u) => u.pathname === '/admin', async (route) => {
+      const original = await route.fetch();
+      const html = await original.text();
+      const head = '// ---- admin/segments.js ----\n';
+      const start = html.indexOf(head), end = html.indexOf('\n// ---- admin/', start + head.length);
+      assert(start >= 0 && end > start, 'the served page inlines admin/segments.js');
+      const body = html.slice(0, start + head.length) + fs.readFileSync(file, 'utf8') + html.slice(end);
+      await route.fulfill({ response: original, body });
+    });
+  }
   const previews = [];
   page.on('request', (r) => {
     if (r.method() === 'POST' && new URL(r.url()).pathname === '/admin/v1/segments/preview') previews.push(r.postDataJSON());
@@ -242,7 +258,7 @@ run('segment_builder', async (t) => {
     assertEq(sample, inside, 'the sample');
     assert((await live.innerText()).includes('2 contacts match'), `count text: ${await live.innerText()}`);
     await page.locator('#segment-name').fill(segmentName);
-    await page.locator('#segment-builder-card').scrollIntoViewIfNeeded();
+    await page.evaluate(() => { document.activeElement.blur(); document.getElementById('segment-builder-card').scrollIntoView({ block: 'start' }); });
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, 'segments.png'), timeout: 30_000 });
   });

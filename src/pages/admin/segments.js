@@ -267,7 +267,8 @@
           el('div', { class: 'field' }, el('label', { for: 'segment-purpose', text: t('segments.purpose_label') }), purpose)),
         el('fieldset', { class: 'seg-rule', id: 'segment-rule' },
           el('legend', { text: t('segments.rule_label') }),
-          el('div', { id: 'segment-rule-tree' })),
+          el('div', { id: 'segment-rule-tree' }),
+          el('p', { class: 'hint', id: 'segment-derived-note', hidden: true, text: t('segments.derived_hint') })),
         el('div', { class: 'seg-live', id: 'segment-live' },
           el('output', { id: 'segment-live-count', for: 'segment-rule-tree', 'aria-live': 'polite', 'data-state': 'idle' }),
           el('div', { id: 'segment-sample-wrap', hidden: true },
@@ -286,7 +287,16 @@
     $('segment-rule-tree').addEventListener('input', onTreeInput);
     $('segment-name').addEventListener('input', function () { A.inputError($('segment-name'), ''); });
     purpose.addEventListener('change', function () { A.inputError(purpose, ''); schedulePreview(); });
-    A.onSignOut(function () { clearTimeout(readyTimer); readyTimer = null; catalog = null; editing = null; tree = null; });
+    A.onSignOut(function () {
+      clearTimeout(readyTimer);
+      readyTimer = null;
+      catalog = null;
+      editing = null;
+      tree = null;
+      // The dialog lives outside the view and names a segment: it goes with the key.
+      var dialog = $('segment-delete-dialog');
+      if (dialog) dialog.remove();
+    });
     startNew(false);
   }
 
@@ -403,6 +413,12 @@
     if (shape === 'range') return node.low.trim() !== '' && node.high.trim() !== '';
     return node.one.trim() !== '';
   }
+  // Whether the rule reads derived data (profiling): its members exclude who objected to it.
+  function derived(node) {
+    if (node.kind === 'group') return node.children.some(derived);
+    var f = fieldOf(node);
+    return !!(f && f.derived);
+  }
   function findNode(node, id) {
     if (node.id === id) return { node: node, parent: null };
     if (node.kind !== 'group') return null;
@@ -433,6 +449,7 @@
     if (!focusId && active && box.contains(active) && active.dataset.for) { focusId = active.dataset.for; focusRole = active.dataset.role; }
     A.clear(box);
     box.appendChild(drawGroup(tree, 1, [0]));
+    A.show($('segment-derived-note'), derived(tree));
     if (focusId) {
       var again = $('seg-' + focusId + '-' + focusRole) || box.querySelector('[data-for="' + focusId + '"]');
       if (again) again.focus();
@@ -501,12 +518,12 @@
       parts.push(labelled(t('segments.op_label'), op, true));
       parts.push(drawValue(c, f));
     }
+    if (f && f.derived) parts.push(el('span', { class: 'pill other seg-derived', title: t('segments.derived_hint'), text: t('segments.derived_tag') }));
     parts.push(ctl(c, 'remove', 'button', { type: 'button', class: 'linkish', 'data-action': 'remove', text: t('segments.remove_condition'),
       'aria-label': t('segments.remove_condition_n', { n: where }) }));
     return el('div', { class: 'seg-cond', 'data-node': 'condition', 'data-node-id': c.id, 'data-field': c.field, role: 'group',
       'aria-label': t('segments.condition_n', { n: where }) },
       el('div', { class: 'row' }, parts),
-      f && f.derived ? el('p', { class: 'hint', text: t('segments.derived_hint') }) : null,
       el('p', { class: 'error', id: 'seg-' + c.id + '-error', 'data-for': c.id, 'data-role': 'error', hidden: true }));
   }
   function input(c, role, f, value) {
@@ -581,7 +598,7 @@
   }
   function onTreeClick(e) {
     var button = e.target.closest('button[data-action]');
-    if (!button) return;
+    if (!button || !catalog || !tree) return;
     var found = findNode(tree, button.dataset.for);
     if (!found) return;
     var action = button.dataset.action;
@@ -858,6 +875,7 @@
     '.seg-days{flex-direction:row;align-items:center;gap:.4rem}',
     '.seg-days input{width:6rem}',
     '.seg-range{align-items:center}',
+    '.seg-derived{align-self:center}',
     '.seg-group-head,.seg-group-foot{align-items:center}',
     '.seg-live{margin:0 0 1rem}',
     '#segment-live-count{display:block;font-size:1.1rem;font-weight:700}',
