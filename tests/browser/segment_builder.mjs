@@ -7,7 +7,8 @@
 // the API's preview of the same rule, and the sample names the two. Saving shows the build, then
 // ready with 2; the CSV download holds exactly those two. Editing saves a new version (NPS ≥ 10:
 // one person); deleting asks first. A key without contacts:read sees counts but no sample, and
-// cannot pick the identifying fields. The builder speaks pt-BR.
+// cannot pick the identifying fields. On a phone nothing scrolls sideways; the builder speaks
+// pt-BR.
 //
 //   BASE_URL=http://127.0.0.1:8787 ADMIN_KEY=… node tests/browser/segment_builder.mjs
 //
@@ -261,6 +262,18 @@ run('segment_builder', async (t) => {
     await page.evaluate(() => { document.activeElement.blur(); document.getElementById('segment-builder-card').scrollIntoView({ block: 'start' }); });
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, 'segments.png'), timeout: 30_000 });
+  });
+
+  await t.check('on a 390 px phone the builder with its nested group does not scroll sideways', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      const [scroll, client] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+      assert(scroll <= client, `page is ${scroll} px wide in a ${client} px viewport`);
+      const box = await (await condition('1.1')).field.boundingBox();
+      assert(box && box.x >= 0 && box.x + box.width <= 390, `field picker box: ${JSON.stringify(box)}`);
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 });
+    }
   });
 
   let segmentId = '';
