@@ -169,6 +169,7 @@ pub const ROUTES: &[Route] = &[
     route(POST,   "/admin/v1/segments",                   SEGMENTS,       handler!(admin::segments::create),           admin::segments::doc::create),
     route(GET,    "/admin/v1/segments",                   SEGMENTS,       handler!(admin::segments::list),             admin::segments::doc::list),
     route(POST,   "/admin/v1/segments/preview",           SEGMENTS,       handler!(admin::segments::preview),          admin::segments::doc::preview),
+    route(GET,    "/admin/v1/segments/fields",            SEGMENTS,       handler!(admin::segments::fields),           admin::segments::doc::fields),
     route(GET,    "/admin/v1/segments/{id}",              SEGMENTS,       handler!(admin::segments::get),              admin::segments::doc::get),
     route(PUT,    "/admin/v1/segments/{id}",              SEGMENTS,       handler!(admin::segments::replace),          admin::segments::doc::replace),
     route(DELETE, "/admin/v1/segments/{id}",              SEGMENTS,       handler!(admin::segments::delete),           admin::segments::doc::delete),
