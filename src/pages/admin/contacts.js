@@ -153,7 +153,7 @@
 
     var orders = doc.orders || { total: 0, latest: [] };
     out.appendChild(section('orders', t('contacts.orders.title'),
-      orders.latest.length ? el('p', { class: 'hint', text: t('contacts.shown', { shown: orders.latest.length, count: orders.total }) }) : null,
+      orders.latest.length ? el('p', { class: 'hint', text: t('contacts.shown', { shown: orders.latest.length, total: orders.total }) }) : null,
       orders.latest.length ? el('table', { class: 'stack' },
         el('caption', { class: 'visually-hidden', text: t('contacts.orders.title') }),
         el('thead', {}, el('tr', {},
@@ -173,7 +173,7 @@
 
     var answers = doc.survey_responses || { total: 0, latest: [] };
     out.appendChild(section('answers', t('contacts.answers.title'),
-      answers.latest.length ? el('p', { class: 'hint', text: t('contacts.shown', { shown: answers.latest.length, count: answers.total }) }) : null,
+      answers.latest.length ? el('p', { class: 'hint', text: t('contacts.shown', { shown: answers.latest.length, total: answers.total }) }) : null,
       answers.latest.length ? el('ul', { class: 'items' }, answers.latest.map(function (a) {
         var scores = [['NPS', a.nps], ['CSAT', a.csat], ['CES', a.ces]].filter(function (s) { return s[1] != null; });
         return el('li', { class: 'item', 'data-survey': a.survey_id },
@@ -248,7 +248,7 @@
         '#view-contacts h4{font-size:1rem;margin:1rem 0 .25rem}'
       );
       root.appendChild(el('p', { class: 'intro', text: t('contacts.intro') }));
-      var form = el('form', { class: 'card', id: 'contacts-lookup', novalidate: true, role: 'search', 'aria-label': t('contacts.lookup.title') },
+      var form = el('form', { class: 'card', id: 'contacts-lookup', noValidate: true, role: 'search', 'aria-label': t('contacts.lookup.title') },
         el('div', { class: 'field' },
           el('label', { for: 'contacts-email', text: t('contacts.lookup.label') }),
           el('div', { class: 'row' },

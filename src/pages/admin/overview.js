@@ -64,7 +64,7 @@ function render(o) {
     }), { title: t(title), format: Admin.fmtInt });
   };
   var card = function (heading, id) {
-    var box = el('div', { class: 'card', 'data-chart-box': id, 'aria-labelledby': 'overview-h-' + id },
+    var box = el('section', { class: 'card', 'data-chart-box': id, 'aria-labelledby': 'overview-h-' + id },
       el('h3', { id: 'overview-h-' + id, text: t(heading) }));
     for (var i = 2; i < arguments.length; i++) box.appendChild(arguments[i]);
     return box;
@@ -85,7 +85,7 @@ function render(o) {
   };
   var scored = (o.rfm && o.rfm.scored) || 0;
   charts.appendChild(card('overview.rfm.title', 'rfm',
-    el('p', { class: 'ov-note', text: t('overview.rfm.note', { count: scored, n: Admin.fmtInt(scored) }) }),
+    el('p', { class: 'ov-note', text: t('overview.rfm.note', { n: Admin.fmtInt(scored) }) }),
     Admin.charts.heatmap(rows, cols, count, {
       title: t('overview.rfm.title'), rowTitle: t('overview.rfm.rows'), colTitle: t('overview.rfm.cols'),
     })));
