@@ -250,7 +250,8 @@ mod tests {
             [("2026-06-08".to_string(), 1), ("2026-11-30".to_string(), 1)],
             "no lapse, no erased person's kept proof, nothing before the first week"
         );
-        let base: Vec<(String, String, Option<i64>, Option<i64>, i64)> = db
+        type Group = (String, String, Option<i64>, Option<i64>, i64);
+        let base: Vec<Group> = db
             .prepare(&format!("{BASE_SQL} ORDER BY 1, 2"))
             .expect("prepare")
             .query_map([], |r| {
