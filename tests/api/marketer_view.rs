@@ -48,8 +48,14 @@ async fn overview(app: &TestApp) -> Result<Value, String> {
 
 /// (signups, confirmations) on the last day, this week's withdrawals, the base's total.
 fn today_in(o: &Value) -> Result<(i64, i64, i64, i64), String> {
-    let day = o["days"].as_array().and_then(|d| d.last()).ok_or("no days")?;
-    let week = o["weeks"].as_array().and_then(|w| w.last()).ok_or("no weeks")?;
+    let day = o["days"]
+        .as_array()
+        .and_then(|d| d.last())
+        .ok_or("no days")?;
+    let week = o["weeks"]
+        .as_array()
+        .and_then(|w| w.last())
+        .ok_or("no weeks")?;
     ensure_eq!(day["day"], o["today"], "the series ends today");
     Ok((
         day["signups"].as_i64().ok_or("signups")?,
@@ -75,7 +81,8 @@ async fn the_overview_counts_todays_signup_and_confirmation_this_weeks_withdrawa
     let days = signed["days"].as_array().ok_or("days")?;
     ensure_eq!(days.len(), 90, "ninety days, zeros included");
     ensure!(
-        days.windows(2).all(|w| w[0]["day"].as_str() < w[1]["day"].as_str()),
+        days.windows(2)
+            .all(|w| w[0]["day"].as_str() < w[1]["day"].as_str()),
         "days oldest first: {days:?}"
     );
 
