@@ -14,7 +14,7 @@ SOURCES := $(shell find src -type f) Cargo.toml Cargo.lock
 PORT ?= 8787
 
 
-.PHONY: browser-deps schemathesis
+.PHONY: browser-deps schemathesis screenshots
 .PHONY: help setup tools dev build build-test schema test test-unit test-integration lint bench bench-scale deploy clean
 .PHONY: fuzz-tools fuzz-build fuzz-smoke soak mutants mutants-diff mutants-tools
 
@@ -23,6 +23,7 @@ help:
 	@echo "make test   install what is missing, then lint, unit and integration tests"
 	@echo "make bench  load-test the local runtime and write BENCHMARKS.md"
 	@echo "make bench-scale  a realistic base of BENCH_SCALE_CONTACTS (default $(BENCH_SCALE_CONTACTS)) under the platform limits"
+	@echo "make screenshots  photograph the admin workspace's pages into docs/screenshots/"
 	@echo "make soak   run every fuzz target for FUZZ_SECONDS (default $(FUZZ_SECONDS)) each"
 	@echo "make mutants  mutation-test the critical files with the unit tests (45 min or more; TESTING.md); mutants-diff: lines changed since main"
 
@@ -177,6 +178,11 @@ bench: setup build build-test
 	scripts/bench.sh
 	scripts/bench-segments.sh
 	scripts/bench-load.sh
+
+# The workspace's pages at 1280×800 into docs/screenshots/ (linked from the README), from a fresh
+# local D1 filled through the API by tests/browser/screenshots.mjs.
+screenshots: setup build browser-deps
+	scripts/screenshots.sh
 
 # A realistic base (consents, DOI, outbox, audit, memberships, orders, survey answers) under the
 # platform-limits guard at 1,000 queries per invocation; writes the "scale" section of

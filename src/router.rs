@@ -99,6 +99,8 @@ const OPTIONS: &str = "OPTIONS";
 const PUBLIC: Access = Access::Public;
 const SESSION: Access = Access::Session;
 const KEYS: Access = Access::Admin(&[Scope::Keys]);
+/// Any valid key, whatever it may do (every key holds at least one scope).
+const ANY_KEY: Access = Access::Admin(&Scope::ALL);
 const AUDIT: Access = Access::Admin(&[Scope::Audit]);
 const FORMS: Access = Access::Admin(&[Scope::Forms]);
 const SURVEYS: Access = Access::Admin(&[Scope::Surveys]);
@@ -118,6 +120,7 @@ pub const ROUTES: &[Route] = &[
     route(GET,    "/openapi.json",                        PUBLIC,         handler!(openapi::get),                      openapi::doc::get),
     route(POST,   "/admin/v1/keys",                       KEYS,           handler!(admin::keys::create),               admin::keys::doc::create),
     route(GET,    "/admin/v1/keys",                       KEYS,           handler!(admin::keys::list),                 admin::keys::doc::list),
+    route(GET,    "/admin/v1/key",                        ANY_KEY,        handler!(admin::keys::current),              admin::keys::doc::current),
     route(DELETE, "/admin/v1/keys/{id}",                  KEYS,           handler!(admin::keys::revoke),               admin::keys::doc::revoke),
     route(GET,    "/admin/v1/audit",                      AUDIT,          handler!(admin::audit::list),                admin::audit::doc::list),
     route(GET,    "/admin/v1/dead-letters",               AUDIT,          handler!(admin::dead_letters::list),         admin::dead_letters::doc::list),

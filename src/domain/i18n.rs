@@ -109,6 +109,9 @@ struct Catalog {
     survey: BTreeMap<String, String>,
     /// The words of "why am I in this segment" (`domain::segment::explain`), with plural forms.
     reasons: BTreeMap<String, String>,
+    /// The marketer's workspace (`GET /admin`): only in the locales of [`workspace_locale`].
+    #[serde(default)]
+    admin: BTreeMap<String, String>,
 }
 
 /// The JSON source of each locale, in `Locale::ALL` order.
@@ -214,10 +217,22 @@ pub enum Page {
     Preferences,
     /// `GET /s/{token}`, the survey page (`src/pages/survey.html`).
     Survey,
+    /// `GET /admin`, the marketer's workspace (`src/pages/admin.html` and `src/pages/admin/`).
+    Admin,
 }
 
 impl Page {
-    pub const ALL: [Page; 2] = [Page::Preferences, Page::Survey];
+    pub const ALL: [Page; 3] = [Page::Preferences, Page::Survey, Page::Admin];
+}
+
+/// The locale the marketer's workspace speaks for a visitor who asked for `locale`: English and
+/// Brazilian Portuguese (the shops' own languages); anyone else reads it in English. The
+/// customer-facing pages and emails speak all four.
+pub fn workspace_locale(locale: Locale) -> Locale {
+    match locale {
+        Locale::PtBr => Locale::PtBr,
+        _ => Locale::En,
+    }
 }
 
 /// The strings a page's script looks up with `t('key')`, in `locale`. Keys ending in a CLDR
@@ -227,6 +242,7 @@ pub fn page_strings(locale: Locale, page: Page) -> &'static BTreeMap<String, Str
     match page {
         Page::Preferences => &strings.preferences,
         Page::Survey => &strings.survey,
+        Page::Admin => &catalog(workspace_locale(locale)).admin,
     }
 }
 
@@ -371,6 +387,20 @@ mod tests {
             ];
             for (table, want, got) in tables {
                 assert_eq!(got, want, "{}: table {table}", l.tag());
+            }
+            // The workspace's table: complete where it is spoken, absent elsewhere (no half
+            // translation that would mix languages on one screen).
+            let admin = base_keys(other.admin.keys());
+            if workspace_locale(l) == l {
+                assert_eq!(
+                    admin,
+                    base_keys(en.admin.keys()),
+                    "{}: table admin",
+                    l.tag()
+                );
+                assert!(admin.len() > 20, "the admin table is read");
+            } else {
+                assert!(admin.is_empty(), "{}: the workspace is not spoken", l.tag());
             }
             for page in Page::ALL {
                 for key in page_strings(l, page).keys() {

@@ -12,8 +12,18 @@ const SURVEY_HTML: &str = include_str!("survey.html");
 /// `t`, `el`, `$`, `show` and JSON calls, shared by the scripted pages and inlined into each (the
 /// pages' CSP allows inline scripts only, so no extra request and no new source).
 const RUNTIME_JS: &str = include_str!("runtime.js");
-/// The marketer's page (`GET /admin`); it signs in with an API key kept in session storage.
-pub const ADMIN_HTML: &str = include_str!("admin.html");
+/// The marketer's workspace (`GET /admin`): the shell (sign-in, navigation, the `Admin` helpers
+/// every view uses); it signs in with an API key kept in session storage.
+const ADMIN_HTML: &str = include_str!("admin.html");
+/// The workspace's views and charts, one file each, inlined in this order after the shell's
+/// script (`{{modules}}`). A new view is a new file here and in this list.
+const ADMIN_MODULES: &[(&str, &str)] = &[
+    ("charts", include_str!("admin/charts.js")),
+    ("segments", include_str!("admin/segments.js")),
+    ("forms", include_str!("admin/forms.js")),
+    ("surveys", include_str!("admin/surveys.js")),
+    ("webhooks", include_str!("admin/webhooks.js")),
+];
 
 /// `GET /me`: the preference center, speaking `locale`.
 pub fn preferences(locale: Locale) -> String {
@@ -25,6 +35,25 @@ pub fn survey(locale: Locale, data: &Value) -> String {
     scripted(SURVEY_HTML, locale, Page::Survey, Some(data))
 }
 
+/// `GET /admin`: the marketer's workspace, speaking `locale` as far as the workspace does
+/// ([`workspace_locale`](crate::domain::i18n::workspace_locale)).
+pub fn admin(locale: Locale) -> String {
+    let locale = crate::domain::i18n::workspace_locale(locale);
+    scripted(ADMIN_HTML, locale, Page::Admin, None)
+}
+
+/// The workspace's modules as one script body, each headed by its name.
+fn admin_modules() -> String {
+    let mut out = String::new();
+    for (name, source) in ADMIN_MODULES {
+        out.push_str("\n// ---- admin/");
+        out.push_str(name);
+        out.push_str(".js ----\n");
+        out.push_str(source);
+    }
+    out
+}
+
 /// Fills a scripted page's template in one pass, so text inserted for one placeholder (a survey
 /// name that reads `{{runtime}}`, say) is never read as another.
 fn scripted(template: &str, locale: Locale, page: Page, data: Option<&Value>) -> String {
@@ -33,8 +62,14 @@ fn scripted(template: &str, locale: Locale, page: Page, data: Option<&Value>) ->
         "strings": page_strings(locale, page),
     }));
     let data = data.map(script_json).unwrap_or_default();
-    let mut out =
-        String::with_capacity(template.len() + RUNTIME_JS.len() + strings.len() + data.len());
+    let modules = if page == Page::Admin {
+        admin_modules()
+    } else {
+        String::new()
+    };
+    let mut out = String::with_capacity(
+        template.len() + RUNTIME_JS.len() + strings.len() + data.len() + modules.len(),
+    );
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
         let Some(len) = rest[start..].find("}}") else {
@@ -45,6 +80,7 @@ fn scripted(template: &str, locale: Locale, page: Page, data: Option<&Value>) ->
             "strings" => strings.as_str(),
             "runtime" => RUNTIME_JS,
             "data" => data.as_str(),
+            "modules" => modules.as_str(),
             _ => {
                 // Not ours (none today): copied as it stands.
                 out.push_str(&rest[..start + 2]);
@@ -166,9 +202,13 @@ mod tests {
 
     #[test]
     fn every_key_a_page_script_looks_up_exists_in_every_locale() {
+        let admin_sources: String = std::iter::once(ADMIN_HTML)
+            .chain(ADMIN_MODULES.iter().map(|(_, source)| *source))
+            .collect();
         for (page, source) in [
             (Page::Preferences, PREFERENCES_HTML),
             (Page::Survey, SURVEY_HTML),
+            (Page::Admin, admin_sources.as_str()),
         ] {
             let keys = literal_keys(source);
             assert!(keys.len() > 20, "{page:?}: the scan found only {keys:?}");
@@ -184,6 +224,13 @@ mod tests {
         }
         // The runtime is shared: it names no page's key.
         assert_eq!(literal_keys(RUNTIME_JS), Vec::<&str>::new());
+        // Charts draw what they are given: the strings are the views'.
+        for (name, source) in ADMIN_MODULES {
+            assert!(
+                !source.contains("</script") && !source.contains("<!--"),
+                "admin/{name}.js would end or confuse its script element"
+            );
+        }
     }
 
     #[test]
@@ -218,13 +265,19 @@ mod tests {
                 let html = match page {
                     Page::Preferences => preferences(locale),
                     Page::Survey => survey(locale, &serde_json::json!({})),
+                    Page::Admin => admin(locale),
                 };
                 assert!(
                     !html.contains("{{"),
                     "{page:?} {}: a placeholder is left",
                     locale.tag()
                 );
-                assert!(html.contains(&format!(r#"<html lang="{}">"#, locale.tag())));
+                let spoken = if page == Page::Admin {
+                    crate::domain::i18n::workspace_locale(locale)
+                } else {
+                    locale
+                };
+                assert!(html.contains(&format!(r#"<html lang="{}">"#, spoken.tag())));
                 assert!(html.contains(RUNTIME_JS));
                 let start = html.find(r#"<script type="application/json" id="page-strings">"#);
                 let json = start.and_then(|s| {
@@ -234,7 +287,7 @@ mod tests {
                 });
                 let injected: Option<Value> = json.and_then(|j| serde_json::from_str(j).ok());
                 let injected = injected.unwrap_or_default();
-                assert_eq!(injected["locale"], locale.tag());
+                assert_eq!(injected["locale"], spoken.tag());
                 assert_eq!(
                     injected["strings"],
                     serde_json::to_value(page_strings(locale, page)).unwrap_or_default()

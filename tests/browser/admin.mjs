@@ -1,26 +1,23 @@
-// The marketer's page in headless Chromium: the admin API creates a signup form, three people sign
-// up through it from the shop, and a segment picks two of them (one named like a spreadsheet
+// The marketer's workspace in headless Chromium: the admin API creates a signup form, three people
+// sign up through it from the shop, and a segment picks two of them (one named like a spreadsheet
 // formula). The marketer opens /admin, is refused with a wrong key, signs in with the real one,
-// sees the segment ready with 2 contacts and downloads it as CSV (and NDJSON) through an export job
-// with a progress bar and a signed download link: the file has the
-// default columns (no links), only the two contacts and the formula neutralised; asked for by name,
-// the API adds absolute signed links. The
-// forms and surveys sections show the new form's embed code and a survey's results; on a phone
-// nothing scrolls sideways; signing out forgets the key; a key without some scopes says which
-// sections it cannot show, and a revoked key sends the marketer back to sign in.
+// moves between the views through the navigation (each view in the address), sees the segment
+// ready with 2 contacts and downloads it as CSV (and NDJSON) through an export job with a progress
+// bar and a signed download link: the file has the default columns (no links), only the two
+// contacts and the formula neutralised; asked for by name, the API adds absolute signed links.
+// The forms, webhooks and surveys views show the new form's embed code, the subscription and a
+// survey's results; a reload keeps the view; Refresh reloads every open view; on a phone nothing
+// scrolls sideways; signing out forgets the key; a key without some scopes sees those views
+// locked with a note (and they call nothing), and a revoked key sends the marketer back to sign in.
 //
 //   BASE_URL=http://127.0.0.1:8787 ADMIN_KEY=… node tests/browser/admin.mjs
 //
 // Prints one line per check; exits 0 when all pass. Screenshots: target/browser/admin-desktop.png,
 // admin-phone.png (390×844) and admin-scoped.png.
-//
-// While working on the page, ADMIN_PAGE_FILE=src/pages/admin.html serves that file for GET /admin
-// (with the Worker's own headers) instead of the copy compiled into the Worker.
 
 import fs from 'node:fs';
-import path from 'node:path';
 import {
-  REPO, adminApi, assert, assertEq, launchBrowser, newPage, poll, requireEnv, run, screenshot,
+  adminApi, assert, assertEq, launchBrowser, newPage, poll, requireEnv, run, screenshot,
 } from './lib.mjs';
 
 const STORE_KEY = 'clientela.admin.key';
@@ -190,8 +187,6 @@ run('admin', async (t) => {
   // ---- The page ------------------------------------------------------------------------------------
   const browser = await launchBrowser();
   t.defer(() => browser.close());
-  const pageFile = process.env.ADMIN_PAGE_FILE ? path.resolve(REPO, process.env.ADMIN_PAGE_FILE) : null;
-  if (pageFile) t.log(`serving GET /admin from ${pageFile} instead of the Worker's copy`);
   const allProblems = [];
   const seen = []; // every admin API call the page made: the key it sent
   async function open(options, label) {
@@ -201,12 +196,6 @@ run('admin', async (t) => {
       if (problems.length) console.error(`# browser problems (${label}):\n#   ${problems.join('\n#   ')}`);
       console.error(`# screenshot: ${await screenshot(page, `admin-failure-${label}`)}`);
     });
-    if (pageFile) {
-      await context.route((u) => u.href === `${base}/admin`, async (route) => {
-        const original = await route.fetch();
-        await route.fulfill({ response: original, body: fs.readFileSync(pageFile, 'utf8') });
-      });
-    }
     context.on('request', async (r) => {
       const u = new URL(r.url());
       if (u.origin === base && u.pathname.startsWith('/admin/v1/')) {
@@ -225,6 +214,12 @@ run('admin', async (t) => {
   const signIn = async (page, key) => {
     await page.locator('#admin-key').fill(key);
     await page.locator('#signin-submit').click();
+  };
+  // Opens one view of the workspace through its navigation link, as a marketer would.
+  const view = async (page, id) => {
+    await page.locator(`#nav-${id}`).click();
+    await page.locator(`#view-${id}`).waitFor({ state: 'visible' });
+    assertEq(await page.locator(`#nav-${id}`).getAttribute('aria-current'), 'page', `the ${id} link is marked current`);
   };
   const { context, page } = await open({ viewport: { width: 1280, height: 900 } }, 'desktop');
   const row = page.locator(`#segments-body tr[data-segment-id="${segmentId}"]`);
@@ -268,9 +263,13 @@ run('admin', async (t) => {
     assert(!page.url().includes(adminKey) && !page.url().includes('?'), `the key must not be in the URL: ${page.url()}`);
     assertEq(await page.locator('#admin-key').inputValue(), '', 'the key input is emptied');
     assertEq(await page.evaluate(() => document.activeElement.id), 'app-title', 'focus after signing in');
-    for (const h of ['Segments', 'Signup forms', 'Surveys']) {
-      assertEq(await page.getByRole('heading', { level: 2, name: h, exact: true }).count(), 1, `section heading ${h}`);
+    const nav = page.getByRole('navigation', { name: 'Workspace' });
+    for (const h of ['Segments', 'Forms', 'Surveys', 'Webhooks']) {
+      assertEq(await nav.getByRole('link', { name: h, exact: true }).count(), 1, `navigation link ${h}`);
     }
+    await view(page, 'segments');
+    assertEq(await page.getByRole('heading', { level: 2, name: 'Segments', exact: true }).count(), 1, 'the view\'s heading');
+    assert(page.url().endsWith('#/segments'), `the view is in the address: ${page.url()}`);
     assert(await page.locator('#admin-signout').isVisible() && await page.locator('#admin-refresh').isVisible(), 'Sign out and Refresh buttons');
   });
 
@@ -283,7 +282,7 @@ run('admin', async (t) => {
     assert(!Number.isNaN(Date.parse(computed || '')), `computed_at: ${computed}`);
     assertEq(await row.getByRole('button', { name: 'Download CSV' }).count(), 1, 'Download CSV buttons in the row');
     assertEq(await row.getByRole('button', { name: /NDJSON/ }).count(), 1, 'NDJSON buttons in the row');
-    assert(seen.length >= 3 && seen.every((s) => s.auth === `Bearer ${adminKey}`), `every admin call sends the bearer key: ${JSON.stringify(seen.map((s) => s.path))}`);
+    assert(seen.length >= 2 && seen.every((s) => s.auth === `Bearer ${adminKey}`), `every admin call sends the bearer key: ${JSON.stringify(seen.map((s) => s.path))}`);
     await screenshot(page, 'admin-desktop');
   });
 
@@ -380,6 +379,7 @@ run('admin', async (t) => {
   });
 
   await t.check('the forms section lists the new form with its id and a copy-able embed code', async () => {
+    await view(page, 'forms');
     const item = page.locator(`#forms-list li[data-form-id="${formId}"]`);
     await item.waitFor({ state: 'visible' });
     assertEq((await item.locator('h3').innerText()).trim(), formName, 'form name');
@@ -397,6 +397,7 @@ run('admin', async (t) => {
   });
 
   await t.check('the webhooks section lists the subscription, active, with its last delivery', async () => {
+    await view(page, 'webhooks');
     const item = page.locator(`#webhooks-list li[data-webhook-id="${webhookId}"]`);
     await item.waitFor({ state: 'visible' });
     assertEq((await item.locator('h3').innerText()).trim(), webhookName, 'description');
@@ -413,6 +414,7 @@ run('admin', async (t) => {
   });
 
   await t.check('the surveys section shows invited, responses, rate, NPS with counts, CSAT and CES', async () => {
+    await view(page, 'surveys');
     const item = page.locator(`#surveys-list li[data-survey-id="${surveyId}"]`);
     await item.waitFor({ state: 'visible' });
     assertEq((await item.locator('h3').innerText()).trim(), surveyName, 'survey name');
@@ -435,10 +437,14 @@ run('admin', async (t) => {
     assertEq(rows[1].slice(-2), ['10', '4'], 'the answer');
   });
 
-  await t.check('reloading the tab keeps you signed in; Refresh reloads everything', async () => {
+  await t.check('reloading the tab keeps you signed in on the same view; Refresh reloads every open view', async () => {
     await page.reload();
-    await row.waitFor({ state: 'visible' });
+    await page.locator(`#surveys-list li[data-survey-id="${surveyId}"]`).waitFor({ state: 'visible' });
     assert(await page.locator('#state-signin').isHidden(), 'no sign-in after a reload');
+    assert(await page.locator('#view-segments').isHidden(), 'only the surveys view is shown');
+    await view(page, 'forms');
+    await view(page, 'segments');
+    await row.waitFor({ state: 'visible' });
     seen.length = 0;
     await page.locator('#admin-refresh').click();
     await poll(async () => (await page.locator('#admin-refresh').getAttribute('aria-disabled')) === null && seen.length >= 4,
@@ -470,9 +476,12 @@ run('admin', async (t) => {
       await phone.page.locator('#state-signin').waitFor({ state: 'visible' });
       await noSideScroll(phone.page);
       await signIn(phone.page, adminKey);
+      await view(phone.page, 'surveys');
+      await phone.page.locator(`#surveys-list li[data-survey-id="${surveyId}"] [data-stat=invited]`).waitFor({ state: 'visible' });
+      await noSideScroll(phone.page);
+      await view(phone.page, 'segments');
       const phoneRow = phone.page.locator(`#segments-body tr[data-segment-id="${segmentId}"]`);
       await phoneRow.waitFor({ state: 'visible' });
-      await phone.page.locator(`#surveys-list li[data-survey-id="${surveyId}"] [data-stat=invited]`).waitFor({ state: 'visible' });
       await noSideScroll(phone.page);
       const box = await phoneRow.locator('button[data-action=csv]').boundingBox();
       assert(box && box.x >= 0 && box.x + box.width <= 390 && box.height >= 40, `Download CSV button box: ${JSON.stringify(box)}`);
@@ -485,16 +494,18 @@ run('admin', async (t) => {
   await t.check('a key without the forms and surveys scopes: those sections say so, segments still work', async () => {
     await signIn(page, scoped.key);
     await page.locator('#state-app').waitFor({ state: 'visible' });
-    await row.waitFor({ state: 'visible' });
-    const forms = page.locator('#forms-status'), surveys = page.locator('#surveys-status');
-    await page.waitForFunction(() => document.getElementById('forms-status').classList.contains('forbidden')
-      && document.getElementById('surveys-status').classList.contains('forbidden')
-      && document.getElementById('webhooks-status').classList.contains('forbidden'));
-    const hooks = await page.locator('#webhooks-status').innerText();
-    assert(hooks.includes('“webhooks” scope'), `webhooks section: ${hooks}`);
-    assert((await forms.innerText()).includes('“forms” scope'), `forms section: ${await forms.innerText()}`);
-    assert((await surveys.innerText()).includes('“surveys” scope'), `surveys section: ${await surveys.innerText()}`);
+    for (const [id, scope] of [['forms', 'forms'], ['surveys', 'surveys'], ['webhooks', 'webhooks']]) {
+      assertEq(await page.locator(`#nav-${id}`).getAttribute('class'), 'locked', `the ${id} link is marked locked`);
+      await view(page, id);
+      const note = page.locator(`#${id}-status`);
+      assert(await note.isVisible() && (await note.getAttribute('class')).includes('forbidden'), `the ${id} view shows a note`);
+      assert((await note.innerText()).includes(`“${scope}” scope`), `${id} view: ${await note.innerText()}`);
+    }
     assertEq(await page.locator('#forms-list li').count(), 0, 'forms shown');
+    assert(!seen.some((s) => s.auth === `Bearer ${scoped.key}` && /^\/admin\/v1\/(forms|surveys|webhooks)/.test(s.path)),
+      'a locked view calls nothing it may not');
+    await view(page, 'segments');
+    await row.waitFor({ state: 'visible' });
     assertEq(await stored(page), { key: scoped.key, session: 1, local: 0, cookie: '' }, 'browser storage');
     const [download] = await Promise.all([
       page.waitForEvent('download', { timeout: 20_000 }),

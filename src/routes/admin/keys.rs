@@ -102,6 +102,17 @@ pub async fn list(_req: Request, app: &App) -> AppResult<Response> {
     response::json(200, &json!({ "keys": keys }))
 }
 
+/// `GET /admin/v1/key`: the calling key's own id and scopes, so a client (the `/admin` page) can
+/// show what the key may do before it tries. It tells the holder nothing they could not learn by
+/// calling each route, and nothing about any other key.
+pub async fn current(_req: Request, app: &App) -> AppResult<Response> {
+    let call = app.admin()?;
+    response::json(
+        200,
+        &json!({ "actor": call.principal.actor, "scopes": call.principal.scopes.names() }),
+    )
+}
+
 /// Revoking is idempotent: a revoked key stays revoked and answers the same. A key may only
 /// revoke keys whose every scope it holds itself, so a `keys`-only key cannot lock out the
 /// shop's back end or its administrators.
@@ -159,6 +170,17 @@ pub mod doc {
             "summary": "List API keys (never their secrets)",
             "responses": admin_errors(json!({
                 "200": json_response("keys", json!({ "type": "object", "required": ["keys"], "properties": { "keys": { "type": "array", "items": { "$ref": "#/components/schemas/ApiKey" } } } }))
+            }))
+        })
+    }
+
+    /// `GET /admin/v1/key`: [`current`](super::current).
+    pub fn current() -> Value {
+        json!({
+            "operationId": "currentKey",
+            "summary": "The calling API key: its id (`bootstrap` for ADMIN_API_KEY) and its scopes",
+            "responses": admin_errors(json!({
+                "200": json_response("the key", json!({ "type": "object", "required": ["actor", "scopes"], "additionalProperties": false, "properties": { "actor": { "type": "string" }, "scopes": { "type": "array", "items": { "type": "string" } } } }))
             }))
         })
     }

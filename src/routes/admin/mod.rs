@@ -21,13 +21,15 @@ use worker::{Request, Response};
 use crate::error::AppResult;
 use crate::http::app::App;
 
-/// `GET /admin`: the marketer's page. It holds no data itself; it calls this API with a key.
-pub async fn page(_req: Request, _app: &App) -> AppResult<Response> {
-    let mut r = crate::http::response::text(
-        200,
-        "text/html; charset=utf-8",
-        crate::pages::ADMIN_HTML.to_string(),
-    )?;
+/// `GET /admin`: the marketer's workspace. It holds no data itself; it calls this API with a key.
+/// It speaks `?lang=` when given (the page's language switch), else the browser's language.
+pub async fn page(req: Request, _app: &App) -> AppResult<Response> {
+    let pairs = crate::http::app::query_pairs(&req)?;
+    let locale = crate::http::app::param_value(&pairs, "lang")
+        .and_then(crate::domain::i18n::Locale::from_tag)
+        .unwrap_or_else(|| crate::http::client::page_locale(&req));
+    let mut r =
+        crate::http::response::text(200, "text/html; charset=utf-8", crate::pages::admin(locale))?;
     r.headers_mut().set(
         "Content-Security-Policy",
         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data: blob:; form-action 'self'; frame-ancestors 'none'",
@@ -46,7 +48,8 @@ pub mod doc {
     pub fn page() -> Value {
         json!({
             "operationId": "adminPage",
-            "summary": "The marketer's page: segments with download buttons, forms, survey results",
+            "summary": "The marketer's workspace: overview, segment builder, form builder, surveys, contacts, webhooks",
+            "parameters": [{ "name": "lang", "in": "query", "required": false, "description": "`en` or `pt-BR` (others read English); default: Accept-Language", "schema": { "type": "string" } }],
             "responses": { "200": html_response("the page") }
         })
     }
