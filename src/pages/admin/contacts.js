@@ -108,7 +108,7 @@
   }
 
   function render(doc) {
-    var out = Admin.$('#contacts-result');
+    var out = Admin.$('contacts-result');
     Admin.clear(out);
     var stats = doc.stats || {};
     var row = function (key, value) {
@@ -196,31 +196,31 @@
   }
 
   function lookUp(form) {
-    var input = Admin.$('#contacts-email'), err = Admin.$('#contacts-email-error');
+    var input = Admin.$('contacts-email');
     var button = form.querySelector('button[type=submit]');
-    var out = Admin.$('#contacts-result'), status = Admin.$('#contacts-status');
+    var out = Admin.$('contacts-result'), status = Admin.$('contacts-status');
     var email = input.value.trim();
     var invalid = function (message) {
-      input.setAttribute('aria-invalid', 'true');
-      err.textContent = message;
-      err.hidden = false;
+      Admin.inputError(input, message);
       input.focus();
     };
-    input.removeAttribute('aria-invalid');
-    err.hidden = true;
+    Admin.inputError(input, '');
     status.textContent = '';
     if (!email || email.indexOf('@') < 1) return invalid(t('contacts.lookup.invalid'));
     if (Admin.isBusy(button)) return;
     Admin.busy(button, true, t('contacts.lookup.searching'));
     Admin.clear(out);
+    var session = Admin.session();
     return loadFormNames().then(function () {
       return Admin.api('GET', '/admin/v1/contacts?email=' + encodeURIComponent(email));
     }).then(function (r) {
+      if (session !== Admin.session()) return;
       if (r.status === 400) return invalid(t('contacts.lookup.invalid'));
       if (r.status !== 200 || !r.json) { status.textContent = Admin.failure('contacts.title', r); return; }
       var found = (r.json.contacts || [])[0];
       if (!found) { status.textContent = t('contacts.lookup.none'); return; }
       return Admin.api('GET', '/admin/v1/contacts/' + encodeURIComponent(found.id)).then(function (d) {
+        if (session !== Admin.session()) return;
         if (d.status !== 200 || !d.json) { status.textContent = Admin.failure('contacts.title', d); return; }
         status.textContent = t('contacts.lookup.found', { email: d.json.email });
         render(d.json);
@@ -252,10 +252,9 @@
         el('div', { class: 'field' },
           el('label', { for: 'contacts-email', text: t('contacts.lookup.label') }),
           el('div', { class: 'row' },
-            el('input', { id: 'contacts-email', name: 'email', type: 'email', autocomplete: 'off', spellcheck: false, 'aria-describedby': 'contacts-email-hint contacts-email-error' }),
+            el('input', { id: 'contacts-email', name: 'email', type: 'email', autocomplete: 'off', spellcheck: false, 'aria-describedby': 'contacts-email-hint' }),
             el('button', { type: 'submit', class: 'btn', text: t('contacts.lookup.submit') })),
-          el('p', { id: 'contacts-email-hint', class: 'hint', text: t('contacts.lookup.hint') }),
-          el('p', { id: 'contacts-email-error', class: 'error', hidden: true })));
+          el('p', { id: 'contacts-email-hint', class: 'hint', text: t('contacts.lookup.hint') })));
       form.addEventListener('submit', function (ev) {
         ev.preventDefault();
         lookUp(form);
@@ -266,9 +265,9 @@
     },
     load: function () {
       // Nothing to list: the marketer asks for one person. Refresh repeats the last look-up.
-      var input = Admin.$('#contacts-email');
-      if (input && input.value.trim() && Admin.$('#contacts-result').childNodes.length) {
-        return lookUp(Admin.$('#contacts-lookup')) || Promise.resolve();
+      var input = Admin.$('contacts-email');
+      if (input && input.value.trim() && Admin.$('contacts-result').childNodes.length) {
+        return lookUp(Admin.$('contacts-lookup')) || Promise.resolve();
       }
       return Promise.resolve();
     },

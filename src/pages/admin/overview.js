@@ -18,7 +18,7 @@ Admin.view({
     root.appendChild(Admin.el('div', { id: 'overview-charts', class: 'ov-charts' }));
   },
   load: function () {
-    var alertBox = Admin.$('#overview-alert');
+    var alertBox = Admin.$('overview-alert');
     Admin.clear(alertBox);
     return Admin.api('GET', '/admin/v1/overview').then(function (r) {
       if (r.status !== 200 || !r.json) {
@@ -41,7 +41,7 @@ function render(o) {
   };
   var days = o.days || [], weeks = o.weeks || [];
   var contacts = o.contacts || { total: 0, by_status: [], by_temperature: [] };
-  var summary = Admin.$('#overview-summary');
+  var summary = Admin.$('overview-summary');
   Admin.clear(summary);
   [
     ['overview.summary.total', contacts.total],
@@ -55,7 +55,7 @@ function render(o) {
       el('dd', { text: Admin.fmtInt(pair[1]) })));
   });
 
-  var charts = Admin.$('#overview-charts');
+  var charts = Admin.$('overview-charts');
   Admin.clear(charts);
   var tones = { active: 'good', pending: 'mid', unsubscribed: 'bad', hot: 'good', warm: 'mid', cold: 'bad' };
   var bars = function (list, prefix, title) {
