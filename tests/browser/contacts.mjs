@@ -8,7 +8,7 @@
 //
 //   BASE_URL=http://127.0.0.1:8787 ADMIN_KEY=… MAILBOX_URL=… node tests/browser/contacts.mjs
 //
-// Screenshot: target/browser/contacts.png (1280×800).
+// Screenshots: target/browser/contacts.png (1280×800, the timeline) and contacts-full.png.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -84,18 +84,6 @@ run('contacts', async (t) => {
       { timeoutMs: 30_000, intervalMs: 500, what: 'the segment to hold the person' });
   });
 
-  await t.check('later they withdraw marketing from the preference center', async () => {
-    const r = await publicCall('POST', '/v1/me/link', { email });
-    assert(r.status < 300, `sign-in link (${r.text.slice(0, 200)})`);
-    const magic = await pollMail(email, 'magic_link', { where: (m) => !!m.url });
-    const token = new URL(magic.url).searchParams.get('t');
-    const s = await publicCall('POST', '/v1/me/session', { token });
-    assertEq(s.status, 200, `session (${s.text.slice(0, 200)})`);
-    const w = await publicCall('PUT', '/v1/me/consents/marketing_email', { granted: false },
-      { Authorization: `Bearer ${s.json.session}` });
-    assertEq(w.status, 200, `withdrawal (${w.text.slice(0, 200)})`);
-  });
-
   // ---- The marketer's page --------------------------------------------------------------------
   const browser = await launchBrowser();
   t.defer(() => browser.close());
@@ -131,16 +119,49 @@ run('contacts', async (t) => {
   });
 
   const timeline = page.locator('#contact-consents ol.timeline > li');
-  await t.check('the person, looked up by keyboard: profile and consents', async () => {
+  await t.check('the person, looked up by keyboard: profile, orders newest first, the answer, the segment with why', async () => {
     await input.fill(email);
     await input.press('Enter');
     await page.locator('#contact-profile').waitFor({ state: 'visible' });
     assert(await input.getAttribute('aria-invalid') !== 'true', 'the error is cleared');
     const profile = await page.locator('#contact-profile').innerText();
-    assert(profile.includes(email) && profile.includes('Tina Timeline'), `profile: ${profile}`);
-    assertEq(await page.locator('#contact-profile [data-status]').getAttribute('data-status'), 'unsubscribed', 'status');
-    assertEq(await page.locator('#contact-consents li.item[data-purpose=marketing_email]').getAttribute('data-granted'), 'false', 'marketing is off');
+    assert(profile.includes(email) && profile.includes('Tina Timeline') && profile.includes(formName), `profile: ${profile}`);
+    assertEq(await page.locator('#contact-profile [data-status]').getAttribute('data-status'), 'active', 'status');
+    const orders = await page.locator('#contact-orders tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.order));
+    assertEq(orders, [`tl-${runId}-2`, `tl-${runId}-1`], 'orders');
+    const orderText = await page.locator('#contact-orders').innerText();
+    assert(orderText.includes('Scarf') && /29[.,]90/.test(orderText) && orderText.includes('Latest 2 of 2'), `orders: ${orderText}`);
+    const answer = await page.locator('#contact-answers').innerText();
+    assert(answer.includes(`Delivery ${runId}`) && answer.includes('Fast delivery') && answer.includes('NPS 9'), `answer: ${answer}`);
+    const segment = page.locator('#contact-segments li.item').filter({ hasText: `Timeline buyers ${runId}` });
+    assertEq(await segment.count(), 1, 'the segment is listed');
+    const why = await segment.locator('ul.why li').allInnerTexts();
+    assert(why.length >= 1 && why.some((line) => /2/.test(line)), `its explanation names their two orders: ${JSON.stringify(why)}`);
   });
+
+  await t.check('later they withdraw marketing from the preference center; Refresh shows it', async () => {
+    const r = await publicCall('POST', '/v1/me/link', { email });
+    assert(r.status < 300, `sign-in link (${r.text.slice(0, 200)})`);
+    const magic = await pollMail(email, 'magic_link', { where: (m) => !!m.url });
+    const token = new URL(magic.url).searchParams.get('t');
+    const s = await publicCall('POST', '/v1/me/session', { token });
+    assertEq(s.status, 200, `session (${s.text.slice(0, 200)})`);
+    const w = await publicCall('PUT', '/v1/me/consents/marketing_email', { granted: false },
+      { Authorization: `Bearer ${s.json.session}` });
+    assertEq(w.status, 200, `withdrawal (${w.text.slice(0, 200)})`);
+    await page.locator('#admin-refresh').click();
+    await poll(async () => (await page.locator('#contact-profile [data-status]').getAttribute('data-status').catch(() => null)) === 'unsubscribed',
+      { what: 'the refreshed profile to say unsubscribed' });
+    assertEq(await page.locator('#contact-consents li.item[data-purpose=marketing_email]').getAttribute('data-granted'), 'false', 'marketing is off');
+    // The person's segments follow in the background: Refresh until they left the segment.
+    await poll(async () => {
+      if (/in no segment/i.test(await page.locator('#contact-segments').innerText().catch(() => ''))) return true;
+      await page.locator('#admin-refresh').click();
+      await page.locator('#contact-segments').waitFor({ state: 'visible' });
+      return false;
+    }, { timeoutMs: 20_000, intervalMs: 1000, what: 'the unsubscribed person to be in no segment' });
+  });
+
 
   await t.check('the timeline: the grant through the form, then the withdrawal in the preference center, in order', async () => {
     const events = await timeline.evaluateAll((items) => items.map((li) => ({
@@ -173,21 +194,12 @@ run('contacts', async (t) => {
     await words.waitFor({ state: 'visible' });
   });
 
-  await t.check('orders newest first, the survey answer, and the segment with why', async () => {
-    const orders = await page.locator('#contact-orders tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.order));
-    assertEq(orders, [`tl-${runId}-2`, `tl-${runId}-1`], 'orders');
-    const orderText = await page.locator('#contact-orders').innerText();
-    assert(orderText.includes('Scarf') && /29[.,]90/.test(orderText), `order row: ${orderText}`);
-    const answer = await page.locator('#contact-answers').innerText();
-    assert(answer.includes(`Delivery ${runId}`) && answer.includes('Fast delivery') && answer.includes('NPS 9'), `answer: ${answer}`);
-    const segment = page.locator('#contact-segments li.item').filter({ hasText: `Timeline buyers ${runId}` });
-    assertEq(await segment.count(), 1, 'the segment is listed');
-    assert((await segment.locator('ul.why li').count()) >= 1, 'with its explanation');
+  await t.check('the view at 1280 × 800, with nothing wrong in the browser', async () => {
     assert(problems.length === 0, `browser problems: ${problems.join('; ')}`);
-    await page.evaluate(() => window.scrollTo(0, 0));
     fs.mkdirSync(ARTIFACTS, { recursive: true });
-    await page.locator('#contact-consents').scrollIntoViewIfNeeded();
+    await page.locator('#contact-h-timeline').scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(ARTIFACTS, 'contacts.png'), timeout: 30_000 });
+    await screenshot(page, 'contacts-full');
   });
 
   await t.check('in pt-BR the view speaks Portuguese', async () => {

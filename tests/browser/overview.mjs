@@ -5,7 +5,7 @@
 //
 //   BASE_URL=http://127.0.0.1:8787 ADMIN_KEY=… MAILBOX_URL=… node tests/browser/overview.mjs
 //
-// Screenshot: target/browser/overview.png (1280×800).
+// Screenshots: target/browser/overview.png (1280×800) and overview-full.png (the whole page).
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -102,6 +102,7 @@ run('overview', async (t) => {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: path.join(ARTIFACTS, 'overview.png'), timeout: 30_000 });
+    await screenshot(page, 'overview-full');
   });
 
   await t.check('a key that cannot count the base gets a note, not the counts', async () => {

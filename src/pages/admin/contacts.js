@@ -33,7 +33,7 @@
   function section(id, heading) {
     var box = el('section', { class: 'card', id: 'contact-' + id, 'aria-labelledby': 'contact-h-' + id },
       el('h3', { id: 'contact-h-' + id, text: heading }));
-    for (var i = 2; i < arguments.length; i++) box.appendChild(arguments[i]);
+    for (var i = 2; i < arguments.length; i++) if (arguments[i]) box.appendChild(arguments[i]);
     return box;
   }
   function empty(key) {
@@ -225,7 +225,7 @@
         status.textContent = t('contacts.lookup.found', { email: d.json.email });
         render(d.json);
       });
-    }).then(function () { Admin.busy(button, false); }, function () { Admin.busy(button, false); });
+    }).then(function () { Admin.busy(button, false); }, function (e) { Admin.busy(button, false); throw e; });
   }
 
   Admin.view({

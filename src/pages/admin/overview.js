@@ -63,15 +63,18 @@ function render(o) {
       return { label: t(prefix + x.key), value: x.count, tone: tones[x.key] };
     }), { title: t(title), format: Admin.fmtInt });
   };
+  // A card around one chart (its figure is captioned) or, with a heading, around several.
   var card = function (heading, id) {
-    var box = el('section', { class: 'card', 'data-chart-box': id, 'aria-labelledby': 'overview-h-' + id },
-      el('h3', { id: 'overview-h-' + id, text: t(heading) }));
-    for (var i = 2; i < arguments.length; i++) box.appendChild(arguments[i]);
+    var box = heading
+      ? el('section', { class: 'card', 'data-chart-box': id, 'aria-labelledby': 'overview-h-' + id },
+        el('h3', { id: 'overview-h-' + id, text: t(heading) }))
+      : el('div', { class: 'card', 'data-chart-box': id });
+    for (var i = 2; i < arguments.length; i++) if (arguments[i]) box.appendChild(arguments[i]);
     return box;
   };
   charts.appendChild(el('div', { class: 'grid2' },
-    card('overview.status.title', 'status', bars(contacts.by_status, 'overview.status.', 'overview.status.title')),
-    card('overview.temperature.title', 'temperature',
+    card(null, 'status', bars(contacts.by_status, 'overview.status.', 'overview.status.title')),
+    card(null, 'temperature',
       bars(contacts.by_temperature, 'overview.temperature.', 'overview.temperature.title'),
       el('p', { class: 'ov-note', text: t('overview.temperature.note') }))));
 
@@ -84,11 +87,11 @@ function render(o) {
     return hit ? hit.count : 0;
   };
   var scored = (o.rfm && o.rfm.scored) || 0;
-  charts.appendChild(card('overview.rfm.title', 'rfm',
-    el('p', { class: 'ov-note', text: t('overview.rfm.note', { n: Admin.fmtInt(scored) }) }),
+  charts.appendChild(card(null, 'rfm',
     Admin.charts.heatmap(rows, cols, count, {
       title: t('overview.rfm.title'), rowTitle: t('overview.rfm.rows'), colTitle: t('overview.rfm.cols'),
-    })));
+    }),
+    el('p', { class: 'ov-note', text: t('overview.rfm.note', { n: Admin.fmtInt(scored) }) })));
 
   var series = function (list, key, title) {
     return Admin.charts.columns(list.map(function (x) {
@@ -99,8 +102,8 @@ function render(o) {
     el('p', { class: 'ov-note', text: t('overview.days.note') }),
     series(days, 'signups', 'overview.days.signups'),
     series(days, 'confirmations', 'overview.days.confirmations')));
-  charts.appendChild(card('overview.weeks.title', 'weeks',
-    el('p', { class: 'ov-note', text: t('overview.weeks.note') }),
-    series(weeks, 'withdrawals', 'overview.weeks.withdrawals')));
+  charts.appendChild(card(null, 'weeks',
+    series(weeks, 'withdrawals', 'overview.weeks.withdrawals'),
+    el('p', { class: 'ov-note', text: t('overview.weeks.note') })));
 }
 })();
