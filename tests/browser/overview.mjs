@@ -105,6 +105,19 @@ run('overview', async (t) => {
     await screenshot(page, 'overview-full');
   });
 
+  await t.check('in pt-BR the overview speaks Portuguese', async () => {
+    const { page: pt } = await newPage(browser, { viewport: { width: 1280, height: 800 }, locale: 'pt-BR' });
+    await pt.goto(`${base}/admin?lang=pt-BR#/overview`);
+    const key = pt.locator('#admin-key');
+    if (await key.isVisible()) { await key.fill(env.ADMIN_KEY); await key.press('Enter'); }
+    const bars = pt.locator('#view-overview figure[data-chart=bars]');
+    await bars.first().waitFor({ state: 'visible' });
+    const labels = await bars.nth(0).locator('[data-label]').evaluateAll((els) => els.map((e) => e.dataset.label));
+    assertEq(labels, ['Pendentes', 'Ativos', 'Descadastrados'], 'status labels in Portuguese');
+    assert((await pt.locator('#view-overview').innerText()).includes('Cadastros por dia'), 'the series in Portuguese');
+    await pt.close();
+  });
+
   await t.check('a key that cannot count the base gets a note, not the counts', async () => {
     const scoped = await admin.expect(201, 'POST', '/admin/v1/keys', { name: `overview ${runId}`, scopes: ['contacts:read'] });
     t.defer(async () => { await admin.call('DELETE', `/admin/v1/keys/${scoped.id}`); });
