@@ -20,6 +20,8 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
         key_requests_are_validated_field_by_field,
         key_changes_land_in_the_audit_log,
         audit_log_rejects_a_malformed_since,
+        a_key_reads_its_own_scopes_and_nothing_of_another_key,
+        the_workspace_speaks_portuguese_when_asked_and_english_to_everyone_else,
     ]
 }
 
@@ -268,5 +270,92 @@ async fn audit_log_rejects_a_malformed_since(app: Arc<TestApp>) -> Result<(), St
     app.get("/admin/v1/audit?sort=desc", Auth::Admin)
         .await?
         .expect_error(400, "validation_failed")?;
+    Ok(())
+}
+
+/// `GET /admin/v1/key` is how the workspace knows which views to lock: it must describe the
+/// calling key exactly (a page that believed a narrow key held `contacts:read` would offer a
+/// lookup it cannot do), and tell that key nothing about any other, since any key may call it.
+async fn a_key_reads_its_own_scopes_and_nothing_of_another_key(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let narrow = create_key(&app, "segments desk", &["segments", "exports"]).await?;
+    let secret = narrow["key"].as_str().ok_or("no key")?.to_string();
+    let id = narrow["id"].as_str().ok_or("no id")?.to_string();
+    let me = app
+        .get("/admin/v1/key", Auth::Bearer(&secret))
+        .await?
+        .expect(200)?
+        .json();
+    ensure_eq!(
+        me,
+        json!({ "actor": id, "scopes": ["segments", "exports"] }),
+        "the narrow key"
+    );
+    // The same call cannot list keys: that stays with `keys`.
+    app.get("/admin/v1/keys", Auth::Bearer(&secret))
+        .await?
+        .expect_error(403, "missing_scope")?;
+    let boot = app
+        .get("/admin/v1/key", Auth::Admin)
+        .await?
+        .expect(200)?
+        .json();
+    ensure_eq!(boot["actor"], json!("bootstrap"), "the deployment's key");
+    ensure_eq!(
+        boot["scopes"].as_array().map(Vec::len),
+        Some(12),
+        "the deployment's key holds every scope"
+    );
+    app.get("/admin/v1/key", Auth::None)
+        .await?
+        .expect_error(401, "unauthorized")?;
+    app.delete(&format!("/admin/v1/keys/{id}"), Auth::Admin)
+        .await?
+        .expect(200)?;
+    app.get("/admin/v1/key", Auth::Bearer(&secret))
+        .await?
+        .expect_error(401, "unauthorized")?;
+    Ok(())
+}
+
+/// The workspace is written in English and Brazilian Portuguese: `?lang=` (its language switch)
+/// wins, then the browser's language; a Romanian or Russian browser reads English, never a page
+/// half in one language.
+async fn the_workspace_speaks_portuguese_when_asked_and_english_to_everyone_else(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let page = |path: &'static str, language: &'static str| {
+        let app = app.clone();
+        async move {
+            app.send(
+                app.client
+                    .get(app.url(path))
+                    .header("Accept-Language", language),
+                Auth::None,
+            )
+            .await?
+            .expect(200)
+            .map(|r| r.text)
+        }
+    };
+    let cases = [
+        ("/admin", "pt-BR,pt;q=0.9", "pt-BR", "Entrar"),
+        ("/admin", "ro-RO", "en", "Sign in"),
+        ("/admin", "ru", "en", "Sign in"),
+        ("/admin?lang=pt-BR", "en-US", "pt-BR", "Entrar"),
+        ("/admin?lang=en", "pt-BR", "en", "Sign in"),
+    ];
+    for (path, language, lang, sign_in) in cases {
+        let html = page(path, language).await?;
+        ensure!(
+            html.contains(&format!(r#"<html lang="{lang}">"#)),
+            "{path} with {language}: not in {lang}"
+        );
+        ensure!(
+            html.contains(&format!(r#""common.sign_in":"{sign_in}""#)),
+            "{path} with {language}: the strings are not {lang}'s"
+        );
+    }
     Ok(())
 }
