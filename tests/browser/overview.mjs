@@ -105,6 +105,13 @@ run('overview', async (t) => {
     await screenshot(page, 'overview-full');
   });
 
+  await t.check('on a phone (390 px) nothing scrolls sideways', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    const [scroll, client] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+    assert(scroll <= client, `page is ${scroll} px wide in a ${client} px viewport`);
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
   await t.check('in pt-BR the overview speaks Portuguese', async () => {
     const { page: pt } = await newPage(browser, { viewport: { width: 1280, height: 800 }, locale: 'pt-BR' });
     await pt.goto(`${base}/admin?lang=pt-BR#/overview`);
