@@ -166,6 +166,7 @@ pub const ROUTES: &[Route] = &[
     route(GET,    "/admin/v1/surveys/{id}/responses.csv", SURVEYS,        handler!(admin::surveys::export_csv),        admin::surveys::doc::export_csv),
     route(GET,    "/s/{token}",                           PUBLIC,         handler!(surveys::page),                     surveys::doc::page),
     route(POST,   "/v1/surveys/responses",                PUBLIC,         handler!(surveys::respond),                  surveys::doc::respond),
+    route(GET,    "/admin/v1/overview",                   SEGMENTS,       handler!(admin::overview::get),              admin::overview::doc::get),
     route(POST,   "/admin/v1/segments",                   SEGMENTS,       handler!(admin::segments::create),           admin::segments::doc::create),
     route(GET,    "/admin/v1/segments",                   SEGMENTS,       handler!(admin::segments::list),             admin::segments::doc::list),
     route(POST,   "/admin/v1/segments/preview",           SEGMENTS,       handler!(admin::segments::preview),          admin::segments::doc::preview),

@@ -14,6 +14,7 @@ mod import;
 mod lifecycle;
 mod lifetimes;
 mod limits;
+mod marketer_view;
 mod me;
 mod migrations;
 mod orders;
@@ -58,6 +59,7 @@ fn main() {
         all.extend(requests::tests());
         all.extend(browser::tests());
         all.extend(why::tests());
+        all.extend(marketer_view::tests());
         let mut serial = Vec::new();
         serial.extend(outbox::serial_tests());
         serial.extend(signup::serial_tests());
@@ -71,6 +73,7 @@ fn main() {
         serial.extend(exports::serial_tests());
         serial.extend(daily::serial_tests());
         serial.extend(lifecycle::serial_tests());
+        serial.extend(marketer_view::serial_tests());
         let last = schema::last_tests();
         let passed = harness::run(app, all, serial, last, &wrangler.log).await;
         drop(wrangler);
