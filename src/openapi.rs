@@ -132,6 +132,8 @@ fn shared() -> Value {
                         "purpose": { "type": "string" }, "action": { "type": "string", "enum": ["granted", "withdrawn"] },
                         "method": { "type": "string", "enum": ["form", "double_opt_in", "self_service", "one_click_unsubscribe", "import", "admin", "re_permission", "expired", "gpc"], "description": "`re_permission`: renewed from a re-permission email; `expired`: lapsed after its period without engagement; `gpc`: an objection carried by the browser's Global Privacy Control" },
                         "frequency": { "type": ["string", "null"] }, "at": { "type": "string", "format": "date-time" },
+                        "source": { "type": "string", "description": "where it was given or withdrawn: a form id, `me` (the preference center), `import`, `order`, ..." },
+                        "policy_version": { "type": ["string", "null"] },
                         "notice_text_hash": { "type": ["string", "null"], "description": "SHA-256 of the words shown; GET /admin/v1/notices/{sha256} returns them" } } } },
                     "stats": { "type": ["object", "null"], "description": "purchase and survey facts; null before the first order or answer", "properties": {
                         "order_count": { "type": "integer" }, "total_spent_cents": { "type": "integer" },

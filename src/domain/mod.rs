@@ -14,6 +14,7 @@ pub mod keyring;
 pub mod link;
 pub mod order;
 pub mod outbox;
+pub mod overview;
 pub mod privacy_request;
 pub mod scope;
 pub mod secret;

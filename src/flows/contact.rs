@@ -62,7 +62,8 @@ pub async fn contact_document(db: &Db, contact: contacts::ContactRow) -> AppResu
 }
 
 /// The contact document as support reads it (`GET /admin/v1/contacts/{id}`): with the segments
-/// the person is in and why, in `locale` (the admin's `Accept-Language`, else English).
+/// the person is in and why, in `locale` (the admin's `Accept-Language`, else English), and
+/// their latest orders and survey answers ([`profile::LATEST_SHOWN`] each, with totals).
 pub async fn contact_document_with_segments(
     db: &Db,
     contact: contacts::ContactRow,
@@ -71,8 +72,48 @@ pub async fn contact_document_with_segments(
     let id = contact.id.clone();
     let mut doc = contact_document(db, contact).await?;
     let explained = explained_segments(db, &id, locale).await?;
+    let latest = profile::latest(db, &id).await?;
+    let orders: Vec<Value> = latest
+        .orders
+        .into_iter()
+        .map(|o| {
+            json!({
+                "external_id": o.external_id,
+                "total_cents": o.total_cents,
+                "currency": o.currency,
+                "placed_at": o.placed_at,
+                "items": serde_json::from_str::<Value>(&o.items).unwrap_or(Value::Array(vec![])),
+            })
+        })
+        .collect();
+    let answers: Vec<Value> = latest
+        .answers
+        .into_iter()
+        .map(|r| {
+            json!({
+                "survey_id": r.survey_id,
+                "survey_name": r.survey_name,
+                "answers": serde_json::from_str::<Value>(&r.answers)
+                    .ok()
+                    .filter(Value::is_object)
+                    .unwrap_or_else(|| json!({})),
+                "nps": r.nps,
+                "csat": r.csat,
+                "ces": r.ces,
+                "created_at": r.created_at,
+            })
+        })
+        .collect();
     if let Some(map) = doc.as_object_mut() {
         map.insert("segments".into(), json!(explained));
+        map.insert(
+            "orders".into(),
+            json!({ "total": latest.order_total, "latest": orders }),
+        );
+        map.insert(
+            "survey_responses".into(),
+            json!({ "total": latest.answer_total, "latest": answers }),
+        );
     }
     Ok(doc)
 }

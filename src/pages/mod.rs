@@ -19,10 +19,12 @@ const ADMIN_HTML: &str = include_str!("admin.html");
 /// script (`{{modules}}`). A new view is a new file here and in this list.
 const ADMIN_MODULES: &[(&str, &str)] = &[
     ("charts", include_str!("admin/charts.js")),
+    ("overview", include_str!("admin/overview.js")),
     ("segments", include_str!("admin/segments.js")),
     ("forms", include_str!("admin/forms.js")),
     ("surveys", include_str!("admin/surveys.js")),
     ("webhooks", include_str!("admin/webhooks.js")),
+    ("contacts", include_str!("admin/contacts.js")),
 ];
 
 /// `GET /me`: the preference center, speaking `locale`.

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod notices;
 pub mod orders;
 pub mod outbox;
+pub mod overview;
 pub mod privacy_requests;
 pub mod profile;
 pub mod rate;

@@ -13,6 +13,7 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
         browser_customer_manages_their_data_in_the_preference_center,
         browser_buyer_answers_a_survey_from_the_invitation_link,
         browser_marketer_downloads_a_segment_export,
+        browser_marketer_builds_a_segment_from_an_empty_rule,
     ]
 }
 
@@ -87,6 +88,12 @@ async fn browser_buyer_answers_a_survey_from_the_invitation_link(
 
 async fn browser_marketer_downloads_a_segment_export(app: Arc<TestApp>) -> Result<(), String> {
     run_script(app, "admin.mjs").await
+}
+
+async fn browser_marketer_builds_a_segment_from_an_empty_rule(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    run_script(app, "segment_builder.mjs").await
 }
 
 /// Ends a process group when dropped, unless it was defused (`.0 = None`) once it finished.

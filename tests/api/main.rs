@@ -15,6 +15,7 @@ mod lifecycle;
 mod lifetimes;
 mod limits;
 mod marketer_forms_surveys;
+mod marketer_view;
 mod me;
 mod migrations;
 mod orders;
@@ -60,6 +61,7 @@ fn main() {
         all.extend(browser::tests());
         all.extend(marketer_forms_surveys::tests());
         all.extend(why::tests());
+        all.extend(marketer_view::tests());
         let mut serial = Vec::new();
         serial.extend(outbox::serial_tests());
         serial.extend(signup::serial_tests());
@@ -73,6 +75,7 @@ fn main() {
         serial.extend(exports::serial_tests());
         serial.extend(daily::serial_tests());
         serial.extend(lifecycle::serial_tests());
+        serial.extend(marketer_view::serial_tests());
         let last = schema::last_tests();
         let passed = harness::run(app, all, serial, last, &wrangler.log).await;
         drop(wrangler);

@@ -25,6 +25,7 @@ pub fn tests() -> Vec<(&'static str, TestFn)> {
         a_segment_larger_than_a_page_is_built_and_exported_whole,
         every_change_to_a_person_moves_them_in_or_out_of_segments_at_once,
         segments_are_listed_a_page_at_a_time,
+        the_builders_field_list_is_what_a_rule_may_say,
     ]
 }
 
@@ -1041,5 +1042,138 @@ async fn segments_are_listed_a_page_at_a_time(app: Arc<TestApp>) -> Result<(), S
     app.get("/admin/v1/segments?limit=0", Auth::Admin)
         .await?
         .expect_error(400, "validation_failed")?;
+    Ok(())
+}
+
+/// A value of the described type, as the builder sends it; `high` for the top of a range.
+fn described_value(field: &Value, high: bool) -> Value {
+    match field["type"].as_str().unwrap_or("") {
+        "text" => json!(if high { "shoes" } else { "bags" }),
+        "attribute" => json!(if high { "m" } else { "l" }),
+        "country" => json!("BR"),
+        "enum" => field["values"][0]["value"].clone(),
+        "integer" | "number" => field[if high { "max" } else { "min" }].clone(),
+        "money" => json!(if high { "200.00" } else { "129.90" }),
+        "date" => json!(if high { "2026-02-01" } else { "2026-01-15" }),
+        "boolean" => json!(true),
+        "segment" => Value::Null, // filled in with a real segment
+        other => json!(format!("a type no builder knows: {other}")),
+    }
+}
+
+/// GET /admin/v1/segments/fields is the builder's only source: every field it lists, with every
+/// operator it lists for it and a value of the type it names, is a rule the API previews; each
+/// label is there in both workspace languages; and a field it says needs `contacts:read` is
+/// refused to a key without it, as it says.
+async fn the_builders_field_list_is_what_a_rule_may_say(app: Arc<TestApp>) -> Result<(), String> {
+    let narrow = app
+        .post_json(
+            "/admin/v1/keys",
+            &json!({"name": "builder", "scopes": ["segments"]}),
+            Auth::Admin,
+        )
+        .await?
+        .expect(201)?
+        .json()["key"]
+        .as_str()
+        .ok_or("no key")?
+        .to_string();
+    let doc = app
+        .get("/admin/v1/segments/fields", Auth::Bearer(&narrow))
+        .await?
+        .expect(200)?
+        .json();
+    let fields = doc["fields"].as_array().ok_or("no fields")?.clone();
+    ensure!(fields.len() >= 33, "{} fields", fields.len());
+    let shapes: std::collections::HashMap<String, String> = doc["operators"]
+        .as_array()
+        .ok_or("no operators")?
+        .iter()
+        .map(|o| {
+            (
+                o["name"].as_str().unwrap_or("").to_string(),
+                o["value"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let bought = fields
+        .iter()
+        .find(|f| f["name"] == "bought_category")
+        .ok_or("no bought_category")?;
+    ensure_eq!(
+        (
+            &bought["labels"]["en"],
+            &bought["labels"]["pt-BR"],
+            &bought["derived"]
+        ),
+        (
+            &json!("Bought from category"),
+            &json!("Comprou da categoria"),
+            &json!(true)
+        ),
+        "bought_category"
+    );
+    let other = create_segment(
+        &app,
+        "Named by the builder story",
+        json!({"field": "country", "op": "eq", "value": "BR"}),
+    )
+    .await?;
+    for field in &fields {
+        let name = field["name"].as_str().unwrap_or("");
+        for tag in ["en", "pt-BR"] {
+            ensure!(
+                field["labels"][tag].as_str().is_some_and(|l| !l.is_empty()),
+                "{name}: no {tag} label"
+            );
+        }
+        let written = match field["parameter"].as_object() {
+            None => name.to_string(),
+            Some(p) => format!(
+                "{}{}",
+                p["prefix"].as_str().unwrap_or(""),
+                p["values"][0]["value"].as_str().unwrap_or("size")
+            ),
+        };
+        // One rule per field, one condition per operator it lists.
+        let conditions: Vec<Value> = field["operators"]
+            .as_array()
+            .ok_or("no operators")?
+            .iter()
+            .map(|op| {
+                let op = op.as_str().unwrap_or("");
+                let mut one = described_value(field, false);
+                if field["type"] == "segment" {
+                    one = other["id"].clone();
+                }
+                let value = match shapes.get(op).map(String::as_str) {
+                    Some("list") => json!([one]),
+                    Some("range") => json!([one, described_value(field, true)]),
+                    Some("flag") => json!(true),
+                    Some("days") => json!(30),
+                    _ => one,
+                };
+                json!({"field": written, "op": op, "value": value})
+            })
+            .collect();
+        let rule = json!({"rule": {"all": conditions}});
+        if field["requires_scope"] == "contacts:read" {
+            app.post_json("/admin/v1/segments/preview", &rule, Auth::Bearer(&narrow))
+                .await?
+                .expect_error(403, "missing_scope")?;
+            app.post_json("/admin/v1/segments/preview", &rule, Auth::Admin)
+                .await?
+                .expect(200)?;
+        } else {
+            let reply = app
+                .post_json("/admin/v1/segments/preview", &rule, Auth::Bearer(&narrow))
+                .await?;
+            ensure!(
+                reply.status == 200,
+                "{name}: {rule} refused: {}",
+                reply.text
+            );
+        }
+    }
     Ok(())
 }

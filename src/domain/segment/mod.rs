@@ -17,6 +17,8 @@
 //! - [`explain`]`(rule, purpose, facts, now, locale, segment_name) -> Option<Vec<Reason>>` (the
 //!   conditions that make a member one, each with their own value, in their locale; `None` for
 //!   a non-member) and [`explanation`] (the sentences a person reads): "why am I in this segment".
+//! - [`fields::document`]: every field a rule may name, with its labels, type, operators and
+//!   choices, for a rule builder; read from the parser's own definitions.
 //!
 //! SQL: the fragment runs over `contacts c LEFT JOIN contact_stats s ON s.contact_id = c.id`
 //! and uses plain `?` placeholders, to bind in order from the returned `Vec<SqlValue>`. Every
@@ -63,6 +65,7 @@
 mod eval;
 mod explain;
 pub mod facts;
+pub mod fields;
 mod plan;
 mod rule;
 mod scores;

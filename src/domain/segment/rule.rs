@@ -237,7 +237,7 @@ impl Scalar {
 
 /// How a text value is normalized, the same way the stored column was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Norm {
+pub(super) enum Norm {
     /// Trimmed.
     Plain,
     /// Trimmed and lower-cased, as emails and order categories are stored.
@@ -248,7 +248,7 @@ enum Norm {
 
 /// The type of a field, which decides the values it takes.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
+pub(super) enum Kind {
     Text(Norm),
     Choice(&'static [&'static str]),
     Int(i64, i64),
@@ -303,7 +303,7 @@ pub(super) const RFM_GROUPS: &[&str] = &[
 ];
 
 /// The plain field names, for parsing and error hints; `consent.` and `attr.` are prefixes.
-const NAMED: [(&str, Field); 30] = [
+pub(super) const NAMED: [(&str, Field); 30] = [
     ("email", Field::Email),
     ("email_domain", Field::EmailDomain),
     ("name", Field::Name),
@@ -380,7 +380,7 @@ impl Field {
         }
     }
 
-    fn kind(&self) -> Kind {
+    pub(super) fn kind(&self) -> Kind {
         match self {
             Field::Email | Field::EmailDomain => Kind::Text(Norm::Lower),
             Field::Name | Field::City | Field::Gender | Field::Source | Field::Locale => {

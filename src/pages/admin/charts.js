@@ -7,7 +7,9 @@
   var el = A.el, fmt = function (opts, v) { return opts.format ? opts.format(v) : A.fmtInt(v); };
 
   function figure(kind, opts, svg, header, rows) {
-    var table = el('table', { class: 'visually-hidden' },
+    // In a hidden box, not a hidden table: a table ignores `overflow: hidden` and would still
+    // take its full height on the page.
+    var table = el('table', null,
       el('caption', { text: opts.title }),
       el('thead', null, el('tr', null, header.map(function (h) { return el('th', { scope: 'col', text: h }); }))),
       el('tbody', null, rows.map(function (r) {
@@ -15,7 +17,8 @@
       })));
     svg.setAttribute('aria-hidden', 'true');
     svg.setAttribute('focusable', 'false');
-    return el('figure', { class: 'chart', 'data-chart': kind }, el('figcaption', { text: opts.title }), svg, table);
+    return el('figure', { class: 'chart', 'data-chart': kind }, el('figcaption', { text: opts.title }), svg,
+      el('div', { class: 'visually-hidden' }, table));
   }
   function max(values) { return values.reduce(function (m, v) { return v > m ? v : m; }, 0); }
 

@@ -186,9 +186,22 @@ pub mod doc {
     pub fn get() -> Value {
         json!({
             "operationId": "getContact",
-            "summary": "A contact with attributes, consents and consent history, and the segments they are in with why",
+            "summary": "A contact with attributes, consents and consent history, the segments they are in with why, and their latest orders and survey answers",
+            "description": "`consent_history` is oldest first: each grant and withdrawal with its `source` (the form id, `me`, `import`, ...) and `notice_text_hash` (the words, from `GET /admin/v1/notices/{sha256}`). `orders` and `survey_responses` list the latest 10, newest first, with how many there are in all.",
             "parameters": [id_param()],
-            "responses": admin_errors(json!({ "200": json_response("contact", json!({ "allOf": [{ "$ref": "#/components/schemas/Contact" }, { "type": "object", "required": ["segments"] }] })), "404": error_response("no such contact") }))
+            "responses": admin_errors(json!({ "200": json_response("contact", json!({ "allOf": [{ "$ref": "#/components/schemas/Contact" }, { "type": "object", "required": ["segments", "orders", "survey_responses"], "properties": {
+                "orders": { "type": "object", "additionalProperties": false, "required": ["total", "latest"], "properties": {
+                    "total": { "type": "integer", "minimum": 0 },
+                    "latest": { "type": "array", "maxItems": 10, "items": { "type": "object", "additionalProperties": false, "required": ["external_id", "total_cents", "currency", "placed_at", "items"], "properties": {
+                        "external_id": { "type": "string" }, "total_cents": { "type": "integer" }, "currency": { "type": "string" },
+                        "placed_at": { "type": "string" }, "items": { "type": "array" } } } } } },
+                "survey_responses": { "type": "object", "additionalProperties": false, "required": ["total", "latest"], "properties": {
+                    "total": { "type": "integer", "minimum": 0 },
+                    "latest": { "type": "array", "maxItems": 10, "items": { "type": "object", "additionalProperties": false, "required": ["survey_id", "survey_name", "answers", "nps", "csat", "ces", "created_at"], "properties": {
+                        "survey_id": { "type": "string" }, "survey_name": { "type": "string" },
+                        "answers": { "type": "object", "description": "answers by question key" },
+                        "nps": { "type": ["integer", "null"] }, "csat": { "type": ["integer", "null"] }, "ces": { "type": ["integer", "null"] },
+                        "created_at": { "type": "string", "format": "date-time" } } } } } } } }] })), "404": error_response("no such contact") }))
         })
     }
 

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod notices;
 pub mod orders;
 pub mod outbox;
+pub mod overview;
 pub mod privacy_requests;
 pub mod segments;
 pub mod surveys;

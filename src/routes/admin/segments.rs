@@ -201,6 +201,14 @@ pub async fn delete(_req: Request, app: &App) -> AppResult<Response> {
     response::json(200, &json!({ "id": id, "status": "deleted" }))
 }
 
+/// `GET /admin/v1/segments/fields`: every field a rule may name, with its labels in the
+/// workspace's languages, value type, operators and choices, so a builder offers exactly what
+/// the parser accepts and hardcodes none of it.
+pub async fn fields(_req: Request, app: &App) -> AppResult<Response> {
+    app.admin()?;
+    response::json(200, &crate::domain::segment::fields::document())
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PreviewInput {
@@ -399,6 +407,50 @@ pub mod doc {
                 "sample_withheld": { "type": "boolean", "description": "true when the key lacks `contacts:read`: the sample is then empty" },
                 "sample": { "type": "array", "items": { "type": "object", "required": ["id", "email"], "properties": {
                     "id": { "type": "string" }, "email": { "type": "string" }, "name": { "type": ["string", "null"] }, "country": { "type": ["string", "null"] } } } } } })) })))
+        })
+    }
+
+    /// `GET /admin/v1/segments/fields`: [`fields`](super::fields).
+    pub fn fields() -> Value {
+        use crate::domain::segment::fields::{ValueType, OPERAND_SHAPES};
+        use crate::domain::segment::Op;
+        let labels = json!({ "type": "object", "required": ["en", "pt-BR"], "additionalProperties": { "type": "string" },
+            "description": "the label in each language the workspace speaks" });
+        let choices = json!({ "type": ["array", "null"], "items": { "type": "object", "additionalProperties": false, "required": ["value", "labels"], "properties": {
+            "value": { "type": "string" }, "labels": labels } } });
+        let ops: Vec<&str> = Op::ALL.iter().map(|op| op.as_str()).collect();
+        let types: Vec<&str> = ValueType::ALL.iter().map(|t| t.as_str()).collect();
+        let bound =
+            json!({ "type": ["number", "null"], "description": "for integer and number fields" });
+        let field = json!({ "type": "object", "additionalProperties": false,
+            "required": ["name", "labels", "type", "operators", "values", "min", "max", "parameter", "derived", "requires_scope"],
+            "properties": {
+                "name": { "type": "string", "description": "as written in a rule's `field`; a family's parameter in angle brackets (`consent.<purpose>`)" },
+                "labels": labels,
+                "type": { "enum": types, "description": "what the value is: `enum` takes one of `values`; `money` a decimal amount (\"129.90\"); `date` YYYY-MM-DD or RFC 3339; `country` a two-letter code; `segment` a segment id; `attribute` a text, number or boolean" },
+                "operators": { "type": "array", "items": { "enum": ops }, "description": "the operators the parser accepts for this field" },
+                "values": choices,
+                "min": bound,
+                "max": bound,
+                "parameter": { "type": ["object", "null"], "additionalProperties": false, "required": ["name", "prefix", "pattern", "values"],
+                    "description": "for a family of fields: write `prefix` followed by a parameter matching `pattern` (one of `values` when listed)",
+                    "properties": {
+                        "name": { "type": "string" }, "prefix": { "type": "string" }, "pattern": { "type": "string" }, "values": choices } },
+                "derived": { "type": "boolean", "description": "derived or behavioural data: a rule reading it profiles, and leaves out whoever objected to profiling" },
+                "requires_scope": { "type": ["string", "null"], "enum": ["contacts:read", null], "description": "a field that can single a person out: only a key with this scope may count over it" }
+            } });
+        json!({
+            "operationId": "describeSegmentFields",
+            "summary": "Every field a segment rule may name, with labels, type, operators and choices, for a rule builder",
+            "responses": admin_errors(json!({ "200": json_response("fields", json!({ "type": "object", "additionalProperties": false, "required": ["fields", "operators", "limits"], "properties": {
+                "fields": { "type": "array", "items": field },
+                "operators": { "type": "array", "items": { "type": "object", "additionalProperties": false, "required": ["name", "value", "labels"], "properties": {
+                    "name": { "enum": ops },
+                    "value": { "enum": OPERAND_SHAPES, "description": "the shape of `value` under it: `one` value, a `list` of 1 to max_list, a `range` [low, high], a `flag` (true or false), `days` (a whole number of days)" },
+                    "labels": labels } } },
+                "limits": { "type": "object", "additionalProperties": false, "required": ["max_depth", "max_conditions", "max_list", "max_days"], "properties": {
+                    "max_depth": { "type": "integer" }, "max_conditions": { "type": "integer" }, "max_list": { "type": "integer" }, "max_days": { "type": "integer" } } }
+            } })) }))
         })
     }
 
