@@ -457,7 +457,7 @@ run('admin', async (t) => {
   });
 
   await t.check('the language switch reloads the workspace in Portuguese, still signed in on the same view', async () => {
-    await page.getByLabel('Language').selectOption('pt-BR');
+    await page.getByLabel('Language', { exact: true }).selectOption('pt-BR');
     await page.waitForURL(/\/admin\?lang=pt-BR#\/segments$/);
     await row.waitFor({ state: 'visible' });
     assertEq(await page.getAttribute('html', 'lang'), 'pt-BR', 'html lang');
@@ -466,7 +466,7 @@ run('admin', async (t) => {
     assertEq((await row.locator('[data-col=state]').innerText()).trim(), 'pronto', 'the state, in Portuguese');
     assertEq(await row.getByRole('button', { name: 'Baixar CSV' }).count(), 1, 'the download button, in Portuguese');
     assertEq(await stored(page), { key: adminKey, session: 1, local: 0, cookie: '' }, 'the key stays in this tab only');
-    await page.getByLabel('Idioma').selectOption('en');
+    await page.getByLabel('Idioma', { exact: true }).selectOption('en');
     await page.waitForURL(/\/admin\?lang=en#\/segments$/);
     await row.waitFor({ state: 'visible' });
     assertEq((await row.locator('[data-col=state]').innerText()).trim(), 'ready', 'back in English');
