@@ -7,6 +7,8 @@
   var PURPOSES = ['marketing_email', 'sms', 'whatsapp', 'profiling', 'satisfaction_surveys'];
   var METHODS = ['form', 'double_opt_in', 'self_service', 'one_click_unsubscribe', 'import', 'admin', 're_permission', 'expired', 'gpc'];
   var formNames = null; // id → name, when the key may list forms
+  // Another key (maybe without `forms`) may sign in next: it must not inherit the names.
+  Admin.onSignOut(function () { formNames = null; });
   var noticeSeq = 0;
 
   function purposeLabel(p) {
