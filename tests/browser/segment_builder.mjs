@@ -178,6 +178,8 @@ run('segment_builder', async (t) => {
     await page.locator('#state-app').waitFor({ state: 'visible' });
     await page.goto(`${base}/admin#/segments`);
     await page.locator('#segment-builder').waitFor({ state: 'visible' });
+    // The rule tree is drawn once the field list has loaded: a busy machine takes a moment.
+    await page.locator('#segment-rule-tree [data-node=group]').first().waitFor({ state: 'visible' });
   };
   const live = page.locator('#segment-live-count');
   const liveReady = async () => {
