@@ -17,8 +17,9 @@
 
 import fs from 'node:fs';
 import {
-  adminApi, assert, assertEq, launchBrowser, newPage, poll, requireEnv, run, screenshot,
+  adminApi, assert, assertEq, launchBrowser, newPage, poll, requireEnv, run, screenshot, parseCsv, publicApi,
 } from './lib.mjs';
+import { patchAdminPage } from './plant.mjs';
 
 const STORE_KEY = 'clientela.admin.key';
 // The default columns carry no signed links: whoever holds a CSV should not hold a link per person
@@ -26,26 +27,6 @@ const STORE_KEY = 'clientela.admin.key';
 const CSV_HEADER = 'contact_id,email,name,locale,country,city,temperature,order_count,total_spent,last_order_at';
 const LINK_COLUMNS = 'contact_id,email,preferences_url,unsubscribe_url';
 
-/** RFC 4180: rows of fields; quoted fields may hold commas, doubled quotes and line breaks. */
-function parseCsv(text) {
-  const rows = [];
-  let row = [], field = '', quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; }
-      else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"' && field === '') quoted = true;
-    else if (c === ',') { row.push(field); field = ''; }
-    else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++;
-      row.push(field); rows.push(row); row = []; field = '';
-    } else field += c;
-  }
-  if (field !== '' || row.length) { row.push(field); rows.push(row); }
-  return rows;
-}
 
 run('admin', async (t) => {
   const env = requireEnv('BASE_URL', 'ADMIN_KEY');
@@ -68,19 +49,7 @@ run('admin', async (t) => {
   t.log(`worker ${base}, run ${runId}`);
 
   // A client IP per call from Node, so per-IP limits never bite (and reruns share no bucket).
-  const randomIp = () => `10.${1 + Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
-  const publicPost = async (p, body, headers = {}) => {
-    const res = await fetch(base + p, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'CF-Connecting-IP': randomIp(), ...headers },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(15_000),
-    });
-    const text = await res.text();
-    let json = null;
-    try { json = JSON.parse(text); } catch { /* not JSON */ }
-    return { status: res.status, json, text };
-  };
+  const publicPost = publicApi(base).post;
 
   // ---- Data, through the API -----------------------------------------------------------------------
   let formId = '';
@@ -191,6 +160,7 @@ run('admin', async (t) => {
   const seen = []; // every admin API call the page made: the key it sent
   async function open(options, label) {
     const { context, page, problems } = await newPage(browser, options);
+    await patchAdminPage(context, base);
     allProblems.push(problems);
     t.onFailure(async () => {
       if (problems.length) console.error(`# browser problems (${label}):\n#   ${problems.join('\n#   ')}`);
@@ -528,6 +498,14 @@ run('admin', async (t) => {
       row.locator('button[data-action=csv]').click(),
     ]);
     assertEq(download.suggestedFilename(), csvFile, 'the scoped key downloads the segment too');
+    // Each sign-in mounts the views again; their CSS is on the page once, not once a sign-in.
+    await view(page, 'overview');
+    await page.locator('#admin-signout').click();
+    await signIn(page, scoped.key);
+    await page.locator('#state-app').waitFor({ state: 'visible' });
+    await view(page, 'overview');
+    const overviewRules = await page.evaluate(() => document.getElementById('admin-style').textContent.split('#view-overview .ov-charts figure').length - 1);
+    assertEq(overviewRules, 1, 'copies of the overview\'s CSS after a second sign-in');
     await screenshot(page, 'admin-scoped');
   });
 
@@ -540,6 +518,27 @@ run('admin', async (t) => {
     assert(/not accepted/i.test(await page.locator('#signin-notice').innerText()), `notice: ${await page.locator('#signin-notice').innerText()}`);
     assertEq(await stored(page), { key: null, session: 0, local: 0, cookie: '' }, 'browser storage');
     assertEq(await page.evaluate(() => document.activeElement.id), 'signin-title', 'focus moves to the sign-in heading');
+  });
+
+  await t.check('a view whose script fails to load takes only itself down: the segments view still works', async () => {
+    // Each view is its own script element: a throw while the overview loads (a browser that
+    // lacks something it uses, say) must not stop the views after it from registering.
+    const broken = await newPage(browser, { viewport: { width: 1280, height: 800 } });
+    try {
+      // (patchAdminPage refuses a page without the marker: the page heads each view script with its name.)
+      const marker = '// ---- admin/overview.js ----';
+      await patchAdminPage(broken.context, base, [[marker, `${marker}\nthrow new Error('planted: overview fails to load');`]]);
+      await broken.page.goto(`${base}/admin#/segments`);
+      await signIn(broken.page, adminKey);
+      await broken.page.locator('#state-app').waitFor({ state: 'visible' });
+      await view(broken.page, 'segments');
+      await broken.page.locator(`#segments-body tr[data-segment-id="${segmentId}"]`).waitFor({ state: 'visible' });
+      await view(broken.page, 'contacts');
+      assertEq(broken.problems.filter((p) => p.startsWith('page error')), ['page error: planted: overview fails to load'],
+        'the planted throw is the only script error');
+    } finally {
+      await broken.context.close();
+    }
   });
 
   await t.check('the pages had no script errors', async () => {

@@ -12,9 +12,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  ARTIFACTS, adminApi, assert, assertEq, launchBrowser, newPage, poll, requireEnv, run, screenshot,
+  ARTIFACTS, adminApi, assert, assertEq, poll, requireEnv, run, screenshot, workspacePage,
 } from './lib.mjs';
-import { patchAdminPage } from './plant.mjs';
 
 run('form_builder', async (t) => {
   const env = requireEnv('BASE_URL', 'ADMIN_KEY');
@@ -24,14 +23,7 @@ run('form_builder', async (t) => {
   const shop = 'https://shop.example';
   const formName = `Builder ${runId}`;
 
-  const browser = await launchBrowser();
-  t.defer(() => browser.close());
-  const { context, page, problems } = await newPage(browser, { viewport: { width: 1280, height: 800 } });
-  await patchAdminPage(context, base);
-  t.onFailure(async () => {
-    if (problems.length) console.error(`# browser problems:\n#   ${problems.join('\n#   ')}`);
-    console.error(`# screenshot: ${await screenshot(page, 'forms-failure')}`);
-  });
+  const { context, page, problems } = await workspacePage(t, base, 'forms');
   // What the page sends besides its admin API calls: the preview must send nothing, anywhere.
   const publicCalls = [];
   context.on('request', (r) => {

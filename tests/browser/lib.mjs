@@ -10,6 +10,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { patchAdminPage } from './plant.mjs';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Where screenshots go, for a human to look at. */
@@ -295,4 +296,64 @@ export async function pollMail(email, kind, { seen = [], where = () => true, tim
     const found = (await mailbox(email)).filter((m) => m.kind === kind && !old.has(m.id) && where(m));
     return found[found.length - 1];
   }, { timeoutMs, intervalMs: 250, what: `a new "${kind}" message in the mailbox of ${email}` });
+}
+
+/**
+ * A workspace page at 1280 × 800 in a browser of its own, closed when the run ends: on failure
+ * it prints the browser's problems and a screenshot named `<label>-failure`, and it serves any
+ * bug ADMIN_PAGE_PATCH plants (plant.mjs). Resolves to {browser, context, page, problems}.
+ */
+export async function workspacePage(t, base, label, options = { viewport: { width: 1280, height: 800 } }) {
+  const browser = await launchBrowser();
+  t.defer(() => browser.close());
+  const { context, page, problems } = await newPage(browser, options);
+  await patchAdminPage(context, base);
+  t.onFailure(async () => {
+    if (problems.length) console.error(`# browser problems:\n#   ${problems.join('\n#   ')}`);
+    console.error(`# screenshot: ${await screenshot(page, `${label}-failure`)}`);
+  });
+  return { browser, context, page, problems };
+}
+
+export /** RFC 4180: rows of fields; quoted fields may hold commas, doubled quotes and line breaks. */
+function parseCsv(text) {
+  const rows = [];
+  let row = [], field = '', quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; }
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"' && field === '') quoted = true;
+    else if (c === ',') { row.push(field); field = ''; }
+    else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      row.push(field); rows.push(row); row = []; field = '';
+    } else field += c;
+  }
+  if (field !== '' || row.length) { row.push(field); rows.push(row); }
+  return rows;
+}
+
+/**
+ * The public API as a shop's visitors reach it: `call(method, path, body, headers)` and
+ * `post(path, body, headers)` resolve to `{status, json, text}`. Each call comes from `ip`, or
+ * from a random private address, so the per-IP limits never bite and reruns share no bucket.
+ */
+export function publicApi(base, { ip = null } = {}) {
+  const randomIp = () => `10.${1 + Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
+  async function call(method, p, body, headers = {}) {
+    const res = await fetch(base + p, {
+      method,
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'CF-Connecting-IP': ip || randomIp(), ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(15_000),
+    });
+    const text = await res.text();
+    let json = null;
+    try { json = JSON.parse(text); } catch { /* not JSON */ }
+    return { status: res.status, json, text };
+  }
+  return { call, post: (p, body, headers) => call('POST', p, body, headers) };
 }

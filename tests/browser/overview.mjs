@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  ARTIFACTS, adminApi, assert, assertEq, launchBrowser, newPage, pollMail, requireEnv, run, screenshot,
+  ARTIFACTS, adminApi, assert, assertEq, newPage, pollMail, requireEnv, run, screenshot, workspacePage,
 } from './lib.mjs';
 
 run('overview', async (t) => {
@@ -43,13 +43,7 @@ run('overview', async (t) => {
     assertEq(c.status, 200, `confirmation (${c.text.slice(0, 200)})`);
   });
 
-  const browser = await launchBrowser();
-  t.defer(() => browser.close());
-  const { page, problems } = await newPage(browser, { viewport: { width: 1280, height: 800 } });
-  t.onFailure(async () => {
-    if (problems.length) console.error(`# browser problems:\n#   ${problems.join('\n#   ')}`);
-    console.error(`# screenshot: ${await screenshot(page, 'overview-failure')}`);
-  });
+  const { browser, page, problems } = await workspacePage(t, base, 'overview');
 
   const view = page.locator('#view-overview');
   await t.check('after signing in, the workspace opens on the overview', async () => {

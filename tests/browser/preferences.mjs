@@ -20,7 +20,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  REPO, adminApi, assert, assertEq, launchBrowser, mailbox, newPage, poll, pollMail, requireEnv, run, screenshot,
+  REPO, adminApi, assert, assertEq, launchBrowser, mailbox, newPage, poll, pollMail, requireEnv, run, screenshot, publicApi,
 } from './lib.mjs';
 
 run('preferences', async (t) => {
@@ -36,18 +36,7 @@ run('preferences', async (t) => {
   const ip = `10.${1 + Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
   t.log(`worker ${base}, emails ${email} and ${email2}`);
 
-  const publicCall = async (method, p, body, headers = {}) => {
-    const res = await fetch(base + p, {
-      method,
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'CF-Connecting-IP': ip, ...headers },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(15_000),
-    });
-    const text = await res.text();
-    let json = null;
-    try { json = JSON.parse(text); } catch { /* not JSON */ }
-    return { status: res.status, json, text };
-  };
+  const publicCall = publicApi(base, { ip }).call;
   const contacts = async (who = email) => {
     const r = await admin.expect(200, 'GET', `/admin/v1/contacts?email=${encodeURIComponent(who)}`);
     assert(Array.isArray(r?.contacts), `expected {"contacts":[…]}, got ${JSON.stringify(r)}`);

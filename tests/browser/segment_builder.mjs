@@ -21,29 +21,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  ARTIFACTS, adminApi, assert, assertEq, launchBrowser, newPage, poll, requireEnv, run, screenshot,
+  ARTIFACTS, adminApi, assert, assertEq, poll, requireEnv, run, workspacePage, parseCsv, publicApi,
 } from './lib.mjs';
 
-/** RFC 4180: rows of fields; quoted fields may hold commas, doubled quotes and line breaks. */
-function parseCsv(text) {
-  const rows = [];
-  let row = [], field = '', quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; }
-      else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"' && field === '') quoted = true;
-    else if (c === ',') { row.push(field); field = ''; }
-    else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++;
-      row.push(field); rows.push(row); row = []; field = '';
-    } else field += c;
-  }
-  if (field !== '' || row.length) { row.push(field); rows.push(row); }
-  return rows;
-}
 
 const daysAgo = (n) => new Date(Date.now() - n * 86_400_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
@@ -75,17 +55,7 @@ run('segment_builder', async (t) => {
   ] };
   t.log(`worker ${base}, run ${runId}`);
 
-  const randomIp = () => `10.${1 + Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
-  const publicPost = async (p, body, headers = {}) => {
-    const res = await fetch(base + p, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'CF-Connecting-IP': randomIp(), ...headers },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(15_000),
-    });
-    const text = await res.text();
-    return { status: res.status, text };
-  };
+  const publicPost = publicApi(base).post;
 
   // ---- Data, through the API -----------------------------------------------------------------------
   await t.check('six shoppers sign up, order and answer the NPS survey through the API', async () => {
@@ -146,13 +116,7 @@ run('segment_builder', async (t) => {
   });
 
   // ---- The page ------------------------------------------------------------------------------------
-  const browser = await launchBrowser();
-  t.defer(() => browser.close());
-  const { context, page, problems } = await newPage(browser, { viewport: { width: 1280, height: 800 } });
-  t.onFailure(async () => {
-    if (problems.length) console.error(`# browser problems:\n#   ${problems.join('\n#   ')}`);
-    console.error(`# screenshot: ${await screenshot(page, 'segments-failure')}`);
-  });
+  const { context, page, problems } = await workspacePage(t, base, 'segments');
   if (process.env.SEGMENTS_JS_FILE) {
     const file = path.resolve(process.env.SEGMENTS_JS_FILE);
     t.log(`serving the segments view from ${file}`);
@@ -359,7 +323,11 @@ run('segment_builder', async (t) => {
       assertEq(await c.field.locator(`option[value="${name}"]`).getAttribute('disabled'), '', `${name} is disabled`);
     }
     await c.field.selectOption('bought_category');
+    // The count on screen is the last rule's until the page has asked about this one.
+    const asked = page.waitForResponse((r) => r.request().method() === 'POST'
+      && new URL(r.url()).pathname === '/admin/v1/segments/preview' && (r.request().postData() || '').includes(shoes));
     await c.value.fill(shoes);
+    await asked;
     const count = await liveReady();
     assertEq(count, 5, 'five bought shoes');
     assert(await page.locator('#segment-sample-wrap').isHidden(), 'no sample');

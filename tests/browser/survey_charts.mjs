@@ -12,9 +12,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  ARTIFACTS, adminApi, assert, assertEq, launchBrowser, newPage, poll, requireEnv, run, screenshot,
+  ARTIFACTS, adminApi, assert, assertEq, poll, requireEnv, run, screenshot, workspacePage,
 } from './lib.mjs';
-import { patchAdminPage } from './plant.mjs';
 
 // Every group a different size, so no two can be swapped unseen.
 const NPS = [10, 9, 9, 9, 8, 3, 0];
@@ -27,14 +26,7 @@ run('survey_charts', async (t) => {
   const runId = `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
   const surveyName = `Charts ${runId}`;
 
-  const browser = await launchBrowser();
-  t.defer(() => browser.close());
-  const { context, page, problems } = await newPage(browser, { viewport: { width: 1280, height: 800 } });
-  await patchAdminPage(context, base);
-  t.onFailure(async () => {
-    if (problems.length) console.error(`# browser problems:\n#   ${problems.join('\n#   ')}`);
-    console.error(`# screenshot: ${await screenshot(page, 'surveys-failure')}`);
-  });
+  const { context, page, problems } = await workspacePage(t, base, 'surveys');
   const builder = page.locator('#survey-builder');
 
   await t.check('the marketer signs in and opens the Surveys view', async () => {

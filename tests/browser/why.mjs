@@ -7,7 +7,7 @@
 // Prints one line per check; exits 0 when all pass. Screenshot: target/browser/why.png.
 
 import {
-  adminApi, assert, assertEq, launchBrowser, newPage, poll, pollMail, requireEnv, run, screenshot,
+  adminApi, assert, assertEq, launchBrowser, newPage, poll, pollMail, requireEnv, run, screenshot, publicApi,
 } from './lib.mjs';
 
 run('why', async (t) => {
@@ -17,15 +17,7 @@ run('why', async (t) => {
   const tag = `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
   const email = `why-${tag}@example.com`;
   const ip = `10.${1 + Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
-  const publicCall = async (method, p, body, headers = {}) => {
-    const res = await fetch(base + p, {
-      method,
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'CF-Connecting-IP': ip, ...headers },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(15_000),
-    });
-    return { status: res.status, text: await res.text() };
-  };
+  const publicCall = publicApi(base, { ip }).call;
   const daysAgo = (n) => new Date(Date.now() - n * 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z');
   const groupName = `Compradores frequentes ${tag}`;
 

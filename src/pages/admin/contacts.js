@@ -91,7 +91,7 @@
         Admin.api('GET', '/admin/v1/notices/' + encodeURIComponent(e.notice_text_hash)).then(function (r) {
           Admin.busy(button, false);
           if (r.status !== 200 || !r.json) {
-            Admin.say(Admin.failure('contacts.timeline.notice', r), 'error');
+            Admin.say(Admin.failure('contacts.notice_what', r), 'error');
             return;
           }
           Admin.clear(words);
@@ -218,12 +218,12 @@
     }).then(function (r) {
       if (session !== Admin.session()) return;
       if (r.status === 400) return invalid(t('contacts.lookup.invalid'));
-      if (r.status !== 200 || !r.json) { status.textContent = Admin.failure('contacts.title', r); return; }
+      if (r.status !== 200 || !r.json) { status.textContent = Admin.failure('contacts.what', r); return; }
       var found = (r.json.contacts || [])[0];
       if (!found) { status.textContent = t('contacts.lookup.none'); return; }
       return Admin.api('GET', '/admin/v1/contacts/' + encodeURIComponent(found.id)).then(function (d) {
         if (session !== Admin.session()) return;
-        if (d.status !== 200 || !d.json) { status.textContent = Admin.failure('contacts.title', d); return; }
+        if (d.status !== 200 || !d.json) { status.textContent = Admin.failure('contacts.what', d); return; }
         status.textContent = t('contacts.lookup.found', { email: d.json.email });
         render(d.json);
       });
@@ -254,7 +254,7 @@
         el('div', { class: 'field' },
           el('label', { for: 'contacts-email', text: t('contacts.lookup.label') }),
           el('div', { class: 'row' },
-            el('input', { id: 'contacts-email', name: 'email', type: 'email', autocomplete: 'off', spellcheck: false, 'aria-describedby': 'contacts-email-hint' }),
+            el('input', { id: 'contacts-email', name: 'email', type: 'email', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'contacts-email-hint' }),
             el('button', { type: 'submit', class: 'btn', text: t('contacts.lookup.submit') })),
           el('p', { id: 'contacts-email-hint', class: 'hint', text: t('contacts.lookup.hint') })));
       form.addEventListener('submit', function (ev) {

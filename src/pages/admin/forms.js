@@ -70,7 +70,7 @@
   var LOCALES = ['en', 'pt-BR', 'ro', 'ru'];
   var FIELD_TYPES = ['email', 'text', 'phone', 'date', 'number', 'single_choice', 'multi_choice', 'checkbox'];
   var PURPOSES = ['marketing_email', 'sms', 'whatsapp', 'profiling', 'satisfaction_surveys'];
-  var builder = null; // {root, editing: form id or null, seq}
+  var builder = null; // {root, editing: form id or null}
   // Whole keys, so every string the page can ask for is a literal the i18n check can see.
   var LOCALE_NAMES = { en: 'forms.builder_locale_en', 'pt-BR': 'forms.builder_locale_pt_BR', ro: 'forms.builder_locale_ro', ru: 'forms.builder_locale_ru' };
   var TYPE_NAMES = {
@@ -78,37 +78,16 @@
     single_choice: 'forms.type_single_choice', multi_choice: 'forms.type_multi_choice', checkbox: 'forms.type_checkbox',
   };
 
-  function fbId(suffix) { builder.seq += 1; return 'fb-' + suffix + '-' + builder.seq; }
 
-  function labelled(labelText, input, hint) {
-    var id = input.id || (input.id = fbId('in'));
-    var hintNode = null;
-    if (hint) {
-      hintNode = el('p', { class: 'hint', id: id + '-hint', text: hint });
-      input.setAttribute('aria-describedby', hintNode.id);
-    }
-    return el('div', { class: 'field' }, el('label', { for: id, text: labelText }), input, hintNode);
-  }
-  function checkField(labelText, input) {
-    var id = input.id || (input.id = fbId('in'));
-    return el('div', { class: 'field check' }, input, el('label', { for: id, text: labelText }));
-  }
+  var labelled = A.labelled, checkField = A.checkField;
   function select(values, current, path, labelOf) {
     var s = el('select', { 'data-path': path });
     values.forEach(function (v) { s.appendChild(el('option', { value: v, text: labelOf ? labelOf(v) : v })); });
     s.value = current;
     return s;
   }
-  // One text input per locale, for a label or a consent text (`kind`: 'label' or 'text').
-  function perLocale(prefix, kind, values, multiline, legend) {
-    var box = el('fieldset', { class: 'locales' }, el('legend', { text: legend }));
-    LOCALES.forEach(function (loc) {
-      var input = multiline ? el('textarea', { 'data-locale': loc, lang: loc, rows: 2 }) : el('input', { 'data-locale': loc, lang: loc });
-      input.value = (values && values[loc]) || '';
-      box.appendChild(labelled(t(LOCALE_NAMES[loc]), input));
-    });
-    return box;
-  }
+  // One text input per locale, for a label or a consent text.
+  function perLocale(values, multiline, legend) { return A.localeInputs(legend, LOCALES, LOCALE_NAMES, values, multiline); }
 
   function fieldRow(f) {
     var row = el('fieldset', { class: 'fb-row', 'data-kind': 'field' });
@@ -120,11 +99,11 @@
     row.append(
       el('legend', { class: 'fb-legend' }),
       el('div', { class: 'row' },
-        labelled(t('forms.builder_field_key'), el('input', { value: f.key || '', 'data-role': 'key', spellcheck: false, autocomplete: 'off' }),
+        labelled(t('forms.builder_field_key'), el('input', { value: f.key || '', 'data-role': 'key', spellcheck: 'false', autocomplete: 'off' }),
           t('forms.builder_field_key_hint')),
         labelled(t('forms.builder_field_type'), type),
         checkField(t('forms.builder_required'), el('input', { type: 'checkbox', checked: !!f.required, 'data-role': 'required' }))),
-      perLocale('', 'label', f.label, false, t('forms.builder_labels')),
+      perLocale(f.label, false, t('forms.builder_labels')),
       optionsField,
       rowButtons());
     type.setAttribute('data-role', 'type');
@@ -145,16 +124,11 @@
         labelled(t('forms.builder_policy_version'), el('input', { value: c.policy_version || '', 'data-role': 'policy_version' }),
           t('forms.builder_policy_version_hint')),
         checkField(t('forms.builder_required'), el('input', { type: 'checkbox', checked: c.required !== false, 'data-role': 'required' }))),
-      perLocale('', 'text', c.text, true, t('forms.builder_consent_texts')),
+      perLocale(c.text, true, t('forms.builder_consent_texts')),
       rowButtons());
     return row;
   }
-  function rowButtons() {
-    return el('div', { class: 'row fb-row-actions' },
-      el('button', { type: 'button', class: 'btn small secondary', 'data-action': 'up', text: t('forms.builder_move_up') }),
-      el('button', { type: 'button', class: 'btn small secondary', 'data-action': 'down', text: t('forms.builder_move_down') }),
-      el('button', { type: 'button', class: 'btn small secondary', 'data-action': 'remove', text: t('forms.builder_remove') }));
-  }
+  function rowButtons() { return A.rowButtons(t('forms.builder_move_up'), t('forms.builder_move_down'), t('forms.builder_remove')); }
   // Legends, data-path and accessible names follow each row's position.
   function renumber() {
     ['field', 'consent'].forEach(function (kind) {
@@ -237,40 +211,8 @@
     window.__clientela.preview(box, def, locale);
   }
 
-  function clearErrors() {
-    Array.prototype.forEach.call(builder.root.querySelectorAll('#fb-form [aria-invalid="true"]'), function (input) { A.inputError(input, ''); });
-    A.show(builder.root.querySelector('#fb-errors'), false);
-  }
-  // The input a server path names, or its closest named ancestor (`fields[2].label.xx` → the
-  // row of fields[2]).
-  function inputFor(path) {
-    var p = path;
-    while (p) {
-      var found = builder.root.querySelector('[data-path="' + CSS.escape(p) + '"]');
-      if (found) return found;
-      var cut = Math.max(p.lastIndexOf('.'), p.lastIndexOf('['));
-      p = cut > 0 ? p.slice(0, cut) : '';
-    }
-    return null;
-  }
-  function showErrors(fields) {
-    var first = null, orphans = [];
-    Object.keys(fields).forEach(function (path) {
-      var input = inputFor(path), message = String(fields[path]);
-      // A row or list named as a whole: the error goes by its first input.
-      if (input && !/^(INPUT|SELECT|TEXTAREA)$/.test(input.tagName)) input = input.querySelector('input, select, textarea');
-      if (!input) { orphans.push(path + ': ' + message); return; }
-      var already = input.getAttribute('aria-invalid') === 'true' ? A.$(input.id + '-error') : null;
-      A.inputError(input, already ? already.textContent + ' ' + message : message);
-      first = first || input;
-    });
-    var box = builder.root.querySelector('#fb-errors');
-    A.clear(box);
-    box.appendChild(el('p', { text: t('forms.builder_fix') }));
-    orphans.forEach(function (o) { box.appendChild(el('p', { text: o })); });
-    A.show(box, true);
-    (first || box).focus();
-  }
+  function clearErrors() { A.clearPathErrors(builder.root.querySelector('#fb-form'), builder.root.querySelector('#fb-errors')); }
+  function showErrors(fields) { A.pathErrors(builder.root, builder.root.querySelector('#fb-errors'), fields, t('forms.builder_fix')); }
 
   function fillBuilder(form) {
     var $ = function (id) { return builder.root.querySelector('#' + id); };
@@ -301,7 +243,7 @@
   }
 
   function mountBuilder(root, reload) {
-    builder = { root: null, editing: null, seq: 0 };
+    builder = { root: null, editing: null };
     var E = A.el;
     var localeSelect = E('select', { id: 'fb-locale', 'data-path': 'locale' }, E('option', { value: '', text: t('forms.builder_locale_auto') }));
     LOCALES.forEach(function (l) { localeSelect.appendChild(E('option', { value: l, text: t(LOCALE_NAMES[l]) })); });
@@ -317,12 +259,12 @@
           E('div', { class: 'notice error', id: 'fb-errors', role: 'alert', tabIndex: -1, hidden: true }),
           labelled(t('forms.builder_name'), E('input', { id: 'fb-name', 'data-path': 'name', required: true, autocomplete: 'off' })),
           labelled(t('forms.builder_locale'), localeSelect, t('forms.builder_locale_hint')),
-          labelled(t('forms.builder_origins'), E('textarea', { id: 'fb-origins', 'data-path': 'allowed_origins', rows: 2, spellcheck: false }),
+          labelled(t('forms.builder_origins'), E('textarea', { id: 'fb-origins', 'data-path': 'allowed_origins', rows: 2, spellcheck: 'false' }),
             t('forms.builder_origins_hint')),
           checkField(t('forms.builder_double_opt_in'), E('input', { type: 'checkbox', id: 'fb-double-opt-in', 'data-path': 'double_opt_in' })),
-          labelled(t('forms.builder_redirect'), E('input', { id: 'fb-redirect', type: 'url', 'data-path': 'redirect_url', spellcheck: false }),
+          labelled(t('forms.builder_redirect'), E('input', { id: 'fb-redirect', type: 'url', 'data-path': 'redirect_url', spellcheck: 'false' }),
             t('forms.builder_redirect_hint')),
-          labelled(t('forms.builder_turnstile'), E('input', { id: 'fb-turnstile', 'data-path': 'turnstile_site_key', spellcheck: false, autocomplete: 'off' }),
+          labelled(t('forms.builder_turnstile'), E('input', { id: 'fb-turnstile', 'data-path': 'turnstile_site_key', spellcheck: 'false', autocomplete: 'off' }),
             t('forms.builder_turnstile_hint')),
           E('h4', { text: t('forms.builder_fields') }),
           E('div', { id: 'fb-fields', 'data-path': 'fields' }),
@@ -336,7 +278,7 @@
           E('div', { id: 'fb-snippet-box', hidden: true },
             E('label', { for: 'fb-snippet', text: t('forms.embed_code') }),
             E('div', { class: 'snippet' },
-              E('textarea', { id: 'fb-snippet', readOnly: true, rows: 2, spellcheck: false }),
+              E('textarea', { id: 'fb-snippet', readOnly: true, rows: 2, spellcheck: 'false' }),
               E('button', { type: 'button', class: 'btn small secondary', id: 'fb-copy', 'aria-describedby': 'fb-snippet', text: t('forms.copy') })))),
         E('div', { class: 'fb-preview-col' },
           E('h4', { id: 'fb-preview-title', text: t('forms.preview') }),
@@ -447,7 +389,7 @@
           f.created_at ? el('li', null, t('forms.created') + ' ', A.timeNode(f.created_at)) : null),
         el('label', { class: 'snippet-label', for: snippetId, text: t('forms.embed_code') }),
         el('div', { class: 'snippet' },
-          el('textarea', { id: snippetId, readOnly: true, rows: 2, spellcheck: false, value: String(f.embed_html || '') }),
+          el('textarea', { id: snippetId, readOnly: true, rows: 2, spellcheck: 'false', value: String(f.embed_html || '') }),
           el('button', { type: 'button', class: 'btn small secondary', 'data-action': 'copy', 'data-id': f.id, 'aria-describedby': snippetId }, t('forms.copy')))));
     });
     A.show(list, forms.length > 0);

@@ -22,7 +22,7 @@ Admin.view({
     Admin.clear(alertBox);
     return Admin.api('GET', '/admin/v1/overview').then(function (r) {
       if (r.status !== 200 || !r.json) {
-        alertBox.textContent = Admin.failure('overview.title', r);
+        alertBox.textContent = Admin.failure('overview.what', r);
         return;
       }
       render(r.json);

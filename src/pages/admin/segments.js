@@ -506,7 +506,7 @@
         param.appendChild(el('option', { value: '', text: t('segments.param_choose') }));
         f.parameter.values.forEach(function (p) { param.appendChild(el('option', { value: p.value, text: label({ labels: p.labels, name: p.value }) })); });
       } else {
-        param = ctl(c, 'param', 'input', { type: 'text', autocomplete: 'off', spellcheck: false, pattern: f.parameter.pattern.replace(/^\^|\$$/g, '') });
+        param = ctl(c, 'param', 'input', { type: 'text', autocomplete: 'off', spellcheck: 'false', pattern: f.parameter.pattern.replace(/^\^|\$$/g, '') });
       }
       param.value = c.param;
       parts.push(labelled(t('segments.param_label', { name: f.parameter.name }), param, true));

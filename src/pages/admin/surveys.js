@@ -50,21 +50,12 @@
   // names (`questions[2].text`), so the error shows next to it.
   var S_LOCALES = ['en', 'pt-BR', 'ro', 'ru'];
   var Q_TYPES = ['nps', 'csat', 'ces', 'single_choice', 'multi_choice', 'text'];
-  var sb = null; // {root, seq}
+  var sb = null; // {root}
   var S_LOCALE_NAMES = { en: 'surveys.builder_locale_en', 'pt-BR': 'surveys.builder_locale_pt_BR', ro: 'surveys.builder_locale_ro', ru: 'surveys.builder_locale_ru' };
   var Q_TYPE_NAMES = { nps: 'surveys.type_nps', csat: 'surveys.type_csat', ces: 'surveys.type_ces', single_choice: 'surveys.type_single_choice',
     multi_choice: 'surveys.type_multi_choice', text: 'surveys.type_text' };
 
-  function sbId(suffix) { sb.seq += 1; return 'sb-' + suffix + '-' + sb.seq; }
-  function sLabelled(labelText, input, hint) {
-    var id = input.id || (input.id = sbId('in'));
-    var hintNode = null;
-    if (hint) {
-      hintNode = el('p', { class: 'hint', id: id + '-hint', text: hint });
-      input.setAttribute('aria-describedby', hintNode.id);
-    }
-    return el('div', { class: 'field' }, el('label', { for: id, text: labelText }), input, hintNode);
-  }
+  var sLabelled = A.labelled;
   function questionRow(q) {
     var E = A.el;
     var row = E('fieldset', { class: 'fb-row', 'data-kind': 'question' });
@@ -73,32 +64,24 @@
     type.value = q.type || 'nps';
     var required = E('input', { type: 'checkbox', 'data-role': 'required' });
     required.checked = !!q.required;
-    required.id = sbId('req');
-    var texts = E('fieldset', { class: 'locales' }, E('legend', { text: t('surveys.builder_texts') }));
-    S_LOCALES.forEach(function (loc) {
-      var input = E('input', { 'data-locale': loc, lang: loc });
-      input.value = (q.text && q.text[loc]) || '';
-      texts.appendChild(sLabelled(t(S_LOCALE_NAMES[loc]), input));
-    });
-    var options = E('input', { 'data-role': 'options', spellcheck: false });
+    required.id = A.uid('sb-req');
+    var texts = A.localeInputs(t('surveys.builder_texts'), S_LOCALES, S_LOCALE_NAMES, q.text, false);
+    var options = E('input', { 'data-role': 'options', spellcheck: 'false' });
     options.value = Array.isArray(q.options) ? q.options.map(function (o) { return o.value; }).join(', ') : '';
     var optionsField = sLabelled(t('surveys.builder_options'), options, t('surveys.builder_options_hint'));
     var sync = function () { A.show(optionsField, /choice$/.test(type.value)); };
     type.addEventListener('change', sync);
-    var key = E('input', { 'data-role': 'key', spellcheck: false, autocomplete: 'off' });
+    var key = E('input', { 'data-role': 'key', spellcheck: 'false', autocomplete: 'off' });
     key.value = q.key || '';
     row.append(
       E('legend', { class: 'fb-legend' }),
       E('div', { class: 'row' },
         sLabelled(t('surveys.builder_key'), key, t('surveys.builder_key_hint')),
         sLabelled(t('surveys.builder_type'), type),
-        E('div', { class: 'field check' }, required, E('label', { for: required.id, text: t('surveys.builder_required') }))),
+        A.checkField(t('surveys.builder_required'), required)),
       texts,
       optionsField,
-      E('div', { class: 'row fb-row-actions' },
-        E('button', { type: 'button', class: 'btn small secondary', 'data-action': 'up', text: t('surveys.builder_move_up') }),
-        E('button', { type: 'button', class: 'btn small secondary', 'data-action': 'down', text: t('surveys.builder_move_down') }),
-        E('button', { type: 'button', class: 'btn small secondary', 'data-action': 'remove', text: t('surveys.builder_remove') })));
+      A.rowButtons(t('surveys.builder_move_up'), t('surveys.builder_move_down'), t('surveys.builder_remove')));
     sync();
     return row;
   }
@@ -138,40 +121,8 @@
     });
     return def;
   }
-  function sClearErrors() {
-    Array.prototype.forEach.call(sb.root.querySelectorAll('[aria-invalid="true"]'), function (input) { A.inputError(input, ''); });
-    A.show(sb.root.querySelector('#sb-errors'), false);
-  }
-  // The input a server path names, or its closest named ancestor (`fields[2].label.xx` → the
-  // row of fields[2]).
-  function sInputFor(path) {
-    var p = path;
-    while (p) {
-      var found = sb.root.querySelector('[data-path="' + CSS.escape(p) + '"]');
-      if (found) return found;
-      var cut = Math.max(p.lastIndexOf('.'), p.lastIndexOf('['));
-      p = cut > 0 ? p.slice(0, cut) : '';
-    }
-    return null;
-  }
-  function sShowErrors(fields) {
-    var first = null, orphans = [];
-    Object.keys(fields).forEach(function (path) {
-      var input = sInputFor(path), message = String(fields[path]);
-      // A row or list named as a whole: the error goes by its first input.
-      if (input && !/^(INPUT|SELECT|TEXTAREA)$/.test(input.tagName)) input = input.querySelector('input, select, textarea');
-      if (!input) { orphans.push(path + ': ' + message); return; }
-      var already = input.getAttribute('aria-invalid') === 'true' ? A.$(input.id + '-error') : null;
-      A.inputError(input, already ? already.textContent + ' ' + message : message);
-      first = first || input;
-    });
-    var box = sb.root.querySelector('#sb-errors');
-    A.clear(box);
-    box.appendChild(el('p', { text: t('surveys.builder_fix') }));
-    orphans.forEach(function (o) { box.appendChild(el('p', { text: o })); });
-    A.show(box, true);
-    (first || box).focus();
-  }
+  function sClearErrors() { A.clearPathErrors(sb.root, sb.root.querySelector('#sb-errors')); }
+  function sShowErrors(fields) { A.pathErrors(sb.root, sb.root.querySelector('#sb-errors'), fields, t('surveys.builder_fix')); }
   function sReset() {
     var $ = function (id) { return sb.root.querySelector('#' + id); };
     sClearErrors();
@@ -184,7 +135,7 @@
     sRenumber();
   }
   function mountSurveyBuilder(root, reload) {
-    sb = { root: null, seq: 0 };
+    sb = { root: null };
     var E = A.el;
     var locale = E('select', { id: 'sb-locale', 'data-path': 'locale' });
     S_LOCALES.forEach(function (l) { locale.appendChild(E('option', { value: l, text: t(S_LOCALE_NAMES[l]) })); });
