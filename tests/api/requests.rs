@@ -164,6 +164,9 @@ async fn an_access_request_by_letter_is_answered_with_the_persons_own_export(
     app: Arc<TestApp>,
 ) -> Result<(), String> {
     let (id, email) = confirmed(&app, "letter-access").await?;
+    // The confirmation queues the person's stats: both answers must read them computed, or one
+    // says `"stats": null` (seen on a loaded machine).
+    app.queue_caught_up().await?;
     let locale = contact(&app, &email).await?.ok_or("no contact")?["locale"]
         .as_str()
         .unwrap_or("en")
