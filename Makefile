@@ -15,13 +15,15 @@ PORT ?= 8787
 
 
 .PHONY: browser-deps schemathesis screenshots
-.PHONY: help setup tools dev build build-test schema test test-unit test-integration lint bench bench-scale deploy clean
+.PHONY: help setup tools dev build build-test schema restore test test-unit test-integration lint bench bench-scale deploy clean
 .PHONY: fuzz-tools fuzz-build fuzz-smoke soak mutants mutants-diff mutants-tools
 
 help:
 	@echo "make dev    build, apply schema and migrations to the local D1, run wrangler dev on 127.0.0.1:$(PORT)"
 	@echo "make test   install what is missing, then lint, unit and integration tests"
 	@echo "make bench  load-test the local runtime and write BENCHMARKS.md"
+	@echo "make restore BACKUP=<run id> [TARGET=local|<database>] [SOURCE=local|<database>|none]"
+	@echo "            load an encrypted backup into an empty D1 (local: TARGET_STATE, default $(TARGET_STATE))"
 	@echo "make bench-scale  a realistic base of BENCH_SCALE_CONTACTS (default $(BENCH_SCALE_CONTACTS)) under the platform limits"
 	@echo "make screenshots  photograph the admin workspace's pages into docs/screenshots/"
 	@echo "make soak   run every fuzz target for FUZZ_SECONDS (default $(FUZZ_SECONDS)) each"
@@ -108,6 +110,25 @@ schema: setup
 	  || wrangler d1 execute DB --local --file schema.sql > /dev/null
 	CI=true wrangler d1 migrations apply DB --local < /dev/null > /dev/null
 	@echo "schema and migrations applied to the local D1 (.wrangler/state)"
+
+## Restore (src/bin/clientela-restore): every object of run BACKUP fetched from the backups
+## bucket and checked (keys from BACKUP_KEYS, or .dev.vars for a local bucket), rebuilt, every
+## erasure SOURCE recorded since the backup started applied again, and loaded into TARGET, which
+## must be empty: `local` is a fresh wrangler state directory (TARGET_STATE; serve it with
+## `wrangler dev --persist-to $(TARGET_STATE)`), anything else a remote D1 database by name,
+## created beforehand and named in wrangler.toml. SOURCE defaults to the local D1 for a local
+## target (STATE: its --persist-to directory, also the local bucket's) and to none for a remote
+## one; name the live database to keep the erased erased.
+BACKUP ?=
+TARGET ?= local
+SOURCE ?=
+STATE ?=
+TARGET_STATE ?= .wrangler/restored
+restore: setup
+	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=<run id> [TARGET=local|<database>] [SOURCE=local|<database>|none] [STATE=<dir>] [TARGET_STATE=<dir>]"; exit 2; }
+	cargo run --quiet --bin clientela-restore -- $(BACKUP) --target $(TARGET) \
+	  $(if $(SOURCE),--source $(SOURCE)) $(if $(STATE),--state $(STATE)) \
+	  $(if $(filter local,$(TARGET)),--target-state $(TARGET_STATE))
 
 dev: setup build schema
 	@echo ""

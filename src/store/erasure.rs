@@ -31,8 +31,9 @@ pub fn erase_statements(
         .collect()
 }
 
-/// [`erase_statements`] as SQL and arguments, in order, so a unit test can run it on SQLite.
-pub(crate) fn erase_plan<'a>(
+/// [`erase_statements`] as SQL and arguments, in order, so a unit test can run it on SQLite and
+/// the restore tool can re-apply an erasure to a rebuilt backup.
+pub fn erase_plan<'a>(
     erased: &Erased<'a>,
     suppress_hash: Option<&'a str>,
     at: &'a str,

@@ -21,7 +21,8 @@ pub mod privacy_requests;
 pub mod profile;
 pub mod rate;
 pub mod segments;
-#[cfg(test)]
+// Native only (rusqlite): the unit tests, and the restore tool's rebuild (src/bin/clientela-restore).
+#[cfg(not(target_arch = "wasm32"))]
 pub mod sqlite;
 pub mod surveys;
 pub mod tokens;

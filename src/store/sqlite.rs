@@ -1,11 +1,13 @@
-//! Test-only: the schema and every migration on an in-memory SQLite (D1 is SQLite), so the
-//! SQL this module writes can be run natively in unit tests.
+//! Native only: the schema and every migration on an in-memory SQLite (D1 is SQLite), so the
+//! SQL this module writes can be run natively in unit tests, and the restore tool
+//! (`src/bin/clientela-restore/main.rs`) can rebuild a backup at the schema it was taken under.
 
 use rusqlite::{types::Value, Connection};
 
 use super::Arg;
 
-const SCHEMA: &str = include_str!("../../schema.sql");
+/// `schema.sql`: the first release, before every migration.
+pub const SCHEMA: &str = include_str!("../../schema.sql");
 /// Every file of `migrations/`, in order; a test fails when one is missing from this list.
 pub const MIGRATIONS: &[(&str, &str)] = &[
     (
@@ -117,6 +119,7 @@ fn every_migration_file_is_listed() {
     assert_eq!(on_disk, listed);
 }
 
+#[cfg(test)]
 /// The statements of `src/store` as SQLite would run them: every string literal that starts a
 /// statement, with `format!` holes filled from the file's `const`s (a `{}` list becomes one
 /// `?`, any other hole nothing). Statements that still do not prepare are left out, which can
@@ -159,6 +162,7 @@ fn store_statements() -> Vec<String> {
     statements
 }
 
+#[cfg(test)]
 /// The string literals of a Rust source, `\` line continuations joined as rustc joins them.
 fn rust_literals(text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -189,6 +193,7 @@ fn rust_literals(text: &str) -> Vec<String> {
     out
 }
 
+#[cfg(test)]
 /// The indexes one statement's plan reads.
 fn indexes_read(db: &Connection, sql: &str) -> Option<Vec<String>> {
     let mut plan = db.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).ok()?;
@@ -212,6 +217,7 @@ fn indexes_read(db: &Connection, sql: &str) -> Option<Vec<String>> {
     )
 }
 
+#[cfg(test)]
 /// Indexes no statement reads today that stay on purpose, with why.
 const KEPT_UNREAD: &[&str] = &[
     // Erased people's minimal consent proof, looked up by the email's HMAC when a claim about

@@ -418,6 +418,31 @@ impl TestApp {
         ));
         launch(&self.client, &self.state, &self.webhook, vars, &log).await
     }
+
+    /// The same Worker on another database (`state`, a `--persist-to` directory): a restored
+    /// backup served as production would serve it. Serial tests only; it ends, and `state` is
+    /// removed, when the returned runtime is dropped.
+    pub async fn served_from(
+        &self,
+        state: &std::path::Path,
+    ) -> Result<(Runtime, Arc<TestApp>), String> {
+        static SERVED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SERVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = root().join(format!(
+            "target/it-wrangler-served-{n}-{}.log",
+            std::process::id()
+        ));
+        let (mut runtime, base) = launch(&self.client, state, &self.webhook, &[], &log).await?;
+        runtime.state = Some(state.to_path_buf());
+        let app = Arc::new(TestApp {
+            state: state.to_path_buf(),
+            base,
+            admin_key: self.admin_key.clone(),
+            client: self.client.clone(),
+            webhook: self.webhook.clone(),
+        });
+        Ok((runtime, app))
+    }
 }
 
 /// Runs the tests whose names contain any filter argument.
@@ -521,6 +546,18 @@ const TEST_TIME_LIMIT: Duration = Duration::from_secs(120);
 /// Tests that take long for a reason of their own, with a limit that keeps them far from it on a
 /// slow machine: (name, seconds, why).
 const LONGER_TIME_LIMITS: &[(&str, u64, &str)] = &[
+    (
+        "a_restored_backup_answers_the_same_and_a_person_erased_after_it_stays_erased",
+        420,
+        "two more `wrangler dev` starts, a backup through the queue, and a restore that runs \
+         `wrangler` (a Node.js start each) once per object, SQL file and query",
+    ),
+    (
+        "a_restore_refuses_an_altered_object_a_wrong_key_and_a_target_that_holds_rows",
+        300,
+        "another `wrangler dev`, a backup through the queue, and four restores and six more \
+         `wrangler` runs (a Node.js start each)",
+    ),
     (
         "a_database_of_the_first_release_upgrades_with_its_data_intact",
         360,

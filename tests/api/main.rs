@@ -6,6 +6,7 @@ mod harness;
 mod webhook;
 
 mod admin_keys;
+mod backups;
 mod browser;
 mod daily;
 mod events;
@@ -76,6 +77,7 @@ fn main() {
         serial.extend(daily::serial_tests());
         serial.extend(lifecycle::serial_tests());
         serial.extend(marketer_view::serial_tests());
+        serial.extend(backups::serial_tests());
         let last = schema::last_tests();
         let passed = harness::run(app, all, serial, last, &wrangler.log).await;
         drop(wrangler);

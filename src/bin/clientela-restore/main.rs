@@ -1,0 +1,389 @@
+//! `clientela-restore`: loads one encrypted backup (`src/domain/backup`) into an empty D1
+//! database. `make restore BACKUP=<run id>` runs it; `--help` says every option.
+//!
+//! Nothing is written until every object has been fetched, matched against the manifest
+//! (size, SHA-256), opened under its key and counted; a wrong or missing key, an altered or
+//! missing object, a backup newer than this tool and a target that already holds rows are each
+//! refused with a sentence and exit status 1. The backup is rebuilt in an in-memory SQLite
+//! (`rebuild`), brought to today's schema, cleared of rows whose parent went while the backup
+//! ran, and every erasure the live database recorded after the backup started is applied again,
+//! so a person erased since never comes back. Then the target gets the schema as `make schema`
+//! gives it and the rows as bounded SQL files (`sqlfile`), in load order, and its row counts are
+//! compared with the rebuilt ones.
+
+mod rebuild;
+mod sqlfile;
+#[cfg(test)]
+mod tests;
+mod verify;
+mod wrangler;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clientela::domain::backup::TABLES;
+use wrangler::{Database, Place};
+
+const USAGE: &str = "\
+usage: clientela-restore <run id> [options]
+  --target local|<database>   where to load it: the local D1 (default) or a remote database by name
+  --target-state <dir>        the local target's wrangler state directory (--persist-to)
+  --source local|<database>|none
+                              the live database whose erasures since the backup are applied again
+                              (default: local for a local target; none skips that, with a warning)
+  --state <dir>               the local source's and local bucket's state directory (--persist-to)
+  --bucket local|remote       where the backups bucket is (default: local for a local target)
+Keys come from BACKUP_KEYS (id:hex64,…), or from .dev.vars for a local bucket. Run it from the
+repository root: the target's schema comes from schema.sql and migrations/.";
+
+#[derive(Debug, PartialEq)]
+struct Options {
+    run_id: String,
+    target: Database,
+    source: Option<Database>,
+    bucket: Place,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut run_id = None;
+    let mut target = None;
+    let mut target_state = None;
+    let mut source = None;
+    let mut state = None;
+    let mut bucket = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match arg.as_str() {
+            "--target" => target = Some(value("--target")?),
+            "--target-state" => target_state = Some(PathBuf::from(value("--target-state")?)),
+            "--source" => source = Some(value("--source")?),
+            "--state" => state = Some(PathBuf::from(value("--state")?)),
+            "--bucket" => bucket = Some(value("--bucket")?),
+            "-h" | "--help" => return Err(USAGE.into()),
+            other if other.starts_with('-') => return Err(format!("unknown option {other}")),
+            other if run_id.is_none() => run_id = Some(other.to_string()),
+            other => return Err(format!("one run id only; {other} is a second")),
+        }
+    }
+    let run_id = run_id.ok_or("which backup? give its run id (GET /admin/v1/backups lists them)")?;
+    if !run_id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!("{run_id} is not a backup run id"));
+    }
+    let target_name = target.unwrap_or_else(|| "local".into());
+    let local_target = target_name == "local";
+    let database = |name: &str, dir: Option<PathBuf>| match name {
+        "local" => Database {
+            name: "DB".into(),
+            place: Place::Local(dir),
+        },
+        remote => Database {
+            name: remote.into(),
+            place: Place::Remote,
+        },
+    };
+    let target = database(&target_name, target_state);
+    let source_name = source.unwrap_or_else(|| if local_target { "local" } else { "none" }.into());
+    let source = match source_name.as_str() {
+        "none" => None,
+        name => Some(database(name, state.clone())),
+    };
+    let bucket = match bucket.as_deref() {
+        Some("local") => Place::Local(state),
+        Some("remote") => Place::Remote,
+        None if local_target => Place::Local(state),
+        None => Place::Remote,
+        Some(other) => return Err(format!("--bucket is local or remote, not {other}")),
+    };
+    if source.as_ref() == Some(&target) {
+        return Err(format!(
+            "the source and the target are both {}: restore into a new, empty database",
+            target.describe()
+        ));
+    }
+    Ok(Options {
+        run_id,
+        target,
+        source,
+        bucket,
+    })
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let options = match parse(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = restore(&options) {
+        eprintln!("restore refused: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// The backups bucket through `wrangler r2 object get`, each object through a file in `dir`.
+struct R2<'a> {
+    place: &'a Place,
+    dir: &'a Path,
+}
+
+impl verify::Bucket for R2<'_> {
+    fn get(&self, name: &str) -> Result<Vec<u8>, String> {
+        let file = self.dir.join(name.replace('/', "_"));
+        let bytes = wrangler::r2_get(self.place, name, &file);
+        let _ = std::fs::remove_file(&file);
+        bytes
+    }
+}
+
+/// A private scratch directory for fetched objects and SQL files (they hold the base in clear),
+/// removed when the restore ends, however it ends.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(run_id: &str) -> Result<Scratch, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "clientela-restore-{run_id}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(&dir)
+            .map_err(|e| format!("scratch directory {}: {e}", dir.display()))?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `BACKUP_KEYS`, or for a local bucket the `.dev.vars` line `make setup` wrote.
+fn backup_keys(bucket: &Place) -> Result<String, String> {
+    if let Ok(keys) = std::env::var("BACKUP_KEYS") {
+        if !keys.trim().is_empty() {
+            return Ok(keys);
+        }
+    }
+    if matches!(bucket, Place::Local(_)) {
+        if let Ok(vars) = std::fs::read_to_string(".dev.vars") {
+            if let Some(keys) = vars.lines().find_map(|l| l.strip_prefix("BACKUP_KEYS=")) {
+                return Ok(keys.trim().trim_matches('"').to_string());
+            }
+        }
+    }
+    Err("BACKUP_KEYS is not set: the keys the Worker seals backups with (id:hex64,…)".into())
+}
+
+/// Tables of the target that hold rows; whether it has the schema at all.
+fn target_state(target: &Database) -> Result<(Vec<String>, bool), String> {
+    let tables: Vec<String> = wrangler::d1_rows(
+        target,
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+           AND name NOT LIKE '_cf_%' AND name <> 'd1_migrations'",
+    )?
+    .iter()
+    .filter_map(|r| r.get("name")?.as_str().map(String::from))
+    .collect();
+    if tables.is_empty() {
+        return Ok((Vec::new(), false));
+    }
+    let probe = tables
+        .iter()
+        .map(|t| {
+            format!(
+                "SELECT '{}' AS name WHERE EXISTS (SELECT 1 FROM {})",
+                t.replace('\'', "''"),
+                sqlfile::quote_ident(t)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let full = wrangler::d1_rows(target, &probe)?
+        .iter()
+        .filter_map(|r| r.get("name")?.as_str().map(String::from))
+        .collect();
+    Ok((full, tables.iter().any(|t| t == "contacts")))
+}
+
+fn restore(options: &Options) -> Result<(), String> {
+    if !Path::new("wrangler.toml").exists() || !Path::new("migrations").is_dir() {
+        return Err("run it from the repository root (make restore does): the target's schema \
+                    comes from its schema.sql and migrations/"
+            .into());
+    }
+    let started = Instant::now();
+    let step = |what: &str, since: Instant| {
+        println!("{what} ({:.1} s)", since.elapsed().as_secs_f64());
+    };
+    let keys = backup_keys(&options.bucket)?;
+    let t = Instant::now();
+    let (full, has_schema) = target_state(&options.target)?;
+    if !full.is_empty() {
+        return Err(format!(
+            "{} is not empty ({} hold rows): restore into a new, empty database",
+            options.target.describe(),
+            full.join(", ")
+        ));
+    }
+    step(&format!("{} is empty", options.target.describe()), t);
+
+    let scratch = Scratch::new(&options.run_id)?;
+    let t = Instant::now();
+    let bucket = R2 {
+        place: &options.bucket,
+        dir: &scratch.0,
+    };
+    let checked = verify::check(&bucket, &keys, &options.run_id)?;
+    let manifest = &checked.manifest;
+    step(
+        &format!(
+            "backup {} fetched and checked: {} objects, {} bytes, schema {}, key {}, taken {} to {}",
+            manifest.run_id,
+            manifest.objects.len(),
+            checked.bytes,
+            manifest.schema_version,
+            manifest.key_id,
+            manifest.started_at,
+            manifest.finished_at
+        ),
+        t,
+    );
+
+    let t = Instant::now();
+    let erasures = match &options.source {
+        Some(source) => {
+            let since = manifest.started_at.replace('\'', "''");
+            let requests = wrangler::d1_rows(
+                source,
+                &format!(
+                    "SELECT id, contact_id, kind, channel, reason, received_at, due_at, completed_at, actor \
+                     FROM privacy_requests WHERE kind = 'erasure' AND completed_at >= '{since}'"
+                ),
+            )?;
+            let suppressions = wrangler::d1_rows(
+                source,
+                &format!(
+                    "SELECT email_hash, at FROM suppressions WHERE reason = 'erased' AND at >= '{since}'"
+                ),
+            )?;
+            let erasures = rebuild::erasures(&requests, &suppressions);
+            step(
+                &format!(
+                    "{} erasures recorded since the backup started, read from {}",
+                    erasures.len(),
+                    source.describe()
+                ),
+                t,
+            );
+            erasures
+        }
+        None => {
+            println!(
+                "WARNING: no source database: erasures recorded after the backup started are \
+                 not applied again. Apply them before the Worker serves this database."
+            );
+            Vec::new()
+        }
+    };
+
+    let t = Instant::now();
+    let db = rebuild::schema_at(&manifest.schema_version)?;
+    for (table, rows) in &checked.tables {
+        rebuild::load(&db, table, rows)?;
+    }
+    let migrated = rebuild::migrate_after(&db, &manifest.schema_version)?;
+    let orphans = rebuild::drop_orphans(&db)?;
+    let erased = rebuild::replay(&db, &erasures)?;
+    step(
+        &format!(
+            "rebuilt in SQLite: {} newer migrations, orphans dropped {:?}, {} people erased again",
+            migrated.len(),
+            orphans,
+            erased.len()
+        ),
+        t,
+    );
+
+    let t = Instant::now();
+    let sql_dir = scratch.0.join("sql");
+    std::fs::create_dir(&sql_dir).map_err(|e| format!("{}: {e}", sql_dir.display()))?;
+    let mut files = sqlfile::Files::new(&sql_dir, sqlfile::D1);
+    let mut counts = Vec::new();
+    for spec in TABLES {
+        counts.push((spec.name, sqlfile::write_table(&db, spec.name, &mut files)?));
+        // One table's rows never share a file with the next's: a failure names one table.
+        files.flush()?;
+    }
+    step(&format!("{} SQL files written", files.written.len()), t);
+
+    let t = Instant::now();
+    if !has_schema {
+        let schema = scratch.0.join("schema.sql");
+        std::fs::write(&schema, clientela::store::sqlite::SCHEMA)
+            .map_err(|e| format!("{}: {e}", schema.display()))?;
+        wrangler::d1_file(&options.target, &schema)?;
+    }
+    wrangler::migrations_apply(&options.target)?;
+    step("target schema created (schema.sql and migrations)", t);
+
+    let t = Instant::now();
+    for (i, file) in files.written.iter().enumerate() {
+        wrangler::d1_file(&options.target, file)?;
+        if (i + 1) % 10 == 0 {
+            println!("  {} of {} files loaded", i + 1, files.written.len());
+        }
+    }
+    step(&format!("{} files loaded", files.written.len()), t);
+
+    let t = Instant::now();
+    let probe = counts
+        .iter()
+        .map(|(table, _)| {
+            format!(
+                "SELECT '{table}' AS name, COUNT(*) AS n FROM {}",
+                sqlfile::quote_ident(table)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let loaded = wrangler::d1_rows(&options.target, &probe)?;
+    for (table, expected) in &counts {
+        let got = loaded
+            .iter()
+            .find(|r| r.get("name").and_then(|n| n.as_str()) == Some(table))
+            .and_then(|r| r.get("n")?.as_u64());
+        if got != Some(*expected) {
+            return Err(format!(
+                "{table}: {expected} rows rebuilt but the target holds {got:?}"
+            ));
+        }
+    }
+    step("row counts in the target match", t);
+    for (table, n) in &counts {
+        println!("  {table:<24} {n:>9}");
+    }
+    println!(
+        "restored backup {} into {} in {:.1} s",
+        manifest.run_id,
+        options.target.describe(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

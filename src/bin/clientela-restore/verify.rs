@@ -1,0 +1,105 @@
+//! Every object of a backup fetched, checked against the manifest (size, SHA-256 of the sealed
+//! bytes), opened under its key and decoded, and the row counts added up, before the restore
+//! writes anything anywhere.
+
+use clientela::domain::backup::{self, BackupKeys, Manifest};
+use serde_json::{Map, Value};
+
+/// Where the sealed objects come from: `wrangler r2 object get` in the tool, a map in tests.
+pub trait Bucket {
+    fn get(&self, name: &str) -> Result<Vec<u8>, String>;
+}
+
+/// A backup that passed every check: its manifest and its rows, table by table in the order
+/// of the manifest's objects.
+pub struct Checked {
+    pub manifest: Manifest,
+    pub tables: Vec<(String, Vec<Map<String, Value>>)>,
+    /// Sealed bytes fetched, the manifest included.
+    pub bytes: u64,
+}
+
+/// Fetches and checks run `run_id` with the keys of `BACKUP_KEYS` (`keys`).
+pub fn check(bucket: &dyn Bucket, keys: &str, run_id: &str) -> Result<Checked, String> {
+    let manifest_name = backup::manifest_name(run_id);
+    let sealed = bucket.get(&manifest_name)?;
+    let mut bytes = sealed.len() as u64;
+    let key_id = backup::key_id_of(&sealed)
+        .ok_or_else(|| format!("{manifest_name} is not a Clientela backup object"))?;
+    let keys = BackupKeys::parse(keys, &key_id).map_err(|e| {
+        format!(
+            "backup {run_id} was sealed under key id {key_id}, and BACKUP_KEYS cannot open it ({e}): \
+             set BACKUP_KEYS to the keys the Worker had when it took the backup"
+        )
+    })?;
+    let plain = backup::open(&keys, &manifest_name, &sealed)
+        .map_err(|e| format!("the manifest of backup {run_id}: {e}"))?;
+    let manifest: Manifest = serde_json::from_slice(&plain)
+        .map_err(|e| format!("the manifest of backup {run_id} does not parse: {e}"))?;
+    if manifest.format != 1 {
+        return Err(format!(
+            "backup {run_id} is in format {}, which this restore tool does not read",
+            manifest.format
+        ));
+    }
+    if manifest.run_id != run_id {
+        return Err(format!(
+            "the manifest under {manifest_name} names run {}: it was moved",
+            manifest.run_id
+        ));
+    }
+    if manifest.schema_version.as_str() > backup::SCHEMA_VERSION {
+        return Err(crate::rebuild::unknown_version(&manifest.schema_version));
+    }
+    let prefix = backup::prefix(run_id);
+    let mut tables: Vec<(String, Vec<Map<String, Value>>)> = Vec::new();
+    for entry in &manifest.objects {
+        if !entry.name.starts_with(&prefix) {
+            return Err(format!(
+                "the manifest lists {}, outside backup {run_id}",
+                entry.name
+            ));
+        }
+        let sealed = bucket.get(&entry.name)?;
+        bytes += sealed.len() as u64;
+        if sealed.len() as u64 != entry.bytes || backup::sha256_hex(&sealed) != entry.sha256 {
+            return Err(format!(
+                "{} was altered: its size or SHA-256 is not the manifest's",
+                entry.name
+            ));
+        }
+        let plain = backup::open(&keys, &entry.name, &sealed)
+            .map_err(|e| format!("{}: {e}", entry.name))?;
+        let rows = backup::decode_rows(&plain)
+            .map_err(|e| format!("{} does not decode: {e}", entry.name))?;
+        if rows.len() as u64 != entry.rows {
+            return Err(format!(
+                "{} holds {} rows, the manifest says {}",
+                entry.name,
+                rows.len(),
+                entry.rows
+            ));
+        }
+        match tables.iter_mut().find(|(t, _)| *t == entry.table) {
+            Some((_, all)) => all.extend(rows),
+            None => tables.push((entry.table.clone(), rows)),
+        }
+    }
+    for count in &manifest.tables {
+        let held = tables
+            .iter()
+            .find(|(t, _)| *t == count.name)
+            .map_or(0, |(_, rows)| rows.len() as u64);
+        if held != count.rows {
+            return Err(format!(
+                "backup {run_id} holds {held} rows of {}, its manifest counts {}",
+                count.name, count.rows
+            ));
+        }
+    }
+    Ok(Checked {
+        manifest,
+        tables,
+        bytes,
+    })
+}
