@@ -33,7 +33,7 @@ pub fn check(bucket: &dyn Bucket, keys: &str, run_id: &str) -> Result<Checked, S
         )
     })?;
     let plain = backup::open(&keys, &manifest_name, &sealed)
-        .map_err(|e| format!("the manifest of backup {run_id}: {e}"))?;
+        .map_err(|e| format!("the manifest of backup {run_id} (key id {key_id}): {e}"))?;
     let manifest: Manifest = serde_json::from_slice(&plain)
         .map_err(|e| format!("the manifest of backup {run_id} does not parse: {e}"))?;
     if manifest.format != 1 {
