@@ -18,9 +18,8 @@ use serde_json::{json, Value};
 use crate::ensure;
 use crate::ensure_eq;
 use crate::given::{
-    answered, contact, create_form, create_segment, form_body, import, member_emails,
-    put_consent, ready_segment, run_tag, send_orders, order, external_id, session_for,
-    signed_up_and_confirmed,
+    answered, contact, create_form, create_segment, external_id, form_body, import, member_emails,
+    order, put_consent, ready_segment, run_tag, send_orders, session_for, signed_up_and_confirmed,
 };
 use crate::harness::{self, days_ago, root, scratch_state, Auth, TestApp, TestFn};
 
@@ -33,10 +32,7 @@ pub fn serial_tests() -> Vec<(&'static str, TestFn)> {
 }
 
 /// A Worker of its own on a fresh database (schema and migrations as `make schema` applies them).
-async fn live_worker(
-    app: &TestApp,
-    tag: &str,
-) -> Result<(harness::Runtime, Arc<TestApp>), String> {
+async fn live_worker(app: &TestApp, tag: &str) -> Result<(harness::Runtime, Arc<TestApp>), String> {
     let state = scratch_state(tag);
     harness::d1_file_at(&state, "schema.sql")?;
     harness::apply_migrations(&state)?;
@@ -76,7 +72,8 @@ fn restore(id: &str, live: &Path, target: &Path, keys: Option<&str>) -> Result<O
     if let Some(keys) = keys {
         cmd.env("BACKUP_KEYS", keys);
     }
-    cmd.output().map_err(|e| format!("run clientela-restore: {e}"))
+    cmd.output()
+        .map_err(|e| format!("run clientela-restore: {e}"))
 }
 
 fn said(out: &Output) -> String {
@@ -101,8 +98,7 @@ async fn a_restored_backup_answers_the_same_and_a_person_erased_after_it_stays_e
 ) -> Result<(), String> {
     let (_live_runtime, live) = live_worker(&app, "drill-live").await?;
     let tag = run_tag("drill");
-    let [ana, bob, cy, dee] =
-        ["ana", "bob", "cy", "dee"].map(|n| format!("{tag}-{n}@example.com"));
+    let [ana, bob, cy, dee] = ["ana", "bob", "cy", "dee"].map(|n| format!("{tag}-{n}@example.com"));
     let form = create_form(&live, &form_body(true)).await?;
     for email in [&ana, &bob, &cy, &dee] {
         signed_up_and_confirmed(&live, &form, email).await?;
@@ -175,7 +171,11 @@ async fn a_restored_backup_answers_the_same_and_a_person_erased_after_it_stays_e
     }
     let results = json_of(&live, &format!("/admin/v1/surveys/{survey}/results")).await?;
     let members = member_emails(&live, &segment_id).await?;
-    ensure_eq!(members, vec![ana.clone(), bob.clone()], "the segment after the erasures");
+    ensure_eq!(
+        members,
+        vec![ana.clone(), bob.clone()],
+        "the segment after the erasures"
+    );
     let register = json_of(&live, "/admin/v1/privacy-requests").await?;
 
     let target = scratch_state("drill-restored");
@@ -268,7 +268,9 @@ async fn a_restore_refuses_an_altered_object_a_wrong_key_and_a_target_that_holds
     let wrong = format!("{key_id}:{}", "ab".repeat(32));
     let out = restore(&run_id, &live.state, &target, Some(&wrong))?;
     ensure!(
-        !out.status.success() && said(&out).contains("restore refused") && said(&out).contains(&key_id),
+        !out.status.success()
+            && said(&out).contains("restore refused")
+            && said(&out).contains(&key_id),
         "a wrong key was not refused:\n{}",
         said(&out)
     );
@@ -277,12 +279,20 @@ async fn a_restore_refuses_an_altered_object_a_wrong_key_and_a_target_that_holds
     // One byte of the first object flipped in the bucket.
     let name = clientela::domain::backup::object_name(&run_id, 1);
     let file = target.with_extension("object");
-    r2(&live.state, &["get", &format!("clientela-backups/{name}"), "--file"], &file)?;
+    r2(
+        &live.state,
+        &["get", &format!("clientela-backups/{name}"), "--file"],
+        &file,
+    )?;
     let mut bytes = std::fs::read(&file).map_err(|e| e.to_string())?;
     let last = bytes.len() - 1;
     bytes[last] ^= 0x01;
     std::fs::write(&file, &bytes).map_err(|e| e.to_string())?;
-    r2(&live.state, &["put", &format!("clientela-backups/{name}"), "--file"], &file)?;
+    r2(
+        &live.state,
+        &["put", &format!("clientela-backups/{name}"), "--file"],
+        &file,
+    )?;
     let _ = std::fs::remove_file(&file);
     let out = restore(&run_id, &live.state, &target, None)?;
     ensure!(
@@ -310,7 +320,9 @@ async fn a_restore_refuses_an_altered_object_a_wrong_key_and_a_target_that_holds
     let _ = std::fs::remove_dir_all(&holding);
     let _ = std::fs::remove_dir_all(&target);
     ensure!(
-        !out.status.success() && said(&out).contains("not empty") && said(&out).contains("suppressions"),
+        !out.status.success()
+            && said(&out).contains("not empty")
+            && said(&out).contains("suppressions"),
         "a target holding rows was not refused:\n{}",
         said(&out)
     );

@@ -71,7 +71,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
             other => return Err(format!("one run id only; {other} is a second")),
         }
     }
-    let run_id = run_id.ok_or("which backup? give its run id (GET /admin/v1/backups lists them)")?;
+    let run_id =
+        run_id.ok_or("which backup? give its run id (GET /admin/v1/backups lists them)")?;
     if !run_id
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -153,10 +154,8 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(run_id: &str) -> Result<Scratch, String> {
-        let dir = std::env::temp_dir().join(format!(
-            "clientela-restore-{run_id}-{}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("clientela-restore-{run_id}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut builder = std::fs::DirBuilder::new();
         #[cfg(unix)]
@@ -224,9 +223,11 @@ fn target_state(target: &Database) -> Result<(Vec<String>, bool), String> {
 
 fn restore(options: &Options) -> Result<(), String> {
     if !Path::new("wrangler.toml").exists() || !Path::new("migrations").is_dir() {
-        return Err("run it from the repository root (make restore does): the target's schema \
+        return Err(
+            "run it from the repository root (make restore does): the target's schema \
                     comes from its schema.sql and migrations/"
-            .into());
+                .into(),
+        );
     }
     let started = Instant::now();
     let step = |what: &str, since: Instant| {

@@ -216,8 +216,12 @@ pub struct Erasure {
 
 /// Erasures from the register's `erasure` requests completed at or after `since` and the
 /// suppressions with reason `erased` since then, one per person.
-pub fn erasures(requests: &[Map<String, Json>], suppressions: &[Map<String, Json>]) -> Vec<Erasure> {
-    let text = |row: &Map<String, Json>, key: &str| row.get(key).and_then(Json::as_str).map(String::from);
+pub fn erasures(
+    requests: &[Map<String, Json>],
+    suppressions: &[Map<String, Json>],
+) -> Vec<Erasure> {
+    let text =
+        |row: &Map<String, Json>, key: &str| row.get(key).and_then(Json::as_str).map(String::from);
     let mut out: Vec<Erasure> = requests
         .iter()
         .filter_map(|r| {
@@ -290,7 +294,10 @@ pub fn replay(db: &Connection, erasures: &[Erasure]) -> Result<Vec<String>, Stri
                 continue;
             }
         };
-        let hash = found.as_ref().map(|(_, h)| h.clone()).or(e.email_hash.clone());
+        let hash = found
+            .as_ref()
+            .map(|(_, h)| h.clone())
+            .or(e.email_hash.clone());
         // Messages carry the HMAC of the mailbox, keyed by TOKEN_SECRET, which this tool does
         // not hold: the person's own messages say it.
         let mailbox: String = db

@@ -42,8 +42,7 @@ impl Files {
     }
 
     fn push(&mut self, statement: &str) -> Result<(), String> {
-        if !self.current.is_empty() && self.current.len() + statement.len() + 1 > self.limits.file
-        {
+        if !self.current.is_empty() && self.current.len() + statement.len() + 1 > self.limits.file {
             self.flush()?;
         }
         self.current.push_str(statement);
@@ -56,9 +55,7 @@ impl Files {
         if self.current.is_empty() {
             return Ok(());
         }
-        let path = self
-            .dir
-            .join(format!("{:04}.sql", self.written.len() + 1));
+        let path = self.dir.join(format!("{:04}.sql", self.written.len() + 1));
         std::fs::write(&path, &self.current)
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
         self.current.clear();
@@ -71,15 +68,27 @@ impl Files {
 pub fn write_table(db: &Connection, table: &str, files: &mut Files) -> Result<u64, String> {
     let columns = columns(db, table)?;
     if columns.is_empty() {
-        return Err(format!("table {table} has no columns in the rebuilt database"));
+        return Err(format!(
+            "table {table} has no columns in the rebuilt database"
+        ));
     }
     let names: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
-    let head = format!("INSERT INTO {} ({}) VALUES ", quote_ident(table), names.join(", "));
+    let head = format!(
+        "INSERT INTO {} ({}) VALUES ",
+        quote_ident(table),
+        names.join(", ")
+    );
     let limit = files.limits.statement;
     let mut select = db
-        .prepare(&format!("SELECT {} FROM {}", names.join(", "), quote_ident(table)))
+        .prepare(&format!(
+            "SELECT {} FROM {}",
+            names.join(", "),
+            quote_ident(table)
+        ))
         .map_err(|e| format!("reading {table}: {e}"))?;
-    let mut rows = select.query([]).map_err(|e| format!("reading {table}: {e}"))?;
+    let mut rows = select
+        .query([])
+        .map_err(|e| format!("reading {table}: {e}"))?;
     let mut statement = String::new();
     let mut count = 0;
     while let Some(row) = rows.next().map_err(|e| format!("reading {table}: {e}"))? {
@@ -303,9 +312,18 @@ mod tests {
         copy.execute_batch(schema).unwrap();
         for path in &files.written {
             let text = std::fs::read_to_string(path).unwrap();
-            assert!(text.len() <= limits.file, "{} is {} bytes", path.display(), text.len());
+            assert!(
+                text.len() <= limits.file,
+                "{} is {} bytes",
+                path.display(),
+                text.len()
+            );
             for statement in text.split(";\n").filter(|s| !s.trim().is_empty()) {
-                assert!(statement.len() < limits.statement, "{} bytes", statement.len());
+                assert!(
+                    statement.len() < limits.statement,
+                    "{} bytes",
+                    statement.len()
+                );
             }
             copy.execute_batch(&text).unwrap();
         }

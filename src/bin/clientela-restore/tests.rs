@@ -121,7 +121,13 @@ fn backup_of(db: &Connection, run: &str, schema_version: &str) -> Objects {
         for chunk in rows.chunks(2) {
             seq += 1;
             let name = backup::object_name(run, seq);
-            let sealed = backup::seal(&keys, &name, &backup::encode_rows(chunk), backup::nonce());
+            let sealed = backup::seal(
+                &keys,
+                &name,
+                &backup::encode_rows(chunk),
+                backup::nonce().unwrap(),
+            )
+            .unwrap();
             manifest.objects.push(ObjectEntry {
                 name: name.clone(),
                 table: spec.name.into(),
@@ -134,7 +140,10 @@ fn backup_of(db: &Connection, run: &str, schema_version: &str) -> Objects {
     }
     let name = backup::manifest_name(run);
     let plain = serde_json::to_vec(&manifest).unwrap();
-    objects.insert(name.clone(), backup::seal(&keys, &name, &plain, backup::nonce()));
+    objects.insert(
+        name.clone(),
+        backup::seal(&keys, &name, &plain, backup::nonce().unwrap()).unwrap(),
+    );
     Objects(objects)
 }
 
@@ -204,7 +213,10 @@ fn an_altered_object_is_refused() {
     let last = sealed.len() - 1;
     sealed[last] ^= 1;
     let refused = verify::check(&objects, KEY, "run1").err().unwrap();
-    assert!(refused.contains("altered") && refused.contains(&name), "{refused}");
+    assert!(
+        refused.contains("altered") && refused.contains(&name),
+        "{refused}"
+    );
 }
 
 #[test]
@@ -214,7 +226,10 @@ fn a_wrong_key_is_refused_and_so_is_a_missing_one() {
     assert!(refused.contains("k1"), "{refused}");
     let other_id = OTHER_KEY.replace("k1:", "k2:");
     let refused = verify::check(&objects, &other_id, "run1").err().unwrap();
-    assert!(refused.contains("k1") && refused.contains("BACKUP_KEYS"), "{refused}");
+    assert!(
+        refused.contains("k1") && refused.contains("BACKUP_KEYS"),
+        "{refused}"
+    );
 }
 
 #[test]
@@ -231,7 +246,10 @@ fn rows_whose_parent_went_while_the_backup_ran_are_dropped() {
     orphans.sort();
     assert_eq!(
         orphans,
-        [("consents".to_string(), 1), ("segment_members".to_string(), 1)]
+        [
+            ("consents".to_string(), 1),
+            ("segment_members".to_string(), 1)
+        ]
     );
     assert_eq!(
         strings(&db, "SELECT contact_id FROM segment_members ORDER BY 1"),
@@ -260,7 +278,11 @@ fn an_erasure_recorded_after_the_backup_started_is_applied_again() {
         &[request.as_object().unwrap().clone()],
         &[suppression.as_object().unwrap().clone()],
     );
-    assert_eq!(erasures.len(), 1, "the request and its suppression are one erasure");
+    assert_eq!(
+        erasures.len(),
+        1,
+        "the request and its suppression are one erasure"
+    );
     let (db, _) = rebuilt(&backup_of(&base(), "run1", SCHEMA_VERSION), &erasures);
     assert_eq!(strings(&db, "SELECT id FROM contacts"), ["c1"]);
     for table in ["consents", "segment_members", "contact_stats"] {
@@ -301,8 +323,8 @@ fn an_erasure_known_only_by_its_suppression_still_erases_the_person() {
 #[test]
 fn a_backup_at_an_older_schema_is_brought_to_todays() {
     // The rows of a database at the previous migration, restored by this tool.
-    let (previous, _) = clientela::store::sqlite::MIGRATIONS
-        [clientela::store::sqlite::MIGRATIONS.len() - 2];
+    let (previous, _) =
+        clientela::store::sqlite::MIGRATIONS[clientela::store::sqlite::MIGRATIONS.len() - 2];
     let old = rebuild::schema_at(previous).unwrap();
     old.execute_batch(
         "INSERT INTO contacts (id, email, email_hash, status, source, created_at, updated_at) \
@@ -332,6 +354,9 @@ fn options_name_the_places() {
     assert_eq!(o.target.place, Place::Remote);
     assert_eq!(o.source.unwrap().name, "clientela");
     assert_eq!(o.bucket, Place::Remote);
-    assert!(crate::parse(&args("run1")).is_err(), "local into local: the same database");
+    assert!(
+        crate::parse(&args("run1")).is_err(),
+        "local into local: the same database"
+    );
     assert!(crate::parse(&args("../x --target-state /t")).is_err());
 }

@@ -108,18 +108,15 @@ pub fn d1_rows(db: &Database, sql: &str) -> Result<Vec<Map<String, Value>>, Stri
         .map_err(|e| format!("wrangler's --json answer did not parse: {e}"))?;
     Ok(results[0]["results"]
         .as_array()
-        .map(|rows| {
-            rows.iter()
-                .filter_map(|r| r.as_object().cloned())
-                .collect()
-        })
+        .map(|rows| rows.iter().filter_map(|r| r.as_object().cloned()).collect())
         .unwrap_or_default())
 }
 
 /// Runs an SQL file.
 pub fn d1_file(db: &Database, file: &Path) -> Result<(), String> {
     let mut cmd = wrangler();
-    cmd.args(["d1", "execute", &db.name, "--yes", "--file"]).arg(file);
+    cmd.args(["d1", "execute", &db.name, "--yes", "--file"])
+        .arg(file);
     place_args(&mut cmd, &db.place);
     run(cmd, &format!("{} on {}", file.display(), db.describe())).map(|_| ())
 }
