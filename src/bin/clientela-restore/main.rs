@@ -329,9 +329,8 @@ fn restore(options: &Options) -> Result<(), String> {
     let mut counts = Vec::new();
     for spec in TABLES {
         counts.push((spec.name, sqlfile::write_table(&db, spec.name, &mut files)?));
-        // One table's rows never share a file with the next's: a failure names one table.
-        files.flush()?;
     }
+    files.flush()?;
     step(&format!("{} SQL files written", files.written.len()), t);
 
     let t = Instant::now();
