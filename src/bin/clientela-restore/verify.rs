@@ -8,6 +8,11 @@ use serde_json::{Map, Value};
 /// Where the sealed objects come from: `wrangler r2 object get` in the tool, a map in tests.
 pub trait Bucket {
     fn get(&self, name: &str) -> Result<Vec<u8>, String>;
+
+    /// A hint that `names` come next, to fetch them side by side.
+    fn prefetch(&self, _names: &[String]) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A backup that passed every check: its manifest and its rows, table by table in the order
@@ -48,14 +53,20 @@ pub fn check(bucket: &dyn Bucket, keys: &str, run_id: &str) -> Result<Checked, S
         return Err(crate::rebuild::unknown_version(&manifest.schema_version));
     }
     let prefix = backup::prefix(run_id);
+    if let Some(entry) = manifest
+        .objects
+        .iter()
+        .find(|o| !o.name.starts_with(&prefix))
+    {
+        return Err(format!(
+            "the manifest lists {}, outside backup {run_id}",
+            entry.name
+        ));
+    }
+    let names: Vec<String> = manifest.objects.iter().map(|o| o.name.clone()).collect();
+    bucket.prefetch(&names)?;
     let mut tables: Vec<(String, Vec<Map<String, Value>>)> = Vec::new();
     for entry in &manifest.objects {
-        if !entry.name.starts_with(&prefix) {
-            return Err(format!(
-                "the manifest lists {}, outside backup {run_id}",
-                entry.name
-            ));
-        }
         let sealed = bucket.get(&entry.name)?;
         bytes += sealed.len() as u64;
         Manifest::verify(entry, &sealed).map_err(|e| format!("altered: {e}"))?;

@@ -69,6 +69,9 @@ fn wrangler() -> Command {
     cmd.env("WRANGLER_SEND_METRICS", "false")
         .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
         .env("CI", "true")
+        // Plain text: its errors are quoted in the tool's own.
+        .env("FORCE_COLOR", "0")
+        .env("NO_COLOR", "1")
         .stdin(Stdio::null());
     cmd
 }
@@ -94,7 +97,13 @@ pub fn r2_get(place: &Place, name: &str, file: &Path) -> Result<Vec<u8>, String>
     cmd.args(["r2", "object", "get", &format!("{BUCKET}/{name}"), "--file"])
         .arg(file);
     place_args(&mut cmd, place);
-    run(cmd, &format!("fetching {name}"))?;
+    run(cmd, &format!("fetching {name}")).map_err(|e| {
+        if e.contains("The specified key does not exist") {
+            format!("{name} is not in the bucket {BUCKET} ({place:?}): no such backup, or one that never finished")
+        } else {
+            e
+        }
+    })?;
     std::fs::read(file).map_err(|e| format!("reading the fetched {name}: {e}"))
 }
 
