@@ -307,7 +307,12 @@ mod tests {
         let mut files = Files::new(&dir, limits);
         assert_eq!(write_table(&db, "t", &mut files).unwrap(), 3001);
         files.flush().unwrap();
-        assert!(files.written.len() > 5, "{} files", files.written.len());
+        assert!(
+            files.written.len() > 5,
+            "{} files for 3,000 rows at {} bytes a file",
+            files.written.len(),
+            limits.file
+        );
         let copy = Connection::open_in_memory().unwrap();
         copy.execute_batch(schema).unwrap();
         for path in &files.written {
@@ -321,8 +326,9 @@ mod tests {
             for statement in text.split(";\n").filter(|s| !s.trim().is_empty()) {
                 assert!(
                     statement.len() < limits.statement,
-                    "{} bytes",
-                    statement.len()
+                    "a statement of {} bytes, over the limit of {}",
+                    statement.len(),
+                    limits.statement
                 );
             }
             copy.execute_batch(&text).unwrap();

@@ -212,7 +212,9 @@ fn an_altered_object_is_refused() {
     let sealed = objects.0.get_mut(&name).unwrap();
     let last = sealed.len() - 1;
     sealed[last] ^= 1;
-    let refused = verify::check(&objects, KEY, "run1").err().unwrap();
+    let refused = verify::check(&objects, KEY, "run1")
+        .err()
+        .expect("the altered object was restored");
     assert!(
         refused.contains("altered") && refused.contains(&name),
         "{refused}"
@@ -222,10 +224,14 @@ fn an_altered_object_is_refused() {
 #[test]
 fn a_wrong_key_is_refused_and_so_is_a_missing_one() {
     let objects = backup_of(&base(), "run1", SCHEMA_VERSION);
-    let refused = verify::check(&objects, OTHER_KEY, "run1").err().unwrap();
+    let refused = verify::check(&objects, OTHER_KEY, "run1")
+        .err()
+        .expect("a wrong key with the right id was accepted");
     assert!(refused.contains("k1"), "{refused}");
     let other_id = OTHER_KEY.replace("k1:", "k2:");
-    let refused = verify::check(&objects, &other_id, "run1").err().unwrap();
+    let refused = verify::check(&objects, &other_id, "run1")
+        .err()
+        .expect("a key id the backup was not sealed under was accepted");
     assert!(
         refused.contains("k1") && refused.contains("BACKUP_KEYS"),
         "{refused}"
@@ -235,7 +241,9 @@ fn a_wrong_key_is_refused_and_so_is_a_missing_one() {
 #[test]
 fn a_backup_of_a_newer_schema_is_refused() {
     let objects = backup_of(&base(), "run1", "9999_from_the_future.sql");
-    let refused = verify::check(&objects, KEY, "run1").err().unwrap();
+    let refused = verify::check(&objects, KEY, "run1")
+        .err()
+        .expect("a backup of a newer schema was accepted");
     assert!(refused.contains("newer"), "{refused}");
 }
 
