@@ -306,7 +306,16 @@ fn restore(options: &Options) -> Result<(), String> {
     let t = Instant::now();
     let erasures = match &options.source {
         Some(source) => {
-            let since = manifest.started_at.replace('\'', "''");
+            // In the form the database writes its times (UTC, milliseconds), so the text
+            // comparison is a time comparison whatever form the manifest used.
+            let since = clientela::domain::time::parse(&manifest.started_at)
+                .map(clientela::domain::time::format)
+                .ok_or_else(|| {
+                    format!(
+                        "the manifest's start time {} is not a time",
+                        manifest.started_at
+                    )
+                })?;
             let requests = wrangler::d1_rows(
                 source,
                 &format!(

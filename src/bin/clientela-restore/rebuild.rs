@@ -265,10 +265,13 @@ pub fn replay(db: &Connection, erasures: &[Erasure]) -> Result<Vec<String>, Stri
         if let Some(request) = &e.request {
             insert_ignoring(db, "privacy_requests", request)?;
         }
-        // The person as the backup holds them: by id, or by the HMAC of their address.
+        // The person as the backup holds them: by id, or without one (a suppression alone) by
+        // the HMAC of their address. Never by address when the id is known: someone who came
+        // back after an earlier erasure is another contact with the same address.
         let found: Option<(String, String)> = db
             .query_row(
-                "SELECT id, email_hash FROM contacts WHERE id = ?1 OR email_hash = ?2 LIMIT 1",
+                "SELECT id, email_hash FROM contacts \
+                 WHERE id = ?1 OR (?1 IS NULL AND email_hash = ?2) LIMIT 1",
                 rusqlite::params![e.contact_id, e.email_hash],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )

@@ -368,3 +368,24 @@ fn options_name_the_places() {
     );
     assert!(crate::parse(&args("../x --target-state /t")).is_err());
 }
+
+#[test]
+fn an_erasure_of_an_earlier_life_leaves_the_person_who_came_back() {
+    // Ana was erased (as contact c-old) and signed up again as c1, all with her one address.
+    let request = serde_json::json!({
+        "id": "req0", "contact_id": "c-old", "kind": "erasure", "channel": "self_service",
+        "reason": null, "received_at": "2026-06-01T00:01:00.000Z",
+        "due_at": "2026-07-01T00:01:00.000Z", "completed_at": "2026-06-01T00:01:00.000Z",
+        "actor": "self"
+    });
+    let suppression = serde_json::json!({"email_hash": "h1", "at": "2026-06-01T00:01:00.000Z"});
+    let erasures = rebuild::erasures(
+        &[request.as_object().unwrap().clone()],
+        &[suppression.as_object().unwrap().clone()],
+    );
+    let (db, _) = rebuilt(&backup_of(&base(), "run1", SCHEMA_VERSION), &erasures);
+    assert_eq!(
+        strings(&db, "SELECT id FROM contacts ORDER BY id"),
+        ["c1", "c2"]
+    );
+}
