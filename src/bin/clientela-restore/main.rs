@@ -390,7 +390,14 @@ fn restore(options: &Options) -> Result<(), String> {
 
     let t = Instant::now();
     for (i, file) in files.written.iter().enumerate() {
-        wrangler::d1_file(&options.target, file)?;
+        wrangler::d1_file(&options.target, file).map_err(|e| {
+            format!(
+                "{e}\n{} now holds part of the backup ({i} of {} files): restore into a new, \
+                 empty database",
+                options.target.describe(),
+                files.written.len()
+            )
+        })?;
         if (i + 1) % 10 == 0 {
             println!("  {} of {} files loaded", i + 1, files.written.len());
         }
