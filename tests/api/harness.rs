@@ -419,12 +419,13 @@ impl TestApp {
         launch(&self.client, &self.state, &self.webhook, vars, &log).await
     }
 
-    /// The same Worker on another database (`state`, a `--persist-to` directory): a restored
-    /// backup served as production would serve it. Serial tests only; it ends, and `state` is
-    /// removed, when the returned runtime is dropped.
+    /// The same Worker with `vars` on another database (`state`, a `--persist-to` directory): a
+    /// base of a story's own, or a restored backup served as production would serve it. Serial
+    /// tests only; it ends, and `state` is removed, when the returned runtime is dropped.
     pub async fn served_from(
         &self,
         state: &std::path::Path,
+        vars: &[(&str, &str)],
     ) -> Result<(Runtime, Arc<TestApp>), String> {
         static SERVED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = SERVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -432,7 +433,7 @@ impl TestApp {
             "target/it-wrangler-served-{n}-{}.log",
             std::process::id()
         ));
-        let (mut runtime, base) = launch(&self.client, state, &self.webhook, &[], &log).await?;
+        let (mut runtime, base) = launch(&self.client, state, &self.webhook, vars, &log).await?;
         runtime.state = Some(state.to_path_buf());
         let app = Arc::new(TestApp {
             state: state.to_path_buf(),
