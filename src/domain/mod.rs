@@ -1,5 +1,6 @@
 //! Pure logic: no `worker` import, tested natively with `cargo test --lib`.
 
+pub mod backup;
 pub mod consent;
 pub mod contact;
 pub mod csv;
