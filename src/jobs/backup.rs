@@ -19,7 +19,6 @@
 //! deleted in between). The restore drops such orphans and re-applies later erasures.
 
 use chrono::Duration;
-use serde::Deserialize;
 use serde_json::Value;
 use worker::{Bucket, Env, HttpMetadata};
 
@@ -33,7 +32,7 @@ use crate::error::{AppError, AppResult};
 use crate::jobs::delivery::Outcome;
 use crate::jobs::{enqueue, message::Job};
 use crate::store::backups::{self, Commit, NewRun, RunRow, RunState, Trigger};
-use crate::store::{self, js_int, Arg, Db};
+use crate::store::{self, Db};
 
 /// Rows per D1 page (lowered by `CHUNK_ROWS` in the tests).
 const PAGE_ROWS: usize = 1000;
@@ -156,7 +155,7 @@ pub async fn write_chunk(env: &Env, db: &Db, id: &str, chunk: i64) -> AppResult<
     }
     let mut plan: Vec<TableCount> = parse(&run.plan, "backup plan")?;
     if plan.is_empty() {
-        plan = high_water_marks(db).await?;
+        plan = backups::high_water_marks(db).await?;
     }
     let read = read_chunk(env, db, &run, &plan).await?;
     let last = read.table >= TABLES.len();
@@ -268,10 +267,14 @@ async fn read_chunk(env: &Env, db: &Db, run: &RunRow, plan: &[TableCount]) -> Ap
             break;
         }
         pages -= 1;
-        let (sql, args) =
-            spec.page_query(read.cursor.as_ref(), high_water.unwrap_or(0), page_rows as u32);
-        let args: Vec<Arg<'_>> = args.iter().map(arg).collect();
-        let mut page: Vec<Value> = store::all(db, &sql, &args).await?;
+        let mut page = backups::page(
+            db,
+            spec,
+            read.cursor.as_ref(),
+            high_water.unwrap_or(0),
+            page_rows as u32,
+        )
+        .await?;
         let found = page.len();
         for row in &mut page {
             if let Value::Object(columns) = row {
@@ -297,53 +300,6 @@ async fn read_chunk(env: &Env, db: &Db, run: &RunRow, plan: &[TableCount]) -> Ap
         }
     }
     Ok(read)
-}
-
-#[derive(Deserialize)]
-struct Mark {
-    #[serde(default, deserialize_with = "js_int::opt_int")]
-    high_water: Option<i64>,
-}
-
-/// Every table with no row copied yet and, for rowid tables, the highest rowid now: one batch.
-async fn high_water_marks(db: &Db) -> AppResult<Vec<TableCount>> {
-    let mut reads = Vec::new();
-    let mut statements = Vec::new();
-    for spec in TABLES {
-        reads.push(spec.high_water_query().map(|sql| {
-            statements.push(store::statement(db, &sql, &[]));
-            statements.len() - 1
-        }));
-    }
-    let statements = statements.into_iter().collect::<AppResult<Vec<_>>>()?;
-    let results = store::batch_results(db, statements).await?;
-    TABLES
-        .iter()
-        .zip(reads)
-        .map(|(spec, at)| {
-            let high_water = match at.and_then(|i| results.get(i)) {
-                Some(result) => store::decode_first::<Mark>(result)?.and_then(|m| m.high_water),
-                None => None,
-            };
-            Ok(TableCount {
-                name: spec.name.to_string(),
-                rows: 0,
-                high_water,
-            })
-        })
-        .collect()
-}
-
-/// A cursor or page argument as a bound parameter.
-fn arg(value: &Value) -> Arg<'_> {
-    match value {
-        Value::String(s) => Arg::Text(s),
-        Value::Number(n) => n
-            .as_i64()
-            .map_or_else(|| Arg::Real(n.as_f64().unwrap_or(0.0)), Arg::Int),
-        Value::Bool(b) => Arg::Int(i64::from(*b)),
-        _ => Arg::Null,
-    }
 }
 
 fn parse<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> AppResult<T> {

@@ -3,11 +3,13 @@
 //! names only: the rows themselves are in the sealed objects, never here.
 
 use serde::Deserialize;
+use serde_json::Value;
 use worker::D1PreparedStatement;
 
+use crate::domain::backup::{tables::Cursor, TableCount, TableSpec, TABLES};
 use crate::error::AppResult;
 use crate::store::js_int;
-use crate::store::{all, batch_changes, first, run, statement, Arg, Db};
+use crate::store::{all, batch_changes, batch_results, decode_first, first, run, statement, Arg, Db};
 
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -78,6 +80,9 @@ pub struct RunRow {
 const COLUMNS: &str = "id, state, trigger, started_at, updated_at, finished_at, key_id, \
      schema_version, plan, table_index, cursor, chunks, objects, bytes, rows, error";
 
+const AUDIT_SQL: &str = "INSERT INTO audit_log (id, at, actor, action, subject) \
+     SELECT ?1, ?2, ?3, ?4, id FROM backup_runs WHERE id = ?5 AND state = ?6 AND updated_at = ?2";
+
 /// An audit entry about run `run_id`, written only when the run's row holds `state` and was
 /// changed at `at` by the same batch: so a statement that changed nothing (a second request
 /// while one runs, a redelivered chunk) records nothing either.
@@ -92,8 +97,7 @@ fn audit_statement(
     let entry = uuid::Uuid::now_v7().to_string();
     statement(
         db,
-        "INSERT INTO audit_log (id, at, actor, action, subject) \
-         SELECT ?1, ?2, ?3, ?4, id FROM backup_runs WHERE id = ?5 AND state = ?6 AND updated_at = ?2",
+        AUDIT_SQL,
         &[
             Arg::Text(&entry),
             Arg::Text(at),
@@ -115,15 +119,18 @@ pub struct NewRun<'a> {
     pub actor: &'a str,
 }
 
+const START_SQL: &str =
+    "INSERT INTO backup_runs (id, state, trigger, started_at, updated_at, key_id, schema_version) \
+     SELECT ?1, 'running', ?2, ?3, ?3, ?4, ?5 \
+     WHERE NOT EXISTS (SELECT 1 FROM backup_runs WHERE state = 'running')";
+
 /// Starts a run unless one is running (the check and the insert are one statement, and the
 /// unique index on running runs holds it against a race); audited as `backup.requested`. True
 /// when this call started it.
 pub async fn start(db: &Db, r: &NewRun<'_>) -> AppResult<bool> {
     let insert = statement(
         db,
-        "INSERT INTO backup_runs (id, state, trigger, started_at, updated_at, key_id, schema_version) \
-         SELECT ?1, 'running', ?2, ?3, ?3, ?4, ?5 \
-         WHERE NOT EXISTS (SELECT 1 FROM backup_runs WHERE state = 'running')",
+        START_SQL,
         &[
             Arg::Text(r.id),
             Arg::Text(r.trigger.as_str()),
@@ -281,4 +288,147 @@ pub fn delete_statement(db: &Db, id: &str) -> AppResult<D1PreparedStatement> {
         "DELETE FROM backup_runs WHERE id = ?1 AND state <> 'running'",
         &[Arg::Text(id)],
     )
+}
+
+#[derive(Deserialize)]
+struct Mark {
+    #[serde(default, deserialize_with = "js_int::opt_int")]
+    high_water: Option<i64>,
+}
+
+/// Every table a backup copies with no row counted yet and, for rowid tables, its highest rowid
+/// now (none when empty): the marks a run reads up to, taken in one batch.
+pub async fn high_water_marks(db: &Db) -> AppResult<Vec<TableCount>> {
+    let mut at = Vec::new();
+    let mut statements = Vec::new();
+    for spec in TABLES {
+        at.push(match spec.high_water_query() {
+            Some(sql) => {
+                statements.push(statement(db, &sql, &[])?);
+                Some(statements.len() - 1)
+            }
+            None => None,
+        });
+    }
+    let results = batch_results(db, statements).await?;
+    TABLES
+        .iter()
+        .zip(at)
+        .map(|(spec, at)| {
+            let high_water = match at.and_then(|i| results.get(i)) {
+                Some(result) => decode_first::<Mark>(result)?.and_then(|m| m.high_water),
+                None => None,
+            };
+            Ok(TableCount {
+                name: spec.name.to_string(),
+                rows: 0,
+                high_water,
+            })
+        })
+        .collect()
+}
+
+/// One page of `spec`'s rows after `cursor`, as D1 returns them (column → value), read as
+/// [`TableSpec::page_query`] says: by key, rowid tables up to `high_water`.
+pub async fn page(
+    db: &Db,
+    spec: &TableSpec,
+    cursor: Option<&Cursor>,
+    high_water: i64,
+    limit: u32,
+) -> AppResult<Vec<Value>> {
+    let (sql, args) = spec.page_query(cursor, high_water, limit);
+    let args: Vec<Arg<'_>> = args.iter().map(arg).collect();
+    all(db, &sql, &args).await
+}
+
+/// A cursor or page argument as a bound parameter.
+fn arg(value: &Value) -> Arg<'_> {
+    match value {
+        Value::String(s) => Arg::Text(s),
+        Value::Number(n) => n
+            .as_i64()
+            .map_or_else(|| Arg::Real(n.as_f64().unwrap_or(0.0)), Arg::Int),
+        Value::Bool(b) => Arg::Int(i64::from(*b)),
+        _ => Arg::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::{fresh_database, run as run_plan};
+
+    /// `start`'s batch for run `id` at `at`, audit entry `entry`.
+    fn start<'a>(id: &'a str, at: &'a str, entry: &'a str) -> Vec<(&'static str, Vec<Arg<'a>>)> {
+        vec![
+            (
+                START_SQL,
+                vec![
+                    Arg::Text(id),
+                    Arg::Text("api"),
+                    Arg::Text(at),
+                    Arg::Text("k1"),
+                    Arg::Text("0012_backups.sql"),
+                ],
+            ),
+            (
+                AUDIT_SQL,
+                vec![
+                    Arg::Text(entry),
+                    Arg::Text(at),
+                    Arg::Text("key_1"),
+                    Arg::Text("backup.requested"),
+                    Arg::Text(id),
+                    Arg::Text("running"),
+                ],
+            ),
+        ]
+    }
+
+    /// Two requests racing each find no run and send their batch: the second inserts nothing and
+    /// so audits nothing, and the partial unique index holds even a plain insert off.
+    #[test]
+    fn one_run_at_a_time_and_only_a_started_run_is_audited() {
+        let db = fresh_database();
+        assert_eq!(run_plan(&db, &start("r1", "2026-12-01T03:17:00.000Z", "a1")), [1, 1]);
+        assert_eq!(run_plan(&db, &start("r2", "2026-12-01T03:17:00.001Z", "a2")), [0, 0]);
+        assert!(db
+            .execute_batch(
+                "INSERT INTO backup_runs (id, state, trigger, started_at, updated_at, key_id, schema_version) \
+                 VALUES ('r3', 'running', 'api', 't', 't', 'k1', 'v')"
+            )
+            .is_err());
+        db.execute_batch("UPDATE backup_runs SET state = 'ready' WHERE id = 'r1'")
+            .expect("finish r1");
+        assert_eq!(run_plan(&db, &start("r4", "2026-12-02T03:17:00.000Z", "a4")), [1, 1]);
+        let audited: i64 = db
+            .query_row(
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'backup.requested'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert_eq!(audited, 2);
+    }
+
+    /// Every page of every table reads its rows through the table's key, never a sort: a backup
+    /// of a large base reads each row once.
+    #[test]
+    fn every_page_walks_its_tables_key() {
+        let db = fresh_database();
+        for spec in TABLES {
+            let cursor = match spec.key {
+                crate::domain::backup::TableKey::Rowid => vec![Value::from(1)],
+                crate::domain::backup::TableKey::Columns(columns) => {
+                    columns.iter().map(|_| Value::from("x")).collect()
+                }
+            };
+            for cursor in [None, Some(&cursor)] {
+                let (sql, _) = spec.page_query(cursor, 100, 3);
+                let plan = crate::store::sqlite::query_plan(&db, &sql);
+                assert!(!plan.contains("TEMP B-TREE"), "{}: {sql}\n{plan}", spec.name);
+            }
+        }
+    }
 }
