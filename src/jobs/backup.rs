@@ -143,14 +143,7 @@ pub async fn write_chunk(env: &Env, db: &Db, id: &str, chunk: i64) -> AppResult<
     }
     if db.budget().remaining() < RESERVE + 1 {
         // Earlier messages of this batch used its D1 allowance: a message of its own has one.
-        enqueue(
-            env,
-            Job::BackupChunk {
-                id: run.id,
-                chunk,
-            },
-        )
-        .await?;
+        enqueue(env, Job::BackupChunk { id: run.id, chunk }).await?;
         return Ok(Outcome::Done);
     }
     let mut plan: Vec<TableCount> = parse(&run.plan, "backup plan")?;

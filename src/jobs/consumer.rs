@@ -7,11 +7,11 @@ use wasm_bindgen::JsValue;
 use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
 
 use crate::domain::time;
-use crate::jobs::{backup, daily};
 use crate::jobs::delivery::{self, Outcome};
 use crate::jobs::export;
 use crate::jobs::faults::BatchFaults;
 use crate::jobs::message::{decode, Job, CONTACT_CHANGES_QUERIES, DELIVERY_QUERIES};
+use crate::jobs::{backup, daily};
 use crate::jobs::{segment_purge, segments, webhooks};
 use crate::store::{self, dead_letters, dead_letters::DeadLetter, Db};
 

@@ -9,7 +9,9 @@ use worker::D1PreparedStatement;
 use crate::domain::backup::{tables::Cursor, TableCount, TableSpec, TABLES};
 use crate::error::AppResult;
 use crate::store::js_int;
-use crate::store::{all, batch_changes, batch_results, decode_first, first, run, statement, Arg, Db};
+use crate::store::{
+    all, batch_changes, batch_results, decode_first, first, run, statement, Arg, Db,
+};
 
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -391,8 +393,14 @@ mod tests {
     #[test]
     fn one_run_at_a_time_and_only_a_started_run_is_audited() {
         let db = fresh_database();
-        assert_eq!(run_plan(&db, &start("r1", "2026-12-01T03:17:00.000Z", "a1")), [1, 1]);
-        assert_eq!(run_plan(&db, &start("r2", "2026-12-01T03:17:00.001Z", "a2")), [0, 0]);
+        assert_eq!(
+            run_plan(&db, &start("r1", "2026-12-01T03:17:00.000Z", "a1")),
+            [1, 1]
+        );
+        assert_eq!(
+            run_plan(&db, &start("r2", "2026-12-01T03:17:00.001Z", "a2")),
+            [0, 0]
+        );
         assert!(db
             .execute_batch(
                 "INSERT INTO backup_runs (id, state, trigger, started_at, updated_at, key_id, schema_version) \
@@ -401,7 +409,10 @@ mod tests {
             .is_err());
         db.execute_batch("UPDATE backup_runs SET state = 'ready' WHERE id = 'r1'")
             .expect("finish r1");
-        assert_eq!(run_plan(&db, &start("r4", "2026-12-02T03:17:00.000Z", "a4")), [1, 1]);
+        assert_eq!(
+            run_plan(&db, &start("r4", "2026-12-02T03:17:00.000Z", "a4")),
+            [1, 1]
+        );
         let audited: i64 = db
             .query_row(
                 "SELECT COUNT(*) FROM audit_log WHERE action = 'backup.requested'",
@@ -427,7 +438,11 @@ mod tests {
             for cursor in [None, Some(&cursor)] {
                 let (sql, _) = spec.page_query(cursor, 100, 3);
                 let plan = crate::store::sqlite::query_plan(&db, &sql);
-                assert!(!plan.contains("TEMP B-TREE"), "{}: {sql}\n{plan}", spec.name);
+                assert!(
+                    !plan.contains("TEMP B-TREE"),
+                    "{}: {sql}\n{plan}",
+                    spec.name
+                );
             }
         }
     }

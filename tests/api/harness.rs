@@ -37,7 +37,10 @@ pub const BACKUP_KEY_ID: &str = "test";
 
 /// `vars` and the test backup keys: the Worker under test has them, a redeploy only when it asks.
 pub fn with_backup_keys<'a>(vars: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut all = vec![("BACKUP_KEYS", BACKUP_KEYS), ("BACKUP_KEY_ID", BACKUP_KEY_ID)];
+    let mut all = vec![
+        ("BACKUP_KEYS", BACKUP_KEYS),
+        ("BACKUP_KEY_ID", BACKUP_KEY_ID),
+    ];
     all.extend_from_slice(vars);
     all
 }
@@ -286,15 +289,14 @@ pub async fn start(webhook: Arc<Webhook>) -> (Runtime, Arc<TestApp>) {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("http client");
-    let (mut runtime, base) = match launch(&client, &state, &webhook, &with_backup_keys(&[]), &log)
-        .await
-    {
-        Ok(started) => started,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&state);
-            panic!("{e}");
-        }
-    };
+    let (mut runtime, base) =
+        match launch(&client, &state, &webhook, &with_backup_keys(&[]), &log).await {
+            Ok(started) => started,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&state);
+                panic!("{e}");
+            }
+        };
     // This runtime owns the state directory: it goes when the runtime ends.
     runtime.state = Some(state.clone());
     let app = Arc::new(TestApp {

@@ -57,10 +57,10 @@ pub async fn get(_req: Request, app: &App) -> AppResult<Response> {
 }
 
 fn document(run: &RunRow) -> AppResult<Value> {
-    let tables: Vec<TableCount> = serde_json::from_str(&run.plan)
-        .map_err(|e| AppError::internal("backup plan", e))?;
-    let objects: Vec<ObjectEntry> = serde_json::from_str(&run.objects)
-        .map_err(|e| AppError::internal("backup objects", e))?;
+    let tables: Vec<TableCount> =
+        serde_json::from_str(&run.plan).map_err(|e| AppError::internal("backup plan", e))?;
+    let objects: Vec<ObjectEntry> =
+        serde_json::from_str(&run.objects).map_err(|e| AppError::internal("backup objects", e))?;
     let duration_ms = run.finished_at.as_deref().and_then(|end| {
         Some((time::parse(end)? - time::parse(&run.started_at)?).num_milliseconds())
     });
