@@ -100,6 +100,9 @@ fn fetch(app: &TestApp, name: &str) -> Result<Vec<u8>, String> {
     r2_object_at(&app.state, BUCKET, name)
 }
 
+/// An object as the bucket holds it: its manifest entry and sealed bytes.
+type Fetched = (ObjectEntry, Vec<u8>);
+
 /// Backup `id`'s manifest, opened with the test key, and the sealed objects of `tables` it
 /// lists, each checked against the manifest's hash, fetched a few `wrangler r2 object get` at a
 /// time (each is a process: a story reads only the tables it is about).
@@ -107,7 +110,7 @@ fn fetch_backup(
     app: &TestApp,
     id: &str,
     tables: &[&str],
-) -> Result<(Manifest, Vec<(ObjectEntry, Vec<u8>)>), String> {
+) -> Result<(Manifest, Vec<Fetched>), String> {
     let name = backup::manifest_name(id);
     let plain =
         backup::open(&keys()?, &name, &fetch(app, &name)?).map_err(|e| format!("{name}: {e}"))?;
