@@ -1,6 +1,6 @@
 //! Backups as the Worker takes them: on demand and nightly, one at a time, behind their scope,
 //! sealed so that the bucket alone reveals nothing, and without any link that could still act
-//! for someone. The restore drill (reading a backup back into a database) is `backups.rs`.
+//! for someone. The restore drill (reading a backup back into a database) has stories of its own.
 //!
 //! Most stories run a Worker of their own on a fresh database (`on_fresh_base`), so they know
 //! every row a backup should hold and no other story's backup runs meanwhile; they are serial
