@@ -15,7 +15,7 @@ PORT ?= 8787
 
 
 .PHONY: browser-deps schemathesis screenshots
-.PHONY: help setup tools dev build build-test schema test test-unit test-integration lint bench bench-scale deploy clean
+.PHONY: help setup backup-key tools dev build build-test schema test test-unit test-integration lint bench bench-scale deploy clean
 .PHONY: fuzz-tools fuzz-build fuzz-smoke soak mutants mutants-diff mutants-tools
 
 help:
@@ -64,11 +64,19 @@ schemathesis: .tools/schemathesis-$(SCHEMATHESIS_VERSION)
 	} > $@
 	@echo "generated .dev.vars (local secrets)"
 
+## A local backup key (BACKUP_KEYS, BACKUP_KEY_ID) in .dev.vars, also in one made before backups
+## existed: `make dev` then backs up to its local R2 and `make restore` opens what it wrote.
+backup-key: .dev.vars
+	@grep -q '^BACKUP_KEYS=' .dev.vars || { umask 077; { \
+	  echo "BACKUP_KEY_ID=local"; \
+	  echo "BACKUP_KEYS=local:$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"; \
+	} >> .dev.vars; echo "added a local backup key to .dev.vars"; }
+
 ## Debian's Chromium for the browser tests (playwright-core drives it; no browser download).
 browser-deps:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-setup: tools .dev.vars
+setup: tools .dev.vars backup-key
 
 ## The Worker bundle: wasm-bindgen, esbuild and wasm-opt come from this machine, not GitHub.
 build: build/index.js

@@ -6,6 +6,7 @@ mod harness;
 mod webhook;
 
 mod admin_keys;
+mod backups_worker;
 mod browser;
 mod daily;
 mod events;
@@ -62,6 +63,7 @@ fn main() {
         all.extend(marketer_forms_surveys::tests());
         all.extend(why::tests());
         all.extend(marketer_view::tests());
+        all.extend(backups_worker::tests());
         let mut serial = Vec::new();
         serial.extend(outbox::serial_tests());
         serial.extend(signup::serial_tests());
@@ -76,6 +78,7 @@ fn main() {
         serial.extend(daily::serial_tests());
         serial.extend(lifecycle::serial_tests());
         serial.extend(marketer_view::serial_tests());
+        serial.extend(backups_worker::serial_tests());
         let last = schema::last_tests();
         let passed = harness::run(app, all, serial, last, &wrangler.log).await;
         drop(wrangler);
