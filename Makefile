@@ -22,6 +22,7 @@ help:
 	@echo "make dev    build, apply schema and migrations to the local D1, run wrangler dev on 127.0.0.1:$(PORT)"
 	@echo "make test   install what is missing, then lint, unit and integration tests"
 	@echo "make bench  load-test the local runtime and write BENCHMARKS.md"
+	@echo "make bench-backup  backup and restore times and sizes for BENCH_BACKUP_CONTACTS (default 100000)"
 	@echo "make bench-scale  a realistic base of BENCH_SCALE_CONTACTS (default $(BENCH_SCALE_CONTACTS)) under the platform limits"
 	@echo "make screenshots  photograph the admin workspace's pages into docs/screenshots/"
 	@echo "make soak   run every fuzz target for FUZZ_SECONDS (default $(FUZZ_SECONDS)) each"
@@ -186,6 +187,11 @@ bench: setup build build-test
 	scripts/bench.sh
 	scripts/bench-segments.sh
 	scripts/bench-load.sh
+	scripts/bench-backup.sh
+
+## Backup and restore of BENCH_BACKUP_CONTACTS (default 100000) generated contacts (also part of `bench`).
+bench-backup: setup build
+	scripts/bench-backup.sh
 
 # The workspace's pages at 1280×800 into docs/screenshots/ (linked from the README), from a fresh
 # local D1 filled through the API by tests/browser/screenshots.mjs.
