@@ -99,6 +99,13 @@ pub async fn start(
     )
     .await?;
     if !started {
+        // Someone asking for a backup while one "runs" is also when a run that lost its message
+        // is noticed first: it moves again now rather than at the next daily run.
+        if let Some(run) = backups::running(db).await? {
+            let now = time::now();
+            let updated = time::parse(&run.updated_at).unwrap_or(now);
+            resume_if_stalled(env, db, &run, updated, now).await?;
+        }
         return Ok(None);
     }
     enqueue(
@@ -331,18 +338,8 @@ pub async fn daily(env: &Env, db: &Db) -> AppResult<bool> {
         if now - started > Duration::days(GIVE_UP_DAYS) {
             let why = "the backup did not finish within two days";
             backups::fail(db, &run.id, why, &at).await?;
-        } else if now - updated > Duration::minutes(STALLED_MINUTES)
-            && backups::touch(db, &run.id, &run.updated_at, &at).await?
-        {
-            worker::console_warn!("backup {}: stalled; its next chunk is queued again", run.id);
-            enqueue(
-                env,
-                Job::BackupChunk {
-                    id: run.id.clone(),
-                    chunk: run.chunks,
-                },
-            )
-            .await?;
+        } else {
+            resume_if_stalled(env, db, &run, updated, now).await?;
         }
     } else {
         match keys(env) {
@@ -364,6 +361,32 @@ pub async fn daily(env: &Env, db: &Db) -> AppResult<bool> {
         }
     }
     prune(env, db, now).await
+}
+
+/// Queues the next chunk of `run` again when its row has not moved for [`STALLED_MINUTES`]: its
+/// message was lost (an enqueue that failed after a commit, a message the queue gave up on).
+/// The touch is conditional on the `updated_at` read, so two callers resume it once.
+async fn resume_if_stalled(
+    env: &Env,
+    db: &Db,
+    run: &RunRow,
+    updated: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<()> {
+    if now - updated > Duration::minutes(STALLED_MINUTES)
+        && backups::touch(db, &run.id, &run.updated_at, &time::format(now)).await?
+    {
+        worker::console_warn!("backup {}: stalled; its next chunk is queued again", run.id);
+        enqueue(
+            env,
+            Job::BackupChunk {
+                id: run.id.clone(),
+                chunk: run.chunks,
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Deletes up to [`PRUNE_PER_STEP`] runs retention no longer keeps: their objects, then their

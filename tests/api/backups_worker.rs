@@ -33,6 +33,7 @@ pub fn serial_tests() -> Vec<(&'static str, TestFn)> {
         the_backup_objects_hold_no_plaintext_email_and_open_with_the_backup_key,
         a_pending_messages_live_link_is_not_in_the_backup,
         the_daily_run_starts_the_nightly_backup_and_restarts_a_stalled_one,
+        a_backup_asked_for_while_a_stalled_one_runs_is_refused_and_sets_the_stalled_one_going,
     ]
 }
 
@@ -508,6 +509,36 @@ async fn the_daily_run_starts_the_nightly_backup_and_restarts_a_stalled_one(
             .map(|e| e["actor"].clone()),
         Some(json!("system")),
         "the nightly run is requested by the system"
+    );
+    Ok(())
+}
+
+/// A run whose message was lost (an enqueue that failed after its commit) would block every
+/// request with `409 backup_running` until the next daily run: the request itself restarts it.
+async fn a_backup_asked_for_while_a_stalled_one_runs_is_refused_and_sets_the_stalled_one_going(
+    app: Arc<TestApp>,
+) -> Result<(), String> {
+    let (_runtime, own) = app
+        .on_fresh_base("backup-stalled", &with_backup_keys(&[]))
+        .await?;
+    base_with_people("bkstall", &own, 2).await?;
+    let stalled = "00000000-0000-7000-8000-0000000057a2";
+    own.sql(&format!(
+        "INSERT INTO backup_runs (id, state, trigger, started_at, updated_at, key_id, schema_version) \
+         VALUES ('{stalled}', 'running', 'api', \
+           strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 hours'), \
+           strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-20 minutes'), 'test', '{}')",
+        backup::SCHEMA_VERSION
+    ))?;
+    own.post_json("/admin/v1/backups", &json!({}), Auth::Admin)
+        .await?
+        .expect_error(409, "backup_running")?;
+    let doc = ready(&own, stalled).await?;
+    ensure!(
+        doc["tables"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["name"] == "contacts" && t["rows"] == 2)),
+        "the restarted run copied the base: {doc}"
     );
     Ok(())
 }
