@@ -15,13 +15,14 @@ PORT ?= 8787
 
 
 .PHONY: browser-deps schemathesis screenshots
-.PHONY: help setup tools dev build build-test schema restore test test-unit test-integration lint bench bench-scale deploy clean
+.PHONY: help setup backup-key tools dev build build-test schema restore test test-unit test-integration lint bench bench-scale deploy clean
 .PHONY: fuzz-tools fuzz-build fuzz-smoke soak mutants mutants-diff mutants-tools
 
 help:
 	@echo "make dev    build, apply schema and migrations to the local D1, run wrangler dev on 127.0.0.1:$(PORT)"
 	@echo "make test   install what is missing, then lint, unit and integration tests"
 	@echo "make bench  load-test the local runtime and write BENCHMARKS.md"
+	@echo "make bench-backup  backup and restore times and sizes for BENCH_BACKUP_CONTACTS (default 100000)"
 	@echo "make restore BACKUP=<run id> [TARGET=local|<database>] [SOURCE=local|<database>|none]"
 	@echo "            load an encrypted backup into an empty D1 (local: TARGET_STATE, default $(TARGET_STATE))"
 	@echo "make bench-scale  a realistic base of BENCH_SCALE_CONTACTS (default $(BENCH_SCALE_CONTACTS)) under the platform limits"
@@ -66,11 +67,19 @@ schemathesis: .tools/schemathesis-$(SCHEMATHESIS_VERSION)
 	} > $@
 	@echo "generated .dev.vars (local secrets)"
 
+## A local backup key (BACKUP_KEYS, BACKUP_KEY_ID) in .dev.vars, also in one made before backups
+## existed: `make dev` then backs up to its local R2 and `make restore` opens what it wrote.
+backup-key: .dev.vars
+	@grep -q '^BACKUP_KEYS=' .dev.vars || { umask 077; { \
+	  echo "BACKUP_KEY_ID=local"; \
+	  echo "BACKUP_KEYS=local:$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"; \
+	} >> .dev.vars; echo "added a local backup key to .dev.vars"; }
+
 ## Debian's Chromium for the browser tests (playwright-core drives it; no browser download).
 browser-deps:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-setup: tools .dev.vars
+setup: tools .dev.vars backup-key
 
 ## The Worker bundle: wasm-bindgen, esbuild and wasm-opt come from this machine, not GitHub.
 build: build/index.js
@@ -199,6 +208,11 @@ bench: setup build build-test
 	scripts/bench.sh
 	scripts/bench-segments.sh
 	scripts/bench-load.sh
+	scripts/bench-backup.sh
+
+## Backup and restore of BENCH_BACKUP_CONTACTS (default 100000) generated contacts (also part of `bench`).
+bench-backup: setup build
+	scripts/bench-backup.sh
 
 # The workspace's pages at 1280×800 into docs/screenshots/ (linked from the README), from a fresh
 # local D1 filled through the API by tests/browser/screenshots.mjs.

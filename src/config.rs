@@ -131,7 +131,7 @@ fn privacy_deadline(raw: Option<String>) -> AppResult<Deadline> {
 }
 
 /// Secrets and vars are both string bindings; an empty value counts as missing.
-fn optional(env: &Env, name: &str) -> Option<String> {
+pub(crate) fn optional(env: &Env, name: &str) -> Option<String> {
     env.secret(name)
         .map(|s| s.to_string())
         .or_else(|_| env.var(name).map(|v| v.to_string()))

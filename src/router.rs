@@ -111,6 +111,7 @@ const SEGMENTS: Access = Access::Admin(&[Scope::Segments]);
 const EXPORTS: Access = Access::Admin(&[Scope::Exports]);
 const OUTBOX: Access = Access::Admin(&[Scope::Outbox]);
 const WEBHOOKS: Access = Access::Admin(&[Scope::Webhooks]);
+const BACKUPS: Access = Access::Admin(&[Scope::Backups]);
 /// The outbox list: the marketer's `outbox` (redacted) or the mail relay's `outbox:deliver`.
 const OUTBOX_READ: Access = Access::Admin(&[Scope::Outbox, Scope::OutboxDeliver]);
 
@@ -177,6 +178,9 @@ pub const ROUTES: &[Route] = &[
     route(GET,    "/admin/v1/segments/{id}/export.csv",   EXPORTS,        handler!(admin::segments::export),           admin::segments::doc::export),
     route(POST,   "/admin/v1/segments/{id}/exports",      EXPORTS,        handler!(admin::exports::create),            admin::exports::doc::create),
     route(GET,    "/admin/v1/exports/{id}",               EXPORTS,        handler!(admin::exports::get),               admin::exports::doc::get),
+    route(POST,   "/admin/v1/backups",                    BACKUPS,        handler!(admin::backups::create),            admin::backups::doc::create),
+    route(GET,    "/admin/v1/backups",                    BACKUPS,        handler!(admin::backups::list),              admin::backups::doc::list),
+    route(GET,    "/admin/v1/backups/{id}",               BACKUPS,        handler!(admin::backups::get),               admin::backups::doc::get),
     route(GET,    "/v1/exports/{id}/download",            PUBLIC,         handler!(exports::download),                 exports::doc::download),
     route(GET,    "/admin",                               PUBLIC,         handler!(admin::page),                       admin::doc::page),
     route(POST,   "/v1/me/link",                          PUBLIC,         handler!(me::request_link),                  me::doc::request_link),

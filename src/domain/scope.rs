@@ -19,10 +19,12 @@ pub enum Scope {
     Keys,
     /// Event subscriptions, their deliveries and the change feed.
     Webhooks,
+    /// Starting backups and reading their list (never their contents: those need the key).
+    Backups,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 12] = [
+    pub const ALL: [Scope; 13] = [
         Scope::Forms,
         Scope::Surveys,
         Scope::Orders,
@@ -35,6 +37,7 @@ impl Scope {
         Scope::Audit,
         Scope::Keys,
         Scope::Webhooks,
+        Scope::Backups,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +54,7 @@ impl Scope {
             Scope::Audit => "audit",
             Scope::Keys => "keys",
             Scope::Webhooks => "webhooks",
+            Scope::Backups => "backups",
         }
     }
 

@@ -7,11 +7,11 @@ use wasm_bindgen::JsValue;
 use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
 
 use crate::domain::time;
-use crate::jobs::daily;
 use crate::jobs::delivery::{self, Outcome};
 use crate::jobs::export;
 use crate::jobs::faults::BatchFaults;
 use crate::jobs::message::{decode, Job, CONTACT_CHANGES_QUERIES, DELIVERY_QUERIES};
+use crate::jobs::{backup, daily};
 use crate::jobs::{segment_purge, segments, webhooks};
 use crate::store::{self, dead_letters, dead_letters::DeadLetter, Db};
 
@@ -285,6 +285,7 @@ async fn run(env: &Env, db: &Db, job: &Job) -> crate::error::AppResult<Outcome> 
             cursor,
         } => segments::rebuild_chunk(env, db, id, *version, cursor).await,
         Job::ExportChunk { id, chunk } => export::write_chunk(env, db, id, *chunk).await,
+        Job::BackupChunk { id, chunk } => backup::write_chunk(env, db, id, *chunk).await,
         Job::SegmentPurge { id } => segment_purge::purge_chunk(env, db, id).await,
         Job::Daily { task, cursor } => daily::run_task(env, db, *task, cursor).await,
         Job::DeliverWebhook {

@@ -31,6 +31,11 @@
 //!   age with the clock or read those facts, or were left `building`, are rebuilt (cursor: the
 //!   last segment id seen). Each task's last chunk starts the next, so segments only ever read
 //!   fresh facts. RFM cut-offs are computed once per run, in SQL, and travel in the cursor.
+//! - [`DailyTask::Backups`]: the nightly backup starts when backup keys are set and no run
+//!   started in the last 20 hours; a run whose row has not moved for 15 minutes (a lost message,
+//!   a failed enqueue) is queued again, one still running after two days is failed; runs
+//!   retention no longer keeps are deleted with their objects, a few per step
+//!   (`jobs::backup`). No cursor: each step reads the runs again.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -112,6 +117,7 @@ pub fn first_jobs() -> Vec<Job> {
         DailyTask::SurveyReminders,
         DailyTask::ConsentLifecycle,
         DailyTask::DataFreshness,
+        DailyTask::Backups,
     ]
     .into_iter()
     .map(|task| Job::Daily {
@@ -133,6 +139,7 @@ pub async fn run_task(env: &Env, db: &Db, task: DailyTask, cursor: &str) -> AppR
         DailyTask::SurveyReminders => survey_reminders(env, db).await?,
         DailyTask::ConsentLifecycle => consent_lifecycle(env, db, cursor).await?,
         DailyTask::DataFreshness => data_freshness(env, db).await?,
+        DailyTask::Backups => backups(env, db).await?,
     };
     match next {
         Next::Continue(cursor) => enqueue(env, Job::Daily { task, cursor }).await?,
@@ -310,6 +317,18 @@ async fn data_freshness(env: &Env, db: &Db) -> AppResult<Next> {
         )
         .await?;
         if read < rows {
+            return Ok(Next::Done);
+        }
+    }
+    Ok(Next::Continue(String::new()))
+}
+
+/// The nightly backup and its retention ([`crate::jobs::backup::daily`]), one step per chunk
+/// while runs are left to prune.
+async fn backups(env: &Env, db: &Db) -> AppResult<Next> {
+    let mut steps = Steps::new(db, crate::jobs::backup::DAILY_QUERIES);
+    while steps.take() {
+        if !crate::jobs::backup::daily(env, db).await? {
             return Ok(Next::Done);
         }
     }

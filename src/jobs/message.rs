@@ -30,6 +30,8 @@ pub enum Job {
     DeliverWebhook { webhook_id: String, event_seq: i64 },
     /// Events the fan-out after a change left for later become deliveries.
     WebhookFanOut,
+    /// Write chunk `chunk` of backup run `id` to R2 if it is the next one (see `jobs::backup`).
+    BackupChunk { id: String, chunk: i64 },
 }
 
 /// The tasks of the daily run (`jobs::daily`), each a chain of `Job::Daily` chunks.
@@ -54,11 +56,13 @@ pub enum DailyTask {
     ConsentLifecycle,
     /// Profiles nobody confirmed for `DATA_FRESHNESS_MONTHS` get one "is this still right?".
     DataFreshness,
+    /// The nightly backup starts (or a stalled one goes on), and runs past retention are pruned.
+    Backups,
 }
 
 /// The two queues. `JOBS` carries small, fixed-cost messages (an email, a contact's segments),
 /// many per batch. `WORK` carries chunked jobs that spend most of an invocation's D1 budget
-/// (rebuilds, exports, the daily tasks): one message per batch, so each chunk may take the whole
+/// (rebuilds, exports, backups, the daily tasks): one message per batch, so each chunk may take the whole
 /// budget and a batch of them can never pass it together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueBinding {
@@ -127,6 +131,7 @@ impl Job {
             Job::Daily { .. } => "daily",
             Job::DeliverWebhook { .. } => "deliver_webhook",
             Job::WebhookFanOut => "webhook_fan_out",
+            Job::BackupChunk { .. } => "backup_chunk",
         }
     }
 }
@@ -208,6 +213,10 @@ mod tests {
                 event_seq: 7,
             },
             Job::WebhookFanOut,
+            Job::BackupChunk {
+                id: "b".into(),
+                chunk: 1,
+            },
         ] {
             let json = serde_json::to_value(Envelope::v1(job.clone())).unwrap();
             assert_eq!(json["type"], job.kind());

@@ -1,5 +1,6 @@
 //! Background work: the versioned queue messages, their consumer, and the cron tasks.
 
+pub mod backup;
 pub mod consumer;
 pub mod cron;
 pub mod daily;

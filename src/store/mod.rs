@@ -1,6 +1,7 @@
 //! All SQL lives here, one file per table group, with bound parameters only.
 
 pub mod audit;
+pub mod backups;
 pub mod budget;
 pub mod consents;
 pub mod contacts;

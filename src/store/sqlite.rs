@@ -54,6 +54,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0011_privacy_requests.sql",
         include_str!("../../migrations/0011_privacy_requests.sql"),
     ),
+    (
+        "0012_backups.sql",
+        include_str!("../../migrations/0012_backups.sql"),
+    ),
 ];
 
 /// An empty database at the current schema: `schema.sql`, then each migration.

@@ -29,6 +29,21 @@ macro_rules! tests {
 pub const CHUNK_ROWS: usize = 3;
 /// D1 queries one invocation may make under test: the free plan's 50.
 pub const QUERIES_PER_INVOCATION: u32 = 50;
+/// The backup keys of the Worker under test (`BACKUP_KEYS`, `BACKUP_KEY_ID`), passed over
+/// whatever `.dev.vars` holds, so stories can open what its backups wrote.
+pub const BACKUP_KEYS: &str =
+    "test:8f0c5a1e2d3b4c6a7e9f8d1c2b3a4f5e6d7c8b9a0f1e2d3c4b5a69788796a5b4";
+pub const BACKUP_KEY_ID: &str = "test";
+
+/// `vars` and the test backup keys: the Worker under test has them, a redeploy only when it asks.
+pub fn with_backup_keys<'a>(vars: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut all = vec![
+        ("BACKUP_KEYS", BACKUP_KEYS),
+        ("BACKUP_KEY_ID", BACKUP_KEY_ID),
+    ];
+    all.extend_from_slice(vars);
+    all
+}
 
 pub struct TestApp {
     /// The `--persist-to` directory, for tests that must move time (expire a token).
@@ -178,6 +193,28 @@ pub fn d1_file_at(state: &std::path::Path, file: &str) -> Result<(), String> {
     }
 }
 
+/// Object `key` of the local R2 bucket `bucket` in `state`, as `wrangler r2 object get` reads it.
+pub fn r2_object_at(state: &std::path::Path, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
+    let file = state.join(format!("r2-object-{}", key.replace('/', "_")));
+    let out = wrangler()
+        .args(["r2", "object", "get", &format!("{bucket}/{key}"), "--local"])
+        .arg("--persist-to")
+        .arg(state)
+        .arg("--file")
+        .arg(&file)
+        .output()
+        .map_err(|e| format!("wrangler r2 object get: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "r2 object {bucket}/{key}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let _ = std::fs::remove_file(&file);
+    Ok(bytes)
+}
+
 /// Rows of one query on the local D1 in `state`.
 pub fn d1_rows_at(state: &std::path::Path, query: &str) -> Result<Vec<Value>, String> {
     let stdout = d1_execute_at(state, query, true)?;
@@ -252,13 +289,14 @@ pub async fn start(webhook: Arc<Webhook>) -> (Runtime, Arc<TestApp>) {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("http client");
-    let (mut runtime, base) = match launch(&client, &state, &webhook, &[], &log).await {
-        Ok(started) => started,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&state);
-            panic!("{e}");
-        }
-    };
+    let (mut runtime, base) =
+        match launch(&client, &state, &webhook, &with_backup_keys(&[]), &log).await {
+            Ok(started) => started,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&state);
+                panic!("{e}");
+            }
+        };
     // This runtime owns the state directory: it goes when the runtime ends.
     runtime.state = Some(state.clone());
     let app = Arc::new(TestApp {
@@ -342,6 +380,11 @@ fn spawn_wrangler(
             "--var",
             &format!("D1_QUERIES_PER_INVOCATION:{QUERIES_PER_INVOCATION}"),
         ]);
+    // Backups only where a runtime is given keys ([`with_backup_keys`]): an empty value is none,
+    // over whatever `.dev.vars` holds, so a redeploy's cron never starts one nobody awaits.
+    if !extra.iter().any(|(name, _)| *name == "BACKUP_KEYS") {
+        cmd.args(["--var", "BACKUP_KEYS:"]);
+    }
     for (name, value) in extra {
         cmd.args(["--var", &format!("{name}:{value}")]);
     }
@@ -442,6 +485,33 @@ impl TestApp {
             client: self.client.clone(),
             webhook: self.webhook.clone(),
         });
+        Ok((runtime, app))
+    }
+
+    /// The same Worker with `vars` on a database of its own, empty but for the schema and every
+    /// migration: for a story that must know every row of the base. It has this app's admin key
+    /// and webhook; it ends, and its state goes, when the returned runtime is dropped.
+    pub async fn on_fresh_base(
+        &self,
+        tag: &str,
+        vars: &[(&str, &str)],
+    ) -> Result<(Runtime, TestApp), String> {
+        let state = scratch_state(tag);
+        d1_file_at(&state, "schema.sql")?;
+        apply_migrations(&state)?;
+        let log = root().join(format!(
+            "target/it-wrangler-{tag}-{}.log",
+            std::process::id()
+        ));
+        let (mut runtime, base) = launch(&self.client, &state, &self.webhook, vars, &log).await?;
+        runtime.state = Some(state.clone());
+        let app = TestApp {
+            state,
+            base,
+            admin_key: self.admin_key.clone(),
+            client: self.client.clone(),
+            webhook: self.webhook.clone(),
+        };
         Ok((runtime, app))
     }
 }

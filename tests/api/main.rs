@@ -7,6 +7,7 @@ mod webhook;
 
 mod admin_keys;
 mod backups;
+mod backups_worker;
 mod browser;
 mod daily;
 mod events;
@@ -63,6 +64,7 @@ fn main() {
         all.extend(marketer_forms_surveys::tests());
         all.extend(why::tests());
         all.extend(marketer_view::tests());
+        all.extend(backups_worker::tests());
         let mut serial = Vec::new();
         serial.extend(outbox::serial_tests());
         serial.extend(signup::serial_tests());
@@ -78,6 +80,7 @@ fn main() {
         serial.extend(lifecycle::serial_tests());
         serial.extend(marketer_view::serial_tests());
         serial.extend(backups::serial_tests());
+        serial.extend(backups_worker::serial_tests());
         let last = schema::last_tests();
         let passed = harness::run(app, all, serial, last, &wrangler.log).await;
         drop(wrangler);

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 /// The newest migration this code knows: the schema version a backup records, and the newest a
 /// restore accepts.
-pub const SCHEMA_VERSION: &str = "0011_privacy_requests.sql";
+pub const SCHEMA_VERSION: &str = "0012_backups.sql";
 
 /// The column a rowid page selects besides `*`, dropped from the row before it is written.
 const ROWID: &str = "_backup_rowid";

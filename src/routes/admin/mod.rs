@@ -1,6 +1,7 @@
 //! `/admin/v1/*`: the marketer's and shop back end's API, behind scoped API keys.
 
 pub mod audit;
+pub mod backups;
 pub mod contacts;
 pub mod dead_letters;
 pub mod exports;
