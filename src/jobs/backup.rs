@@ -9,9 +9,11 @@
 //!
 //! Redelivery: the row is the truth, as for exports (`jobs::export`). A message works only
 //! while the row says its chunk is the next one, from the row's table and cursor, and commits
-//! with `WHERE chunks = n`; a redelivery after the commit finds `chunks > n` and does nothing,
-//! one before it rewrites the same object name from the same cursor (a fresh nonce, the same
-//! rows: the manifest lists the bytes that were committed).
+//! with `WHERE chunks = n`; a redelivery right after the commit (`chunks = n + 1`) sends the
+//! next chunk's message again, in case that enqueue is what failed, and a later one does
+//! nothing. Every attempt writes its object under a name of its own (the nonce's first bytes),
+//! so two attempts racing never overwrite the object the committing one listed; the loser's
+//! object is left for the prune of the run's prefix.
 //!
 //! What a backup taken while writes go on holds: rows of rowid tables inserted after the run
 //! started are not copied (the marks); rows changed or deleted while it runs are copied as each
@@ -124,6 +126,20 @@ pub async fn write_chunk(env: &Env, db: &Db, id: &str, chunk: i64) -> AppResult<
     let Some(run) = backups::find(db, id).await? else {
         return Ok(Outcome::Done);
     };
+    if run.state == RunState::Running && run.chunks == chunk + 1 {
+        // This chunk committed, and this is its retry: the enqueue of the next one after the
+        // commit may be what failed, and nothing else would ever send it. Sending it twice is
+        // harmless (each attempt writes under its own name; one commits).
+        enqueue(
+            env,
+            Job::BackupChunk {
+                id: run.id,
+                chunk: chunk + 1,
+            },
+        )
+        .await?;
+        return Ok(Outcome::Done);
+    }
     if run.state != RunState::Running || run.chunks != chunk {
         // Pruned, finished, failed, or this chunk is already committed (a redelivery).
         return Ok(Outcome::Done);
@@ -163,8 +179,9 @@ pub async fn write_chunk(env: &Env, db: &Db, id: &str, chunk: i64) -> AppResult<
     let bucket = bucket(env)?;
     let mut bytes = 0u64;
     if let Some(table) = read.rows_of {
-        let name = object_name(id, objects.len() as u32);
-        let sealed = seal_bytes(&keys, &name, &read.body)?;
+        let nonce = fresh_nonce()?;
+        let name = object_name(id, objects.len() as u32, &nonce);
+        let sealed = seal_bytes(&keys, &name, &read.body, nonce)?;
         bytes += sealed.len() as u64;
         if let Some(count) = plan.get_mut(table) {
             count.rows += read.rows;
@@ -192,7 +209,12 @@ pub async fn write_chunk(env: &Env, db: &Db, id: &str, chunk: i64) -> AppResult<
             objects: objects.clone(),
         };
         let name = manifest_name(id);
-        let sealed = seal_bytes(&keys, &name, &serde_json::to_vec(&manifest)?)?;
+        let sealed = seal_bytes(
+            &keys,
+            &name,
+            &serde_json::to_vec(&manifest)?,
+            fresh_nonce()?,
+        )?;
         bytes += sealed.len() as u64;
         put(&bucket, &name, sealed).await?;
     }
@@ -306,8 +328,16 @@ fn parse<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> AppResult<T>
     serde_json::from_str(json).map_err(|e| AppError::internal(what, e))
 }
 
-fn seal_bytes(keys: &BackupKeys, name: &str, plaintext: &[u8]) -> AppResult<Vec<u8>> {
-    let nonce = nonce().map_err(|e| AppError::internal("backup nonce", e))?;
+fn fresh_nonce() -> AppResult<[u8; 12]> {
+    nonce().map_err(|e| AppError::internal("backup nonce", e))
+}
+
+fn seal_bytes(
+    keys: &BackupKeys,
+    name: &str,
+    plaintext: &[u8],
+    nonce: [u8; 12],
+) -> AppResult<Vec<u8>> {
     seal(keys, name, plaintext, nonce)
         .map_err(|_| AppError::internal("backup seal", "an object too large to seal"))
 }

@@ -308,8 +308,9 @@ async fn a_restore_refuses_an_altered_object_a_wrong_key_and_a_target_that_holds
         said(&out)
     );
 
-    // One byte of the first object flipped in the bucket.
-    let name = clientela::domain::backup::object_name(&run_id, 1);
+    // One byte of the second object flipped in the bucket (its name is in the manifest: each
+    // attempt at a chunk has its own).
+    let name = object_of(&live.state, &run_id, 1, &target)?;
     let file = target.with_extension("object");
     r2(
         &live.state,
@@ -336,6 +337,28 @@ async fn a_restore_refuses_an_altered_object_a_wrong_key_and_a_target_that_holds
 
     let _ = std::fs::remove_dir_all(&target);
     Ok(())
+}
+
+/// The name of object `n` of run `run_id`, read from its manifest in the local bucket in `state`.
+fn object_of(state: &Path, run_id: &str, n: usize, scratch: &Path) -> Result<String, String> {
+    use clientela::domain::backup;
+    let file = scratch.with_extension("manifest");
+    let name = backup::manifest_name(run_id);
+    r2(
+        state,
+        &["get", &format!("clientela-backups/{name}"), "--file"],
+        &file,
+    )?;
+    let sealed = std::fs::read(&file).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_file(&file);
+    let keys = backup::BackupKeys::parse(KEYS, KEY_ID)?;
+    let plain = backup::open(&keys, &name, &sealed).map_err(|e| e.to_string())?;
+    let manifest: backup::Manifest = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
+    manifest
+        .objects
+        .get(n)
+        .map(|o| o.name.clone())
+        .ok_or_else(|| format!("the manifest lists {} objects", manifest.objects.len()))
 }
 
 /// `wrangler r2 object <args> <file>` on the local bucket in `state`.

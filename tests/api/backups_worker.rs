@@ -397,7 +397,7 @@ async fn the_backup_objects_hold_no_plaintext_email_and_open_with_the_backup_key
     // Sealed under its name: an object moved to another name does not open.
     let (_, first) = fetched.first().ok_or("no object")?;
     ensure!(
-        backup::open(&keys()?, &backup::object_name(&id, 999), first).is_err(),
+        backup::open(&keys()?, &backup::object_name(&id, 999, &[0; 12]), first).is_err(),
         "an object opened under another name"
     );
     Ok(())

@@ -12,6 +12,10 @@
 //! compared with the rebuilt ones.
 
 mod rebuild;
+
+/// Erasures are stamped by each isolate's clock and the backup's start by another's: a few
+/// minutes earlier than the start is read too (applying an erasure again changes nothing).
+const CLOCK_MARGIN: chrono::Duration = chrono::Duration::minutes(5);
 mod sqlfile;
 #[cfg(test)]
 mod tests;
@@ -92,7 +96,19 @@ fn parse(args: &[String]) -> Result<Options, String> {
         },
     };
     let target = database(&target_name, target_state);
-    let source_name = source.unwrap_or_else(|| if local_target { "local" } else { "none" }.into());
+    // A remote restore is the disaster case: whether the live database still exists is for the
+    // operator to say, never a default that silently skips the erasures made since the backup.
+    let source_name = match source {
+        Some(source) => source,
+        None if local_target => "local".into(),
+        None => {
+            return Err(
+                "a remote target needs --source: the live database whose erasures since \
+                        the backup are applied again, or `none` when it is gone"
+                    .into(),
+            )
+        }
+    };
     let source = match source_name.as_str() {
         "none" => None,
         name => Some(database(name, state.clone())),
@@ -309,7 +325,7 @@ fn restore(options: &Options) -> Result<(), String> {
             // In the form the database writes its times (UTC, milliseconds), so the text
             // comparison is a time comparison whatever form the manifest used.
             let since = clientela::domain::time::parse(&manifest.started_at)
-                .map(clientela::domain::time::format)
+                .map(|t| clientela::domain::time::format(t - CLOCK_MARGIN))
                 .ok_or_else(|| {
                     format!(
                         "the manifest's start time {} is not a time",
@@ -356,7 +372,13 @@ fn restore(options: &Options) -> Result<(), String> {
     }
     let migrated = rebuild::migrate_after(&db, &manifest.schema_version)?;
     let orphans = rebuild::drop_orphans(&db)?;
-    let erased = rebuild::replay(&db, &erasures)?;
+    // The backup's own records of erasures are read last and to their end: one made while the
+    // run copied the contacts is there while the person may be too. Those are applied again
+    // first (only where the person is still in the backup), then the live database's.
+    let mut all =
+        rebuild::still_present(&db, &rebuild::erasures_within(&db, &manifest.started_at)?)?;
+    all.extend(erasures);
+    let erased = rebuild::replay(&db, &all)?;
     step(
         &format!(
             "rebuilt in SQLite: {} newer migrations, orphans dropped {:?}, {} people erased again",
@@ -403,6 +425,49 @@ fn restore(options: &Options) -> Result<(), String> {
         }
     }
     step(&format!("{} files loaded", files.written.len()), t);
+
+    // The change feed's sequence goes on from the highest number ever handed out, not from the
+    // highest copied: webhook receivers and feed readers hold cursors past it, and a number
+    // given twice would make them skip the new event.
+    let t = Instant::now();
+    let live_max = match &options.source {
+        Some(source) => wrangler::d1_rows(source, "SELECT MAX(seq) AS seq FROM events")?
+            .first()
+            .and_then(|r| r.get("seq"))
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0),
+        None => 0,
+    };
+    let marked = manifest
+        .tables
+        .iter()
+        .find(|t| t.name == "events")
+        .and_then(|t| t.high_water)
+        .unwrap_or(0);
+    let restored_max: i64 = db
+        .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))
+        .map_err(|e| format!("events: {e}"))?;
+    let next_after = live_max.max(marked);
+    if next_after > restored_max {
+        let file = scratch.0.join("sequence.sql");
+        std::fs::write(
+            &file,
+            format!(
+                "INSERT INTO events (seq, type, at) VALUES ({next_after}, 'restore.sequence', '{}');\n\
+                 DELETE FROM events WHERE seq = {next_after};\n",
+                clientela::domain::time::now_string()
+            ),
+        )
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+        wrangler::d1_file(&options.target, &file)?;
+    }
+    step(
+        &format!(
+            "the events sequence goes on after {}",
+            next_after.max(restored_max)
+        ),
+        t,
+    );
 
     let t = Instant::now();
     let probe = counts

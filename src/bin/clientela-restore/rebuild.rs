@@ -257,6 +257,58 @@ pub fn erasures(
     out
 }
 
+/// The erasures the backup itself records from `since` on (its register and suppressions,
+/// read to their end when the run finished).
+pub fn erasures_within(db: &Connection, since: &str) -> Result<Vec<Erasure>, String> {
+    let since = clientela::domain::time::parse(since)
+        .map(|t| clientela::domain::time::format(t - super::CLOCK_MARGIN))
+        .ok_or_else(|| format!("the manifest's start time {since} is not a time"))?;
+    let rows = |sql: &str| -> Result<Vec<Map<String, Json>>, String> {
+        let mut stmt = db.prepare(sql).map_err(|e| format!("{sql}: {e}"))?;
+        let names: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+        let found = stmt
+            .query_map([&since], |r| {
+                let mut row = Map::new();
+                for (i, name) in names.iter().enumerate() {
+                    let value: Option<String> = r.get(i)?;
+                    row.insert(name.clone(), value.map_or(Json::Null, Json::String));
+                }
+                Ok(row)
+            })
+            .map_err(|e| format!("{sql}: {e}"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("{sql}: {e}"));
+        found
+    };
+    let requests = rows(
+        "SELECT id, contact_id, kind, channel, reason, received_at, due_at, completed_at, actor \
+         FROM privacy_requests WHERE kind = 'erasure' AND completed_at >= ?1",
+    )?;
+    let suppressions =
+        rows("SELECT email_hash, at FROM suppressions WHERE reason = 'erased' AND at >= ?1")?;
+    Ok(erasures(&requests, &suppressions))
+}
+
+/// Those of `erasures` whose person the rebuilt database still holds (by id, or by the HMAC of
+/// their address when the erasure names no id).
+pub fn still_present(db: &Connection, erasures: &[Erasure]) -> Result<Vec<Erasure>, String> {
+    let mut out = Vec::new();
+    for e in erasures {
+        let present: bool = db
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM contacts \
+                 WHERE id = ?1 OR (?1 IS NULL AND email_hash = ?2))",
+                rusqlite::params![e.contact_id, e.email_hash],
+                |r| r.get(0),
+            )
+            .map_err(|err| format!("finding an erased person: {err}"))?;
+        if present {
+            out.push(e.clone());
+        }
+    }
+    Ok(out)
+}
+
 /// Applies `erasures` to the rebuilt database, in time order; the contact ids erased (those the
 /// backup still held).
 pub fn replay(db: &Connection, erasures: &[Erasure]) -> Result<Vec<String>, String> {

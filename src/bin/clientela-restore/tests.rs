@@ -120,14 +120,9 @@ fn backup_of(db: &Connection, run: &str, schema_version: &str) -> Objects {
         });
         for chunk in rows.chunks(2) {
             seq += 1;
-            let name = backup::object_name(run, seq);
-            let sealed = backup::seal(
-                &keys,
-                &name,
-                &backup::encode_rows(chunk),
-                backup::nonce().unwrap(),
-            )
-            .unwrap();
+            let nonce = backup::nonce().unwrap();
+            let name = backup::object_name(run, seq, &nonce);
+            let sealed = backup::seal(&keys, &name, &backup::encode_rows(chunk), nonce).unwrap();
             manifest.objects.push(ObjectEntry {
                 name: name.clone(),
                 table: spec.name.into(),
@@ -208,7 +203,12 @@ fn a_checked_backup_loads_back_through_bounded_files_with_the_same_rows() {
 #[test]
 fn an_altered_object_is_refused() {
     let mut objects = backup_of(&base(), "run1", SCHEMA_VERSION);
-    let name = backup::object_name("run1", 1);
+    let name = objects
+        .0
+        .keys()
+        .find(|n| n.starts_with("backups/run1/000001-"))
+        .unwrap()
+        .clone();
     let sealed = objects.0.get_mut(&name).unwrap();
     let last = sealed.len() - 1;
     sealed[last] ^= 1;
@@ -342,6 +342,46 @@ fn a_backup_at_an_older_schema_is_brought_to_todays() {
     let objects = backup_of(&old, "run1", previous);
     let (db, _) = rebuilt(&objects, &[]);
     assert_eq!(strings(&db, "SELECT id FROM contacts"), ["c1"]);
+}
+
+#[test]
+fn an_erasure_the_backup_itself_records_is_applied_again_without_the_live_database() {
+    // Bob was erased while the run copied: after `contacts` was read (he is in it), before the
+    // register and the suppressions were (they are read last, to their end). Ana's erasure
+    // request is older than the backup and names someone the backup still holds only because
+    // she came back: it must not erase her again.
+    let live = base();
+    live.execute_batch(
+        "INSERT INTO privacy_requests (id, contact_id, kind, channel, received_at, due_at, completed_at, actor) VALUES \
+           ('req2', 'c2', 'erasure', 'self_service', '2026-06-01T00:03:00.000Z', '2026-06-16T00:03:00.000Z', '2026-06-01T00:03:00.000Z', 'self'), \
+           ('req0', 'c1', 'erasure', 'self_service', '2026-05-01T00:00:00.000Z', '2026-05-16T00:00:00.000Z', '2026-05-01T00:00:00.000Z', 'self'); \
+         INSERT INTO suppressions (email_hash, reason, at) VALUES ('h2', 'erased', '2026-06-01T00:03:00.000Z');",
+    )
+    .unwrap();
+    let (db, _) = rebuilt(&backup_of(&live, "run1", SCHEMA_VERSION), &[]);
+    let within = rebuild::erasures_within(&db, STARTED).unwrap();
+    assert_eq!(within.len(), 1, "bob's, not ana's older one: {within:?}");
+    let present = rebuild::still_present(&db, &within).unwrap();
+    rebuild::replay(&db, &present).unwrap();
+    assert_eq!(strings(&db, "SELECT id FROM contacts"), ["c1"]);
+    assert_eq!(
+        strings(&db, "SELECT contact_id FROM consents ORDER BY 1"),
+        ["c1"]
+    );
+    assert_eq!(
+        strings(&db, "SELECT id FROM privacy_requests ORDER BY 1"),
+        ["req0", "req2"],
+        "the register as it was, once each"
+    );
+}
+
+#[test]
+fn a_remote_restore_says_whether_the_live_database_exists() {
+    let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+    let refused = crate::parse(&args("run1 --target clientela-restored")).unwrap_err();
+    assert!(refused.contains("--source"), "{refused}");
+    let o = crate::parse(&args("run1 --target clientela-restored --source none")).unwrap();
+    assert_eq!(o.source, None);
 }
 
 #[test]

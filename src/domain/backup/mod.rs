@@ -1,7 +1,7 @@
 //! The backup format: what a nightly backup is, object by object, independent of where it runs.
 //!
 //! A backup run writes objects to R2 under `backups/{run}/`: one per chunk of one table
-//! (`{seq:06}`), then the manifest (`manifest`), written last so that a manifest means every
+//! (`{seq:06}-{attempt}`), then the manifest (`manifest`), written last so that a manifest means every
 //! object it lists is in place. The Worker writes them (its backup job); the restore tool
 //! (`make restore`) reads them back. Both go through this module only.
 //!
@@ -32,9 +32,11 @@ pub use tables::{TableKey, TableSpec, EXCLUDED, SCHEMA_VERSION, TABLES};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-/// The name of object `seq` of run `run_id`.
-pub fn object_name(run_id: &str, seq: u32) -> String {
-    format!("backups/{run_id}/{seq:06}")
+/// The name of object `seq` of run `run_id`, sealed under `nonce`. Each attempt at a chunk has
+/// a name of its own (the nonce's first 4 bytes): two deliveries of one chunk that race each
+/// other then never overwrite the object the committing one listed in the run.
+pub fn object_name(run_id: &str, seq: u32, nonce: &[u8; 12]) -> String {
+    format!("backups/{run_id}/{seq:06}-{}", hex::encode(&nonce[..4]))
 }
 
 /// The name of run `run_id`'s manifest.
@@ -117,11 +119,16 @@ mod tests {
     }
 
     #[test]
-    fn names_keep_a_run_under_its_own_prefix_in_order() {
-        assert_eq!(object_name("bkp_1", 7), "backups/bkp_1/000007");
-        assert!(object_name("bkp_1", 7) < object_name("bkp_1", 10));
+    fn names_keep_a_run_under_its_own_prefix_in_order_and_each_attempt_apart() {
+        let n = [0xab, 0xcd, 0, 1, 9, 9, 9, 9, 9, 9, 9, 9];
+        assert_eq!(object_name("bkp_1", 7, &n), "backups/bkp_1/000007-abcd0001");
+        assert!(object_name("bkp_1", 7, &n) < object_name("bkp_1", 10, &[0; 12]));
+        assert_ne!(
+            object_name("bkp_1", 7, &n),
+            object_name("bkp_1", 7, &[0; 12])
+        );
         assert!(manifest_name("bkp_1").starts_with(&prefix("bkp_1")));
-        assert!(!object_name("bkp_10", 0).starts_with(&prefix("bkp_1")));
+        assert!(!object_name("bkp_10", 0, &n).starts_with(&prefix("bkp_1")));
     }
 
     #[test]
