@@ -379,9 +379,29 @@ fn restore(options: &Options) -> Result<(), String> {
         rebuild::still_present(&db, &rebuild::erasures_within(&db, &manifest.started_at)?)?;
     all.extend(erasures);
     let erased = rebuild::replay(&db, &all)?;
+    // What was switched off after the backup stays off: a revoked key must not open the
+    // restored API, and a deleted webhook must not receive the people's data again.
+    let undone = match &options.source {
+        Some(source) => {
+            let since = clientela::domain::time::parse(&manifest.started_at)
+                .map(|t| clientela::domain::time::format(t - CLOCK_MARGIN))
+                .unwrap_or_default();
+            let revoked = wrangler::d1_rows(
+                source,
+                &format!("SELECT id, revoked_at FROM api_keys WHERE revoked_at >= '{since}'"),
+            )?;
+            let deleted = wrangler::d1_rows(
+                source,
+                &format!("SELECT id, deleted_at FROM webhooks WHERE deleted_at >= '{since}'"),
+            )?;
+            rebuild::switch_off(&db, &revoked, &deleted)?
+        }
+        None => 0,
+    };
     step(
         &format!(
-            "rebuilt in SQLite: {} newer migrations, orphans dropped {:?}, {} people erased again",
+            "rebuilt in SQLite: {} newer migrations, orphans dropped {:?}, {} people erased again, \
+             {undone} keys or webhooks switched off again",
             migrated.len(),
             orphans,
             erased.len()

@@ -309,6 +309,41 @@ pub fn still_present(db: &Connection, erasures: &[Erasure]) -> Result<Vec<Erasur
     Ok(out)
 }
 
+/// Revokes again the keys the live database revoked after the backup (`id`, `revoked_at`) and
+/// deletes again its webhooks deleted since (`id`, `deleted_at`), as the Worker does (a deleted
+/// webhook loses its secret and is disabled). How many rows changed.
+pub fn switch_off(
+    db: &Connection,
+    revoked: &[Map<String, Json>],
+    deleted: &[Map<String, Json>],
+) -> Result<usize, String> {
+    let text =
+        |row: &Map<String, Json>, key: &str| row.get(key).and_then(Json::as_str).map(String::from);
+    let mut changed = 0;
+    for row in revoked {
+        if let (Some(id), Some(at)) = (text(row, "id"), text(row, "revoked_at")) {
+            changed += db
+                .execute(
+                    "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                    [&id, &at],
+                )
+                .map_err(|e| format!("revoking {id} again: {e}"))?;
+        }
+    }
+    for row in deleted {
+        if let (Some(id), Some(at)) = (text(row, "id"), text(row, "deleted_at")) {
+            changed += db
+                .execute(
+                    "UPDATE webhooks SET deleted_at = ?2, disabled_at = COALESCE(disabled_at, ?2), \
+                       secret = '' WHERE id = ?1 AND deleted_at IS NULL",
+                    [&id, &at],
+                )
+                .map_err(|e| format!("deleting webhook {id} again: {e}"))?;
+        }
+    }
+    Ok(changed)
+}
+
 /// Applies `erasures` to the rebuilt database, in time order; the contact ids erased (those the
 /// backup still held).
 pub fn replay(db: &Connection, erasures: &[Erasure]) -> Result<Vec<String>, String> {

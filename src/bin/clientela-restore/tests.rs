@@ -376,6 +376,68 @@ fn an_erasure_the_backup_itself_records_is_applied_again_without_the_live_databa
 }
 
 #[test]
+fn a_key_revoked_and_a_webhook_deleted_after_the_backup_stay_so() {
+    let live = base();
+    live.execute_batch(
+        "INSERT INTO api_keys (id, hash, prefix, name, scopes, created_at) VALUES \
+           ('key_1', 'kh1', 'ck_1', 'relay', '[\"outbox\"]', 't'), \
+           ('key_2', 'kh2', 'ck_2', 'crm', '[\"contacts:read\"]', 't');",
+    )
+    .unwrap();
+    let webhook_columns = strings(
+        &live,
+        "SELECT name FROM pragma_table_info('webhooks') \
+         WHERE name = 'id' OR (\"notnull\" = 1 AND dflt_value IS NULL)",
+    );
+    let values: Vec<String> = webhook_columns
+        .iter()
+        .map(|c| match c.as_str() {
+            "id" => "'whk_1'".to_string(),
+            "secret" => "'whsec_x'".to_string(),
+            "events" => "'[]'".to_string(),
+            _ => "'x'".to_string(),
+        })
+        .collect();
+    live.execute_batch(&format!(
+        "INSERT INTO webhooks ({}) VALUES ({})",
+        webhook_columns.join(", "),
+        values.join(", ")
+    ))
+    .unwrap();
+    let (db, _) = rebuilt(&backup_of(&live, "run1", SCHEMA_VERSION), &[]);
+    let row = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::from(*v)))
+            .collect::<Map<String, Value>>()
+    };
+    let changed = rebuild::switch_off(
+        &db,
+        &[row(&[
+            ("id", "key_2"),
+            ("revoked_at", "2026-06-02T00:00:00.000Z"),
+        ])],
+        &[row(&[
+            ("id", "whk_1"),
+            ("deleted_at", "2026-06-02T00:00:00.000Z"),
+        ])],
+    )
+    .unwrap();
+    assert_eq!(changed, 2);
+    assert_eq!(
+        strings(&db, "SELECT id FROM api_keys WHERE revoked_at IS NULL"),
+        ["key_1"]
+    );
+    assert_eq!(
+        strings(
+            &db,
+            "SELECT id || ' ' || secret || ' ' || COALESCE(disabled_at, '-') FROM webhooks WHERE deleted_at IS NOT NULL"
+        ),
+        ["whk_1  2026-06-02T00:00:00.000Z"]
+    );
+}
+
+#[test]
 fn a_remote_restore_says_whether_the_live_database_exists() {
     let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
     let refused = crate::parse(&args("run1 --target clientela-restored")).unwrap_err();
