@@ -240,7 +240,7 @@ def main():
             if rng.random() < 0.2 else None
         # A double opt-in signup: pending, then (unless still pending) confirmed a few minutes later.
         ex(SQL["contact"], (cid, email, hexid(64), f"{first} {last}", phone, locale, country, city, birth, None,
-                            "pending", FORM_ID, at, None))
+                            "pending", FORM_ID, at, None, None))
         ex(SQL["attribute"], (cid, "shoe_size", json.dumps(str(rng.randrange(34, 45))), at))
         ex(SQL["attribute"], (cid, "interests", json.dumps(rng.choice(CATEGORIES)), at))
         ex(SQL["audit"], (uuid7(created), at, f"form:{FORM_ID}", "contact.signup", cid))
@@ -274,8 +274,8 @@ def main():
         for p in purposes:
             for method, when, ua in (("form", at, agent), ("double_opt_in", cat, rng.choice([agent, agent, rng.choice(AGENTS)]))):
                 ex(SQL["consent_event"], (uuid7(created), cid, p, "granted", NOTICES[p][1], NOTICE_HASH[p], FORM_ID,
-                                          method, ip_hash, stored_agent(ua), when))
-                ex(SQL["consent"], (cid, p, 1, NOTICES[p][1], when))
+                                          method, ip_hash, stored_agent(ua), when, None))
+                ex(SQL["consent"], (cid, p, 1, NOTICES[p][1], when, None))
                 rows += 2
         ex(SQL["audit"], (uuid7(confirmed), cat, f"contact:{cid}", "contact.confirm", cid))
         rows += 1
@@ -283,8 +283,8 @@ def main():
             out = confirmed + timedelta(days=rng.random() * max(age_days - 1, 0.01))
             oat = ts(out)
             ex(SQL["consent_event"], (uuid7(out), cid, "marketing_email", "withdrawn", None, None, "unsubscribe",
-                                      "one_click_unsubscribe", hexid(64), stored_agent(rng.choice(AGENTS)), oat))
-            ex(SQL["consent"], (cid, "marketing_email", 0, None, oat))
+                                      "one_click_unsubscribe", hexid(64), stored_agent(rng.choice(AGENTS)), oat, None))
+            ex(SQL["consent"], (cid, "marketing_email", 0, None, oat, None))
             ex("UPDATE contacts SET status = 'unsubscribed', updated_at = ?2 WHERE id = ?1", (cid, oat))
             ex(SQL["audit"], (uuid7(out), oat, f"contact:{cid}", "contact.unsubscribe", cid))
             rows += 3
@@ -315,7 +315,7 @@ def main():
                 if inv_at < NOW:
                     inv = "inv_" + hexid()
                     ex(SQL["invitation"], (inv, SURVEY_ID, cid, last_order[0], hexid(64), ts(inv_at),
-                                           ts(inv_at + timedelta(days=30))))
+                                           ts(inv_at + timedelta(days=30)), None))
                     rows += 1
                     if (NOW - inv_at).days < DELIVERED_DAYS:
                         msg = "msg_" + hexid()
