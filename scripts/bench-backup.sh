@@ -120,6 +120,8 @@ restored=$(wrangler d1 execute DB --local --persist-to "$TARGET" --json --comman
   json_field 0.results.0.n)
 [[ $restored == "$contacts" ]] || die "the restore holds $restored contacts, the source $contacts"
 log "restore: $(secs $restore_ms) s, $restored contacts"
+# The restore's own steps, as it printed them ("<what> (<seconds> s)").
+STEPS=$(sed -n 's/^\(.*\) (\([0-9.]*\) s)$/| \1 | \2 s |/p' "$OUT/backup-restore.log" | sed "s|$ROOT/||g")
 
 cpus=$(nproc)
 section=$(
@@ -143,10 +145,17 @@ this machine's, not production's (there, each R2 put and D1 call crosses the net
 | backup time (POST to \`ready\`) | $(secs $backup_ms) s |
 | backup objects (sealed chunks and manifest) | $objects |
 | backup size, compressed and sealed | $((sealed / 1024 / 1024)) MiB ($sealed bytes) |
-| rows copied | $copied |
+| rows copied (the run's own \`backup.requested\` audit row included) | $copied |
 | platform limits exceeded during the backup | $limits |
 | restore time (fetch, check, rebuild, load) | $(secs $restore_ms) s |
 | contacts after the restore | $restored |
+
+The restore's steps (most of its time is one Node.js start per \`wrangler\` call: an object
+fetched, a file loaded):
+
+| step | time |
+|---|--:|
+$STEPS
 <!-- backup:end -->
 EOF
 )
