@@ -468,21 +468,9 @@ async fn the_daily_run_starts_the_nightly_backup_and_restarts_a_stalled_one(
     // A run started yesterday whose message was lost 20 minutes ago: nothing moves it but the
     // daily run.
     let stalled = "00000000-0000-7000-8000-0000000057a1";
-    own.sql(&format!(
-        "INSERT INTO backup_runs (id, state, trigger, started_at, updated_at, key_id, schema_version) \
-         VALUES ('{stalled}', 'running', 'schedule', \
-           strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-21 hours'), \
-           strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-20 minutes'), 'test', '{}')",
-        backup::SCHEMA_VERSION
-    ))?;
+    lost_message(&own, stalled, "schedule", "-21 hours")?;
     own.get(DAILY, Auth::None).await?.expect(200)?;
-    let doc = ready(&own, stalled).await?;
-    ensure!(
-        doc["tables"]
-            .as_array()
-            .is_some_and(|t| t.iter().any(|t| t["name"] == "contacts" && t["rows"] == 2)),
-        "the restarted run copied the base: {doc}"
-    );
+    copied_two_contacts(&own, stalled).await?;
     // The newest run started 21 hours ago: the next daily run starts tonight's.
     own.get(DAILY, Auth::None).await?.expect(200)?;
     let nightly = own
@@ -523,17 +511,28 @@ async fn a_backup_asked_for_while_a_stalled_one_runs_is_refused_and_sets_the_sta
         .await?;
     base_with_people("bkstall", &own, 2).await?;
     let stalled = "00000000-0000-7000-8000-0000000057a2";
-    own.sql(&format!(
-        "INSERT INTO backup_runs (id, state, trigger, started_at, updated_at, key_id, schema_version) \
-         VALUES ('{stalled}', 'running', 'api', \
-           strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 hours'), \
-           strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-20 minutes'), 'test', '{}')",
-        backup::SCHEMA_VERSION
-    ))?;
+    lost_message(&own, stalled, "api", "-1 hours")?;
     own.post_json("/admin/v1/backups", &json!({}), Auth::Admin)
         .await?
         .expect_error(409, "backup_running")?;
-    let doc = ready(&own, stalled).await?;
+    copied_two_contacts(&own, stalled).await
+}
+
+/// A running run `id` (started `started` ago, by `trigger`) whose message was lost 20 minutes
+/// ago: its row is all there is of it.
+fn lost_message(app: &TestApp, id: &str, trigger: &str, started: &str) -> Result<(), String> {
+    app.sql(&format!(
+        "INSERT INTO backup_runs (id, state, trigger, started_at, updated_at, key_id, schema_version) \
+         VALUES ('{id}', 'running', '{trigger}', \
+           strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '{started}'), \
+           strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-20 minutes'), 'test', '{}')",
+        backup::SCHEMA_VERSION
+    ))
+}
+
+/// Waits for run `id` to be ready and checks it copied the base's two contacts.
+async fn copied_two_contacts(app: &TestApp, id: &str) -> Result<(), String> {
+    let doc = ready(app, id).await?;
     ensure!(
         doc["tables"]
             .as_array()

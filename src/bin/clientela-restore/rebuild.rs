@@ -67,16 +67,7 @@ pub fn load(db: &Connection, table: &str, rows: &[Map<String, Json>]) -> Result<
         .map_err(|e| format!("begin: {e}"))?;
     let mut count = 0;
     for row in rows {
-        let names: Vec<String> = row.keys().map(|k| quote_ident(k)).collect();
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
-            quote_ident(table),
-            names.join(", "),
-            (1..=names.len())
-                .map(|i| format!("?{i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let sql = insert_sql("INSERT", table, row);
         let values: Vec<Value> = row.values().map(sql_value).collect();
         tx.prepare_cached(&sql)
             .and_then(|mut s| s.execute(rusqlite::params_from_iter(values)))
@@ -417,17 +408,20 @@ pub fn replay(db: &Connection, erasures: &[Erasure]) -> Result<Vec<String>, Stri
     Ok(erased)
 }
 
-fn insert_ignoring(db: &Connection, table: &str, row: &Map<String, Json>) -> Result<(), String> {
+/// `<verb> INTO table (its columns) VALUES (?1, …)` for `row`'s columns, in its order.
+fn insert_sql(verb: &str, table: &str, row: &Map<String, Json>) -> String {
     let names: Vec<String> = row.keys().map(|k| quote_ident(k)).collect();
-    let sql = format!(
-        "INSERT OR IGNORE INTO {} ({}) VALUES ({})",
+    let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+    format!(
+        "{verb} INTO {} ({}) VALUES ({})",
         quote_ident(table),
         names.join(", "),
-        (1..=names.len())
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+        marks.join(", ")
+    )
+}
+
+fn insert_ignoring(db: &Connection, table: &str, row: &Map<String, Json>) -> Result<(), String> {
+    let sql = insert_sql("INSERT OR IGNORE", table, row);
     let values: Vec<Value> = row.values().map(sql_value).collect();
     db.execute(&sql, rusqlite::params_from_iter(values))
         .map(|_| ())
