@@ -304,7 +304,7 @@ async fn a_key_reads_its_own_scopes_and_nothing_of_another_key(
     ensure_eq!(boot["actor"], json!("bootstrap"), "the deployment's key");
     ensure_eq!(
         boot["scopes"].as_array().map(Vec::len),
-        Some(12),
+        Some(clientela::domain::scope::Scope::ALL.len()),
         "the deployment's key holds every scope"
     );
     app.get("/admin/v1/key", Auth::None)
