@@ -158,7 +158,7 @@ lint: tools
 	cargo clippy --lib --target wasm32-unknown-unknown --features faults -- -D warnings
 
 test-unit: tools
-	cargo test --lib --test promises
+	cargo test --lib --bin clientela-restore --test promises
 
 test-integration: setup build-test browser-deps schemathesis
 	cargo test --test api
